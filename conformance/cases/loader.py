@@ -1,0 +1,331 @@
+"""Load YAML case files into :mod:`conformance.cases.model` objects.
+
+Three passes per document, each failing with a :class:`CaseError` naming file, line and key:
+
+1. YAML, through the source-mapping loader (syntax errors, duplicate keys);
+2. ``conformance/schema/case.schema.yaml`` (shapes, types, unknown keys, ranges);
+3. the rules JSON Schema cannot express: one action per step, flow and UE names that must
+   exist, ids unique within the file (and across files with :func:`check_unique_ids`),
+   ``expect`` and ``classify`` not together, status classes such as ``2xx``.
+
+The language is described in docs/case-format.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+from jsonschema import Draft202012Validator
+
+from .errors import CaseError
+from .model import CaseSpec, CheckSpec, ClassSpec, EdgeSpec, Expect, FlowSpec, Location, StepSpec, UESpec
+from .yamlsrc import YDict, did_you_mean, format_path, line_of, load_documents, plain, show, validate
+
+__all__ = [
+    "ACTIONS", "FLOW_ACTIONS", "KNOWN_CHECKS", "LEVELS", "SCHEMA_PATH", "CaseError",
+    "check_unique_ids", "load_case_file", "load_case_text", "parse_status",
+]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "case.schema.yaml"
+
+#: Check kinds a case may use, with what each looks at.  Kept in step with
+#: ``conformance.checks.CHECKS`` (a test compares the two) and with the schema's ``check``.
+KNOWN_CHECKS: dict[str, str] = {
+    "require": "Require header of the response: {has: TAG} or {lacks: TAG}",
+    "supported": "Supported header of the response: {has: TAG} or {lacks: TAG}",
+    "contacts": "the Contact list: count, instance_count, include, exclude, expires, instance, empty",
+    "reg_ids": "the reg-ids on the UE's Contacts: {equal: [N, ...]}",
+    "path": "the Path header: echo, present, ob",
+    "header": "any header: {name: H, present: bool, matches: REGEX}",
+    "flow_timer": "Flow-Timer grammar: {valid: true}",
+    "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
+}
+
+#: Step actions, in the order docs/case-format.md lists them.
+ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "wait")
+#: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
+FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send")
+LEVELS = ("MUST", "SHOULD", "MAY")
+CHECK_OPTIONS = ("level", "ref", "ue")
+MAX_WAIT = 30
+
+_CLASS_RE = re.compile(r"^([1-6])xx$")
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    _, docs = load_documents(SCHEMA_PATH)
+    schema = plain(docs[0][1])
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def parse_status(value: Any) -> list[int]:
+    """``200`` -> ``[200]``, ``[200, 202]`` -> same, ``"2xx"`` -> ``[200, ..., 299]``.
+
+    Raises ``ValueError`` for anything else (codes outside 100-699, other strings).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a status code, got {show(value)}")
+    if isinstance(value, int):
+        if not 100 <= value <= 699:
+            raise ValueError(f"a status code is from 100 to 699, got {value}")
+        return [value]
+    if isinstance(value, str):
+        m = _CLASS_RE.match(value.strip())
+        if not m:
+            raise ValueError(f"expected a status code or a class like 2xx, got {show(value)}")
+        base = int(m.group(1)) * 100
+        return list(range(base, base + 100))
+    if isinstance(value, list) and value:
+        out: list[int] = []
+        for v in value:
+            for code in parse_status(v):
+                if code not in out:
+                    out.append(code)
+        return out
+    raise ValueError(f"expected a status code, a list of codes or a class like 2xx, got {show(value)}")
+
+
+def load_case_file(path: str | Path) -> list[CaseSpec]:
+    """All cases of one YAML file (``---`` separates documents; empty documents are skipped)."""
+    source, docs = load_documents(path, error_class=CaseError)
+    return _build_all(str(path), source, docs)
+
+
+def load_case_text(text: str, name: str = "<string>") -> list[CaseSpec]:
+    """Like :func:`load_case_file`, for YAML already in memory (``name`` is used in errors)."""
+    source, docs = load_documents(name, text=text, error_class=CaseError)
+    return _build_all(name, source, docs)
+
+
+def check_unique_ids(cases: Iterable[CaseSpec]) -> None:
+    """Raise :class:`CaseError` at the second definition of an id used twice (across files)."""
+    seen: dict[str, CaseSpec] = {}
+    for case in cases:
+        first = seen.get(case.id)
+        if first is not None:
+            loc = case.location or Location("<unknown>", 0, "id")
+            where = first.location or Location("<unknown>", 0)
+            raise CaseError(f"duplicate case id {case.id!r}, first defined at {where.file}:{where.line}",
+                            file=loc.file, line=loc.line, key="id")
+        seen[case.id] = case
+
+
+def _build_all(file: str, source: str, docs: list[tuple[int, Any]]) -> list[CaseSpec]:
+    cases: list[CaseSpec] = []
+    for doc_line, data in docs:
+        cases.append(_Builder(file, source, doc_line).case(data))
+    seen: dict[str, CaseSpec] = {}
+    for case in cases:
+        if case.id in seen:
+            first = seen[case.id].location
+            raise CaseError(f"duplicate case id {case.id!r}, first used on line {first.line if first else '?'}",
+                            file=file, line=case.location.line if case.location else 0, key="id", source=source)
+        seen[case.id] = case
+    return cases
+
+
+class _Builder:
+    """Validates one document and turns it into a :class:`CaseSpec`."""
+
+    def __init__(self, file: str, source: str, doc_line: int):
+        self.file, self.source, self.doc_line = file, source, doc_line
+        self.flows: dict[str, str] = {}  # flow name -> UE name
+        self.ues: dict[str, UESpec] = {}
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def error(self, message: str, node: Any, key: Any = None, path: list | None = None) -> CaseError:
+        line = line_of(node, key, default=0) or line_of(node, default=self.doc_line) or self.doc_line
+        return CaseError(message, file=self.file, line=line, key=format_path(path or []), source=self.source)
+
+    def loc(self, node: Any, key: Any, path: list) -> Location:
+        line = line_of(node, key, default=0) or line_of(node, default=self.doc_line)
+        return Location(self.file, line, format_path(path))
+
+    def flow_ref(self, name: Any, node: Any, key: Any, path: list, what: str = "flow") -> str:
+        if name not in self.flows:
+            declared = ", ".join(self.flows) or "none"
+            raise self.error(f"unknown {what} {show(name)}{did_you_mean(name, self.flows)}; "
+                             f"this case declares: {declared}", node, key, path)
+        return name
+
+    # -- the document ---------------------------------------------------------------------------
+
+    def case(self, data: Any) -> CaseSpec:
+        if not isinstance(data, dict):
+            raise CaseError(f"a case must be a mapping (id:, title:, ...), got {show(data)}",
+                            file=self.file, line=self.doc_line, source=self.source)
+        validate(data, _validator(), file=self.file, source=self.source, doc_line=self.doc_line)
+
+        ues: dict[str, UESpec] = {}
+        for ue_name, ue in data["ues"].items():
+            ues[ue_name] = self.ue(ue_name, ue, data["ues"])
+        self.ues = ues
+        for i, cap in enumerate(data.get("applies_to", [])):
+            self.capability(cap, data["applies_to"], i, ["applies_to", i])
+
+        steps = [self.step(s, data["steps"], i) for i, s in enumerate(data["steps"])]
+        return CaseSpec(
+            id=data["id"],
+            title=data["title"].strip(),
+            purpose=data["purpose"].strip(),
+            references=list(data.get("references", [])),
+            requirements=list(data.get("requirements", [])),
+            test_purposes=list(data.get("test_purposes", [])),
+            applies_to=list(data.get("applies_to", [])),
+            transports=list(data.get("transports", ["udp", "tcp"])),
+            ues=ues,
+            steps=steps,
+            roles=list(data.get("roles", ["registrar"])),
+            tags=list(data.get("tags", [])),
+            location=Location(self.file, line_of(data, "id", self.doc_line), "id"),
+        )
+
+    def capability(self, cap: str, node: Any, key: Any, path: list) -> None:
+        from ..targets.loader import KNOWN_CAPABILITIES
+
+        if cap not in KNOWN_CAPABILITIES:
+            raise self.error(f"unknown capability {show(cap)}{did_you_mean(cap, KNOWN_CAPABILITIES)}; "
+                             f"known: {', '.join(KNOWN_CAPABILITIES)}", node, key, path)
+
+    def ue(self, name: str, data: YDict, parent: YDict) -> UESpec:
+        flows: dict[str, FlowSpec] = {}
+        for fname, f in data["flows"].items():
+            path = ["ues", name, "flows", fname]
+            if fname == "new":
+                raise self.error("'new' cannot name a flow (call_id: new means a fresh Call-ID)",
+                                 data["flows"], fname, path)
+            if fname in self.flows:
+                raise self.error(f"flow {fname!r} is already declared by UE {self.flows[fname]!r}; "
+                                 "flow names are unique within a case", data["flows"], fname, path)
+            self.flows[fname] = name
+            edge = f.get("edge")
+            if edge is True:
+                edge_spec: EdgeSpec | None = EdgeSpec()
+            elif isinstance(edge, dict):
+                edge_spec = EdgeSpec(path=edge.get("path", True), ob=edge.get("ob", True),
+                                     extra_path=list(edge.get("extra_path", [])))
+            else:
+                edge_spec = None
+            flows[fname] = FlowSpec(name=fname, address=f["address"], reg_id=f.get("reg_id"),
+                                    transport=f.get("transport"), edge=edge_spec,
+                                    location=self.loc(data["flows"], fname, path))
+        return UESpec(name=name, instance=data.get("instance", True), flows=flows,
+                      location=self.loc(parent, name, ["ues", name]))
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def step(self, data: YDict, steps: Any, index: int) -> StepSpec:
+        path: list = ["steps", index]
+        actions = [k for k in data if k in ACTIONS]
+        if not actions:
+            raise self.error(f"a step needs an action: one of {', '.join(ACTIONS)}", steps, index, path)
+        if len(actions) > 1:
+            raise self.error(f"a step has exactly one action, this one has {' and '.join(actions)}",
+                             data, actions[1], path + [actions[1]])
+        if "classify" in data and isinstance(data.get("expect"), dict) and "checks" in data["expect"]:
+            # expect: {status: ...} next to classify is fine (the status holds for every class);
+            # checks belong to the classes, or it is unclear which outcome they decide.
+            raise self.error("a step with classify keeps its checks in the classes; next to classify, "
+                             "expect may only give status", data["expect"], "checks", path + ["expect", "checks"])
+
+        action = actions[0]
+        value = data[action]
+        flow: str | None = None
+        options: dict[str, Any] = {}
+        if action == "wait":
+            options = {"seconds": value}
+            name = f"wait {value:g}s"
+        else:
+            if isinstance(value, dict):
+                flow = self.flow_ref(value["flow"], value, "flow", path + [action, "flow"])
+                options = {k: plain(v) for k, v in value.items() if k != "flow"}
+                self.step_options(value, path + [action])
+            else:
+                flow = self.flow_ref(value, data, action, path + [action])
+            name = f"{action} {flow}"
+
+        expect = None
+        if "expect" in data:
+            expect = self.expect(data["expect"], path + ["expect"], data)
+        classify = None
+        if "classify" in data:
+            classify = self.classify(data["classify"], path + ["classify"])
+        return StepSpec(action=action, flow=flow, ue=self.flows.get(flow) if flow else None,
+                        options=options, expect=expect, classify=classify,
+                        preamble=bool(data.get("preamble", False)), name=name,
+                        location=self.loc(steps, index, path))
+
+    def step_options(self, opts: YDict, path: list) -> None:
+        call_id = opts.get("call_id")
+        if call_id is not None and call_id != "new":
+            if call_id not in self.flows:
+                declared = ", ".join(self.flows)
+                raise self.error(f"call_id must be 'new' or a flow name, got {show(call_id)}"
+                                 f"{did_you_mean(call_id, list(self.flows) + ['new'])}; "
+                                 f"this case declares: {declared}", opts, "call_id", path + ["call_id"])
+        for i, c in enumerate(opts.get("contacts", [])):
+            self.flow_ref(c["flow"], c, "flow", path + ["contacts", i, "flow"])
+
+    def expect(self, data: YDict, path: list, step: YDict) -> Expect:
+        status = None
+        if "status" in data:
+            try:
+                status = parse_status(data["status"])
+            except ValueError as e:  # the schema lets little through; this is the backstop
+                raise self.error(str(e), data, "status", path + ["status"]) from None
+        checks = [self.check(c, data["checks"], i, path + ["checks", i])
+                  for i, c in enumerate(data.get("checks", []))]
+        return Expect(status=status, status_level=data.get("status_level", "MUST"),
+                      status_ref=data.get("status_ref"), checks=checks,
+                      location=self.loc(step, "expect", path))
+
+    def classify(self, data: Any, path: list) -> list[ClassSpec]:
+        out: list[ClassSpec] = []
+        names: dict[str, int] = {}
+        for i, c in enumerate(data):
+            if c["name"] in names:
+                raise self.error(f"class {c['name']!r} is already defined on line {names[c['name']]}",
+                                 c, "name", path + [i, "name"])
+            names[c["name"]] = line_of(c, "name")
+            checks = [self.check(x, c["checks"], j, path + [i, "checks", j])
+                      for j, x in enumerate(c["checks"])]
+            out.append(ClassSpec(name=c["name"], description=c["description"].strip(), checks=checks,
+                                 location=self.loc(data, i, path + [i])))
+        return out
+
+    def check(self, data: YDict, parent: Any, index: int, path: list) -> CheckSpec:
+        kinds = [k for k in data if k not in CHECK_OPTIONS]
+        if not kinds:
+            raise self.error(f"a check needs a kind: one of {', '.join(KNOWN_CHECKS)}", parent, index, path)
+        if len(kinds) > 1:
+            raise self.error(f"one check per entry, this one has {' and '.join(kinds)}; "
+                             "write them as separate list items", data, kinds[1], path + [kinds[1]])
+        kind = kinds[0]
+        if kind not in KNOWN_CHECKS:  # the schema already refuses these; kept for safety
+            raise self.error(f"unknown check kind {kind!r}{did_you_mean(kind, KNOWN_CHECKS)}",
+                             data, kind, path + [kind])
+        args = data[kind]
+        if kind == "contacts":
+            for key in ("include", "exclude"):
+                for i, name in enumerate(args.get(key, [])):
+                    self.flow_ref(name, args[key], i, path + [kind, key, i])
+        elif kind == "expires":
+            self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
+        elif kind == "header" and "matches" in args:
+            try:
+                re.compile(args["matches"])
+            except re.error as e:
+                raise self.error(f"not a valid regular expression: {e}", args, "matches",
+                                 path + [kind, "matches"]) from None
+        ue = data.get("ue")
+        if ue is not None and ue not in self.ues:
+            raise self.error(f"unknown UE {show(ue)}{did_you_mean(ue, self.ues)}; "
+                             f"this case declares: {', '.join(self.ues)}", data, "ue", path + ["ue"])
+        return CheckSpec(kind=kind, args=plain(args), level=data.get("level"), ref=data.get("ref"),
+                         ue=ue, location=self.loc(parent, index, path))

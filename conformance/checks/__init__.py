@@ -1,0 +1,77 @@
+"""Checks: what the cited clause requires of a response, as plain functions.
+
+Each check kind has a default normative level and clause; a case may override both.  Checks see
+only a :class:`CheckContext` (the request sent and the response received), never the SUT or the
+reference implementation, so they judge live runs and recorded pcaps alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..verdict import Finding, grade
+from .contacts import contacts_check, expires_check, reg_ids_check
+from .context import CheckContext, Observation
+from .generic import flow_timer_check, header_check
+from .path import path_check
+from .tags import default_ref_require, option_tag_check
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    name: str
+    fn: Callable[[dict, CheckContext], list[Observation]]
+    level: str
+    ref: Callable[[dict], str]
+
+
+def _const(text: str) -> Callable[[dict], str]:
+    return lambda args: text
+
+
+CHECKS: dict[str, CheckKind] = {
+    k.name: k
+    for k in (
+        CheckKind("require", option_tag_check("Require"), "MUST", default_ref_require),
+        CheckKind("supported", option_tag_check("Supported"), "SHOULD", _const("RFC 3261 §20.37")),
+        CheckKind("contacts", contacts_check, "MUST", _const("RFC 3261 §10.3 step 8")),
+        CheckKind("reg_ids", reg_ids_check, "SHOULD", _const("RFC 5626 §9.2 (examples only)")),
+        CheckKind("path", path_check, "SHOULD", _const("RFC 3327 §5.3")),
+        CheckKind("header", header_check, "MUST", _const("the case's references")),
+        CheckKind("flow_timer", flow_timer_check, "MUST", _const("RFC 5626 §10")),
+        CheckKind("expires", expires_check, "MUST", _const("RFC 3261 §10.3 step 8")),
+    )
+}
+
+
+def status_check(allowed: list[int], ctx: CheckContext) -> Observation:
+    def show(codes: list[int]) -> str:
+        if len(codes) > 3 and codes == list(range(codes[0], codes[-1] + 1)):
+            return f"{codes[0]}-{codes[-1]}"
+        return " or ".join(map(str, codes))
+
+    expected = f"status {show(allowed)}"
+    if ctx.response is None:
+        return Observation("final response status", None, expected, ctx.no_response_reason)
+    r = ctx.response
+    return Observation("final response status", r.status in allowed, expected, f"{r.status} {r.reason}")
+
+
+def run_check(kind: str, args, ctx: CheckContext, *, level: str | None = None, ref: str | None = None,
+              strict: bool = False, step: str = "", location: str = "",
+              message_index: int | None = None) -> list[Finding]:
+    """Run one check kind and grade each observation into a :class:`Finding`."""
+    spec = CHECKS[kind]
+    args = args if isinstance(args, dict) else {}
+    lvl = level or spec.level
+    clause = ref or spec.ref(args)
+    return [
+        Finding(check=o.label, level=lvl, ref=clause, outcome=grade(o.ok, lvl, strict),
+                expected=o.expected, observed=o.observed, step=step, location=location,
+                message_index=message_index)
+        for o in spec.fn(args, ctx)
+    ]
+
+
+__all__ = ["CHECKS", "CheckContext", "CheckKind", "Observation", "run_check", "status_check"]

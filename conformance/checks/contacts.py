@@ -1,0 +1,132 @@
+"""Binding-list checks on the Contact header of a 2xx to REGISTER.
+
+RFC 3261 §10.3 step 8: the 2xx enumerates all current bindings, each with an ``expires``
+parameter.  RFC 3840 §6 / RFC 5627 §5.2: each Contact keeps its feature parameters, so the UE's
+``+sip.instance`` comes back on its bindings.  RFC 5626 §9.2 shows ``reg-id`` on returned
+Contacts, but no RFC text requires it: that check defaults to SHOULD.
+"""
+
+from __future__ import annotations
+
+from ..sip.errors import ParseError
+from .context import CheckContext, Observation
+
+
+def _contacts(ctx: CheckContext):
+    from ..sip.headers import parse_contacts
+
+    return parse_contacts(ctx.response.values("Contact"))
+
+
+def _same_uri(a: str, b) -> bool:
+    from ..sip.headers import parse_uri, uri_equal
+
+    try:
+        return uri_equal(parse_uri(a), b if not isinstance(b, str) else parse_uri(b))
+    except ParseError:
+        return False
+
+
+def _show(contacts) -> str:
+    if not contacts:
+        return "no Contact"
+    return "; ".join(str(c) for c in contacts)
+
+
+def contacts_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    if ctx.response is None:
+        return [Observation("Contact list", None, "a final response listing the bindings",
+                            ctx.no_response_reason)]
+    try:
+        contacts = [c for c in _contacts(ctx)]
+    except ParseError as exc:
+        values = ctx.response.values("Contact")
+        return [Observation("Contact list", False, "Contact values following RFC 3261 §25",
+                            f"unparseable Contact {values!r}: {exc}")]
+    real = [c for c in contacts if not c.star]
+    mine = [c for c in real if ctx.instance is not None and c.instance == ctx.instance]
+    shown = _show(contacts)
+    out: list[Observation] = []
+    if args.get("empty"):
+        out.append(Observation("no Contact listed", not contacts, "no Contact header", shown))
+    if "count" in args:
+        n = int(args["count"])
+        out.append(Observation("number of bindings", len(real) == n, f"{n} Contact value(s)",
+                               f"{len(real)}: {shown}"))
+    if "instance_count" in args:
+        n = int(args["instance_count"])
+        out.append(Observation(
+            "bindings of the UE's instance", len(mine) == n,
+            f"{n} Contact value(s) with +sip.instance=\"{ctx.instance}\"",
+            f"{len(mine)}: {shown}"))
+    for flow in args.get("include", []) or []:
+        uri = ctx.flow_contacts.get(flow)
+        found = uri is not None and any(c.uri is not None and _same_uri(uri, c.uri) for c in real)
+        out.append(Observation(f"binding of flow {flow} listed", found,
+                               f"a Contact for <{uri}>", shown))
+    for flow in args.get("exclude", []) or []:
+        uri = ctx.flow_contacts.get(flow)
+        found = uri is not None and any(c.uri is not None and _same_uri(uri, c.uri) for c in real)
+        out.append(Observation(f"binding of flow {flow} not listed", not found,
+                               f"no Contact for <{uri}>", shown))
+    if args.get("expires") == "all":
+        missing = [str(c) for c in real if c.expires is None]
+        out.append(Observation("expires on every Contact", not missing,
+                               "an expires parameter on each Contact value",
+                               f"without expires: {'; '.join(missing)}" if missing else shown))
+    if args.get("instance") == "all":
+        lacking = [str(c) for c in real if c.instance is None]
+        out.append(Observation("+sip.instance on every Contact", not lacking,
+                               "each Contact keeps its +sip.instance",
+                               f"without +sip.instance: {'; '.join(lacking)}" if lacking else shown))
+    if not out:
+        out.append(Observation("Contact list present", bool(real) or not args, "Contact values", shown))
+    return out
+
+
+def reg_ids_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    wanted = sorted(int(x) for x in args.get("equal", []))
+    label = "reg-ids on the UE's Contacts"
+    expected = f"reg-id {', '.join(map(str, wanted)) or '(none)'}"
+    if ctx.response is None:
+        return [Observation(label, None, expected, ctx.no_response_reason)]
+    try:
+        contacts = _contacts(ctx)
+    except ParseError as exc:
+        return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
+    mine = [c for c in contacts if not c.star and c.instance == ctx.instance]
+    seen = []
+    for c in mine:
+        try:
+            seen.append(int(c.reg_id)) if c.reg_id is not None else seen.append(None)
+        except ValueError:
+            seen.append(c.reg_id)
+    shown = ", ".join("missing" if s is None else str(s) for s in seen) or "no Contact of the instance"
+    ok = sorted((s for s in seen if isinstance(s, int)), key=int) == wanted and None not in seen
+    return [Observation(label, ok, expected, f"reg-id {shown}")]
+
+
+def expires_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    flow = args["flow"]
+    uri = ctx.flow_contacts.get(flow)
+    bounds = []
+    if "min" in args:
+        bounds.append(f">= {args['min']}")
+    if "max" in args:
+        bounds.append(f"<= {args['max']}")
+    label = f"expires of flow {flow}"
+    expected = f"expires {' and '.join(bounds) or 'present'} on <{uri}>"
+    if ctx.response is None:
+        return [Observation(label, None, expected, ctx.no_response_reason)]
+    try:
+        contacts = _contacts(ctx)
+    except ParseError as exc:
+        return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
+    match = [c for c in contacts if c.uri is not None and uri and _same_uri(uri, c.uri)]
+    if not match:
+        return [Observation(label, None, expected, f"flow {flow} not listed: {_show(contacts)}")]
+    value = match[0].expires
+    if value is None:
+        return [Observation(label, False, expected, f"no expires on {match[0]}")]
+    ok = ("min" not in args or value >= int(args["min"])) and ("max" not in args or value <= int(args["max"]))
+    return [Observation(label, ok, expected, f"expires={value}")]

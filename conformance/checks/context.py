@@ -1,0 +1,32 @@
+"""What a check looks at: one exchange (request sent, final response) and the UE's view.
+
+Built the same way from a live run and from recorded messages (a pcap), so every check works
+offline too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..sip.message import Request, Response
+
+
+@dataclass
+class Observation:
+    """One thing a check looked at: did it conform (True/False), or was evidence missing (None)."""
+
+    label: str
+    ok: bool | None
+    expected: str
+    observed: str
+
+
+@dataclass
+class CheckContext:
+    request: Request | None
+    response: Response | None
+    instance: str | None = None  # the UE's +sip.instance value, e.g. "<urn:uuid:...>"
+    flow_contacts: dict[str, str] = field(default_factory=dict)  # flow -> Contact URI it registers
+    flow_reg_ids: dict[str, int | None] = field(default_factory=dict)
+    # Why there is no response, when there is none (timeout, connection reset, ...).
+    no_response_reason: str = "no final response"

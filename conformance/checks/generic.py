@@ -1,0 +1,44 @@
+"""Generic header checks: presence and pattern of any header, and Flow-Timer grammar."""
+
+from __future__ import annotations
+
+import re
+
+from ..sip.errors import ParseError
+from .context import CheckContext, Observation
+
+
+def header_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    name = args["name"]
+    if ctx.response is None:
+        return [Observation(f"{name} header", None, f"a response with {name}", ctx.no_response_reason)]
+    values = ctx.response.get_all(name)
+    shown = f"{name}: " + " | ".join(values) if values else f"no {name} header"
+    out: list[Observation] = []
+    if "present" in args:
+        want = bool(args["present"])
+        out.append(Observation(f"{name} {'present' if want else 'absent'}", bool(values) == want,
+                               f"{name} {'present' if want else 'absent'}", shown))
+    if "matches" in args:
+        pattern = re.compile(args["matches"])
+        ok = any(pattern.search(v) for v in values)
+        out.append(Observation(f"{name} matches /{args['matches']}/", ok,
+                               f"{name} matching /{args['matches']}/", shown))
+    return out
+
+
+def flow_timer_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    from ..sip.headers import parse_flow_timer
+
+    if ctx.response is None:
+        return [Observation("Flow-Timer grammar", None, "a final response", ctx.no_response_reason)]
+    values = ctx.response.get_all("Flow-Timer")
+    if not values:
+        return [Observation("Flow-Timer grammar", True, "Flow-Timer absent or 1*DIGIT", "no Flow-Timer")]
+    try:
+        for v in values:
+            parse_flow_timer(v)
+        ok = len(values) == 1
+    except ParseError:
+        ok = False
+    return [Observation("Flow-Timer grammar", ok, "one Flow-Timer: 1*DIGIT", " | ".join(values))]

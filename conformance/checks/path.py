@@ -1,0 +1,43 @@
+"""Path checks on the 2xx to REGISTER (RFC 3327 §5.3, RFC 5626 §5.1 and §9.2).
+
+RFC 3327 §5.3 describes the registrar copying the request's Path into the 2xx without an RFC
+2119 keyword, so ``path`` checks default to SHOULD.
+"""
+
+from __future__ import annotations
+
+from ..sip.errors import ParseError
+from .context import CheckContext, Observation
+
+
+def _norm(values: list[str]) -> list[str]:
+    return [" ".join(v.split()) for v in values]
+
+
+def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    if ctx.response is None:
+        return [Observation("Path", None, "a final response", ctx.no_response_reason)]
+    got = ctx.response.values("Path")
+    shown = ", ".join(got) if got else "no Path"
+    out: list[Observation] = []
+    if args.get("echo"):
+        sent = ctx.request.values("Path") if ctx.request is not None else []
+        out.append(Observation("Path echoed", _norm(got) == _norm(sent),
+                               f"Path: {', '.join(sent) or '(none)'}", shown))
+    if "present" in args:
+        want = bool(args["present"])
+        out.append(Observation("Path present" if want else "Path absent", bool(got) == want,
+                               "a Path header" if want else "no Path header", shown))
+    if args.get("ob"):
+        from ..sip.headers import parse_name_addr
+
+        if not got:
+            out.append(Observation("first Path URI has ;ob", None, "a Path URI with ;ob", shown))
+        else:
+            try:
+                first = parse_name_addr(got[0])
+                ok = first.uri is not None and first.uri.has_param("ob")
+            except ParseError as exc:
+                ok, shown = False, f"unparseable Path {got[0]!r}: {exc}"
+            out.append(Observation("first Path URI has ;ob", ok, "a Path URI with ;ob", shown))
+    return out

@@ -1,0 +1,187 @@
+"""Thin socket wrappers for the tester's flows: the only engine module that opens sockets.
+
+Each flow owns one endpoint bound to its own local address (an "added IP" is another
+127.x address) and an ephemeral port.  Endpoints never block: the runner polls them with a
+selector and a deadline, so every wait has a bound.  Everything sent or received is reported to
+``on_wire(direction, transport, src, dst, data, event)`` for the case's message list and pcap.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+from typing import Callable
+
+Addr = tuple[str, int]
+WireHook = Callable[[str, str, Addr, Addr, bytes, str], None]
+
+
+class TransportError(Exception):
+    """The network refused what we asked (connection refused, reset, unreachable, timeout)."""
+
+
+@dataclass
+class Incoming:
+    """Something that arrived on a flow: a SIP message's bytes, or a keep-alive event."""
+
+    kind: str  # "message" | "pong" | "ping" | "stun" | "garbage" | "closed"
+    data: bytes
+    src: Addr
+    note: str = ""
+
+
+def _family(ip: str) -> int:
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+class UdpEndpoint:
+    transport = "udp"
+
+    def __init__(self, local_ip: str, on_wire: WireHook, port: int = 0):
+        self.sock = socket.socket(_family(local_ip), socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        try:
+            self.sock.bind((local_ip, port))
+        except OSError as exc:
+            self.sock.close()
+            raise TransportError(f"cannot bind UDP {local_ip}:{port}: {exc.strerror}") from None
+        self.local: Addr = self.sock.getsockname()[:2]
+        self.on_wire = on_wire
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, data: bytes, dst: Addr) -> None:
+        try:
+            self.sock.sendto(data, dst)
+        except OSError as exc:
+            raise TransportError(f"UDP send to {dst[0]}:{dst[1]} failed: {exc.strerror}") from None
+        self.on_wire("sent", "udp", self.local, dst, data, "message")
+
+    def read(self) -> list[Incoming]:
+        from ..sip.framing import classify_datagram
+
+        out: list[Incoming] = []
+        while True:
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return out
+            except ConnectionRefusedError:
+                # ICMP port unreachable from an earlier send (RFC 5626 §7 counts it as flow failure)
+                out.append(Incoming("closed", b"", self.local, "ICMP port unreachable"))
+                return out
+            except OSError as exc:
+                out.append(Incoming("closed", b"", self.local, f"UDP error: {exc.strerror}"))
+                return out
+            src = src[:2]
+            kind = classify_datagram(data)
+            event = {"sip": "message", "stun": "stun", "keepalive": "pong"}.get(kind, "garbage")
+            self.on_wire("received", "udp", src, self.local, data, event)
+            out.append(Incoming(event, data, src))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
+
+
+class TcpEndpoint:
+    transport = "tcp"
+
+    def __init__(self, local_ip: str, remote: Addr, on_wire: WireHook, timeout: float):
+        from ..sip.framing import StreamFramer
+
+        self.sock = socket.socket(_family(local_ip), socket.SOCK_STREAM)
+        self.remote = remote
+        self.on_wire = on_wire
+        self.closed = False
+        self.framer = StreamFramer()
+        try:
+            self.sock.bind((local_ip, 0))
+            self.sock.settimeout(timeout)
+            self.sock.connect(remote)
+        except (OSError, socket.timeout) as exc:
+            self.sock.close()
+            what = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
+            raise TransportError(f"TCP connect from {local_ip} to {remote[0]}:{remote[1]} {what}") from None
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.local: Addr = self.sock.getsockname()[:2]
+        self.on_wire("open", "tcp", self.local, remote, b"", "open")
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, data: bytes, dst: Addr | None = None) -> None:
+        if self.closed:
+            raise TransportError("TCP connection already closed")
+        try:
+            self.sock.sendall(data)
+        except BlockingIOError:
+            self.sock.setblocking(True)
+            self.sock.settimeout(2.0)
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                raise TransportError(f"TCP send failed: {exc}") from None
+            finally:
+                self.sock.setblocking(False)
+        except OSError as exc:
+            raise TransportError(f"TCP send failed: {exc.strerror}") from None
+        event = "ping" if data == b"\r\n\r\n" else "message"
+        self.on_wire("sent", "tcp", self.local, self.remote, data, event)
+
+    def read(self) -> list[Incoming]:
+        from ..sip.errors import ParseError
+        from ..sip.framing import Message, Ping, Pong
+
+        out: list[Incoming] = []
+        if self.closed:
+            return out
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                return out
+            except OSError as exc:
+                why = "reset by the SUT" if exc.errno == errno.ECONNRESET else exc.strerror
+                self._mark_closed(f"TCP connection {why}")
+                out.append(Incoming("closed", b"", self.remote, f"TCP connection {why}"))
+                return out
+            if not data:
+                self._mark_closed("closed by the SUT")
+                out.append(Incoming("closed", b"", self.remote, "TCP connection closed by the SUT"))
+                return out
+            self.on_wire("received", "tcp", self.remote, self.local, data, "bytes")
+            try:
+                frames = self.framer.feed(data)
+            except ParseError as exc:
+                out.append(Incoming("garbage", data, self.remote, f"unframeable TCP data: {exc}"))
+                self._mark_closed("unframeable data")
+                self.sock.close()
+                return out
+            for fr in frames:
+                if isinstance(fr, Message):
+                    out.append(Incoming("message", fr.data, self.remote))
+                elif isinstance(fr, Pong):
+                    out.append(Incoming("pong", b"\r\n", self.remote))
+                elif isinstance(fr, Ping):
+                    out.append(Incoming("ping", b"\r\n\r\n", self.remote))
+
+    def _mark_closed(self, why: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.on_wire("closed", "tcp", self.remote, self.local, b"", why)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.on_wire("close", "tcp", self.local, self.remote, b"", "close")
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sock.close()

@@ -1,0 +1,173 @@
+"""The UE model and the REGISTER builder (sans-IO).
+
+A UE has a public identity (the AOR), a private identity and one instance URN (RFC 5626 §4.1);
+it registers one or more flows, each with its own local address, transport, reg-id and — from
+the start, so sec-agree fits later — a sec-agree port pair (port_uc / port_us, TS 33.203).  A
+registration "dialog" (Call-ID, CSeq, From tag) may be shared between flows: Reg1b with the same
+Call-ID reuses the dialog of the flow it replaces (RFC 5626 §9.4).
+
+Building a request is a pure function of this state; sockets live in ``transport.py``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+
+from ..cases.model import EdgeSpec, FlowSpec
+from ..sip.message import Request
+
+USER_AGENT = "outbound-conformance/0.1"
+
+
+def new_branch() -> str:
+    return "z9hG4bK" + secrets.token_hex(8)  # RFC 3261 §8.1.1.7 magic cookie
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass
+class RegDialog:
+    """Call-ID, CSeq and From tag of one registration (RFC 3261 §10.2)."""
+
+    call_id: str
+    cseq: int = 0
+    from_tag: str = field(default_factory=new_tag)
+
+    def next_cseq(self) -> int:
+        self.cseq += 1
+        return self.cseq
+
+
+@dataclass
+class FlowState:
+    spec: FlowSpec
+    local_ip: str
+    transport: str  # "udp" | "tcp"
+    local_port: int | None = None  # known once the socket is bound
+    dialog: RegDialog | None = None
+    # sec-agree port pair (TS 33.203 §7.1, TS 24.229 5.1.1.2): for an unprotected flow both are the
+    # flow's single port; the sec-agree issue gives them distinct values and SAs.
+    port_uc: int | None = None
+    port_us: int | None = None
+    edge_token: str = field(default_factory=lambda: secrets.token_urlsafe(12).replace("-", "x"))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def reg_id(self) -> int | None:
+        return self.spec.reg_id
+
+    def host_port(self) -> str:
+        host = f"[{self.local_ip}]" if ":" in self.local_ip else self.local_ip
+        return f"{host}:{self.local_port}"
+
+
+@dataclass
+class UE:
+    name: str
+    user: str
+    impu: str  # AOR, e.g. sip:ue-x@ims.test
+    impi: str  # private identity
+    domain: str
+    instance: str | None  # "<urn:uuid:...>" or None when the case sends no +sip.instance
+    flows: dict[str, FlowState] = field(default_factory=dict)
+
+    @staticmethod
+    def new_instance() -> str:
+        return f"<urn:uuid:{uuid.uuid4()}>"
+
+    def contact_uri(self, flow: FlowState) -> str:
+        uri = f"sip:{self.user}@{flow.host_port()}"
+        if flow.transport == "tcp":
+            uri += ";transport=tcp"
+        return uri
+
+
+@dataclass
+class RegisterOptions:
+    """What a step asks of one REGISTER (see docs/case-format.md, "Options")."""
+
+    kind: str = "register"  # register | refresh | deregister | deregister_all | fetch
+    expires: int | None = 600
+    expires_header: int | None = None
+    supported: list[str] = field(default_factory=lambda: ["path", "outbound"])
+    require: list[str] = field(default_factory=list)
+    reg_id: int | None | str = "flow"  # "flow": the flow's own reg-id; None: omit
+    instance: bool = True
+    contact_params: dict[str, str | None] = field(default_factory=dict)
+    extra_contacts: list[tuple[FlowState, int]] = field(default_factory=list)  # (flow, expires)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    authorization: bool = True  # IMS-style Authorization with the private identity
+
+
+def _contact_value(ue: UE, flow: FlowState, *, expires: int | None, reg_id, instance: bool,
+                   params: dict[str, str | None]) -> str:
+    value = f"<{ue.contact_uri(flow)}>"
+    rid = flow.reg_id if reg_id == "flow" else reg_id
+    if rid is not None:
+        value += f";reg-id={rid}"
+    if instance and ue.instance:
+        value += f';+sip.instance="{ue.instance}"'
+    for k, v in params.items():
+        value += f";{k}" if v is None else f";{k}={v}"
+    if expires is not None:
+        value += f";expires={expires}"
+    return value
+
+
+def build_register(ue: UE, flow: FlowState, opts: RegisterOptions, *, branch: str,
+                   edge_branch: str | None = None) -> Request:
+    """Build the REGISTER for one step.  The caller has already advanced ``flow.dialog``."""
+    assert flow.dialog is not None and flow.local_port is not None
+    d = flow.dialog
+    proto = flow.transport.upper()
+    headers: list[tuple[str, str]] = []
+    edge: EdgeSpec | None = flow.spec.edge
+    if edge is not None:
+        # The emulated edge proxy's Via on top (RFC 3261 §16.6 step 8); the SUT is not first hop.
+        headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={edge_branch or new_branch()};rport"))
+    headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={branch};rport"))
+    headers += [
+        ("Max-Forwards", "70"),
+        ("From", f"<{ue.impu}>;tag={d.from_tag}"),
+        ("To", f"<{ue.impu}>"),
+        ("Call-ID", d.call_id),
+        ("CSeq", f"{d.cseq} REGISTER"),
+    ]
+    if opts.kind == "deregister_all":
+        headers.append(("Contact", "*"))
+        headers.append(("Expires", "0"))
+    elif opts.kind != "fetch":
+        contacts = [_contact_value(ue, flow, expires=opts.expires, reg_id=opts.reg_id,
+                                   instance=opts.instance, params=opts.contact_params)]
+        for other, exp in opts.extra_contacts:
+            contacts.append(_contact_value(ue, other, expires=exp, reg_id="flow", instance=True, params={}))
+        for c in contacts:
+            headers.append(("Contact", c))
+    if opts.expires_header is not None and opts.kind != "deregister_all":
+        headers.append(("Expires", str(opts.expires_header)))
+    if edge is not None:
+        for extra in edge.extra_path:
+            headers.append(("Path", extra))
+        if edge.path:
+            ob = ";ob" if edge.ob else ""
+            headers.append(("Path", f"<sip:{flow.edge_token}@ep-t.invalid;lr{ob}>"))
+    if opts.supported:
+        headers.append(("Supported", ", ".join(opts.supported)))
+    if opts.require:
+        headers.append(("Require", ", ".join(opts.require)))
+    if opts.authorization:
+        # TS 24.229 5.1.1.2.1: the initial REGISTER carries the private identity in an
+        # Authorization header with empty nonce and response.
+        headers.append(("Authorization",
+                        f'Digest username="{ue.impi}", realm="{ue.domain}", uri="sip:{ue.domain}", '
+                        f'nonce="", response=""'))
+    headers.append(("User-Agent", USER_AGENT))
+    headers += opts.headers
+    return Request(method="REGISTER", uri=f"sip:{ue.domain}", headers=headers)

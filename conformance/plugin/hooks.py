@@ -1,0 +1,181 @@
+"""The pytest plugin (entry point ``pytest11``): YAML cases as items, verdicts as outcomes.
+
+Verdicts map onto pytest so that CI and pytest's own options work: pass -> passed, fail ->
+failed, inconclusive and error -> failed (with their own status word, never shown as a pass),
+not applicable -> skipped with the reason.  The exit status is therefore 0 exactly when every
+applicable case passed.  Each case's result travels on its report (``report.conformance``), so
+results are gathered the same way with and without pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from .. import __version__
+from ..verdict import Verdict
+
+VERDICT_WORDS = {
+    "pass": ("passed", "PASS"),
+    "fail": ("failed", "FAIL"),
+    "inconclusive": ("inconclusive", "INCONCLUSIVE"),
+    "not applicable": ("not applicable", "NOT APPLICABLE"),
+    "error": ("error", "ERROR"),
+}
+LETTERS = {"pass": ".", "fail": "F", "inconclusive": "I", "not applicable": "n", "error": "E"}
+
+_RESULTS = pytest.StashKey[list]()
+_TARGET_INFO = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("conformance", "SIP Outbound conformance suite")
+    g.addoption("--target", default=None, metavar="PROFILE",
+                help="target profile (YAML) of the SUT; default: the embedded reference CSCF (rel8)")
+    g.addoption("--conformance-strict", dest="conformance_strict", action="store_true", default=None,
+                help="SHOULD violations fail the case instead of warning")
+    g.addoption("--pcap-dir", default="pcaps", help="where each case's pcap is written (default: pcaps)")
+    g.addoption("--reports-dir", default="reports",
+                help="where results.json and junit.xml are written (default: reports)")
+
+
+def _default_target_path(config) -> Path | None:
+    for base in (Path(str(config.rootpath)), Path(__file__).resolve().parents[2]):
+        p = base / "targets" / "reference-rel8.yaml"
+        if p.exists():
+            return p
+    return None
+
+
+def _load_target(config):
+    from ..targets.loader import load_target
+    from ..targets.model import EmbeddedSut, Target
+
+    opt = config.getoption("target")
+    if opt:
+        return load_target(Path(opt))
+    path = _default_target_path(config)
+    if path is not None:
+        return load_target(path)
+    return Target(name="reference-rel8", port=0, capabilities=["outbound", "path"], embedded=EmbeddedSut())
+
+
+def pytest_configure(config):
+    for req, text in (("R1", "outbound signalled"), ("R2", "all bindings listed"),
+                      ("R3", "instance and reg-id decide add or replace"), ("P1", "Rel-7 S-CSCF"),
+                      ("P2", "Rel-7 P-CSCF"), ("transport_udp", "over UDP"), ("transport_tcp", "over TCP")):
+        config.addinivalue_line("markers", f"{req}: {text}")
+    config.stash[_RESULTS] = []
+    if config.getoption("target"):
+        config.option.continue_on_collection_errors = True
+    from .state import STATE_KEY, RunState
+
+    try:
+        target = _load_target(config)
+    except Exception as exc:  # a bad profile is a usage error, reported before anything runs
+        raise pytest.UsageError(str(exc)) from None
+    strict = config.getoption("conformance_strict")
+    # The SUT starts lazily, at the first case that runs, so an xdist controller never starts it.
+    config.stash[STATE_KEY] = RunState(target, pcap_dir=Path(config.getoption("pcap_dir")),
+                                       reports_dir=Path(config.getoption("reports_dir")),
+                                       strict=True if strict else None)
+    config.stash[_TARGET_INFO] = {"name": target.name, "path": target.path, "role": target.role,
+                                  "capabilities": list(target.capabilities),
+                                  "strict": bool(strict or target.strict)}
+    if config.pluginmanager.hasplugin("html"):
+        from . import html
+
+        config.pluginmanager.register(html, "conformance-html")
+
+
+def pytest_unconfigure(config):
+    from .state import STATE_KEY
+
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_collect_file(parent, file_path: Path):
+    if file_path.suffix in (".yaml", ".yml") and "testcases" in file_path.parts:
+        from .items import CaseFile
+
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    result = getattr(item, "result", None)
+    if call.when == "call" and result is not None:
+        report.conformance = result.to_dict()
+        if item.config.pluginmanager.hasplugin("html"):
+            from .html import extras_for
+
+            report.extras = getattr(report, "extras", []) + extras_for(result, item.config)
+
+
+def pytest_report_teststatus(report, config):
+    data = getattr(report, "conformance", None)
+    if data and report.when == "call":
+        v = data["verdict"]
+        cat, word = VERDICT_WORDS[v]
+        return cat, LETTERS[v], word
+    return None
+
+
+def pytest_runtest_logreport(report):
+    data = getattr(report, "conformance", None)
+    if data and report.when == "call":
+        _CURRENT.append(data)
+
+
+_CURRENT: list = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    results = list(_CURRENT)
+    _CURRENT.clear()
+    config.stash[_RESULTS] = results
+    if not results:
+        return
+    from ..report.junit import write_junit
+    from ..report.summary import write_results
+
+    reports_dir = Path(config.getoption("reports_dir"))
+    meta = {
+        "suite": "outbound-conformance", "version": __version__,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "target": config.stash.get(_TARGET_INFO, {}), "exitstatus": int(exitstatus),
+        "complete": int(exitstatus) in (0, 1),
+        "command": " ".join(sys.argv), "cwd": os.getcwd(),
+    }
+    write_results(reports_dir / "results.json", results, meta)
+    write_junit(reports_dir / "junit.xml", results, meta)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    results = config.stash.get(_RESULTS, [])
+    if not results:
+        return
+    from ..report.summary import summary_lines
+
+    tr = terminalreporter
+    tr.section("conformance verdicts")
+    for line in summary_lines(results):
+        tr.write_line(line)
+    tr.write_line(f"results: {Path(config.getoption('reports_dir')) / 'results.json'}  "
+                  f"junit: {Path(config.getoption('reports_dir')) / 'junit.xml'}  "
+                  f"pcaps: {config.getoption('pcap_dir')}/")
+
+
+__all__ = ["Verdict"]

@@ -1,0 +1,118 @@
+"""YAML case files as pytest collectors and items (the tavern pattern).
+
+A file is a :class:`CaseFile`; each case in it becomes one :class:`CaseItem` per transport,
+named ``ID[udp]`` / ``ID[tcp]``, carrying its requirements (R1, R2, ...) as pytest markers.  A
+malformed file is a collection error for that file only, with file, line and key.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..cases.errors import CaseError
+from ..cases.model import CaseSpec
+from ..results import CaseResult
+from ..verdict import FAIL, INCONCLUSIVE, Verdict
+
+
+class CaseVerdictFailure(Exception):
+    """Raised by an item whose case verdict is fail, inconclusive or error."""
+
+    def __init__(self, result: CaseResult):
+        super().__init__(result.reason)
+        self.result = result
+
+
+class NotApplicable(Exception):
+    pass
+
+
+class CaseFile(pytest.File):
+    def collect(self):
+        from ..cases.loader import load_case_file
+
+        state = self.config.stash.get(STATE_KEY, None)
+        cases = load_case_file(self.path)
+        for case in cases:
+            if state is not None:
+                state.register_case_id(case, str(self.path))
+            for transport in case.transports:
+                item = CaseItem.from_parent(self, name=f"{case.id}[{transport}]", case=case, transport=transport)
+                for req in case.requirements:
+                    item.add_marker(req)
+                item.add_marker(f"transport_{transport}")
+                yield item
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: CaseSpec, transport: str, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+        self.transport = transport
+        self.result: CaseResult | None = None
+        self.user_properties.extend([
+            ("test_purposes", ", ".join(case.test_purposes)),
+            ("references", "; ".join(case.references)),
+            ("requirements", ", ".join(case.requirements)),
+        ])
+
+    @property
+    def location(self):
+        line = (self.case.location.line - 1) if self.case.location else 0
+        return (self.fspath.relto(self.config.rootdir) or str(self.path), line, self.name)
+
+    def reportinfo(self):
+        line = (self.case.location.line - 1) if self.case.location else 0
+        return self.path, line, f"{self.name}: {self.case.title}"
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE_KEY]
+        self.result = state.run_case(self.case, self.transport)
+        v = self.result.verdict
+        if v == Verdict.NOT_APPLICABLE:
+            pytest.skip(f"not applicable: {self.result.reason}")
+        if v != Verdict.PASS:
+            raise CaseVerdictFailure(self.result)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseVerdictFailure):
+            return render_failure(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+
+def render_failure(r: CaseResult) -> str:
+    """The failure text: which step, what was expected, what arrived, where, and which clause."""
+    lines = [f"{r.id} {str(r.verdict).upper()}: {r.title}", f"  case: {r.location}"]
+    if r.test_purposes:
+        lines.append(f"  test purposes: {', '.join(r.test_purposes)}")
+    shown = False
+    for step in r.steps:
+        bad = [f for f in step.findings if f.outcome in (FAIL, INCONCLUSIVE)]
+        if not bad and not (r.verdict == Verdict.INCONCLUSIVE and step.note):
+            continue
+        lines.append(f"  step {step.name} ({step.location}){': ' + step.note if step.note else ''}")
+        for f in bad:
+            shown = True
+            lines.append(f"    {f.outcome.upper()} {f.check} [{f.level}, {f.ref}]")
+            lines.append(f"      expected: {f.expected}")
+            lines.append(f"      observed: {f.observed}")
+            if f.location:
+                lines.append(f"      check written at {f.location}")
+        if step.response_index is not None and bad:
+            msg = r.messages[step.response_index]
+            lines.append("      response:")
+            lines.extend("        | " + ln for ln in msg.text.rstrip().splitlines()[:25])
+    if not shown:
+        lines.append(f"  reason: {r.reason}")
+    if r.pcap:
+        lines.append(f"  pcap: {r.pcap}")
+    return "\n".join(lines)
+
+
+# Imported last to avoid a cycle (state imports the runner, which imports checks).
+from .state import STATE_KEY  # noqa: E402

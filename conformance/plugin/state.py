@@ -1,0 +1,59 @@
+"""Per-session state of the plugin: the target, its SUT, the run token and the output folders."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ..cases.errors import CaseError
+from ..cases.model import CaseSpec
+from ..engine.runner import CaseRun, not_applicable_reason, not_applicable_result
+from ..results import CaseResult
+from ..targets.model import Target
+from ..verdict import Verdict
+from .sutctl import SutController, SutStartError
+
+
+class RunState:
+    def __init__(self, target: Target, *, pcap_dir: Path, reports_dir: Path, strict: bool | None):
+        self.target = target
+        self.pcap_dir = pcap_dir
+        self.reports_dir = reports_dir
+        self.strict = strict
+        self.sut = SutController(target)
+        self.run_token = uuid.uuid4().hex[:6]
+        self._sut_error: str | None = None
+        self._ids: dict[str, str] = {}
+
+    def register_case_id(self, case: CaseSpec, file: str) -> None:
+        other = self._ids.get(case.id)
+        if other is not None and other != file:
+            line = case.location.line if case.location else 1
+            raise CaseError(file, line, "id", f"case id {case.id!r} is already used in {other}")
+        self._ids[case.id] = file
+
+    def run_case(self, case: CaseSpec, transport: str) -> CaseResult:
+        reason = not_applicable_reason(case, transport, self.target)
+        if reason:
+            return not_applicable_result(case, transport, self.target, reason)
+        if self._sut_error is None:
+            try:
+                address = self.sut.start()
+            except SutStartError as exc:
+                self._sut_error = str(exc)
+        if self._sut_error is not None:
+            r = not_applicable_result(case, transport, self.target, "")
+            r.verdict = Verdict.INCONCLUSIVE
+            r.reason = f"SUT not available: {self._sut_error}"
+            return r
+        run = CaseRun(case, transport, self.target, address, pcap_dir=self.pcap_dir,
+                      run_token=self.run_token, strict=self.strict)
+        return run.run()
+
+    def close(self) -> None:
+        self.sut.stop()
+
+
+STATE_KEY = pytest.StashKey[RunState]()

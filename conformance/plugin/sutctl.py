@@ -1,0 +1,92 @@
+"""Start and stop the system under test a target profile describes.
+
+An embedded target runs the reference CSCF in this process (on a free port when the profile
+says port 0); a managed target runs the profile's start/stop commands and waits, bounded, until
+the SUT listens; any other target is assumed to be running already.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from ..targets.model import Target
+
+
+class SutStartError(Exception):
+    pass
+
+
+class SutController:
+    def __init__(self, target: Target):
+        self.target = target
+        self._embedded = None
+        self._managed_started = False
+        self.address: tuple[str, int] = (target.host, target.port)
+        self.started = False
+
+    def start(self) -> tuple[str, int]:
+        if self.started:
+            return self.address
+        t = self.target
+        if t.embedded is not None:
+            from ..sut.config import SutConfig
+            from ..sut.server import ReferenceCscf
+
+            kwargs = dict(mode=t.embedded.mode, domain=t.domain, faults=frozenset(t.embedded.faults))
+            if t.embedded.flow_timer is not None:
+                kwargs["flow_timer"] = t.embedded.flow_timer
+            if t.embedded.min_expires is not None:
+                kwargs["min_expires"] = t.embedded.min_expires
+            try:
+                cfg = SutConfig(**kwargs)
+                self._embedded = ReferenceCscf(cfg, host=t.host, port=t.port)
+                self._embedded.start()
+            except (OSError, ValueError) as exc:
+                raise SutStartError(f"cannot start the embedded reference CSCF on {t.host}:{t.port}: {exc}") from exc
+            self.address = (t.host, self._embedded.port)
+        elif t.managed is not None:
+            self._run(t.managed.start, "start")
+            self._managed_started = True
+            self._wait_listening(t.managed.ready_timeout)
+        self.started = True
+        return self.address
+
+    def _cwd(self) -> Path:
+        return Path(self.target.path).resolve().parent if self.target.path else Path.cwd()
+
+    def _run(self, cmd: list[str], what: str) -> None:
+        try:
+            proc = subprocess.run(cmd, cwd=self._cwd(), capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SutStartError(f"{what} command {cmd!r} failed: {exc}") from exc
+        if proc.returncode != 0:
+            raise SutStartError(f"{what} command {cmd!r} exited {proc.returncode}: "
+                                f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+
+    def _wait_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(self.address, timeout=0.5):
+                    return
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.1)
+        raise SutStartError(f"SUT did not listen on {self.address[0]}:{self.address[1]}/tcp within "
+                            f"{timeout:g} s ({last})")
+
+    def stop(self) -> None:
+        if self._embedded is not None:
+            self._embedded.stop()
+            self._embedded = None
+        if self._managed_started and self.target.managed and self.target.managed.stop:
+            try:
+                self._run(self.target.managed.stop, "stop")
+            except SutStartError:
+                pass
+        self._managed_started = False
+        self.started = False

@@ -1,0 +1,101 @@
+"""Case results as data: what any report (console, HTML, JSON, JUnit, certificate) renders."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .verdict import Finding, Verdict
+
+
+@dataclass
+class MessageRecord:
+    """One message as it crossed the wire, seen from the tester."""
+
+    index: int
+    time: float  # seconds since the case started
+    direction: str  # "sent" | "received"
+    flow: str  # the tester flow (UE flow name, or "peer")
+    transport: str  # "udp" | "tcp"
+    src: tuple[str, int]
+    dst: tuple[str, int]
+    summary: str  # "REGISTER sip:ims.test" / "200 OK" / "CRLF pong" / "unparseable: ..."
+    text: str  # the bytes as text (UTF-8, errors replaced)
+    step: str = ""
+    note: str = ""  # e.g. why it could not be parsed
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["src"], d["dst"] = list(self.src), list(self.dst)
+        return d
+
+
+@dataclass
+class StepResult:
+    name: str
+    action: str
+    flow: str | None
+    request_index: int | None = None
+    response_index: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+    classification: str | None = None
+    note: str = ""
+    location: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["findings"] = [f.to_dict() for f in self.findings]
+        return d
+
+
+@dataclass
+class CaseResult:
+    id: str  # "REG-003[udp]"
+    case_id: str  # "REG-003"
+    title: str
+    purpose: str
+    transport: str
+    verdict: Verdict
+    reason: str
+    requirements: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    test_purposes: list[str] = field(default_factory=list)
+    target: str = ""
+    pcap: str | None = None
+    classification: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    duration: float = 0.0
+    steps: list[StepResult] = field(default_factory=list)
+    messages: list[MessageRecord] = field(default_factory=list)
+    location: str = ""
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for s in self.steps for f in s.findings]
+
+    def to_dict(self, *, with_messages: bool = True) -> dict[str, Any]:
+        d = {
+            "id": self.id, "case_id": self.case_id, "title": self.title, "purpose": self.purpose,
+            "transport": self.transport, "verdict": str(self.verdict), "reason": self.reason,
+            "requirements": self.requirements, "references": self.references,
+            "test_purposes": self.test_purposes, "target": self.target, "pcap": self.pcap,
+            "classification": self.classification, "warnings": self.warnings,
+            "duration": round(self.duration, 4), "location": self.location,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+        if with_messages:
+            d["messages"] = [m.to_dict() for m in self.messages]
+        return d
+
+
+def write_results_json(path: Path, results: list[CaseResult], meta: dict[str, Any]) -> None:
+    counts: dict[str, int] = {str(v): 0 for v in Verdict}
+    for r in results:
+        counts[str(r.verdict)] += 1
+    doc = {"meta": meta, "counts": counts, "cases": [r.to_dict() for r in results]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,95 @@
+"""``conformance sut``: run the reference CSCF until SIGINT or SIGTERM.
+
+    conformance sut --mode rel8|rel7 --listen IP:PORT [--fault NAME ...] [--domain D]
+                    [--flow-timer N] [--min-expires N] [--allow-non-loopback]
+
+Listening is refused outside 127.0.0.0/8 and ::1 unless ``--allow-non-loopback`` is given:
+the reference carries deliberate faults and no authentication, so it stays on the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+
+from .config import KNOWN_FAULTS, MODES, SutConfig
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``IP:PORT`` or ``[IPv6]:PORT`` -> (ip, port); raises ValueError."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"expected IP:PORT, got {text!r}")
+    ip = ipaddress.ip_address(host)
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"bad port {port!r}")
+    return str(ip), int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    faults = "; ".join(f"{k}: {v}" for k, v in sorted(KNOWN_FAULTS.items()))
+    p = argparse.ArgumentParser(prog="conformance sut", description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=MODES, default="rel8")
+    p.add_argument("--listen", default="127.0.0.1:5060", help="IP:PORT (UDP and TCP); port 0 picks one")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME",
+                   help=f"switch on a deliberate fault (repeatable). {faults}")
+    p.add_argument("--domain", default="ims.test")
+    p.add_argument("--flow-timer", type=int, default=None)
+    p.add_argument("--min-expires", type=int, default=None)
+    p.add_argument("--allow-non-loopback", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        host, port = parse_listen(args.listen)
+        config = SutConfig(mode=args.mode, domain=args.domain, faults=frozenset(args.fault),
+                           flow_timer=args.flow_timer, min_expires=args.min_expires)
+    except ValueError as exc:
+        print(f"conformance sut: {exc}", file=sys.stderr)
+        return 2
+    if not ipaddress.ip_address(host).is_loopback and not args.allow_non_loopback:
+        print(f"conformance sut: refusing to listen on {host} (not loopback); "
+              "pass --allow-non-loopback to insist", file=sys.stderr)
+        return 2
+    from .server import ReferenceCscf
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            cscf = ReferenceCscf(config, host=host, port=port).start()
+        except OSError as exc:
+            print(f"conformance sut: cannot listen on {args.listen}: {exc}", file=sys.stderr)
+            return 1
+        shown = f"[{host}]" if ":" in host else host
+        faults = ", ".join(sorted(config.faults)) or "none"
+        print(f"reference CSCF ({config.mode}, domain {config.domain}, faults: {faults}) "
+              f"listening on udp+tcp {shown}:{cscf.port}", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            cscf.stop()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

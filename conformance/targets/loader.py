@@ -1,0 +1,164 @@
+"""Load target profiles (``targets/*.yaml``) into :class:`~conformance.targets.model.Target`.
+
+Same passes and error quality as the case loader: YAML through the source-mapping loader,
+``conformance/schema/target.schema.yaml``, then what a schema cannot express (IP literals,
+known capabilities, identity template placeholders, ``embedded`` xor ``managed``, port 0).
+Every problem is a :class:`TargetError` naming file, line and key.  See docs/targets.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import string
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from ..cases.errors import TargetError
+from ..cases.yamlsrc import did_you_mean, format_path, line_of, load_documents, plain, show, validate
+from .model import EmbeddedSut, Identities, ManagedSut, Target, Timers
+
+__all__ = ["KNOWN_CAPABILITIES", "SCHEMA_PATH", "TargetError", "load_target", "target_from_dict"]
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "target.schema.yaml"
+
+#: Capabilities a target may declare and a case may require in ``applies_to``.  A case whose
+#: ``applies_to`` names a capability the target does not declare is "not applicable".
+KNOWN_CAPABILITIES: dict[str, str] = {
+    "outbound": "RFC 5626 registrar: Supported/Require outbound, bindings keyed on instance + reg-id",
+    "path": "RFC 3327 Path: stores the Path and returns it in the 2xx",
+    "gruu": "RFC 5627 GRUU: pub-gruu/temp-gruu in the 2xx",
+    "flow-timer": "inserts Flow-Timer in the 2xx (RFC 5626 section 4.4.1)",
+    "edge": "acts as an RFC 5626 edge proxy (flow tokens, Path with ;ob)",
+    "ims-pcscf": "acts as an IMS P-CSCF (3GPP TS 24.229)",
+    "direct-flow": "the UA can reach the SUT with no proxy in between (first hop)",
+    "rel7-legacy": "Rel-7 S-CSCF behaviour: no outbound, a new contact replaces the binding",
+    "reg-event": "RFC 3680 reg event package (SUBSCRIBE/NOTIFY)",
+    "keepalive-crlf": "answers a double-CRLF ping with a CRLF pong on TCP (RFC 5626 section 4.4.1)",
+    "keepalive-stun": "answers STUN binding requests on its SIP port (RFC 5626 section 8)",
+    "reject-non-outbound": "local policy rejects registrations without outbound (RFC 5626 section 6)",
+    "max-flows": "enforces a maximum number of flows per instance",
+    "path-transform": "may transform the stored Path vector (RFC 3327 section 5.4)",
+    "sec-agree": "3GPP TS 33.203 security agreement (Security-Client/Server/Verify)",
+    "websocket": "SIP over WebSocket (RFC 7118)",
+}
+
+#: Placeholders each identity template may use.
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "impu": ("user", "domain"),
+    "impi": ("user", "domain"),
+    "user": ("case", "ue", "run"),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    _, docs = load_documents(SCHEMA_PATH, error_class=TargetError)
+    schema = plain(docs[0][1])
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def load_target(path: str | Path) -> Target:
+    """The target profile in ``path`` (one YAML document)."""
+    source, docs = load_documents(path, error_class=TargetError)
+    name = str(path)
+    if not docs:
+        raise TargetError("the file holds no target profile", file=name, line=1, source=source)
+    if len(docs) > 1:
+        raise TargetError("a target file holds one profile; found another document here",
+                          file=name, line=docs[1][0], source=source)
+    doc_line, data = docs[0]
+    return _build(data, name, source, doc_line)
+
+
+def target_from_dict(data: Any, source: str = "<dict>") -> Target:
+    """A target from plain data (e.g. built in code or a fixture); ``source`` names it in errors."""
+    return _build(data, source, None, 0)
+
+
+def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
+    def error(message: str, node: Any, key: Any, path: list) -> TargetError:
+        line = line_of(node, key, default=0) or line_of(node, default=doc_line)
+        return TargetError(message, file=file, line=line, key=format_path(path), source=source or "")
+
+    if not isinstance(data, dict):
+        raise TargetError(f"a target profile must be a mapping (name:, host:, ...), got {show(data)}",
+                          file=file, line=doc_line, source=source or "")
+    validate(data, _validator(), file=file, source=source or "", doc_line=doc_line, error_class=TargetError)
+
+    def ip(value: str, node: Any, key: Any, path: list):
+        try:
+            return ipaddress.ip_address(value)
+        except ValueError:
+            raise error(f"expected an IP address literal (such as 127.0.0.1 or ::1), got {show(value)}",
+                        node, key, path) from None
+
+    host = data.get("host", "127.0.0.1")
+    host_ip = ip(host, data, "host", ["host"])
+    addresses = data.get("ue_addresses")
+    if addresses is not None:
+        for i, a in enumerate(addresses):
+            a_ip = ip(a, addresses, i, ["ue_addresses", i])
+            if a_ip.version != host_ip.version:
+                raise error(f"{a} is IPv{a_ip.version} but host {host} is IPv{host_ip.version}; "
+                            "the UEs must reach the SUT in the same address family",
+                            addresses, i, ["ue_addresses", i])
+
+    for i, cap in enumerate(data.get("capabilities", [])):
+        if cap not in KNOWN_CAPABILITIES:
+            raise error(f"unknown capability {show(cap)}{did_you_mean(cap, KNOWN_CAPABILITIES)}; "
+                        f"known: {', '.join(KNOWN_CAPABILITIES)}", data["capabilities"], i, ["capabilities", i])
+
+    ids = data.get("identities", {})
+    for key, template in ids.items():
+        allowed = PLACEHOLDERS[key]
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        except ValueError as e:
+            raise error(f"not a valid template: {e}", ids, key, ["identities", key]) from None
+        for f in fields:
+            if f not in allowed:
+                hint = did_you_mean(f, allowed)
+                raise error(f"unknown placeholder {{{f}}}{hint}; {key} may use "
+                            f"{', '.join('{' + a + '}' for a in allowed)}", ids, key, ["identities", key])
+
+    timers = data.get("timers", {})
+    t1, t2 = timers.get("t1", Timers.t1), timers.get("t2", Timers.t2)
+    if t2 < t1:
+        raise error(f"t2 ({t2}) must not be smaller than t1 ({t1})", timers, "t2" if "t2" in timers else "t1",
+                    ["timers", "t2" if "t2" in timers else "t1"])
+
+    if "embedded" in data and "managed" in data:
+        raise error("embedded and managed exclude each other: the SUT is either run in-process "
+                    "or started by a command", data, "managed", ["managed"])
+    if data.get("port") == 0 and "embedded" not in data:
+        raise error("port 0 (pick a free port) works only with an embedded SUT; give the SUT's port",
+                    data, "port", ["port"])
+
+    emb = data.get("embedded")
+    embedded = None
+    if emb is not None:
+        embedded = EmbeddedSut(mode=emb.get("mode", "rel8"), faults=list(emb.get("faults", [])),
+                               flow_timer=emb.get("flow_timer"), min_expires=emb.get("min_expires"))
+    man = data.get("managed")
+    managed = None
+    if man is not None:
+        managed = ManagedSut(start=list(man["start"]),
+                             stop=list(man["stop"]) if man.get("stop") is not None else None,
+                             ready_timeout=float(man.get("ready_timeout", 20.0)))
+
+    kwargs: dict[str, Any] = {k: plain(data[k]) for k in
+                              ("description", "role", "host", "port", "transports", "domain",
+                               "capabilities", "ue_addresses", "strict") if k in data}
+    return Target(
+        name=data["name"],
+        identities=Identities(**ids),
+        timers=Timers(**{k: float(v) for k, v in timers.items()}),
+        embedded=embedded,
+        managed=managed,
+        path=file if source is not None else "",
+        **kwargs,
+    )

@@ -1,0 +1,71 @@
+"""Target profiles: which SUT to test, where it listens, and what it declares it supports.
+
+Loaded from ``targets/*.yaml`` by ``conformance.targets.loader`` (schema:
+``conformance/schema/target.schema.yaml``).  See docs/targets.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Identities:
+    """Templates for the identities given to each UE of each case.
+
+    ``{user}`` is made unique per case, UE and run (so cases are independent and can run in
+    parallel); ``{domain}`` is the target's domain.
+    """
+
+    impu: str = "sip:{user}@{domain}"  # public identity, the AOR
+    impi: str = "{user}@{domain}"  # private identity (Authorization username)
+    user: str = "ue-{case}-{ue}-{run}"
+
+
+@dataclass
+class Timers:
+    t1: float = 0.5  # RFC 3261 T1, for UDP retransmission (section 17.1.1)
+    t2: float = 4.0
+    response: float = 4.0  # bound on waiting for a final response to one request
+    connect: float = 2.0  # bound on a TCP connect
+
+
+@dataclass
+class EmbeddedSut:
+    """Run the embedded reference CSCF in-process for this target."""
+
+    mode: str = "rel8"  # rel8 | rel7
+    faults: list[str] = field(default_factory=list)
+    flow_timer: int | None = None
+    min_expires: int | None = None
+
+
+@dataclass
+class ManagedSut:
+    """An external SUT the suite starts and stops itself (e.g. a Kamailio profile)."""
+
+    start: list[str]  # command, run from the target file's directory
+    stop: list[str] | None = None
+    ready_timeout: float = 20.0
+
+
+@dataclass
+class Target:
+    name: str
+    description: str = ""
+    role: str = "registrar"  # registrar | edge | core
+    host: str = "127.0.0.1"
+    port: int = 5060  # 0 with an embedded SUT: pick a free port
+    transports: list[str] = field(default_factory=lambda: ["udp", "tcp"])
+    domain: str = "ims.test"
+    capabilities: list[str] = field(default_factory=list)
+    ue_addresses: list[str] = field(default_factory=lambda: ["127.0.0.11", "127.0.0.12", "127.0.0.13"])
+    identities: Identities = field(default_factory=Identities)
+    timers: Timers = field(default_factory=Timers)
+    strict: bool = False  # SHOULD violations fail instead of warn
+    embedded: EmbeddedSut | None = None
+    managed: ManagedSut | None = None
+    path: str = ""  # the file it came from
+
+    def declares(self, capability: str) -> bool:
+        return capability in self.capabilities

@@ -1,0 +1,87 @@
+"""Each fault breaks exactly the rule it names; without it the same exchange is correct."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.sut.config import KNOWN_FAULTS, SutConfig
+from sut_helpers import Sut, contact, contacts_of, register, require_of
+
+
+def hosts(response):
+    return sorted(c.uri.host for c in contacts_of(response))
+
+
+def reg2(sut):
+    sut.send(register())
+    return sut.send(register([contact("10.0.0.2", reg_id=2)], call_id="C2", token="t2"))
+
+
+def test_every_fault_is_described_and_tested():
+    tested = {"omit-require-outbound", "replace-on-new-reg-id", "list-only-newest",
+              "keep-old-on-reg1b", "path-without-ob-accepted", "require-without-supported"}
+    assert set(KNOWN_FAULTS) == tested
+    assert all(KNOWN_FAULTS.values())
+
+
+def test_unknown_fault_is_rejected_with_the_valid_names():
+    with pytest.raises(ValueError) as info:
+        SutConfig(faults=frozenset({"no-such-fault"}))
+    assert "no-such-fault" in str(info.value)
+    assert all(name in str(info.value) for name in KNOWN_FAULTS)
+    with pytest.raises(ValueError):
+        SutConfig(mode="rel9")
+
+
+def test_omit_require_outbound():
+    assert require_of(Sut().send(register())) == ["outbound"]
+    r = Sut(faults={"omit-require-outbound"}).send(register())
+    assert r.status == 200 and not r.has("Require")
+
+
+def test_replace_on_new_reg_id():
+    assert hosts(reg2(Sut())) == ["10.0.0.1", "10.0.0.2"]
+    sut = Sut(faults={"replace-on-new-reg-id"})
+    assert hosts(reg2(sut)) == ["10.0.0.2"]
+    # another instance is not touched
+    r = sut.send(register([contact("10.0.0.5", instance='"<urn:uuid:other>"')], call_id="C5"))
+    assert hosts(r) == ["10.0.0.2", "10.0.0.5"]
+
+
+def test_list_only_newest():
+    sut = Sut(faults={"list-only-newest"})
+    assert hosts(reg2(sut)) == ["10.0.0.2"]
+    assert len(sut.bindings()) == 2                # the table is right, the 2xx is not
+    assert len(contacts_of(sut.fetch(call_id="C9"))) == 1
+
+
+@pytest.mark.parametrize("faults,expected", [((), ["10.0.0.2", "10.0.0.3"]),
+                                             ({"keep-old-on-reg1b"}, ["10.0.0.1", "10.0.0.2", "10.0.0.3"])])
+def test_keep_old_on_reg1b(faults, expected):
+    sut = Sut(faults=faults)
+    reg2(sut)
+    r = sut.send(register([contact("10.0.0.3", reg_id=1)], call_id="C3", token="t3"))
+    assert hosts(r) == expected
+
+
+def test_keep_old_on_reg1b_leaves_same_call_id_updates_alone():
+    sut = Sut(faults={"keep-old-on-reg1b"})
+    reg2(sut)
+    r = sut.send(register([contact("10.0.0.3", reg_id=1)], call_id="C1", cseq=2, token="t3"))
+    assert hosts(r) == ["10.0.0.2", "10.0.0.3"]
+
+
+@pytest.mark.parametrize("path", [None, ["<sip:t1@ep-t.test;lr>"]])
+def test_path_without_ob_accepted(path):
+    assert Sut().send(register(path=path)).status == 439
+    r = Sut(faults={"path-without-ob-accepted"}).send(register(path=path))
+    assert r.status == 200 and require_of(r) == ["outbound"]
+
+
+@pytest.mark.parametrize("request_kw", [dict(supported="path"),
+                                        dict(contacts=[contact(reg_id=None)]),
+                                        dict(contacts=[])])
+def test_require_without_supported(request_kw):
+    assert "outbound" not in require_of(Sut().send(register(**request_kw)))
+    r = Sut(faults={"require-without-supported"}).send(register(**request_kw))
+    assert r.status == 200 and require_of(r) == ["outbound"]
