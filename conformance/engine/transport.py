@@ -145,6 +145,8 @@ class TcpEndpoint:
             try:
                 data = self.sock.recv(65536)
             except BlockingIOError:
+                # The peer went quiet: a lone CRLF held by the framer is a pong (RFC 5626 §4.4.1).
+                out.extend(Incoming("pong", b"\r\n", self.remote) for _ in self.framer.flush())
                 return out
             except OSError as exc:
                 why = "reset by the SUT" if exc.errno == errno.ECONNRESET else exc.strerror

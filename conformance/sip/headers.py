@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Iterable
 
 from .errors import ParseError
 
@@ -53,8 +53,6 @@ _PARAMCHAR_RE = re.compile(r"^[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]+$")
 _HNV_RE = re.compile(r"^[A-Za-z0-9\-_.!~*'()%\[\]/?:+$]*$")
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?$")
 _IPV6REF_RE = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
-
-MsgOrValues = Union["object", Iterable[str], str]
 
 
 def _is_token(text: str) -> bool:

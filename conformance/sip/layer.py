@@ -29,7 +29,7 @@ from scapy.compat import bytes_encode, plain_str
 from scapy.config import conf
 from scapy.fields import Field, StrField
 from scapy.layers.inet import TCP, UDP
-from scapy.packet import Packet, Raw, bind_bottom_up, bind_layers
+from scapy.packet import Packet, bind_bottom_up, bind_layers
 
 from .message import Request, Response, canonical_name, parse_message
 

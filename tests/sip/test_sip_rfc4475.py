@@ -7,6 +7,8 @@ Contact, To, From and CSeq.
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
 from conformance.sip.errors import ParseError
@@ -182,6 +184,6 @@ def _mutations(data: bytes, count: int, seed: int):
 
 @pytest.mark.parametrize("kind, name", [(k, n) for _, k, n, _ in CORPUS])
 def test_mutated_messages_only_ever_raise_parse_error(kind, name):
-    for mutated in _mutations(rfc4475_bytes(kind, name), 40, seed=hash(name) & 0xFFFF):
+    for mutated in _mutations(rfc4475_bytes(kind, name), 40, seed=zlib.crc32(name.encode())):
         verdict(mutated)
         assert bytes(SIP(mutated)) == mutated
