@@ -71,8 +71,8 @@ class Finding:
     location: str = ""  # YAML file:line of the check
 
     def describe(self) -> str:
-        return (f"{self.step}: {self.check} [{self.level}, {self.ref}]: expected {self.expected}; "
-                f"observed {self.observed}")
+        clause = f"{self.level}, {self.ref}" if self.ref else self.level
+        return f"{self.step}: {self.check} [{clause}]: expected {self.expected}; observed {self.observed}"
 
     def to_dict(self) -> dict:
         return asdict(self)

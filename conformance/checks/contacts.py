@@ -95,14 +95,13 @@ def reg_ids_check(args: dict, ctx: CheckContext) -> list[Observation]:
     except ParseError as exc:
         return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
     mine = [c for c in contacts if not c.star and c.instance == ctx.instance]
-    seen = []
+    seen: list[int | str | None] = []
     for c in mine:
-        try:
-            seen.append(int(c.reg_id)) if c.reg_id is not None else seen.append(None)
-        except ValueError:
-            seen.append(c.reg_id)
+        rid = c.reg_id
+        # reg-id = 1*DIGIT (RFC 5626 §10); anything else is kept as text and never matches.
+        seen.append(None if rid is None else int(rid) if rid.isascii() and rid.isdigit() else rid)
     shown = ", ".join("missing" if s is None else str(s) for s in seen) or "no Contact of the instance"
-    ok = sorted((s for s in seen if isinstance(s, int)), key=int) == wanted and None not in seen
+    ok = all(isinstance(s, int) for s in seen) and sorted(seen) == wanted
     return [Observation(label, ok, expected, f"reg-id {shown}")]
 
 

@@ -427,7 +427,7 @@ class CaseRun:
                     stopped = f"{step.name}: SUT unreachable: {exc}"
                     result.note = stopped
                     result.findings.append(Finding(
-                        check="transport", level="MUST", ref="", outcome=INCONCLUSIVE,
+                        check="SUT reachable", level="MUST", ref="", outcome=INCONCLUSIVE,
                         expected=f"a connection to {self.sut[0]}:{self.sut[1]}", observed=str(exc),
                         step=step.name, location=result.location))
                     break
