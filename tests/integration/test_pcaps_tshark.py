@@ -1,0 +1,50 @@
+"""Every pcap the suite writes opens in tshark with each SIP message decoded and none malformed.
+
+tshark is installed by scripts/install-tools.sh (``make test`` runs it); without it the test is
+skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from suite_runner import run_suite
+
+TSHARK = shutil.which("tshark")
+pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed (scripts/install-tools.sh installs it)")
+
+
+def _tshark(*args: str) -> str:
+    proc = subprocess.run([TSHARK, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_every_pcap_decodes_each_sip_message(tmp_path):
+    run = run_suite(tmp_path)
+    assert run.results is not None
+    checked = 0
+    for case in run.results["cases"]:
+        pcap = case["pcap"]
+        sip_records = [m for m in case["messages"] if m["summary"].startswith(("REGISTER", "SIP/", "OPTIONS"))
+                       or m["summary"][:3].isdigit()]
+        fields = _tshark("-r", pcap, "-Y", "sip", "-T", "fields", "-e", "sip.CSeq.seq",
+                         "-E", "occurrence=a", "-E", "aggregator=,")
+        decoded = [v for line in fields.splitlines() for v in line.split(",") if v]
+        assert len(decoded) == len(sip_records), (case["id"], len(decoded), len(sip_records))
+        malformed = _tshark("-r", pcap, "-Y", "_ws.malformed || _ws.expert.severity == error")
+        assert malformed.strip() == "", (case["id"], malformed)
+        checked += 1
+    assert checked == len(run.results["cases"]) > 20
+
+
+def test_tcp_streams_reassemble_in_order(tmp_path):
+    run = run_suite(tmp_path, "-k", "REG-004A and tcp")
+    pcap = run.case("REG-004A[tcp]")["pcap"]
+    analysis = _tshark("-r", pcap, "-Y", "tcp.analysis.flags && !tcp.analysis.window_update")
+    assert analysis.strip() == "", analysis  # no lost segments, retransmissions or out-of-order
+    convs = _tshark("-r", pcap, "-q", "-z", "conv,tcp")
+    assert convs.count("127.0.0.1:") + convs.count("<->") >= 3  # one connection per flow
