@@ -42,8 +42,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["-m", args.marker]
     if args.strict:
         argv.append("--conformance-strict")
-    if args.verbose:
-        argv.append("-v")
+    argv.append("-q" if args.quiet else "-v")  # one line per case with its verdict, by default
     if args.jobs:
         argv += ["-n", str(args.jobs)]
     argv += extra
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--reports-dir", default="reports")
     r.add_argument("--pcap-dir", default="pcaps")
     r.add_argument("-n", dest="jobs", help="parallel workers (pytest-xdist), e.g. auto")
-    r.add_argument("-v", dest="verbose", action="store_true")
+    r.add_argument("-q", dest="quiet", action="store_true", help="one character per case instead of a line")
     r.add_argument("cases", nargs="*", help="case files or folders (default: testcases/)")
 
     s = sub.add_parser("sut", help="run the reference CSCF standalone", add_help=False)

@@ -27,10 +27,17 @@ def _same_uri(a: str, b) -> bool:
         return False
 
 
-def _show(contacts) -> str:
+def _show(contacts, instance: str | None = None) -> str:
+    """The Contact list, compactly: the UE's own (long) instance URN is abbreviated."""
     if not contacts:
         return "no Contact"
-    return "; ".join(str(c) for c in contacts)
+    out = []
+    for c in contacts:
+        text = str(c)
+        if instance and c.instance == instance:
+            text = text.replace(f'+sip.instance="{instance}"', "+sip.instance=<UE's>")
+        out.append(text)
+    return f"{len(out)} Contact(s): " + " , ".join(out)
 
 
 def contacts_check(args: dict, ctx: CheckContext) -> list[Observation]:
@@ -45,20 +52,20 @@ def contacts_check(args: dict, ctx: CheckContext) -> list[Observation]:
                             f"unparseable Contact {values!r}: {exc}")]
     real = [c for c in contacts if not c.star]
     mine = [c for c in real if ctx.instance is not None and c.instance == ctx.instance]
-    shown = _show(contacts)
+    shown = _show(contacts, ctx.instance)
     out: list[Observation] = []
     if args.get("empty"):
         out.append(Observation("no Contact listed", not contacts, "no Contact header", shown))
     if "count" in args:
         n = int(args["count"])
         out.append(Observation("number of bindings", len(real) == n, f"{n} Contact value(s)",
-                               f"{len(real)}: {shown}"))
+                               shown))
     if "instance_count" in args:
         n = int(args["instance_count"])
         out.append(Observation(
             "bindings of the UE's instance", len(mine) == n,
             f"{n} Contact value(s) with +sip.instance=\"{ctx.instance}\"",
-            f"{len(mine)}: {shown}"))
+            f"{len(mine)} of the UE's; {shown}"))
     for flow in args.get("include", []) or []:
         uri = ctx.flow_contacts.get(flow)
         found = uri is not None and any(c.uri is not None and _same_uri(uri, c.uri) for c in real)
@@ -123,7 +130,7 @@ def expires_check(args: dict, ctx: CheckContext) -> list[Observation]:
         return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
     match = [c for c in contacts if c.uri is not None and uri and _same_uri(uri, c.uri)]
     if not match:
-        return [Observation(label, None, expected, f"flow {flow} not listed: {_show(contacts)}")]
+        return [Observation(label, None, expected, f"flow {flow} not listed: {_show(contacts, ctx.instance)}")]
     value = match[0].expires
     if value is None:
         return [Observation(label, False, expected, f"no expires on {match[0]}")]

@@ -5,7 +5,7 @@ import pytest
 from conformance.checks import CheckContext, run_check
 from conformance.checks.contacts import contacts_check, expires_check, reg_ids_check
 from conformance.sip.message import Response
-from conftest import INSTANCE
+INSTANCE = "<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"
 
 OTHER = "<urn:uuid:11111111-2222-3333-4444-555555555555>"
 FLOWS = {"f1": "sip:ue@127.0.0.1:5070", "f2": "sip:ue@127.0.0.2:5071;transport=tcp",
@@ -40,7 +40,8 @@ def test_count_matches(make_response):
     assert o.ok is True and o.label == "number of bindings"
     [o] = contacts_check({"count": 1}, ctx)
     assert o.ok is False
-    assert o.observed.startswith("2: ")
+    assert "2 Contact" in o.observed  # how many were seen
+    assert "127.0.0.1:5070" in o.observed and "127.0.0.2:5071" in o.observed
 
 
 def test_count_with_comma_separated_contacts(make_response):
@@ -53,7 +54,7 @@ def test_count_zero_on_no_contact(make_response):
     ctx = contexts(make_response)
     [o] = contacts_check({"count": 0}, ctx)
     assert o.ok is True
-    assert o.observed == "0: no Contact"
+    assert o.observed == "no Contact"
 
 
 def test_instance_count_counts_only_the_ue_instance(make_response):

@@ -35,6 +35,7 @@ def test_udp_packets(tmp_path):
     assert (p0[IP].src, p0[IP].dst, p0[UDP].sport, p0[UDP].dport) == ("127.0.0.1", "127.0.0.2", 5070, 5060)
     assert (p1[IP].src, p1[IP].dst, p1[UDP].sport, p1[UDP].dport) == ("127.0.0.2", "127.0.0.1", 5060, 5070)
     assert bytes(p0[UDP].payload) == REGISTER
+    assert str(p0[IP].flags) == "DF"
     assert bytes(p1[UDP].payload) == OK
     assert p0[UDP].len == 8 + len(REGISTER)
     assert float(p0.time) == pytest.approx(1000.25)
@@ -77,7 +78,7 @@ def test_tcp_isn_deterministic():
     def first_seq():
         rec = PcapRecorder(0.0)
         rec.tcp_open(0.0, UE, SUT)
-        return [TCP(bytes(Ether(b)[TCP]))[TCP].seq for _, b in rec._packets]
+        return [Ether(b)[TCP].seq for _, b in rec._packets]
     assert first_seq() == first_seq()
 
 

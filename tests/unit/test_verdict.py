@@ -165,3 +165,8 @@ def test_stopped_reason_does_not_hide_a_fail():
 def test_combine_accepts_a_generator():
     v = combine(f for f in [_f(PASS)])
     assert v.verdict == Verdict.PASS
+
+
+def test_describe_without_ref_shows_level_only():
+    f = _f(FAIL, check="SUT reachable", ref="", step="reg1", expected="a connection", observed="refused")
+    assert f.describe() == "reg1: SUT reachable [MUST]: expected a connection; observed refused"
