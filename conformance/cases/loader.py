@@ -181,7 +181,7 @@ class _Builder:
             transports=list(data.get("transports", ["udp", "tcp"])),
             ues=ues,
             steps=steps,
-            roles=list(data.get("roles", ["registrar"])),
+            roles=list(data.get("roles", ["registrar", "core"])),
             tags=list(data.get("tags", [])),
             location=Location(self.file, line_of(data, "id", self.doc_line), "id"),
         )

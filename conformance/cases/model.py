@@ -125,7 +125,7 @@ class CaseSpec:
     transports: list[str]
     ues: dict[str, UESpec]
     steps: list[StepSpec]
-    roles: list[str] = field(default_factory=lambda: ["registrar"])
+    roles: list[str] = field(default_factory=lambda: ["registrar", "core"])
     tags: list[str] = field(default_factory=list)
     location: Location | None = None
 

@@ -115,8 +115,21 @@ class CaseRun:
                         f"flow {fname} uses address {fspec.address} but target '{t.name}' lists only "
                         f"{len(t.ue_addresses)} ue_addresses")
                 ue.flows[fname] = FlowState(spec=fspec, local_ip=t.ue_addresses[fspec.address - 1],
-                                            transport=fspec.transport or self.transport)
+                                            transport=fspec.transport or self.transport,
+                                            edge=self._emulated_edge(fspec))
             self.ues[name] = ue
+
+    def _emulated_edge(self, fspec):
+        """The tester's edge proxy (EP-T) for a flow, given the SUT's role.
+
+        A registrar-only SUT gets the edge the case describes.  A SUT with its own edge proxy in
+        front (role ``core`` or ``edge``) is the edge: a case's ordinary outbound edge is not
+        emulated then (cases that need a broken first hop are written for role registrar only).
+        """
+        edge = fspec.edge
+        if edge is None or self.target.role == "registrar":
+            return edge
+        return None
 
     def _flow(self, name: str) -> tuple[UE, FlowState]:
         for ue in self.ues.values():

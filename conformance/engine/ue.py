@@ -54,6 +54,9 @@ class FlowState:
     port_uc: int | None = None
     port_us: int | None = None
     edge_token: str = field(default_factory=lambda: secrets.token_urlsafe(12).replace("-", "x"))
+    # The emulated edge proxy in front of the SUT for this flow, if any (None: the UE talks to the
+    # SUT directly, or the SUT contains its own edge proxy).
+    edge: EdgeSpec | None = None
 
     @property
     def name(self) -> str:
@@ -128,7 +131,7 @@ def build_register(ue: UE, flow: FlowState, opts: RegisterOptions, *, branch: st
     d = flow.dialog
     proto = flow.transport.upper()
     headers: list[tuple[str, str]] = []
-    edge: EdgeSpec | None = flow.spec.edge
+    edge: EdgeSpec | None = flow.edge
     if edge is not None:
         # The emulated edge proxy's Via on top (RFC 3261 §16.6 step 8); the SUT is not first hop.
         headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={edge_branch or new_branch()};rport"))

@@ -119,7 +119,7 @@ def test_minimal_case_gets_the_defaults(tmp_path):
     assert isinstance(case, CaseSpec)
     assert case.id == "MIN-001"
     assert case.transports == ["udp", "tcp"]
-    assert case.roles == ["registrar"]
+    assert case.roles == ["registrar", "core"]
     assert case.references == case.requirements == case.test_purposes == case.applies_to == []
     ue = case.ues["a"]
     assert ue.instance is True
