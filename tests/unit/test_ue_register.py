@@ -12,8 +12,10 @@ INSTANCE = "<urn:uuid:0f3a8c1e-0000-4000-8000-000000000001>"
 
 
 def flow(name="f1", *, ip="127.0.0.1", port=5070, transport="udp", reg_id=1, edge=None, call_id="cid-1"):
+    # The runner decides whether the case's edge is emulated (see CaseRun._emulated_edge);
+    # here the flow's emulated edge is the spec's.
     st = FlowState(spec=FlowSpec(name=name, address=1, reg_id=reg_id, edge=edge), local_ip=ip,
-                   transport=transport, local_port=port, dialog=RegDialog(call_id=call_id))
+                   transport=transport, local_port=port, dialog=RegDialog(call_id=call_id), edge=edge)
     st.dialog.next_cseq()
     return st
 
