@@ -42,12 +42,16 @@ KNOWN_CHECKS: dict[str, str] = {
     "header": "any header: {name: H, present: bool, matches: REGEX}",
     "flow_timer": "Flow-Timer grammar: {valid: true}",
     "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
+    "delivered": "which flows got the step's terminating request: {on: FLOW, not_on: [FLOW], none, route_token}",
+    "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
+    "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
 }
 
 #: Step actions, in the order docs/case-format.md lists them.
-ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "wait")
+ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "peer_request", "ping",
+           "stun", "close", "wait")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
-FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send")
+FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "ping", "stun", "close")
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue")
 MAX_WAIT = 30
@@ -238,9 +242,19 @@ class _Builder:
         value = data[action]
         flow: str | None = None
         options: dict[str, Any] = {}
+        ue_name: str | None = None
         if action == "wait":
             options = {"seconds": value}
             name = f"wait {value:g}s"
+        elif action == "peer_request":
+            ue_name = value["to"]
+            if ue_name not in self.ues:
+                raise self.error(f"unknown UE {show(ue_name)}{did_you_mean(ue_name, list(self.ues))}; "
+                                 f"this case declares: {', '.join(self.ues)}", value, "to",
+                                 path + [action, "to"])
+            options = {k: plain(v) for k, v in value.items()}
+            options.setdefault("method", "MESSAGE")
+            name = f"peer_request {options['method']} to {ue_name}"
         else:
             if isinstance(value, dict):
                 flow = self.flow_ref(value["flow"], value, "flow", path + [action, "flow"])
@@ -256,7 +270,7 @@ class _Builder:
         classify = None
         if "classify" in data:
             classify = self.classify(data["classify"], path + ["classify"])
-        return StepSpec(action=action, flow=flow, ue=self.flows.get(flow) if flow else None,
+        return StepSpec(action=action, flow=flow, ue=self.flows.get(flow) if flow else ue_name,
                         options=options, expect=expect, classify=classify,
                         preamble=bool(data.get("preamble", False)), name=name,
                         location=self.loc(steps, index, path))
@@ -317,6 +331,11 @@ class _Builder:
                     self.flow_ref(name, args[key], i, path + [kind, key, i])
         elif kind == "expires":
             self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
+        elif kind == "delivered":
+            if "on" in args:
+                self.flow_ref(args["on"], args, "on", path + [kind, "on"])
+            for i, name in enumerate(args.get("not_on", [])):
+                self.flow_ref(name, args["not_on"], i, path + [kind, "not_on", i])
         elif kind == "header" and "matches" in args:
             try:
                 re.compile(args["matches"])

@@ -14,8 +14,10 @@ from ..verdict import Finding, grade
 from .contacts import contacts_check, expires_check, reg_ids_check
 from .context import CheckContext, Observation
 from .generic import flow_timer_check, header_check
+from .keepalive import pong_check, stun_mapped_check
 from .path import path_check
 from .tags import default_ref_require, option_tag_check
+from .terminating import delivered_check
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("header", header_check, "MUST", _const("the case's references")),
         CheckKind("flow_timer", flow_timer_check, "MUST", _const("RFC 5626 §10")),
         CheckKind("expires", expires_check, "MUST", _const("RFC 3261 §10.3 step 8")),
+        CheckKind("delivered", delivered_check, "MUST", _const("RFC 5626 §7")),
+        CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4")),
+        CheckKind("stun_mapped", stun_mapped_check, "MUST", _const("RFC 5626 §8")),
     )
 }
 

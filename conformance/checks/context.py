@@ -30,3 +30,13 @@ class CheckContext:
     flow_reg_ids: dict[str, int | None] = field(default_factory=dict)
     # Why there is no response, when there is none (timeout, connection reset, ...).
     no_response_reason: str = "no final response"
+    # Terminating requests the UE flows received in this step: flow -> requests.
+    deliveries: dict[str, list[Request]] = field(default_factory=dict)
+    flow_tokens: dict[str, str] = field(default_factory=dict)  # flow -> emulated edge's token
+    flow_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)  # flow -> local address
+    # Keep-alives of this step: seconds from ping to pong (None: no pong), and the bound waited.
+    pong_delay: float | None = None
+    keepalive_bound: float = 0.0
+    # STUN: the XOR-MAPPED-ADDRESS of the Binding response (None: no valid response), and why not.
+    stun_mapped: tuple[str, int] | None = None
+    stun_note: str = ""

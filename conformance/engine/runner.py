@@ -7,6 +7,7 @@ pcap is written in a ``finally`` so it exists whatever happened.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import selectors
 import time
@@ -24,7 +25,8 @@ from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine, grade
 from .pcap import PcapRecorder
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .transport import Addr, Incoming, TcpEndpoint, TransportError, UdpEndpoint
-from .ue import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch
+from .uas import build_response, uas_status
+from .ue import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch, new_tag
 
 MAX_WAIT_STEP = 30.0
 REGISTER_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch")
@@ -53,11 +55,15 @@ class StepAbort(Exception):
 
 class CaseRun:
     def __init__(self, case: CaseSpec, transport: str, target: Target, sut: Addr, *,
-                 pcap_dir: Path | None = None, run_token: str | None = None, strict: bool | None = None):
+                 pcap_dir: Path | None = None, run_token: str | None = None, strict: bool | None = None,
+                 peer: Addr | None = None):
         self.case = case
         self.transport = transport
         self.target = target
         self.sut = sut
+        # Where the PEER sends terminating requests: the S-CSCF (given by the SUT controller or
+        # the target's peer host/port), else the SUT's own address.
+        self.peer = peer or ((target.peer_host or sut[0]), target.peer_port or sut[1])
         self.pcap_dir = pcap_dir
         self.run_token = run_token or uuid.uuid4().hex[:6]
         self.strict = target.strict if strict is None else strict
@@ -71,6 +77,10 @@ class CaseRun:
         self.pcap = PcapRecorder(self._wall0)
         self._current_step = ""
         self.classification: str | None = None
+        self.deliveries: list[tuple[str, Request, int]] = []  # (flow, request, message index)
+        self._keepalives: list[tuple[str, str, bytes, int, float]] = []  # (flow, kind, data, index, when)
+        self._garbage = 0
+        self._uas_tag = new_tag()
 
     # -- clock and recording ------------------------------------------------------------------
     def _now(self) -> float:
@@ -159,7 +169,10 @@ class CaseRun:
                 and response.top_branch == request.top_branch)
 
     def _drain(self, flow_name: str, ep, items: list[Incoming], request: Request | None):
-        """Record what arrived; return (matching final-or-provisional responses, closed note)."""
+        """Record what arrived on one endpoint; answer requests from the SUT (the UE's UAS role).
+
+        Returns (responses matching ``request``, closed note or None).
+        """
         responses: list[tuple[Response, int]] = []
         closed = None
         for inc in items:
@@ -169,7 +182,8 @@ class CaseRun:
                 continue
             if inc.kind in ("pong", "ping", "stun"):
                 label = {"pong": "CRLF pong", "ping": "CRLF ping", "stun": "STUN"}[inc.kind]
-                self._record("received", flow_name, ep.transport, inc.src, ep.local, inc.data, label)
+                idx = self._record("received", flow_name, ep.transport, inc.src, ep.local, inc.data, label)
+                self._keepalives.append((flow_name, inc.kind, inc.data, idx, self._now()))
                 continue
             try:
                 msg = parse_message(inc.data)
@@ -183,53 +197,93 @@ class CaseRun:
             elif isinstance(msg, Response):
                 self.messages[idx].note = "response to no pending request (ignored)"
             else:
-                self.messages[idx].note = "request from the SUT (not expected in this step)"
+                self._answer(flow_name, ep, msg, inc.src, idx)
         return responses, closed
 
-    def exchange(self, flow_name: str, ep, request: Request, timeout: float | None = None):
+    def _answer(self, flow_name: str, ep, request: Request, src: Addr, idx: int) -> None:
+        """A request reached a UE flow: record the delivery and answer as the UE would."""
+        self.deliveries.append((flow_name, request, idx))
+        if request.method == "ACK":
+            return
+        status, reason = uas_status(request)
+        response = build_response(request, status, reason, to_tag=self._uas_tag)
+        data = response.to_bytes()
+        try:
+            ep.send(data, src)
+        except TransportError as exc:
+            self.messages[idx].note = f"could not answer: {exc}"
+            return
+        self._record("sent", flow_name, ep.transport, ep.local, src, data, response.summary(), "answer of the UE")
+
+    def _live_endpoints(self) -> list[tuple[str, object]]:
+        return [(name, ep) for name, ep in self.endpoints.items() if not ep.closed]
+
+    def _poll(self, sel, timeout: float, request: Request | None):
+        """Wait up to ``timeout`` on every open endpoint; return (responses to request, closed notes)."""
+        responses: list[tuple[Response, int]] = []
+        closed: dict[str, str] = {}
+        for key, _ in sel.select(timeout) if timeout > 0 else sel.select(0):
+            ep = key.fileobj
+            items = ep.read()
+            self._garbage += sum(1 for i in items if i.kind == "garbage")
+            got, note = self._drain(key.data, ep, items, request)
+            responses.extend(got)
+            if note:
+                closed[key.data] = note
+            if ep.closed:
+                sel.unregister(ep)
+        return responses, closed
+
+    def _selector(self):
+        sel = selectors.DefaultSelector()
+        for name, ep in self._live_endpoints():
+            sel.register(ep, selectors.EVENT_READ, name)
+        return sel
+
+    def exchange(self, flow_name: str, ep, request: Request, timeout: float | None = None,
+                 dst: Addr | None = None):
         """Send a request and wait, bounded, for its final response.
 
-        Returns (response or None, request index, response index or None, why-no-response).
+        Every open endpoint is watched meanwhile, so requests the SUT sends to any UE flow (a
+        terminating request, a NOTIFY) are recorded and answered.  Returns (response or None,
+        request index, response index or None, why-no-response).
         """
+        dst = dst or self.sut
         data = request.to_bytes()
         try:
-            ep.send(data, self.sut)
+            ep.send(data, dst)
         except TransportError as exc:
-            idx = self._record("sent", flow_name, ep.transport, ep.local, self.sut, data, request.summary(),
+            idx = self._record("sent", flow_name, ep.transport, ep.local, dst, data, request.summary(),
                                f"send failed: {exc}")
             return None, idx, None, str(exc)
-        req_idx = self._record("sent", flow_name, ep.transport, ep.local, self.sut, data, request.summary())
+        req_idx = self._record("sent", flow_name, ep.transport, ep.local, dst, data, request.summary())
         timers = self.target.timers
         bound = timeout if timeout is not None else timers.response
         tx = ClientTransaction(reliable=ep.transport == "tcp", t1=timers.t1, t2=timers.t2, timeout=bound,
                                started=self._now())
-        seen_garbage = 0
-        with selectors.DefaultSelector() as sel:
-            sel.register(ep, selectors.EVENT_READ)
+        self._garbage = 0
+        with self._selector() as sel:
             while True:
                 deadline = tx.next_deadline()
                 wait = max(0.0, deadline - self._now()) if deadline is not None else 0.0
-                ready = sel.select(wait) if wait > 0 else []
-                if ready:
-                    items = ep.read()
-                    seen_garbage += sum(1 for i in items if i.kind == "garbage")
-                    responses, closed = self._drain(flow_name, ep, items, request)
-                    for resp, idx in responses:
-                        if tx.on_response(resp.status):
-                            return resp, req_idx, idx, ""
-                    if closed:
-                        return None, req_idx, None, f"{closed} before a final response"
+                responses, closed = self._poll(sel, wait, request)
+                for resp, idx in responses:
+                    if tx.on_response(resp.status):
+                        return resp, req_idx, idx, ""
+                if flow_name in closed:
+                    return None, req_idx, None, f"{closed[flow_name]} before a final response"
+                if responses or closed or self._now() < (tx.next_deadline() or 0):
                     continue
                 event = tx.on_timer(self._now())
                 if event == RETRANSMIT:
                     try:
-                        ep.send(data, self.sut)
+                        ep.send(data, dst)
                     except TransportError as exc:
                         return None, req_idx, None, str(exc)
-                    self._record("sent", flow_name, ep.transport, ep.local, self.sut, data, request.summary(),
+                    self._record("sent", flow_name, ep.transport, ep.local, dst, data, request.summary(),
                                  f"retransmission {tx.retransmissions} (RFC 3261 §17.1.2.2)")
                 elif event == TIMEOUT:
-                    extra = f"; {seen_garbage} unparseable message(s) received" if seen_garbage else ""
+                    extra = f"; {self._garbage} unparseable message(s) received" if self._garbage else ""
                     retx = f" after {tx.retransmissions} retransmission(s)" if tx.retransmissions else ""
                     return None, req_idx, None, f"no final response within {bound:g} s{retx}{extra}"
 
@@ -284,9 +338,12 @@ class CaseRun:
                 if f.local_port is not None:
                     flows[f.name] = u.contact_uri(f)
                 reg_ids[f.name] = f.reg_id
+        tokens = {f.name: f.edge_token for u in self.ues.values() for f in u.flows.values() if f.edge is not None}
+        addresses = {f.name: (f.local_ip, f.local_port) for u in self.ues.values() for f in u.flows.values()
+                     if f.local_port is not None}
         return CheckContext(request=request, response=response, instance=(who or ue).instance,
-                            flow_contacts=flows, flow_reg_ids=reg_ids,
-                            no_response_reason=why or "no final response")
+                            flow_contacts=flows, flow_reg_ids=reg_ids, flow_tokens=tokens,
+                            flow_addresses=addresses, no_response_reason=why or "no final response")
 
     def _evaluate(self, spec: CheckSpec, ctx: CheckContext, step: StepSpec, resp_idx) -> list[Finding]:
         ref = spec.ref
@@ -297,10 +354,7 @@ class CaseRun:
                          step=step.name, location=str(spec.location or ""), message_index=resp_idx)
 
     def _context_for_ue(self, ctx: CheckContext, ue_name: str) -> CheckContext:
-        other = self.ues[ue_name]
-        return CheckContext(request=ctx.request, response=ctx.response, instance=other.instance,
-                            flow_contacts=ctx.flow_contacts, flow_reg_ids=ctx.flow_reg_ids,
-                            no_response_reason=ctx.no_response_reason)
+        return dataclasses.replace(ctx, instance=self.ues[ue_name].instance)
 
     def _judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
         if step.expect is not None:
@@ -395,25 +449,18 @@ class CaseRun:
             return
         self._send_and_judge(step, result, ue, flow.name, ep, request)
 
-    def _wait(self, seconds: float) -> None:
+    def _wait(self, seconds: float, until=None) -> None:
+        """Listen on every open endpoint for ``seconds`` (at most 30), or until ``until()`` holds."""
         deadline = self._now() + min(seconds, MAX_WAIT_STEP)
-        eps = [(name, ep) for name, ep in self.endpoints.items() if not ep.closed]
-        with selectors.DefaultSelector() as sel:
-            for name, ep in eps:
-                sel.register(ep, selectors.EVENT_READ, name)
+        with self._selector() as sel:
             while True:
                 left = deadline - self._now()
-                if left <= 0:
+                if left <= 0 or (until is not None and until()):
                     return
-                if not eps:
+                if not sel.get_map():
                     time.sleep(left)  # nothing to listen to: the wait is the step itself
                     return
-                for key, _ in sel.select(left):
-                    ep = key.fileobj
-                    items = ep.read()
-                    self._drain(key.data, ep, items, None)
-                    if ep.closed:
-                        sel.unregister(ep)
+                self._poll(sel, left, None)
 
     # -- the case -----------------------------------------------------------------------------
     def run(self) -> CaseResult:
@@ -432,6 +479,8 @@ class CaseRun:
                         self._register_step(step, result)
                     elif step.action == "send":
                         self._send_step(step, result)
+                    elif step.action in TERMINATING_STEPS:
+                        TERMINATING_STEPS[step.action](self, step, result)
                     elif step.action == "wait":
                         self._wait(float(step.options.get("seconds", 0)))
                     else:
@@ -485,3 +534,6 @@ def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason
         transport=transport, verdict=Verdict.NOT_APPLICABLE, reason=reason,
         requirements=list(case.requirements), references=list(case.references),
         test_purposes=list(case.test_purposes), target=target.name, location=str(case.location or ""))
+
+
+from .term_steps import TERMINATING_STEPS  # noqa: E402  (the steps call back into CaseRun)

@@ -71,6 +71,17 @@ class FlowState:
         return f"{host}:{self.local_port}"
 
 
+def edge_uri(flow: FlowState) -> str:
+    """The emulated edge proxy's URI for a flow: the flow's own address, with its token.
+
+    The tester is the edge and the UE at once, so a request the registrar routes over the
+    stored Path (RFC 3327 §5.4) reaches the tester on this flow's socket (over TCP, on the
+    flow's connection when the registrar reuses it, as RFC 5626 §7 expects of a direct flow).
+    """
+    transport = ";transport=tcp" if flow.transport == "tcp" else ""
+    return f"sip:{flow.edge_token}@{flow.host_port()}{transport}"
+
+
 @dataclass
 class UE:
     name: str
@@ -160,7 +171,7 @@ def build_register(ue: UE, flow: FlowState, opts: RegisterOptions, *, branch: st
             headers.append(("Path", extra))
         if edge.path:
             ob = ";ob" if edge.ob else ""
-            headers.append(("Path", f"<sip:{flow.edge_token}@ep-t.invalid;lr{ob}>"))
+            headers.append(("Path", f"<{edge_uri(flow)};lr{ob}>"))
     if opts.supported:
         headers.append(("Supported", ", ".join(opts.supported)))
     if opts.require:

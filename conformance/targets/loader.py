@@ -142,6 +142,7 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
     embedded = None
     if emb is not None:
         embedded = EmbeddedSut(mode=emb.get("mode", "rel8"), faults=list(emb.get("faults", [])),
+                               topology=emb.get("topology", "registrar"), edge_mode=emb.get("edge_mode", "rel8"),
                                flow_timer=emb.get("flow_timer"), min_expires=emb.get("min_expires"))
     man = data.get("managed")
     managed = None
@@ -152,7 +153,15 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
 
     kwargs: dict[str, Any] = {k: plain(data[k]) for k in
                               ("description", "role", "host", "port", "transports", "domain",
-                               "capabilities", "ue_addresses", "strict") if k in data}
+                               "capabilities", "ue_addresses", "strict", "peer_address") if k in data}
+    if "peer_address" in data:
+        ip(data["peer_address"], data, "peer_address", ["peer_address"])
+    if "peer" in data:
+        peer = data["peer"]
+        if "host" in peer:
+            ip(peer["host"], peer, "host", ["peer", "host"])
+        kwargs["peer_host"] = peer.get("host")
+        kwargs["peer_port"] = int(peer["port"])
     return Target(
         name=data["name"],
         identities=Identities(**ids),

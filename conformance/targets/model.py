@@ -34,8 +34,12 @@ class Timers:
 class EmbeddedSut:
     """Run the embedded reference CSCF in-process for this target."""
 
-    mode: str = "rel8"  # rel8 | rel7
+    mode: str = "rel8"  # rel8 | rel7 (the registrar / S-CSCF)
     faults: list[str] = field(default_factory=list)
+    # registrar: the S-CSCF alone; core: a P-CSCF (edge proxy) in front of it, UEs register at
+    # the edge and the PEER sends terminating requests to the S-CSCF.
+    topology: str = "registrar"
+    edge_mode: str = "rel8"  # rel8 | rel7 (a Rel-7 P-CSCF: no outbound, one flow per UE)
     flow_timer: int | None = None
     min_expires: int | None = None
 
@@ -63,6 +67,11 @@ class Target:
     identities: Identities = field(default_factory=Identities)
     timers: Timers = field(default_factory=Timers)
     strict: bool = False  # SHOULD violations fail instead of warn
+    # Where the tester's PEER sends terminating requests (the S-CSCF / authoritative proxy);
+    # None: the SUT's address.  peer_address: the PEER's own local address.
+    peer_host: str | None = None
+    peer_port: int | None = None
+    peer_address: str = "127.0.0.30"
     embedded: EmbeddedSut | None = None
     managed: ManagedSut | None = None
     path: str = ""  # the file it came from

@@ -86,8 +86,16 @@ def test_edge_path_with_ob():
     _, p = build(f)
     [path] = parse_name_addrs(p, "Path")
     assert path.uri.user == f.edge_token
-    assert path.uri.host == "ep-t.invalid"
+    # the emulated edge is reachable at the flow's own address (so routed requests come back)
+    assert (path.uri.host, path.uri.port) == ("127.0.0.1", 5070)
     assert path.uri.has_param("lr") and path.uri.has_param("ob")
+    assert not path.uri.has_param("transport")
+
+
+def test_edge_path_over_tcp_names_the_transport():
+    _, p = build(flow(edge=EdgeSpec(), transport="tcp"))
+    [path] = parse_name_addrs(p, "Path")
+    assert path.uri.param("transport") == "tcp"
 
 
 def test_edge_path_without_ob():
@@ -108,7 +116,7 @@ def test_extra_path_above_ours_in_order():
     _, p = build(f)
     paths = p.values("Path")
     assert paths[:2] == extra
-    assert paths[2] == f"<sip:{f.edge_token}@ep-t.invalid;lr;ob>"
+    assert paths[2] == f"<sip:{f.edge_token}@127.0.0.1:5070;lr;ob>"
     _, p = build(flow(edge=EdgeSpec(path=False, extra_path=extra)))
     assert p.values("Path") == extra
 

@@ -1,0 +1,249 @@
+#!/bin/sh
+# Install, start, stop Kamailio 5.6 as a system under test for the conformance suite.
+#
+#   kamailioctl.sh install           install kamailio + kamailio-outbound-modules (Debian) if missing
+#   kamailioctl.sh installed         exit 0 when kamailio and its outbound and stun modules are there
+#   kamailioctl.sh start PROFILE     start a profile and wait (bounded) until it listens
+#   kamailioctl.sh stop PROFILE      stop it (SIGTERM, bounded wait, SIGKILL fallback)
+#   kamailioctl.sh status [PROFILE]  running or not, with pid and ports
+#
+# Profiles (configs next to this script; the target profiles are targets/kamailio-*.yaml):
+#   registrar  registrar.cfg            127.0.0.1:5071 udp+tcp  RFC 5626 registrar (outbound_mode 1)
+#   edge       edge.cfg                 127.0.0.1:5072 udp+tcp  outbound edge proxy, in front of
+#              registrar.cfg -A BACKEND 127.0.0.1:5074 udp+tcp  its own registrar (started with it)
+#   rel7       rel7.cfg                 127.0.0.1:5073 udp+tcp  Rel-7-like overwrite registrar
+#
+# Each instance runs in the foreground of its own background job (kamailio -DD -E), with its pid
+# file and log under $KAMAILIO_RUN_DIR/<instance>/ (default: run/ next to this script). Start and
+# stop are idempotent and only ever signal the pid recorded in that pid file, after checking that
+# the process is a kamailio started with this instance's config.
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+RUN_DIR=${KAMAILIO_RUN_DIR:-$HERE/run}
+READY_TIMEOUT=${KAMAILIO_READY_TIMEOUT:-20}
+STOP_TIMEOUT=${KAMAILIO_STOP_TIMEOUT:-10}
+
+die() { echo "kamailioctl: $*" >&2; exit 1; }
+say() { echo "kamailioctl: $*" >&2; }
+
+# instance -> "config port defines"
+instance_spec() {
+    case "$1" in
+        registrar)    echo "registrar.cfg 5071 -" ;;
+        edge)         echo "edge.cfg 5072 -" ;;
+        edge-backend) echo "registrar.cfg 5074 BACKEND" ;;
+        rel7)         echo "rel7.cfg 5073 -" ;;
+        *) return 1 ;;
+    esac
+}
+
+# profile -> instances, in start order
+profile_instances() {
+    case "$1" in
+        registrar) echo "registrar" ;;
+        edge)      echo "edge-backend edge" ;;
+        rel7)      echo "rel7" ;;
+        *) die "unknown profile '$1' (known: registrar, edge, rel7)" ;;
+    esac
+}
+
+reverse() { r=""; for w in "$@"; do r="$w $r"; done; echo "$r"; }
+
+# listening PORT PROTO: is something on 127.0.0.1:PORT listening (tcp) / bound (udp)?
+# Reads /proc/net so it needs neither ss nor netstat.
+listening() {
+    hex=$(printf '%04X' "$1")
+    case "$2" in
+        tcp) awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp ;;
+        udp) awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' /proc/net/udp ;;
+    esac
+}
+
+# pid_alive PID: the process exists and is not a zombie (an exited kamailio whose new parent,
+# e.g. a container's init, has not reaped it yet counts as gone)
+pid_alive() {
+    [ -r "/proc/$1/stat" ] || return 1
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != "Z" ]
+}
+
+# pid of a running instance (from its pid file, verified), or nothing
+instance_pid() {
+    pidfile="$RUN_DIR/$1/kamailio.pid"
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    case "$pid" in ''|*[!0-9]*) return 0 ;; esac
+    pid_alive "$pid" || return 0
+    cfg=$(instance_spec "$1" | cut -d' ' -f1)
+    # only a kamailio with this instance's config and run dir (never another process)
+    if tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "-f $HERE/$cfg" \
+        && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "-Y $RUN_DIR/$1 " \
+        && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q '^kamailio '; then
+        echo "$pid"
+    fi
+}
+
+start_instance() {
+    name=$1
+    set -- $(instance_spec "$name")
+    cfg=$1 port=$2 defines=$3
+    dir="$RUN_DIR/$name"
+    pid=$(instance_pid "$name")
+    if [ -n "$pid" ]; then
+        say "$name already running (pid $pid) on 127.0.0.1:$port"
+        return 0
+    fi
+    if listening "$port" tcp || listening "$port" udp; then
+        die "$name: 127.0.0.1:$port is already in use by another process (not started by kamailioctl)"
+    fi
+    command -v kamailio >/dev/null 2>&1 || die "kamailio is not installed (run: $0 install)"
+    mkdir -p "$dir"
+    rm -f "$dir/kamailio.pid"
+    extra=""
+    [ "$defines" != "-" ] && extra="-A $defines"
+    # -DD: the creator does not daemonize, so $! is kamailio's main process; -E: log to stderr,
+    # which goes to the log file; small memory, the suite registers a few dozen bindings.
+    # shellcheck disable=SC2086
+    kamailio -DD -E -f "$HERE/$cfg" $extra -Y "$dir" -m 32 -M 8 \
+        </dev/null >"$dir/kamailio.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/kamailio.pid"
+    waited=0
+    while :; do
+        if ! pid_alive "$pid"; then
+            rm -f "$dir/kamailio.pid"
+            tail -n 20 "$dir/kamailio.log" >&2 || true
+            die "$name: kamailio exited during start-up (log: $dir/kamailio.log)"
+        fi
+        if listening "$port" tcp && listening "$port" udp; then
+            say "$name started (pid $pid) on 127.0.0.1:$port udp+tcp; log $dir/kamailio.log"
+            return 0
+        fi
+        if [ "$waited" -ge $((READY_TIMEOUT * 10)) ]; then
+            tail -n 20 "$dir/kamailio.log" >&2 || true
+            stop_instance "$name" || true
+            die "$name: not listening on 127.0.0.1:$port udp+tcp after ${READY_TIMEOUT} s"
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+}
+
+stop_instance() {
+    name=$1
+    port=$(instance_spec "$name" | cut -d' ' -f2)
+    dir="$RUN_DIR/$name"
+    pid=$(instance_pid "$name")
+    if [ -z "$pid" ]; then
+        rm -f "$dir/kamailio.pid"
+        say "$name not running"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    waited=0
+    while pid_alive "$pid"; do
+        if [ "$waited" -ge $((STOP_TIMEOUT * 10)) ]; then
+            say "$name (pid $pid) still running after ${STOP_TIMEOUT} s: SIGKILL"
+            # its worker processes (children of this pid) first, then the main process
+            pkill -KILL -P "$pid" 2>/dev/null || true
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    wait "$pid" 2>/dev/null || true
+    # the workers exit with the main process; wait (bounded) until the port is free
+    waited=0
+    while { listening "$port" tcp || listening "$port" udp; } && [ "$waited" -lt 50 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    rm -f "$dir/kamailio.pid"
+    say "$name stopped (was pid $pid)"
+}
+
+status_instance() {
+    name=$1
+    port=$(instance_spec "$name" | cut -d' ' -f2)
+    pid=$(instance_pid "$name")
+    if [ -n "$pid" ]; then
+        echo "$name: running, pid $pid, 127.0.0.1:$port"
+        return 0
+    fi
+    echo "$name: stopped"
+    return 3
+}
+
+have_kamailio() {
+    command -v kamailio >/dev/null 2>&1 || return 1
+    for d in /usr/lib/*/kamailio/modules /usr/lib/kamailio/modules /usr/lib64/kamailio/modules; do
+        [ -f "$d/outbound.so" ] && [ -f "$d/stun.so" ] && return 0
+    done
+    return 1
+}
+
+install_kamailio() {
+    if have_kamailio; then
+        say "kamailio $(kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') with the outbound module is installed"
+        return 0
+    fi
+    [ "$(id -u)" = "0" ] || die "kamailio (with kamailio-outbound-modules) is missing and installing it needs root"
+    command -v apt-get >/dev/null 2>&1 || die "kamailio is missing and this is not a Debian-like system (no apt-get)"
+    # A policy-rc.d that denies every service start, so that the package does not start its own
+    # kamailio on 5060; removed (or the previous one restored) afterwards.
+    policy=/usr/sbin/policy-rc.d
+    backup=""
+    if [ -e "$policy" ]; then backup="$policy.kamailioctl-saved"; mv "$policy" "$backup"; fi
+    restore() {
+        rm -f "$policy"
+        if [ -n "$backup" ]; then mv "$backup" "$policy"; fi
+    }
+    trap restore EXIT INT TERM
+    printf '#!/bin/sh\n# kamailioctl.sh install: no service starts during the install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    export DEBIAN_FRONTEND=noninteractive
+    say "installing kamailio and kamailio-outbound-modules from the distribution's packages"
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends kamailio kamailio-outbound-modules >/dev/null
+    restore
+    trap - EXIT INT TERM
+    have_kamailio || die "installed, but kamailio or its outbound/stun modules are still missing"
+    say "installed $(kamailio -v 2>/dev/null | head -n 1)"
+}
+
+cmd=${1:-}
+# validate the profile here: a die inside $(profile_instances ...) would only end the subshell
+if [ $# -ge 2 ]; then profile_instances "$2" >/dev/null; fi
+case "$cmd" in
+    install)
+        install_kamailio ;;
+    installed)
+        have_kamailio ;;
+    start)
+        [ $# -eq 2 ] || die "usage: $0 start registrar|edge|rel7"
+        started=""
+        for i in $(profile_instances "$2"); do
+            # in a subshell, so that a failure can still stop what this profile already started
+            if ! (start_instance "$i"); then
+                for j in $started; do stop_instance "$j" || true; done
+                exit 1
+            fi
+            started="$i $started"
+        done ;;
+    stop)
+        [ $# -eq 2 ] || die "usage: $0 stop registrar|edge|rel7"
+        for i in $(reverse $(profile_instances "$2")); do stop_instance "$i"; done ;;
+    status)
+        rc=0
+        if [ $# -ge 2 ]; then
+            for i in $(profile_instances "$2"); do status_instance "$i" || rc=3; done
+        else
+            for i in registrar edge edge-backend rel7; do status_instance "$i" || true; done
+        fi
+        exit $rc ;;
+    *)
+        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, edge, rel7)" >&2
+        exit 2 ;;
+esac

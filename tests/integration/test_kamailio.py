@@ -1,0 +1,131 @@
+"""A real SUT: the suite against Kamailio 5.6 in three profiles (suts/kamailio/), each verdict the
+one checked in under expected/kamailio-*.yaml, each expected fail for the stated reason.
+
+Profiles: registrar (RFC 5626 registrar, outbound_mode 1), edge (outbound edge proxy in front of
+its own registrar; target role core) and rel7 (outbound_mode 0, one contact per AOR). The target
+profiles are managed: the suite starts and stops Kamailio itself through
+suts/kamailio/kamailioctl.sh. Kamailio is installed by scripts/install-tools.sh (make test);
+when it is missing and cannot be installed (not root), these tests are skipped with that reason.
+
+The profiles use fixed loopback ports (5071-5074): run these tests one at a time, not in
+parallel with each other (make test runs without -n).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from expected_tables import assert_run_matches_table, load_table
+from suite_runner import ROOT, run_suite
+
+KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
+TABLES = sorted((ROOT / "expected").glob("kamailio*.yaml"))
+
+
+def _installed() -> bool:
+    return subprocess.run([str(KCTL), "installed"], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def kamailio() -> None:
+    """Kamailio with its outbound and stun modules, installed if missing (as root)."""
+    if _installed():
+        return
+    if os.geteuid() != 0:
+        pytest.skip("Kamailio (kamailio + kamailio-outbound-modules) is not installed and installing it "
+                    "needs root: run suts/kamailio/kamailioctl.sh install as root")
+    proc = subprocess.run([str(KCTL), "install"], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0 and "not a Debian-like system" in proc.stderr:
+        pytest.skip(f"Kamailio is not installed and cannot be installed here: {proc.stderr.strip()}")
+    assert proc.returncode == 0 and _installed(), f"kamailioctl.sh install failed:\n{proc.stdout}{proc.stderr}"
+
+
+def test_every_kamailio_profile_has_a_table():
+    names = {p.stem for p in TABLES}
+    assert names == {"kamailio-registrar", "kamailio-edge", "kamailio-rel7"}, names
+    for p in TABLES:
+        target, _ = load_table(p)
+        assert target == f"targets/{p.stem}.yaml", (p.name, target)
+
+
+@pytest.mark.parametrize("table", TABLES, ids=[p.stem for p in TABLES])
+def test_kamailio_verdicts_match_the_checked_in_table(kamailio, table: Path, tmp_path: Path):
+    target, expected = load_table(table)
+    run = run_suite(tmp_path, target=ROOT / target, timeout=300)
+    assert_run_matches_table(run, expected, table.name)
+    # the managed SUT was stopped after the run
+    status = subprocess.run([str(KCTL), "status", table.stem.removeprefix("kamailio-")],
+                            capture_output=True, text=True, timeout=30)
+    assert status.returncode == 3, status.stdout + status.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited (its parent may not have reaped it yet)
+
+
+def _tcp_listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def test_kamailioctl_start_stop(kamailio, tmp_path: Path):
+    env = dict(os.environ, KAMAILIO_RUN_DIR=str(tmp_path / "run"))
+
+    def ctl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(KCTL), *args], capture_output=True, text=True, timeout=60, env=env)
+
+    port = 5073  # the rel7 profile
+    assert not _tcp_listening(port), "127.0.0.1:5073 is in use already"
+    started = time.monotonic()
+    first = ctl("start", "rel7")
+    try:
+        assert first.returncode == 0, first.stderr
+        assert time.monotonic() - started < 20
+        pidfile = tmp_path / "run" / "rel7" / "kamailio.pid"
+        pid = int(pidfile.read_text())
+        assert _alive(pid)
+        assert _tcp_listening(port) and not _udp_free(port)
+        assert (tmp_path / "run" / "rel7" / "kamailio.log").stat().st_size > 0
+        # idempotent: a second start leaves the running instance alone
+        again = ctl("start", "rel7")
+        assert again.returncode == 0 and "already running" in again.stderr
+        assert int(pidfile.read_text()) == pid
+        status = ctl("status", "rel7")
+        assert status.returncode == 0 and f"pid {pid}" in status.stdout
+    finally:
+        stop = ctl("stop", "rel7")
+    assert stop.returncode == 0, stop.stderr
+    assert not _alive(pid)
+    assert not _tcp_listening(port) and _udp_free(port)
+    assert not pidfile.exists()
+    # idempotent: stopping a stopped profile is fine; status says stopped
+    assert ctl("stop", "rel7").returncode == 0
+    assert ctl("status", "rel7").returncode == 3
+
+
+def test_kamailioctl_rejects_unknown_profile(tmp_path: Path):
+    env = dict(os.environ, KAMAILIO_RUN_DIR=str(tmp_path / "run"))
+    proc = subprocess.run([str(KCTL), "start", "nosuch"], capture_output=True, text=True, timeout=30, env=env)
+    assert proc.returncode != 0 and "unknown profile" in proc.stderr
