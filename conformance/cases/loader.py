@@ -42,9 +42,10 @@ KNOWN_CHECKS: dict[str, str] = {
     "header": "any header: {name: H, present: bool, matches: REGEX}",
     "flow_timer": "Flow-Timer grammar: {valid: true}",
     "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
-    "delivered": "which flows got the step's terminating request: {on: FLOW, not_on: [FLOW], none, route_token}",
+    "delivered": "which flows got the step's terminating request: {flow: FLOW, not_on: [FLOW], count, none, avoid_closed, route_token, request_uri}",
     "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
+    "status": "a further check on the final status with its own level: {in: CODES}",
 }
 
 #: Step actions, in the order docs/case-format.md lists them.
@@ -52,6 +53,7 @@ ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send
            "stun", "close", "wait")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
 FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "ping", "stun", "close")
+#: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue")
 MAX_WAIT = 30
@@ -254,15 +256,23 @@ class _Builder:
                                  path + [action, "to"])
             options = {k: plain(v) for k, v in value.items()}
             options.setdefault("method", "MESSAGE")
+            if "route_from" in value:
+                self.flow_ref(value["route_from"]["flow"], value["route_from"], "flow",
+                              path + [action, "route_from", "flow"])
             name = f"peer_request {options['method']} to {ue_name}"
         else:
-            if isinstance(value, dict):
+            if action == "close" and isinstance(value, dict) and value.get("last_delivered"):
+                options = {"last_delivered": True}
+            elif isinstance(value, dict):
+                if "flow" not in value:
+                    raise self.error(f"{action} needs 'flow:'" + (" or 'last_delivered: true'" if action == "close" else ""),
+                                     data, action, path + [action])
                 flow = self.flow_ref(value["flow"], value, "flow", path + [action, "flow"])
                 options = {k: plain(v) for k, v in value.items() if k != "flow"}
                 self.step_options(value, path + [action])
             else:
                 flow = self.flow_ref(value, data, action, path + [action])
-            name = f"{action} {flow}"
+            name = f"{action} {flow or 'last delivered flow'}"
 
         expect = None
         if "expect" in data:
@@ -331,9 +341,14 @@ class _Builder:
                     self.flow_ref(name, args[key], i, path + [kind, key, i])
         elif kind == "expires":
             self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
+        elif kind == "status":
+            try:
+                args = dict(args, **{"in": parse_status(args["in"])})
+            except ValueError as e:
+                raise self.error(str(e), args, "in", path + [kind, "in"]) from None
         elif kind == "delivered":
-            if "on" in args:
-                self.flow_ref(args["on"], args, "on", path + [kind, "on"])
+            if "flow" in args:
+                self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
             for i, name in enumerate(args.get("not_on", [])):
                 self.flow_ref(name, args["not_on"], i, path + [kind, "not_on", i])
         elif kind == "header" and "matches" in args:

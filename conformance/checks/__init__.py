@@ -46,6 +46,9 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("delivered", delivered_check, "MUST", _const("RFC 5626 §7")),
         CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4")),
         CheckKind("stun_mapped", stun_mapped_check, "MUST", _const("RFC 5626 §8")),
+        # the loader turns {in: 4xx | [codes]} into a list of codes
+        CheckKind("status", lambda args, ctx: [status_check(list(args["in"]), ctx)], "MUST",
+                  _const("the case's references")),
     )
 }
 

@@ -33,6 +33,8 @@ class CheckContext:
     # Terminating requests the UE flows received in this step: flow -> requests.
     deliveries: dict[str, list[Request]] = field(default_factory=dict)
     flow_tokens: dict[str, str] = field(default_factory=dict)  # flow -> emulated edge's token
+    closed_flows: set[str] = field(default_factory=set)  # flows the case closed
+    earlier_paths: list[str] = field(default_factory=list)  # top Path URIs of earlier 2xx, other flows
     flow_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)  # flow -> local address
     # Keep-alives of this step: seconds from ping to pong (None: no pong), and the bound waited.
     pong_delay: float | None = None

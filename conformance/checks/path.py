@@ -34,6 +34,8 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
         want = bool(args["present"])
         out.append(Observation("Path present" if want else "Path absent", bool(got) == want,
                                "a Path header" if want else "no Path header", shown))
+    if args.get("lr") or args.get("unique_token"):
+        out.extend(_top_uri_checks(args, ctx, got, shown))
     if args.get("ob"):
         from ..sip.headers import parse_name_addr
 
@@ -46,4 +48,33 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
             except ParseError as exc:
                 ok, shown = False, f"unparseable Path {got[0]!r}: {exc}"
             out.append(Observation("first Path URI has ;ob", ok, "a Path URI with ;ob", shown))
+    return out
+
+
+def _top_uri_checks(args: dict, ctx: CheckContext, got: list[str], shown: str) -> list[Observation]:
+    from ..sip.headers import parse_name_addr
+
+    out: list[Observation] = []
+    if not got:
+        if args.get("lr"):
+            out.append(Observation("first Path URI has ;lr", None, "a Path URI with ;lr", shown))
+        if args.get("unique_token"):
+            out.append(Observation("Path URI unique to the flow", None, "a Path URI", shown))
+        return out
+    try:
+        first = parse_name_addr(got[0])
+    except ParseError as exc:
+        return [Observation("Path URI", False, "a Path URI following RFC 3261 §25", f"unparseable: {exc}")]
+    if args.get("lr"):
+        # RFC 3327 §4: Path values MUST carry the loose-routing parameter.
+        out.append(Observation("first Path URI has ;lr", first.uri is not None and first.uri.has_param("lr"),
+                               "a Path URI with ;lr", shown))
+    if args.get("unique_token"):
+        # RFC 5626 §5.1: the flow token is unique to the flow; compare the whole URIs (the token
+        # may sit anywhere in it).
+        mine = str(first.uri)
+        same = [p for p in ctx.earlier_paths if p == mine]
+        out.append(Observation("Path URI unique to the flow", not same,
+                               "a Path URI differing from those of the other flows",
+                               f"{mine}; earlier flows: {', '.join(ctx.earlier_paths) or 'none'}"))
     return out

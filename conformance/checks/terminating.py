@@ -29,8 +29,8 @@ def delivered_check(args: dict, ctx: CheckContext) -> list[Observation]:
     got = {flow: reqs for flow, reqs in ctx.deliveries.items() if reqs}
     shown = ", ".join(f"{flow} ({len(r)}x)" for flow, r in sorted(got.items())) or "no flow"
     out: list[Observation] = []
-    if "on" in args:
-        flow = args["on"]
+    if "flow" in args:
+        flow = args["flow"]
         n = len(got.get(flow, []))
         out.append(Observation(f"delivered on flow {flow}", n == 1,
                                f"the request once on flow {flow}", f"received on {shown}"))
@@ -41,17 +41,54 @@ def delivered_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if args.get("none"):
         out.append(Observation("delivered on no flow", not got, "no flow receives the request",
                                f"received on {shown}"))
+    if "count" in args:
+        n = sum(len(r) for r in got.values())
+        out.append(Observation("number of deliveries", n == int(args["count"]),
+                               f"{args['count']} delivery(ies) in all", f"received on {shown}"))
+    if args.get("avoid_closed"):
+        hit = sorted(f for f in got if f in ctx.closed_flows)
+        out.append(Observation("nothing sent over a closed flow", not hit,
+                               f"no delivery on {', '.join(sorted(ctx.closed_flows)) or 'a closed flow'}",
+                               f"received on {shown}"))
     if args.get("route_token"):
-        flow = args.get("on")
-        reqs = got.get(flow, []) if flow else []
-        token = ctx.flow_tokens.get(flow) if flow else None
-        if not reqs or token is None:
-            why = "no emulated edge on that flow" if reqs else f"nothing received on {flow}"
-            out.append(Observation("Route carries the flow's token", None,
-                                   f"top Route with token {token}", why))
-        else:
-            user = _top_route_user(reqs[0])
-            out.append(Observation("Route carries the flow's token", user == token,
-                                   f"top Route user part {token} (the stored Path)",
-                                   f"top Route user part {user}" if user else "no Route header"))
+        out.extend(_route_tokens(got, ctx))
+    if args.get("request_uri"):
+        out.extend(_request_uris(got, ctx))
+    return out
+
+
+def _route_tokens(got: dict, ctx: CheckContext) -> list[Observation]:
+    """RFC 3327 §5.4: the stored Path is the preloaded Route, so the emulated edge finds its own
+    token for the flow in the top Route of what it receives."""
+    if not got:
+        return [Observation("Route carries the flow's token", None, "a delivered request", "nothing delivered")]
+    out = []
+    for flow, reqs in sorted(got.items()):
+        token = ctx.flow_tokens.get(flow)
+        if token is None:
+            out.append(Observation(f"Route on flow {flow} carries its token", None,
+                                   "a flow behind the tester's emulated edge", "the flow has no emulated edge"))
+            continue
+        user = _top_route_user(reqs[0])
+        out.append(Observation(f"Route on flow {flow} carries its token", user == token,
+                               f"top Route user part {token} (the stored Path)",
+                               f"top Route user part {user}" if user else "no Route header"))
+    return out
+
+
+def _request_uris(got: dict, ctx: CheckContext) -> list[Observation]:
+    """RFC 3261 §16.6 step 2: the Request-URI of the copy is the registered Contact URI."""
+    from ..sip.headers import uri_equal
+
+    if not got:
+        return [Observation("Request-URI is the registered Contact", None, "a delivered request", "nothing delivered")]
+    out = []
+    for flow, reqs in sorted(got.items()):
+        contact = ctx.flow_contacts.get(flow)
+        try:
+            ok = contact is not None and uri_equal(reqs[0].uri, contact)
+        except ParseError:
+            ok = False
+        out.append(Observation(f"Request-URI on flow {flow}", ok, f"Request-URI {contact}",
+                               f"Request-URI {reqs[0].uri}"))
     return out

@@ -78,6 +78,9 @@ class CaseRun:
         self._current_step = ""
         self.classification: str | None = None
         self.deliveries: list[tuple[str, Request, int]] = []  # (flow, request, message index)
+        self.path_history: list[tuple[str, str]] = []  # (flow, top Path URI of a 2xx to REGISTER)
+        self.last_path: dict[str, str] = {}
+        self.closed_flows: set[str] = set()
         self._keepalives: list[tuple[str, str, bytes, int, float]] = []  # (flow, kind, data, index, when)
         self._garbage = 0
         self._uas_tag = new_tag()
@@ -159,6 +162,7 @@ class CaseRun:
             else:
                 ep = TcpEndpoint(flow.local_ip, self.sut, self._on_wire, self.target.timers.connect)
             self.endpoints[flow.name] = ep
+            self.closed_flows.discard(flow.name)
             flow.local_port = ep.local[1]
             flow.port_uc = flow.port_us = ep.local[1]
         return ep
@@ -343,6 +347,7 @@ class CaseRun:
                      if f.local_port is not None}
         return CheckContext(request=request, response=response, instance=(who or ue).instance,
                             flow_contacts=flows, flow_reg_ids=reg_ids, flow_tokens=tokens,
+                            closed_flows=set(self.closed_flows),
                             flow_addresses=addresses, no_response_reason=why or "no final response")
 
     def _evaluate(self, spec: CheckSpec, ctx: CheckContext, step: StepSpec, resp_idx) -> list[Finding]:
@@ -409,9 +414,27 @@ class CaseRun:
         response, req_idx, resp_idx, why = self.exchange(flow_name, ep, request, step.options.get("timeout"))
         result.request_index, result.response_index = req_idx, resp_idx
         ctx = self._context(ue, request, response, why)
+        ctx.earlier_paths = [uri for f, uri in self.path_history if f != flow_name]
         if response is None:
             result.note = why
+        elif 200 <= response.status < 300 and request.method == "REGISTER":
+            self._remember_path(flow_name, response)
         self._judge(step, result, ctx, resp_idx)
+
+    def _remember_path(self, flow_name: str, response: Response) -> None:
+        """Keep the top Path URI of a 2xx to REGISTER: the edge's URI with the flow's token."""
+        from ..sip.headers import parse_name_addr
+
+        paths = response.values("Path")
+        if not paths:
+            return
+        try:
+            uri = parse_name_addr(paths[0]).uri
+        except ParseError:
+            return
+        if uri is not None:
+            self.path_history.append((flow_name, str(uri)))
+            self.last_path[flow_name] = str(uri)
 
     def _send_step(self, step: StepSpec, result: StepResult) -> None:
         ue, flow = self._flow(step.flow)

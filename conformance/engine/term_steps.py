@@ -33,11 +33,17 @@ def _peer_endpoint(run) -> UdpEndpoint:
 
 
 def build_peer_request(method: str, aor: str, domain: str, local: tuple[str, int],
-                       headers: list[tuple[str, str]]) -> Request:
+                       headers: list[tuple[str, str]], *, request_uri: str | None = None,
+                       caller_via: bool = False) -> Request:
+    """The PEER's request.  As an emulated S-CSCF (``request_uri`` = a registered Contact, a Route
+    to the edge, ``caller_via``) it looks as a core request routed over a stored Path does:
+    the Contact as Request-URI (RFC 3261 §16.6 step 2) and the caller's Via below its own."""
     host = f"[{local[0]}]" if ":" in local[0] else local[0]
     body = b"conformance suite: terminating request\r\n" if method == "MESSAGE" else b""
-    hdrs = [
-        ("Via", f"SIP/2.0/UDP {host}:{local[1]};branch={new_branch()};rport"),
+    vias = [("Via", f"SIP/2.0/UDP {host}:{local[1]};branch={new_branch()};rport")]
+    if caller_via:
+        vias.append(("Via", f"SIP/2.0/UDP caller.invalid:5060;branch={new_branch()}"))
+    hdrs = vias + [
         ("Max-Forwards", "70"),
         ("From", f"<sip:peer@{domain}>;tag={new_tag()}"),
         ("To", f"<{aor}>"),
@@ -49,17 +55,49 @@ def build_peer_request(method: str, aor: str, domain: str, local: tuple[str, int
     if body:
         hdrs.append(("Content-Type", "text/plain"))
     hdrs += headers
-    return Request(method=method, uri=aor, headers=hdrs, body=body)
+    return Request(method=method, uri=request_uri or aor, headers=hdrs, body=body)
+
+
+def tamper_token(uri: str, how: str) -> str:
+    """The URI with its user part (where the reference, Kamailio and RFC 5626 §5.2 put the flow
+    token) changed.  ``flip`` changes the token's second character: in the RFC 5626 §5.2
+    example layout (HMAC first, then the flow) and in Kamailio's that is inside the HMAC, so the
+    flow it names is intact and only the integrity check can catch it (TP_EDGE_008 a).
+    ``random`` replaces the token whole, same length and alphabet (TP_EDGE_008 c)."""
+    if how == "none" or "@" not in uri:
+        return uri
+    scheme, rest = uri.split(":", 1)
+    user, host = rest.split("@", 1)
+    if how == "flip":
+        i = 1 if len(user) > 1 else 0
+        c = user[i]
+        user = user[:i] + ("A" if c != "A" else "B") + user[i + 1:]
+    else:
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        user = "".join(alphabet[b % len(alphabet)] for b in os.urandom(len(user)))
+    return f"{scheme}:{user}@{host}"
 
 
 def peer_request_step(run, step, result: StepResult) -> None:
     ue = run.ues[step.ue]
     ep = _peer_endpoint(run)
     extra = [(str(n), str(v)) for n, v in (step.options.get("headers") or [])]
-    request = build_peer_request(step.options.get("method", "MESSAGE"), ue.impu, ue.domain, ep.local, extra)
+    route_from = step.options.get("route_from")
+    request_uri = None
+    if route_from:
+        # The PEER plays the S-CSCF routing over the stored Path: Route = the edge's Path URI,
+        # Request-URI = the flow's registered Contact.
+        uri = run.last_path.get(route_from["flow"])
+        if uri is None:
+            raise LocalProtocolError(f"route_from: flow {route_from['flow']} got no 2xx with a Path yet")
+        extra.insert(0, ("Route", f"<{tamper_token(uri, route_from.get('tamper', 'none'))}>"))
+        owner, flow = run._flow(route_from["flow"])
+        request_uri = owner.contact_uri(flow)
+    request = build_peer_request(step.options.get("method", "MESSAGE"), ue.impu, ue.domain, ep.local, extra,
+                                 request_uri=request_uri, caller_via=bool(route_from))
     first = len(run.deliveries)
-    response, req_idx, resp_idx, why = run.exchange(PEER_FLOW, ep, request, step.options.get("timeout"),
-                                                    dst=run.peer)
+    dst = run.sut if step.options.get("entry") == "sut" else run.peer
+    response, req_idx, resp_idx, why = run.exchange(PEER_FLOW, ep, request, step.options.get("timeout"), dst=dst)
     # Requests can still be on their way to the UE when the PEER has its answer (e.g. a proxy
     # that answered on its own): listen briefly, bounded, for stragglers.
     run._wait(0.05)
@@ -152,10 +190,18 @@ def stun_step(run, step, result: StepResult) -> None:
 
 
 def close_step(run, step, result: StepResult) -> None:
-    _, flow = run._flow(step.flow)
+    name = step.flow
+    if step.options.get("last_delivered"):
+        flows = [f for f, _, _ in run.deliveries if f != PEER_FLOW]
+        if not flows:
+            raise LocalProtocolError("close: last_delivered, but no flow has received a request yet")
+        name = flows[-1]
+    _, flow = run._flow(name)
     ep = run.endpoints.pop(flow.name, None)
     if ep is not None:
         ep.close()
+    run.closed_flows.add(flow.name)
+    result.flow = flow.name
     result.note = f"flow {flow.name} closed ({flow.transport} {flow.local_ip}:{flow.local_port})"
 
 

@@ -49,7 +49,7 @@ class RunState:
             r.reason = f"SUT not available: {self._sut_error}"
             return r
         run = CaseRun(case, transport, self.target, address, pcap_dir=self.pcap_dir,
-                      run_token=self.run_token, strict=self.strict)
+                      run_token=self.run_token, strict=self.strict, peer=self.sut.peer_address)
         return run.run()
 
     def close(self) -> None:

@@ -25,6 +25,8 @@ class SutController:
         self._embedded = None
         self._managed_started = False
         self.address: tuple[str, int] = (target.host, target.port)
+        # Where the PEER sends terminating requests (the S-CSCF); the target may say otherwise.
+        self.peer_address: tuple[str, int] = (target.peer_host or target.host, target.peer_port or target.port)
         self.started = False
 
     def start(self) -> tuple[str, int]:
@@ -33,20 +35,23 @@ class SutController:
         t = self.target
         if t.embedded is not None:
             from ..sut.config import SutConfig
-            from ..sut.server import ReferenceCscf
+            from ..sut.server import ReferenceCore
 
-            kwargs = dict(mode=t.embedded.mode, domain=t.domain, faults=frozenset(t.embedded.faults))
+            kwargs = dict(mode=t.embedded.mode, domain=t.domain, faults=frozenset(t.embedded.faults),
+                          topology=t.embedded.topology, edge_mode=t.embedded.edge_mode)
             if t.embedded.flow_timer is not None:
                 kwargs["flow_timer"] = t.embedded.flow_timer
             if t.embedded.min_expires is not None:
                 kwargs["min_expires"] = t.embedded.min_expires
             try:
                 cfg = SutConfig(**kwargs)
-                self._embedded = ReferenceCscf(cfg, host=t.host, port=t.port)
+                self._embedded = ReferenceCore(cfg, host=t.host, port=t.port)
                 self._embedded.start()
             except (OSError, ValueError) as exc:
                 raise SutStartError(f"cannot start the embedded reference CSCF on {t.host}:{t.port}: {exc}") from exc
-            self.address = (t.host, self._embedded.port)
+            # UEs talk to the edge (or the S-CSCF alone); the PEER reaches the S-CSCF.
+            self.address = tuple(self._embedded.address)[:2]
+            self.peer_address = tuple(self._embedded.core_address or self._embedded.address)[:2]
         elif t.managed is not None:
             self._run(t.managed.start, "start")
             self._managed_started = True

@@ -1,24 +1,35 @@
 """The embedded reference CSCF: the suite's default system under test.
 
-``Registrar`` is sans-IO (RFC 3261 section 10.3, RFC 5626 section 6); ``ReferenceCscf`` serves
-it on UDP and TCP; ``conformance sut`` (``cli.main``) runs it from the command line.
+Sans-IO parts: ``Registrar`` (RFC 3261 section 10.3, RFC 5626 section 6), ``TerminatingProxy``
+and ``ScscfNode`` (the S-CSCF: registrar plus RFC 5626 section 7 routing), ``EdgeProxy`` (the
+P-CSCF role, RFC 5626 section 5), ``FlowTokenCodec`` (section 5.2) and ``stun_response``
+(section 8).  ``ReferenceCore`` serves them on UDP and TCP in the registrar, edge or core
+topology; ``ReferenceCscf`` is the registrar-topology server kept for existing callers;
+``conformance sut`` (``cli.main``) runs them from the command line.
 """
 
 from .bindings import Binding, BindingTable, TableFull, instance_key
-from .config import KNOWN_FAULTS, MODES, SutConfig
+from .config import EDGE_MODES, KNOWN_FAULTS, MODES, TOPOLOGIES, SutConfig
+from .core import ScscfNode
+from .edge import EdgeProxy
 from .flow import FlowInfo
+from .flowtoken import FlowTokenCodec, TokenError
+from .proxy import TerminatingProxy
 from .registrar import Registrar
+from .stun import stun_response
 
 __all__ = [
-    "Binding", "BindingTable", "FlowInfo", "KNOWN_FAULTS", "MODES", "Registrar", "ReferenceCscf",
-    "SutConfig", "TableFull", "instance_key",
+    "Binding", "BindingTable", "EDGE_MODES", "EdgeProxy", "FlowInfo", "FlowTokenCodec",
+    "KNOWN_FAULTS", "MODES", "Registrar", "ReferenceCore", "ReferenceCscf", "ScscfNode",
+    "SutConfig", "TOPOLOGIES", "TableFull", "TerminatingProxy", "TokenError", "instance_key",
+    "stun_response",
 ]
 
 
 def __getattr__(name: str):
     # The server pulls in sockets and threads; import it only when asked for.
-    if name == "ReferenceCscf":
-        from .server import ReferenceCscf
+    if name in ("ReferenceCscf", "ReferenceCore"):
+        from . import server
 
-        return ReferenceCscf
+        return getattr(server, name)
     raise AttributeError(name)

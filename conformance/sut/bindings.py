@@ -110,6 +110,10 @@ class BindingTable:
     def aors(self) -> list[str]:
         return list(self._by_aor)
 
+    def stored(self, aor: str) -> list[Binding]:
+        """The AOR's bindings as stored (expired ones not yet dropped), without a clock."""
+        return list(self._by_aor.get(aor, []))
+
     # -- writing -----------------------------------------------------------------------------
     def next_touch(self) -> int:
         self._counter += 1

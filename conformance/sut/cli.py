@@ -2,6 +2,13 @@
 
     conformance sut --mode rel8|rel7 --listen IP:PORT [--fault NAME ...] [--domain D]
                     [--flow-timer N] [--min-expires N] [--allow-non-loopback]
+                    [--topology registrar|edge|core] [--core-port N] [--edge-mode rel8|rel7]
+                    [--next-hop IP:PORT] [--next-hop-transport udp|tcp]
+                    [--core-transport udp|tcp] [--branch-timeout S] [--flow-token-key K]
+
+``--listen`` is where UEs talk to the reference: the registrar (topology registrar) or the edge
+proxy (edge, core).  In the core topology the S-CSCF listens on ``--core-port`` (0 picks one)
+and the edge forwards to it; in the edge topology the edge forwards to ``--next-hop``.
 
 Listening is refused outside 127.0.0.0/8 and ::1 unless ``--allow-non-loopback`` is given:
 the reference carries deliberate faults and no authentication, so it stays on the host.
@@ -15,7 +22,7 @@ import signal
 import sys
 import threading
 
-from .config import KNOWN_FAULTS, MODES, SutConfig
+from .config import EDGE_MODES, KNOWN_FAULTS, MODES, TOPOLOGIES, TRANSPORTS, SutConfig
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -45,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flow-timer", type=int, default=None)
     p.add_argument("--min-expires", type=int, default=None)
     p.add_argument("--allow-non-loopback", action="store_true")
+    p.add_argument("--topology", choices=TOPOLOGIES, default="registrar")
+    p.add_argument("--core-port", type=int, default=0, help="the S-CSCF's port (topology core)")
+    p.add_argument("--edge-mode", choices=EDGE_MODES, default="rel8")
+    p.add_argument("--next-hop", default=None, metavar="IP:PORT",
+                   help="the registrar behind the edge (topology edge)")
+    p.add_argument("--next-hop-transport", choices=TRANSPORTS, default="udp")
+    p.add_argument("--core-transport", choices=TRANSPORTS, default="tcp",
+                   help="edge to S-CSCF transport (topology core)")
+    p.add_argument("--branch-timeout", type=float, default=4.0)
+    p.add_argument("--flow-token-key", default=None)
     return p
 
 
@@ -53,8 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         host, port = parse_listen(args.listen)
+        next_hop = None
+        if args.next_hop:
+            nh_host, nh_port = parse_listen(args.next_hop)
+            next_hop = (nh_host, nh_port, args.next_hop_transport)
+        if not 0 <= args.core_port <= 65535:
+            raise ValueError(f"bad --core-port {args.core_port}")
         config = SutConfig(mode=args.mode, domain=args.domain, faults=frozenset(args.fault),
-                           flow_timer=args.flow_timer, min_expires=args.min_expires)
+                           flow_timer=args.flow_timer, min_expires=args.min_expires,
+                           topology=args.topology, edge_mode=args.edge_mode,
+                           edge_next_hop=next_hop, core_transport=args.core_transport,
+                           branch_timeout=args.branch_timeout, flow_token_key=args.flow_token_key)
     except ValueError as exc:
         print(f"conformance sut: {exc}", file=sys.stderr)
         return 2
@@ -62,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conformance sut: refusing to listen on {host} (not loopback); "
               "pass --allow-non-loopback to insist", file=sys.stderr)
         return 2
-    from .server import ReferenceCscf
+    from .server import ReferenceCore
 
     stop = threading.Event()
 
@@ -72,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            cscf = ReferenceCscf(config, host=host, port=port).start()
+            cscf = ReferenceCore(config, host=host, port=port, core_port=args.core_port).start()
         except OSError as exc:
             print(f"conformance sut: cannot listen on {args.listen}: {exc}", file=sys.stderr)
             return 1
@@ -80,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         faults = ", ".join(sorted(config.faults)) or "none"
         print(f"reference CSCF ({config.mode}, domain {config.domain}, faults: {faults}) "
               f"listening on udp+tcp {shown}:{cscf.port}", flush=True)
+        if config.topology != "registrar":
+            edge = cscf.edge_address
+            core = cscf.core_address
+            print(f"topology {config.topology} (edge {config.edge_mode}): edge (UEs register here) "
+                  f"udp+tcp {shown}:{edge[1]}; "
+                  + (f"S-CSCF (peers send here) udp+tcp {shown}:{core[1]}" if core else
+                     f"next hop {config.edge_next_hop[0]}:{config.edge_next_hop[1]}/"
+                     f"{config.edge_next_hop[2]}"), flush=True)
         try:
             while not stop.wait(0.5):
                 pass

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MODES = ("rel8", "rel7")
+TOPOLOGIES = ("registrar", "edge", "core")
+EDGE_MODES = ("rel8", "rel7")
+TRANSPORTS = ("udp", "tcp")
 
 #: Fault name -> what it breaks.  The code switched on by each name is marked ``FAULT:``.
 KNOWN_FAULTS: dict[str, str] = {
@@ -29,6 +32,21 @@ KNOWN_FAULTS: dict[str, str] = {
     "require-without-supported":
         "send Require: outbound in every 2xx to REGISTER, even without Supported: outbound or "
         "without a usable reg-id (breaks RFC 5626 section 6, paragraphs 6 and 8; RFC 3261 8.2.4)",
+    "path-without-ob":
+        "the edge proxy, although the first hop of a REGISTER with reg-id, inserts its Path URI "
+        "without ;ob (breaks RFC 5626 section 5.1)",
+    "accept-forged-token":
+        "the edge proxy delivers an incoming request whose flow token fails the HMAC check "
+        "instead of refusing it with 403 (breaks RFC 5626 sections 5.2 and 5.3.1)",
+    "route-to-replaced-flow":
+        "on Reg1b (same instance and reg-id over a new flow) the S-CSCF keeps the replaced "
+        "binding's Path and flow, so terminating requests go to the old flow (breaks RFC 5626 "
+        "section 6 paragraph 10 and section 7)",
+    "no-crlf-pong":
+        "a double-CRLF ping on TCP gets no pong (breaks RFC 5626 section 5.4)",
+    "no-stun":
+        "STUN Binding requests on the SIP UDP ports are ignored (breaks RFC 5626 sections 5.4 "
+        "and 8)",
 }
 
 
@@ -41,6 +59,17 @@ class SutConfig:
     problem P1 of the catalogue).  ``min_expires`` switches on 423 answers (RFC 3261 10.3 step 7);
     ``flow_timer`` switches on Flow-Timer in direct-flow outbound 2xx (RFC 5626 section 6 para 11).
     ``max_bindings`` and ``max_bindings_per_aor`` bound the binding table.
+
+    Topology (what one :class:`~conformance.sut.server.ReferenceCore` runs): ``"registrar"``
+    (the S-CSCF alone, UEs or an emulated edge talk to it directly), ``"edge"`` (the edge proxy
+    / P-CSCF alone, in front of the registrar at ``edge_next_hop`` = (host, port, transport)),
+    or ``"core"`` (the edge on the advertised port and the S-CSCF on a second port, the edge's
+    next hop being the S-CSCF over ``core_transport``).  ``edge_mode`` is ``"rel8"`` (RFC 5626
+    edge: flow tokens, ;ob) or ``"rel7"`` (a Rel-7 P-CSCF: no outbound, one flow per UE, the
+    problem P2).  ``flow_timer`` is also what the edge, as last proxy, MAY add to an outbound
+    2xx (RFC 5626 section 5.4).  ``branch_timeout`` bounds each client transaction of the
+    S-CSCF's terminating routing (Timer F/B, RFC 3261 section 17.1).  ``flow_token_key`` fixes
+    the edge's HMAC key (RFC 5626 section 5.2), random per start when None.
     """
 
     mode: str = "rel8"
@@ -55,6 +84,12 @@ class SutConfig:
     max_bindings: int = 10_000
     max_bindings_per_aor: int = 64
     transaction_cache_size: int = 4096
+    topology: str = "registrar"
+    edge_mode: str = "rel8"
+    edge_next_hop: tuple[str, int, str] | None = None
+    core_transport: str = "tcp"
+    branch_timeout: float = 4.0
+    flow_token_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -77,6 +112,27 @@ class SutConfig:
             raise ValueError("min_expires must be positive when set")
         if self.flow_timer is not None and self.flow_timer <= 0:
             raise ValueError("flow_timer must be positive when set")
+        if self.topology not in TOPOLOGIES:
+            raise ValueError(f"unknown topology {self.topology!r}; valid: {', '.join(TOPOLOGIES)}")
+        if self.edge_mode not in EDGE_MODES:
+            raise ValueError(f"unknown edge mode {self.edge_mode!r}; valid: {', '.join(EDGE_MODES)}")
+        if self.core_transport not in TRANSPORTS:
+            raise ValueError(f"core_transport must be one of {', '.join(TRANSPORTS)}")
+        if self.edge_next_hop is not None:
+            try:
+                host, port, transport = self.edge_next_hop
+                port = int(port)
+            except (TypeError, ValueError):
+                raise ValueError("edge_next_hop must be (host, port, transport)") from None
+            if not host or not 0 < port < 65536 or str(transport).lower() not in TRANSPORTS:
+                raise ValueError(f"bad edge_next_hop {self.edge_next_hop!r}")
+            self.edge_next_hop = (str(host), port, str(transport).lower())
+        if self.topology == "edge" and self.edge_next_hop is None:
+            raise ValueError("topology 'edge' needs edge_next_hop (host, port, transport)")
+        if not self.branch_timeout > 0:
+            raise ValueError("branch_timeout must be positive")
+        if self.flow_token_key is not None and not self.flow_token_key:
+            raise ValueError("flow_token_key must not be empty when set")
 
     def has_fault(self, name: str) -> bool:
         return name in self.faults
@@ -92,4 +148,4 @@ class SutConfig:
         return ("path", "outbound") if self.outbound else ("path",)
 
 
-__all__ = ["KNOWN_FAULTS", "MODES", "SutConfig"]
+__all__ = ["EDGE_MODES", "KNOWN_FAULTS", "MODES", "TOPOLOGIES", "TRANSPORTS", "SutConfig"]

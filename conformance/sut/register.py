@@ -11,7 +11,7 @@ Fault hooks are marked ``FAULT:``; each is a one-line deviation switched on by n
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from ..sip.errors import ParseError
@@ -295,6 +295,12 @@ class RegisterProcessor:
                         and not uri_equal(match[0].contact.uri, p.value.uri)):
                     current.append(new)                              # FAULT: keep the old flow
                     continue
+                if (cfg.has_fault("route-to-replaced-flow") and p.outbound
+                        and match[0].call_id != self.call_id):
+                    # FAULT: Reg1b keeps the replaced binding's Path and flow (para 10 says
+                    # the flow information MUST be updated), so routing uses the old flow.
+                    new = replace(new, path=match[0].path, flow=match[0].flow,
+                                  direct=match[0].direct)
                 # Step 7 "updated otherwise"; RFC 5626 para 10: the flow data is refreshed too.
                 current = [new if b is match[0] else b for b in current
                            if not any(b is m for m in match[1:])]

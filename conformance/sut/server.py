@@ -1,25 +1,38 @@
-"""Thin I/O around the sans-IO :class:`~conformance.sut.registrar.Registrar`.
+"""Thin I/O around the sans-IO parts of the reference: the S-CSCF (:class:`~.core.ScscfNode`,
+registrar plus terminating proxy) and the edge proxy (:class:`~.edge.EdgeProxy`).
 
-One selector loop thread serves UDP and TCP on the same port number (RFC 3261 section 18.2.1:
-"For any port and interface that a server listens on for UDP, it MUST listen on that same port
-and interface for TCP").
+One selector thread serves every listener of the process.  A listener is UDP and TCP on the
+same port (RFC 3261 section 18.2.1: "For any port and interface that a server listens on for
+UDP, it MUST listen on that same port and interface for TCP") with one node behind it.
+:class:`ReferenceCore` runs, by ``config.topology``:
+
+* ``registrar``: the S-CSCF alone (``address`` = ``core_address``), as before;
+* ``edge``: the edge alone in front of ``config.edge_next_hop``;
+* ``core``: the edge on the advertised port (``edge_address``, where UEs register) and the
+  S-CSCF on a second port (``core_address``, where a PEER sends terminating requests), the
+  edge's next hop being the S-CSCF over ``config.core_transport``.
+
+I/O rules:
 
 * TCP: each connection has a :class:`~conformance.sip.framing.StreamFramer`; a double-CRLF ping
-  gets a single CRLF at once (RFC 5626 section 5.4); responses go back on the connection the
-  request came on (RFC 3261 section 18.2.2, first bullet).  A framing error closes the
-  connection; a closed connection invalidates the direct-flow bindings on it (RFC 5626 s7).
-* UDP: SIP requests are answered to ``received``/``rport`` of the response's top Via (RFC 3581
-  section 4, RFC 3261 section 18.2.2) from the socket they arrived on; CRLF keep-alives are
-  ignored; STUN Binding requests go to :meth:`ReferenceCscf.on_stun`, a hook that answers
-  nothing yet (RFC 5626 section 8 support is a later issue).
+  gets a single CRLF at once (RFC 5626 section 5.4); a framing error closes the connection; a
+  closed connection is reported to its node (RFC 5626 section 7: direct-flow bindings go; the
+  edge forgets the flow, so its token now gets 430).  Nodes may ask to send to a next hop over
+  TCP: a connection of the same node whose remote address is that hop is reused (accepted or
+  opened earlier), else a new one is opened with a bounded connect.
+* UDP: SIP goes to the node; CRLF keep-alives are ignored; STUN Binding requests are answered
+  on the same socket (RFC 5626 section 8, :func:`~.stun.stun_response`).
+* Actions that cannot be performed are reported back with the node's ``send_failed``.
 
 Buffers are bounded (per-connection input via the framer, output by ``MAX_OUTPUT``, and the
-number of connections by ``MAX_CONNECTIONS``).
+number of connections by ``MAX_CONNECTIONS``).  No name is ever resolved: next hops must be
+literal addresses.
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import itertools
 import logging
 import selectors
@@ -30,12 +43,15 @@ from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
 from ..sip.framing import Message, Ping, StreamFramer, classify_datagram
-from ..sip.headers import parse_via
-from ..sip.message import Response
+from .actions import SendOnFlow, SendToHop
 from .bindings import Binding
 from .config import SutConfig
+from .core import ScscfNode
+from .edge import EdgeProxy
 from .flow import FlowInfo
 from .registrar import Registrar
+from .routing import same_host, udp_destination
+from .stun import stun_response
 
 log = logging.getLogger(__name__)
 
@@ -43,50 +59,59 @@ MAX_CONNECTIONS = 256
 MAX_OUTPUT = 1024 * 1024
 RECV_SIZE = 65536
 BIND_ATTEMPTS = 50
+CONNECT_TIMEOUT = 3.0
+MAX_FAILURE_DEPTH = 8
 
 
-@dataclass
+@dataclass(eq=False)
+class _Listener:
+    name: str
+    node: object
+    port: int
+    udp: socket.socket | None = None
+    tcp: socket.socket | None = None
+
+
+@dataclass(eq=False)
 class _Conn:
     sock: socket.socket
     flow: FlowInfo
+    listener: _Listener
     framer: StreamFramer = field(default_factory=StreamFramer)
     out: bytearray = field(default_factory=bytearray)
+    connecting: bool = False
+    connect_deadline: float | None = None
+    refs: list = field(default_factory=list)
 
 
-def udp_destination(response: Response, flow: FlowInfo) -> tuple[str, int]:
-    """Where a UDP response goes: RFC 3581 section 4 (received + rport), else RFC 3261 section
-    18.2.2 (received or sent-by, with the sent-by port or 5060).  The registrar always stamps
-    ``received`` when sent-by is not the source address, so no DNS lookup is ever needed."""
-    try:
-        via = parse_via(response.values("Via")[0])
-    except (ParseError, IndexError):
-        return flow.remote
-    host = (via.received or via.host).strip("[]")
-    rport = via.params.get("rport")
-    if via.received and rport and rport.isdigit():
-        return host, int(rport)
-    return host, via.port or 5060
-
-
-class ReferenceCscf:
-    """The reference CSCF on ``host:port`` (``port=0`` picks a port free for UDP and TCP)."""
+class ReferenceCore:
+    """The reference on ``host``: ``port`` is where UEs talk to it (the edge when there is
+    one), ``core_port`` the S-CSCF's port in the ``core`` topology (0 picks free ports)."""
 
     def __init__(self, config: SutConfig | None = None, host: str = "127.0.0.1", port: int = 0,
-                 registrar: Registrar | None = None):
+                 core_port: int = 0, registrar: Registrar | None = None):
         self.config = config or SutConfig()
-        self.registrar = registrar or Registrar(self.config)
         self._host = host
-        self._port = port
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._lock = threading.Lock()
+        topology = self.config.topology
+        self.scscf: ScscfNode | None = None
+        self.edge: EdgeProxy | None = None
+        self._listeners: list[_Listener] = []
+        if topology in ("registrar", "core"):
+            self.scscf = ScscfNode(self.config, registrar)
+            self._listeners.append(_Listener("core", self.scscf,
+                                             port if topology == "registrar" else core_port))
+        if topology in ("edge", "core"):
+            self.edge = EdgeProxy(self.config, next_hop=self.config.edge_next_hop)
+            self._listeners.insert(0, _Listener("edge", self.edge, port))
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sel: selectors.BaseSelector | None = None
-        self._udp: socket.socket | None = None
-        self._tcp: socket.socket | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._conns: dict[socket.socket, _Conn] = {}
+        self._by_id: dict[int, _Conn] = {}
         self._conn_ids = itertools.count(1)
 
     # -- properties --------------------------------------------------------------------------
@@ -96,35 +121,63 @@ class ReferenceCscf:
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._listeners[0].port
 
     @property
     def address(self) -> tuple[str, int]:
-        return self._host, self._port
+        """Where UEs send: the edge when there is one, else the S-CSCF."""
+        return self._host, self.port
+
+    @property
+    def edge_address(self) -> tuple[str, int] | None:
+        return (self._host, self._listener("edge").port) if self.edge is not None else None
+
+    @property
+    def core_address(self) -> tuple[str, int] | None:
+        """Where a PEER sends terminating requests (the S-CSCF), None in the edge topology."""
+        return (self._host, self._listener("core").port) if self.scscf is not None else None
+
+    @property
+    def registrar(self) -> Registrar | None:
+        return self.scscf.registrar if self.scscf is not None else None
 
     @property
     def log(self):
         """What the registrar handled (a bounded list of :class:`~.registrar.Handled`)."""
-        return self.registrar.log
+        return self.registrar.log if self.registrar is not None else []
 
     def lookup(self, aor: str) -> list[Binding]:
         """Current bindings of an AOR, on the server's clock (thread-safe)."""
+        if self.registrar is None:
+            return []
         with self._lock:
             return self.registrar.lookup(aor, time.monotonic())
 
+    def _listener(self, name: str) -> _Listener:
+        return next(lst for lst in self._listeners if lst.name == name)
+
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "ReferenceCscf":
+    def start(self):
         if self._thread is not None:
             raise RuntimeError("already started")
-        self._bind()
+        try:
+            for lst in reversed(self._listeners):      # the S-CSCF first: the edge needs its port
+                self._bind(lst)
+                lst.node.address = (self._host, lst.port)
+                if lst.name == "core" and self.edge is not None:
+                    self.edge.next_hop = (self._host, lst.port, self.config.core_transport)
+        except OSError:
+            self._close_all()
+            raise
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self._sel.register(self._udp, selectors.EVENT_READ, "udp")
-        self._sel.register(self._tcp, selectors.EVENT_READ, "listen")
+        for lst in self._listeners:
+            self._sel.register(lst.udp, selectors.EVENT_READ, ("udp", lst))
+            self._sel.register(lst.tcp, selectors.EVENT_READ, ("listen", lst))
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"reference-cscf:{self._port}",
+        self._thread = threading.Thread(target=self._run, name=f"reference-cscf:{self.port}",
                                         daemon=True)
         self._thread.start()
         return self
@@ -141,22 +194,22 @@ class ReferenceCscf:
         self._thread = None
         self._close_all()
 
-    def __enter__(self) -> "ReferenceCscf":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _bind(self) -> None:
+    def _bind(self, lst: _Listener) -> None:
         """Bind UDP and TCP to one port; with port 0, retry until both get the same one."""
-        attempts = BIND_ATTEMPTS if self._port == 0 else 1
+        attempts = BIND_ATTEMPTS if lst.port == 0 else 1
         last: OSError | None = None
         for _ in range(attempts):
             tcp = socket.socket(self._family, socket.SOCK_STREAM)
             udp = socket.socket(self._family, socket.SOCK_DGRAM)
             try:
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((self._host, self._port))
+                tcp.bind((self._host, lst.port))
                 port = tcp.getsockname()[1]
                 udp.bind((self._host, port))
                 tcp.listen(64)
@@ -164,19 +217,27 @@ class ReferenceCscf:
                 tcp.close()
                 udp.close()
                 last = exc
-                if exc.errno != errno.EADDRINUSE or self._port != 0:
+                if exc.errno != errno.EADDRINUSE or lst.port != 0:
                     raise
                 continue
             tcp.setblocking(False)
             udp.setblocking(False)
-            self._tcp, self._udp, self._port = tcp, udp, port
+            lst.tcp, lst.udp, lst.port = tcp, udp, port
             return
         raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {self._host}") from last
 
     def _close_all(self) -> None:
         for conn in list(self._conns.values()):
             self._close(conn, notify=False)
-        for s in (self._udp, self._tcp, self._wake_r, self._wake_w):
+        for lst in self._listeners:
+            for s in (lst.udp, lst.tcp):
+                if s is not None:
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+            lst.udp = lst.tcp = None
+        for s in (self._wake_r, self._wake_w):
             if s is not None:
                 try:
                     s.close()
@@ -184,13 +245,24 @@ class ReferenceCscf:
                     pass
         if self._sel is not None:
             self._sel.close()
-        self._udp = self._tcp = self._wake_r = self._wake_w = self._sel = None
+        self._wake_r = self._wake_w = self._sel = None
 
     # -- the loop ----------------------------------------------------------------------------
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        times = [0.5]
+        with self._lock:
+            for lst in self._listeners:
+                d = lst.node.next_deadline()
+                if d is not None:
+                    times.append(d - now)
+        times += [c.connect_deadline - now for c in self._conns.values() if c.connect_deadline]
+        return max(0.0, min(times))
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                events = self._sel.select(timeout=0.5)
+                events = self._sel.select(timeout=self._timeout())
             except OSError:
                 break
             for key, mask in events:
@@ -198,6 +270,22 @@ class ReferenceCscf:
                     self._dispatch(key, mask)
                 except Exception:  # noqa: BLE001 - one bad socket must not stop the server
                     log.exception("reference CSCF: error on %s", key.data)
+            try:
+                self._timers()
+            except Exception:  # noqa: BLE001
+                log.exception("reference CSCF: error in timers")
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        for conn in list(self._conns.values()):
+            if conn.connecting and conn.connect_deadline and conn.connect_deadline <= now:
+                self._connect_failed(conn)
+        for lst in self._listeners:
+            d = lst.node.next_deadline()
+            if d is not None and d <= now:
+                with self._lock:
+                    actions = lst.node.on_timer(now)
+                self._perform(lst, actions)
 
     def _dispatch(self, key: selectors.SelectorKey, mask: int) -> None:
         if key.data == "wake":
@@ -205,51 +293,57 @@ class ReferenceCscf:
                 self._wake_r.recv(64)
             except OSError:
                 pass
-        elif key.data == "udp":
-            self._on_udp()
-        elif key.data == "listen":
-            self._on_accept()
-        else:
-            conn: _Conn = key.data
-            if mask & selectors.EVENT_READ:
-                self._on_tcp_read(conn)
-            if mask & selectors.EVENT_WRITE and conn.sock in self._conns:
-                self._flush(conn)
+            return
+        if isinstance(key.data, tuple):
+            kind, lst = key.data
+            if kind == "udp":
+                self._on_udp(lst)
+            else:
+                self._on_accept(lst)
+            return
+        conn: _Conn = key.data
+        if conn.connecting:
+            if mask & (selectors.EVENT_WRITE | selectors.EVENT_READ):
+                self._on_connected(conn)
+            return
+        if mask & selectors.EVENT_READ:
+            self._on_tcp_read(conn)
+        if mask & selectors.EVENT_WRITE and conn.sock in self._conns:
+            self._flush(conn)
 
     # -- UDP ---------------------------------------------------------------------------------
-    def _on_udp(self) -> None:
+    def _on_udp(self, lst: _Listener) -> None:
         try:
-            data, addr = self._udp.recvfrom(RECV_SIZE)
+            data, addr = lst.udp.recvfrom(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             return  # e.g. ICMP port unreachable reported on the socket
         kind = classify_datagram(data)
-        local = self._udp.getsockname()[:2]
+        local = lst.udp.getsockname()[:2]
         flow = FlowInfo("udp", (local[0], local[1]), (addr[0], addr[1]))
         if kind == "stun":
             reply = self.on_stun(data, flow)
             if reply:
-                self._udp.sendto(reply, addr)
+                try:
+                    lst.udp.sendto(reply, addr)              # RFC 5389 section 7.3.1.2
+                except OSError:
+                    pass
             return
         if kind != "sip":
             return  # CRLF keep-alives (RFC 5626 section 3.5.1) and noise are ignored on UDP
-        response = self._handle(data, flow)
-        if response is not None:
-            try:
-                self._udp.sendto(bytes(response), udp_destination(response, flow))
-            except OSError as exc:
-                log.info("reference CSCF: UDP send failed: %s", exc)
+        self._deliver(lst, data, flow)
 
     def on_stun(self, data: bytes, flow: FlowInfo) -> bytes | None:
-        """Hook for the limited STUN server of RFC 5626 section 8 (a later issue): return the
-        Binding response bytes to send back, or None to stay silent."""
-        return None
+        """The limited STUN server of RFC 5626 section 8 on every SIP UDP port."""
+        if self.config.has_fault("no-stun"):
+            return None                                      # FAULT: STUN ignored
+        return stun_response(data, flow.remote)
 
     # -- TCP ---------------------------------------------------------------------------------
-    def _on_accept(self) -> None:
+    def _on_accept(self, lst: _Listener) -> None:
         try:
-            sock, addr = self._tcp.accept()
+            sock, addr = lst.tcp.accept()
         except (BlockingIOError, InterruptedError, OSError):
             return
         if len(self._conns) >= MAX_CONNECTIONS:
@@ -258,9 +352,14 @@ class ReferenceCscf:
         sock.setblocking(False)
         local = sock.getsockname()
         flow = FlowInfo("tcp", (local[0], local[1]), (addr[0], addr[1]), next(self._conn_ids))
-        conn = _Conn(sock, flow)
-        self._conns[sock] = conn
-        self._sel.register(sock, selectors.EVENT_READ, conn)
+        self._add_conn(_Conn(sock, flow, lst), selectors.EVENT_READ)
+
+    def _add_conn(self, conn: _Conn, events: int) -> None:
+        self._conns[conn.sock] = conn
+        self._by_id[conn.flow.conn_id] = conn
+        self._sel.register(conn.sock, events, conn)
+        with self._lock:
+            conn.listener.node.flow_opened(conn.flow)
 
     def _on_tcp_read(self, conn: _Conn) -> None:
         try:
@@ -280,20 +379,22 @@ class ReferenceCscf:
             return
         for frame in frames:
             if isinstance(frame, Ping):
-                self._send(conn, b"\r\n")          # RFC 5626 section 5.4: pong at once
+                if not self.config.has_fault("no-crlf-pong"):
+                    self._send(conn, b"\r\n")          # RFC 5626 section 5.4: pong at once
+                # else FAULT: the ping goes unanswered
             elif isinstance(frame, Message):
-                response = self._handle(frame.data, conn.flow)
-                if response is not None:
-                    self._send(conn, bytes(response))
+                self._deliver(conn.listener, frame.data, conn.flow)
             if conn.sock not in self._conns:
                 return
 
-    def _send(self, conn: _Conn, data: bytes) -> None:
+    def _send(self, conn: _Conn, data: bytes) -> bool:
         conn.out += data
         if len(conn.out) > MAX_OUTPUT:
             self._close(conn)          # the peer does not read: do not buffer without limit
-            return
-        self._flush(conn)
+            return False
+        if not conn.connecting:
+            self._flush(conn)
+        return True
 
     def _flush(self, conn: _Conn) -> None:
         try:
@@ -309,6 +410,7 @@ class ReferenceCscf:
 
     def _close(self, conn: _Conn, notify: bool = True) -> None:
         self._conns.pop(conn.sock, None)
+        self._by_id.pop(conn.flow.conn_id, None)
         try:
             if self._sel is not None:
                 self._sel.unregister(conn.sock)
@@ -317,12 +419,116 @@ class ReferenceCscf:
         conn.sock.close()
         if notify:
             with self._lock:
-                self.registrar.flow_closed(conn.flow)
+                conn.listener.node.flow_closed(conn.flow)
 
-    # -- shared ------------------------------------------------------------------------------
-    def _handle(self, data: bytes, flow: FlowInfo) -> Response | None:
+    # -- outgoing connections ----------------------------------------------------------------
+    def _connect(self, lst: _Listener, address: tuple[str, int], data: bytes, ref: object) -> bool:
+        if len(self._conns) >= MAX_CONNECTIONS:
+            return False
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((self._host, 0))
+            rc = sock.connect_ex(address)
+            if rc not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+                raise OSError(rc, "connect failed")
+            local = sock.getsockname()
+        except OSError:
+            sock.close()
+            return False
+        flow = FlowInfo("tcp", (local[0], local[1]), (address[0], address[1]), next(self._conn_ids))
+        conn = _Conn(sock, flow, lst, connecting=True,
+                     connect_deadline=time.monotonic() + CONNECT_TIMEOUT, refs=[ref])
+        conn.out += data
+        self._add_conn(conn, selectors.EVENT_WRITE)
+        return True
+
+    def _on_connected(self, conn: _Conn) -> None:
+        err = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._connect_failed(conn)
+            return
+        conn.connecting = False
+        conn.connect_deadline = None
+        conn.refs.clear()
+        self._flush(conn)
+
+    def _connect_failed(self, conn: _Conn) -> None:
+        refs = list(conn.refs)
+        self._close(conn)
+        for ref in refs:
+            self._failed(conn.listener, ref)
+
+    # -- performing the nodes' actions -------------------------------------------------------
+    def _deliver(self, lst: _Listener, data: bytes, flow: FlowInfo) -> None:
         with self._lock:
-            return self.registrar.handle_bytes(data, flow, time.monotonic(), wall=time.time())
+            actions = lst.node.receive(data, flow, time.monotonic(), time.time())
+        self._perform(lst, actions)
+
+    def _perform(self, lst: _Listener, actions, depth: int = 0) -> None:
+        for action in actions or ():
+            try:
+                ok = self._do(lst, action)
+            except Exception:  # noqa: BLE001
+                log.exception("reference CSCF: cannot perform %r", type(action).__name__)
+                ok = False
+            if not ok:
+                self._failed(lst, action.ref, depth)
+
+    def _failed(self, lst: _Listener, ref: object, depth: int = 0) -> None:
+        if ref is None or depth > MAX_FAILURE_DEPTH:
+            return
+        with self._lock:
+            more = lst.node.send_failed(ref, time.monotonic())
+        self._perform(lst, more, depth + 1)
+
+    def _do(self, lst: _Listener, action) -> bool:
+        if isinstance(action, SendOnFlow):
+            flow = action.flow
+            if flow.reliable:
+                conn = self._by_id.get(flow.conn_id)
+                if conn is None or conn.flow != flow:
+                    return False                             # the connection is gone
+                if conn.connecting:
+                    conn.refs.append(action.ref)
+                return self._send(conn, action.data)
+            sock = self._udp_for(flow.local) or lst.udp
+            sock.sendto(action.data, action.address or flow.remote)
+            return True
+        if isinstance(action, SendToHop):
+            host, port = action.address
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return False                                 # no DNS here
+            if (":" in host) != (self._family == socket.AF_INET6):
+                return False
+            if action.transport == "udp":
+                lst.udp.sendto(action.data, (host, port))
+                return True
+            for conn in self._conns.values():
+                if conn.listener is lst and conn.flow.remote[1] == port \
+                        and same_host(conn.flow.remote[0], host):
+                    if conn.connecting:
+                        conn.refs.append(action.ref)
+                    return self._send(conn, action.data)
+            return self._connect(lst, (host, port), action.data, action.ref)
+        return False
+
+    def _udp_for(self, local: tuple[str, int]) -> socket.socket | None:
+        for lst in self._listeners:
+            if lst.udp is not None and lst.port == local[1]:
+                return lst.udp
+        return None
 
 
-__all__ = ["ReferenceCscf", "udp_destination"]
+class ReferenceCscf(ReferenceCore):
+    """The reference CSCF on ``host:port`` (``port=0`` picks a port free for UDP and TCP); the
+    registrar topology unless ``config.topology`` says otherwise."""
+
+    def __init__(self, config: SutConfig | None = None, host: str = "127.0.0.1", port: int = 0,
+                 registrar: Registrar | None = None):
+        super().__init__(config, host=host, port=port, registrar=registrar)
+
+
+__all__ = ["ReferenceCore", "ReferenceCscf", "udp_destination"]

@@ -36,6 +36,7 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "direct-flow": "the UA can reach the SUT with no proxy in between (first hop)",
     "rel7-legacy": "Rel-7 S-CSCF behaviour: no outbound, a new contact replaces the binding",
     "reg-event": "RFC 3680 reg event package (SUBSCRIBE/NOTIFY)",
+    "terminating": "routes requests for a registered AOR to its bindings (RFC 5626 section 7, the authoritative proxy)",
     "keepalive-crlf": "answers a double-CRLF ping with a CRLF pong on TCP (RFC 5626 section 4.4.1)",
     "keepalive-stun": "answers STUN binding requests on its SIP port (RFC 5626 section 8)",
     "reject-non-outbound": "local policy rejects registrations without outbound (RFC 5626 section 6)",

@@ -388,14 +388,14 @@ def test_bad_level(tmp_path, old, new, line, key, message):
 
 @pytest.mark.parametrize("status, key, message", [
     ("abc", "steps[0].expect.status",
-     "expected a status code from 100 to 699, a list of codes, or a class like 2xx, got 'abc'"),
+     "expected a status code from 100 to 699, a class like 2xx, or a list of those, got 'abc'"),
     ("700", "steps[0].expect.status",
-     "expected a status code from 100 to 699, a list of codes, or a class like 2xx, got 700"),
+     "expected a status code from 100 to 699, a class like 2xx, or a list of those, got 700"),
     ("7xx", "steps[0].expect.status",
-     "expected a status code from 100 to 699, a list of codes, or a class like 2xx, got '7xx'"),
+     "expected a status code from 100 to 699, a class like 2xx, or a list of those, got '7xx'"),
     ("[200, 42]", "steps[0].expect.status[1]", "must be at least 100, got 42"),
     ("[]", "steps[0].expect.status",
-     "expected a status code from 100 to 699, a list of codes, or a class like 2xx, got a list"),
+     "expected a status code from 100 to 699, a class like 2xx, or a list of those, got a list"),
 ])
 def test_bad_status(tmp_path, status, key, message):
     err = load_error(tmp_path, MINIMAL.replace("  - register: f1", f"  - register: f1\n    expect:\n"

@@ -23,14 +23,26 @@ def _tshark(*args: str) -> str:
     return proc.stdout
 
 
+def _is_sip(text: str) -> bool:
+    from conformance.sip import ParseError, parse_message
+
+    try:
+        parse_message(text.encode())
+        return True
+    except ParseError:
+        return False
+
+
 def test_every_pcap_decodes_each_sip_message(tmp_path):
     run = run_suite(tmp_path)
     assert run.results is not None
     checked = 0
     for case in run.results["cases"]:
         pcap = case["pcap"]
-        sip_records = [m for m in case["messages"] if m["summary"].startswith(("REGISTER", "SIP/", "OPTIONS"))
-                       or m["summary"][:3].isdigit()]
+        if case["verdict"] == "not applicable":
+            assert pcap is None  # nothing was sent
+            continue
+        sip_records = [m for m in case["messages"] if _is_sip(m["text"])]
         fields = _tshark("-r", pcap, "-Y", "sip", "-T", "fields", "-e", "sip.CSeq.seq",
                          "-E", "occurrence=a", "-E", "aggregator=,")
         decoded = [v for line in fields.splitlines() for v in line.split(",") if v]
@@ -38,7 +50,7 @@ def test_every_pcap_decodes_each_sip_message(tmp_path):
         malformed = _tshark("-r", pcap, "-Y", "_ws.malformed || _ws.expert.severity == error")
         assert malformed.strip() == "", (case["id"], malformed)
         checked += 1
-    assert checked == len(run.results["cases"]) > 20
+    assert checked > 30
 
 
 def test_tcp_streams_reassemble_in_order(tmp_path):

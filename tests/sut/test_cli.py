@@ -60,3 +60,45 @@ def test_runs_until_sigterm():
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_core_topology_prints_both_addresses():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.sut", "--topology", "core", "--listen", "127.0.0.1:0",
+         "--flow-token-key", "k"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, cwd=ROOT)
+    try:
+        proc.stdout.readline()
+        line = proc.stdout.readline()
+        m = re.search(r"edge .* 127\.0\.0\.1:(\d+); S-CSCF .* 127\.0\.0\.1:(\d+)", line)
+        assert m, line
+        for port in m.groups():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+                c.settimeout(3)
+                c.bind(("127.0.0.1", 0))
+                c.sendto(options(c.getsockname()[1], "cli-" + port), ("127.0.0.1", int(port)))
+                assert parse_message(c.recvfrom(65536)[0]).status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize("argv", [["--topology", "edge", "--listen", "127.0.0.1:0"],
+                                  ["--topology", "mesh", "--listen", "127.0.0.1:0"]])
+def test_topology_refusals(argv, capsys):
+    with pytest.raises(SystemExit) if "mesh" in argv else _nullcontext():
+        assert main(argv) == 2
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

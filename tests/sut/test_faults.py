@@ -19,7 +19,10 @@ def reg2(sut):
 
 def test_every_fault_is_described_and_tested():
     tested = {"omit-require-outbound", "replace-on-new-reg-id", "list-only-newest",
-              "keep-old-on-reg1b", "path-without-ob-accepted", "require-without-supported"}
+              "keep-old-on-reg1b", "path-without-ob-accepted", "require-without-supported",
+              # the edge / routing / keep-alive faults, tested in test_edge_faults.py
+              "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
+              "no-stun"}
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
 

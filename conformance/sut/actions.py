@@ -1,0 +1,43 @@
+"""What the sans-IO parts of the reference ask the server to do (h11 / aioquic style).
+
+The edge proxy and the S-CSCF never touch a socket: each call returns a list of these actions
+and the server performs them.  ``ref`` is opaque to the server; when a send cannot be done (the
+TCP connection is gone, a connect fails), the server hands it back through the component's
+``send_failed(ref, now)``, which is how a transport error becomes a 503 (RFC 3261 section
+16.9) or a 430 at the edge (RFC 5626 section 5.3.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .flow import FlowInfo
+
+
+@dataclass(frozen=True)
+class SendOnFlow:
+    """Send over an existing flow: for TCP on that very connection (``flow.conn_id``); for UDP
+    from the local socket ``flow.local`` to ``address`` (default ``flow.remote``)."""
+
+    flow: FlowInfo
+    data: bytes
+    address: tuple[str, int] | None = None
+    ref: object = None
+
+
+@dataclass(frozen=True)
+class SendToHop:
+    """Send to a next hop.  UDP: from the component's own socket.  TCP: over a connection the
+    component already has whose remote address is ``address`` (accepted or opened), else over a
+    new connection (connect bounded in time)."""
+
+    transport: str
+    address: tuple[str, int]
+    data: bytes
+    ref: object = None
+
+
+Action = Union[SendOnFlow, SendToHop]
+
+__all__ = ["Action", "SendOnFlow", "SendToHop"]

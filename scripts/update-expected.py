@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Rewrite expected/*.yaml tables from fresh runs of the suite against their targets.
+
+    scripts/update-expected.py                    # every table under expected/
+    scripts/update-expected.py expected/reference-rel8.yaml ...
+
+Accepted fails keep their 'why' when they still fail on the same check; a new fail gets
+"TODO: ..." in 'why', which the project's tests refuse, so a person writes the reason.  Review
+the diff (git diff expected/) before committing: a changed verdict needs a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from conformance.baseline import Table, header_of, load_table, render, updated  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    tables = [Path(a).resolve() for a in argv] or sorted((ROOT / "expected").glob("*.yaml"))
+    todo = 0
+    for path in tables:
+        try:
+            table = load_table(path)
+        except ValueError:
+            table = Table(target=str(path))
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "conformance", "run", "-q", f"--target={ROOT / table.target}",
+                   f"--reports-dir={tmp}", f"--pcap-dir={tmp}/pcaps"]
+            subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            results = json.loads((Path(tmp) / "results.json").read_text())["cases"]
+        table.header = header_of(path)
+        new = updated(table, results, table.target)
+        path.write_text(render(new), encoding="utf-8")
+        n = sum(1 for e in new.cases.values() if e.why.startswith("TODO"))
+        todo += n
+        print(f"{path.relative_to(ROOT)}: {len(new.cases)} cases" + (f", {n} new fail(s) need a why" if n else ""))
+    return 1 if todo else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
