@@ -34,8 +34,14 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, "-m", "conformance", "run", "-q", f"--target={ROOT / table.target}",
                    f"--reports-dir={tmp}", f"--pcap-dir={tmp}/pcaps"]
-            subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-            results = json.loads((Path(tmp) / "results.json").read_text())["cases"]
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            out = Path(tmp) / "results.json"
+            if not out.exists():
+                print(f"{path}: the run wrote no results (exit {proc.returncode}):\n"
+                      f"{(proc.stdout + proc.stderr)[-1500:]}", file=sys.stderr)
+                todo += 1
+                continue
+            results = json.loads(out.read_text())["cases"]
         table.header = header_of(path)
         new = updated(table, results, table.target)
         path.write_text(render(new), encoding="utf-8")

@@ -46,6 +46,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
     "status": "a further check on the final status with its own level: {in: CODES}",
+    "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
 }
 
 #: Step actions, in the order docs/case-format.md lists them.
@@ -215,7 +216,8 @@ class _Builder:
                 edge_spec: EdgeSpec | None = EdgeSpec()
             elif isinstance(edge, dict):
                 edge_spec = EdgeSpec(path=edge.get("path", True), ob=edge.get("ob", True),
-                                     extra_path=list(edge.get("extra_path", [])))
+                                     extra_path=list(edge.get("extra_path", [])),
+                                     in_front=bool(edge.get("in_front", False)))
             else:
                 edge_spec = None
             flows[fname] = FlowSpec(name=fname, address=f["address"], reg_id=f.get("reg_id"),

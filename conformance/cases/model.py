@@ -46,6 +46,9 @@ class EdgeSpec:
     path: bool = True
     ob: bool = True  # ;ob on the Path URI (RFC 5626 section 5.1)
     extra_path: list[str] = field(default_factory=list)  # further Path values above ours
+    # Keep this proxy even when the SUT is itself an edge proxy (role edge or core): the SUT is
+    # then not the first hop (RFC 5626 §5.1).  By default the SUT's own edge takes its place.
+    in_front: bool = False
 
 
 @dataclass

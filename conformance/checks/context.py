@@ -34,6 +34,9 @@ class CheckContext:
     deliveries: dict[str, list[Request]] = field(default_factory=dict)
     flow_tokens: dict[str, str] = field(default_factory=dict)  # flow -> emulated edge's token
     closed_flows: set[str] = field(default_factory=set)  # flows the case closed
+    # What the SUT forwarded to the tester's emulated registrar in this step (edge-only SUTs):
+    # (request as received, the 2xx/4xx the emulated registrar answered).
+    forwarded: list = field(default_factory=list)
     earlier_paths: list[str] = field(default_factory=list)  # top Path URIs of earlier 2xx, other flows
     flow_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)  # flow -> local address
     # Keep-alives of this step: seconds from ping to pong (None: no pong), and the bound waited.

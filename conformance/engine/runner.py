@@ -24,7 +24,8 @@ from ..targets.model import Target
 from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine, grade
 from .pcap import PcapRecorder
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
-from .transport import Addr, Incoming, TcpEndpoint, TransportError, UdpEndpoint
+from .regt import answer
+from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
 from .uas import build_response, uas_status
 from .ue import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch, new_tag
 
@@ -56,7 +57,7 @@ class StepAbort(Exception):
 class CaseRun:
     def __init__(self, case: CaseSpec, transport: str, target: Target, sut: Addr, *,
                  pcap_dir: Path | None = None, run_token: str | None = None, strict: bool | None = None,
-                 peer: Addr | None = None):
+                 peer: Addr | None = None, regt=None):
         self.case = case
         self.transport = transport
         self.target = target
@@ -65,6 +66,11 @@ class CaseRun:
         # the target's peer host/port), else the SUT's own address.
         self.peer = peer or ((target.peer_host or sut[0]), target.peer_port or sut[1])
         self.pcap_dir = pcap_dir
+        # The emulated registrar (REG-T) behind an edge-only SUT, and what reached it.
+        self.regt = regt
+        self.regt_core = None
+        self.forwarded: list[tuple[Request, int, Response | None]] = []
+        self._step_marks = (0, 0)  # (forwarded, deliveries) at the start of the current step
         self.run_token = run_token or uuid.uuid4().hex[:6]
         self.strict = target.strict if strict is None else strict
         self.item_id = f"{case.id}[{transport}]"
@@ -80,6 +86,7 @@ class CaseRun:
         self.deliveries: list[tuple[str, Request, int]] = []  # (flow, request, message index)
         self.path_history: list[tuple[str, str]] = []  # (flow, top Path URI of a 2xx to REGISTER)
         self.last_path: dict[str, str] = {}
+        self.flow_timers: dict[str, int] = {}  # flow -> Flow-Timer of its latest 2xx to REGISTER
         self.closed_flows: set[str] = set()
         self._keepalives: list[tuple[str, str, bytes, int, float]] = []  # (flow, kind, data, index, when)
         self._garbage = 0
@@ -140,7 +147,7 @@ class CaseRun:
         emulated then (cases that need a broken first hop are written for role registrar only).
         """
         edge = fspec.edge
-        if edge is None or self.target.role == "registrar":
+        if edge is None or self.target.role == "registrar" or edge.in_front:
             return edge
         return None
 
@@ -204,8 +211,26 @@ class CaseRun:
                 self._answer(flow_name, ep, msg, inc.src, idx)
         return responses, closed
 
+    def _regt_answer(self, ep, request: Request, src: Addr, idx: int) -> None:
+        """A request reached the emulated registrar: record it and answer as a registrar."""
+        conn = ep.fileno() if ep.transport == "tcp" else None
+        response = answer(self.regt_core, request, ep.transport, ep.local, src, conn, self._now())
+        self.forwarded.append((request, idx, response))
+        if response is None:
+            return
+        data = response.to_bytes()
+        try:
+            ep.send(data, src)
+        except TransportError as exc:
+            self.messages[idx].note = f"REG-T could not answer: {exc}"
+            return
+        self._record("sent", "reg-t", ep.transport, ep.local, src, data, response.summary(), "answer of REG-T")
+
     def _answer(self, flow_name: str, ep, request: Request, src: Addr, idx: int) -> None:
         """A request reached a UE flow: record the delivery and answer as the UE would."""
+        if flow_name.startswith("reg-t"):
+            self._regt_answer(ep, request, src, idx)
+            return
         self.deliveries.append((flow_name, request, idx))
         if request.method == "ACK":
             return
@@ -228,6 +253,12 @@ class CaseRun:
         closed: dict[str, str] = {}
         for key, _ in sel.select(timeout) if timeout > 0 else sel.select(0):
             ep = key.fileobj
+            if isinstance(ep, TcpListenEndpoint):
+                for conn in ep.accept():
+                    name = f"reg-t#{conn.fileno()}"
+                    self.endpoints[name] = conn
+                    sel.register(conn, selectors.EVENT_READ, name)
+                continue
             items = ep.read()
             self._garbage += sum(1 for i in items if i.kind == "garbage")
             got, note = self._drain(key.data, ep, items, request)
@@ -348,6 +379,7 @@ class CaseRun:
         return CheckContext(request=request, response=response, instance=(who or ue).instance,
                             flow_contacts=flows, flow_reg_ids=reg_ids, flow_tokens=tokens,
                             closed_flows=set(self.closed_flows),
+                            forwarded=[(req, resp) for req, _, resp in self.forwarded[self._step_marks[0]:]],
                             flow_addresses=addresses, no_response_reason=why or "no final response")
 
     def _evaluate(self, spec: CheckSpec, ctx: CheckContext, step: StepSpec, resp_idx) -> list[Finding]:
@@ -419,6 +451,7 @@ class CaseRun:
             result.note = why
         elif 200 <= response.status < 300 and request.method == "REGISTER":
             self._remember_path(flow_name, response)
+            self._remember_flow_timer(flow_name, response)
         self._judge(step, result, ctx, resp_idx)
 
     def _remember_path(self, flow_name: str, response: Response) -> None:
@@ -435,6 +468,15 @@ class CaseRun:
         if uri is not None:
             self.path_history.append((flow_name, str(uri)))
             self.last_path[flow_name] = str(uri)
+
+    def _remember_flow_timer(self, flow_name: str, response: Response) -> None:
+        """The Flow-Timer the SUT gave the flow (RFC 5626 §4.4.1), for keep-alive loops."""
+        from ..sip.headers import parse_flow_timer
+
+        try:
+            self.flow_timers[flow_name] = parse_flow_timer(response.get("Flow-Timer") or "")
+        except ParseError:
+            self.flow_timers.pop(flow_name, None)
 
     def _send_step(self, step: StepSpec, result: StepResult) -> None:
         ue, flow = self._flow(step.flow)
@@ -492,8 +534,14 @@ class CaseRun:
         preamble_failed = False
         try:
             self._make_ues()
+            if self.regt is not None:
+                self.regt.drain()
+                self.regt_core = self.regt.new_core(self.target.domain)
+                self.endpoints["reg-t"] = UdpEndpoint.adopt(self.regt.udp, self._on_wire)
+                self.endpoints["reg-t-listen"] = TcpListenEndpoint(self.regt.tcp, self._on_wire)
             for step in self.case.steps:
                 self._current_step = step.name
+                self._step_marks = (len(self.forwarded), len(self.deliveries))
                 result = StepResult(name=step.name, action=step.action, flow=step.flow,
                                     location=str(step.location or ""))
                 self.steps.append(result)

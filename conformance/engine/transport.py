@@ -37,6 +37,15 @@ def _family(ip: str) -> int:
 
 class UdpEndpoint:
     transport = "udp"
+    owned = True  # close the socket with the endpoint (False: a socket lent for one case)
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, on_wire: WireHook) -> "UdpEndpoint":
+        """Wrap a bound socket that outlives the case (e.g. the emulated registrar's)."""
+        ep = cls.__new__(cls)
+        ep.sock, ep.on_wire, ep.closed, ep.owned = sock, on_wire, False, False
+        ep.local = sock.getsockname()[:2]
+        return ep
 
     def __init__(self, local_ip: str, on_wire: WireHook, port: int = 0):
         self.sock = socket.socket(_family(local_ip), socket.SOCK_DGRAM)
@@ -85,7 +94,8 @@ class UdpEndpoint:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.sock.close()
+            if self.owned:
+                self.sock.close()
 
 
 class TcpEndpoint:
@@ -111,6 +121,19 @@ class TcpEndpoint:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local: Addr = self.sock.getsockname()[:2]
         self.on_wire("open", "tcp", self.local, remote, b"", "open")
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, remote: Addr, on_wire: WireHook) -> "TcpEndpoint":
+        """Wrap an accepted connection (the emulated registrar's side of the SUT's connection)."""
+        from ..sip.framing import StreamFramer
+
+        ep = cls.__new__(cls)
+        ep.sock, ep.remote, ep.on_wire, ep.closed = sock, remote, on_wire, False
+        ep.framer = StreamFramer()
+        sock.setblocking(False)
+        ep.local = sock.getsockname()[:2]
+        on_wire("open", "tcp", remote, ep.local, b"", "open")
+        return ep
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -187,3 +210,34 @@ class TcpEndpoint:
             except OSError:
                 pass
         self.sock.close()
+
+
+class TcpListenEndpoint:
+    """A listening socket lent to a case: ``read()`` accepts and returns new connections."""
+
+    transport = "tcp"
+    closed = False
+
+    def __init__(self, sock: socket.socket, on_wire: WireHook):
+        self.sock, self.on_wire = sock, on_wire
+        self.local: Addr = sock.getsockname()[:2]
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def accept(self) -> list[TcpEndpoint]:
+        out = []
+        while True:
+            try:
+                conn, remote = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return out
+            except OSError:
+                return out
+            out.append(TcpEndpoint.adopt(conn, remote[:2], self.on_wire))
+
+    def read(self) -> list[Incoming]:
+        return []
+
+    def close(self) -> None:
+        self.closed = True  # the socket belongs to its owner

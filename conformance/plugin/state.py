@@ -26,6 +26,7 @@ class RunState:
         self.run_token = uuid.uuid4().hex[:6]
         self._sut_error: str | None = None
         self._ids: dict[str, str] = {}
+        self.regt = None  # the emulated registrar, for an edge-only target
 
     def register_case_id(self, case: CaseSpec, file: str) -> None:
         other = self._ids.get(case.id)
@@ -40,8 +41,16 @@ class RunState:
             return not_applicable_result(case, transport, self.target, reason)
         if self._sut_error is None:
             try:
-                address = self.sut.start()
-            except SutStartError as exc:
+                next_hop = None
+                if self.target.role == "edge" and self.regt is None:
+                    from ..engine.regt import EmulatedRegistrar
+
+                    t = self.target
+                    self.regt = EmulatedRegistrar(t.regt_host, t.regt_port, t.regt_transport)
+                if self.regt is not None:
+                    next_hop = (*self.regt.address, self.target.regt_transport)
+                address = self.sut.start(next_hop=next_hop)
+            except (SutStartError, OSError) as exc:
                 self._sut_error = str(exc)
         if self._sut_error is not None:
             r = not_applicable_result(case, transport, self.target, "")
@@ -49,11 +58,13 @@ class RunState:
             r.reason = f"SUT not available: {self._sut_error}"
             return r
         run = CaseRun(case, transport, self.target, address, pcap_dir=self.pcap_dir,
-                      run_token=self.run_token, strict=self.strict, peer=self.sut.peer_address)
+                      run_token=self.run_token, strict=self.strict, peer=self.sut.peer_address, regt=self.regt)
         return run.run()
 
     def close(self) -> None:
         self.sut.stop()
+        if self.regt is not None:
+            self.regt.close()
 
 
 STATE_KEY = pytest.StashKey[RunState]()

@@ -29,7 +29,8 @@ class SutController:
         self.peer_address: tuple[str, int] = (target.peer_host or target.host, target.peer_port or target.port)
         self.started = False
 
-    def start(self) -> tuple[str, int]:
+    def start(self, next_hop: tuple[str, int, str] | None = None) -> tuple[str, int]:
+        """Start the SUT; ``next_hop`` points an embedded edge at the tester's emulated registrar."""
         if self.started:
             return self.address
         t = self.target
@@ -39,6 +40,8 @@ class SutController:
 
             kwargs = dict(mode=t.embedded.mode, domain=t.domain, faults=frozenset(t.embedded.faults),
                           topology=t.embedded.topology, edge_mode=t.embedded.edge_mode)
+            if t.embedded.topology == "edge":
+                kwargs["edge_next_hop"] = next_hop
             if t.embedded.flow_timer is not None:
                 kwargs["flow_timer"] = t.embedded.flow_timer
             if t.embedded.min_expires is not None:
@@ -52,6 +55,8 @@ class SutController:
             # UEs talk to the edge (or the S-CSCF alone); the PEER reaches the S-CSCF.
             self.address = tuple(self._embedded.address)[:2]
             self.peer_address = tuple(self._embedded.core_address or self._embedded.address)[:2]
+            if self._embedded.core_address is None and next_hop is not None:
+                self.peer_address = next_hop[:2]  # edge alone: the "S-CSCF" is the tester's REG-T
         elif t.managed is not None:
             self._run(t.managed.start, "start")
             self._managed_started = True

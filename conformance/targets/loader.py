@@ -157,6 +157,15 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                                "capabilities", "ue_addresses", "strict", "peer_address") if k in data}
     if "peer_address" in data:
         ip(data["peer_address"], data, "peer_address", ["peer_address"])
+    if "emulated_registrar" in data:
+        regt = data["emulated_registrar"]
+        if "host" in regt:
+            ip(regt["host"], regt, "host", ["emulated_registrar", "host"])
+            kwargs["regt_host"] = regt["host"]
+        if "port" in regt:
+            kwargs["regt_port"] = int(regt["port"])
+        if "transport" in regt:
+            kwargs["regt_transport"] = regt["transport"]
     if "peer" in data:
         peer = data["peer"]
         if "host" in peer:

@@ -72,6 +72,11 @@ class Target:
     peer_host: str | None = None
     peer_port: int | None = None
     peer_address: str = "127.0.0.30"
+    # Role edge: where the tester's emulated registrar (REG-T) listens; the SUT forwards
+    # registrations there (an embedded edge is pointed at it automatically; port 0: any).
+    regt_host: str = "127.0.0.40"
+    regt_port: int = 0
+    regt_transport: str = "udp"
     embedded: EmbeddedSut | None = None
     managed: ManagedSut | None = None
     path: str = ""  # the file it came from

@@ -10,7 +10,7 @@ def test_registry_defaults():
     expected = {
         "require": "MUST", "supported": "SHOULD", "contacts": "MUST", "reg_ids": "SHOULD",
         "path": "SHOULD", "header": "MUST", "flow_timer": "MUST", "expires": "MUST",
-        "delivered": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST",
+        "delivered": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST", "forwarded": "MUST",
     }
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"
@@ -69,7 +69,7 @@ def test_no_response_is_inconclusive_for_every_kind():
             "reg_ids": {"equal": [1]}, "path": {"echo": True}, "header": {"name": "Path", "present": True},
             "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
-    assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped"}
+    assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded"}
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)
         assert findings, kind
