@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The reference as a registrar/S-CSCF (reports/, pcaps/), then as a combined core (P-CSCF in front
+# of the S-CSCF: reports/core/, pcaps/core/) and as an edge proxy alone in front of the tester's
+# emulated registrar (reports/edge/, pcaps/edge/). Fails if any run fails.
 run: $(STAMP)
-	$(BIN)/conformance run $(ARGS)
+	@status=0; \
+	$(BIN)/conformance run $(ARGS) || status=1; \
+	$(BIN)/conformance run --target targets/reference-core-rel8.yaml --reports-dir reports/core --pcap-dir pcaps/core $(ARGS) || status=1; \
+	$(BIN)/conformance run --target targets/reference-edge-rel8.yaml --reports-dir reports/edge --pcap-dir pcaps/edge $(ARGS) || status=1; \
+	exit $$status
 
 tools:
 	scripts/install-tools.sh

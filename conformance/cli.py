@@ -54,6 +54,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .cases.loader import load_case_file
     from .engine.runner import not_applicable_reason
 
+    if getattr(args, "coverage", False):
+        return cmd_coverage(args)
     target = None
     if args.target:
         from .targets.loader import load_target
@@ -75,6 +77,20 @@ def cmd_list(args: argparse.Namespace) -> int:
                     applies = "  [applies]" if why is None else f"  [not applicable: {why}]"
                 print(f"{c.id}[{t}]  {','.join(c.requirements):<9} {c.title}{applies}")
     return status
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """Each catalogue test purpose: the cases covering it, or why none does yet."""
+    from .report.coverage import case_index, render_markdown, render_text
+
+    index, errors = case_index([Path(p) for p in (args.cases or [default_cases_dir()])])
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    if args.markdown:
+        sys.stdout.write(render_markdown(index))
+    else:
+        print("\n".join(render_text(index, uncovered_only=args.uncovered)))
+    return 2 if errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +119,18 @@ def main(argv: list[str] | None = None) -> int:
 
     ls = sub.add_parser("list", help="list the cases (and their applicability to a target)")
     ls.add_argument("--target")
+    ls.add_argument("--coverage", action="store_true",
+                    help="each catalogue test purpose: covered by which cases, or why not yet")
+    ls.add_argument("--uncovered", action="store_true", help="with --coverage: only those not covered")
+    ls.add_argument("--markdown", action="store_true", help="with --coverage: as docs/coverage.md")
     ls.add_argument("cases", nargs="*")
 
+    an = sub.add_parser("analyze", help="judge a pcap/pcapng offline (conformance analyze -h)", add_help=False)
+    an.add_argument("rest", nargs=argparse.REMAINDER)
+    if argv[:1] == ["analyze"]:
+        from .analysis.cli import main as analyze_main
+
+        return analyze_main(argv[1:] + extra)
     if argv[:1] == ["sut"]:
         from .sut.cli import main as sut_main
 

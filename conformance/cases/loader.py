@@ -40,20 +40,22 @@ KNOWN_CHECKS: dict[str, str] = {
     "reg_ids": "the reg-ids on the UE's Contacts: {equal: [N, ...]}",
     "path": "the Path header: echo, present, ob",
     "header": "any header: {name: H, present: bool, matches: REGEX}",
-    "flow_timer": "Flow-Timer grammar: {valid: true}",
+    "flow_timer": "Flow-Timer: {valid: true} grammar, {with_require: true} only with Require: outbound",
     "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
     "delivered": "which flows got the step's terminating request: {flow: FLOW, not_on: [FLOW], count, none, avoid_closed, route_token, request_uri}",
     "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
+    "keepalive": "each keep-alive of the step was answered (CRLF pong on TCP, STUN on UDP): {}",
     "status": "a further check on the final status with its own level: {in: CODES}",
     "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
 }
 
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "peer_request", "ping",
-           "stun", "close", "wait")
+           "stun", "keepalive", "close", "wait")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
-FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "ping", "stun", "close")
+FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "ping", "stun",
+                "keepalive", "close")
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue")

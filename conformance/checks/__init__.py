@@ -15,7 +15,7 @@ from .contacts import contacts_check, expires_check, reg_ids_check
 from .context import CheckContext, Observation
 from .generic import flow_timer_check, header_check
 from .forwarded import forwarded_check
-from .keepalive import pong_check, stun_mapped_check
+from .keepalive import keepalive_check, pong_check, stun_mapped_check
 from .path import path_check
 from .tags import default_ref_require, option_tag_check
 from .terminating import delivered_check
@@ -47,6 +47,7 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("delivered", delivered_check, "MUST", _const("RFC 5626 §7")),
         CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4")),
         CheckKind("stun_mapped", stun_mapped_check, "MUST", _const("RFC 5626 §8")),
+        CheckKind("keepalive", keepalive_check, "MUST", _const("RFC 5626 §5.4, §8")),
         CheckKind("forwarded", forwarded_check, "MUST", _const("RFC 5626 §5.1")),
         # the loader turns {in: 4xx | [codes]} into a list of codes
         CheckKind("status", lambda args, ctx: [status_check(list(args["in"]), ctx)], "MUST",

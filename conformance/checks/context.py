@@ -45,3 +45,9 @@ class CheckContext:
     # STUN: the XOR-MAPPED-ADDRESS of the Binding response (None: no valid response), and why not.
     stun_mapped: tuple[str, int] | None = None
     stun_note: str = ""
+    # A keep-alive step (one keep-alive or a loop): how many were sent and answered, why not all;
+    # for a ping loop, which pings went unanswered.
+    keepalive_sent: int = 0
+    keepalive_answered: int = 0
+    keepalive_note: str = ""
+    pong_note: str = ""

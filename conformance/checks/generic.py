@@ -28,17 +28,32 @@ def header_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def flow_timer_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    from ..sip.headers import parse_flow_timer
+    from ..sip.headers import parse_flow_timer, parse_option_tags
 
     if ctx.response is None:
         return [Observation("Flow-Timer grammar", None, "a final response", ctx.no_response_reason)]
     values = ctx.response.get_all("Flow-Timer")
+    out: list[Observation] = []
+    if args.get("with_require"):
+        # RFC 5626 §5.4 and §6 ¶11 permit Flow-Timer in a 2xx with Require: outbound only.
+        try:
+            required = {t.lower() for t in parse_option_tags(ctx.response.values("Require"))}
+        except ParseError:
+            required = set()
+        shown = " | ".join(values) if values else "no Flow-Timer"
+        has = "outbound" in required
+        out.append(Observation("Flow-Timer only with Require: outbound", not values or has,
+                               "no Flow-Timer unless Require has outbound",
+                               f"Flow-Timer: {shown}, Require {'has' if has else 'lacks'} outbound"
+                               if values else shown))
+    if not args.get("valid", not args.get("with_require")):
+        return out                     # {with_require: true} alone: only that question
     if not values:
-        return [Observation("Flow-Timer grammar", True, "Flow-Timer absent or 1*DIGIT", "no Flow-Timer")]
+        return out + [Observation("Flow-Timer grammar", True, "Flow-Timer absent or 1*DIGIT", "no Flow-Timer")]
     try:
         for v in values:
             parse_flow_timer(v)
         ok = len(values) == 1
     except ParseError:
         ok = False
-    return [Observation("Flow-Timer grammar", ok, "one Flow-Timer: 1*DIGIT", " | ".join(values))]
+    return out + [Observation("Flow-Timer grammar", ok, "one Flow-Timer: 1*DIGIT", " | ".join(values))]

@@ -1,4 +1,9 @@
-"""Keep-alive checks: CRLF pong on TCP (RFC 5626 §5.4) and STUN on UDP (RFC 5626 §8)."""
+"""Keep-alive checks: CRLF pong on TCP (RFC 5626 §5.4) and STUN on UDP (RFC 5626 §8).
+
+A keep-alive step may send several keep-alives (a loop): ``pong`` then holds for every ping
+(the slowest pong counts), ``stun_mapped`` for every Binding response, and ``keepalive`` asks
+that each keep-alive of the step was answered, whatever the transport.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ from .context import CheckContext, Observation
 def pong_check(args: dict, ctx: CheckContext) -> list[Observation]:
     within = float(args.get("within", ctx.keepalive_bound or 10.0))
     expected = f"a CRLF pong within {within:g} s of the ping"
+    if ctx.keepalive_sent > 1:
+        expected = f"a CRLF pong within {within:g} s of each of the {ctx.keepalive_sent} pings"
     if ctx.pong_delay is None:
-        return [Observation("CRLF pong", False, expected, f"no pong within {ctx.keepalive_bound:g} s")]
+        return [Observation("CRLF pong", False, expected,
+                            ctx.pong_note or f"no pong within {ctx.keepalive_bound:g} s")]
     return [Observation("CRLF pong", ctx.pong_delay <= within, expected,
                         f"pong after {ctx.pong_delay * 1000:.0f} ms")]
 
@@ -25,3 +33,14 @@ def stun_mapped_check(args: dict, ctx: CheckContext) -> list[Observation]:
     ip, port = ctx.stun_mapped
     return [Observation("STUN XOR-MAPPED-ADDRESS", flow_addr is None or (ip, port) == tuple(flow_addr),
                         expected, f"XOR-MAPPED-ADDRESS {ip}:{port}")]
+
+
+def keepalive_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """Every keep-alive of the step was answered: a CRLF pong (TCP, RFC 5626 §5.4) or a STUN
+    Binding response (UDP, RFC 5626 §8)."""
+    n, got = ctx.keepalive_sent, ctx.keepalive_answered
+    if n == 0:
+        return [Observation("keep-alives answered", None, "a keep-alive step", "no keep-alive was sent")]
+    observed = f"{got} of {n} answered" + (f" ({ctx.keepalive_note})" if got < n and ctx.keepalive_note else "")
+    return [Observation("keep-alives answered", got == n, f"an answer to each of the {n} keep-alive(s)",
+                        observed)]

@@ -22,6 +22,7 @@ from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.message import Request, Response, parse_message
 from ..targets.model import Target
 from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine, grade
+from .judging import StepJudge
 from .pcap import PcapRecorder
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
@@ -382,57 +383,11 @@ class CaseRun:
                             forwarded=[(req, resp) for req, _, resp in self.forwarded[self._step_marks[0]:]],
                             flow_addresses=addresses, no_response_reason=why or "no final response")
 
-    def _evaluate(self, spec: CheckSpec, ctx: CheckContext, step: StepSpec, resp_idx) -> list[Finding]:
-        ref = spec.ref
-        if ref is None and spec.kind == "header":
-            ref = "; ".join(self.case.references) or None
-        ctx2 = ctx if not spec.ue else self._context_for_ue(ctx, spec.ue)
-        return run_check(spec.kind, spec.args, ctx2, level=spec.level, ref=ref, strict=self.strict,
-                         step=step.name, location=str(spec.location or ""), message_index=resp_idx)
-
-    def _context_for_ue(self, ctx: CheckContext, ue_name: str) -> CheckContext:
-        return dataclasses.replace(ctx, instance=self.ues[ue_name].instance)
-
     def _judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
-        if step.expect is not None:
-            ex = step.expect
-            if ex.status is not None:
-                obs = status_check(ex.status, ctx)
-                result.findings.append(Finding(
-                    check=obs.label, level=ex.status_level,
-                    ref=ex.status_ref or (self.case.references[0] if self.case.references else ""),
-                    outcome=grade(obs.ok, ex.status_level, self.strict), expected=obs.expected,
-                    observed=obs.observed, step=step.name, location=str(ex.location or ""),
-                    message_index=resp_idx))
-            for spec in ex.checks:
-                result.findings.extend(self._evaluate(spec, ctx, step, resp_idx))
-        if step.classify:
-            self._classify(step, result, ctx, resp_idx)
-
-    def _classify(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
-        reasons = []
-        for cls in step.classify or []:
-            findings: list[Finding] = []
-            for spec in cls.checks:
-                findings.extend(self._evaluate(spec, ctx, step, resp_idx))
-            bad = [f for f in findings if f.outcome in (FAIL, INCONCLUSIVE)]
-            if not bad:
-                result.classification = cls.name
-                self.classification = cls.name
-                for f in findings:
-                    f.check = f"[{cls.name}] {f.check}"
-                result.findings.extend(findings)
-                result.note = f"classified as {cls.name}: {cls.description}"
-                return
-            reasons.append(f"{cls.name}: " + "; ".join(f"{f.check}: expected {f.expected}, observed {f.observed}"
-                                                      for f in bad))
-        missing = ctx.response is None
-        result.findings.append(Finding(
-            check="classification", level="MUST", ref="; ".join(self.case.references),
-            outcome=INCONCLUSIVE if missing else FAIL,
-            expected="one of: " + ", ".join(c.name for c in step.classify or []),
-            observed=ctx.no_response_reason if missing else " | ".join(reasons),
-            step=step.name, location=str(step.location or ""), message_index=resp_idx))
+        judge = StepJudge(self.case, self.strict, lambda name: self.ues[name].instance)
+        judge.judge(step, result, ctx, resp_idx)
+        if result.classification is not None:
+            self.classification = result.classification
 
     def _register_step(self, step: StepSpec, result: StepResult) -> None:
         ue, flow = self._flow(step.flow)

@@ -6,8 +6,16 @@
 - ``ping``: a CRLF ping over a TCP flow; the SUT MUST answer with a CRLF pong (RFC 5626 §5.4).
 - ``stun``: a STUN Binding Request over a UDP flow; the answer carries the flow's address in
   XOR-MAPPED-ADDRESS (RFC 5626 §8, RFC 5389 §15.2).
+- ``keepalive``: the flow's own keep-alive, a CRLF ping on TCP and a STUN Binding Request on
+  UDP (RFC 5626 §4.4.1, §4.4.2).
 - ``close``: the flow disappears as after lost coverage: its TCP connection is closed, its UDP
   socket closed (later datagrams to it draw ICMP port unreachable).
+
+``ping``, ``stun`` and ``keepalive`` send one keep-alive, or with ``every`` and ``for`` one every
+``every`` seconds for ``for`` seconds (the first at once; the step lasts ``for`` seconds, every
+endpoint listened to meanwhile).  With ``unit: flow_timer`` both are multiples of the Flow-Timer
+the SUT gave the flow in its latest 2xx to REGISTER (RFC 5626 §4.4.1), so a case adapts to the
+SUT's value; a loop longer than 30 s, or a missing Flow-Timer, makes the step inconclusive.
 """
 
 from __future__ import annotations
@@ -18,10 +26,12 @@ import uuid
 from ..results import StepResult
 from ..sip.errors import LocalProtocolError
 from ..sip.message import Request
+from ..verdict import INCONCLUSIVE, Finding
 from .transport import UdpEndpoint
 from .ue import new_branch, new_tag
 
 PEER_FLOW = "peer"
+MAX_LOOP = 30.0           # a keep-alive loop lasts at most this long (as a wait step)
 
 
 def _peer_endpoint(run) -> UdpEndpoint:
@@ -116,41 +126,112 @@ def _bound(run, step) -> float:
     return float(step.options.get("timeout", run.target.timers.response))
 
 
+def _loop_plan(run, step, flow) -> tuple[float, float] | str | None:
+    """(every, for) in seconds for a keep-alive loop, None for a single keep-alive, or why the
+    loop cannot run."""
+    o = step.options
+    if "every" not in o:
+        return None
+    every, total = float(o["every"]), float(o["for"])
+    if o.get("unit") == "flow_timer":
+        ft = run.flow_timers.get(flow.name)
+        if ft is None:
+            return (f"flow {flow.name} got no Flow-Timer in its latest 2xx to REGISTER; the loop is "
+                    "given in Flow-Timer units")
+        if ft == 0:
+            return f"flow {flow.name} got Flow-Timer: 0; no keep-alive interval to derive"
+        every, total = every * ft, total * ft
+        if total > MAX_LOOP:
+            return (f"the loop would last {total:g} s ({o['for']:g} x Flow-Timer {ft} s), over the "
+                    f"{MAX_LOOP:g} s a step may take")
+    return every, total
+
+
+def _keepalive_loop(run, step, result: StepResult, flow, once) -> list | None:
+    """Run ``once(bound)`` once, or in a loop as the step's options say; the outcomes, or None
+    (with an inconclusive finding) when the loop cannot run."""
+    plan = _loop_plan(run, step, flow)
+    bound = _bound(run, step)
+    if isinstance(plan, str):
+        result.note = plan
+        result.findings.append(Finding(
+            check="keep-alive loop", level="MUST", ref="RFC 5626 §4.4.1", outcome=INCONCLUSIVE,
+            expected="a Flow-Timer short enough for the loop", observed=plan, step=step.name,
+            location=result.location))
+        return None
+    if plan is None:
+        return [once(bound)]
+    every, total = plan
+    start = run._now()
+    outcomes = []
+    n = 0
+    while True:
+        at = start + n * every
+        if n and at >= start + total:
+            break
+        run._wait(max(0.0, at - run._now()))
+        outcomes.append(once(min(bound, every)))
+        n += 1
+    run._wait(max(0.0, start + total - run._now()))
+    result.note = f"{n} keep-alive(s), every {every:g} s for {total:g} s"
+    return outcomes
+
+
+def _ping_once(run, flow, ep, bound: float):
+    """One CRLF ping: (seconds to the pong or None, ping index, pong index or None)."""
+    start = len(run._keepalives)
+    sent_at = run._now()
+    ep.send(b"\r\n\r\n")
+    idx = run._record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n\r\n", "CRLF ping")
+    run._wait(bound, until=lambda: any(k[0] == flow.name and k[1] == "pong" for k in run._keepalives[start:]))
+    pongs = [k for k in run._keepalives[start:] if k[0] == flow.name and k[1] == "pong"]
+    if pongs:
+        return pongs[0][4] - sent_at, idx, pongs[0][3]
+    return None, idx, None
+
+
 def ping_step(run, step, result: StepResult) -> None:
     ue, flow = run._flow(step.flow)
     if flow.transport != "tcp":
         raise LocalProtocolError(f"ping needs a TCP flow; {flow.name} is {flow.transport} (use stun)")
     ep = run._endpoint(flow)
-    start = len(run._keepalives)
-    sent_at = run._now()
-    ep.send(b"\r\n\r\n")
-    result.request_index = run._record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n\r\n", "CRLF ping")
-    bound = _bound(run, step)
-    run._wait(bound, until=lambda: any(k[0] == flow.name and k[1] == "pong" for k in run._keepalives[start:]))
-    pongs = [k for k in run._keepalives[start:] if k[0] == flow.name and k[1] == "pong"]
+    bounds: list[float] = []
+
+    def once(bound):
+        bounds.append(bound)
+        return _ping_once(run, flow, ep, bound)
+
+    outcomes = _keepalive_loop(run, step, result, flow, once)
+    if outcomes is None:
+        return
+    bound = min(bounds)
     ctx = run._context(ue, None, None, f"no pong within {bound:g} s")
     ctx.keepalive_bound = bound
-    if pongs:
-        ctx.pong_delay = pongs[0][4] - sent_at
-        result.response_index = pongs[0][3]
-    else:
+    delays = [d for d, _, _ in outcomes]
+    answered = [d for d in delays if d is not None]
+    ctx.keepalive_sent, ctx.keepalive_answered = len(outcomes), len(answered)
+    result.request_index = outcomes[0][1]
+    result.response_index = next((p for _, _, p in reversed(outcomes) if p is not None), None)
+    if len(answered) == len(delays):
+        ctx.pong_delay = max(delays)
+    elif len(outcomes) == 1:
         result.note = f"no CRLF pong within {bound:g} s"
+    else:
+        ctx.pong_note = f"{len(delays) - len(answered)} of {len(delays)} pings got no pong within {bound:g} s"
+        result.note += f"; {ctx.pong_note}"
+    ctx.keepalive_note = ctx.pong_note or result.note
     run._judge(step, result, ctx, result.response_index)
 
 
-def stun_step(run, step, result: StepResult) -> None:
+def _stun_once(run, flow, ep, bound: float):
+    """One STUN Binding Request: (mapped address or None, why not, request index, response index)."""
     from ..sut.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_SUCCESS, binding_request, decode_xor_address, parse
 
-    ue, flow = run._flow(step.flow)
-    if flow.transport != "udp":
-        raise LocalProtocolError(f"stun needs a UDP flow; {flow.name} is {flow.transport} (use ping)")
-    ep = run._endpoint(flow)
     tid = os.urandom(12)
     data = binding_request(tid)
     start = len(run._keepalives)
     ep.send(data, run.sut)
-    result.request_index = run._record("sent", flow.name, "udp", ep.local, run.sut, data, "STUN Binding Request")
-    bound = _bound(run, step)
+    req_idx = run._record("sent", flow.name, "udp", ep.local, run.sut, data, "STUN Binding Request")
 
     def answered():
         for k in run._keepalives[start:]:
@@ -161,32 +242,61 @@ def stun_step(run, step, result: StepResult) -> None:
         return False
 
     run._wait(bound, until=answered)
-    ctx = run._context(ue, None, None, "")
-    ctx.flow_addresses = {flow.name: (flow.local_ip, flow.local_port)}
-    ctx.stun_note = f"no STUN Binding response within {bound:g} s"
+    note = f"no STUN Binding response within {bound:g} s"
     for name, kind, payload, idx, _ in run._keepalives[start:]:
         if name != flow.name or kind != "stun":
             continue
         parsed = parse(payload)
         if not parsed or parsed[2] != tid:
             continue
-        result.response_index = idx
         method, cls, _, attrs = parsed
         if cls != CLASS_SUCCESS:
-            ctx.stun_note = f"STUN response of class {cls} (not a success response)"
-            break
+            return None, f"STUN response of class {cls} (not a success response)", req_idx, idx
         xma = [v for t, v, _ in attrs if t == ATTR_XOR_MAPPED_ADDRESS]
         if not xma:
-            ctx.stun_note = "Binding success response without XOR-MAPPED-ADDRESS"
-            break
+            return None, "Binding success response without XOR-MAPPED-ADDRESS", req_idx, idx
         try:
-            ctx.stun_mapped = decode_xor_address(xma[0], tid)
+            return decode_xor_address(xma[0], tid), "", req_idx, idx
         except ValueError as exc:
-            ctx.stun_note = f"malformed XOR-MAPPED-ADDRESS: {exc}"
-        break
+            return None, f"malformed XOR-MAPPED-ADDRESS: {exc}", req_idx, idx
+    return None, note, req_idx, None
+
+
+def stun_step(run, step, result: StepResult) -> None:
+    ue, flow = run._flow(step.flow)
+    if flow.transport != "udp":
+        raise LocalProtocolError(f"stun needs a UDP flow; {flow.name} is {flow.transport} (use ping)")
+    ep = run._endpoint(flow)
+    outcomes = _keepalive_loop(run, step, result, flow, lambda bound: _stun_once(run, flow, ep, bound))
+    if outcomes is None:
+        return
+    ctx = run._context(ue, None, None, "")
+    ctx.flow_addresses = {flow.name: (flow.local_ip, flow.local_port)}
+    result.request_index = outcomes[0][2]
+    result.response_index = next((r for _, _, _, r in reversed(outcomes) if r is not None), None)
+    good = [m for m, _, _, r in outcomes if m is not None]
+    ctx.keepalive_sent = len(outcomes)
+    ctx.keepalive_answered = sum(1 for _, _, _, r in outcomes if r is not None)
+    bad = [(i, why) for i, (m, why, _, _) in enumerate(outcomes) if m is None]
+    if not bad and len({tuple(m) for m in good}) == 1:
+        ctx.stun_mapped = good[-1]
+    elif not bad:
+        ctx.stun_note = "the STUN responses map the flow to different addresses: " + \
+            ", ".join(sorted({f"{m[0]}:{m[1]}" for m in good}))
+    elif len(outcomes) == 1:
+        ctx.stun_note = bad[0][1]
+    else:
+        ctx.stun_note = f"{len(bad)} of {len(outcomes)} STUN requests failed; the first: {bad[0][1]}"
     if ctx.stun_mapped is None:
-        result.note = ctx.stun_note
+        result.note = (result.note + "; " if result.note else "") + ctx.stun_note
+    ctx.keepalive_note = ctx.stun_note or result.note
     run._judge(step, result, ctx, result.response_index)
+
+
+def keepalive_step(run, step, result: StepResult) -> None:
+    """The flow's keep-alive: a CRLF ping on TCP, STUN on UDP (RFC 5626 §4.4.1)."""
+    _, flow = run._flow(step.flow)
+    (ping_step if flow.transport == "tcp" else stun_step)(run, step, result)
 
 
 def close_step(run, step, result: StepResult) -> None:
@@ -209,5 +319,6 @@ TERMINATING_STEPS = {
     "peer_request": peer_request_step,
     "ping": ping_step,
     "stun": stun_step,
+    "keepalive": keepalive_step,
     "close": close_step,
 }

@@ -83,7 +83,8 @@ def pytest_configure(config):
     config.stash[STATE_KEY] = RunState(target, pcap_dir=Path(config.getoption("pcap_dir")),
                                        reports_dir=Path(config.getoption("reports_dir")),
                                        strict=True if strict else None)
-    config.stash[_TARGET_INFO] = {"name": target.name, "path": target.path, "role": target.role,
+    config.stash[_TARGET_INFO] = {"name": target.name, "description": target.description,
+                                  "path": target.path, "role": target.role,
                                   "capabilities": list(target.capabilities),
                                   "strict": bool(strict or target.strict)}
     if config.pluginmanager.hasplugin("html"):
@@ -161,6 +162,9 @@ def pytest_sessionfinish(session, exitstatus):
     }
     write_results(reports_dir / "results.json", results, meta)
     write_junit(reports_dir / "junit.xml", results, meta)
+    from ..report.certificate import write_certificate
+
+    write_certificate(reports_dir, results, meta)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -175,6 +179,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         tr.write_line(line)
     tr.write_line(f"results: {Path(config.getoption('reports_dir')) / 'results.json'}  "
                   f"junit: {Path(config.getoption('reports_dir')) / 'junit.xml'}  "
+                  f"certificate: {Path(config.getoption('reports_dir')) / 'certificate.html'}  "
                   f"pcaps: {config.getoption('pcap_dir')}/")
 
 

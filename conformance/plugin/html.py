@@ -7,6 +7,7 @@ import os
 from html import escape
 from pathlib import Path
 
+from ..report.ladder import message_anchor, render_ladder
 from ..results import CaseResult
 
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700",
@@ -77,6 +78,7 @@ def render_case_html(r: CaseResult, pcap_href: str | None) -> str:
         out.append(f"<p><b>Classification:</b> {escape(r.classification)}</p>")
     if pcap_href:
         out.append(f'<p><b>pcap:</b> <a href="{escape(pcap_href)}">{escape(pcap_href)}</a></p>')
+    out.append(render_ladder(r, pcap_href=pcap_href))
     out.append('<table class="findings" border="1" cellspacing="0" cellpadding="3">'
                "<tr><th>step</th><th>check</th><th>level</th><th>clause</th><th>outcome</th>"
                "<th>expected</th><th>observed</th></tr>")
@@ -89,11 +91,13 @@ def render_case_html(r: CaseResult, pcap_href: str | None) -> str:
                        f"<td>{escape(f.observed)}</td></tr>")
         if s.note and not s.findings:
             out.append(f"<tr><td>{escape(s.name)}</td><td colspan=6>{escape(s.note)}</td></tr>")
-    out.append("</table><p><b>Messages</b></p><ol start=\"0\">")
+    out.append("</table>")
+    out.append("<p><b>Messages</b></p><ol start=\"0\">")
     for m in r.messages:
         arrow = "&rarr;" if m.direction == "sent" else "&larr;"
         note = f" <i>({escape(m.note)})</i>" if m.note else ""
-        out.append(f"<li><details><summary>{m.time:.3f}s [{escape(m.step)}] {escape(m.flow)} {arrow} "
+        out.append(f'<li><details id="{message_anchor(r.id, m.index)}"><summary>{m.time:.3f}s '
+                   f"[{escape(m.step)}] {escape(m.flow)} {arrow} "
                    f"{escape(m.transport.upper())} {escape(m.src[0])}:{m.src[1]} &rarr; "
                    f"{escape(m.dst[0])}:{m.dst[1]} <b>{escape(m.summary)}</b>{note}</summary>"
                    f"<pre>{escape(m.text)}</pre></details></li>")

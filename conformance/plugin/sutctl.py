@@ -44,6 +44,8 @@ class SutController:
                 kwargs["edge_next_hop"] = next_hop
             if t.embedded.flow_timer is not None:
                 kwargs["flow_timer"] = t.embedded.flow_timer
+            if t.embedded.flow_grace is not None:
+                kwargs["flow_grace"] = t.embedded.flow_grace
             if t.embedded.min_expires is not None:
                 kwargs["min_expires"] = t.embedded.min_expires
             try:

@@ -26,18 +26,24 @@ def requirement_verdicts(results: list[dict]) -> dict[str, str]:
     for r in results:
         for req in r.get("requirements", []):
             by_req.setdefault(req, []).append(r["verdict"])
-    out = {}
-    for req in sorted(by_req):
-        vs = by_req[req]
-        if "fail" in vs or "error" in vs:
-            out[req] = "fail"
-        elif "inconclusive" in vs:
-            out[req] = "inconclusive"
-        elif "pass" in vs:
-            out[req] = "pass"
-        else:
-            out[req] = "not applicable"
-    return out
+    return {req: derive(by_req[req]) for req in sorted(by_req)}
+
+
+def derive(verdicts: Iterable[str]) -> str:
+    """One verdict from the verdicts of the cases behind a requirement, a clause or a run.
+
+    fail if any case failed or errored (an error is never taken as a pass); else
+    inconclusive if any was inconclusive; else pass if any passed; else not applicable
+    (every case was not applicable, or there were none).
+    """
+    vs = set(verdicts)
+    if "fail" in vs or "error" in vs:
+        return "fail"
+    if "inconclusive" in vs:
+        return "inconclusive"
+    if "pass" in vs:
+        return "pass"
+    return "not applicable"
 
 
 def write_results(path: Path, results: list[dict], meta: dict[str, Any]) -> None:
@@ -49,12 +55,39 @@ def write_results(path: Path, results: list[dict], meta: dict[str, Any]) -> None
     tmp.replace(path)
 
 
+REQUIREMENT_ORDER = ["R1", "R2", "R3", "P1", "P2"]
+_COLUMNS = [("pass", "pass"), ("fail", "fail"), ("inconc", "inconclusive"), ("n/a", "not applicable"),
+            ("error", "error")]
+
+
+def requirement_table(results: list[dict]) -> list[str]:
+    """A plain-text table for CI logs: requirement | pass | fail | inconc | n/a | error | verdict."""
+    reqs = requirement_verdicts(results)
+    if not reqs:
+        return []
+    names = [q for q in REQUIREMENT_ORDER if q in reqs] + [q for q in reqs if q not in REQUIREMENT_ORDER]
+    rows = [["requirement"] + [h for h, _ in _COLUMNS] + ["verdict"]]
+    for q in names:
+        c = counts(r for r in results if q in r.get("requirements", []))
+        rows.append([q] + [str(c[k]) for _, k in _COLUMNS] + [reqs[q].upper()])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def fmt(row: list[str]) -> str:
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in range(1, len(row) - 1)]
+        return " | ".join(cells + [row[-1].ljust(widths[-1])]).rstrip()
+
+    sep = "-+-".join("-" * w for w in widths)
+    return [fmt(rows[0]), sep] + [fmt(r) for r in rows[1:]]
+
+
 def summary_lines(results: list[dict]) -> list[str]:
     c = counts(results)
     lines = ["  ".join(f"{k}: {c[k]}" for k in ORDER)]
-    reqs = requirement_verdicts(results)
-    if reqs:
-        lines.append("requirements: " + "  ".join(f"{k}={v.upper()}" for k, v in reqs.items()))
+    table = requirement_table(results)
+    if table:
+        lines.append("requirements: verdict per requirement, from the case runs covering it")
+        lines += ["  " + row for row in table]
+    lines.append(f"overall: {derive(r['verdict'] for r in results).upper()}")
     width = max((len(r["id"]) for r in results), default=10)
     for r in sorted(results, key=lambda r: r["id"]):
         if r["verdict"] == "pass" and not r.get("warnings"):

@@ -38,6 +38,16 @@ class SendToHop:
     ref: object = None
 
 
-Action = Union[SendOnFlow, SendToHop]
+@dataclass(frozen=True)
+class CloseFlow:
+    """Close a flow the component declared failed (RFC 5626 section 5.4): for TCP that
+    connection (the component is told through ``flow_closed`` as for any close); nothing to do
+    for UDP."""
 
-__all__ = ["Action", "SendOnFlow", "SendToHop"]
+    flow: FlowInfo
+    ref: object = None
+
+
+Action = Union[SendOnFlow, SendToHop, CloseFlow]
+
+__all__ = ["Action", "CloseFlow", "SendOnFlow", "SendToHop"]

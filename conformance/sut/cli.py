@@ -1,7 +1,7 @@
 """``conformance sut``: run the reference CSCF until SIGINT or SIGTERM.
 
     conformance sut --mode rel8|rel7 --listen IP:PORT [--fault NAME ...] [--domain D]
-                    [--flow-timer N] [--min-expires N] [--allow-non-loopback]
+                    [--flow-timer N] [--flow-grace S] [--min-expires N] [--allow-non-loopback]
                     [--topology registrar|edge|core] [--core-port N] [--edge-mode rel8|rel7]
                     [--next-hop IP:PORT] [--next-hop-transport udp|tcp]
                     [--core-transport udp|tcp] [--branch-timeout S] [--flow-token-key K]
@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
                    help=f"switch on a deliberate fault (repeatable). {faults}")
     p.add_argument("--domain", default="ims.test")
-    p.add_argument("--flow-timer", type=int, default=None)
+    p.add_argument("--flow-timer", type=int, default=None,
+                   help="send Flow-Timer N with outbound 2xx and supervise those flows")
+    p.add_argument("--flow-grace", type=float, default=10.0,
+                   help="seconds beyond Flow-Timer before a silent flow is declared failed")
     p.add_argument("--min-expires", type=int, default=None)
     p.add_argument("--allow-non-loopback", action="store_true")
     p.add_argument("--topology", choices=TOPOLOGIES, default="registrar")
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 <= args.core_port <= 65535:
             raise ValueError(f"bad --core-port {args.core_port}")
         config = SutConfig(mode=args.mode, domain=args.domain, faults=frozenset(args.fault),
-                           flow_timer=args.flow_timer, min_expires=args.min_expires,
+                           flow_timer=args.flow_timer, flow_grace=args.flow_grace,
+                           min_expires=args.min_expires,
                            topology=args.topology, edge_mode=args.edge_mode,
                            edge_next_hop=next_hop, core_transport=args.core_transport,
                            branch_timeout=args.branch_timeout, flow_token_key=args.flow_token_key)

@@ -47,6 +47,11 @@ KNOWN_FAULTS: dict[str, str] = {
     "no-stun":
         "STUN Binding requests on the SIP UDP ports are ignored (breaks RFC 5626 sections 5.4 "
         "and 8)",
+    "ignore-flow-timer":
+        "Flow-Timer is still sent in the 2xx, but flows are never supervised: a flow silent for "
+        "longer than Flow-Timer plus the grace period is never declared failed, so terminating "
+        "requests still go to it (defeats the purpose of Flow-Timer, RFC 5626 sections 4.4.1 "
+        "and 5.4; no MUST is broken)",
 }
 
 
@@ -70,12 +75,20 @@ class SutConfig:
     2xx (RFC 5626 section 5.4).  ``branch_timeout`` bounds each client transaction of the
     S-CSCF's terminating routing (Timer F/B, RFC 3261 section 17.1).  ``flow_token_key`` fixes
     the edge's HMAC key (RFC 5626 section 5.2), random per start when None.
+
+    With ``flow_timer`` set, whoever sends the Flow-Timer (the edge, or a registrar with a
+    direct flow) supervises the flow: silent (no SIP, no CRLF ping, no STUN) for longer than
+    ``flow_timer + flow_grace`` seconds, it is declared failed (section 5.4: the server "MUST
+    wait for an amount of time larger than the Flow-Timer in order to have a grace period");
+    the edge forgets it (430 for its token), a registrar invalidates its bindings (section 7),
+    and a TCP flow's connection is closed.  ``flow_grace`` must be positive.
     """
 
     mode: str = "rel8"
     domain: str = "ims.test"
     faults: frozenset[str] = frozenset()
     flow_timer: int | None = None
+    flow_grace: float = 10.0
     min_expires: int | None = None
     max_expires: int = 3600 * 24 * 7
     default_expires: int = 3600
@@ -112,6 +125,9 @@ class SutConfig:
             raise ValueError("min_expires must be positive when set")
         if self.flow_timer is not None and self.flow_timer <= 0:
             raise ValueError("flow_timer must be positive when set")
+        if not (isinstance(self.flow_grace, (int, float)) and self.flow_grace > 0):
+            raise ValueError("flow_grace must be a positive number of seconds (RFC 5626 section 5.4: "
+                             "the server waits longer than the Flow-Timer)")
         if self.topology not in TOPOLOGIES:
             raise ValueError(f"unknown topology {self.topology!r}; valid: {', '.join(TOPOLOGIES)}")
         if self.edge_mode not in EDGE_MODES:

@@ -10,22 +10,31 @@
   :class:`~.proxy.TerminatingProxy` (RFC 5626 section 7, RFC 3261 section 16);
 * responses go to the proxy (they answer its branches).
 
-The same interface (``receive``, ``flow_opened``, ``flow_closed``, ``on_timer``,
-``next_deadline``, ``send_failed``) is what :class:`~.edge.EdgeProxy` offers, so the server
-drives both alike.
+The same interface (``receive``, ``flow_opened``, ``flow_closed``, ``flow_activity``,
+``on_timer``, ``next_deadline``, ``send_failed``) is what :class:`~.edge.EdgeProxy` offers, so
+the server drives both alike.
+
+Direct flows and Flow-Timer (RFC 5626 section 6 paragraph 11): when the registrar's 2xx to a
+REGISTER that came straight from the UA carries a Flow-Timer, the node supervises that flow
+like an edge proxy does (section 5.4, :class:`~.supervision.FlowSupervisor`); a flow silent for
+longer than Flow-Timer + ``flow_grace`` is known to be dead, so every binding using it is
+invalidated (section 7) and a TCP flow's connection is closed (section 7: "if a proxy closes a
+file descriptor, it MUST invalidate all the bindings ... with flows that use that file
+descriptor").
 """
 
 from __future__ import annotations
 
 from ..sip.errors import ParseError
-from ..sip.message import Request, parse_message
-from .actions import Action, SendOnFlow
+from ..sip.message import Request, Response, parse_message
+from .actions import Action, CloseFlow, SendOnFlow
 from .config import SutConfig
 from .flow import FlowInfo
 from .proxy import TerminatingProxy
 from .registrar import Registrar, _basic_problem
 from .routing import udp_destination
-from ..sip.headers import parse_vias
+from .supervision import FlowSupervisor
+from ..sip.headers import parse_flow_timer, parse_vias
 
 
 class ScscfNode:
@@ -38,6 +47,8 @@ class ScscfNode:
         self.config = config or SutConfig()
         self.registrar = registrar or Registrar(self.config)
         self.proxy = TerminatingProxy(self.config, self.registrar, address)
+        self.supervisor = FlowSupervisor(self.config.flow_grace)
+        self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -49,6 +60,7 @@ class ScscfNode:
 
     def receive(self, data: bytes, flow: FlowInfo, now: float,
                 wall: float | None = None) -> list[Action]:
+        self.supervisor.activity(flow, now)              # any traffic keeps a flow alive
         try:
             message = parse_message(data)
         except ParseError:
@@ -60,6 +72,7 @@ class ScscfNode:
         response = self.registrar.handle_bytes(data, flow, now, wall=wall)
         if response is None:
             return []
+        self._supervise(response, flow, now)
         address = None if flow.reliable else udp_destination(response, flow)
         return [SendOnFlow(flow, bytes(response), address)]
 
@@ -72,18 +85,49 @@ class ScscfNode:
             return False                         # the registrar answers 400 (or drops)
         return self.proxy.wants(request)
 
+    def _supervise(self, response: Response, flow: FlowInfo, now: float) -> None:
+        """A 2xx to REGISTER with a Flow-Timer went back over a direct flow (the registrar adds
+        one only then, section 6 paragraph 11): watch that flow for keep-alives."""
+        cseq = response.cseq
+        if not (cseq and cseq[1] == "REGISTER" and 200 <= response.status < 300
+                and response.has("Flow-Timer")):
+            return
+        try:
+            value = parse_flow_timer(response.get("Flow-Timer") or "")
+        except ParseError:
+            return
+        if not self.config.has_fault("ignore-flow-timer"):
+            self.supervisor.watch(flow, value, now)
+        # else FAULT: Flow-Timer announced, the flow never supervised
+
     def flow_opened(self, flow: FlowInfo) -> None:
         pass
 
     def flow_closed(self, flow: FlowInfo) -> None:
         self.registrar.flow_closed(flow)         # RFC 5626 section 7, last paragraph
         self.proxy.flow_closed(flow)
+        self.supervisor.forget(flow)
+
+    def flow_activity(self, flow: FlowInfo, now: float) -> None:
+        """Traffic that is not a SIP message (a CRLF ping, a STUN request) arrived on the flow."""
+        self.supervisor.activity(flow, now)
 
     def on_timer(self, now: float) -> list[Action]:
-        return self.proxy.on_timer(now)
+        actions = self.proxy.on_timer(now)
+        for flow in self.supervisor.expired(now):
+            # Section 5.4: silent for longer than Flow-Timer + grace, the flow is dead; section 7:
+            # every binding using it is invalidated, whatever its AOR.
+            self.registrar.flow_closed(flow)
+            self.proxy.flow_closed(flow)
+            self.failed_flows.append(flow)
+            del self.failed_flows[:-100]
+            if flow.reliable:
+                actions.append(CloseFlow(flow))
+        return actions
 
     def next_deadline(self) -> float | None:
-        return self.proxy.next_deadline()
+        times = [t for t in (self.proxy.next_deadline(), self.supervisor.next_deadline()) if t is not None]
+        return min(times) if times else None
 
     def send_failed(self, ref: object, now: float) -> list[Action]:
         return self.proxy.send_failed(ref, now)

@@ -17,6 +17,13 @@ REGISTER (section 5.1, RFC 3327 section 5.2)
   untouched (RFC 3327 section 5.2 SHOULD NOT alter); when it has ``Require: outbound`` and
   ``flow_timer`` is configured, the edge, as last proxy, adds Flow-Timer (section 5.4 MAY).
 
+Flow supervision (section 5.4)
+  A flow whose 2xx to REGISTER went back with a Flow-Timer is supervised
+  (:class:`~.supervision.FlowSupervisor`): any traffic from it (SIP, CRLF ping, STUN; the
+  server reports keep-alives through :meth:`EdgeProxy.flow_activity`) restarts its clock; silent
+  for longer than Flow-Timer + ``flow_grace`` it is declared failed: the edge forgets it, so a
+  request for its token gets 430 (section 5.3.1), and a TCP flow's connection is closed.
+
 Other requests (section 5.3)
   With our URI on top of Route and a token in it: a token that does not decode or fails its
   HMAC gets 403 and is never delivered (section 5.3.1 SHOULD, section 5.2); a token whose flow
@@ -42,16 +49,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
-from ..sip.headers import SipUri, Via, parse_auth, parse_contacts, parse_name_addr, \
-    parse_option_tags, parse_vias, uri_equal
+from ..sip.headers import SipUri, Via, parse_auth, parse_contacts, parse_flow_timer, \
+    parse_name_addr, parse_option_tags, parse_vias, uri_equal
 from ..sip.message import Request, Response, parse_message
-from .actions import Action, SendOnFlow, SendToHop
+from .actions import Action, CloseFlow, SendOnFlow, SendToHop
 from .config import SutConfig
 from .flow import FlowInfo
 from .flowtoken import FlowTokenCodec, TokenError
 from .register import canonical_aor
 from .registrar import _basic_problem
 from .responses import build_response, stamp_top_via
+from .supervision import FlowSupervisor
 from .routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
     pop_value, push_value, same_host, set_values, udp_destination, via_value
 
@@ -98,6 +106,8 @@ class EdgeProxy:
         self.pending: OrderedDict[tuple[str, str], _Pending] = OrderedDict()
         self.ues: dict[str, _UeRecord] = {}               # ue key -> newest registered flow
         self.registered_flows: OrderedDict[FlowInfo, str] = OrderedDict()  # flow -> ue key
+        self.supervisor = FlowSupervisor(self.config.flow_grace)
+        self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
         self.log: list[str] = []
 
     @property
@@ -116,6 +126,25 @@ class EdgeProxy:
     def flow_closed(self, flow: FlowInfo) -> None:
         """The connection is gone: its token now gets 430 (section 5.3.1)."""
         self.live_tcp.discard(flow)
+        self.supervisor.forget(flow)
+
+    def flow_activity(self, flow: FlowInfo, now: float) -> None:
+        """Traffic that is not a SIP message (a CRLF ping, a STUN request) arrived on the flow."""
+        self.supervisor.activity(flow, now)
+
+    def _flow_failed(self, flow: FlowInfo) -> list[Action]:
+        """Silent for longer than Flow-Timer + grace (section 5.4): the flow is gone for us."""
+        self.live_tcp.discard(flow)
+        self.udp_flows.pop(flow, None)
+        self.registered_flows.pop(flow, None)
+        for key, record in list(self.ues.items()):
+            if record.flow == flow:
+                del self.ues[key]
+        self.failed_flows.append(flow)
+        del self.failed_flows[:-100]
+        self.log.append(f"flow {flow} failed: no keep-alive for Flow-Timer + {self.supervisor.grace:g} s")
+        del self.log[:-1000]
+        return [CloseFlow(flow)] if flow.reliable else []
 
     def flow_exists(self, flow: FlowInfo) -> bool:
         if flow.reliable:
@@ -142,6 +171,7 @@ class EdgeProxy:
     # -- entry point --------------------------------------------------------------------------
     def receive(self, data: bytes, flow: FlowInfo, now: float,
                 wall: float | None = None) -> list[Action]:
+        self.supervisor.activity(flow, now)              # any traffic keeps a flow alive
         try:
             message = parse_message(data)
         except ParseError:
@@ -162,10 +192,17 @@ class EdgeProxy:
             if p.expires_at > now:
                 break
             del self.pending[key]
-        return []
+        actions: list[Action] = []
+        for flow in self.supervisor.expired(now):
+            actions += self._flow_failed(flow)
+        return actions
 
     def next_deadline(self) -> float | None:
-        return next(iter(self.pending.values())).expires_at if self.pending else None
+        times = [next(iter(self.pending.values())).expires_at] if self.pending else []
+        supervised = self.supervisor.next_deadline()
+        if supervised is not None:
+            times.append(supervised)
+        return min(times) if times else None
 
     def send_failed(self, ref: object, now: float) -> list[Action]:
         """An incoming request could not be put on the UE's flow: the flow is gone, 430
@@ -323,12 +360,12 @@ class EdgeProxy:
         if pending is None:
             return self._by_via(out)
         if cseq and cseq[1] == "REGISTER" and 200 <= response.status < 300:
-            self._registered(pending, out)
+            self._registered(pending, out, now)
         data = bytes(out)
         inbound = pending.inbound
         return [SendOnFlow(inbound, data, None if inbound.reliable else udp_destination(out, inbound))]
 
-    def _registered(self, pending: _Pending, response: Response) -> None:
+    def _registered(self, pending: _Pending, response: Response, now: float) -> None:
         if pending.ue_key is not None and pending.contacts:
             self.registered_flows[pending.inbound] = pending.ue_key
             self.registered_flows.move_to_end(pending.inbound)
@@ -348,6 +385,16 @@ class EdgeProxy:
             required = set()
         if "outbound" in required and self.config.flow_timer and not response.has("Flow-Timer"):
             response.add("Flow-Timer", str(self.config.flow_timer))    # section 5.4 MAY
+        if "outbound" in required and self.config.flow_timer and pending.contacts:
+            # Section 5.4: the UA now sends keep-alives at least every Flow-Timer seconds (the
+            # value it was given, ours or the registrar's); watch for them.
+            try:
+                value = parse_flow_timer(response.get("Flow-Timer") or "")
+            except ParseError:
+                value = self.config.flow_timer
+            if not self.config.has_fault("ignore-flow-timer"):
+                self.supervisor.watch(pending.inbound, value, now)
+            # else FAULT: Flow-Timer announced, the flow never supervised
 
     def _by_via(self, response: Response) -> list[Action]:
         """A response whose request we no longer remember: by the next Via (RFC 3261 16.7)."""

@@ -22,6 +22,11 @@ I/O rules:
   opened earlier), else a new one is opened with a bounded connect.
 * UDP: SIP goes to the node; CRLF keep-alives are ignored; STUN Binding requests are answered
   on the same socket (RFC 5626 section 8, :func:`~.stun.stun_response`).
+* Every CRLF ping (TCP) and every non-SIP datagram (STUN, CRLF keep-alive) is reported to the
+  node as traffic on its flow (``flow_activity``), for Flow-Timer supervision (RFC 5626
+  section 5.4); SIP messages count through ``receive``.  The nodes' timers are driven with
+  ``next_deadline`` / ``on_timer(now)``; a ``CloseFlow`` action closes a TCP connection the node
+  declared failed.
 * Actions that cannot be performed are reported back with the node's ``send_failed``.
 
 Buffers are bounded (per-connection input via the framer, output by ``MAX_OUTPUT``, and the
@@ -43,7 +48,7 @@ from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
 from ..sip.framing import Message, Ping, StreamFramer, classify_datagram
-from .actions import SendOnFlow, SendToHop
+from .actions import CloseFlow, SendOnFlow, SendToHop
 from .bindings import Binding
 from .config import SutConfig
 from .core import ScscfNode
@@ -322,6 +327,9 @@ class ReferenceCore:
         kind = classify_datagram(data)
         local = lst.udp.getsockname()[:2]
         flow = FlowInfo("udp", (local[0], local[1]), (addr[0], addr[1]))
+        if kind != "sip":
+            with self._lock:
+                lst.node.flow_activity(flow, time.monotonic())   # STUN / CRLF keep-alive
         if kind == "stun":
             reply = self.on_stun(data, flow)
             if reply:
@@ -379,6 +387,8 @@ class ReferenceCore:
             return
         for frame in frames:
             if isinstance(frame, Ping):
+                with self._lock:
+                    conn.listener.node.flow_activity(conn.flow, time.monotonic())
                 if not self.config.has_fault("no-crlf-pong"):
                     self._send(conn, b"\r\n")          # RFC 5626 section 5.4: pong at once
                 # else FAULT: the ping goes unanswered
@@ -483,6 +493,12 @@ class ReferenceCore:
         self._perform(lst, more, depth + 1)
 
     def _do(self, lst: _Listener, action) -> bool:
+        if isinstance(action, CloseFlow):
+            if action.flow.reliable:
+                conn = self._by_id.get(action.flow.conn_id)
+                if conn is not None and conn.flow == action.flow:
+                    self._close(conn)                         # the node hears flow_closed
+            return True
         if isinstance(action, SendOnFlow):
             flow = action.flow
             if flow.reliable:

@@ -30,7 +30,7 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "outbound": "RFC 5626 registrar: Supported/Require outbound, bindings keyed on instance + reg-id",
     "path": "RFC 3327 Path: stores the Path and returns it in the 2xx",
     "gruu": "RFC 5627 GRUU: pub-gruu/temp-gruu in the 2xx",
-    "flow-timer": "inserts Flow-Timer in the 2xx (RFC 5626 section 4.4.1)",
+    "flow-timer": "inserts Flow-Timer in the 2xx to an outbound REGISTER and supervises the flow (RFC 5626 sections 4.4.1, 5.4)",
     "edge": "acts as an RFC 5626 edge proxy (flow tokens, Path with ;ob)",
     "ims-pcscf": "acts as an IMS P-CSCF (3GPP TS 24.229)",
     "direct-flow": "the UA can reach the SUT with no proxy in between (first hop)",
@@ -144,7 +144,8 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
     if emb is not None:
         embedded = EmbeddedSut(mode=emb.get("mode", "rel8"), faults=list(emb.get("faults", [])),
                                topology=emb.get("topology", "registrar"), edge_mode=emb.get("edge_mode", "rel8"),
-                               flow_timer=emb.get("flow_timer"), min_expires=emb.get("min_expires"))
+                               flow_timer=emb.get("flow_timer"), min_expires=emb.get("min_expires"),
+                               flow_grace=emb.get("flow_grace"))
     man = data.get("managed")
     managed = None
     if man is not None:

@@ -41,6 +41,7 @@ class EmbeddedSut:
     topology: str = "registrar"
     edge_mode: str = "rel8"  # rel8 | rel7 (a Rel-7 P-CSCF: no outbound, one flow per UE)
     flow_timer: int | None = None
+    flow_grace: float | None = None  # seconds beyond Flow-Timer before a silent flow fails (default 10)
     min_expires: int | None = None
 
 

@@ -80,6 +80,12 @@ def test_embedded_profile(tmp_path):
         """))
     assert t.port == 0 and t.managed is None
     assert t.embedded == EmbeddedSut(mode="rel7", faults=["no-require"], flow_timer=None, min_expires=60)
+    t = load_target(write(tmp_path, """\
+        name: embedded-ft
+        port: 0
+        embedded: {topology: core, flow_timer: 2, flow_grace: 0.5}
+        """))
+    assert (t.embedded.flow_timer, t.embedded.flow_grace) == (2, 0.5)
 
 
 def test_ipv6_profile(tmp_path):

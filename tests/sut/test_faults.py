@@ -22,7 +22,9 @@ def test_every_fault_is_described_and_tested():
               "keep-old-on-reg1b", "path-without-ob-accepted", "require-without-supported",
               # the edge / routing / keep-alive faults, tested in test_edge_faults.py
               "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
-              "no-stun"}
+              "no-stun",
+              # Flow-Timer supervision, tested in test_flow_timer.py
+              "ignore-flow-timer"}
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
 

@@ -165,3 +165,16 @@ def test_no_response_is_inconclusive(fn, args):
     [o] = fn(args, CheckContext(req(OB_PATH), None, no_response_reason="timer F fired"))
     assert o.ok is None
     assert o.observed == "timer F fired"
+
+
+@pytest.mark.parametrize("lines, ok", [
+    ((), True),                                               # no Flow-Timer at all
+    (("Require: outbound", "Flow-Timer: 30"), True),          # RFC 5626 §5.4 / §6 ¶11
+    (("Flow-Timer: 30",), False),                             # without Require: outbound
+    (("Require: path", "Flow-Timer: 30"), False),
+])
+def test_flow_timer_only_with_require_outbound(make_response, lines, ok):
+    [o] = flow_timer_check({"with_require": True}, CheckContext(None, make_response(*lines)))
+    assert o.ok is ok and o.label == "Flow-Timer only with Require: outbound"
+    both = flow_timer_check({"with_require": True, "valid": True}, CheckContext(None, make_response(*lines)))
+    assert [x.label for x in both] == ["Flow-Timer only with Require: outbound", "Flow-Timer grammar"]

@@ -11,6 +11,7 @@ def test_registry_defaults():
         "require": "MUST", "supported": "SHOULD", "contacts": "MUST", "reg_ids": "SHOULD",
         "path": "SHOULD", "header": "MUST", "flow_timer": "MUST", "expires": "MUST",
         "delivered": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST", "forwarded": "MUST",
+        "keepalive": "MUST",
     }
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"
@@ -69,7 +70,7 @@ def test_no_response_is_inconclusive_for_every_kind():
             "reg_ids": {"equal": [1]}, "path": {"echo": True}, "header": {"name": "Path", "present": True},
             "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
-    assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded"}
+    assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded", "keepalive"}
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)
         assert findings, kind
@@ -134,3 +135,15 @@ def test_status_without_response():
     o = status_check([200], CheckContext(None, None, no_response_reason="timeout"))
     assert o.ok is None
     assert o.observed == "timeout"
+
+
+def test_keepalive_check_counts_answers():
+    ctx = CheckContext(None, None)
+    [f] = run_check("keepalive", {}, ctx)
+    assert f.outcome == "inconclusive"                       # nothing was sent
+    ctx.keepalive_sent, ctx.keepalive_answered = 4, 4
+    [f] = run_check("keepalive", {}, ctx)
+    assert f.outcome == "pass" and f.ref == "RFC 5626 §5.4, §8"
+    ctx.keepalive_answered, ctx.keepalive_note = 3, "1 of 4 pings got no pong within 1 s"
+    [f] = run_check("keepalive", {}, ctx)
+    assert f.outcome == "fail" and "1 of 4 pings" in f.observed

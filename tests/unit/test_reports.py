@@ -58,11 +58,16 @@ def test_summary_lines():
                case("REG-003[tcp]", "fail", reason=long, requirements=["R1"])]
     lines = summary_lines(results)
     assert lines[0] == "pass: 2  fail: 1  inconclusive: 0  not applicable: 0  error: 0"
-    assert lines[1] == "requirements: R1=FAIL"
-    assert len(lines) == 4  # the clean pass is not listed
-    assert "REG-002[udp]" in lines[2] and "PASS (2 warnings)" in lines[2] and lines[2].endswith("w1")
-    assert "REG-003[tcp]" in lines[3] and "FAIL" in lines[3]
-    assert lines[3].endswith("x" * 157 + "...")
+    assert lines[1].startswith("requirements: ")
+    assert lines[2].split() == ["requirement", "|", "pass", "|", "fail", "|", "inconc", "|", "n/a", "|",
+                                "error", "|", "verdict"]
+    assert set(lines[3].strip()) <= {"-", "+"}
+    assert lines[4].split() == ["R1", "|", "0", "|", "1", "|", "0", "|", "0", "|", "0", "|", "FAIL"]
+    assert lines[5] == "overall: FAIL"
+    assert len(lines) == 8  # the clean pass is not listed
+    assert "REG-002[udp]" in lines[6] and "PASS (2 warnings)" in lines[6] and lines[6].endswith("w1")
+    assert "REG-003[tcp]" in lines[7] and "FAIL" in lines[7]
+    assert lines[7].endswith("x" * 157 + "...")
 
 
 def test_write_results_json(tmp_path):

@@ -1,0 +1,275 @@
+"""Reading a capture file: records from pcap / pcapng, decoded down to UDP and TCP segments.
+
+Records come from Scapy's raw readers (``RawPcapReader`` picks the pcapng reader by itself), one
+at a time, so memory stays bounded whatever the file size.  Link, IP and transport headers are
+decoded with ``struct`` rather than by dissecting every packet with Scapy: a capture of a
+hundred thousand messages must not take minutes.
+
+Link types: Ethernet (with 802.1Q / QinQ tags), raw IP (101, 12, 14, 228, 229), Linux cooked
+(SLL 113, SLL2 276), BSD loopback (0, 108).  IPv4 (fragments put back together) and IPv6
+(extension headers skipped).  Problems are collected, never raised: a truncated file, an
+unsupported link type or a file that is not a capture at all stop the reading where they are
+met, and what was read before is still returned.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Iterator
+
+# Problem kinds (the command maps each to its own exit status).
+NOT_A_CAPTURE = "not a capture"
+TRUNCATED = "truncated"
+LINK_TYPE = "unsupported link type"
+
+MAX_RECORD = 256 * 1024
+_FRAG_LIMIT = 1024  # IPv4 datagrams being put back together at a time
+
+
+@dataclass(slots=True)
+class Segment:
+    """One UDP datagram or TCP segment."""
+
+    number: int  # 1-based packet number in the file (as Wireshark counts)
+    time: float  # seconds since the epoch
+    transport: str  # "udp" | "tcp"
+    src: tuple[str, int]
+    dst: tuple[str, int]
+    payload: bytes
+    seq: int = 0
+    flags: int = 0  # TCP flags byte
+
+    @property
+    def syn(self) -> bool:
+        return bool(self.flags & 0x02)
+
+    @property
+    def fin(self) -> bool:
+        return bool(self.flags & 0x01)
+
+    @property
+    def rst(self) -> bool:
+        return bool(self.flags & 0x04)
+
+
+@dataclass
+class Problem:
+    kind: str
+    message: str
+    packet: int | None = None
+
+
+@dataclass
+class CaptureStats:
+    format: str = ""
+    packets: int = 0
+    segments: int = 0
+    skipped: int = 0  # packets that were not IPv4/IPv6 UDP/TCP
+    link_types: set[int] = field(default_factory=set)
+
+
+def _ipv4(data: bytes, frags: dict) -> tuple[int, str, str, bytes] | None:
+    if len(data) < 20 or data[0] >> 4 != 4:
+        return None
+    ihl = (data[0] & 0x0F) * 4
+    total = struct.unpack_from("!H", data, 2)[0]
+    ident, frag = struct.unpack_from("!HH", data, 4)
+    proto = data[9]
+    src, dst = socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20])
+    body = data[ihl:total] if total >= ihl else data[ihl:]
+    more, offset = frag & 0x2000, (frag & 0x1FFF) * 8
+    if more or offset:
+        key = (src, dst, ident, proto)
+        parts = frags.setdefault(key, {})
+        if len(frags) > _FRAG_LIMIT:
+            frags.pop(next(iter(frags)))
+        parts[offset] = body
+        if not more:
+            parts["end"] = offset + len(body)
+        end = parts.get("end")
+        if end is None:
+            return None
+        buf, pos = bytearray(), 0
+        for off in sorted(k for k in parts if k != "end"):
+            if off > pos:
+                return None  # a hole: wait for the missing fragment
+            buf += parts[off][pos - off:]
+            pos = max(pos, off + len(parts[off]))
+        if pos < end:
+            return None
+        del frags[key]
+        body = bytes(buf)
+    return proto, src, dst, body
+
+
+def _ipv6(data: bytes) -> tuple[int, str, str, bytes] | None:
+    if len(data) < 40 or data[0] >> 4 != 6:
+        return None
+    plen = struct.unpack_from("!H", data, 4)[0]
+    nxt = data[6]
+    src, dst = socket.inet_ntop(socket.AF_INET6, data[8:24]), socket.inet_ntop(socket.AF_INET6, data[24:40])
+    body = data[40:40 + plen] if plen else data[40:]
+    while nxt in (0, 43, 60, 51, 44):
+        if len(body) < 8:
+            return None
+        if nxt == 44:  # fragment: only a whole (offset 0, no more fragments) one is usable
+            if struct.unpack_from("!H", body, 2)[0] & 0xFFF9:
+                return None
+            nxt, body = body[0], body[8:]
+            continue
+        hlen = (body[1] + 2) * 4 if nxt == 51 else (body[1] + 1) * 8
+        nxt, body = body[0], body[hlen:]
+    return nxt, src, dst, body
+
+
+def _l3(linktype: int, data: bytes) -> bytes | None:
+    """The IP packet inside a link-layer frame; None when the frame carries something else."""
+    if linktype == 1:  # Ethernet
+        off, etype = 14, struct.unpack_from("!H", data, 12)[0] if len(data) >= 14 else 0
+        while etype in (0x8100, 0x88A8, 0x9100) and len(data) >= off + 4:
+            etype = struct.unpack_from("!H", data, off + 2)[0]
+            off += 4
+        return data[off:] if etype in (0x0800, 0x86DD) else None
+    if linktype in (101, 12, 14, 228, 229):  # raw IP
+        return data
+    if linktype == 113:  # Linux cooked v1: 16-byte header, protocol at 14
+        if len(data) >= 16 and struct.unpack_from("!H", data, 14)[0] in (0x0800, 0x86DD):
+            return data[16:]
+        return None
+    if linktype == 276:  # Linux cooked v2: 20-byte header, protocol first
+        if len(data) >= 20 and struct.unpack_from("!H", data, 0)[0] in (0x0800, 0x86DD):
+            return data[20:]
+        return None
+    if linktype in (0, 108):  # BSD loopback: 4-byte address family, either byte order
+        if len(data) < 4:
+            return None
+        fam = struct.unpack_from("<I", data)[0]
+        if fam > 0xFFFF:
+            fam = struct.unpack_from(">I", data)[0]
+        return data[4:] if fam in (2, 24, 28, 30) else None
+    raise LookupError(linktype)
+
+
+SUPPORTED_LINK_TYPES = (0, 1, 12, 14, 101, 108, 113, 228, 229, 276)
+
+
+def decode(linktype: int, number: int, when: float, data: bytes, frags: dict) -> Segment | None:
+    """One record to a :class:`Segment` (None: not UDP/TCP over IP).  LookupError: unknown link type."""
+    l3 = _l3(linktype, data)
+    if not l3:
+        return None
+    ip = _ipv4(l3, frags) if l3[0] >> 4 == 4 else _ipv6(l3) if l3[0] >> 4 == 6 else None
+    if ip is None:
+        return None
+    proto, src, dst, body = ip
+    if proto == 17 and len(body) >= 8:
+        sport, dport, ulen = struct.unpack_from("!HHH", body)
+        payload = body[8:ulen] if 8 <= ulen <= len(body) else body[8:]
+        return Segment(number, when, "udp", (src, sport), (dst, dport), payload)
+    if proto == 6 and len(body) >= 20:
+        sport, dport, seq = struct.unpack_from("!HHI", body)
+        doff = (body[12] >> 4) * 4
+        return Segment(number, when, "tcp", (src, sport), (dst, dport), body[doff:], seq, body[13])
+    return None
+
+
+class CaptureReader:
+    """Iterate the UDP/TCP segments of a capture; ``problems`` says what stopped or spoiled it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self.problems: list[Problem] = []
+        self.stats = CaptureStats()
+
+    def _open(self):
+        from scapy.error import Scapy_Exception
+        from scapy.utils import RawPcapReader
+
+        logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+        try:
+            reader = RawPcapReader(self.path)
+        except (Scapy_Exception, EOFError, ValueError, struct.error) as exc:
+            self.problems.append(Problem(NOT_A_CAPTURE, f"{self.path}: not a pcap or pcapng file ({exc})"))
+            return None
+        self.stats.format = "pcapng" if type(reader).__name__.startswith("RawPcapNg") else "pcap"
+        return reader
+
+    def __iter__(self) -> Iterator[Segment]:
+        reader = self._open()
+        if reader is None:
+            return
+        frags: dict = {}
+        size = None if isinstance(reader.f, gzip.GzipFile) else os.path.getsize(self.path)
+        unknown: set[int] = set()
+        number = 0
+        last_end = self._tell(reader)
+        try:
+            while True:
+                try:
+                    rec = reader._read_packet(size=MAX_RECORD)
+                except EOFError:
+                    break
+                except Exception as exc:  # a corrupt block: stop here, keep what was read
+                    self.problems.append(Problem(TRUNCATED, f"unreadable record after packet {number}: {exc}",
+                                                 number + 1))
+                    return
+                last_end = self._tell(reader)
+                if rec is None:
+                    continue
+                data, meta = rec
+                number += 1
+                self.stats.packets = number
+                if self.stats.format == "pcapng":
+                    linktype = meta.linktype
+                    res = meta.tsresol or 1_000_000
+                    when = ((meta.tshigh << 32) | meta.tslow) / res
+                    caplen = None
+                else:
+                    linktype = reader.linktype
+                    res = 1_000_000_000 if getattr(reader, "nano", False) else 1_000_000
+                    when = meta.sec + meta.usec / res
+                    caplen = meta.caplen
+                self.stats.link_types.add(linktype)
+                if caplen is not None and len(data) < min(caplen, MAX_RECORD):
+                    self.problems.append(Problem(
+                        TRUNCATED, f"the file ends inside packet {number} ({len(data)} of {caplen} bytes)", number))
+                    return
+                try:
+                    seg = decode(linktype, number, when, data, frags)
+                except LookupError:
+                    if linktype not in unknown:
+                        unknown.add(linktype)
+                        self.problems.append(Problem(
+                            LINK_TYPE, f"link type {linktype} is not supported (supported: "
+                                       f"{', '.join(map(str, SUPPORTED_LINK_TYPES))}); its packets are skipped",
+                            number))
+                    self.stats.skipped += 1
+                    continue
+                except (struct.error, ValueError, IndexError):
+                    seg = None
+                if seg is None:
+                    self.stats.skipped += 1
+                    continue
+                self.stats.segments += 1
+                yield seg
+            if size is not None and last_end is not None and last_end < size:
+                self.problems.append(Problem(
+                    TRUNCATED, f"the file ends inside a record after packet {number} "
+                               f"({size - last_end} byte(s) left over)", number + 1))
+        finally:
+            try:
+                reader.close()
+            except Exception:
+                pass
+
+    @staticmethod
+    def _tell(reader) -> int | None:
+        try:
+            return reader.f.tell()
+        except (OSError, ValueError, AttributeError):
+            return None

@@ -1,0 +1,102 @@
+"""``conformance analyze CAPTURE``: judge a pcap / pcapng offline.
+
+Exit status:
+
+====  ==========================================================================
+0     analysed; no rule (or the case) failed
+1     analysed; at least one rule (or the case) failed
+2     usage error, or the file cannot be opened
+3     the capture holds no SIP message
+4     the capture is truncated (what could be read was analysed)
+5     a link type is not supported (its packets were skipped)
+6     the file is not a pcap or pcapng capture
+====  ==========================================================================
+
+Problems with the input take precedence over verdicts: a partial analysis is reported, but the
+status says the input was not whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NO_SIP, EXIT_TRUNCATED, EXIT_LINK_TYPE, EXIT_NOT_CAPTURE = range(7)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="conformance analyze",
+                                description="Judge SIP Outbound (RFC 5626) behaviour offline from a pcap/pcapng.",
+                                epilog=__doc__.split("Exit status:")[1] if __doc__ else None,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("capture", help="pcap or pcapng file")
+    p.add_argument("--json", metavar="FILE", help="write the analysis as JSON")
+    p.add_argument("--html", metavar="FILE", help="write the analysis as a self-contained HTML page")
+    p.add_argument("--case", metavar="CASE.yaml", help="re-judge this suite case from the capture (a case file, or "
+                   "a folder such as testcases/ searched for the case id)")
+    p.add_argument("--id", dest="case_id", metavar="ID", help="which case of a multi-case file (default: the "
+                   "capture's file name, <ID>-<transport>.pcap)")
+    p.add_argument("--transport", choices=("udp", "tcp"), help="the case's transport (default: from the file name)")
+    p.add_argument("--target", metavar="PROFILE", help="target profile for --case (strict flag, timers)")
+    p.add_argument("--strict", action="store_true", help="SHOULD violations fail")
+    p.add_argument("--keepalive-bound", type=float, default=10.0,
+                   help="seconds a CRLF ping / STUN request may wait for its answer (RFC 5626 §4.4.1: 10)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .capture import LINK_TYPE, NOT_A_CAPTURE, TRUNCATED
+
+    args = _parser().parse_args(argv)
+    path = Path(args.capture)
+    if not path.is_file():
+        print(f"conformance analyze: {path}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    case_doc = None
+    try:
+        if args.case:
+            from .rejudge import CaseSelectionError, rejudge_file
+
+            try:
+                analysis, case_doc = rejudge_file(path, Path(args.case), case_id=args.case_id,
+                                                  transport=args.transport, target=args.target,
+                                                  strict=args.strict or None)
+            except CaseSelectionError as exc:
+                print(f"conformance analyze: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+        else:
+            from .analyzer import analyze
+
+            analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound)
+    except OSError as exc:
+        print(f"conformance analyze: {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from .report import console, to_dict, write_html, write_json
+
+    doc = to_dict(analysis, case_doc)
+    if args.json:
+        write_json(Path(args.json), doc)
+    if args.html:
+        write_html(Path(args.html), doc)
+    text = console(doc)
+    print(text.splitlines()[-1] if args.quiet else text)
+    kinds = {p.kind for p in analysis.problems}
+    for p in analysis.problems:
+        print(f"conformance analyze: {p.kind}: {p.message}", file=sys.stderr)
+    if NOT_A_CAPTURE in kinds:
+        return EXIT_NOT_CAPTURE
+    if TRUNCATED in kinds:
+        return EXIT_TRUNCATED
+    if LINK_TYPE in kinds:
+        return EXIT_LINK_TYPE
+    if analysis.messages == 0:
+        print(f"conformance analyze: {path}: no SIP message found", file=sys.stderr)
+        return EXIT_NO_SIP
+    verdict = case_doc["verdict"] if case_doc is not None else doc["verdict"]
+    return EXIT_FAIL if verdict == "fail" else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

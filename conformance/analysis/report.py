@@ -1,0 +1,148 @@
+"""Rendering an analysis: console table, JSON document, self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from .analyzer import Analysis
+
+
+def to_dict(a: Analysis, case: dict | None = None) -> dict:
+    c = a.timeline.counts
+    st = a.reader.stats
+    rs = a.reassembler.stats
+    bindings = a.timeline.all_bindings()
+    doc = {
+        "capture": {"path": a.path, "format": st.format, "packets": st.packets, "segments": st.segments,
+                    "link_types": sorted(st.link_types), "skipped_packets": st.skipped},
+        "problems": [{"kind": p.kind, "message": p.message, "packet": p.packet} for p in a.problems],
+        "sip": {"messages": c.messages, "requests": c.requests, "responses": c.responses,
+                "methods": c.methods, "unparseable": c.unparseable, "crlf_pings": c.pings, "crlf_pongs": c.pongs,
+                "stun": c.stun, "udp_keepalives": c.keepalives},
+        "tcp": {"retransmissions": rs.retransmissions, "out_of_order": rs.out_of_order, "holes": rs.holes,
+                "non_sip_streams": rs.non_sip_streams, "framing_errors": rs.framing_errors},
+        "verdict": str(a.judge.verdict()),
+        "rules": [r.to_dict() for r in a.judge.results.values()],
+        "registrations": a.registrations,
+        "bindings": [b.to_dict() for b in bindings[:2000]],
+        "terminating": a.deliveries,
+        "keepalives": a.keepalives,
+        "seconds": round(a.seconds, 3),
+        "messages_per_second": round(c.messages / a.seconds) if a.seconds > 0 else None,
+    }
+    if case is not None:
+        doc["case"] = case
+    return doc
+
+
+def write_json(path: Path, doc: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def console(doc: dict) -> str:
+    cap, sip = doc["capture"], doc["sip"]
+    lines = [f"{cap['path']}: {cap['format'] or '?'}, {cap['packets']} packets, {sip['messages']} SIP messages "
+             f"({sip['requests']} requests, {sip['responses']} responses), {sip['crlf_pings']} CRLF pings, "
+             f"{sip['crlf_pongs']} pongs, {sip['stun']} STUN"]
+    for p in doc["problems"]:
+        lines.append(f"  problem: {p['kind']}: {p['message']}")
+    lines.append("")
+    lines.append(f"{'rule':<16} {'level':<6} {'clause':<32} {'verdict':<15} {'pass':>5} {'fail':>5} "
+                 f"{'warn':>5} {'inc':>5}  packets (first failing)")
+    for r in doc["rules"]:
+        n = r["counts"]
+        bad = [f for f in r["findings"] if f["outcome"] in ("fail", "warn", "inconclusive")]
+        pk = ", ".join("/".join(map(str, f["packets"])) for f in bad[:4])
+        lines.append(f"{r['rule']:<16} {r['level']:<6} {r['ref'][:32]:<32} {r['verdict'].upper():<15} "
+                     f"{n.get('pass', 0):>5} {n.get('fail', 0):>5} {n.get('warn', 0):>5} "
+                     f"{n.get('inconclusive', 0):>5}  {pk}")
+    fails = [f for r in doc["rules"] for f in r["findings"] if f["outcome"] in ("fail", "warn")]
+    if fails:
+        lines.append("")
+        for f in fails[:20]:
+            lines.append(f"  {f['outcome'].upper()} {f['rule']} [{f['level']}, {f['ref']}] packets "
+                         f"{'/'.join(map(str, f['packets']))}: {f['check']}: expected {f['expected']}; "
+                         f"observed {f['observed']}")
+        if len(fails) > 20:
+            lines.append(f"  ... {len(fails) - 20} more (see --json / --html)")
+    if "case" in doc:
+        c = doc["case"]
+        lines.append("")
+        lines.append(f"case {c['id']}: {c['verdict'].upper()}: {c['reason']}")
+    lines.append("")
+    lines.append(f"verdict: {doc['verdict'].upper()}")
+    return "\n".join(lines)
+
+
+_CSS = """body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:3px 6px;font-size:90%;vertical-align:top}th{background:#eee}
+.pass{background:#d4f4d4}.fail{background:#f8c8c8}.inconclusive{background:#fbe8b0}
+.not_applicable{background:#e8e8e8}.warn{background:#fff2b0}.info{background:#e0ecff}code{font-size:90%}"""
+
+
+def _cls(v: str) -> str:
+    return v.replace(" ", "_")
+
+
+def write_html(path: Path, doc: dict) -> None:
+    e = html.escape
+    cap, sip = doc["capture"], doc["sip"]
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>SIP Outbound analysis: {e(cap['path'])}"
+           f"</title><style>{_CSS}</style></head><body>",
+           f"<h1>SIP Outbound offline analysis</h1><p><code>{e(cap['path'])}</code>: {cap['packets']} packets, "
+           f"{sip['messages']} SIP messages. Verdict: <b class='{_cls(doc['verdict'])}'>{e(doc['verdict'])}</b></p>"]
+    if doc["problems"]:
+        out.append("<ul>" + "".join(f"<li class='fail'>{e(p['kind'])}: {e(p['message'])}</li>"
+                                    for p in doc["problems"]) + "</ul>")
+    if "case" in doc:
+        c = doc["case"]
+        out.append(f"<h2>Case {e(c['id'])}</h2><p class='{_cls(c['verdict'])}'>{e(c['verdict'])}: {e(c['reason'])}</p>")
+        out.append("<table><tr><th>step</th><th>packets</th><th>check</th><th>level</th><th>outcome</th>"
+                   "<th>expected</th><th>observed</th></tr>")
+        for s in c["steps"]:
+            for f in s["findings"] or [{"check": s.get("note", ""), "level": "", "outcome": "", "expected": "",
+                                        "observed": ""}]:
+                out.append(f"<tr><td>{e(s['name'])}</td><td>{e(str(s.get('packets', '')))}</td><td>{e(f['check'])}</td>"
+                           f"<td>{e(f['level'])}</td><td class='{_cls(f['outcome'])}'>{e(f['outcome'])}</td>"
+                           f"<td>{e(f['expected'])}</td><td>{e(f['observed'])}</td></tr>")
+        out.append("</table>")
+    out.append("<h2>Rules</h2><table><tr><th>rule</th><th>requirement</th><th>what</th><th>level</th><th>clause</th>"
+               "<th>verdict</th><th>counts</th></tr>")
+    for r in doc["rules"]:
+        counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items()) or "not evaluated"
+        out.append(f"<tr><td>{e(r['rule'])}</td><td>{e(r['requirement'])}</td><td>{e(r['title'])}</td>"
+                   f"<td>{e(r['level'])}</td><td>{e(r['ref'])}</td><td class='{_cls(r['verdict'])}'>"
+                   f"{e(r['verdict'])}</td><td>{e(counts)}</td></tr>")
+    out.append("</table><h2>Findings</h2><table><tr><th>rule</th><th>packets</th><th>where</th><th>check</th>"
+               "<th>outcome</th><th>expected</th><th>observed</th></tr>")
+    for r in doc["rules"]:
+        for f in r["findings"]:
+            out.append(f"<tr><td>{e(f['rule'])}</td><td>{e('/'.join(map(str, f['packets'])))}</td>"
+                       f"<td>{e(f['step'])}</td><td>{e(f['check'])}</td><td class='{_cls(f['outcome'])}'>"
+                       f"{e(f['outcome'])}</td><td>{e(f['expected'])}</td><td>{e(f['observed'])}</td></tr>")
+    out.append("</table><h2>Registrations</h2><table><tr><th>packets</th><th>AOR</th><th>flow</th><th>status</th>"
+               "<th>Contact</th><th>changes</th></tr>")
+    for g in doc["registrations"]:
+        fl = g["flow"]
+        changes = "; ".join(f"{c['kind']} {c['binding']}" for c in g["changes"])
+        out.append(f"<tr><td>{e('/'.join(map(str, g['packets'])))}</td><td>{e(g['aor'])}</td>"
+                   f"<td>{e(fl[0])} {e(fl[1][0])}:{fl[1][1]} &rarr; {e(fl[2][0])}:{fl[2][1]}</td>"
+                   f"<td>{e(str(g['status']))}</td><td>{e(' , '.join(g['contacts']))}</td><td>{e(changes)}</td></tr>")
+    out.append("</table><h2>Terminating requests</h2><table><tr><th>packet</th><th>method</th><th>binding</th>"
+               "<th>binding state</th><th>flow</th></tr>")
+    for d in doc["terminating"]:
+        fl = d["flow"]
+        out.append(f"<tr><td>{d['packet']}</td><td>{e(d['method'])}</td><td>{e(d['binding'])}</td>"
+                   f"<td>{e(d['binding_state'])}</td><td>{e(fl[0])} {e(fl[1][0])}:{fl[1][1]} &rarr; "
+                   f"{e(fl[2][0])}:{fl[2][1]}</td></tr>")
+    out.append("</table><h2>Keep-alives</h2><table><tr><th>packets</th><th>kind</th><th>delay (ms)</th><th>mapped</th>"
+               "<th>note</th></tr>")
+    for k in doc["keepalives"]:
+        out.append(f"<tr><td>{e('/'.join(map(str, k['packets'])))}</td><td>{e(k['kind'])}</td>"
+                   f"<td>{k['delay_ms']}</td><td>{e(str(k['mapped']))}</td><td>{e(k['note'])}</td></tr>")
+    out.append("</table></body></html>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out), encoding="utf-8")

@@ -1,0 +1,323 @@
+"""The offline checks: generic rules judged on every exchange of a capture.
+
+Each rule has its clause and level as in the test-purpose catalogue, and is judged with the same
+check functions as a live run (``conformance.checks``: ``require``, ``contacts``, ``path``,
+``flow_timer``, ``status``, ``delivered``, ``pong``, ``stun_mapped``) on a :class:`CheckContext`
+built from the captured request and response, with the bindings the timeline knows standing in
+for the UE's flows.  What cannot be seen in a capture is not guessed: "first hop" is taken from
+the Via count and Path of the request (or the Path the 2xx echoes), and a rule whose evidence is
+missing is inconclusive or not applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..checks import CheckContext, Observation, run_check
+from ..sip.errors import ParseError
+from ..sip.headers import parse_name_addr, parse_option_tags
+from ..verdict import FAIL, INCONCLUSIVE, PASS, Finding, Verdict, combine, grade
+from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, request_expires
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    requirement: str
+    title: str
+    level: str
+    ref: str
+
+
+RULES: dict[str, Rule] = {r.id: r for r in (
+    Rule("R1-require", "R1", "2xx to an outbound REGISTER carries Require: outbound", "MUST", "RFC 5626 §6 ¶8"),
+    Rule("R1-no-reg-id", "R1", "no Require: outbound when reg-id is absent or ignored", "MUST", "RFC 5626 §6 ¶6"),
+    Rule("R1-no-supported", "R1", "no Require: outbound without Supported: outbound", "MUST",
+         "RFC 3261 §8.2.4; RFC 5626 §6 ¶8"),
+    Rule("R2-bindings", "R2", "2xx lists every current binding", "MUST", "RFC 3261 §10.3 step 8"),
+    Rule("R2-expires", "R2", "every Contact of the 2xx has expires", "MUST", "RFC 3261 §10.3 step 8"),
+    Rule("R3-replace", "R3", "same instance and reg-id replaces the binding", "MUST", "RFC 5626 §6 ¶8, ¶10"),
+    Rule("R3-add", "R3", "a new reg-id of the instance adds a binding", "MUST", "RFC 5626 §6 ¶8"),
+    Rule("439-only", "439", "439 only for reg-id + Supported: outbound past a non-outbound first hop", "MUST",
+         "RFC 5626 §11.6, §6 ¶3"),
+    Rule("439-due", "439", "439 when the first hop lacks outbound (reg-id + Supported: outbound)", "MUST",
+         "RFC 5626 §6 ¶3"),
+    Rule("PATH-ob", "PATH", "first hop's Path URI has ;ob", "MUST", "RFC 5626 §5.1"),
+    Rule("PATH-echo", "PATH", "2xx to REGISTER echoes the request's Path", "SHOULD", "RFC 3327 §5.3"),
+    Rule("FLOW-TIMER", "KA", "Flow-Timer, if present, is 1*DIGIT", "MUST", "RFC 5626 §10"),
+    Rule("KA-pong", "KA", "CRLF ping answered by a CRLF pong", "MUST", "RFC 5626 §5.4"),
+    Rule("KA-stun", "KA", "STUN Binding answered with XOR-MAPPED-ADDRESS of the sender", "MUST", "RFC 5626 §8"),
+    Rule("TERM-binding", "TERM", "terminating requests only to current bindings", "MUST", "RFC 5626 §7"),
+)}
+
+KEEP_PASSES = 20  # passing findings kept per rule (all others are counted)
+KEEP_OTHERS = 1000  # failing / inconclusive / warning findings kept per rule
+
+
+@dataclass
+class OfflineFinding:
+    rule: str
+    finding: Finding
+    packets: list[int]
+
+    def to_dict(self) -> dict:
+        d = self.finding.to_dict()
+        d.pop("location", None)
+        d.pop("message_index", None)
+        return {"rule": self.rule, "packets": self.packets, **d}
+
+
+@dataclass
+class RuleResult:
+    rule: Rule
+    counts: dict[str, int] = field(default_factory=dict)
+    findings: list[OfflineFinding] = field(default_factory=list)
+    _passes_kept: int = 0
+    _others_kept: int = 0
+
+    @property
+    def evaluated(self) -> int:
+        return sum(self.counts.values())
+
+    def verdict(self) -> Verdict:
+        if not self.evaluated:
+            return Verdict.NOT_APPLICABLE
+        if self.counts.get(FAIL):
+            return Verdict.FAIL
+        if self.counts.get(INCONCLUSIVE) and not self.counts.get(PASS):
+            return Verdict.INCONCLUSIVE
+        return combine([f.finding for f in self.findings]).verdict if self.findings else Verdict.PASS
+
+    def to_dict(self) -> dict:
+        r = self.rule
+        return {"rule": r.id, "requirement": r.requirement, "title": r.title, "level": r.level, "ref": r.ref,
+                "verdict": str(self.verdict()), "counts": dict(self.counts),
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def _ob(value: str) -> bool | None:
+    try:
+        uri = parse_name_addr(value).uri
+    except ParseError:
+        return None
+    return uri is not None and uri.has_param("ob")
+
+
+def _tags(msg, header: str) -> list[str]:
+    try:
+        return parse_option_tags(msg.values(header))
+    except ParseError:
+        return []
+
+
+class Judge:
+    """Turns timeline outputs into graded findings, rule by rule."""
+
+    def __init__(self, *, strict: bool = False, keepalive_bound: float = 10.0):
+        self.strict = strict
+        self.keepalive_bound = keepalive_bound
+        self.results: dict[str, RuleResult] = {rid: RuleResult(rule) for rid, rule in RULES.items()}
+
+    # -- recording ------------------------------------------------------------------------------
+    def _add(self, rule_id: str, findings: list[Finding], packets: list[int]) -> None:
+        res = self.results[rule_id]
+        for f in findings:
+            res.counts[f.outcome] = res.counts.get(f.outcome, 0) + 1
+            if f.outcome == PASS:
+                if res._passes_kept >= KEEP_PASSES:
+                    continue
+                res._passes_kept += 1
+            else:
+                if res._others_kept >= KEEP_OTHERS:
+                    continue
+                res._others_kept += 1
+            res.findings.append(OfflineFinding(rule_id, f, list(packets)))
+
+    def _check(self, rule_id: str, kind: str, args: dict, ctx: CheckContext, packets: list[int], where: str) -> None:
+        rule = RULES[rule_id]
+        found = run_check(kind, args, ctx, level=rule.level, ref=rule.ref, strict=self.strict, step=where,
+                          message_index=packets[-1] if packets else None)
+        self._add(rule_id, found, packets)
+
+    def _observe(self, rule_id: str, obs: Observation, packets: list[int], where: str) -> None:
+        rule = RULES[rule_id]
+        self._add(rule_id, [Finding(check=obs.label, level=rule.level, ref=rule.ref,
+                                    outcome=grade(obs.ok, rule.level, self.strict), expected=obs.expected,
+                                    observed=obs.observed, step=where,
+                                    message_index=packets[-1] if packets else None)], packets)
+
+    # -- dispatch -------------------------------------------------------------------------------
+    def feed(self, item) -> None:
+        if isinstance(item, RegisterOutcome):
+            self._register(item)
+        elif isinstance(item, Delivery):
+            self._delivery(item)
+        elif isinstance(item, KeepAlive):
+            self._keepalive(item)
+        elif isinstance(item, Exchange):
+            pass  # REGISTERs are judged through their RegisterOutcome
+
+    # -- REGISTER -------------------------------------------------------------------------------
+    def _register(self, out: RegisterOutcome) -> None:
+        ex = out.exchange
+        req, resp = ex.request, ex.response
+        if resp is None:
+            return
+        packets = ex.packets
+        where = f"REGISTER {out.aor} (packets {packets[0]}-{packets[-1]})"
+        ctx = CheckContext(request=req, response=resp)
+        supported = "outbound" in _tags(req, "Supported")
+        reg_ids = [c for c in out.contacts if c.reg_id is not None]
+        outbound_contacts = [c for c in reg_ids if c.instance]
+        vias = len(req.values("Via"))
+        req_paths = req.values("Path")
+        resp_paths = resp.values("Path") if 200 <= resp.status < 300 else []
+        # First hop, as far as the capture shows it (RFC 5626 §6 ¶3).
+        if req_paths:
+            first_hop, path_ob, seen = False, bool(_ob(req_paths[0])), True
+        elif vias > 1:
+            first_hop, path_ob, seen = False, False, True
+        elif resp_paths:
+            first_hop, path_ob, seen = False, bool(_ob(resp_paths[0])), True
+        else:
+            first_hop, path_ob, seen = True, False, False
+        outbound_ok = first_hop or path_ob
+        due439 = bool(reg_ids) and supported and not outbound_ok and seen
+
+        if ex.relayed:
+            # A proxy in the capture forwarded this REGISTER: the registrar's 439 decision is
+            # judged on the request it received (the inner exchange), not on this one.
+            due439 = False
+        elif resp.status == 439:
+            # Fails only on what the capture shows: a REGISTER that visibly reached the registrar
+            # with ;ob on its first Path URI is no case for 439; seen from the UE side, any 439 to
+            # reg-id + Supported: outbound may be right (the first hop behind the UE is not visible).
+            ok = bool(reg_ids) and supported and not (req_paths and path_ob)
+            self._observe("439-only", Observation(
+                "439 justified", ok, "reg-id and Supported: outbound, and a first hop without outbound",
+                f"reg-id {'present' if reg_ids else 'absent'}; Supported: outbound "
+                f"{'present' if supported else 'absent'}; first hop "
+                f"{'direct' if first_hop else 'with ;ob on the Path' if path_ob else 'without outbound'}"),
+                packets, where)
+        if due439:
+            self._check("439-due", "status", {"in": [439]}, ctx, packets, where)
+        if not 200 <= resp.status < 300:
+            return
+        # R1: Require: outbound.
+        if outbound_contacts and supported and outbound_ok:
+            self._check("R1-require", "require", {"has": "outbound"}, ctx, packets, where)
+        elif not supported:
+            self._check("R1-no-supported", "require", {"lacks": "outbound"}, ctx, packets, where)
+        else:
+            self._check("R1-no-reg-id", "require", {"lacks": "outbound"}, ctx, packets, where)
+        self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts))
+        # Path.
+        if req_paths:
+            self._check("PATH-echo", "path", {"echo": True}, ctx, packets, where)
+        elif vias == 1 and resp_paths and outbound_contacts and supported:
+            self._check("PATH-ob", "path", {"ob": True}, ctx, packets, where)
+        if resp.get("Flow-Timer") is not None:
+            self._check("FLOW-TIMER", "flow_timer", {"valid": True}, ctx, packets, where)
+
+    def _bindings(self, out: RegisterOutcome, ctx: CheckContext, packets, where, outbound: bool) -> None:
+        """R2 and R3: which of the bindings known before must the 2xx list, or not."""
+        req, resp = out.exchange.request, out.exchange.response
+        if out.listed is None:
+            return
+        names: dict[str, str] = {}
+
+        def name(b_uri: str, reg_id, label: str = "") -> str:
+            n = f"{label or 'binding'} <{b_uri}>" + (f" reg-id {reg_id}" if reg_id is not None else "")
+            names[n] = b_uri
+            return n
+
+        asked = {}
+        for c in out.contacts:
+            asked[str(c.uri)] = c
+        requires = "outbound" in _tags(resp, "Require")
+        expected: list[str] = []
+        replaced: list[str] = []
+        added: list[str] = []
+        new_outbound = [c for c in out.contacts if c.instance and c.reg_id is not None
+                        and request_expires(req, c) != 0]
+        for b in out.before:
+            c = next((c for c in out.contacts if _same(c, b)), None)
+            if out.star or (c is not None and request_expires(req, c) == 0):
+                continue  # removed by this request
+            twin = next((n for n in new_outbound if n.instance == b.instance and n.reg_id == b.reg_id), None)
+            if twin is not None and outbound and not _same(twin, b):
+                replaced.append(name(b.uri, b.reg_id, "replaced"))
+                continue
+            if not requires and b.instance and any(n.instance == b.instance for n in out.contacts):
+                continue  # legacy (Rel-7) rules: the instance's binding may be overwritten
+            n = name(b.uri, b.reg_id)
+            expected.append(n)
+            if outbound and b.reg_id is not None and any(
+                    x.instance == b.instance and x.reg_id != b.reg_id for x in new_outbound):
+                added.append(n)
+        for c in out.contacts:
+            e = request_expires(req, c)
+            if e != 0 and c.uri is not None and not out.star:
+                expected.append(name(str(c.uri), c.reg_id, "requested"))
+        ctx.flow_contacts = names
+        if expected:
+            self._check("R2-bindings", "contacts", {"include": expected}, ctx, packets, where)
+        if out.listed:
+            self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where)
+        if replaced:
+            self._check("R3-replace", "contacts", {"exclude": replaced}, ctx, packets, where)
+        if added:
+            self._check("R3-add", "contacts", {"include": added}, ctx, packets, where)
+
+    # -- terminating requests and keep-alives ---------------------------------------------------
+    def _delivery(self, d: Delivery) -> None:
+        b = d.binding
+        n = b.label()
+        ctx = CheckContext(request=d.request, response=None, deliveries={n: [d.request]}, flow_contacts={n: b.uri})
+        where = f"{d.request.method} to {b.aor} (packet {d.event.number})"
+        if b.state == "dropped":
+            return  # the registrar stopped listing it without a reason: R2 judges that, not this
+        args = {"flow": n} if b.state == "active" else {"not_on": [n]}
+        if b.state != "active":
+            where += f"; binding {b.state} in packet {b.ended}"
+        self._check("TERM-binding", "delivered", args, ctx, [d.event.number], where)
+
+    def _keepalive(self, ka: KeepAlive) -> None:
+        req = ka.request
+        packets = [req.number] + ([ka.answer.number] if ka.answer is not None else [])
+        early = ka.answer is None and "capture ends" in ka.note and \
+            float(ka.note.split("ends ")[1].split(" s")[0]) < self.keepalive_bound
+        if ka.kind == "pong":
+            where = f"CRLF ping {req.src[0]}:{req.src[1]} -> {req.dst[0]}:{req.dst[1]} (packet {req.number})"
+            if early:
+                self._observe("KA-pong", Observation("CRLF pong", None, "a CRLF pong", ka.note), packets, where)
+                return
+            if ka.answer is None:
+                self._observe("KA-pong", Observation("CRLF pong", False, "a CRLF pong on the same connection",
+                                                     ka.note), packets, where)
+                return
+            ctx = CheckContext(request=None, response=None, pong_delay=ka.delay, keepalive_bound=self.keepalive_bound)
+            self._check("KA-pong", "pong", {}, ctx, packets, where)
+            return
+        where = f"STUN Binding {req.src[0]}:{req.src[1]} -> {req.dst[0]}:{req.dst[1]} (packet {req.number})"
+        if early:
+            self._observe("KA-stun", Observation("STUN XOR-MAPPED-ADDRESS", None, "a Binding response", ka.note),
+                          packets, where)
+            return
+        ctx = CheckContext(request=None, response=None, flow_addresses={"flow": req.src},
+                           stun_mapped=ka.mapped, stun_note=ka.note)
+        self._check("KA-stun", "stun_mapped", {}, ctx, packets, where)
+
+    # -- summary --------------------------------------------------------------------------------
+    def verdict(self) -> Verdict:
+        vs = [r.verdict() for r in self.results.values()]
+        for v in (Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.PASS):
+            if v in vs:
+                return v
+        return Verdict.NOT_APPLICABLE
+
+
+def _same(contact, b: Binding) -> bool:
+    from .timeline import _uri_key
+
+    return contact.uri is not None and _uri_key(contact.uri) == b.ukey

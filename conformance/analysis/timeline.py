@@ -1,0 +1,460 @@
+"""Registrations, flows and keep-alives over time, rebuilt from wire events (sans-IO).
+
+Feed :class:`~conformance.analysis.reassembly.WireEvent` s in capture order to
+:meth:`Timeline.feed`; it returns what each event completed:
+
+* :class:`Exchange` — a request and its final response (matched on Call-ID, CSeq and the top Via
+  branch, as a client transaction matches them, RFC 3261 §17.1.3); for a REGISTER with a 2xx,
+  a :class:`RegisterOutcome` with the binding changes it made.
+* :class:`Delivery` — a non-REGISTER request towards a registered Contact or a registered flow,
+  with the flow it used and the state of the binding it reached.
+* :class:`KeepAlive` — a CRLF ping and its pong (or none), a STUN Binding request and its answer.
+
+The registrar's statement is the Contact list of its 2xx (RFC 3261 §10.3 step 8): the model of
+the bindings of an AOR is that list, dated, with each binding's expiry; the REGISTER that led to
+it says which bindings were created, refreshed, replaced or removed.  Bindings are keyed on AOR,
+instance and reg-id when the Contact has both (RFC 5626 §6 ¶8), else on the Contact URI
+(RFC 3261 §10.3).  Memory is bounded: open transactions, keep-alives and binding histories are
+capped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from ..sip.errors import ParseError
+from ..sip.headers import NameAddr, parse_contacts, parse_name_addr, parse_uri, uri_equal
+from ..sip.message import Request, Response
+from .reassembly import WireEvent
+
+MAX_OPEN = 20000  # open transactions remembered
+MAX_HISTORY = 50  # events kept per binding
+MAX_GONE = 200  # replaced / removed bindings kept per AOR
+EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
+_BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
+
+
+def _uri_key(uri) -> str:
+    """A comparable form of a Contact URI: scheme, user, host, port and transport."""
+    if uri is None:
+        return ""
+    host = (uri.host or "").lower()
+    port = uri.port or ""
+    transport = (uri.param("transport") or "udp").lower() if uri.is_sip else ""
+    return f"{uri.scheme}:{uri.user or ''}@{host}:{port};{transport}"
+
+
+def aor_of(request: Request) -> str:
+    try:
+        uri = parse_name_addr(request.get("To") or "").uri
+    except ParseError:
+        return request.get("To") or "?"
+    if uri is None:
+        return "?"
+    return f"{uri.scheme}:{uri.user + '@' if uri.user else ''}{uri.host.lower()}"
+
+
+def binding_key(contact: NameAddr) -> tuple:
+    if contact.instance and contact.reg_id is not None:
+        return ("outbound", contact.instance, contact.reg_id)
+    return ("uri", _uri_key(contact.uri))
+
+
+def request_expires(request: Request, contact: NameAddr) -> int | None:
+    """The expiry a REGISTER asks for one Contact: its parameter, else the Expires header."""
+    if contact.expires is not None:
+        return contact.expires
+    value = (request.get("Expires") or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+@dataclass
+class Exchange:
+    request: Request
+    req_event: WireEvent
+    final_event: WireEvent | None = None
+    provisional: int = 0
+    retransmissions: int = 0
+    relayed: bool = False  # a proxy in the capture forwarded this request (its next hop is seen too)
+
+    @property
+    def response(self) -> Response | None:
+        return self.final_event.message if self.final_event is not None else None  # type: ignore[return-value]
+
+    @property
+    def packets(self) -> list[int]:
+        out = [self.req_event.number]
+        if self.final_event is not None:
+            out.append(self.final_event.number)
+        return out
+
+
+@dataclass
+class Binding:
+    aor: str
+    key: tuple
+    uri: str
+    instance: str | None
+    reg_id: str | None
+    expires: int | None
+    expires_at: float | None
+    flow: tuple  # (transport, UE-side address, registrar-side address) of the REGISTER
+    path: list[str]
+    created: int  # packet number
+    updated: int
+    state: str = "active"  # active | replaced | removed | expired | dropped | overwritten
+    ended: int | None = None  # packet that ended it
+    history: list[tuple[int, float, str]] = field(default_factory=list)
+    ukey: str = ""  # comparable form of the Contact URI
+
+    def note(self, packet: int, time: float, what: str) -> None:
+        self.history.append((packet, time, what))
+        if len(self.history) > MAX_HISTORY:
+            del self.history[1]
+
+    def label(self) -> str:
+        if self.key[0] == "outbound":
+            return f"{self.aor} reg-id {self.reg_id} <{self.uri}>"
+        return f"{self.aor} <{self.uri}>"
+
+    def to_dict(self) -> dict:
+        return {"aor": self.aor, "uri": self.uri, "instance": self.instance, "reg_id": self.reg_id,
+                "expires": self.expires, "state": self.state, "created": self.created,
+                "updated": self.updated, "ended": self.ended,
+                "flow": [self.flow[0], list(self.flow[1]), list(self.flow[2])], "path": self.path,
+                "history": [{"packet": p, "time": round(t, 6), "what": w} for p, t, w in self.history]}
+
+
+@dataclass
+class Change:
+    kind: str  # created | refreshed | replaced | removed | overwritten | dropped | expired | appeared
+    binding: Binding
+    packet: int
+
+
+@dataclass
+class RegisterOutcome:
+    exchange: Exchange
+    aor: str
+    contacts: list[NameAddr]  # of the request (empty for a fetch)
+    star: bool
+    before: list[Binding]  # active before the request, expiry applied (uncertain ones left out)
+    uncertain: list[Binding]  # expiring within EXPIRY_SLACK of the request: listed or not, fine
+    listed: list[NameAddr] | None  # the 2xx Contact list; None: not a 2xx or unparseable
+    changes: list[Change] = field(default_factory=list)
+    parse_error: str = ""
+
+
+@dataclass
+class Delivery:
+    event: WireEvent
+    request: Request
+    binding: Binding
+    by_uri: bool  # the Request-URI is the binding's Contact
+    on_flow: bool  # sent over the binding's registered flow (UE address, and connection for TCP)
+
+
+@dataclass
+class KeepAlive:
+    kind: str  # "pong" | "stun"
+    request: WireEvent
+    answer: WireEvent | None
+    delay: float | None
+    mapped: tuple[str, int] | None = None  # STUN XOR-MAPPED-ADDRESS
+    note: str = ""
+
+
+@dataclass
+class AorState:
+    bindings: dict[tuple, Binding] = field(default_factory=dict)
+    gone: list[Binding] = field(default_factory=list)
+
+
+@dataclass
+class Counts:
+    messages: int = 0
+    requests: int = 0
+    responses: int = 0
+    unparseable: int = 0
+    pings: int = 0
+    pongs: int = 0
+    stun: int = 0
+    keepalives: int = 0
+    methods: dict[str, int] = field(default_factory=dict)
+
+
+class Timeline:
+    def __init__(self, *, keepalive_bound: float = 10.0):
+        self.keepalive_bound = keepalive_bound
+        self.open: OrderedDict[tuple, Exchange] = OrderedDict()
+        self.aors: dict[str, AorState] = {}
+        self.registrar_addrs: set[tuple[str, int]] = set()
+        self._ue_addrs: dict[tuple[str, int], tuple[str, tuple]] = {}  # UE address -> (aor, key)
+        self._pings: dict[tuple, WireEvent] = {}  # (pinger, peer) -> ping
+        self._stun: OrderedDict[bytes, WireEvent] = OrderedDict()
+        self._by_uri: dict[str, Binding] = {}  # Contact URI key -> latest binding with it
+        self.counts = Counts()
+        self.last_time = 0.0
+
+    # -- feeding ------------------------------------------------------------------------------
+    def feed(self, ev: WireEvent) -> list:
+        if ev.time > self.last_time:
+            self.last_time = ev.time
+        if ev.kind == "sip":
+            return self._sip(ev)
+        if ev.kind == "unparseable":
+            self.counts.unparseable += 1
+            return []
+        if ev.kind == "ping":
+            self.counts.pings += 1
+            self._pings[(ev.src, ev.dst)] = ev
+            return []
+        if ev.kind == "pong":
+            self.counts.pongs += 1
+            ping = self._pings.pop((ev.dst, ev.src), None)
+            return [KeepAlive("pong", ping, ev, ev.time - ping.time)] if ping is not None else []
+        if ev.kind == "closed":
+            # The connection is gone in that direction: a ping of the peer cannot be answered now.
+            ping = self._pings.pop((ev.dst, ev.src), None)
+            return [KeepAlive("pong", ping, None, None, note=f"connection closed ({ev.note}) "
+                                                            f"in packet {ev.number} without a pong")] if ping else []
+        if ev.kind == "stun":
+            self.counts.stun += 1
+            return self._stun_event(ev)
+        if ev.kind == "keepalive":
+            self.counts.keepalives += 1
+        return []
+
+    def finish(self) -> list:
+        """End of capture: unanswered keep-alives."""
+        out: list = []
+        for ping in self._pings.values():
+            waited = self.last_time - ping.time
+            out.append(KeepAlive("pong", ping, None, None,
+                                 note=f"no pong; the capture ends {waited:.3f} s after the ping"))
+        for req in self._stun.values():
+            waited = self.last_time - req.time
+            out.append(KeepAlive("stun", req, None, None,
+                                 note=f"no Binding response; the capture ends {waited:.3f} s after the request"))
+        self._pings.clear()
+        self._stun.clear()
+        return out
+
+    def _stun_event(self, ev: WireEvent) -> list:
+        from ..sut.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_REQUEST, CLASS_SUCCESS, decode_xor_address, parse
+
+        parsed = parse(ev.data)
+        if parsed is None:
+            return []
+        method, cls, tid, attrs = parsed
+        if method != 1:
+            return []
+        if cls == CLASS_REQUEST:
+            self._stun[tid] = ev
+            if len(self._stun) > MAX_OPEN:
+                self._stun.popitem(last=False)
+            return []
+        req = self._stun.get(tid)
+        if req is None or (ev.src, ev.dst) != (req.dst, req.src):
+            return []
+        del self._stun[tid]
+        ka = KeepAlive("stun", req, ev, ev.time - req.time)
+        if cls != CLASS_SUCCESS:
+            ka.note = f"STUN response of class {cls} (not a success response)"
+            return [ka]
+        xma = [v for t, v, _ in attrs if t == ATTR_XOR_MAPPED_ADDRESS]
+        if not xma:
+            ka.note = "Binding success response without XOR-MAPPED-ADDRESS"
+            return [ka]
+        try:
+            ka.mapped = decode_xor_address(xma[0], tid)
+        except ValueError as exc:
+            ka.note = f"malformed XOR-MAPPED-ADDRESS: {exc}"
+        return [ka]
+
+    def _sip(self, ev: WireEvent) -> list:
+        msg = ev.message
+        c = self.counts
+        c.messages += 1
+        cseq = msg.cseq
+        if isinstance(msg, Request):
+            c.requests += 1
+            c.methods[msg.method] = c.methods.get(msg.method, 0) + 1
+            key = (msg.call_id, cseq, msg.top_branch)
+            ex = self.open.get(key)
+            if ex is not None:
+                ex.retransmissions += 1
+                return []
+            ex = Exchange(msg, ev)
+            self.open[key] = ex
+            if len(self.open) > MAX_OPEN:
+                self.open.popitem(last=False)
+            out: list = []
+            if msg.method == "REGISTER":
+                self.registrar_addrs.add(ev.dst)
+                vias = msg.values("Via")
+                if len(vias) > 1:
+                    m = _BRANCH.search(vias[1])
+                    outer = self.open.get((msg.call_id, cseq, m.group(1))) if m else None
+                    if outer is not None:
+                        outer.relayed = True
+            else:
+                d = self._delivery(ev, msg)
+                if d is not None:
+                    out.append(d)
+            return out
+        c.responses += 1
+        key = (msg.call_id, cseq, msg.top_branch)
+        ex = self.open.get(key)
+        if ex is None or ex.final_event is not None:
+            return []
+        if msg.status < 200:
+            ex.provisional += 1
+            return []
+        ex.final_event = ev
+        del self.open[key]
+        out = [ex]
+        if ex.request.method == "REGISTER":
+            out.append(self._register(ex))
+        return out
+
+    # -- registrations --------------------------------------------------------------------------
+    def bindings(self, aor: str) -> list[Binding]:
+        st = self.aors.get(aor)
+        return list(st.bindings.values()) if st else []
+
+    def all_bindings(self) -> list[Binding]:
+        out = []
+        for st in self.aors.values():
+            out += list(st.bindings.values()) + st.gone
+        return out
+
+    def _end(self, st: AorState, b: Binding, state: str, packet: int, time: float) -> None:
+        b.state, b.ended = state, packet
+        b.note(packet, time, state)
+        st.bindings.pop(b.key, None)
+        st.gone.append(b)
+        if len(st.gone) > MAX_GONE:
+            st.gone.pop(0)
+
+    def _register(self, ex: Exchange) -> RegisterOutcome:
+        req, resp = ex.request, ex.response
+        aor = aor_of(req)
+        st = self.aors.setdefault(aor, AorState())
+        now = ex.req_event.time
+        try:
+            contacts = parse_contacts(req)
+        except ParseError as exc:
+            contacts = []
+            perr = f"unparseable Contact in the REGISTER: {exc}"
+        else:
+            perr = ""
+        star = any(c.star for c in contacts)
+        contacts = [c for c in contacts if not c.star]
+        before, uncertain, expired = [], [], []
+        for b in list(st.bindings.values()):
+            if b.expires_at is None or b.expires_at > now + EXPIRY_SLACK:
+                before.append(b)
+            elif b.expires_at < now - EXPIRY_SLACK:
+                self._end(st, b, "expired", ex.req_event.number, now)
+                expired.append(Change("expired", b, ex.req_event.number))
+            else:
+                uncertain.append(b)
+        out = RegisterOutcome(ex, aor, contacts, star, before, uncertain, None, changes=expired, parse_error=perr)
+        if resp is None or not 200 <= resp.status < 300:
+            return out
+        try:
+            listed = [c for c in parse_contacts(resp) if not c.star and c.uri is not None]
+        except ParseError as exc:
+            out.parse_error = f"unparseable Contact in the 2xx: {exc}"
+            return out
+        out.listed = listed
+        self._apply(st, out, listed)
+        return out
+
+    def _apply(self, st: AorState, out: RegisterOutcome, listed: list[NameAddr]) -> None:
+        ex = out.exchange
+        pkt, now = ex.final_event.number, ex.final_event.time
+        req_keys = {_uri_key(c.uri): c for c in out.contacts}
+        ev = ex.req_event
+        flow = (ev.transport, ev.src, ev.dst)
+        seen: set[tuple] = set()
+        for c in listed:
+            key = binding_key(c)
+            if key in seen:
+                continue
+            seen.add(key)
+            ukey = _uri_key(c.uri)
+            mine = req_keys.get(ukey)
+            old = st.bindings.get(key)
+            expires_at = now + c.expires if c.expires is not None else None
+            if old is not None and old.ukey != ukey:
+                self._end(st, old, "replaced", pkt, now)
+                out.changes.append(Change("replaced", old, pkt))
+                old = None
+            if old is None:
+                b = Binding(out.aor, key, str(c.uri), c.instance, c.reg_id, c.expires, expires_at,
+                            flow if mine is not None else ("?", ("?", 0), ("?", 0)),
+                            out.exchange.request.values("Path") if mine is not None else [], pkt, pkt,
+                            ukey=ukey)
+                self._by_uri[ukey] = b
+                kind = "created" if mine is not None else "appeared"
+                b.note(pkt, now, kind)
+                st.bindings[key] = b
+                out.changes.append(Change(kind, b, pkt))
+                if mine is not None:
+                    self._ue_addrs[ev.src] = (out.aor, key)
+            else:
+                old.expires, old.expires_at = c.expires, expires_at
+                if mine is not None:
+                    old.updated = pkt
+                    if old.flow != flow:
+                        old.note(pkt, now, f"flow changed to {flow[0]} {flow[1][0]}:{flow[1][1]}")
+                        old.flow = flow
+                        self._ue_addrs[ev.src] = (out.aor, key)
+                    old.note(pkt, now, "refreshed")
+                    out.changes.append(Change("refreshed", old, pkt))
+        instances = {c.instance for c in listed if c.instance}
+        for key, b in list(st.bindings.items()):
+            if key in seen:
+                continue
+            asked = req_keys.get(b.ukey)
+            if out.star or (asked is not None and request_expires(ex.request, asked) == 0):
+                kind = "removed"
+            elif b.instance and b.instance in instances:
+                kind = "overwritten"
+            elif b.expires_at is not None and b.expires_at <= now + EXPIRY_SLACK:
+                kind = "expired"
+            else:
+                kind = "dropped"
+            self._end(st, b, kind, pkt, now)
+            out.changes.append(Change(kind, b, pkt))
+
+    # -- terminating requests -------------------------------------------------------------------
+    def _delivery(self, ev: WireEvent, req: Request) -> Delivery | None:
+        if req.method in ("ACK", "CANCEL") or ev.dst in self.registrar_addrs:
+            return None
+        hit = self._ue_addrs.get(ev.dst)
+        binding = None
+        if hit is not None:
+            aor, key = hit
+            st = self.aors.get(aor)
+            if st is not None:
+                binding = st.bindings.get(key)
+                if binding is None or binding.flow[1] != ev.dst:  # a flow replaced since
+                    binding = next((b for b in reversed(st.gone) if b.key == key and b.flow[1] == ev.dst), None)
+        by_uri = False
+        try:
+            ruri = parse_uri(req.uri)
+        except ParseError:
+            ruri = None
+        if ruri is not None:
+            b = self._by_uri.get(_uri_key(ruri))
+            if b is not None and uri_equal(b.uri, ruri) and (binding is None or binding is b):
+                binding, by_uri = b, True
+        if binding is None:
+            return None
+        on_flow = binding.flow[1] == ev.dst and (ev.transport == binding.flow[0])
+        return Delivery(ev, req, binding, by_uri, on_flow)

@@ -1,0 +1,24 @@
+"""The number of SIP messages found equals what tshark decodes in the same sample files."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conformance.analysis.analyzer import analyze
+
+TSHARK = shutil.which("tshark")
+SAMPLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "pcaps" / "samples").rglob("*")
+                 if p.suffix in (".pcap", ".pcapng"))
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark not installed")
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_message_count_matches_tshark(sample):
+    proc = subprocess.run([TSHARK, "-r", str(sample), "-o", "tcp.reassemble_out_of_order:TRUE", "-Y", "sip",
+                           "-T", "fields", "-e", "sip.CSeq.seq", "-E", "occurrence=a", "-E", "aggregator=,"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    tshark = sum(1 for line in proc.stdout.splitlines() for v in line.split(",") if v)
+    assert analyze(str(sample)).messages == tshark > 0
