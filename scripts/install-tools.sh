@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the external tools the project's tests use, from Debian's packages, when missing:
 #   tshark   to check that every pcap the suite writes decodes as SIP;
-#   kamailio (with kamailio-outbound-modules) as a real SUT (suts/kamailio/kamailioctl.sh install).
+#   kamailio (with kamailio-outbound-modules) as a real SUT (suts/kamailio/kamailioctl.sh install);
+#   chromium to load report.html and certificate.html as a user would (headless).
 # Non-interactive; needs root (or sudo) for apt-get. Without them it says what is missing and
 # the tests that need the tool are skipped with that reason.
 set -eu
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 KCTL=suts/kamailio/kamailioctl.sh
 need=""
 command -v tshark >/dev/null 2>&1 || need="$need tshark"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 kamailio_missing=""
 $KCTL installed || kamailio_missing=yes
 [ -z "$need" ] && [ -z "$kamailio_missing" ] && exit 0
