@@ -1,4 +1,9 @@
-"""The ``conformance`` command: run the suite, run the reference CSCF, list cases."""
+"""The ``conformance`` command: run the suite, run the reference CSCF, list cases, write a profile.
+
+``conformance run`` exits 0 (all applicable passed / all verdicts as in the baseline), 1
+(failures), 2 (inconclusive only), 3 (usage or input error), 4 (SUT unreachable) or 5
+(interrupted); see conformance/gate.py and docs/ci-gate.md.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +19,65 @@ def _repo_root() -> Path:
 
 
 def default_cases_dir() -> Path:
-    for base in (Path.cwd(), _repo_root()):
-        if (base / "testcases").is_dir():
-            return base / "testcases"
-    return Path.cwd() / "testcases"
+    """./testcases when there is one, else the suite's own cases (checkout or installed package)."""
+    from .resources import cases_dir
+
+    if (Path.cwd() / "testcases").is_dir():
+        return Path.cwd() / "testcases"
+    return cases_dir()
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """A bad option is a usage error: exit 3 (argparse's default is 2, our "inconclusive")."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(3, f"{self.prog}: error: {message}\n")
+
+
+class _RunWatcher:
+    """A plugin for the run of ``conformance run``: collection errors and interrupts."""
+
+    def __init__(self) -> None:
+        self.collection_errors = 0
+        self.interrupted = False
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            self.collection_errors += 1
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    """pytest over the cases, then the CI gate's exit code (conformance/gate.py)."""
+    import json
+    import signal
+
+    from . import gate
+    from .baseline import Table, TableError, load_table
+
+    def done(code: int, why: str = "", meaning: str = "") -> int:
+        print(f"conformance: exit {code} ({meaning or gate.MEANING[code]}{': ' + why if why else ''})", flush=True)
+        return code
+
+    table: Table | None = None
+    baseline = Path(args.baseline) if args.baseline else None
+    if args.update_baseline and baseline is None:
+        print("conformance run: --update-baseline needs --baseline FILE (the file to write)", file=sys.stderr)
+        return done(gate.USAGE)
+    if baseline is not None and (baseline.exists() or not args.update_baseline):
+        try:
+            table = load_table(baseline)
+        except TableError as exc:
+            print(f"conformance run: {exc}", file=sys.stderr)
+            return done(gate.USAGE, "bad baseline")
+
     import pytest
 
     cases = [str(p) for p in (args.cases or [default_cases_dir()])]
@@ -32,6 +89,9 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         f"--pcap-dir={args.pcap_dir}",
         f"--html={reports / 'report.html'}", "--self-contained-html",
         "-o", "console_output_style=count",
+        # installed from a wheel, `conformance` is imported before pytest loads the plugin's entry
+        # point, so pytest cannot assert-rewrite it (YAML cases need no rewriting)
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
         "-rN",
     ]
     if args.target:
@@ -46,7 +106,55 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.jobs:
         argv += ["-n", str(args.jobs)]
     argv += extra
-    return int(pytest.main(argv))
+    results_path = reports / "results.json"
+    try:
+        results_path.unlink()  # a stale file from an earlier run must not be judged
+    except FileNotFoundError:
+        pass
+    watcher = _RunWatcher()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        rc = int(pytest.main(argv, plugins=[watcher]))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    results: list[dict] = []
+    if results_path.exists():
+        results = json.loads(results_path.read_text(encoding="utf-8")).get("cases", [])
+
+    if rc == gate.PYTEST_INTERRUPTED or watcher.interrupted:
+        return done(gate.INTERRUPTED, f"{len(results)} finished case(s) reported in {results_path}, "
+                                      "marked incomplete" if results else "no case finished")
+    if rc in (gate.PYTEST_USAGE_ERROR, gate.PYTEST_INTERNAL_ERROR):
+        return done(gate.USAGE, "internal error" if rc == gate.PYTEST_INTERNAL_ERROR else "")
+    if watcher.collection_errors:
+        return done(gate.USAGE, f"{watcher.collection_errors} case file(s) could not be loaded")
+    if rc == gate.PYTEST_NO_TESTS or not results:
+        return done(gate.USAGE, "no case selected")
+    if gate.sut_unreachable(results):
+        return done(gate.UNREACHABLE, "every applicable case inconclusive, nothing received from the SUT")
+    if baseline is None:
+        return done(gate.verdict_code(results))
+
+    narrowed = bool(args.keyword or args.marker or args.cases)
+    if table is not None:
+        check = gate.check_baseline(table, results, narrowed=narrowed)
+        for line in check.lines(baseline):
+            print(line)
+    if args.update_baseline:
+        if narrowed:
+            print("conformance run: --update-baseline writes the whole table: run without -k, -m or case "
+                  "paths", file=sys.stderr)
+            return done(gate.USAGE)
+        target = args.target or str(results[0].get("target") or "reference-rel8")
+        todo = gate.write_updated(baseline, table, results, target)
+        print(f"wrote {baseline}: {len(results)} case(s)")
+        if todo:
+            print(f"{len(todo)} new fail(s) got why: \"TODO ...\": write what the SUT sends and which clause "
+                  f"it breaks ({', '.join(todo)})")
+        return done(gate.OK, meaning=f"baseline {baseline} written")
+    code = gate.baseline_code(check.diffs)
+    return done(code, meaning="every verdict is the accepted one" if code == gate.OK else
+                f"{len(check.diffs)} difference(s) from the baseline")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -60,14 +168,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.target:
         from .targets.loader import load_target
 
-        target = load_target(Path(args.target))
+        from .cases.errors import TargetError
+        from .resources import profile_path
+
+        path = Path(args.target)
+        if not path.exists() and profile_path(args.target) is not None:
+            path = profile_path(args.target)
+        try:
+            target = load_target(path)
+        except TargetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
     status = 0
     for path in sorted(Path(p) for d in (args.cases or [default_cases_dir()]) for p in Path(d).rglob("*.y*ml")):
         try:
             cases = load_case_file(path)
         except CaseError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            status = 2
+            status = 3  # input error, as for conformance run
             continue
         for c in cases:
             for t in c.transports:
@@ -90,7 +208,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(index))
     else:
         print("\n".join(render_text(index, uncovered_only=args.uncovered)))
-    return 2 if errors else 0
+    return 3 if errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1 :]
-    p = argparse.ArgumentParser(prog="conformance", description=__doc__)
+    p = _ArgumentParser(prog="conformance", description=__doc__.split("\n\n")[0])
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -112,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--pcap-dir", default="pcaps")
     r.add_argument("-n", dest="jobs", help="parallel workers (pytest-xdist), e.g. auto")
     r.add_argument("-q", dest="quiet", action="store_true", help="one character per case instead of a line")
+    r.add_argument("--baseline", metavar="FILE",
+                   help="accepted verdicts (expected-table YAML): fail only on a difference from them")
+    r.add_argument("--update-baseline", action="store_true",
+                   help="with --baseline FILE: write FILE from this run (accepted fails keep their why)")
     r.add_argument("cases", nargs="*", help="case files or folders (default: testcases/)")
 
     s = sub.add_parser("sut", help="run the reference CSCF standalone", add_help=False)
@@ -125,8 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("--markdown", action="store_true", help="with --coverage: as docs/coverage.md")
     ls.add_argument("cases", nargs="*")
 
+    ini = sub.add_parser("init", help="write a starter target profile for your SUT (asks on a terminal)")
+    from .profile_init import add_arguments as _init_arguments
+
+    _init_arguments(ini)
+
+    sub.add_parser("replay", help="replay the UE side of a capture against a SUT (conformance replay -h)",
+                   add_help=False)
     an = sub.add_parser("analyze", help="judge a pcap/pcapng offline (conformance analyze -h)", add_help=False)
     an.add_argument("rest", nargs=argparse.REMAINDER)
+    if argv[:1] == ["replay"]:
+        from .analysis.replay_cli import main as replay_main
+
+        return replay_main(argv[1:] + extra)
     if argv[:1] == ["analyze"]:
         from .analysis.cli import main as analyze_main
 
@@ -140,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args, extra)
     if args.command == "list":
         return cmd_list(args)
+    if args.command == "init":
+        from .profile_init import run as init_run
+
+        return init_run(args)
     return 2
 
 

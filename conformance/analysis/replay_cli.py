@@ -1,0 +1,92 @@
+"""``conformance replay CAPTURE --target PROFILE``: replay the UE side of a capture against a SUT.
+
+Exit status: 0 every answer matches the captured one on what matters; 1 at least one differs;
+2 usage error or unreadable capture; 3 the capture holds no UE request to replay; 4 the SUT
+could not be started or reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_SAME, EXIT_DIFFERENT, EXIT_USAGE, EXIT_NOTHING, EXIT_UNREACHABLE = range(5)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="conformance replay", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("capture", help="pcap or pcapng file")
+    p.add_argument("--target", required=True, help="target profile of the SUT to replay against")
+    p.add_argument("--ue", action="append", metavar="IP", help="the UE side's address (default: who sends REGISTER)")
+    p.add_argument("--keep-timing", action="store_true", help="keep the captured gaps between requests")
+    p.add_argument("--output", metavar="PCAP", help="the new capture (default: CAPTURE.replay.pcap beside it)")
+    p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    p.add_argument("--as-case", metavar="YAML", nargs="?", const="", help="also write a YAML case skeleton "
+                   "(default: testcases/replayed/<capture name>.yaml)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    path = Path(args.capture)
+    if not path.is_file():
+        print(f"conformance replay: {path}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    from ..plugin.sutctl import SutController, SutStartError
+    from ..targets.loader import load_target
+    from .replay import Replayer, load_exchanges
+
+    try:
+        target = load_target(Path(args.target))
+    except Exception as exc:  # a bad profile: its own precise message
+        print(f"conformance replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    exchanges, problems = load_exchanges(str(path), set(args.ue) if args.ue else None)
+    for p in problems:
+        print(f"conformance replay: warning: {p}", file=sys.stderr)
+    if not exchanges:
+        print(f"conformance replay: {path}: no request from the UE side to replay", file=sys.stderr)
+        return EXIT_NOTHING
+    if args.as_case is not None:
+        from .skeleton import case_skeleton
+
+        out = Path(args.as_case) if args.as_case else Path("testcases/replayed") / f"{path.stem}.yaml"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(case_skeleton(exchanges, path.name), encoding="utf-8")
+        print(f"case skeleton: {out}")
+    sut = SutController(target)
+    try:
+        address = sut.start()
+    except SutStartError as exc:
+        print(f"conformance replay: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        replayer = Replayer(target, address, keep_timing=args.keep_timing)
+        steps = replayer.run(exchanges)
+    finally:
+        sut.stop()
+    output = Path(args.output) if args.output else path.with_suffix(".replay.pcap")
+    replayer.pcap.write(output)
+    differing = 0
+    doc = []
+    for s in steps:
+        cap = f"{s.exchange.captured.status}" if s.exchange.captured else "-"
+        new = f"{s.replayed.status}" if s.replayed else "-"
+        mark = "same" if not s.diffs else "DIFFERENT"
+        differing += bool(s.diffs)
+        print(f"#{s.exchange.number:<5} {s.exchange.request.summary()[:40]:<40} captured {cap:<4} replayed {new:<4} {mark}"
+              + (f"  ({s.note})" if s.note else ""))
+        for d in s.diffs:
+            print(f"        {d.header}: captured {d.captured!r}\n        {' ' * len(d.header)}  replayed {d.replayed!r}")
+        doc.append({"packet": s.exchange.number, "request": s.exchange.request.summary(), "captured": cap,
+                    "replayed": new, "note": s.note, "diffs": [vars(d) for d in s.diffs]})
+    print(f"{len(steps)} request(s) replayed, {differing} answer(s) differ; new capture: {output}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"capture": str(path), "target": target.name, "steps": doc}, indent=2))
+    unreachable = all(s.replayed is None and "connect" in s.note for s in steps)
+    if unreachable:
+        return EXIT_UNREACHABLE
+    return EXIT_DIFFERENT if differing else EXIT_SAME
