@@ -16,10 +16,10 @@ help:
 	@echo "make test   run the project's own tests"
 	@echo "make clean  remove reports/, pcaps/ and the virtual environment"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,load]'
 	touch $(STAMP)
 
 # The reference as a registrar/S-CSCF (reports/, pcaps/), then as a combined core (P-CSCF in front

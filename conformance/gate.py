@@ -54,15 +54,18 @@ PYTEST_INTERNAL_ERROR = 3
 PYTEST_USAGE_ERROR = 4
 PYTEST_NO_TESTS = 5
 
-def _received_anything(result: dict) -> bool:
-    return any(m.get("direction") == "received" for m in result.get("messages", []))
+def _answered(result: dict) -> bool:
+    """Did anything come back from the SUT in this case?  An ICMP error the engine records as a
+    received entry (no message text: "ICMP port unreachable from ...") is not an answer."""
+    return any(m.get("direction") == "received" and m.get("text") for m in result.get("messages", []))
 
 
 def sut_unreachable(results: list[dict]) -> bool:
-    """Every applicable case inconclusive, and not one message received from the SUT."""
+    """Every applicable case inconclusive, and not one message received from the SUT (the SUT
+    did not start: "SUT not available"; refused every connection or sent ICMP errors: "SUT
+    reachable" findings; or never answered)."""
     applicable = [r for r in results if r["verdict"] != "not applicable"]
-    return bool(applicable) and all(r["verdict"] == "inconclusive" and not _received_anything(r)
-                                    for r in applicable)
+    return bool(applicable) and all(r["verdict"] == "inconclusive" and not _answered(r) for r in applicable)
 
 
 def verdict_code(results: list[dict]) -> int:
@@ -122,9 +125,16 @@ NEW_HEADER = """\
 """
 
 
-def write_updated(path: Path, old: Table | None, results: list[dict], target: str) -> list[str]:
-    """Rewrite ``path`` to match ``results``; returns the items whose why is a new TODO."""
+def write_updated(path: Path, old: Table | None, results: list[dict], target: str, *,
+                  keep_others: bool = False) -> list[str]:
+    """Rewrite ``path`` to match ``results``; returns the items whose why is a new TODO.
+
+    ``keep_others`` (a narrowed selection): the entries of cases that did not run stay as they are."""
     new = updated(old, results, old.target if old is not None and old.target else target)
+    if keep_others and old is not None:
+        merged = dict(old.cases)
+        merged.update(new.cases)
+        new.cases = dict(sorted(merged.items()))
     if path.exists():
         new.header = header_of(path)
     if not new.header:

@@ -2,7 +2,10 @@
 # Installs the external tools the project's tests use, from Debian's packages, when missing:
 #   tshark   to check that every pcap the suite writes decodes as SIP;
 #   kamailio (with kamailio-outbound-modules) as a real SUT (suts/kamailio/kamailioctl.sh install);
-#   chromium to load report.html and certificate.html as a user would (headless).
+#   chromium to load report.html and certificate.html as a user would (headless);
+#   nftables, conntrack (and iproute2, procps) for the network-namespace NAT topologies
+#   (docs/topologies.md: targets/reference-nat.yaml, reference-ipv6.yaml, tests/topology/);
+#   sip-tester (SIPp) for benchmarks/load_vs_sipp.py and its smoke test (tests/benchmarks/).
 # Non-interactive; needs root (or sudo) for apt-get. Without them it says what is missing and
 # the tests that need the tool are skipped with that reason.
 set -eu
@@ -11,6 +14,12 @@ KCTL=suts/kamailio/kamailioctl.sh
 need=""
 command -v tshark >/dev/null 2>&1 || need="$need tshark"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
+command -v nft >/dev/null 2>&1 || need="$need nftables"
+command -v conntrack >/dev/null 2>&1 || need="$need conntrack"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v sysctl >/dev/null 2>&1 || need="$need procps"
+# SIPp, beside which benchmarks/load_vs_sipp.py measures `conformance load`
+command -v sipp >/dev/null 2>&1 || need="$need sip-tester"
 kamailio_missing=""
 $KCTL installed || kamailio_missing=yes
 [ -z "$need" ] && [ -z "$kamailio_missing" ] && exit 0

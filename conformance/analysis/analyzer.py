@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 
@@ -55,6 +56,10 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
     if keep_events:
         a.events = []
     t0 = time.perf_counter()
+    # The analysis allocates many short-lived objects and keeps a bounded, mostly acyclic state:
+    # collect less often than the interpreter's default (7 % of the time on a 100k-message capture).
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
 
     def handle(events):
         for ev in events:
@@ -64,12 +69,15 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
                 _log(a, item)
                 judge.feed(item)
 
-    for seg in reader:
-        handle(reasm.feed(seg))
-    handle(reasm.finish())
-    for item in timeline.finish():
-        _log(a, item)
-        judge.feed(item)
+    try:
+        for seg in reader:
+            handle(reasm.feed(seg))
+        handle(reasm.finish())
+        for item in timeline.finish():
+            _log(a, item)
+            judge.feed(item)
+    finally:
+        gc.set_threshold(*thresholds)
     a.seconds = time.perf_counter() - t0
     return a
 

@@ -47,12 +47,19 @@ KNOWN_CHECKS: dict[str, str] = {
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
     "keepalive": "each keep-alive of the step was answered (CRLF pong on TCP, STUN on UDP): {}",
     "status": "a further check on the final status with its own level: {in: CODES}",
+    "via_received": "the response's top Via has received/rport = the request's source as the SUT saw it (RFC 3581): {}",
+    "nat_mapping": "the flow's NAT mapping: {flow: FLOW, changed: bool}",
     "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
+    "aka_challenge": "a 401 with an AKAv1-MD5 challenge: {network: authentic|rejected|stale, new_nonce: bool}",
+    "security_server": "Security-Server usable for the four SAs: {from_client: bool, distinct_spis: bool}",
+    "protected": "came over ESP SA 3 (port_pc -> port_us): {} for the final response, {delivery: FLOW}",
+    "dropped": "no response: the stimulus was discarded: {}",
+    "answered": "a response came (the flow's SA set still carries requests): {}",
 }
 
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "peer_request", "ping",
-           "stun", "keepalive", "close", "wait")
+           "stun", "keepalive", "close", "wait", "nat")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
 FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "ping", "stun",
                 "keepalive", "close")
@@ -193,6 +200,7 @@ class _Builder:
             roles=list(data.get("roles", ["registrar", "core"])),
             tags=list(data.get("tags", [])),
             location=Location(self.file, line_of(data, "id", self.doc_line), "id"),
+            topology=list(data.get("topology", [])),
         )
 
     def capability(self, cap: str, node: Any, key: Any, path: list) -> None:
@@ -223,10 +231,20 @@ class _Builder:
             else:
                 edge_spec = None
             flows[fname] = FlowSpec(name=fname, address=f["address"], reg_id=f.get("reg_id"),
-                                    transport=f.get("transport"), edge=edge_spec,
+                                    transport=f.get("transport"), edge=edge_spec, site=int(f.get("site", 1)),
+                                    port=f.get("port"),
                                     location=self.loc(data["flows"], fname, path))
+        aka = plain(data["aka"]) if "aka" in data else None
+        if aka:
+            from ..ims.subscriber import DEFAULT_SUBSCRIBERS, parse_subscriber
+
+            try:
+                parse_subscriber({k: v for k, v in aka.items() if k != "sqn_ms"},
+                                 base=DEFAULT_SUBSCRIBERS["*"])
+            except ValueError as exc:
+                raise self.error(str(exc), data, "aka", ["ues", name, "aka"]) from None
         return UESpec(name=name, instance=data.get("instance", True), flows=flows,
-                      location=self.loc(parent, name, ["ues", name]))
+                      location=self.loc(parent, name, ["ues", name]), aka=aka)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -252,6 +270,9 @@ class _Builder:
         if action == "wait":
             options = {"seconds": value}
             name = f"wait {value:g}s"
+        elif action == "nat":
+            options = {"do": value}
+            name = f"nat {value}"
         elif action == "peer_request":
             ue_name = value["to"]
             if ue_name not in self.ues:
@@ -355,6 +376,8 @@ class _Builder:
                 self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
             for i, name in enumerate(args.get("not_on", [])):
                 self.flow_ref(name, args["not_on"], i, path + [kind, "not_on", i])
+        elif kind == "protected" and "delivery" in args:
+            self.flow_ref(args["delivery"], args, "delivery", path + [kind, "delivery"])
         elif kind == "header" and "matches" in args:
             try:
                 re.compile(args["matches"])

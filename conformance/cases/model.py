@@ -37,6 +37,8 @@ class FlowSpec:
     # the REGISTER carries an extra top Via and a Path.  None: the UE talks to the SUT directly.
     edge: "EdgeSpec | None" = None
     location: Location | None = None
+    port: int | None = None  # a fixed local port (default: any free port)
+    site: int = 1  # the UE namespace of a topology (2: a second UE behind the same NAT)
 
 
 @dataclass
@@ -57,6 +59,9 @@ class UESpec:
     instance: bool = True  # send +sip.instance (RFC 5626 section 4.1)
     flows: dict[str, FlowSpec] = field(default_factory=dict)
     location: Location | None = None
+    # The USIM, overriding the target's subscriber record: {k, opc, op, algorithm, sqn_ms}
+    # (sqn_ms: the highest SQN the USIM has accepted, e.g. to provoke a resynchronisation).
+    aka: dict | None = None
 
 
 @dataclass
@@ -131,6 +136,7 @@ class CaseSpec:
     roles: list[str] = field(default_factory=lambda: ["registrar", "core"])
     tags: list[str] = field(default_factory=list)
     location: Location | None = None
+    topology: list[str] = field(default_factory=list)  # topology features needed (topology/model.py)
 
     def flow(self, name: str) -> tuple[UESpec, FlowSpec]:
         for ue in self.ues.values():

@@ -79,12 +79,8 @@ def value_line(node: Any, key: Any, default: int = 0) -> int:
     return line_of(node, key, default)
 
 
-class SourceLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` building :class:`YDict`/:class:`YList` and noting duplicate keys.
-
-    ``error_class`` (a :class:`CaseError` subclass) and ``source_name`` are set by
-    :func:`load_documents`.
-    """
+class _SourceConstructor:
+    """The constructors of :class:`SourceLoader`, shared with its libyaml twin."""
 
     error_class: type[CaseError] = CaseError
     source_name: str = "<string>"
@@ -130,8 +126,52 @@ class SourceLoader(yaml.SafeLoader):
                                 source=self.source_text)
 
 
+class SourceLoader(_SourceConstructor, yaml.SafeLoader):
+    """``yaml.SafeLoader`` building :class:`YDict`/:class:`YList` and noting duplicate keys.
+
+    ``error_class`` (a :class:`CaseError` subclass) and ``source_name`` are set by
+    :func:`load_documents`.
+    """
+
+
 SourceLoader.add_constructor("tag:yaml.org,2002:map", SourceLoader.construct_yaml_map)
 SourceLoader.add_constructor("tag:yaml.org,2002:seq", SourceLoader.construct_yaml_seq)
+
+# The same with libyaml's parser (PyYAML built with it), several times faster: collecting the
+# suite's cases is most of `conformance run`'s start-up (benchmarks/suite.py).  A file it cannot
+# read cleanly is read again with SourceLoader, so that errors are worded and placed as always.
+_CSourceLoader = None
+if getattr(yaml, "__with_libyaml__", False):
+    class _CSourceLoader(_SourceConstructor, yaml.CSafeLoader):  # type: ignore[no-redef]
+        pass
+
+    _CSourceLoader.add_constructor("tag:yaml.org,2002:map", _CSourceLoader.construct_yaml_map)
+    _CSourceLoader.add_constructor("tag:yaml.org,2002:seq", _CSourceLoader.construct_yaml_seq)
+
+
+def _load_fast(text: str, name: str, error_class) -> list[tuple[int, Any]] | None:
+    """Every document read with libyaml, or None (no libyaml, or anything but a clean read)."""
+    if _CSourceLoader is None:
+        return None
+    loader = _CSourceLoader(text)
+    loader.error_class, loader.source_name, loader.source_text = error_class, name, text
+    docs: list[tuple[int, Any]] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            data = loader.construct_document(node)
+            if data is None:
+                continue
+            if _first_duplicate(data, []) is not None:
+                return None
+            docs.append((_line(node.start_mark), data))
+    except Exception:
+        return None
+    finally:
+        loader.dispose()
+    return docs
 
 
 def load_documents(path: str | Path | None = None, *, text: str | None = None,
@@ -150,6 +190,9 @@ def load_documents(path: str | Path | None = None, *, text: str | None = None,
         except UnicodeDecodeError as e:
             raise error_class(f"not UTF-8 text: {e.reason} at byte {e.start}", file=name, line=0) from None
 
+    fast = _load_fast(text, name, error_class)
+    if fast is not None:
+        return text, fast
     loader = SourceLoader(text)
     loader.error_class, loader.source_name, loader.source_text = error_class, name, text
     docs: list[tuple[int, Any]] = []

@@ -17,8 +17,10 @@ from .generic import flow_timer_check, header_check
 from .forwarded import forwarded_check
 from .keepalive import keepalive_check, pong_check, stun_mapped_check
 from .path import path_check
+from .secagree import aka_challenge_check, answered_check, dropped_check, protected_check, security_server_check
 from .tags import default_ref_require, option_tag_check
 from .terminating import delivered_check
+from .nat import nat_mapping_check, via_received_check
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,15 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4")),
         CheckKind("stun_mapped", stun_mapped_check, "MUST", _const("RFC 5626 §8")),
         CheckKind("keepalive", keepalive_check, "MUST", _const("RFC 5626 §5.4, §8")),
+        CheckKind("via_received", via_received_check, "MUST", _const("RFC 3581 §4")),
+        CheckKind("nat_mapping", nat_mapping_check, "MUST", _const("RFC 5626 §3.2, §4.4.2")),
         CheckKind("forwarded", forwarded_check, "MUST", _const("RFC 5626 §5.1")),
+        CheckKind("aka_challenge", aka_challenge_check, "MUST",
+                  _const("RFC 3261 §22.4 item 8; RFC 3310 §3.1-3.3")),
+        CheckKind("security_server", security_server_check, "MUST", _const("TS 24.229 5.1.1.5.1")),
+        CheckKind("protected", protected_check, "MUST", _const("TS 24.229 5.1.1.2.2 a)")),
+        CheckKind("dropped", dropped_check, "MUST", _const("the case's references")),
+        CheckKind("answered", answered_check, "MUST", _const("TS 24.229 5.1.1.2.1")),
         # the loader turns {in: 4xx | [codes]} into a list of codes
         CheckKind("status", lambda args, ctx: [status_check(list(args["in"]), ctx)], "MUST",
                   _const("the case's references")),

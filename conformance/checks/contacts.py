@@ -9,18 +9,15 @@ Contacts, but no RFC text requires it: that check defaults to SHOULD.
 from __future__ import annotations
 
 from ..sip.errors import ParseError
+from ..sip.headers import parse_contacts, parse_uri, uri_equal  # module level: the checks run per message offline
 from .context import CheckContext, Observation
 
 
 def _contacts(ctx: CheckContext):
-    from ..sip.headers import parse_contacts
-
     return parse_contacts(ctx.response.values("Contact"))
 
 
 def _same_uri(a: str, b) -> bool:
-    from ..sip.headers import parse_uri, uri_equal
-
     try:
         return uri_equal(parse_uri(a), b if not isinstance(b, str) else parse_uri(b))
     except ParseError:

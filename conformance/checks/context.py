@@ -51,3 +51,11 @@ class CheckContext:
     keepalive_answered: int = 0
     keepalive_note: str = ""
     pong_note: str = ""
+    # IMS AKA / sec-agree (engine/sec_steps.sec_context): the UE's AKA verdict on the last
+    # challenge, what it offered, its protected ports; "response": the ESP SA the final response
+    # came over (None: in clear); "deliveries": flow -> the SA of each terminating request.
+    sec: dict = field(default_factory=dict)
+    # Network topologies (conformance/topology/): flow -> the distinct NAT mappings seen so far,
+    # in order; the address the step's request came from as the SUT saw it (the NAT's mapping).
+    mappings: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    request_source: tuple[str, int] | None = None

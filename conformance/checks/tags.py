@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from ..sip.errors import ParseError
+from ..sip.headers import parse_option_tags
 from .context import CheckContext, Observation
 
 
 def _tags(ctx: CheckContext, header: str) -> tuple[list[str] | None, str]:
-    from ..sip.headers import parse_option_tags
-
     values = ctx.response.values(header)
     try:
         return parse_option_tags(values), ", ".join(values) or "(no header)"

@@ -1,9 +1,10 @@
 """The per-case capture: every message the tester sent or received, as IP packets in a pcap.
 
 The tester talks through ordinary sockets, so the kernel's headers are not visible to it; the
-recorder rebuilds them with Scapy: IPv4/IPv6 + UDP, or TCP segments with a three-way handshake,
-consistent sequence and acknowledgement numbers and a closing FIN, so that Wireshark follows
-and reassembles the streams and decodes the SIP inside.
+recorder rebuilds them, packed with ``struct`` byte for byte as Scapy would build them: IPv4/IPv6
++ UDP, or TCP segments with a three-way handshake, consistent sequence and acknowledgement
+numbers and a closing FIN, so that Wireshark follows and reassembles the streams and decodes the
+SIP inside.
 
 Packets are kept in memory (a case exchanges tens of messages) and written by :meth:`write`,
 which the runner calls in a ``finally`` so the file exists even when the case fails or aborts.
@@ -11,14 +12,46 @@ which the runner calls in a ``finally`` so the file exists even when the case fa
 
 from __future__ import annotations
 
+import array
+import functools
 import ipaddress
+import socket
 import struct
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _MAC_TESTER = "02:00:00:00:00:01"
 _MAC_SUT = "02:00:00:00:00:02"
+_ETHER_HEAD = bytes.fromhex(_MAC_SUT.replace(":", "")) + bytes.fromhex(_MAC_TESTER.replace(":", ""))
+_ETHER_IPV4, _ETHER_IPV6 = 0x0800, 0x86DD
+_TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40, "C": 0x80}
+_CSUM_OFFSET = {17: 6, 6: 16}  # where the UDP / TCP checksum sits
+
+
+@functools.lru_cache(maxsize=1024)
+def _addr_bytes(ip: str) -> bytes:
+    return ipaddress.ip_address(ip).packed
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of data."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(array.array("H", data))  # native order; folded and swapped back below
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    total = ~total & 0xFFFF
+    return socket.ntohs(total) if sys.byteorder == "little" else total
+
+
+def _with_checksum(l4: bytes, proto: int, pseudo: bytes) -> bytes:
+    csum = _checksum(pseudo + l4)
+    if proto == 17 and csum == 0:
+        csum = 0xFFFF  # RFC 768: a computed zero is sent as all ones
+    off = _CSUM_OFFSET[proto]
+    return l4[:off] + struct.pack("!H", csum) + l4[off + 2:]
 
 
 def _isn(src: tuple[str, int], dst: tuple[str, int]) -> int:
@@ -38,41 +71,54 @@ class PcapRecorder:
         self._tcp: dict[frozenset, _TcpState] = {}
 
     # -- building ------------------------------------------------------------------------------
-    @staticmethod
-    def _ip(src: tuple[str, int], dst: tuple[str, int]):
-        from scapy.layers.inet import IP
-        from scapy.layers.inet6 import IPv6
+    # Headers are packed with struct (no Scapy on this path: importing it alone costs about a
+    # second, and building a packet with it tens of microseconds); the bytes are those Scapy
+    # builds for the same fields (IPv4 id 1, TTL 64, DF; IPv6 hop limit 64; checksums filled).
+    def _ip_packet(self, src: tuple[str, int], dst: tuple[str, int], proto: int, l4: bytes) -> bytes:
+        """IP header + an L4 segment whose checksum field (at the usual offset) is still zero."""
+        s, d = _addr_bytes(src[0]), _addr_bytes(dst[0])
+        if len(s) == 16:
+            pseudo = s + d + struct.pack("!IxxxB", len(l4), proto)
+            l4 = _with_checksum(l4, proto, pseudo)
+            return struct.pack("!IHBB", 6 << 28, len(l4), proto, 64) + s + d + l4
+        pseudo = s + d + struct.pack("!xBH", proto, len(l4))
+        l4 = _with_checksum(l4, proto, pseudo)
+        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0x4000, 64, proto, 0, s, d)
+        return hdr[:10] + struct.pack("!H", _checksum(hdr)) + hdr[12:] + l4
 
-        if ipaddress.ip_address(src[0]).version == 6:
-            return IPv6(src=src[0], dst=dst[0])
-        return IP(src=src[0], dst=dst[0], flags="DF")
-
-    def _frame(self, l3):
-        from scapy.layers.l2 import Ether
-
-        return Ether(src=_MAC_TESTER, dst=_MAC_SUT) / l3
-
-    def _add(self, when: float, pkt) -> None:
-        self._packets.append((when, bytes(pkt)))
+    def _add_ip(self, when: float, packet: bytes) -> None:
+        etype = _ETHER_IPV6 if packet[0] >> 4 == 6 else _ETHER_IPV4
+        self._packets.append((when, _ETHER_HEAD + struct.pack("!H", etype) + packet))
 
     def udp(self, when: float, src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> None:
-        from scapy.layers.inet import UDP
+        l4 = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
+        self._add_ip(when, self._ip_packet(src, dst, 17, l4))
 
-        self._add(when, self._frame(self._ip(src, dst) / UDP(sport=src[1], dport=dst[1]) / payload))
+    def ether(self, when: float, frame: bytes) -> None:
+        """A whole Ethernet frame as captured elsewhere (the NAT's veth ends, topology/); kept in
+        time order among the rebuilt packets."""
+        import bisect
+
+        i = bisect.bisect_right([t for t, _ in self._packets], when)
+        self._packets.insert(i, (when, frame))
+
+    def raw_ip(self, when: float, packet: bytes) -> None:
+        """A whole IP packet as sent or received (ESP: the encrypted packet, not its content)."""
+        self._packets.append((when, _ETHER_HEAD + struct.pack("!H", _ETHER_IPV4) + bytes(packet)))
 
     def _tcp_seg(self, when, src, dst, flags, payload=b""):
-        from scapy.layers.inet import TCP
-
         key = frozenset((src, dst))
         st = self._tcp.setdefault(key, _TcpState())
         seq = st.seq.setdefault((src, dst), _isn(src, dst))
         ack = st.seq.setdefault((dst, src), _isn(dst, src))
-        seg = TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq, ack=ack if "A" in flags else 0,
-                  window=65535)
-        self._add(when, self._frame(self._ip(src, dst) / seg / payload) if payload
-                  else self._frame(self._ip(src, dst) / seg))
+        bits = 0
+        for ch in flags:
+            bits |= _TCP_FLAGS[ch]
+        l4 = struct.pack("!HHIIBBHHH", src[1], dst[1], seq, ack if "A" in flags else 0, 5 << 4, bits,
+                         65535, 0, 0) + payload
+        self._add_ip(when, self._ip_packet(src, dst, 6, l4))
         advance = len(payload) + (1 if ("S" in flags or "F" in flags) else 0)
-        st.seq[(src, dst)] = seq + advance
+        st.seq[(src, dst)] = (seq + advance) & 0xFFFFFFFF
 
     def tcp_open(self, when: float, client: tuple[str, int], server: tuple[str, int]) -> None:
         self._tcp.pop(frozenset((client, server)), None)

@@ -40,11 +40,42 @@ def not_applicable_reason(case: CaseSpec, transport: str, target: Target) -> str
     if missing:
         return (f"target '{target.name}' does not declare capability "
                 f"{', '.join(repr(m) for m in missing)} required by {case.id}")
+    wanted = getattr(case, "topology", None) or []
+    if wanted:
+        topo = getattr(target, "topology", None)
+        if topo is None:
+            return (f"target '{target.name}' declares no network topology; {case.id} needs "
+                    f"{', '.join(wanted)} (topology: in the target, docs/topologies.md)")
+        lacking = topo.missing(wanted)
+        if lacking:
+            return f"topology {topo.name} of target '{target.name}' offers no {', '.join(lacking)} (needed by {case.id})"
+    topo = getattr(target, "topology", None)
+    if topo is not None and target.role == "registrar" and any(s.action == "peer_request" for s in case.steps):
+        # The tester's emulated edge proxy (EP-T) shares its flow's address: behind a NAT its Path
+        # names a private address the SUT cannot reach with a terminating request (RFC 3327
+        # routes by Path, not the flow); registrations through it are fine.
+        for ue in case.ues.values():
+            for f in ue.flows.values():
+                if f.edge is not None and f.address <= len(target.ue_addresses) \
+                        and topo.behind_nat(target.ue_addresses[f.address - 1]):
+                    return (f"flow {f.name} of {case.id} has an emulated edge proxy, which behind the NAT of "
+                            f"topology {topo.name} cannot be reached by the SUT's terminating request (its Path names a private address)")
     if transport not in target.transports:
         return f"target '{target.name}' does not offer transport {transport}"
     if target.role not in case.roles:
         return f"{case.id} is written for role {'/'.join(case.roles)}; target role is {target.role}"
     return None
+
+
+PADS = {"{pad600}": "a" * 600, "{pad10k}": "a" * 10240, "{pad60k}": "a" * 61440}
+
+
+def _pads(text: str) -> str:
+    """Expand the padding placeholders of oversized stimuli (TP_REG_037) in option values."""
+    for key, value in PADS.items():
+        if key in text:
+            text = text.replace(key, value)
+    return text
 
 
 def _safe_name(text: str) -> str:
@@ -58,8 +89,14 @@ class StepAbort(Exception):
 class CaseRun:
     def __init__(self, case: CaseSpec, transport: str, target: Target, sut: Addr, *,
                  pcap_dir: Path | None = None, run_token: str | None = None, strict: bool | None = None,
-                 peer: Addr | None = None, regt=None):
+                 peer: Addr | None = None, regt=None, topology=None):
         self.case = case
+        # A running network-namespace topology (conformance/topology/netns.Topology): sockets of
+        # addresses inside it are made in their namespace; the NAT's view is merged in the pcap.
+        self.topology = topology
+        self.mappings: dict[str, list[Addr]] = {}  # flow -> distinct NAT mappings seen, in order
+        cap = getattr(topology, "capture", None)
+        self.nat_mark = cap.mark() if cap is not None else 0  # the NAT capture from here is this case's
         self.transport = transport
         self.target = target
         self.sut = sut
@@ -91,7 +128,13 @@ class CaseRun:
         self.closed_flows: set[str] = set()
         self._keepalives: list[tuple[str, str, bytes, int, float]] = []  # (flow, kind, data, index, when)
         self._garbage = 0
+        self._first_garbage = ""
+        self._unmatched: list[str] = []  # why responses of the current exchange matched no request
+        self._pending_dst: Addr | None = None  # where the request of the current exchange went
+        self._exchange_findings: list[Finding] = []  # what the exchange itself saw (a missing To tag)
         self._uas_tag = new_tag()
+        self.sa_sets: list = []          # every SA set of the case (keys written beside the pcap)
+        self.esp_meta: dict[int, dict] = {}  # message index -> the ESP SA it arrived over
 
     # -- clock and recording ------------------------------------------------------------------
     def _now(self) -> float:
@@ -110,6 +153,9 @@ class CaseRun:
             self.pcap.tcp_close(when, src, dst)
         elif data:
             self.pcap.tcp_data(when, src, dst, data)
+
+    def _on_esp_packet(self, direction: str, packet: bytes) -> None:
+        self.pcap.raw_ip(self._wall(), packet)
 
     def _record(self, direction: str, flow: str, transport: str, src: Addr, dst: Addr, data: bytes,
                 summary: str, note: str = "") -> int:
@@ -138,6 +184,8 @@ class CaseRun:
                 ue.flows[fname] = FlowState(spec=fspec, local_ip=t.ue_addresses[fspec.address - 1],
                                             transport=fspec.transport or self.transport,
                                             edge=self._emulated_edge(fspec))
+                if getattr(fspec, "port", None):
+                    ue.flows[fname].local_port = fspec.port
             self.ues[name] = ue
 
     def _emulated_edge(self, fspec):
@@ -158,6 +206,40 @@ class CaseRun:
                 return ue, ue.flows[name]
         raise LocalProtocolError(f"unknown flow {name!r}")
 
+    def sock_factory(self, ip: str, site: int = 1):
+        """How to make a socket for local address ``ip``: inside its namespace when a topology
+        owns it, else an ordinary socket (None)."""
+        if self.topology is None:
+            return None
+        try:
+            role = self.topology.role_of(ip)
+        except KeyError:
+            return None
+        if role == "ue" and site > 1:
+            role = f"ue{site}"
+        return lambda family, kind: self.topology.socket(ip, family, kind, role=role)
+
+    def sut_for(self, ip: str) -> Addr:
+        """Where a flow from ``ip`` reaches the SUT: its address in that family (dual-stack)."""
+        alt = getattr(self.target, "alt_host", None)
+        if alt and (":" in alt) == (":" in ip) and (":" in self.sut[0]) != (":" in ip):
+            return (alt, self.sut[1])
+        return self.sut
+
+    def flow_mapping(self, flow: FlowState) -> Addr | None:
+        """The flow's address as the SUT sees it: its NAT mapping behind a NAT, else its own."""
+        if flow.local_port is None:
+            return None
+        local = (flow.local_ip, flow.local_port)
+        if self.topology is None:
+            return local
+        mapped = self.topology.mapping(local, flow.transport, site=getattr(flow.spec, "site", 1))
+        if mapped is not None:
+            seen = self.mappings.setdefault(flow.name, [])
+            if not seen or seen[-1] != tuple(mapped):
+                seen.append(tuple(mapped))
+        return tuple(mapped) if mapped else None
+
     def _endpoint(self, flow: FlowState, *, new_connection: bool = False):
         ep = self.endpoints.get(flow.name)
         if ep is not None and (new_connection or ep.closed):
@@ -166,9 +248,11 @@ class CaseRun:
         if ep is None:
             if flow.transport == "udp":
                 port = flow.local_port or 0
-                ep = UdpEndpoint(flow.local_ip, self._on_wire, port=port)
+                ep = UdpEndpoint(flow.local_ip, self._on_wire, port=port,
+                                 sock_factory=self.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)))
             else:
-                ep = TcpEndpoint(flow.local_ip, self.sut, self._on_wire, self.target.timers.connect)
+                ep = TcpEndpoint(flow.local_ip, self.sut_for(flow.local_ip), self._on_wire, self.target.timers.connect,
+                                 sock_factory=self.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)))
             self.endpoints[flow.name] = ep
             self.closed_flows.discard(flow.name)
             flow.local_port = ep.local[1]
@@ -179,6 +263,50 @@ class CaseRun:
     def _matches(self, request: Request, response: Response) -> bool:
         return (response.call_id == request.call_id and response.cseq == request.cseq
                 and response.top_branch == request.top_branch)
+
+    @staticmethod
+    def _mismatch(request: Request, response: Response) -> str:
+        """Which transaction key of ``response`` differs from ``request`` (RFC 3261 §17.1.3)."""
+        diffs = []
+        if response.call_id != request.call_id:
+            diffs.append(f"Call-ID {response.call_id!r} is not the request's {request.call_id!r}")
+        if response.cseq != request.cseq:
+            diffs.append(f"CSeq {response.cseq} is not the request's {request.cseq}")
+        if response.top_branch != request.top_branch:
+            diffs.append(f"branch {response.top_branch!r} is not the request's {request.top_branch!r}")
+        return ", ".join(diffs)
+
+    def _incomplete(self, ep) -> str:
+        """What a TCP endpoint's framer holds of a message that never completed."""
+        framer = getattr(ep, "framer", None)
+        n = framer.pending() if framer is not None else 0
+        return f"; {n} byte(s) of an incomplete message held (Content-Length not satisfied)" if n else ""
+
+    def _explain(self) -> str:
+        """Why nothing matched, for the reason of a timeout: responses that matched no request."""
+        if not self._unmatched:
+            return ""
+        first = self._unmatched[0]
+        more = f" (first: {first})"
+        return f"; {len(self._unmatched)} response(s) matched no pending request{more}"
+
+    def _check_to_tag(self, request: Request, response: Response) -> None:
+        """RFC 3261 §8.2.6.2: a UAS MUST add a To tag to a final response (any but 100).  Judged
+        only when both To header fields parse (a malformed stimulus may leave the SUT no To)."""
+        if response.status < 200:
+            return
+        from ..sip.headers import parse_name_addr
+
+        try:
+            parse_name_addr(request.get("To") or "")
+            tag = parse_name_addr(response.get("To") or "").params.get("tag")
+        except ParseError:
+            return
+        if not tag:
+            self._exchange_findings.append(Finding(
+                check="To tag in the final response", level="MUST", ref="RFC 3261 §8.2.6.2", outcome=FAIL,
+                expected="a To header field with a tag", observed=f"To: {response.get('To')}",
+                step=self._current_step))
 
     def _drain(self, flow_name: str, ep, items: list[Incoming], request: Request | None):
         """Record what arrived on one endpoint; answer requests from the SUT (the UE's UAS role).
@@ -192,6 +320,14 @@ class CaseRun:
                 closed = inc.note
                 self._record("received", flow_name, ep.transport, inc.src, ep.local, b"", inc.note, inc.note)
                 continue
+            if inc.kind == "icmp":
+                self._record("received", flow_name, ep.transport, inc.src, ep.local, b"", inc.note, inc.note)
+                if self._pending_dst is not None and tuple(inc.src) == tuple(self._pending_dst):
+                    closed = inc.note
+                continue
+            if inc.kind == "garbage" and not inc.data and inc.note:
+                self._record("received", flow_name, ep.transport, inc.src, ep.local, b"", inc.note, inc.note)
+                continue
             if inc.kind in ("pong", "ping", "stun"):
                 label = {"pong": "CRLF pong", "ping": "CRLF ping", "stun": "STUN"}[inc.kind]
                 idx = self._record("received", flow_name, ep.transport, inc.src, ep.local, inc.data, label)
@@ -202,12 +338,20 @@ class CaseRun:
             except ParseError as exc:
                 self._record("received", flow_name, ep.transport, inc.src, ep.local, inc.data,
                              "unparseable message", f"not SIP: {exc}")
+                self._garbage += 1
+                self._first_garbage = self._first_garbage or str(exc)
                 continue
-            idx = self._record("received", flow_name, ep.transport, inc.src, ep.local, inc.data, msg.summary())
+            idx = self._record("received", flow_name, ep.transport, inc.src, ep.local, inc.data, msg.summary(),
+                               inc.note)
+            if inc.meta is not None:
+                self.esp_meta[idx] = inc.meta
             if isinstance(msg, Response) and request is not None and self._matches(request, msg):
                 responses.append((msg, idx))
             elif isinstance(msg, Response):
-                self.messages[idx].note = "response to no pending request (ignored)"
+                why = self._mismatch(request, msg) if request is not None else ""
+                self.messages[idx].note = f"response to no pending request (ignored{': ' + why if why else ''})"
+                if why:
+                    self._unmatched.append(why)
             else:
                 self._answer(flow_name, ep, msg, inc.src, idx)
         return responses, closed
@@ -261,8 +405,8 @@ class CaseRun:
                     sel.register(conn, selectors.EVENT_READ, name)
                 continue
             items = ep.read()
-            self._garbage += sum(1 for i in items if i.kind == "garbage")
-            got, note = self._drain(key.data, ep, items, request)
+            # "f1~esp", "f1~uc": the protected ports of flow f1 (engine/sec_steps.py)
+            got, note = self._drain(key.data.split("~")[0], ep, items, request)
             responses.extend(got)
             if note:
                 closed[key.data] = note
@@ -284,7 +428,7 @@ class CaseRun:
         terminating request, a NOTIFY) are recorded and answered.  Returns (response or None,
         request index, response index or None, why-no-response).
         """
-        dst = dst or self.sut
+        dst = dst or self.sut_for(ep.local[0])
         data = request.to_bytes()
         try:
             ep.send(data, dst)
@@ -293,11 +437,20 @@ class CaseRun:
                                f"send failed: {exc}")
             return None, idx, None, str(exc)
         req_idx = self._record("sent", flow_name, ep.transport, ep.local, dst, data, request.summary())
+        self._pending_dst = tuple(dst)
+        self._unmatched = []
+        self._exchange_findings = []
+        try:
+            return self._await_final(flow_name, ep, request, data, dst, req_idx, timeout)
+        finally:
+            self._pending_dst = None
+
+    def _await_final(self, flow_name, ep, request, data, dst, req_idx, timeout):
         timers = self.target.timers
         bound = timeout if timeout is not None else timers.response
         tx = ClientTransaction(reliable=ep.transport == "tcp", t1=timers.t1, t2=timers.t2, timeout=bound,
                                started=self._now())
-        self._garbage = 0
+        self._garbage, self._first_garbage = 0, ""
         with self._selector() as sel:
             while True:
                 deadline = tx.next_deadline()
@@ -305,9 +458,14 @@ class CaseRun:
                 responses, closed = self._poll(sel, wait, request)
                 for resp, idx in responses:
                     if tx.on_response(resp.status):
+                        self._check_to_tag(request, resp)
                         return resp, req_idx, idx, ""
                 if flow_name in closed:
-                    return None, req_idx, None, f"{closed[flow_name]} before a final response"
+                    if closed[flow_name].startswith("ICMP"):
+                        # the SUT's address refused the request: as unreachable as a refused connect
+                        raise TransportError(closed[flow_name])
+                    return None, req_idx, None, (f"{closed[flow_name]} before a final response"
+                                                 f"{self._incomplete(ep)}{self._explain()}")
                 if responses or closed or self._now() < (tx.next_deadline() or 0):
                     continue
                 event = tx.on_timer(self._now())
@@ -319,9 +477,11 @@ class CaseRun:
                     self._record("sent", flow_name, ep.transport, ep.local, dst, data, request.summary(),
                                  f"retransmission {tx.retransmissions} (RFC 3261 §17.1.2.2)")
                 elif event == TIMEOUT:
-                    extra = f"; {self._garbage} unparseable message(s) received" if self._garbage else ""
+                    extra = (f"; {self._garbage} unparseable message(s) received (first: {self._first_garbage})"
+                             if self._garbage else "")
                     retx = f" after {tx.retransmissions} retransmission(s)" if tx.retransmissions else ""
-                    return None, req_idx, None, f"no final response within {bound:g} s{retx}{extra}"
+                    return None, req_idx, None, (f"no final response within {bound:g} s{retx}{extra}"
+                                                 f"{self._incomplete(ep)}{self._explain()}")
 
     # -- steps --------------------------------------------------------------------------------
     def _options(self, step: StepSpec, ue: UE) -> RegisterOptions:
@@ -340,13 +500,14 @@ class CaseRun:
             opts.reg_id = contact["reg_id"]
         if "instance" in contact:
             opts.instance = bool(contact["instance"])
-        opts.contact_params = {str(k): (None if v is None else str(v)) for k, v in (contact.get("params") or {}).items()}
+        opts.contact_params = {str(k): (None if v is None else _pads(str(v)))
+                               for k, v in (contact.get("params") or {}).items()}
         for extra in o.get("contacts") or []:
             _, other = self._flow(extra["flow"])
             if other.local_port is None:
                 raise LocalProtocolError(f"contacts: flow {extra['flow']} has not registered yet")
             opts.extra_contacts.append((other, int(extra.get("expires", 600))))
-        opts.headers = [(str(n), str(v)) for n, v in (o.get("headers") or [])]
+        opts.headers = [(str(n), _pads(str(v))) for n, v in (o.get("headers") or [])]
         if "authorization" in o:
             opts.authorization = bool(o["authorization"])
         return opts
@@ -375,13 +536,24 @@ class CaseRun:
                     flows[f.name] = u.contact_uri(f)
                 reg_ids[f.name] = f.reg_id
         tokens = {f.name: f.edge_token for u in self.ues.values() for f in u.flows.values() if f.edge is not None}
-        addresses = {f.name: (f.local_ip, f.local_port) for u in self.ues.values() for f in u.flows.values()
-                     if f.local_port is not None}
+        addresses = {f.name: (self.flow_mapping(f) or (f.local_ip, f.local_port)) for u in self.ues.values()
+                     for f in u.flows.values() if f.local_port is not None}
+        sec = sec_context(self, self.steps[-1].flow if self.steps else None)
+        if sec or self.esp_meta:
+            resp_idx = next((i for i in range(len(self.messages) - 1, -1, -1)
+                             if response is not None and self.messages[i].direction == "received"
+                             and self.messages[i].text == response.to_bytes().decode("utf-8", "replace")),
+                            None)
+            sec["response"] = self.esp_meta.get(resp_idx) if resp_idx is not None else None
+            sec["deliveries"] = {}
+            for fname, _, idx in self.deliveries[self._step_marks[1]:]:
+                sec["deliveries"].setdefault(fname, []).append(self.esp_meta.get(idx))
         return CheckContext(request=request, response=response, instance=(who or ue).instance,
                             flow_contacts=flows, flow_reg_ids=reg_ids, flow_tokens=tokens,
                             closed_flows=set(self.closed_flows),
                             forwarded=[(req, resp) for req, _, resp in self.forwarded[self._step_marks[0]:]],
-                            flow_addresses=addresses, no_response_reason=why or "no final response")
+                            flow_addresses=addresses, no_response_reason=why or "no final response",
+                            sec=sec, mappings={k: list(v) for k, v in self.mappings.items()})
 
     def _judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
         judge = StepJudge(self.case, self.strict, lambda name: self.ues[name].instance)
@@ -391,6 +563,9 @@ class CaseRun:
 
     def _register_step(self, step: StepSpec, result: StepResult) -> None:
         ue, flow = self._flow(step.flow)
+        if flow.sec is not None or any(k in step.options for k in SEC_OPTIONS):
+            sec_register_step(self, step, result)
+            return
         opts = self._options(step, ue)
         self._dialog_for(step, flow)
         ep = self._endpoint(flow, new_connection=bool(step.options.get("new_connection")))
@@ -400,7 +575,18 @@ class CaseRun:
     def _send_and_judge(self, step, result, ue, flow_name, ep, request) -> None:
         response, req_idx, resp_idx, why = self.exchange(flow_name, ep, request, step.options.get("timeout"))
         result.request_index, result.response_index = req_idx, resp_idx
+        for f in self._exchange_findings:
+            f.message_index = resp_idx
+        result.findings.extend(self._exchange_findings)
+        self._exchange_findings = []
+        if response is None and step.options.get("liveness"):
+            result.findings.append(Finding(
+                check="SUT still serves after the attack", level="MUST",
+                ref="robustness criterion (test-purposes §7: no crash, a valid REGISTER answered)", outcome=FAIL,
+                expected="a final response to a normal REGISTER", observed=f"{why} (the SUT stopped serving)",
+                step=step.name, location=result.location, message_index=req_idx))
         ctx = self._context(ue, request, response, why)
+        ctx.request_source = ctx.flow_addresses.get(flow_name)
         ctx.earlier_paths = [uri for f, uri in self.path_history if f != flow_name]
         if response is None:
             result.note = why
@@ -446,7 +632,14 @@ class CaseRun:
             "user": ue.user, "domain": ue.domain, "local": flow.host_port(),
             "transport": flow.transport.upper(), "contact": ue.contact_uri(flow),
             "instance": ue.instance or "", "reg_id": flow.reg_id if flow.reg_id is not None else "",
+            # the CSeq of the flow's previous request (a replay, TP_REG_006)
+            "last_cseq": max(1, flow.dialog.cseq - 1),
+            # padding for oversized stimuli (TP_REG_037)
+            **{k.strip("{}"): v for k, v in PADS.items()},
         }
+        for other in self.ues.values():  # another UE's identities (hijack attempts, TP_REG_032)
+            fields[f"aor_{other.name}"] = other.impu
+            fields[f"instance_{other.name}"] = other.instance or ""
         try:
             text = str(step.options["message"]).format(**fields)
         except (KeyError, IndexError, ValueError) as exc:
@@ -460,14 +653,17 @@ class CaseRun:
             request = None
         if not isinstance(request, Request):
             # Deliberately malformed stimulus: send it and only record what comes back.
-            ep.send(data, self.sut)
-            result.request_index = self._record("sent", flow.name, ep.transport, ep.local, self.sut, data,
+            ep.send(data, self.sut_for(ep.local[0]))
+            result.request_index = self._record("sent", flow.name, ep.transport, ep.local, self.sut_for(ep.local[0]), data,
                                                 "raw message", "not valid SIP (deliberate)")
             self._wait(float(step.options.get("timeout", self.target.timers.response)))
             ctx = self._context(ue, None, None, "stimulus was not a request; no response matched")
             self._judge(step, result, ctx, None)
             return
         self._send_and_judge(step, result, ue, flow.name, ep, request)
+
+    def _write_keys(self, pcap_path: Path) -> Path:
+        return _write_keys_for(pcap_path, self.sa_sets)
 
     def _wait(self, seconds: float, until=None) -> None:
         """Listen on every open endpoint for ``seconds`` (at most 30), or until ``until()`` holds."""
@@ -507,6 +703,8 @@ class CaseRun:
                         self._send_step(step, result)
                     elif step.action in TERMINATING_STEPS:
                         TERMINATING_STEPS[step.action](self, step, result)
+                    elif step.action in TOPOLOGY_STEPS:
+                        TOPOLOGY_STEPS[step.action](self, step, result)
                     elif step.action == "wait":
                         self._wait(float(step.options.get("seconds", 0)))
                     else:
@@ -522,7 +720,7 @@ class CaseRun:
                 bad = [f for f in result.findings if f.outcome in (FAIL, INCONCLUSIVE)]
                 if step.preamble and bad:
                     preamble_failed = True
-                    stopped = f"{step.name} (preamble) did not succeed"
+                    stopped = f"{step.name} (preamble) did not succeed: {bad[0].check}: observed {bad[0].observed}"
                     break
         except LocalProtocolError as exc:
             error = f"{self._current_step or 'set-up'}: {exc}"
@@ -534,11 +732,19 @@ class CaseRun:
                     ep.close()
                 except OSError:
                     pass
+            if self.topology is not None:
+                try:
+                    from .topo_steps import merge_nat_view
+                    merge_nat_view(self)
+                except Exception as exc:  # noqa: BLE001 - the capture must not spoil the verdict
+                    error = error or f"NAT capture: {exc!r}"
             pcap_path = None
             if self.pcap_dir is not None:
                 pcap_path = self.pcap_dir / f"{_safe_name(self.case.id)}-{self.transport}.pcap"
                 try:
                     self.pcap.write(pcap_path)
+                    if self.sa_sets:
+                        self._write_keys(pcap_path)
                 except OSError as exc:
                     error = error or f"could not write {pcap_path}: {exc}"
                     pcap_path = None
@@ -554,6 +760,24 @@ class CaseRun:
             messages=self.messages, location=str(self.case.location or ""))
 
 
+def keys_dir(pcap_path: Path) -> Path:
+    """Where the ESP keys of a case's pcap are written (a Wireshark configuration directory)."""
+    return pcap_path.with_suffix(".wireshark")
+
+
+def _write_keys_for(pcap_path: Path, sa_sets) -> Path:
+    """esp_sa + preferences (decryption and ICV check on) + decode_as_entries (SIP on every
+    protected port): ``WIRESHARK_CONFIG_DIR=<dir> tshark -r <pcap>`` shows the SIP inside."""
+    from ..ims.wireshark import write_config_dir
+
+    sas = [sa for s in sa_sets for sa in s.sas]
+    directory = write_config_dir(keys_dir(pcap_path), sas)
+    ports = sorted({p for sa in sas for p in (sa.sport, sa.dport)})
+    (directory / "decode_as_entries").write_text(
+        "".join(f"decode_as_entry: udp.port,{p},(none),SIP\n" for p in ports))
+    return directory
+
+
 def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason: str) -> CaseResult:
     return CaseResult(
         id=f"{case.id}[{transport}]", case_id=case.id, title=case.title, purpose=case.purpose,
@@ -563,3 +787,9 @@ def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason
 
 
 from .term_steps import TERMINATING_STEPS  # noqa: E402  (the steps call back into CaseRun)
+from .topo_steps import TOPOLOGY_STEPS  # noqa: E402
+from .sec_steps import sec_context, sec_register_step  # noqa: E402
+
+#: Step options that make a REGISTER step an IMS AKA / sec-agree one (engine/sec_steps.py).
+SEC_OPTIONS = ("sec_agree", "auth", "security_verify", "esp", "unprotected", "algorithms",
+               "aka_response")

@@ -37,7 +37,7 @@ MAX_LOOP = 30.0           # a keep-alive loop lasts at most this long (as a wait
 def _peer_endpoint(run) -> UdpEndpoint:
     ep = run.endpoints.get(PEER_FLOW)
     if ep is None or ep.closed:
-        ep = UdpEndpoint(run.target.peer_address, run._on_wire)
+        ep = UdpEndpoint(run.target.peer_address, run._on_wire, sock_factory=run.sock_factory(run.target.peer_address))
         run.endpoints[PEER_FLOW] = ep
     return ep
 
@@ -230,8 +230,9 @@ def _stun_once(run, flow, ep, bound: float):
     tid = os.urandom(12)
     data = binding_request(tid)
     start = len(run._keepalives)
-    ep.send(data, run.sut)
-    req_idx = run._record("sent", flow.name, "udp", ep.local, run.sut, data, "STUN Binding Request")
+    dst = run.sut_for(ep.local[0])
+    ep.send(data, dst)
+    req_idx = run._record("sent", flow.name, "udp", ep.local, dst, data, "STUN Binding Request")
 
     def answered():
         for k in run._keepalives[start:]:
@@ -271,7 +272,8 @@ def stun_step(run, step, result: StepResult) -> None:
     if outcomes is None:
         return
     ctx = run._context(ue, None, None, "")
-    ctx.flow_addresses = {flow.name: (flow.local_ip, flow.local_port)}
+    # the flow's address as the SUT sees it (behind a NAT: the NAT's mapping, RFC 5626 §8)
+    ctx.flow_addresses = {flow.name: run.flow_mapping(flow) or (flow.local_ip, flow.local_port)}
     result.request_index = outcomes[0][2]
     result.response_index = next((r for _, _, _, r in reversed(outcomes) if r is not None), None)
     good = [m for m, _, _, r in outcomes if m is not None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,14 +26,60 @@ class TransportError(Exception):
 class Incoming:
     """Something that arrived on a flow: a SIP message's bytes, or a keep-alive event."""
 
-    kind: str  # "message" | "pong" | "ping" | "stun" | "garbage" | "closed"
+    kind: str  # "message" | "pong" | "ping" | "stun" | "garbage" | "closed" | "icmp" (src: the address refused)
     data: bytes
     src: Addr
     note: str = ""
+    meta: dict | None = None  # e.g. the ESP SA a protected datagram came over (engine/espflow.py)
 
 
 def _family(ip: str) -> int:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+# Linux: with IP_RECVERR an unconnected UDP socket is told about ICMP errors for what it sent
+# (without it only connected sockets are, RFC 1122 §4.1.3.3); the error queue says for which
+# destination.  Values from <linux/in.h>, <linux/in6.h>; elsewhere the options are skipped.
+_IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
+_IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
+_MSG_ERRQUEUE = getattr(socket, "MSG_ERRQUEUE", 0x2000)
+_ICMP_WHAT = {(2, 3, 3): "ICMP port unreachable", (2, 3, 1): "ICMP host unreachable",
+              (2, 3, 0): "ICMP network unreachable", (3, 1, 4): "ICMP port unreachable",
+              (3, 1, 3): "ICMP address unreachable"}  # (ee_origin 2 ICMP | 3 ICMPv6, type, code)
+
+
+def _enable_icmp_errors(sock: socket.socket, family: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def _icmp_errors(sock: socket.socket) -> list[tuple[Addr | None, str]]:
+    """Drain the socket's error queue: (destination that was refused, what the ICMP said)."""
+    import struct
+
+    out = []
+    for _ in range(64):
+        try:
+            _, ancdata, _, addr = sock.recvmsg(512, 512, _MSG_ERRQUEUE)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            break
+        what = "ICMP error"
+        for _level, _type, data in ancdata:
+            if len(data) >= 7:  # struct sock_extended_err
+                _errno, origin, icmp_type, icmp_code = struct.unpack("=IBBB", data[:7])
+                what = _ICMP_WHAT.get((origin, icmp_type, icmp_code), f"ICMP type {icmp_type} code {icmp_code}")
+        out.append((tuple(addr[:2]) if addr else None, what))
+    return out
 
 
 class UdpEndpoint:
@@ -47,8 +94,9 @@ class UdpEndpoint:
         ep.local = sock.getsockname()[:2]
         return ep
 
-    def __init__(self, local_ip: str, on_wire: WireHook, port: int = 0):
-        self.sock = socket.socket(_family(local_ip), socket.SOCK_DGRAM)
+    def __init__(self, local_ip: str, on_wire: WireHook, port: int = 0, sock_factory=None):
+        # sock_factory(family, type): e.g. a socket made inside a network namespace (topology/)
+        self.sock = (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         try:
             self.sock.bind((local_ip, port))
@@ -58,6 +106,7 @@ class UdpEndpoint:
         self.local: Addr = self.sock.getsockname()[:2]
         self.on_wire = on_wire
         self.closed = False
+        self.icmp = _enable_icmp_errors(self.sock, _family(local_ip))
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -80,8 +129,14 @@ class UdpEndpoint:
                 return out
             except ConnectionRefusedError:
                 # ICMP port unreachable from an earlier send (RFC 5626 §7 counts it as flow failure)
-                out.append(Incoming("closed", b"", self.local, "ICMP port unreachable"))
-                return out
+                errors = _icmp_errors(self.sock) if getattr(self, "icmp", False) else []
+                if not errors:
+                    out.append(Incoming("closed", b"", self.local, "ICMP port unreachable"))
+                    return out
+                for dst, what in errors:
+                    where = f" from {dst[0]}:{dst[1]}" if dst else ""
+                    out.append(Incoming("icmp", b"", dst or self.local, f"{what}{where}"))
+                continue
             except OSError as exc:
                 out.append(Incoming("closed", b"", self.local, f"UDP error: {exc.strerror}"))
                 return out
@@ -101,10 +156,10 @@ class UdpEndpoint:
 class TcpEndpoint:
     transport = "tcp"
 
-    def __init__(self, local_ip: str, remote: Addr, on_wire: WireHook, timeout: float):
+    def __init__(self, local_ip: str, remote: Addr, on_wire: WireHook, timeout: float, sock_factory=None):
         from ..sip.framing import StreamFramer
 
-        self.sock = socket.socket(_family(local_ip), socket.SOCK_STREAM)
+        self.sock = (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)
         self.remote = remote
         self.on_wire = on_wire
         self.closed = False

@@ -57,6 +57,9 @@ class FlowState:
     # The emulated edge proxy in front of the SUT for this flow, if any (None: the UE talks to the
     # SUT directly, or the SUT contains its own edge proxy).
     edge: EdgeSpec | None = None
+    # sec-agree state (engine/sec_steps.FlowSec) once the flow uses IMS AKA and sec-agree: its
+    # Contact then carries port_us (TS 24.229 5.1.1.2.1).
+    sec: object = None
 
     @property
     def name(self) -> str:
@@ -66,9 +69,9 @@ class FlowState:
     def reg_id(self) -> int | None:
         return self.spec.reg_id
 
-    def host_port(self) -> str:
+    def host_port(self, port: int | None = None) -> str:
         host = f"[{self.local_ip}]" if ":" in self.local_ip else self.local_ip
-        return f"{host}:{self.local_port}"
+        return f"{host}:{port or self.local_port}"
 
 
 def edge_uri(flow: FlowState) -> str:
@@ -97,7 +100,7 @@ class UE:
         return f"<urn:uuid:{uuid.uuid4()}>"
 
     def contact_uri(self, flow: FlowState) -> str:
-        uri = f"sip:{self.user}@{flow.host_port()}"
+        uri = f"sip:{self.user}@{flow.host_port(flow.port_us if flow.sec is not None else None)}"
         if flow.transport == "tcp":
             uri += ";transport=tcp"
         return uri

@@ -48,15 +48,21 @@ def _default_target_path(config) -> Path | None:
         p = base / "targets" / "reference-rel8.yaml"
         if p.exists():
             return p
-    return None
+    from ..resources import profile_path  # an installed package: conformance/profiles/
+
+    return profile_path("reference-rel8")
 
 
 def _load_target(config):
+    from ..resources import profile_path
     from ..targets.loader import load_target
     from ..targets.model import EmbeddedSut, Target
 
     opt = config.getoption("target")
     if opt:
+        # a file, or the name of a profile the suite ships (--target reference-rel7)
+        if not Path(opt).exists() and profile_path(opt) is not None:
+            return load_target(profile_path(opt))
         return load_target(Path(opt))
     path = _default_target_path(config)
     if path is not None:
@@ -91,10 +97,37 @@ def pytest_configure(config):
         from . import html
 
         config.pluginmanager.register(html, "conformance-html")
+    _catch_sigterm(config)
+
+
+_SIGTERM_PREVIOUS = pytest.StashKey[object]()
+
+
+def _sigterm_interrupts(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _catch_sigterm(config) -> None:
+    """Plain ``pytest testcases``: SIGTERM ends the run like Ctrl-C (reports written, marked
+    incomplete, the SUT stopped).  ``conformance run`` installs the same handler itself; a
+    handler someone else installed is left alone."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or hasattr(config, "workerinput"):
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        config.stash[_SIGTERM_PREVIOUS] = signal.signal(signal.SIGTERM, _sigterm_interrupts)
 
 
 def pytest_unconfigure(config):
     from .state import STATE_KEY
+
+    previous = config.stash.get(_SIGTERM_PREVIOUS, None)
+    if previous is not None:
+        import signal
+
+        signal.signal(signal.SIGTERM, previous)
 
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
@@ -147,7 +180,8 @@ def pytest_sessionfinish(session, exitstatus):
     results = list(_CURRENT)
     _CURRENT.clear()
     config.stash[_RESULTS] = results
-    if not results:
+    interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+    if not results and not interrupted:
         return
     from ..report.junit import write_junit
     from ..report.summary import write_results
@@ -158,6 +192,10 @@ def pytest_sessionfinish(session, exitstatus):
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "target": config.stash.get(_TARGET_INFO, {}), "exitstatus": int(exitstatus),
         "complete": int(exitstatus) in (0, 1),
+        # pytest's INTERRUPTED (Ctrl-C, SIGINT, SIGTERM): conformance run maps it to its exit code 5
+        "interrupted": interrupted,
+        # set when the run gave up on a SUT that stopped answering (target sut_dead_after)
+        "sut_dead": _sut_dead(config),
         "command": " ".join(sys.argv), "cwd": os.getcwd(),
     }
     write_results(reports_dir / "results.json", results, meta)
@@ -165,6 +203,13 @@ def pytest_sessionfinish(session, exitstatus):
     from ..report.certificate import write_certificate
 
     write_certificate(reports_dir, results, meta)
+
+
+def _sut_dead(config) -> str | None:
+    from .state import STATE_KEY
+
+    state = config.stash.get(STATE_KEY, None)
+    return getattr(state, "sut_dead", None)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

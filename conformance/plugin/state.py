@@ -27,6 +27,9 @@ class RunState:
         self._sut_error: str | None = None
         self._ids: dict[str, str] = {}
         self.regt = None  # the emulated registrar, for an edge-only target
+        self.topology = None  # the running network-namespace topology (target.topology)
+        self._silent: list[str] = []  # consecutive attempted cases in which the SUT sent nothing
+        self.sut_dead: str | None = None  # why the rest of the run is not attempted
 
     def register_case_id(self, case: CaseSpec, file: str) -> None:
         other = self._ids.get(case.id)
@@ -39,6 +42,8 @@ class RunState:
         reason = not_applicable_reason(case, transport, self.target)
         if reason:
             return not_applicable_result(case, transport, self.target, reason)
+        if self._sut_error is None and self.target.topology is not None and self.topology is None:
+            self._sut_error = self._start_topology()
         if self._sut_error is None:
             try:
                 next_hop = None
@@ -57,14 +62,58 @@ class RunState:
             r.verdict = Verdict.INCONCLUSIVE
             r.reason = f"SUT not available: {self._sut_error}"
             return r
+        if self.sut_dead is not None:
+            r = not_applicable_result(case, transport, self.target, "")
+            r.verdict = Verdict.INCONCLUSIVE
+            r.reason = f"SUT dead, case not attempted: {self.sut_dead}"
+            return r
         run = CaseRun(case, transport, self.target, address, pcap_dir=self.pcap_dir,
-                      run_token=self.run_token, strict=self.strict, peer=self.sut.peer_address, regt=self.regt)
-        return run.run()
+                      run_token=self.run_token, strict=self.strict, peer=self.sut.peer_address, regt=self.regt,
+                      topology=self.topology)
+        result = run.run()
+        self._watch_liveness(result)
+        return result
+
+    def _watch_liveness(self, result: CaseResult) -> None:
+        """Count cases in which not one message came from the SUT; after ``sut_dead_after`` of them
+        in a row, the SUT is taken for dead and the remaining cases are not attempted."""
+        if result.verdict == Verdict.ERROR:
+            return  # the suite's own fault says nothing about the SUT
+        heard = any(m.direction == "received" and m.text for m in result.messages)
+        if heard:
+            self._silent = []
+            return
+        self._silent.append(result.id)
+        limit = self.target.sut_dead_after
+        if limit and len(self._silent) >= limit:
+            self.sut_dead = (f"nothing came from the SUT in {len(self._silent)} consecutive cases "
+                             f"({', '.join(self._silent)}; sut_dead_after: {limit})")
+
+    def _start_topology(self) -> str | None:
+        """Create the target's topology; why it cannot be, or None.  A case of a target whose
+        topology cannot be created is inconclusive (the SUT sits inside it), with the reason."""
+        from ..topology import describe
+        from ..topology.netns import Topology, TopologyUnavailable, cleanup_stale
+
+        spec = self.target.topology
+        try:
+            cleanup_stale()
+            self.topology = Topology(spec).up()
+        except (TopologyUnavailable, OSError) as exc:
+            self.topology = None
+            return f"topology {describe(spec)} cannot be created: {exc}"
+        self.sut.topology = self.topology
+        return None
 
     def close(self) -> None:
-        self.sut.stop()
-        if self.regt is not None:
-            self.regt.close()
+        try:
+            self.sut.stop()
+            if self.regt is not None:
+                self.regt.close()
+        finally:
+            if self.topology is not None:
+                self.topology.down()
+                self.topology = None
 
 
 STATE_KEY = pytest.StashKey[RunState]()

@@ -28,6 +28,11 @@ class SutController:
         # Where the PEER sends terminating requests (the S-CSCF); the target may say otherwise.
         self.peer_address: tuple[str, int] = (target.peer_host or target.host, target.peer_port or target.port)
         self.started = False
+        self._relay = None
+        self.sut_address: tuple[str, int] | None = None  # the SUT itself, behind a mangling proxy
+        # A running topology (conformance/topology/netns.Topology): the embedded reference is
+        # started inside its SUT namespace (its sockets and server thread live there).
+        self.topology = None
 
     def start(self, next_hop: tuple[str, int, str] | None = None) -> tuple[str, int]:
         """Start the SUT; ``next_hop`` points an embedded edge at the tester's emulated registrar."""
@@ -48,10 +53,17 @@ class SutController:
                 kwargs["flow_grace"] = t.embedded.flow_grace
             if t.embedded.min_expires is not None:
                 kwargs["min_expires"] = t.embedded.min_expires
+            if t.embedded.ims:
+                # the IMS P-CSCF authenticates with the profile's subscribers (its HSS)
+                kwargs.update(ims=True, subscribers=t.sec_agree.subscribers or None,
+                              pcscf_algs=tuple(t.embedded.pcscf_algs))
             try:
                 cfg = SutConfig(**kwargs)
-                self._embedded = ReferenceCore(cfg, host=t.host, port=t.port)
-                self._embedded.start()
+                self._embedded = ReferenceCore(cfg, host=t.host, port=t.port, alt_host=t.alt_host)
+                if self.topology is not None:
+                    self.topology.run_in("sut", self._embedded.start)
+                else:
+                    self._embedded.start()
             except (OSError, ValueError) as exc:
                 raise SutStartError(f"cannot start the embedded reference CSCF on {t.host}:{t.port}: {exc}") from exc
             # UEs talk to the edge (or the S-CSCF alone); the PEER reaches the S-CSCF.
@@ -64,7 +76,28 @@ class SutController:
             self._managed_started = True
             self._wait_listening(t.managed.ready_timeout)
         self.started = True
+        if t.mangle is not None:
+            self._start_mangler()
         return self.address
+
+    def _start_mangler(self) -> None:
+        """Put the mangling proxy of ``target.mangle`` between the UEs and the SUT."""
+        from ..mangler.relay import Relay, closed_udp_port
+        from ..mangler.rules import FaultSpec
+
+        m = self.target.mangle
+        self.sut_address = self.address
+        if m.fault == "port_unreachable":
+            self.address = (m.host, closed_udp_port(m.host))
+            return
+        spec = FaultSpec(fault=m.fault, delay=m.delay, count=m.count, interval=m.interval, host=m.host,
+                         port=m.port, seed=m.seed)
+        try:
+            self._relay = Relay(spec, self.address, tuple(self.target.transports)).start()
+        except OSError as exc:
+            self.stop()
+            raise SutStartError(f"cannot start the mangling proxy on {m.host}:{m.port}: {exc}") from exc
+        self.address = self._relay.address
 
     def _cwd(self) -> Path:
         return Path(self.target.path).resolve().parent if self.target.path else Path.cwd()
@@ -92,6 +125,9 @@ class SutController:
                             f"{timeout:g} s ({last})")
 
     def stop(self) -> None:
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
         if self._embedded is not None:
             self._embedded.stop()
             self._embedded = None

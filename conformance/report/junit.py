@@ -2,7 +2,8 @@
 
 fail -> <failure>; inconclusive and error -> <error> (never a pass); not applicable ->
 <skipped> with the reason; each case's test purposes, references, requirements, verdict and
-pcap as <properties>.
+pcap as <properties>; the suite version, the target and whether the run completed (an
+interrupted run is ``complete=false``) as the suite's <properties>.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def write_junit(path: Path, results: list[dict], meta: dict[str, Any]) -> None:
         "time": f"{sum(r.get('duration', 0) for r in results):.3f}",
         "timestamp": meta.get("finished", ""),
     })
+    # the run as a whole: which suite version judged which target, and whether the run finished
+    run_props = ET.SubElement(suite, "properties")
+    for name, value in (("suite_version", str(meta.get("version", ""))),
+                        ("target", str(meta.get("target", {}).get("name", ""))),
+                        ("complete", "true" if meta.get("complete", True) else "false")):
+        ET.SubElement(run_props, "property", {"name": name, "value": value})
     for r in sorted(results, key=lambda r: r["id"]):
         tc = ET.SubElement(suite, "testcase", {
             "classname": f"testcases.{r['case_id']}", "name": r["id"], "time": f"{r.get('duration', 0):.3f}",

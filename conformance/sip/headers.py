@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .errors import ParseError
+from .message import split_list
 
 __all__ = [
     "SipUri", "NameAddr", "Via", "SecurityMechanism", "AuthParams",
@@ -67,8 +68,12 @@ def quote_string(text: str) -> str:
 def unquote_string(text: str) -> str:
     """Remove surrounding quotes and resolve quoted-pairs; unquoted text is returned as is."""
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.S)
+        inner = text[1:-1]
+        return _QUOTED_PAIR.sub(r"\1", inner) if "\\" in inner else inner
     return text
+
+
+_QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 
 
 class _Scanner:
@@ -158,8 +163,6 @@ def _values_of(source, name: str) -> list[str]:
         return list(source.values(name))
     if isinstance(source, str):
         source = [source]
-    from .message import split_list
-
     out: list[str] = []
     try:
         items = list(source)
@@ -247,8 +250,22 @@ def _split_uri_params(text: str, whole: str) -> dict[str, str | None]:
     return params
 
 
+_URI_CACHE: dict[str, SipUri] = {}  # as _NAME_ADDR_CACHE: shared, read-only, bounded
+
+
 def parse_uri(text: str) -> SipUri:
     """Parse a URI (``sip:``, ``sips:``, ``tel:`` or any other absolute URI)."""
+    hit = _URI_CACHE.get(text) if isinstance(text, str) else None
+    if hit is not None:
+        return hit
+    uri = _parse_uri(text)
+    if len(_URI_CACHE) >= 8192:
+        _URI_CACHE.clear()
+    _URI_CACHE[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> SipUri:
     if not isinstance(text, str):
         raise ParseError("URI must be text")
     whole = text
@@ -388,12 +405,30 @@ class NameAddr:
         return f"{display}<{self.uri}>{params}"
 
 
+# Parsed name-addrs by text: the checks and the offline timeline ask for the same Contact list
+# of a message several times, and refreshes repeat it.  The results are shared and never
+# modified by their users (treat a NameAddr as read-only); bounded by clearing when full.
+_NAME_ADDR_CACHE: dict[str, NameAddr] = {}
+_NAME_ADDR_CACHE_MAX = 8192
+
+
 def parse_name_addr(text: str) -> NameAddr:
     """Parse ``"Bob" <sip:bob@host>;tag=1`` or ``sip:bob@host;tag=1`` (or ``*``).
 
     In the addr-spec form everything after the first ``;`` is a header parameter, and a URI
     holding ``,``, ``?`` or ``;`` must have used the name-addr form (RFC 3261 §20.10, §20).
     """
+    hit = _NAME_ADDR_CACHE.get(text) if isinstance(text, str) else None
+    if hit is not None:
+        return hit
+    na = _parse_name_addr(text)
+    if len(_NAME_ADDR_CACHE) >= _NAME_ADDR_CACHE_MAX:
+        _NAME_ADDR_CACHE.clear()
+    _NAME_ADDR_CACHE[text] = na
+    return na
+
+
+def _parse_name_addr(text: str) -> NameAddr:
     if not isinstance(text, str):
         raise ParseError("name-addr must be text")
     sc = _Scanner(text)

@@ -12,6 +12,7 @@ forms), 7.5 (framing), 20.14 (Content-Length).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -75,6 +76,11 @@ MAX_MESSAGE_SIZE = 256 * 1024
 
 def canonical_name(name: str) -> str:
     """The long, conventionally capitalised form of a header name (``m`` -> ``Contact``)."""
+    return _canonical_cached(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_cached(name: str) -> str:
     low = name.strip().lower()
     if low in COMPACT_FORMS:
         return COMPACT_FORMS[low]
@@ -83,8 +89,28 @@ def canonical_name(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in low.split("-"))
 
 
+# Header name as written -> its canonical name in lower case: the key every lookup compares.
+# A plain dict (a lookup costs less than a call), bounded: cleared when it grows past _KEYS_MAX.
+_KEYS: dict[str, str] = {}
+_KEYS_MAX = 8192
+
+
+def _key(name: str) -> str:
+    k = _KEYS.get(name)
+    if k is None:
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        k = _KEYS[name] = _canonical_cached(name).lower()
+    return k
+
+
 def split_list(value: str) -> list[str]:
     """Split a header value on top-level commas (outside quotes and angle brackets)."""
+    if "," not in value:  # the common case: one value per line
+        value = value.strip()
+        return [value] if value else []
+    if '"' not in value and "<" not in value:
+        return [v for v in (part.strip() for part in value.split(",")) if v]
     out: list[str] = []
     depth = 0
     quoted = False
@@ -123,12 +149,34 @@ class SipMessage:
 
     # -- header access ---------------------------------------------------------------------
     def _matches(self, stored: str, wanted: str) -> bool:
-        return canonical_name(stored).lower() == wanted
+        return _key(stored) == wanted
+
+    def _index(self) -> dict[str, list[str]]:
+        """Header values by canonical lower-case name, built once per state of ``headers``.
+
+        The index is rebuilt when ``headers`` is another list or has another length: change a
+        message with add / insert / remove / set, or by assigning a new list (as the code does),
+        not by replacing one item of the list in place.
+        """
+        hs = self.headers
+        cached = self.__dict__.get("_idx")
+        if cached is not None and cached[0] is hs and cached[1] == len(hs):
+            return cached[2]
+        idx: dict[str, list[str]] = {}
+        keys = _KEYS
+        for n, v in hs:
+            k = keys.get(n) or _key(n)
+            lst = idx.get(k)
+            if lst is None:
+                idx[k] = [v]
+            else:
+                lst.append(v)
+        self.__dict__["_idx"] = (hs, len(hs), idx)
+        return idx
 
     def get_all(self, name: str) -> list[str]:
         """Values of every header line with this name (compact form included), in order."""
-        wanted = canonical_name(name).lower()
-        return [v for (n, v) in self.headers if self._matches(n, wanted)]
+        return list(self._index().get(_KEYS.get(name) or _key(name), ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first header line with this name."""
@@ -141,7 +189,7 @@ class SipMessage:
         Headers that never form lists (Authorization, Date, ...) are returned one per line.
         """
         lines = self.get_all(name)
-        if canonical_name(name).lower() in _NOT_LISTS:
+        if _key(name) in _NOT_LISTS:
             return list(lines)
         out: list[str] = []
         for line in lines:
@@ -174,6 +222,7 @@ class SipMessage:
         wanted = canonical_name(name).lower()
         for i, (n, _) in enumerate(self.headers):
             if self._matches(n, wanted):
+                self.headers = list(self.headers)  # a new list: the index sees the change
                 self.headers[i] = (n, value)
                 self.headers = self.headers[: i + 1] + [
                     (n2, v2) for (n2, v2) in self.headers[i + 1 :] if not self._matches(n2, wanted)
@@ -293,6 +342,28 @@ def _unfold(head: bytes) -> list[tuple[bytes, int]]:
     return lines
 
 
+_WS = " \t\r\n\x0b\x0c"  # what bytes.strip() strips
+# Header lines that are all "token [SP/HTAB] : value" (no blank, folded or odd line)
+_HLINE = r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*:[^\r\n]*"
+_PLAIN_HEADERS = re.compile(rf"{_HLINE}(?:\r\n{_HLINE})*\Z")
+
+
+def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]]] | None:
+    """The start line and header lines of a plain header section (CRLF line ends, no folding,
+    valid names), decoded in one go; None for anything else, which the line-by-line parser
+    below handles (and reports with byte offsets).  The result is the same as that parser's."""
+    if b"\n " in head or b"\n\t" in head or head.count(b"\n") != head.count(b"\r\n"):
+        return None
+    start, _, rest = head.partition(b"\r\n")
+    if not rest:
+        return start, []
+    text = rest.decode("utf-8", "replace")
+    if _PLAIN_HEADERS.match(text) is None:
+        return None
+    return start, [(n.rstrip(" \t"), v.strip(_WS))
+                   for n, _, v in (line.partition(":") for line in text.split("\r\n"))]
+
+
 def parse_message(data: bytes) -> Request | Response:
     """Parse one complete SIP message.
 
@@ -309,8 +380,14 @@ def parse_message(data: bytes) -> Request | Response:
     if not stripped:
         raise ParseError("empty message")
     head, body = _split_head(stripped)
-    lines = _unfold(head)
-    start, _ = lines[0]
+    fast = _fast_headers(head)
+    if fast is not None:
+        start, headers = fast
+        lines: list[tuple[bytes, int]] = []
+    else:
+        lines = _unfold(head)
+        start, _ = lines[0]
+        headers = None
     msg: Request | Response
     m = _STATUS_RE.match(start)
     if m:
@@ -322,6 +399,8 @@ def parse_message(data: bytes) -> Request | Response:
             raise ParseError(f"malformed start line {start[:80]!r}", offset=lead)
         msg = Request(method=m.group(1).decode(), uri=m.group(2).decode("utf-8", "replace"),
                       version=m.group(3).decode())
+    if headers is not None:
+        msg.headers = headers
     for line, off in lines[1:]:
         if not line.strip():
             continue

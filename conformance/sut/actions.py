@@ -48,6 +48,31 @@ class CloseFlow:
     ref: object = None
 
 
-Action = Union[SendOnFlow, SendToHop, CloseFlow]
+@dataclass(frozen=True)
+class SendIp:
+    """Send a whole IPv4 packet built by the component (an ESP packet of the IMS P-CSCF) with
+    the process's raw socket (:mod:`conformance.ims.espio`)."""
 
-__all__ = ["Action", "CloseFlow", "SendOnFlow", "SendToHop"]
+    packet: bytes
+    ref: object = None
+
+
+@dataclass(frozen=True)
+class ClaimSpi:
+    """Deliver inbound ESP with this SPI to the component (``receive_esp``)."""
+
+    spi: int
+    ref: object = None
+
+
+@dataclass(frozen=True)
+class ReleaseSpi:
+    """Stop delivering ESP with this SPI: the SA is gone, its packets are dropped."""
+
+    spi: int
+    ref: object = None
+
+
+Action = Union[SendOnFlow, SendToHop, CloseFlow, SendIp, ClaimSpi, ReleaseSpi]
+
+__all__ = ["Action", "ClaimSpi", "CloseFlow", "ReleaseSpi", "SendIp", "SendOnFlow", "SendToHop"]

@@ -52,6 +52,20 @@ KNOWN_FAULTS: dict[str, str] = {
         "longer than Flow-Timer plus the grace period is never declared failed, so terminating "
         "requests still go to it (defeats the purpose of Flow-Timer, RFC 5626 sections 4.4.1 "
         "and 5.4; no MUST is broken)",
+    "accept-bad-icv":
+        "the IMS P-CSCF accepts ESP packets whose ICV does not verify (breaks RFC 4303 section "
+        "3.4.4: a packet failing the ICV check is discarded)",
+    "ignore-security-verify":
+        "the IMS P-CSCF forwards a protected REGISTER whose Security-Verify does not mirror its "
+        "Security-Server (breaks RFC 3329 section 2.3.1: 494 with the unmodified list)",
+    "one-sa-set-per-ue":
+        "the Rel-8 IMS P-CSCF keeps one SA set per UE (private identity): a registration from a "
+        "second address replaces the first flow's SAs (the Rel-7 behaviour, problem P2; breaks "
+        "TS 24.229 5.1.1.2.1: the new set has no impact on the existing sets)",
+    "wrong-terminating-port":
+        "the IMS P-CSCF sends terminating requests from its protected server port to the UE's "
+        "protected client port (SA 2) instead of port_pc -> port_us (breaks TS 24.229 "
+        "5.1.1.2.2 a): the UE receives requests on the second unidirectional flow)",
 }
 
 
@@ -103,6 +117,10 @@ class SutConfig:
     core_transport: str = "tcp"
     branch_timeout: float = 4.0
     flow_token_key: str | None = None
+    # IMS P-CSCF (the edge): IMS AKA and sec-agree (TS 33.203, TS 24.229), see sut/imsedge.py.
+    ims: bool = False
+    subscribers: dict | None = None           # impi ("*": any) -> ims.subscriber.Subscriber
+    pcscf_algs: tuple = ()                    # (alg, ealg) preference; () = secagree.ALG_PAIRS
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -147,6 +165,8 @@ class SutConfig:
             raise ValueError("topology 'edge' needs edge_next_hop (host, port, transport)")
         if not self.branch_timeout > 0:
             raise ValueError("branch_timeout must be positive")
+        if self.ims and self.topology == "registrar":
+            raise ValueError("ims (IMS AKA and sec-agree at the P-CSCF) needs topology edge or core")
         if self.flow_token_key is not None and not self.flow_token_key:
             raise ValueError("flow_token_key must not be empty when set")
 

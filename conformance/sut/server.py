@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
 from ..sip.framing import Message, Ping, StreamFramer, classify_datagram
-from .actions import CloseFlow, SendOnFlow, SendToHop
+from .actions import ClaimSpi, CloseFlow, ReleaseSpi, SendIp, SendOnFlow, SendToHop
 from .bindings import Binding
 from .config import SutConfig
 from .core import ScscfNode
@@ -75,6 +75,7 @@ class _Listener:
     port: int
     udp: socket.socket | None = None
     tcp: socket.socket | None = None
+    host: str | None = None  # None: the server's host; else a dual-stack twin's address
 
 
 @dataclass(eq=False)
@@ -94,9 +95,11 @@ class ReferenceCore:
     one), ``core_port`` the S-CSCF's port in the ``core`` topology (0 picks free ports)."""
 
     def __init__(self, config: SutConfig | None = None, host: str = "127.0.0.1", port: int = 0,
-                 core_port: int = 0, registrar: Registrar | None = None):
+                 core_port: int = 0, registrar: Registrar | None = None, alt_host: str | None = None):
         self.config = config or SutConfig()
         self._host = host
+        # Dual-stack: every listener also listens on alt_host (the other family), same port and node.
+        self._alt_host = alt_host
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
         topology = self.config.topology
         self.scscf: ScscfNode | None = None
@@ -107,8 +110,16 @@ class ReferenceCore:
             self._listeners.append(_Listener("core", self.scscf,
                                              port if topology == "registrar" else core_port))
         if topology in ("edge", "core"):
-            self.edge = EdgeProxy(self.config, next_hop=self.config.edge_next_hop)
+            if self.config.ims:
+                from .imsedge import ImsEdgeProxy
+                self.edge = ImsEdgeProxy(self.config, next_hop=self.config.edge_next_hop)
+            else:
+                self.edge = EdgeProxy(self.config, next_hop=self.config.edge_next_hop)
             self._listeners.insert(0, _Listener("edge", self.edge, port))
+        # IMS P-CSCF: the protected ports (UDP sockets that only catch clear datagrams, which are
+        # dropped) and the ESP mailbox of the process's raw-socket hub (ims/espio.py).
+        self._protected: list[_Listener] = []
+        self._esp = None
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -171,16 +182,31 @@ class ReferenceCore:
                 lst.node.address = (self._host, lst.port)
                 if lst.name == "core" and self.edge is not None:
                     self.edge.next_hop = (self._host, lst.port, self.config.core_transport)
+            if self._alt_host:
+                for lst in list(self._listeners):
+                    twin = _Listener(lst.name + "-alt", lst.node, lst.port, host=self._alt_host)
+                    self._bind(twin)
+                    self._listeners.append(twin)
         except OSError:
             self._close_all()
             raise
         self._sel = selectors.DefaultSelector()
+        if self.config.ims and self.edge is not None:
+            try:
+                self._start_ims()
+            except OSError:
+                self._close_all()
+                raise
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         for lst in self._listeners:
             self._sel.register(lst.udp, selectors.EVENT_READ, ("udp", lst))
             self._sel.register(lst.tcp, selectors.EVENT_READ, ("listen", lst))
+        for lst in self._protected:
+            self._sel.register(lst.udp, selectors.EVENT_READ, ("udp", lst))
+        if self._esp is not None:
+            self._sel.register(self._esp, selectors.EVENT_READ, "esp")
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"reference-cscf:{self.port}",
                                         daemon=True)
@@ -209,14 +235,16 @@ class ReferenceCore:
         """Bind UDP and TCP to one port; with port 0, retry until both get the same one."""
         attempts = BIND_ATTEMPTS if lst.port == 0 else 1
         last: OSError | None = None
+        host = lst.host or self._host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for _ in range(attempts):
-            tcp = socket.socket(self._family, socket.SOCK_STREAM)
-            udp = socket.socket(self._family, socket.SOCK_DGRAM)
+            tcp = socket.socket(family, socket.SOCK_STREAM)
+            udp = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((self._host, lst.port))
+                tcp.bind((host, lst.port))
                 port = tcp.getsockname()[1]
-                udp.bind((self._host, port))
+                udp.bind((host, port))
                 tcp.listen(64)
             except OSError as exc:
                 tcp.close()
@@ -231,7 +259,44 @@ class ReferenceCore:
             return
         raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {self._host}") from last
 
+    def _start_ims(self) -> None:
+        """Bind the P-CSCF's protected ports and open its ESP mailbox."""
+        from ..ims.espio import EspHub, EspUnavailable
+
+        try:
+            hub = EspHub.shared()
+        except EspUnavailable as exc:
+            raise OSError(f"IMS P-CSCF needs raw ESP sockets: {exc}") from None
+        for name in ("edge-ps", "edge-pc"):
+            udp = socket.socket(self._family, socket.SOCK_DGRAM)
+            udp.bind((self._host, 0))
+            udp.setblocking(False)
+            self._protected.append(_Listener(name, self.edge, udp.getsockname()[1], udp=udp))
+        self.edge.port_ps, self.edge.port_pc = (lst.port for lst in self._protected)
+        self.edge.spi_source = lambda avoid: hub.new_spi(avoid)
+        self._esp = hub.mailbox(f"reference P-CSCF {self._host}:{self.port}")
+
+    @property
+    def protected_ports(self) -> tuple[int, int] | None:
+        """(port_ps, port_pc) of the IMS P-CSCF, None without ims."""
+        if not self._protected:
+            return None
+        return self._protected[0].port, self._protected[1].port
+
+    def _on_esp(self) -> None:
+        for packet in self._esp.read():
+            with self._lock:
+                actions = self.edge.receive_esp(packet, time.monotonic())
+            self._perform(self._listener("edge"), actions)
+
     def _close_all(self) -> None:
+        if self._esp is not None:
+            self._esp.close()
+            self._esp = None
+        for lst in self._protected:
+            if lst.udp is not None:
+                lst.udp.close()
+                lst.udp = None
         for conn in list(self._conns.values()):
             self._close(conn, notify=False)
         for lst in self._listeners:
@@ -293,6 +358,9 @@ class ReferenceCore:
                 self._perform(lst, actions)
 
     def _dispatch(self, key: selectors.SelectorKey, mask: int) -> None:
+        if key.data == "esp":
+            self._on_esp()
+            return
         if key.data == "wake":
             try:
                 self._wake_r.recv(64)
@@ -493,6 +561,22 @@ class ReferenceCore:
         self._perform(lst, more, depth + 1)
 
     def _do(self, lst: _Listener, action) -> bool:
+        if isinstance(action, SendIp):
+            if self._esp is None:
+                return False
+            try:
+                self._esp.send(action.packet)
+            except Exception:  # noqa: BLE001 - an EspError: the send failed
+                return False
+            return True
+        if isinstance(action, ClaimSpi):
+            if self._esp is not None:
+                self._esp.claim(action.spi)
+            return True
+        if isinstance(action, ReleaseSpi):
+            if self._esp is not None:
+                self._esp.release(action.spi)
+            return True
         if isinstance(action, CloseFlow):
             if action.flow.reliable:
                 conn = self._by_id.get(action.flow.conn_id)
@@ -533,7 +617,8 @@ class ReferenceCore:
 
     def _udp_for(self, local: tuple[str, int]) -> socket.socket | None:
         for lst in self._listeners:
-            if lst.udp is not None and lst.port == local[1]:
+            if lst.udp is not None and lst.port == local[1] \
+                    and (self._alt_host is None or same_host(lst.udp.getsockname()[0], local[0])):
                 return lst.udp
         return None
 

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from ..cases.errors import TargetError
 from ..cases.yamlsrc import did_you_mean, format_path, line_of, load_documents, plain, show, validate
-from .model import EmbeddedSut, Identities, ManagedSut, Target, Timers
+from .model import EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target, Timers
 
 __all__ = ["KNOWN_CAPABILITIES", "SCHEMA_PATH", "TargetError", "load_target", "target_from_dict"]
 
@@ -97,15 +97,32 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
             raise error(f"expected an IP address literal (such as 127.0.0.1 or ::1), got {show(value)}",
                         node, key, path) from None
 
-    host = data.get("host", "127.0.0.1")
+    topology = None
+    if "topology" in data:
+        from ..topology.model import topology_from
+
+        try:
+            topology = topology_from(plain(data["topology"]))
+        except (ValueError, TypeError) as exc:
+            raise error(str(exc), data, "topology", ["topology"]) from None
+    host = data.get("host", topology.sut_host() if topology else "127.0.0.1")
     host_ip = ip(host, data, "host", ["host"])
+    alt = data.get("alt_host", topology.sut_alt_host() if topology and "host" not in data else None)
+    alt_ip = ip(alt, data, "alt_host", ["alt_host"]) if alt is not None else None
+    if alt_ip is not None and alt_ip.version == host_ip.version:
+        raise error(f"alt_host {alt} is IPv{alt_ip.version} like host {host}; it is the SUT's address "
+                    "in the other family", data, "alt_host", ["alt_host"])
     addresses = data.get("ue_addresses")
     if addresses is not None:
         for i, a in enumerate(addresses):
             a_ip = ip(a, addresses, i, ["ue_addresses", i])
-            if a_ip.version != host_ip.version:
-                raise error(f"{a} is IPv{a_ip.version} but host {host} is IPv{host_ip.version}; "
-                            "the UEs must reach the SUT in the same address family",
+            # Dual-stack rule: every UE address needs a SUT address of its family (host or
+            # alt_host); without alt_host all must share the host's family.
+            if a_ip.version != host_ip.version and (alt_ip is None or a_ip.version != alt_ip.version):
+                raise error(f"{a} is IPv{a_ip.version} but host {host} is IPv{host_ip.version}"
+                            + ("" if alt_ip is None else f" and alt_host {alt} IPv{alt_ip.version}")
+                            + "; the UEs must reach the SUT in the same address family "
+                            "(give alt_host, the SUT's address in the other family, for dual-stack)",
                             addresses, i, ["ue_addresses", i])
 
     for i, cap in enumerate(data.get("capabilities", [])):
@@ -145,7 +162,11 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
         embedded = EmbeddedSut(mode=emb.get("mode", "rel8"), faults=list(emb.get("faults", [])),
                                topology=emb.get("topology", "registrar"), edge_mode=emb.get("edge_mode", "rel8"),
                                flow_timer=emb.get("flow_timer"), min_expires=emb.get("min_expires"),
-                               flow_grace=emb.get("flow_grace"))
+                               flow_grace=emb.get("flow_grace"), ims=bool(emb.get("ims", False)),
+                               pcscf_algs=[tuple(p) for p in emb.get("pcscf_algs", [])])
+        if embedded.ims and embedded.topology == "registrar":
+            raise error("ims: true needs topology core or edge (the IMS P-CSCF is the edge)",
+                        emb, "ims", ["embedded", "ims"])
     man = data.get("managed")
     managed = None
     if man is not None:
@@ -153,9 +174,19 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                              stop=list(man["stop"]) if man.get("stop") is not None else None,
                              ready_timeout=float(man.get("ready_timeout", 20.0)))
 
+    mangle = None
+    if "mangle" in data:
+        mg = plain(data["mangle"])
+        if "host" in mg:
+            ip(mg["host"], data["mangle"], "host", ["mangle", "host"])
+        mangle = MangleSpec(**mg)
+
     kwargs: dict[str, Any] = {k: plain(data[k]) for k in
                               ("description", "role", "host", "port", "transports", "domain",
-                               "capabilities", "ue_addresses", "strict", "peer_address") if k in data}
+                               "capabilities", "ue_addresses", "strict", "peer_address",
+                               "sut_dead_after") if k in data}
+    if mangle is not None:
+        kwargs["mangle"] = mangle
     if "peer_address" in data:
         ip(data["peer_address"], data, "peer_address", ["peer_address"])
     if "emulated_registrar" in data:
@@ -173,12 +204,35 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
             ip(peer["host"], peer, "host", ["peer", "host"])
         kwargs["peer_host"] = peer.get("host")
         kwargs["peer_port"] = int(peer["port"])
+    if topology is not None and "embedded" not in data:
+        raise error("a topology needs the embedded reference (embedded:): the SUT runs inside the "
+                    "topology's SUT namespace", data, "topology", ["topology"])
+    if topology is not None:
+        kwargs.setdefault("host", host)
+        kwargs.setdefault("ue_addresses", topology.ue_addresses())
+        kwargs.setdefault("peer_address", topology.peer_address())
+    if alt is not None:
+        kwargs["alt_host"] = alt
+    sec = SecAgreeProfile()
+    if "sec_agree" in data:
+        from ..ims.subscriber import parse_subscribers
+
+        sa_data = data["sec_agree"]
+        if "offer" in sa_data:
+            sec.offer = [tuple(p) for p in sa_data["offer"]]
+        if "subscribers" in sa_data:
+            try:
+                sec.subscribers = parse_subscribers(plain(sa_data["subscribers"]))
+            except ValueError as exc:
+                raise error(str(exc), sa_data, "subscribers", ["sec_agree", "subscribers"]) from None
     return Target(
         name=data["name"],
+        sec_agree=sec,
         identities=Identities(**ids),
         timers=Timers(**{k: float(v) for k, v in timers.items()}),
         embedded=embedded,
         managed=managed,
+        topology=topology,
         path=file if source is not None else "",
         **kwargs,
     )

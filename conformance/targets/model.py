@@ -43,6 +43,22 @@ class EmbeddedSut:
     flow_timer: int | None = None
     flow_grace: float | None = None  # seconds beyond Flow-Timer before a silent flow fails (default 10)
     min_expires: int | None = None
+    # The edge is an IMS P-CSCF: IMS AKA and sec-agree (the target's sec_agree.subscribers are its
+    # HSS); pcscf_algs: its (alg, ealg) preference, empty for the default order.
+    ims: bool = False
+    pcscf_algs: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class SecAgreeProfile:
+    """What the UEs offer in Security-Client and their credentials (TS 33.203, TS 24.229)."""
+
+    # (alg, ealg) pairs of the Security-Client, in order
+    offer: list[tuple[str, str]] = field(default_factory=lambda: [
+        ("hmac-sha-1-96", "aes-cbc"), ("hmac-sha-1-96", "null"), ("hmac-md5-96", "aes-cbc"),
+        ("hmac-md5-96", "des-ede3-cbc"), ("hmac-md5-96", "null"), ("hmac-sha-1-96", "des-ede3-cbc")])
+    # impi ("*" for any) -> conformance.ims.subscriber.Subscriber; default TS 35.208 test set 1
+    subscribers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -52,6 +68,19 @@ class ManagedSut:
     start: list[str]  # command, run from the target file's directory
     stop: list[str] | None = None
     ready_timeout: float = 20.0
+
+
+@dataclass
+class MangleSpec:
+    """A mangling proxy in front of the SUT (conformance/mangler): the UEs talk to it."""
+
+    fault: str
+    delay: float | None = None  # seconds, for late_answer / delay / reorder
+    count: int = 300  # unsolicited messages per response
+    interval: float = 0.02  # seconds between bytes of a dribble
+    host: str = "127.0.0.1"  # where the proxy listens
+    port: int = 0  # 0: any free port
+    seed: int = 5626
 
 
 @dataclass
@@ -80,7 +109,16 @@ class Target:
     regt_transport: str = "udp"
     embedded: EmbeddedSut | None = None
     managed: ManagedSut | None = None
+    mangle: MangleSpec | None = None
+    # After this many consecutive cases in which nothing at all came from the SUT, the rest of the
+    # run is not attempted: each remaining case is inconclusive, "SUT dead" (0: never give up).
+    sut_dead_after: int = 5
+    sec_agree: SecAgreeProfile = field(default_factory=SecAgreeProfile)
     path: str = ""  # the file it came from
+    # A network-namespace topology created for the run (conformance.topology.TopologySpec), and
+    # the SUT's address in the other family for dual-stack flows.
+    topology: object | None = None
+    alt_host: str | None = None
 
     def declares(self, capability: str) -> bool:
         return capability in self.capabilities

@@ -23,6 +23,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 RUN_DIR=${KAMAILIO_RUN_DIR:-$HERE/run}
 READY_TIMEOUT=${KAMAILIO_READY_TIMEOUT:-20}
 STOP_TIMEOUT=${KAMAILIO_STOP_TIMEOUT:-10}
+# shared / private memory in MB: small for the suite (a few dozen bindings); the load benchmark
+# (benchmarks/load_vs_sipp.py) registers tens of thousands and sets KAMAILIO_SHM_MB=512
+SHM_MB=${KAMAILIO_SHM_MB:-32}
+PKG_MB=${KAMAILIO_PKG_MB:-8}
 
 die() { echo "kamailioctl: $*" >&2; exit 1; }
 say() { echo "kamailioctl: $*" >&2; }
@@ -103,9 +107,9 @@ start_instance() {
     extra=""
     [ "$defines" != "-" ] && extra="-A $defines"
     # -DD: the creator does not daemonize, so $! is kamailio's main process; -E: log to stderr,
-    # which goes to the log file; small memory, the suite registers a few dozen bindings.
+    # which goes to the log file; memory from SHM_MB / PKG_MB (above).
     # shellcheck disable=SC2086
-    kamailio -DD -E -f "$HERE/$cfg" $extra -Y "$dir" -m 32 -M 8 \
+    kamailio -DD -E -f "$HERE/$cfg" $extra -Y "$dir" -m "$SHM_MB" -M "$PKG_MB" \
         </dev/null >"$dir/kamailio.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/kamailio.pid"

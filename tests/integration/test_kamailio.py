@@ -129,3 +129,25 @@ def test_kamailioctl_rejects_unknown_profile(tmp_path: Path):
     env = dict(os.environ, KAMAILIO_RUN_DIR=str(tmp_path / "run"))
     proc = subprocess.run([str(KCTL), "start", "nosuch"], capture_output=True, text=True, timeout=30, env=env)
     assert proc.returncode != 0 and "unknown profile" in proc.stderr
+
+
+def test_kamailio_registrar_as_a_ci_gate_with_its_baseline(kamailio, tmp_path: Path):
+    """conformance run --baseline: exit 0 with Kamailio's known deviations accepted (fails and the
+    inconclusive TERM-006), non-zero once one accepted verdict is changed in a copy."""
+    import yaml
+
+    table = ROOT / "expected" / "kamailio-registrar.yaml"
+    target = ROOT / "targets" / "kamailio-registrar.yaml"
+    run = run_suite(tmp_path / "ok", "--baseline", str(table), target=target, timeout=300)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "every verdict is the accepted one" in run.output
+    assert "fail" in run.verdicts().values()  # known deviations, accepted
+    doc = yaml.safe_load(table.read_text())
+    doc["cases"]["REG-012[udp]"] = "pass"  # the accepted fail no longer accepted
+    doc["cases"]["REG-012[tcp]"]["reason_contains"] = "Contact lacks"  # accepted, but for another check
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    run = run_suite(tmp_path / "changed", "--baseline", str(changed), "-k", "REG-012", target=target, timeout=300)
+    assert run.returncode == 1, run.output[-3000:]
+    assert "REG-012[udp]: new-fail: expected pass, got fail" in run.output
+    assert "REG-012[tcp]: reason: expected a fail on 'Contact lacks'" in run.output

@@ -24,7 +24,10 @@ def test_every_fault_is_described_and_tested():
               "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
               "no-stun",
               # Flow-Timer supervision, tested in test_flow_timer.py
-              "ignore-flow-timer"}
+              "ignore-flow-timer",
+              # the IMS P-CSCF (AKA, sec-agree, ESP), tested in test_imsedge.py
+              "accept-bad-icv", "ignore-security-verify", "one-sa-set-per-ue",
+              "wrong-terminating-port"}
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
 

@@ -13,6 +13,11 @@ def test_registry_defaults():
         "delivered": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST", "forwarded": "MUST",
         "keepalive": "MUST",
     }
+    # IMS AKA / sec-agree (conformance/checks/secagree.py)
+    expected.update({"aka_challenge": "MUST", "security_server": "MUST", "protected": "MUST",
+                     "dropped": "MUST", "answered": "MUST"})
+    # behind a NAT (conformance/checks/nat.py, docs/topologies.md)
+    expected.update({"via_received": "MUST", "nat_mapping": "MUST"})
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"
     assert CHECKS["flow_timer"].ref({}) == "RFC 5626 §10"
@@ -69,8 +74,11 @@ def test_no_response_is_inconclusive_for_every_kind():
     args = {"require": {"has": "outbound"}, "supported": {"has": "path"}, "contacts": {"count": 1},
             "reg_ids": {"equal": [1]}, "path": {"echo": True}, "header": {"name": "Path", "present": True},
             "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
+    args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {}})
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
-    assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded", "keepalive"}
+    # dropped / answered judge the absence or presence of a response itself
+    assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded", "keepalive",
+                                       "dropped", "answered", "nat_mapping"}
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)
         assert findings, kind

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Offline analysis at scale: `conformance analyze` beside tshark on the same capture.
+
+    python benchmarks/analyze.py [CAPTURE] [-n 1000000] [--json FILE]
+
+Without CAPTURE, benchmarks/gen_capture.py makes one of ``-n`` SIP messages (default 1,000,000;
+REGISTER/200 pairs over 10,000 AORs, UDP and 10 % TCP) under benchmarks/out/.  Each tool runs in
+its own process; wall time, messages per second and the process's peak resident memory (from
+``wait4``'s rusage) are printed.  tshark runs as ``tshark -r FILE -Y sip -T fields -e
+frame.number`` (its SIP dissection only; `conformance analyze` also reassembles, rebuilds the
+bindings and judges every rule).  ``--half`` runs the analysis on the first half of the messages
+too, to show that memory does not grow with the file (streaming).  ``--tracemalloc`` adds the
+peak of Python allocations of an in-process run (slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _machine import machine, print_machine, write_json  # noqa: E402
+
+
+def timed(cmd: list[str], count_lines: bool = False) -> dict:
+    """Run cmd; wall time, peak RSS (MB) and, for tshark, the lines it printed."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = 0
+    tail = b""
+    assert proc.stdout is not None
+    while True:
+        chunk = proc.stdout.read(1 << 20)
+        if not chunk:
+            break
+        lines += chunk.count(b"\n")
+        tail = (tail + chunk)[-2000:]
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, ru = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    out = {"wall_s": round(wall, 3), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "exit": proc.returncode,
+           "user_s": round(ru.ru_utime, 3), "sys_s": round(ru.ru_stime, 3)}
+    if count_lines:
+        out["lines"] = lines
+    out["tail"] = tail.decode("utf-8", "replace").strip().splitlines()[-1:] or err.decode()[-300:]
+    return out
+
+
+def analyze(capture: Path, messages: int | None, json_out: Path | None = None) -> dict:
+    cmd = [sys.executable, "-m", "conformance", "analyze", str(capture), "-q"]
+    if json_out is not None:
+        cmd += ["--json", str(json_out)]
+    r = timed(cmd)
+    if json_out is not None and json_out.exists():
+        import json
+
+        doc = json.loads(json_out.read_text())
+        counts = doc.get("sip") or {}
+        messages = counts.get("messages", messages)
+        r["verdict"] = doc.get("verdict")
+    r["messages"] = messages
+    r["messages_per_s"] = round(messages / r["wall_s"]) if messages and r["wall_s"] else None
+    return r
+
+
+def tracemalloc_peak(capture: Path) -> float:
+    import tracemalloc
+
+    from conformance.analysis.analyzer import analyze as run
+
+    tracemalloc.start()
+    run(str(capture))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return round(peak / 1e6, 1)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("capture", nargs="?")
+    ap.add_argument("-n", "--messages", type=int, default=1_000_000)
+    ap.add_argument("--half", action="store_true", help="also analyse a capture of half the messages")
+    ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "out" / "analyze.json"))
+    a = ap.parse_args(argv)
+    from gen_capture import generate
+
+    m = machine()
+    print_machine(m)
+    out_dir = ROOT / "benchmarks" / "out"
+    gen = None
+    if a.capture:
+        capture = Path(a.capture)
+        n = None
+    else:
+        capture = out_dir / f"capture-{a.messages}.pcap"
+        n = a.messages
+        if not capture.exists():
+            gen = generate(capture, a.messages, min(10_000, max(1, a.messages // 4)), 0.1)
+            print(f"generated {capture}: {gen['messages']} messages in {gen['seconds']} s")
+    doc = {"benchmark": "analyze", "machine": m, "capture": str(capture),
+           "capture_bytes": capture.stat().st_size, "generated": gen}
+    res = analyze(capture, n, out_dir / "analyze-report.json")
+    doc["conformance_analyze"] = res
+    print(f"conformance analyze: {res['messages']} messages in {res['wall_s']} s = {res['messages_per_s']}/s, "
+          f"peak RSS {res['peak_rss_mb']} MB, verdict {res.get('verdict')}")
+    if a.half and n:
+        half = out_dir / f"capture-{n // 2}.pcap"
+        if not half.exists():
+            generate(half, n // 2, min(10_000, max(1, n // 8)), 0.1)
+        h = analyze(half, n // 2)
+        doc["conformance_analyze_half"] = h
+        print(f"  half the messages: {h['messages']} in {h['wall_s']} s, peak RSS {h['peak_rss_mb']} MB")
+    if a.tracemalloc:
+        doc["tracemalloc_peak_mb"] = tracemalloc_peak(capture)
+        print(f"  Python allocations at peak (tracemalloc): {doc['tracemalloc_peak_mb']} MB")
+    tshark = shutil.which("tshark")
+    if tshark:
+        t = timed([tshark, "-r", str(capture), "-Y", "sip", "-T", "fields", "-e", "frame.number"], count_lines=True)
+        t["messages"] = t.pop("lines")
+        t["messages_per_s"] = round(t["messages"] / t["wall_s"]) if t["wall_s"] else None
+        doc["tshark"] = t
+        print(f"tshark -Y sip:       {t['messages']} messages in {t['wall_s']} s = {t['messages_per_s']}/s, "
+              f"peak RSS {t['peak_rss_mb']} MB")
+        if res["messages_per_s"] and t["messages_per_s"]:
+            doc["rate_ratio_analyze_over_tshark"] = round(res["messages_per_s"] / t["messages_per_s"], 3)
+            doc["memory_ratio_analyze_over_tshark"] = round(res["peak_rss_mb"] / t["peak_rss_mb"], 3)
+            print(f"ratio analyze/tshark: rate {doc['rate_ratio_analyze_over_tshark']}, "
+                  f"peak memory {doc['memory_ratio_analyze_over_tshark']}")
+    else:
+        print("tshark not installed: conformance analyze figures only")
+    write_json(a.json, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

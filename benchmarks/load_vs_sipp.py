@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""`conformance load` beside SIPp, same machine, same Kamailio registrar, same scenario.
+
+    python benchmarks/load_vs_sipp.py [--rates 500,1000,2000,4000] [--step 4] [--transports udp,tcp]
+
+Scenario (benchmarks/sipp/register_refresh.xml, and `conformance load --refreshes 1
+--refresh-interval 1`): R new UEs per second, each one flow (reg-id 1, +sip.instance) with an
+initial REGISTER and, 1 s after its 2xx, a refresh: 2R REGISTER transactions per second once
+running.  Each tool climbs the ladder of rates R for ``--step`` seconds each; a step is kept up
+when every transaction got a 2xx and the run ended within ``--step`` + 1 s (the refresh pause)
++ ``--slack`` s.  The sustained rate of a tool is its best measured rate (2xx per second of its
+run) over the steps it kept up; the ratio is conformance load / SIPp.  UDP: one socket each
+(SIPp -t u1); TCP: one shared connection each (SIPp -t t1, load --tcp-connections 1).
+
+Kamailio is started with suts/kamailio/kamailioctl.sh (registrar profile, 127.0.0.1:5071, with
+KAMAILIO_SHM_MB=512: the suite's 32 MB hold about ten thousand bindings) and restarted before
+every step (an empty location table for each), unless ``--no-start``; the script refuses to start
+when something already uses ports 5071-5074.  SIPp
+is the Debian package sip-tester (scripts/install-tools.sh installs it).  Writes JSON with the
+machine it ran on (--json, default benchmarks/out/load_vs_sipp.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _machine import machine, print_machine, write_json  # noqa: E402
+
+KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
+SIPP_XML = ROOT / "benchmarks" / "sipp" / "register_refresh.xml"
+HOST = "127.0.0.1"
+PORT = 5071  # Kamailio's registrar profile; --sut reference picks a free port
+PAUSE = 1.0
+
+
+def ports_busy() -> list[str]:
+    """Sockets bound on 127.0.0.1:5071-5074 (UDP or TCP), read from /proc/net."""
+    busy = []
+    for proto in ("udp", "tcp"):
+        try:
+            lines = Path(f"/proc/net/{proto}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local = line.split()[1]
+            port = int(local.split(":")[1], 16)
+            if 5071 <= port <= 5074 and (proto == "udp" or line.split()[3] == "0A"):
+                busy.append(f"{proto}/{port}")
+    return busy
+
+
+def ensure_sipp() -> str | None:
+    if shutil.which("sipp") is None:
+        subprocess.run([str(ROOT / "scripts" / "install-tools.sh")], check=False)
+    return shutil.which("sipp")
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind((HOST, 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind((HOST, port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def start_reference() -> subprocess.Popen:
+    """The embedded reference CSCF in its own process (`conformance sut`), for a run without Kamailio."""
+    global PORT
+    PORT = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "conformance", "sut", "--mode", "rel8", "--listen",
+                             f"{HOST}:{PORT}"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as c:
+            c.settimeout(0.2)
+            if c.connect_ex((HOST, PORT)) == 0:
+                return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the reference did not start")
+
+
+def run_load(transport: str, rate: int, step: float, run: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "load.json"
+        cmd = [sys.executable, "-m", "conformance", "load", "--host", HOST, "--port", str(PORT),
+               "--transport", transport, "--ues", str(int(rate * step)), "--rate", str(rate),
+               "--refreshes", "1", "--refresh-interval", str(PAUSE), "--ue-address", "127.0.0.11",
+               "--max-outstanding", "20000", "--timeout", "8", "--json", str(out), "-q"]
+        if transport == "tcp":
+            cmd += ["--tcp-connections", "1"]
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=step + 60)
+        wall = time.perf_counter() - t0
+        if not out.exists():
+            return {"error": (p.stderr or p.stdout)[-400:], "wall_s": wall}
+        s = json.loads(out.read_text())["summary"]
+    elapsed = s["elapsed_s"]
+    return {"transactions": s["transactions"], "ok": s["ok"], "failed": s["failed"], "failures": s["failures"],
+            "retransmissions": s["retransmissions"], "elapsed_s": elapsed, "wall_s": round(wall, 3),
+            "rate_per_s": round(s["ok"] / elapsed, 1) if elapsed else None,
+            "latency_ms": s["latency_ms"]}
+
+
+def run_sipp(sipp: str, transport: str, rate: int, step: float, run: str) -> dict:
+    calls = int(rate * step)
+    with tempfile.TemporaryDirectory() as tmp:
+        stf = Path(tmp) / "stats.csv"
+        cmd = [sipp, f"{HOST}:{PORT}", "-sf", str(SIPP_XML), "-t", "u1" if transport == "udp" else "t1",
+               "-i", "127.0.0.21", "-p", "0", "-r", str(rate), "-m", str(calls), "-l", str(calls + 1),
+               "-key", "run", run, "-nostdin", "-trace_stat", "-stf", str(stf), "-fd", "1",
+               "-timeout", f"{int(step + 60)}s", "-timeout_error", "-max_recv_loops", "10000"]
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=step + 90)
+        wall = time.perf_counter() - t0
+        rows = list(csv.reader(stf.read_text().splitlines(), delimiter=";")) if stf.exists() else []
+    if len(rows) < 2:
+        return {"error": f"sipp exit {p.returncode}: {(p.stderr or p.stdout)[-400:]}", "wall_s": wall}
+    head, last = rows[0], rows[-1]
+    col = {name: i for i, name in enumerate(head)}
+    ok_calls = int(last[col["SuccessfulCall(C)"]])
+    failed_calls = int(last[col["FailedCall(C)"]])
+    retrans = int(last[col["Retransmissions(C)"]]) if "Retransmissions(C)" in col else 0
+    ok = 2 * ok_calls  # two REGISTER transactions per call
+    return {"transactions": 2 * calls, "ok": ok, "failed": 2 * calls - ok, "failed_calls": failed_calls,
+            "retransmissions": retrans, "elapsed_s": round(wall, 3), "wall_s": round(wall, 3),
+            "rate_per_s": round(ok / wall, 1) if wall else None, "exit": p.returncode}
+
+
+def kept_up(r: dict, step: float, slack: float) -> bool:
+    return ("error" not in r and r["failed"] == 0 and r["ok"] == r["transactions"]
+            and r["elapsed_s"] <= step + PAUSE + slack)
+
+
+def kamailio(action: str) -> None:
+    env = dict(os.environ, KAMAILIO_SHM_MB=os.environ.get("KAMAILIO_SHM_MB", "512"))
+    subprocess.run([str(KCTL), action, "registrar"], check=action == "start", env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def ladder(name, fn, rates, step, slack, transport, restart: bool) -> dict:
+    steps, best = [], None
+    for rate in rates:
+        if restart:  # every step against an empty location table
+            kamailio("stop")
+            kamailio("start")
+        r = fn(transport, rate, step, f"{name[:4]}{transport}{rate}x{int(time.time()) % 100000}")
+        r["calls_per_s"] = rate
+        r["offered_per_s"] = 2 * rate
+        r["kept_up"] = kept_up(r, step, slack)
+        steps.append(r)
+        print(f"  {name:16} {transport} R={rate:6}/s offered {2 * rate:6} REGISTER/s: "
+              + (f"error {r['error']}" if "error" in r else
+                 f"{r['ok']}/{r['transactions']} 2xx in {r['elapsed_s']} s = {r['rate_per_s']}/s, "
+                 f"{r['failed']} failed, {r['retransmissions']} retransmission(s)"
+                 + ("" if r["kept_up"] else "  (did not keep up)")), flush=True)
+        if not r["kept_up"]:
+            break
+        best = r if best is None or r["rate_per_s"] > best["rate_per_s"] else best
+        if not restart:
+            time.sleep(1.0)  # let the registrar drain
+    return {"steps": steps, "sustained_per_s": best["rate_per_s"] if best else 0.0,
+            "sustained_calls_per_s": best["calls_per_s"] if best else 0}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rates", default="500,1000,2000,3000,4000,6000",
+                    help="ladder of new UEs (SIPp calls) per second; 2 REGISTER each")
+    ap.add_argument("--step", type=float, default=4.0, help="seconds of new UEs per step")
+    ap.add_argument("--slack", type=float, default=1.5, help="seconds a step may overrun and still count")
+    ap.add_argument("--transports", default="udp,tcp")
+    ap.add_argument("--no-start", action="store_true", help="Kamailio's registrar profile is already running")
+    ap.add_argument("--sut", choices=("kamailio", "reference"), default="kamailio",
+                    help="reference: the embedded reference CSCF in its own process on a free port "
+                         "(no Kamailio needed; the smoke test uses it)")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "out" / "load_vs_sipp.json"))
+    a = ap.parse_args(argv)
+    m = machine()
+    print_machine(m)
+    sipp = ensure_sipp()
+    if sipp is None:
+        print("load_vs_sipp: sipp (Debian package sip-tester) is not installed and could not be installed")
+        return 2
+    started = False
+    ref = None
+    if a.sut == "reference":
+        ref = start_reference()
+    elif not a.no_start:
+        busy = ports_busy()
+        if busy:
+            print(f"load_vs_sipp: ports in use ({', '.join(busy)}): another Kamailio run? not starting")
+            return 2
+        kamailio("start")
+        started = True
+    rates = [int(x) for x in a.rates.split(",")]
+    doc = {"benchmark": "load_vs_sipp", "machine": m, "sut": a.sut, "sipp_version": subprocess.run(
+        [sipp, "-v"], capture_output=True, text=True).stdout.strip().splitlines()[-1:],
+        "scenario": "initial REGISTER + refresh after 1 s, reg-id 1, one UE per call", "step_s": a.step,
+        "slack_s": a.slack, "rates": rates, "results": {}}
+    try:
+        for transport in a.transports.split(","):
+            print(f"{transport.upper()}:")
+            load = ladder("conformance load", run_load, rates, a.step, a.slack, transport, started)
+            sp = ladder("sipp", lambda t, r, s, run: run_sipp(sipp, t, r, s, run), rates, a.step, a.slack,
+                        transport, started)
+            ratio = round(load["sustained_per_s"] / sp["sustained_per_s"], 2) if sp["sustained_per_s"] else None
+            doc["results"][transport] = {"conformance_load": load, "sipp": sp, "ratio_load_over_sipp": ratio}
+    finally:
+        if started:
+            kamailio("stop")
+        if ref is not None:
+            ref.terminate()
+            try:
+                ref.wait(5)
+            except subprocess.TimeoutExpired:
+                ref.kill()
+    print("\nsustained REGISTER rate with zero failures (2xx/s):")
+    for transport, r in doc["results"].items():
+        print(f"  {transport.upper()}: conformance load {r['conformance_load']['sustained_per_s']}/s "
+              f"(R={r['conformance_load']['sustained_calls_per_s']}), SIPp {r['sipp']['sustained_per_s']}/s "
+              f"(R={r['sipp']['sustained_calls_per_s']}), ratio {r['ratio_load_over_sipp']}")
+    write_json(a.json, doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

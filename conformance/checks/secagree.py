@@ -1,0 +1,146 @@
+"""IMS AKA and sec-agree checks (TS 33.203, TS 24.229 5.1.1.5, RFC 3310, RFC 3329, RFC 4303).
+
+They read the response and ``ctx.sec``, the engine's view of the step's flow: the UE's AKA
+verdict on the last challenge (``aka``: ok / mac / sqn), what it offered, and the ESP SA each
+protected message came over.
+"""
+
+from __future__ import annotations
+
+from ..ims.aka import split_nonce
+from ..ims.errors import AkaError, SecAgreeError
+from ..ims.secagree import IpsecMechanism
+from ..sip.errors import ParseError
+from ..sip.headers import parse_auth, parse_security
+from .context import CheckContext, Observation
+
+
+def _no_response(label: str, expected: str, ctx: CheckContext) -> list[Observation]:
+    return [Observation(label, None, expected, ctx.no_response_reason)]
+
+
+def aka_challenge_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """A 401 carrying an AKAv1-MD5 challenge the UE can use (TP_SEC_001, 003, 011)."""
+    r = ctx.response
+    if r is None:
+        return _no_response("AKA challenge", "a 401 with WWW-Authenticate", ctx)
+    out: list[Observation] = []
+    value = r.get("WWW-Authenticate")
+    out.append(Observation("WWW-Authenticate in the 401", value is not None and r.status == 401,
+                           "a 401 with WWW-Authenticate (RFC 3261 §22.2)",
+                           f"{r.status}, WWW-Authenticate {'present' if value else 'absent'}"))
+    if value is None:
+        return out
+    try:
+        auth = parse_auth(value)
+    except ParseError as exc:
+        return out + [Observation("WWW-Authenticate", False, "a Digest challenge", f"unparseable: {exc}")]
+    alg = auth.get("algorithm") or ""
+    out.append(Observation("algorithm=AKAv1-MD5", alg.lower().startswith("akav1-md5"),
+                           "algorithm=AKAv1-MD5 (RFC 3310 §3.1: without it, MD5 and no AKA)",
+                           f"algorithm={alg or '(absent)'}"))
+    out.append(Observation("qop", bool(auth.get("qop")),
+                           "a qop parameter (RFC 3261 §22.4 item 8)", f"qop={auth.get('qop')!r}"))
+    try:
+        split_nonce(auth.get("nonce") or "")
+        nonce_ok, seen = True, "RAND || AUTN"
+    except AkaError as exc:
+        nonce_ok, seen = False, str(exc)
+    out.append(Observation("nonce = base64(RAND || AUTN)", nonce_ok,
+                           "at least 32 octets RAND || AUTN (RFC 3310 §3.2)", seen))
+    if "ck" in auth.params or "ik" in auth.params:
+        out.append(Observation("no CK/IK towards the UE", False,
+                               "WWW-Authenticate without ck/ik (TS 33.203 7.2, TP_SEC_002)",
+                               "ck/ik present"))
+    want = args.get("network", "authentic")
+    aka = ctx.sec.get("aka")
+    note = ctx.sec.get("aka_note") or "no AKA result"
+    if want == "authentic":
+        out.append(Observation("AUTN authenticates the network", None if aka is None and not note else aka == "ok",
+                               "MAC-A = XMAC-A and a fresh SQN (RFC 3310 §3.3)", note))
+    elif want == "rejected":
+        out.append(Observation("the UE rejects the network (MAC failure)", aka == "mac",
+                               "MAC-A differs from XMAC-A (the UE holds another K)", note))
+    elif want == "stale":
+        out.append(Observation("SQN out of the UE's range", aka == "sqn",
+                               "an SQN the UE refuses, so that it resynchronises", note))
+    if args.get("new_nonce"):
+        prev = ctx.sec.get("previous_nonce")
+        out.append(Observation("a new nonce", bool(prev) and auth.get("nonce") != prev,
+                               "a nonce other than the previous challenge's (RFC 3310 §3.2)",
+                               "the same nonce" if auth.get("nonce") == prev else "a new nonce"))
+    return out
+
+
+def security_server_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """Security-Server with what the four SAs need, alg/ealg from the UE's offer (TP_SEC_001)."""
+    r = ctx.response
+    if r is None:
+        return _no_response("Security-Server", "Security-Server in the response", ctx)
+    values = r.values("Security-Server")
+    if not values:
+        return [Observation("Security-Server", False,
+                            "Security-Server with spi-c, spi-s, port-c, port-s, alg (TS 24.229 5.1.1.5.1)",
+                            f"{r.status} without Security-Server")]
+    try:
+        mechs = [IpsecMechanism.from_mechanism(m) for m in parse_security(values)
+                 if m.name.lower() == "ipsec-3gpp"]
+    except (ParseError, SecAgreeError) as exc:
+        return [Observation("Security-Server", False, "usable ipsec-3gpp parameters", str(exc))]
+    out = [Observation("Security-Server", bool(mechs),
+                       "an ipsec-3gpp entry with spi-c, spi-s, port-c, port-s, alg (TS 24.229 5.1.1.5.1)",
+                       "; ".join(str(m) for m in mechs) or "no ipsec-3gpp entry")]
+    offered = [tuple(p) for p in ctx.sec.get("offered") or []]
+    if mechs and offered and args.get("from_client", True):
+        out.append(Observation("alg/ealg from the UE's list", mechs[0].pair in offered,
+                               "one of " + ", ".join("/".join(p) for p in offered),
+                               "/".join(mechs[0].pair)))
+    if mechs and args.get("distinct_spis", True):
+        m = mechs[0]
+        out.append(Observation("spi-c and spi-s distinct and non-zero",
+                               m.spi_c != m.spi_s and m.spi_c > 0 and m.spi_s > 0,
+                               "two different SPIs", f"spi-c={m.spi_c} spi-s={m.spi_s}"))
+    return out
+
+
+def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """The message came over ESP on the second unidirectional flow, P-CSCF port_pc -> UE port_us
+    (TS 24.229 5.1.1.2.2 a)): the final response, or the step's terminating requests."""
+    expected = "ESP SA 3, P-CSCF port_pc -> UE port_us (TS 24.229 5.1.1.2.2 a))"
+
+    def show(meta) -> str:
+        if not meta:
+            return "in clear (no ESP)"
+        return (f"ESP SA {meta['sa']} (SPI {meta['spi']:#x}) {meta['src']}:{meta['sport']} -> "
+                f"{meta['dst']}:{meta['dport']}")
+
+    def ok(meta) -> bool:
+        return bool(meta) and meta["sa"] == 3 and meta["dport"] == meta.get("port_us")
+
+    if "delivery" in args:
+        flow = args["delivery"]
+        metas = (ctx.sec.get("deliveries") or {}).get(flow) or []
+        if not metas:
+            return [Observation(f"protected delivery on {flow}", None, expected,
+                                f"nothing delivered on {flow}")]
+        return [Observation(f"protected delivery on {flow}", all(ok(m) for m in metas), expected,
+                            "; ".join(show(m) for m in metas))]
+    if ctx.response is None:
+        return _no_response("protected response", expected, ctx)
+    meta = ctx.sec.get("response")
+    return [Observation("protected response", ok(meta), expected, show(meta))]
+
+
+def dropped_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """No response: the stimulus was discarded (a bad ESP packet, clear text on a protected port)."""
+    r = ctx.response
+    return [Observation("stimulus discarded", r is None, "no response (the packet is dropped)",
+                        "no response" if r is None else f"{r.status} {r.reason}: the stimulus was accepted")]
+
+
+def answered_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """A response came: the flow's SA set still carries its requests (TP_IMS_002, TP_IMS_009)."""
+    r = ctx.response
+    return [Observation("answered over the flow's SAs", r is not None,
+                        "a response over the flow's SA set",
+                        f"{r.status} {r.reason}" if r is not None else ctx.no_response_reason)]

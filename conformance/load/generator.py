@@ -1,0 +1,599 @@
+"""The load generator's I/O loop: one thread, one selector, non-blocking sockets, timers in a heap.
+
+UDP: one socket per local address, shared by every flow from that address (responses are
+matched on the top Via branch); Timer E retransmissions and Timer F (bounded by the scenario's
+timeout) come from the engine's ``ClientTransaction``.  TCP: one connection per flow (a flow is a
+connection, RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests
+of one turn of the loop leave in one send() per connection, and responses are framed by a
+minimal framer (``frames``).  Requests are rendered from pre-built templates
+(``templates.py``); responses are read for their status code and top branch only, unless a
+challenge must be answered.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import random
+import re
+import resource
+import secrets
+import selectors
+import socket
+import time
+import uuid
+from collections import deque
+from typing import Callable
+
+from ..cases.model import FlowSpec
+from ..engine.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
+from ..engine.ue import FlowState
+from .scenario import LoadScenario
+from .stats import LoadStats
+from .templates import Prototype, options
+
+_BRANCH_RE = re.compile(rb"branch=([^;,\s]+)")
+_LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
+# Requests started per turn of the loop before reading again.  UDP: small bursts, as a
+# registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
+# it is lost and retransmitted 500 ms later; TCP: one send() per connection per turn.
+SEND_BATCH = {"udp": 64, "tcp": 512}
+TIMER_BATCH = 128  # retransmissions per turn, for the same reason
+
+
+def frames(buf: bytearray) -> list[bytes]:
+    """Complete messages at the front of a TCP stream buffer (removed from it); CRLF keep-alives
+    skipped.  Lighter than the engine's StreamFramer: the generator only needs the responses'
+    bytes, and a message without Content-Length is taken as bodiless."""
+    out = []
+    pos, n = 0, len(buf)
+    while pos < n:
+        while buf.startswith(b"\r\n", pos) and not buf.startswith(b"\r\n\r\n", pos):
+            pos += 2
+        if buf.startswith(b"\r\n\r\n", pos):
+            pos += 4
+            continue
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            break
+        m = _LENGTH_RE.search(buf, pos, end)
+        stop = end + 4 + (int(m.group(1)) if m else 0)
+        if stop > n:
+            break
+        out.append(bytes(buf[pos:stop]))
+        pos = stop
+    if pos:
+        del buf[:pos]
+    return out
+
+
+class _Flow:
+    """One flow of one UE, as light as can be (a run may have hundreds of thousands): the UE's
+    identity as strings; the engine's UE / FlowState objects exist per prototype only."""
+
+    __slots__ = ("user", "instance", "call_id", "tag", "reg_id", "home", "addr", "templates", "cseq",
+                 "refreshes_left", "registered", "busy", "conn", "auth", "index", "second")
+
+    def __init__(self, user: str, instance: str, call_id: str, tag: str, reg_id: int, home: int, index: int):
+        self.user, self.instance, self.call_id, self.tag = user, instance, call_id, tag
+        self.reg_id, self.home, self.addr = reg_id, home, home
+        self.templates: dict = {}  # (address index, local port) -> Template
+        self.cseq = 0
+        self.refreshes_left = 0
+        self.registered = False
+        self.busy = False
+        self.conn = None
+        self.auth = b""
+        self.index = index
+        self.second: "_Flow | None" = None  # the Reg2 flow started after this one's first 2xx
+
+
+class _Txn:
+    __slots__ = ("flow", "kind", "branch", "data", "sent", "ct", "conn", "done", "authed")
+
+    def __init__(self, flow, kind, branch, data, sent, ct, conn):
+        self.flow, self.kind, self.branch, self.data, self.sent, self.ct, self.conn = \
+            flow, kind, branch, data, sent, ct, conn
+        self.done = False
+        self.authed = False
+
+
+class _Tcp:
+    __slots__ = ("sock", "buf", "local", "out", "closed", "addr", "writing")
+
+    def __init__(self, sock, local, addr):
+        self.sock, self.local, self.addr = sock, local, addr
+        self.buf = bytearray()
+        self.out = bytearray()
+        self.closed = False
+        self.writing = False  # registered for EVENT_WRITE (the kernel's buffer was full)
+
+
+def _big_buffers(s: socket.socket, size: int = 8 << 20) -> None:
+    """Socket buffers for bursts of responses while the loop is busy: SO_RCVBUF is capped by
+    net.core.rmem_max (about 200 KB by default, a hundred small datagrams on loopback), so as
+    root the FORCE variants (Linux) set it beyond; otherwise as large as allowed."""
+    for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF),
+                         (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF)):
+        try:
+            if force is None:
+                raise PermissionError
+            s.setsockopt(socket.SOL_SOCKET, force, size)
+        except (PermissionError, OSError):
+            try:
+                s.setsockopt(socket.SOL_SOCKET, plain, size)
+            except OSError:
+                pass
+
+
+def _raise_fd_limit() -> None:
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+
+
+class LoadGenerator:
+    def __init__(self, sc: LoadScenario, progress: Callable[[dict], None] | None = None, seed: int = 1):
+        if sc.transport not in ("udp", "tcp"):
+            raise ValueError(f"transport must be udp or tcp, not {sc.transport!r}")
+        self.sc = sc
+        self.dst = (sc.host, sc.port)
+        self.progress = progress
+        self.rand = random.Random(seed)
+        self.token = sc.run_token or secrets.token_hex(3)
+        self.stats = LoadStats()
+        self.sel = selectors.DefaultSelector()
+        self.udp: dict[int, socket.socket] = {}  # address index -> socket
+        self.udp_ports: dict[int, int] = {}  # address index -> its local port
+        self.pools: dict[int, list[_Tcp]] = {}
+        self.conns: list[_Tcp] = []
+        self.txns: dict[bytes, _Txn] = {}
+        self.timers: list = []  # heap of later deadlines (after a retransmission)
+        # First deadlines: every transaction's is its start + the same delay (T1 over UDP, Timer F
+        # over TCP), so they come due in start order: a FIFO instead of a heap push per request.
+        self.first_timers: deque = deque()
+        # What to send: the initial registrations are due at start + k / rate (an index into
+        # ``initials``); refreshes at their 2xx + the interval, hence in the order they are added
+        # (a FIFO); Reg2's second flow and the storm's refreshes at once (a FIFO); the storm
+        # itself in a heap (rare items).
+        self.schedule: list = []
+        self.initials: list[_Flow] = []
+        self.now_q: deque = deque()
+        self.refresh_q: deque = deque()
+        self.flows: list[_Flow] = []
+        self._seq = 0
+        self._branch_n = 0
+        self.icmp_errors = 0
+        self._dirty: set = set()
+        self.protos: dict = {}  # (address index, port, reg-id) -> Prototype
+        self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF  # TCP connections with requests queued this turn (one send each)
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
+        user = f"{self.sc.user_prefix}-{self.token}-{i}"
+        instance = f"{self._uuid_base:08x}-0000-4000-8000-{i:012x}"  # one +sip.instance per UE
+        f = _Flow(user, instance, f"{user}-{reg_id}@{self.token}", f"{self.token}x{i}x{reg_id}", reg_id, home,
+                  len(self.flows))
+        self.flows.append(f)
+        return f
+
+    def _prototype(self, addr: int, port: int, reg_id: int) -> Prototype:
+        """The engine's UE model and build_register, once per address, port and reg-id."""
+        sc = self.sc
+        spec = FlowSpec(name=f"f{reg_id}", address=addr + 1, reg_id=reg_id, transport=sc.transport)
+        st = FlowState(spec=spec, local_ip=sc.ue_addresses[addr], transport=sc.transport, local_port=port,
+                       port_uc=port, port_us=port)
+        proto = self.protos[(addr, port, reg_id)] = Prototype(st, options(sc.expires), sc.domain)
+        return proto
+
+    def _udp_socket(self, addr: int) -> socket.socket:
+        s = self.udp.get(addr)
+        if s is None:
+            ip = self.sc.ue_addresses[addr]
+            s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
+            _big_buffers(s)
+            s.bind((ip, 0))
+            s.setblocking(False)
+            self.sel.register(s, selectors.EVENT_READ, ("udp", addr))
+            self.udp[addr] = s
+        return s
+
+    def _udp_port(self, addr: int) -> int:
+        port = self.udp_ports[addr] = self._udp_socket(addr).getsockname()[1]
+        return port
+
+    def _tcp_connect(self, addr: int) -> _Tcp:
+        ip = self.sc.ue_addresses[addr]
+        s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((ip, 0))
+        s.settimeout(self.sc.timeout)
+        s.connect(self.dst)
+        s.setblocking(False)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = _Tcp(s, s.getsockname()[:2], addr)
+        self.sel.register(s, selectors.EVENT_READ, ("tcp", c))
+        self.conns.append(c)
+        return c
+
+    def _conn_for(self, flow: _Flow, addr: int) -> _Tcp:
+        if self.sc.tcp_connections > 0:
+            pool = self.pools.setdefault(addr, [])
+            if len(pool) < self.sc.tcp_connections:
+                pool.append(self._tcp_connect(addr))
+                return pool[-1]
+            return pool[flow.index % len(pool)]
+        if flow.conn is not None and flow.conn.addr == addr and not flow.conn.closed:
+            return flow.conn
+        return self._tcp_connect(addr)
+
+    # -- sending ---------------------------------------------------------------------------------
+    def _push(self, heap, when, item) -> None:
+        self._seq += 1
+        heapq.heappush(heap, (when, self._seq, item))
+
+    def _start(self, flow: _Flow, kind: str, now: float) -> None:
+        sc = self.sc
+        addr = flow.addr
+        if kind == "reg1b":
+            alt = 2 if len(sc.ue_addresses) > 2 else (1 - flow.home if len(sc.ue_addresses) > 1 else 0)
+            addr = flow.home if flow.addr != flow.home else alt
+        conn = None
+        try:
+            if sc.transport == "udp":
+                port = self.udp_ports.get(addr) or self._udp_port(addr)
+            else:
+                conn = self._conn_for(flow, addr)
+                port = conn.local[1]
+        except OSError as exc:
+            self.stats.on_sent(now)
+            self.stats.on_failure(now, f"transport: {exc.strerror or exc}")
+            return
+        flow.addr = addr
+        key = (addr, port)
+        tmpl = flow.templates.get(key)
+        if tmpl is None:
+            proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
+            tmpl = flow.templates[key] = proto.template(flow.user, flow.instance, flow.call_id, flow.tag)
+        if conn is not None:
+            flow.conn = conn
+        flow.cseq += 1
+        self._branch_n += 1
+        branch = b"z9hG4bK" + self.token.encode() + b"x" + str(self._branch_n).encode()
+        data = tmpl.render(branch, flow.cseq, flow.auth)
+        ct = ClientTransaction(reliable=sc.transport == "tcp", t1=sc.t1, t2=sc.t2, timeout=sc.timeout, started=now)
+        txn = _Txn(flow, kind, branch, data, now, ct, conn)
+        flow.busy = True
+        self.txns[branch] = txn
+        self.stats.on_sent(now)
+        if not self._send(txn):
+            return
+        self.first_timers.append((ct.next_deadline(), txn))
+
+    def _send(self, txn: _Txn) -> bool:
+        try:
+            if txn.conn is None:
+                self.udp[txn.flow.addr].sendto(txn.data, self.dst)
+            else:
+                self._tcp_send(txn.conn, txn.data)
+            return True
+        except BlockingIOError:
+            return True  # the socket buffer is full: Timer E resends (UDP)
+        except OSError as exc:
+            self._finish(txn, time.monotonic(), f"transport: {exc.strerror or exc}")
+            return False
+
+    def _tcp_send(self, c: _Tcp, data: bytes) -> None:
+        """Queue: the requests of one turn of the loop leave in one send() (``_flush``)."""
+        if c.closed:
+            raise OSError(errno.EPIPE, "connection closed")
+        c.out += data
+        if not c.writing:
+            self._dirty.add(c)
+
+    def _flush(self, now: float) -> None:
+        for c in self._dirty:
+            if c.closed or c.writing or not c.out:
+                continue
+            try:
+                n = c.sock.send(c.out)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                self._close(c, now, f"transport: TCP {exc.strerror or exc}")
+                continue
+            del c.out[:n]
+            if c.out:
+                c.writing = True
+                self.sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, ("tcp", c))
+        self._dirty.clear()
+
+    # -- receiving -------------------------------------------------------------------------------
+    def _on_response(self, data: bytes, now: float) -> None:
+        if not data.startswith(b"SIP/2.0 "):
+            return  # a request (OPTIONS, NOTIFY...) or garbage: not ours to answer here
+        m = _BRANCH_RE.search(data)
+        if m is None:
+            return
+        txn = self.txns.get(m.group(1))
+        if txn is None or txn.done:
+            return
+        try:
+            status = int(data[8:11])
+        except ValueError:
+            self._finish(txn, now, "unparseable response")
+            return
+        if not txn.ct.on_response(status):
+            return
+        if 200 <= status < 300:
+            self._finish(txn, now, None)
+        elif status in (401, 407) and self.sc.auth_password is not None and not txn.authed:
+            self._answer_challenge(txn, data, now)
+        else:
+            end = data.find(b"\r\n")
+            self._finish(txn, now, data[8:end].decode("utf-8", "replace"))
+
+    def _answer_challenge(self, txn: _Txn, data: bytes, now: float) -> None:
+        from ..ims.digest import digest_response
+        from ..sip.headers import parse_auth
+        from ..sip.message import parse_message
+
+        flow = txn.flow
+        try:
+            msg = parse_message(data)
+            hdr = msg.get("WWW-Authenticate") or msg.get("Proxy-Authenticate") or ""
+            ch = parse_auth(hdr)
+            params = ch.params
+            realm, nonce = params.get("realm", ""), params.get("nonce", "")
+            qop = "auth" if "auth" in (params.get("qop") or "").split(",") else None
+            cnonce = secrets.token_hex(4) if qop else None
+            uri = f"sip:{self.sc.domain}"
+            impi = f"{flow.user}@{self.sc.domain}"
+            resp = digest_response(username=impi, realm=realm, password=self.sc.auth_password,
+                                   method="REGISTER", uri=uri, nonce=nonce, qop=qop,
+                                   nc="00000001" if qop else None, cnonce=cnonce)
+        except Exception as exc:  # a challenge we cannot answer is a failure with its reason
+            self._finish(txn, now, f"unanswerable challenge: {exc}")
+            return
+        name = "Proxy-Authorization" if data.startswith(b"SIP/2.0 407") else "Authorization"
+        extra = (f'{name}: Digest username="{impi}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+                 f'response="{resp}", algorithm=MD5' + (f', qop=auth, nc=00000001, cnonce="{cnonce}"' if qop else "")
+                 + "\r\n").encode()
+        flow.auth = extra
+        txn.done = True
+        del self.txns[txn.branch]
+        flow.busy = False
+        self.stats.sent -= 1  # the challenged request and its answer count as one transaction
+        self.stats.by_kind["challenged"] += 1
+        self._start(flow, txn.kind, now)
+
+    def _finish(self, txn: _Txn, now: float, failure: str | None) -> None:
+        if txn.done:
+            return
+        txn.done = True
+        self.txns.pop(txn.branch, None)
+        flow = txn.flow
+        flow.busy = False
+        if failure is not None:
+            self.stats.on_failure(now, failure)
+            return
+        self.stats.on_ok(now, now - txn.sent, txn.kind)
+        flow.registered = True
+        if txn.kind == "initial" and flow.second is not None:
+            self.now_q.append((flow.second, "initial"))
+        if flow.refreshes_left != 0 and not self._stopping(now):
+            flow.refreshes_left -= 1
+            kind = "reg1b" if self.sc.reg1b_share and self.rand.random() < self.sc.reg1b_share else "refresh"
+            self.refresh_q.append((now + self.sc.refresh_interval, flow, kind))
+
+    def _read_udp(self, sock: socket.socket, now: float) -> None:
+        for _ in range(1024):
+            try:
+                data = sock.recv(65535)
+            except BlockingIOError:
+                return
+            except ConnectionRefusedError:
+                self.icmp_errors += 1
+                continue
+            except OSError:
+                return
+            self._on_response(data, now)
+
+    def _read_tcp(self, c: _Tcp, now: float, events: int) -> None:
+        if events & selectors.EVENT_WRITE and c.out:
+            try:
+                n = c.sock.send(c.out)
+                del c.out[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._close(c, now, "transport: TCP send failed")
+                return
+            if not c.out:
+                c.writing = False
+                self.sel.modify(c.sock, selectors.EVENT_READ, ("tcp", c))
+        if not events & selectors.EVENT_READ:
+            return
+        try:
+            data = c.sock.recv(262144)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._close(c, now, f"transport: TCP {exc.strerror or exc}")
+            return
+        if not data:
+            self._close(c, now, "transport: TCP connection closed by the SUT")
+            return
+        c.buf += data
+        for msg in frames(c.buf):
+            self._on_response(msg, now)
+        if len(c.buf) > 1 << 20:
+            self._close(c, now, "transport: unframeable TCP data")
+
+    def _close(self, c: _Tcp, now: float, why: str) -> None:
+        if c.closed:
+            return
+        c.closed = True
+        try:
+            self.sel.unregister(c.sock)
+        except (KeyError, ValueError):
+            pass
+        c.sock.close()
+        for txn in [t for t in self.txns.values() if t.conn is c]:
+            self._finish(txn, now, why)
+        pool = self.pools.get(c.addr)
+        if pool and c in pool:
+            pool.remove(c)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _stopping(self, now: float) -> bool:
+        return self.sc.duration is not None and now - self.stats.started >= self.sc.duration
+
+    def _plan(self, t0: float) -> None:
+        sc = self.sc
+        n2 = int(round(sc.ues * sc.reg2_share))
+        every = (sc.ues / n2) if n2 else 0.0
+        next_reg2 = 0.0
+        for i in range(sc.ues):
+            f1 = self._flow(i, 1, 0)
+            f1.refreshes_left = sc.refreshes
+            if n2 and i >= next_reg2 and len(sc.ue_addresses) > 1:
+                next_reg2 += every
+                f2 = self._flow(i, 2, 1)
+                f2.refreshes_left = sc.refreshes
+                f1.second = f2
+            self.initials.append(f1)
+        if sc.storm_at is not None:
+            self._push(self.schedule, t0 + sc.storm_at, (None, "storm"))
+
+    def run(self) -> LoadStats:
+        _raise_fd_limit()
+        sc = self.sc
+        st = self.stats
+        t0 = time.monotonic()
+        st.started = t0
+        self._plan(t0)
+        next_progress = t0 + 1.0
+        hard_end = t0 + (sc.duration if sc.duration is not None else 1e9) + sc.timeout + 1.0
+        select = self.sel.select
+        schedule, timers, first = self.schedule, self.timers, self.first_timers
+        now_q, refresh_q, initials = self.now_q, self.refresh_q, self.initials
+        ni, n_init = 0, len(initials)
+        step = 1.0 / sc.rate if sc.rate > 0 else 0.0
+        batch = SEND_BATCH[sc.transport]
+        wait = 0.0
+        try:
+            while True:
+                # 1. what arrived (first: a response waiting in a buffer must not be retransmitted for)
+                for key, events in select(wait):
+                    kind, obj = key.data
+                    now = time.monotonic()
+                    if kind == "udp":
+                        self._read_udp(key.fileobj, now)
+                    else:
+                        self._read_tcp(obj, now, events)
+                now = time.monotonic()
+                # 2. timers: Timer E retransmissions, Timer F / the scenario's timeout
+                tbudget = TIMER_BATCH
+                while tbudget and ((first and first[0][0] <= now) or (timers and timers[0][0] <= now)):
+                    if first and first[0][0] <= now:
+                        txn = first.popleft()[1]
+                    else:
+                        txn = heapq.heappop(timers)[2]
+                    if txn.done:
+                        continue
+                    what = txn.ct.on_timer(now)
+                    if what == RETRANSMIT:
+                        st.retransmissions += 1
+                        tbudget -= 1
+                        self._send(txn)
+                    elif what == TIMEOUT:
+                        self._finish(txn, now, "timeout" + (" (ICMP port unreachable seen)" if self.icmp_errors else ""))
+                        continue
+                    nd = txn.ct.next_deadline()
+                    if nd is not None and not txn.done:
+                        self._push(timers, nd, txn)
+                # 3. due sends, within the window, a bounded batch per turn
+                budget = batch
+                if self._stopping(now):
+                    now_q.clear(), refresh_q.clear(), schedule.clear()
+                    ni = n_init
+                while budget and len(self.txns) < sc.max_outstanding:
+                    if now_q:
+                        flow, kind = now_q.popleft()
+                    elif refresh_q and refresh_q[0][0] <= now:
+                        _, flow, kind = refresh_q.popleft()
+                    elif ni < n_init and t0 + ni * step <= now:
+                        flow, kind = initials[ni], "initial"
+                        ni += 1
+                    elif schedule and schedule[0][0] <= now:
+                        _, _, (flow, kind) = heapq.heappop(schedule)
+                    else:
+                        break
+                    if flow is None:  # the storm: every registered, idle flow refreshes now
+                        now_q.extend((f, "storm") for f in self.flows if f.registered and not f.busy)
+                        continue
+                    if flow.busy:
+                        continue
+                    self._start(flow, kind, now)
+                    budget -= 1
+                if self._dirty:
+                    self._flush(now)
+                if not (now_q or refresh_q or ni < n_init or schedule or self.txns):
+                    break
+                if now >= hard_end:
+                    for txn in list(self.txns.values()):
+                        self._finish(txn, now, "timeout")
+                    break
+                if now >= next_progress:
+                    next_progress = now + 1.0
+                    if self.progress is not None:
+                        self.progress(self.snapshot(now))
+                wake = next_progress
+                if len(self.txns) < sc.max_outstanding:
+                    if now_q:
+                        wake = now
+                    if refresh_q:
+                        wake = min(wake, refresh_q[0][0])
+                    if ni < n_init:
+                        wake = min(wake, t0 + ni * step)
+                    if schedule:
+                        wake = min(wake, schedule[0][0])
+                if timers:
+                    wake = min(wake, timers[0][0])
+                while first and first[0][1].done:  # answered: no need to wake for it
+                    first.popleft()
+                if first:
+                    wake = min(wake, first[0][0])
+                wait = max(0.0, wake - time.monotonic())
+        finally:
+            st.elapsed = time.monotonic() - t0
+            self.close()
+        return st
+
+    def snapshot(self, now: float) -> dict:
+        st = self.stats
+        last = st.seconds[-2] if len(st.seconds) >= 2 else (st.seconds[-1] if st.seconds else None)
+        return {"t": round(now - st.started, 1), "sent": st.sent, "ok": st.ok, "failed": st.failed,
+                "outstanding": len(self.txns), "rate": last.ok if last else 0,
+                "latency_ms": round(last.latency_sum / last.ok * 1000, 2) if last and last.ok else None}
+
+    def close(self) -> None:
+        for s in self.udp.values():
+            try:
+                self.sel.unregister(s)
+            except (KeyError, ValueError):
+                pass
+            s.close()
+        for c in self.conns:
+            if not c.closed:
+                c.closed = True
+                try:
+                    self.sel.unregister(c.sock)
+                except (KeyError, ValueError):
+                    pass
+                c.sock.close()
+        self.udp.clear()
+        self.sel.close()

@@ -1,0 +1,42 @@
+"""What a load run sends: UEs, their flows, the ramp, the refreshes and the mixes (data only)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class LoadScenario:
+    host: str = "127.0.0.1"
+    port: int = 5060
+    transport: str = "udp"  # udp | tcp
+    domain: str = "ims.test"
+    ue_addresses: list[str] = field(default_factory=lambda: ["127.0.0.11", "127.0.0.12", "127.0.0.13"])
+    ues: int = 1000  # UEs (each one AOR and one +sip.instance)
+    rate: float = 500.0  # initial registrations started per second (the ramp), flows counted
+    reg2_share: float = 0.0  # share of UEs that register a second flow (reg-id 2, second address: Reg2)
+    refreshes: int = 1  # refreshes per flow after its initial registration (-1: until the end)
+    refresh_interval: float = 1.0  # seconds from a flow's 2xx to its next refresh
+    reg1b_share: float = 0.0  # share of refreshes sent as Reg1b: same reg-id from another address
+    storm_at: float | None = None  # seconds after the start: every registered flow refreshes at once
+    expires: int = 600
+    duration: float | None = None  # stop sending new transactions after this many seconds
+    max_outstanding: int = 5000  # transactions in progress at once
+    tcp_connections: int = 0  # TCP: connections per local address shared by the flows (0: one per flow)
+    timeout: float = 8.0  # a transaction without final response by then fails ("timeout")
+    t1: float = 0.5  # RFC 3261 Timer T1 (UDP retransmissions)
+    t2: float = 4.0
+    user_prefix: str = "load"
+    auth_password: str | None = None  # answer 401/407 Digest challenges (MD5) with this password
+    run_token: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def offered_transactions(self) -> int | None:
+        """REGISTER transactions the scenario asks for (None when refreshes run until the end)."""
+        if self.refreshes < 0:
+            return None
+        flows = self.ues + int(round(self.ues * self.reg2_share))
+        return flows * (1 + self.refreshes)

@@ -1,0 +1,414 @@
+"""The reference IMS P-CSCF: the edge proxy with IMS AKA and sec-agree, sans-IO.
+
+:class:`ImsEdgeProxy` is :class:`~.edge.EdgeProxy` plus the TS 33.203 / TS 24.229 security
+set-up between UE and P-CSCF.  For the lab it also plays the authentication part of the
+S-CSCF/HSS: it holds the subscriber table (``SutConfig.subscribers``, ``"*"`` for any IMPI) and
+one AuC per IMPI (:class:`~conformance.ims.aka.AuthCentre`).
+
+Initial REGISTER (unprotected, on the ordinary port, with ``sec-agree`` in Require or
+Proxy-Require)
+  * more than one Via: 502, no sec-agree (RFC 3329 §2.3.2: "If there are several Via entries,
+    the server is not the first-hop SIP entity, and it MUST NOT use this mechanism");
+  * a Security-Client without a usable ``ipsec-3gpp`` entry, or with no (alg, ealg) in common:
+    494 with our full list (RFC 3329 §2.3.1, "even if there are no common security
+    mechanisms");
+  * otherwise a 401 with ``WWW-Authenticate: Digest ... algorithm=AKAv1-MD5, qop="auth"``, the
+    nonce = base64(RAND || AUTN) (RFC 3310 §3.2; qop: RFC 3261 §22.4 item 8), without ck/ik
+    (TP_SEC_002), and ``Security-Server`` with our spi-c/spi-s/port-c/port-s and the first pair
+    of our preference the UE offered (TS 33.203 practice, departing from RFC 3329 §2.3.1, see
+    :func:`~conformance.ims.secagree.server_mechanisms`).  The four SAs are derived at once
+    (the temporary set, TS 33.203 7.2) and their inbound SPIs claimed.
+  * ``auts`` answering one of our nonces: the AUTS is checked with K and the SQN adopted, then a
+    fresh challenge (RFC 3310 §3.2: "the server MUST use it to generate a new challenge");
+    an AUTS that does not verify: 403.
+  * an empty ``response`` without ``auts`` answering one of our nonces: the UE found the
+    network's MAC wrong (TS 24.229 5.1.1.5.1); the temporary SAs go and the answer is 403
+    (the S-CSCF rule, TS 24.229 5.4.1.2.3, is [M]: not read).
+
+Protected traffic (ESP to ``port_ps``, :meth:`receive_esp`)
+  * unknown SPI, failed ICV (RFC 4303 §3.4.4), a sequence number the replay window refuses
+    (RFC 4303 §3.4.3), inner ports other than the SA's selectors: dropped, logged;
+  * REGISTER: ``Security-Verify`` must mirror the Security-Server sent to this UE, else 494 with
+    the unmodified list (RFC 3329 §2.3.1: "If modification of the list is detected, the server
+    MUST respond to the client with a 494 [...] This response MUST include the server's
+    unmodified list"; a missing Security-Verify is read as modified).  Over the temporary set the
+    Digest response must verify with XRES as raw octets (RFC 3310 §3.3, RFC 4169 §3), else 403;
+    then the set is established.  Forwarded with ``sec-agree`` removed from Require and
+    Proxy-Require (RFC 3329 §2.3.1 proxy rule), without Security-Client/-Verify (TS 24.228
+    flows), with ``integrity-protected="yes"`` in Authorization (TS 24.229 5.4.1.1);
+  * everything else as the edge proxy does, on the protected flow (UE:port_uc -> P:port_ps).
+* Datagrams in clear on ``port_ps`` / ``port_pc``: dropped (TS 33.203 / TS 24.229 [M]).
+* Towards the UE (UDP, TS 24.229 5.1.1.2.2 a): "The second unidirectional flow is used by the UE
+  to receive the requests and responses from the P-CSCF"): every message for a protected flow
+  leaves from ``port_pc`` to the UE's ``port_us`` over SA 3.
+
+SA sets: Rel-8 (``edge_mode: rel8``) keeps one set per flow (TS 24.229 5.1.1.2.1: with
+RFC 5626 the new set "will have no impact on the existing set"); a new set from the same UE
+address replaces that address's old one.  Rel-7 (``edge_mode: rel7``, or the fault
+``one-sa-set-per-ue``) keeps one set per IMPI: a second registration deletes the first's SAs
+(problem P2).  Registrations without sec-agree are still served as by the plain edge (a lab
+relaxation, so that the outbound cases run against this profile too).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..ims.aka import AuthCentre, AuthVector
+from ..ims.digest import build_challenge, verify_credentials
+from ..ims.endpoint import EspEndpoint, SelectorMismatch
+from ..ims.errors import AkaError, BadIcv, EspError, SecAgreeError
+from ..ims.ippkt import ipv4_unwrap, udp_parse
+from ..ims.sa import SaSet, derive_sas
+from ..ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi, parse_ipsec, \
+    server_mechanisms, verify_mismatches
+from ..ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
+from ..sip.errors import ParseError
+from ..sip.headers import format_auth, parse_auth, parse_option_tags, parse_security, parse_vias
+from ..sip.message import Request, Response, parse_message
+from .actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
+from .config import SutConfig
+from .edge import EdgeProxy
+from .flow import FlowInfo
+from .responses import build_response
+
+MAX_SA_SETS = 4096
+
+__all__ = ["ImsEdgeProxy", "SaRecord"]
+
+
+@dataclass(eq=False)
+class SaRecord:
+    """One SA set with a UE: temporary while ``vector`` waits for its answer, then established."""
+
+    impi: str
+    ue_ip: str
+    client: list[IpsecMechanism]
+    server: list[IpsecMechanism]
+    sas: SaSet
+    endpoint: EspEndpoint
+    vector: AuthVector
+    nonce: str
+    realm: str
+    established: bool = False
+    flow: FlowInfo = field(init=False)
+
+    def __post_init__(self):
+        sa1 = self.sas[1]
+        self.flow = FlowInfo("udp", (sa1.dst, sa1.dport), (sa1.src, sa1.sport))
+
+    @property
+    def inbound_spis(self) -> list[int]:
+        return [s.spi for s in self.sas.inbound("pcscf")]
+
+
+def _tags(msg, name: str) -> list[str]:
+    try:
+        return parse_option_tags(msg.values(name))
+    except ParseError:
+        return []
+
+
+class ImsEdgeProxy(EdgeProxy):
+    """The edge proxy with IMS AKA and sec-agree.  ``port_ps`` / ``port_pc`` are the protected
+    server and client ports (set by the server once bound); ``rand`` and ``spi_source`` are
+    injectable for tests."""
+
+    def __init__(self, config: SutConfig | None = None, *args,
+                 rand: Callable[[int], bytes] = os.urandom,
+                 spi_source: Callable[[set], int] | None = None, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self.port_ps: int | None = None
+        self.port_pc: int | None = None
+        self.rand = rand
+        self.spi_source = spi_source or (lambda avoid: new_spi(avoid=avoid))
+        self.subscribers = dict(self.config.subscribers or DEFAULT_SUBSCRIBERS)
+        self.aucs: dict[str, AuthCentre] = {}
+        self.by_spi: dict[int, SaRecord] = {}
+        self.by_flow: dict[FlowInfo, SaRecord] = {}
+        self.by_nonce: dict[str, SaRecord] = {}
+        self.dropped: list[str] = []          # why protected-port traffic was dropped (bounded)
+
+    @property
+    def algs(self) -> tuple:
+        return tuple(self.config.pcscf_algs) or ALG_PAIRS
+
+    def _drop(self, why: str) -> list[Action]:
+        self.dropped.append(why)
+        del self.dropped[:-200]
+        self.log.append(f"dropped: {why}")
+        del self.log[:-1000]
+        return []
+
+    # -- entry points --------------------------------------------------------------------------
+    def receive(self, data: bytes, flow: FlowInfo, now: float, wall: float | None = None) -> list[Action]:
+        if flow.transport == "udp" and flow.local[1] in (self.port_ps, self.port_pc):
+            # TS 33.203 / TS 24.229 [M]: nothing unprotected is accepted on the protected ports
+            return self._drop(f"unprotected datagram from {flow.remote[0]}:{flow.remote[1]} on "
+                              f"protected port {flow.local[1]}")
+        try:
+            message = parse_message(data)
+        except ParseError:
+            message = None
+        if isinstance(message, Request) and message.method == "REGISTER" and \
+                "sec-agree" in _tags(message, "Require") + _tags(message, "Proxy-Require"):
+            self.supervisor.activity(flow, now)
+            try:
+                return self._protect(self._initial(message, flow, now), now)
+            except Exception as exc:  # noqa: BLE001 - as EdgeProxy.receive
+                return self._reply(message, flow, 500, f"internal error: {exc!r}")
+        return self._protect(super().receive(data, flow, now, wall), now)
+
+    def on_timer(self, now: float) -> list[Action]:
+        return self._protect(super().on_timer(now), now)
+
+    def send_failed(self, ref: object, now: float) -> list[Action]:
+        return self._protect(super().send_failed(ref, now), now)
+
+    def receive_esp(self, packet: bytes, now: float) -> list[Action]:
+        """An IPv4/ESP packet for one of our SPIs."""
+        try:
+            src, dst, proto, esp = ipv4_unwrap(packet)
+        except EspError as exc:
+            return self._drop(f"malformed IP packet: {exc}")
+        if proto != 50 or len(esp) < 8:
+            return self._drop("not ESP")
+        spi, seq = struct.unpack_from("!II", esp)
+        rec = self.by_spi.get(spi)
+        if rec is None:
+            return self._drop(f"ESP with unknown SPI {spi:#x} from {src}")
+        try:
+            inbound, data = rec.endpoint.unprotect_ipv4(packet)
+        except BadIcv as exc:
+            if not self.config.has_fault("accept-bad-icv"):
+                return self._drop(f"{exc} (RFC 4303 §3.4.4)")
+            # FAULT: decrypt and use the packet although its ICV failed
+            try:
+                opened = rec.endpoint.receiver.codec(spi).open(esp, verified=True)
+                data = udp_parse(opened.payload)[2]
+            except EspError as exc2:
+                return self._drop(f"unusable packet: {exc2}")
+        except SelectorMismatch as exc:
+            return self._drop(f"{exc} (RFC 4301 §5.2 inbound selector check)")
+        except EspError as exc:
+            return self._drop(f"{exc}")
+        try:
+            message = parse_message(data)
+        except ParseError:
+            return self._drop("protected datagram is not SIP")
+        self.supervisor.activity(rec.flow, now)
+        if isinstance(message, Response):
+            return self._protect(self._response(message, rec.flow, now), now)
+        try:
+            if message.method == "REGISTER":
+                actions = self._protected_register(message, rec, now)
+            else:
+                actions = self._request(message, rec.flow, now)
+        except Exception as exc:  # noqa: BLE001
+            actions = [] if message.method == "ACK" else \
+                self._reply(message, rec.flow, 500, f"internal error: {exc!r}")
+        return self._protect(actions, now)
+
+    # -- the initial REGISTER -------------------------------------------------------------------
+    def _initial(self, request: Request, flow: FlowInfo, now: float) -> list[Action]:
+        try:
+            vias = parse_vias(request)
+        except ParseError:
+            return []
+        if not vias:
+            return []
+        if len(vias) > 1:
+            return self._reply(request, flow, 502, "sec-agree only with the first hop (RFC 3329 §2.3.2)")
+        try:
+            auth = parse_auth(request.get("Authorization")) if request.get("Authorization") else None
+        except ParseError:
+            auth = None
+        impi = (auth.get("username") if auth else None) or self._ue_key(request) or ""
+        sub = lookup(self.subscribers, impi)
+        if sub is None:
+            return self._reply(request, flow, 403, f"unknown private identity {impi}")
+        auc = self.aucs.get(impi)
+        if auc is None:
+            auc = self.aucs[impi] = AuthCentre(sub.algo(), sub.sqn, sub.amf)
+        actions: list[Action] = []
+        old = self.by_nonce.get(auth.get("nonce") or "") if auth else None
+        if old is not None and old.impi == impi and not old.established:
+            actions += self._remove(old)
+            auts = auth.get("auts")
+            if auts is not None:
+                try:
+                    auc.resync(old.vector.rand, base64.b64decode(auts, validate=True))
+                except (AkaError, binascii.Error, ValueError) as exc:
+                    return actions + self._reply(request, flow, 403, f"AUTS does not verify: {exc}")
+            elif not (auth.get("response") or ""):
+                # The UE could not authenticate the network (TS 24.229 5.1.1.5.1).
+                return actions + self._reply(request, flow, 403, "network authentication failed at the UE")
+        try:
+            client = parse_ipsec(request.values("Security-Client"))
+        except SecAgreeError as exc:
+            return actions + self._494(request, flow, f"unusable Security-Client: {exc}")
+        if not client:
+            return actions + self._494(request, flow, "no ipsec-3gpp mechanism in Security-Client")
+        avoid = set(self.by_spi)
+        spi_c = self.spi_source(avoid)
+        spi_s = self.spi_source(avoid | {spi_c})
+        try:
+            server = server_mechanisms(client, spi_c=spi_c, spi_s=spi_s, port_c=self.port_pc,
+                                       port_s=self.port_ps, supported=self.algs)
+        except SecAgreeError as exc:
+            return actions + self._494(request, flow, str(exc))
+        chosen = next(m for m in client if m.pair == server[0].pair)
+        vector = auc.next_vector(self.rand(16))
+        sas = derive_sas(chosen, server[0], ck=vector.ck, ik=vector.ik, ue_addr=flow.remote[0],
+                         pcscf_addr=flow.local[0])
+        rec = SaRecord(impi, flow.remote[0], client, server, sas, EspEndpoint(sas, "pcscf"),
+                       vector, vector.nonce(), self.config.domain)
+        actions += self._add(rec)
+        challenge = build_challenge(rec.realm, rec.nonce)
+        actions += self._reply_with(request, flow, 401, [("WWW-Authenticate", challenge),
+                                                         ("Security-Server", format_security(server))])
+        return actions
+
+    def _494(self, request: Request, flow: FlowInfo, why: str) -> list[Action]:
+        avoid = set(self.by_spi)
+        spi_c = self.spi_source(avoid)
+        spi_s = self.spi_source(avoid | {spi_c})
+        full = server_mechanisms([], spi_c=spi_c, spi_s=spi_s, port_c=self.port_pc or 1,
+                                 port_s=self.port_ps or 1, supported=self.algs, ims=False)
+        return self._reply_with(request, flow, 494, [("Security-Server", format_security(full))],
+                                warning=why)
+
+    # -- protected REGISTER ----------------------------------------------------------------------
+    def _protected_register(self, request: Request, rec: SaRecord, now: float) -> list[Action]:
+        try:
+            verify = parse_security(request.values("Security-Verify"))
+        except ParseError:
+            verify = None
+            mismatches = ["unparseable Security-Verify"]
+        else:
+            mismatches = [m.detail for m in verify_mismatches(rec.server, verify)]
+        if mismatches and not self.config.has_fault("ignore-security-verify"):
+            # RFC 3329 §2.3.1: 494 with the server's unmodified list
+            return self._reply_with(request, rec.flow, 494,
+                                    [("Security-Server", format_security(rec.server))],
+                                    warning="Security-Verify does not mirror Security-Server: "
+                                            + "; ".join(mismatches))
+        # else (or FAULT ignore-security-verify): proceed
+        actions: list[Action] = []
+        if not rec.established:
+            try:
+                auth = parse_auth(request.get("Authorization") or "")
+            except ParseError:
+                auth = None
+            if auth is None or auth.get("nonce") != rec.nonce:
+                return self._reply(request, rec.flow, 403, "no answer to the challenge of this SA set")
+            if not verify_credentials(auth, password=rec.vector.xres, method="REGISTER",
+                                      body=request.body or b""):
+                return self._reply(request, rec.flow, 403, "Digest AKAv1-MD5 response does not verify")
+            rec.established = True
+            actions += self._establish(rec)
+        work = self._forwardable(request)
+        return actions + self._request(work, rec.flow, now)
+
+    def _forwardable(self, request: Request) -> Request:
+        """sec-agree out of Require/Proxy-Require (RFC 3329 §2.3.1), no Security-Client/-Verify,
+        ``integrity-protected="yes"`` in Authorization (TS 24.229 5.4.1.1)."""
+        work = Request(method=request.method, uri=request.uri, headers=list(request.headers),
+                       body=request.body, version=request.version)
+        for name in ("Require", "Proxy-Require"):
+            tags = [t for t in work.values(name) if t.strip().lower() != "sec-agree"]
+            work.remove(name)
+            if tags:
+                work.add(name, ", ".join(tags))
+        work.remove("Security-Verify")
+        work.remove("Security-Client")
+        value = work.get("Authorization")
+        if value:
+            try:
+                auth = parse_auth(value)
+                params = dict(auth.params)
+                params["integrity-protected"] = "yes"
+                work.set("Authorization", format_auth(auth.scheme, params))
+            except ParseError:
+                pass
+        return work
+
+    # -- SA sets ---------------------------------------------------------------------------------
+    def _add(self, rec: SaRecord) -> list[Action]:
+        actions: list[Action] = []
+        while len(self.by_nonce) >= MAX_SA_SETS:
+            actions += self._remove(next(iter(self.by_nonce.values())))
+        self.by_nonce[rec.nonce] = rec
+        for spi in rec.inbound_spis:
+            self.by_spi[spi] = rec
+            actions.append(ClaimSpi(spi))
+        return actions
+
+    def _remove(self, rec: SaRecord) -> list[Action]:
+        self.by_nonce.pop(rec.nonce, None)
+        if self.by_flow.get(rec.flow) is rec:
+            del self.by_flow[rec.flow]
+        out: list[Action] = []
+        for spi in rec.inbound_spis:
+            if self.by_spi.get(spi) is rec:
+                del self.by_spi[spi]
+                out.append(ReleaseSpi(spi))
+        return out
+
+    def _establish(self, rec: SaRecord) -> list[Action]:
+        """The set is in use; older sets it replaces go (see the module text)."""
+        per_ue = self.rel7 or self.config.has_fault("one-sa-set-per-ue")
+        actions: list[Action] = []
+        for other in list(self.by_nonce.values()):
+            if other is rec or other.impi != rec.impi or not other.established:
+                continue
+            if per_ue or other.ue_ip == rec.ue_ip:
+                actions += self._remove(other)
+        self.by_flow[rec.flow] = rec
+        return actions
+
+    # -- sending ---------------------------------------------------------------------------------
+    def _protect(self, actions: list[Action], now: float) -> list[Action]:
+        """Messages for protected flows leave over SA 3 (port_pc -> port_us) as ESP."""
+        out: list[Action] = []
+        for a in actions or []:
+            if not (isinstance(a, SendOnFlow) and not a.flow.reliable
+                    and a.flow.local[1] == self.port_ps and self.port_ps is not None):
+                out.append(a)
+                continue
+            rec = self.by_flow.get(a.flow) or next(
+                (r for r in self.by_nonce.values() if r.flow == a.flow), None)
+            if rec is None:
+                # the flow's SA set is gone: nothing can be sent on it
+                out += super().send_failed(a.ref, now) if a.ref is not None else []
+                continue
+            is_request = not a.data.startswith(b"SIP/2.0 ")
+            sa3, sa2 = rec.sas[3], rec.sas[2]
+            if is_request and self.config.has_fault("wrong-terminating-port"):
+                packet = rec.endpoint.protect_udp(sa2.sport, sa2.dport, a.data)  # FAULT: SA 2
+            else:
+                packet = rec.endpoint.protect_udp(sa3.sport, sa3.dport, a.data)
+            out.append(SendIp(packet, ref=a.ref))
+        return out
+
+    def _reply_with(self, request: Request, flow: FlowInfo, status: int,
+                    headers: list[tuple[str, str]], warning: str | None = None) -> list[Action]:
+        try:
+            top = parse_vias(request)[0]
+        except (ParseError, IndexError):
+            return []
+        response = build_response(request, status, flow, top_via=top, tag_secret=self.tag_secret,
+                                  server=f"{self.config.server_name} edge ({self.config.edge_mode}, ims)",
+                                  reason={494: "Security Agreement Required", 401: "Unauthorized",
+                                          502: "Bad Gateway"}.get(status),
+                                  headers=headers, warning=warning, warn_agent=self.config.server_name)
+        self.log.append(f"{request.summary()} -> {response.summary()}")
+        del self.log[:-1000]
+        from .routing import udp_destination
+        return [SendOnFlow(flow, bytes(response),
+                           None if flow.reliable else udp_destination(response, flow))]

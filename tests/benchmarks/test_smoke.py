@@ -1,0 +1,68 @@
+"""Each benchmark under benchmarks/ run briefly: it runs, prints figures and writes its JSON with
+the machine it ran on.  How fast is not asserted (figures are for benchmarks/, not for tests)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
+
+
+def _run(script: str, *args: str, timeout: float = 120) -> str:
+    p = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, capture_output=True,
+                       text=True, timeout=timeout)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return p.stdout
+
+
+def _machine_ok(doc: dict) -> None:
+    m = doc["machine"]
+    assert m["platform"] and m["cpu_count"] and m["python"]
+
+
+def test_gen_capture_and_analyze(tmp_path):
+    cap = tmp_path / "c.pcap"
+    out = _run("gen_capture.py", "-n", "2000", "--aors", "100", "-o", str(cap))
+    assert "2000 messages" in out and cap.stat().st_size > 0
+    out = _run("analyze.py", str(cap), "--json", str(tmp_path / "a.json"))
+    doc = json.loads((tmp_path / "a.json").read_text())
+    _machine_ok(doc)
+    r = doc["conformance_analyze"]
+    assert r["messages"] == 2000 and r["verdict"] == "pass"
+    assert r["messages_per_s"] > 0 and r["peak_rss_mb"] > 0
+    if shutil.which("tshark"):
+        assert doc["tshark"]["messages"] == 2000 and doc["rate_ratio_analyze_over_tshark"] > 0
+    assert "messages in" in out
+
+
+def test_suite_benchmark(tmp_path):
+    out = _run("suite.py", "-k", "REG-001", "--workers", "2", "--json", str(tmp_path / "s.json"))
+    doc = json.loads((tmp_path / "s.json").read_text())
+    _machine_ok(doc)
+    assert doc["startup_s"] > 0 and doc["import_s"] > 0
+    assert doc["serial"]["cases"] == 2 and doc["serial"]["exit"] == 0
+    assert doc["serial"]["harness_ms_per_case"] is not None
+    assert doc["parallel"]["2"]["same_verdicts"] is True
+    assert "serial:" in out
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian package sip-tester) is not installed: "
+                    "scripts/install-tools.sh installs it")
+def test_load_vs_sipp_against_the_reference(tmp_path):
+    out = _run("load_vs_sipp.py", "--sut", "reference", "--rates", "20", "--step", "1",
+               "--json", str(tmp_path / "l.json"))
+    doc = json.loads((tmp_path / "l.json").read_text())
+    _machine_ok(doc)
+    for transport in ("udp", "tcp"):
+        r = doc["results"][transport]
+        assert r["conformance_load"]["steps"][0]["ok"] == 40, r
+        assert r["sipp"]["steps"][0]["ok"] == 40, r
+        assert r["ratio_load_over_sipp"] is not None
+    assert "ratio" in out

@@ -1,0 +1,244 @@
+"""The reference IMS P-CSCF's AKA and sec-agree state machine, sans-IO (no sockets, no root)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+
+import pytest
+
+from conformance.ims.aka import SqnState, check_challenge, split_nonce
+from conformance.ims.digest import build_credentials
+from conformance.ims.endpoint import EspEndpoint
+from conformance.ims.errors import SqnOutOfRange
+from conformance.ims.sa import derive_sas
+from conformance.ims.secagree import IpsecMechanism, client_mechanisms, format_security, mirror, parse_ipsec
+from conformance.ims.subscriber import DEFAULT_SUBSCRIBERS
+from conformance.sip.headers import format_auth, parse_auth, parse_security
+from conformance.sip.message import parse_message
+from conformance.sut.actions import ClaimSpi, ReleaseSpi, SendIp, SendOnFlow, SendToHop
+from conformance.sut.config import SutConfig
+from conformance.sut.flow import FlowInfo
+from conformance.sut.imsedge import ImsEdgeProxy
+
+PCSCF, UE1, UE2 = "127.0.0.1", "127.0.0.11", "127.0.0.12"
+PORT_PS, PORT_PC = 6100, 6101
+
+
+def make_edge(**kw) -> ImsEdgeProxy:
+    spis = itertools.count(0x1000)
+    cfg = SutConfig(topology="edge", edge_next_hop=("127.0.0.50", 5070, "udp"), ims=True, **kw)
+    edge = ImsEdgeProxy(cfg, address=(PCSCF, 5060), rand=lambda n: bytes(range(n)),
+                        spi_source=lambda avoid: next(s for s in spis if s not in avoid))
+    edge.port_ps, edge.port_pc = PORT_PS, PORT_PC
+    return edge
+
+
+class Ue:
+    """Just enough of a UE to drive the P-CSCF."""
+
+    def __init__(self, ip=UE1, impi="alice@ims.test", port_uc=40001, port_us=40002, spi=0x9000,
+                 sqn_ms=0):
+        self.ip, self.impi, self.port_uc, self.port_us = ip, impi, port_uc, port_us
+        self.algo = DEFAULT_SUBSCRIBERS["*"].algo()
+        self.sqns = SqnState()
+        if sqn_ms:
+            self.sqns.accept(sqn_ms)
+        self.client = client_mechanisms([("hmac-md5-96", "null"), ("hmac-sha-1-96", "aes-cbc")],
+                                        port_c=port_uc, port_s=port_us, spi_c=spi, spi_s=spi + 1)
+        self.cseq = 0
+        self.call_id = f"c-{ip}"
+        self.flow = FlowInfo("udp", (PCSCF, 5060), (ip, 5555))
+
+    def register(self, extra=(), via_port=None):
+        self.cseq += 1
+        lines = [f"REGISTER sip:ims.test SIP/2.0",
+                 f"Via: SIP/2.0/UDP {self.ip}:{via_port or 5555};branch=z9hG4bK{self.cseq}x{self.ip}",
+                 "Max-Forwards: 70", f"From: <sip:{self.impi}>;tag=1", f"To: <sip:{self.impi}>",
+                 f"Call-ID: {self.call_id}", f"CSeq: {self.cseq} REGISTER",
+                 f"Contact: <sip:a@{self.ip}:{self.port_us}>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"",
+                 "Supported: path, outbound, sec-agree", "Require: sec-agree", "Proxy-Require: sec-agree",
+                 f"Security-Client: {format_security(self.client)}", *extra, "Content-Length: 0", "", ""]
+        return "\r\n".join(lines).encode()
+
+    def initial(self, edge, auth=None):
+        auth = auth or f'Authorization: Digest username="{self.impi}", realm="ims.test", uri="sip:ims.test", nonce="", response=""'
+        return edge.receive(self.register([auth]), self.flow, 0.0)
+
+    def take_challenge(self, response):
+        self.challenge = parse_auth(response.get("WWW-Authenticate"))
+        self.server_raw = parse_security(response.values("Security-Server"))
+        server = IpsecMechanism.from_mechanism(self.server_raw[0])
+        rand, autn, _ = split_nonce(self.challenge.get("nonce"))
+        self.rand = rand
+        self.aka = check_challenge(self.algo, rand, autn, self.sqns)
+        mine = next(m for m in self.client if m.pair == server.pair)
+        self.sas = derive_sas(mine, server, ck=self.aka.ck, ik=self.aka.ik, ue_addr=self.ip, pcscf_addr=PCSCF)
+        self.ep = EspEndpoint(self.sas, "ue")
+
+    def protected(self, verify=True, res=None, packet_hook=None):
+        params = build_credentials(self.challenge, username=self.impi, uri="sip:ims.test", method="REGISTER",
+                                   password=res if res is not None else self.aka.res, cnonce="abc", nc=1)
+        extra = [f"Authorization: {format_auth('Digest', params)}"]
+        if verify:
+            extra.append(f"Security-Verify: {mirror(self.server_raw)}")
+        data = self.register(extra, via_port=self.port_us)
+        packet = self.ep.protect_udp(self.port_uc, PORT_PS, data)
+        if packet_hook:
+            packet = packet_hook(packet)
+        self.last_packet = packet
+        return packet
+
+    def open(self, action):
+        inbound, data = self.ep.unprotect_ipv4(action.packet)
+        return inbound.sa.number, parse_message(data)
+
+
+def only(actions, kind):
+    found = [a for a in actions if isinstance(a, kind)]
+    assert len(found) == 1, actions
+    return found[0]
+
+
+def challenged(edge, ue):
+    actions = ue.initial(edge)
+    response = parse_message(only(actions, SendOnFlow).data)
+    assert response.status == 401
+    ue.take_challenge(response)
+    return actions, response
+
+
+def test_initial_register_gets_401_with_aka_challenge_and_security_server():
+    edge, ue = make_edge(), Ue()
+    actions, response = challenged(edge, ue)
+    challenge = parse_auth(response.get("WWW-Authenticate"))
+    assert challenge.get("algorithm") == "AKAv1-MD5" and challenge.get("qop") == "auth"
+    assert "ck" not in challenge.params and "ik" not in challenge.params
+    server = parse_ipsec(response.values("Security-Server"))
+    assert server[0].pair == ("hmac-sha-1-96", "aes-cbc")            # our first preference offered
+    assert (server[0].port_s, server[0].port_c) == (PORT_PS, PORT_PC)
+    assert sorted(a.spi for a in actions if isinstance(a, ClaimSpi)) == sorted([server[0].spi_c, server[0].spi_s])
+
+
+def test_protected_register_is_forwarded_without_sec_agree_and_answered_over_sa3():
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    actions = edge.receive_esp(ue.protected(), 1.0)
+    fwd = parse_message(only(actions, SendToHop).data)
+    assert "sec-agree" not in (fwd.get("Require") or "") and not fwd.has("Proxy-Require")
+    assert not fwd.has("Security-Verify") and not fwd.has("Security-Client")
+    assert parse_auth(fwd.get("Authorization")).get("integrity-protected") == "yes"
+    assert ";ob" in fwd.values("Path")[0]
+    # the registrar's 200 goes back protected: port_pc -> port_us over SA 3
+    reply = fwd.to_bytes().replace(b"REGISTER sip:ims.test SIP/2.0", b"SIP/2.0 200 OK", 1)
+    top_removed = parse_message(reply)
+    back = edge.receive(bytes(top_removed), FlowInfo("udp", (PCSCF, 5060), ("127.0.0.50", 5070)), 2.0)
+    number, msg = ue.open(only(back, SendIp))
+    assert number == 3 and msg.status == 200
+
+
+@pytest.mark.parametrize("hook", ["tamper", "replay", "clear", "wrong_spi"])
+def test_bad_packets_are_dropped(hook):
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    assert edge.receive_esp(ue.protected(), 1.0)
+    if hook == "tamper":
+        assert edge.receive_esp(ue.protected(packet_hook=lambda p: p[:-1] + bytes([p[-1] ^ 1])), 2.0) == []
+    elif hook == "replay":
+        assert edge.receive_esp(ue.last_packet, 2.0) == []
+    elif hook == "clear":
+        flow = FlowInfo("udp", (PCSCF, PORT_PS), (UE1, ue.port_uc))
+        assert edge.receive(ue.register(), flow, 2.0) == []
+    else:
+        p = bytearray(ue.protected())
+        p[20:24] = (0x7777).to_bytes(4, "big")
+        assert edge.receive_esp(bytes(p), 2.0) == []
+    assert edge.dropped
+
+
+def test_accept_bad_icv_fault_uses_a_tampered_packet():
+    edge, ue = make_edge(faults={"accept-bad-icv"}), Ue()
+    challenged(edge, ue)
+    actions = edge.receive_esp(ue.protected(packet_hook=lambda p: p[:-1] + bytes([p[-1] ^ 1])), 1.0)
+    assert any(isinstance(a, SendToHop) for a in actions)
+
+
+@pytest.mark.parametrize("fault", [False, True])
+def test_security_verify_missing_gets_494_with_the_unmodified_list(fault):
+    edge = make_edge(faults={"ignore-security-verify"} if fault else set())
+    ue = Ue()
+    challenged(edge, ue)
+    actions = edge.receive_esp(ue.protected(verify=False), 1.0)
+    if fault:
+        assert any(isinstance(a, SendToHop) for a in actions)
+        return
+    number, msg = ue.open(only(actions, SendIp))
+    assert msg.status == 494 and parse_security(msg.values("Security-Server")) == ue.server_raw
+
+
+def test_wrong_digest_response_gets_403():
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    _, msg = ue.open(only(edge.receive_esp(ue.protected(res=ue.aka.res.hex().encode()), 1.0), SendIp))
+    assert msg.status == 403
+
+
+def test_auts_resynchronises_and_rechallenges():
+    edge, ue = make_edge(), Ue(sqn_ms=500)
+    response = parse_message(only(ue.initial(edge), SendOnFlow).data)
+    challenge = parse_auth(response.get("WWW-Authenticate"))
+    rand, autn, _ = split_nonce(challenge.get("nonce"))
+    with pytest.raises(SqnOutOfRange) as exc:
+        check_challenge(ue.algo, rand, autn, ue.sqns)
+    params = build_credentials(challenge, username=ue.impi, uri="sip:ims.test", method="REGISTER",
+                               password=b"", cnonce="x", auts=base64.b64encode(exc.value.auts).decode())
+    actions = ue.initial(edge, f"Authorization: {format_auth('Digest', params)}")
+    assert any(isinstance(a, ReleaseSpi) for a in actions)
+    again = parse_message(only(actions, SendOnFlow).data)
+    assert again.status == 401
+    ue.take_challenge(again)                                          # SQN now above 500
+    assert ue.aka.sqn > 500
+
+
+def test_empty_response_after_a_mac_failure_gets_403():
+    edge, ue = make_edge(), Ue()
+    _, response = challenged(edge, ue)
+    nonce = parse_auth(response.get("WWW-Authenticate")).get("nonce")
+    auth = (f'Authorization: Digest username="{ue.impi}", realm="ims.test", uri="sip:ims.test", '
+            f'nonce="{nonce}", response=""')
+    msg = parse_message(only(ue.initial(edge, auth), SendOnFlow).data)
+    assert msg.status == 403
+
+
+@pytest.mark.parametrize("mode, fault, kept", [("rel8", None, True), ("rel7", None, False),
+                                               ("rel8", "one-sa-set-per-ue", False)])
+def test_second_address_keeps_or_replaces_the_first_sa_set(mode, fault, kept):
+    edge = make_edge(edge_mode=mode, faults={fault} if fault else set())
+    ue1, ue2 = Ue(), Ue(ip=UE2, spi=0xA000, port_uc=40011, port_us=40012)
+    for ue in (ue1, ue2):
+        challenged(edge, ue)
+        assert any(isinstance(a, SendToHop) for a in edge.receive_esp(ue.protected(), 1.0))
+    ue1.cseq += 0
+    again = edge.receive_esp(ue1.protected(), 2.0)
+    assert bool(again) is kept
+
+
+def test_more_than_one_via_gets_502_and_no_sas():
+    edge, ue = make_edge(), Ue()
+    data = ue.register(['Authorization: Digest username="alice@ims.test", nonce="", response=""'])
+    data = data.replace(b"Max-Forwards", b"Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKother\r\nMax-Forwards", 1)
+    actions = edge.receive(data, ue.flow, 0.0)
+    assert parse_message(only(actions, SendOnFlow).data).status == 502
+    assert not edge.by_spi
+
+
+@pytest.mark.parametrize("fault, sa", [(None, 3), ("wrong-terminating-port", 2)])
+def test_terminating_requests_leave_from_port_pc_to_port_us(fault, sa):
+    edge, ue = make_edge(faults={fault} if fault else set()), Ue()
+    challenged(edge, ue)
+    edge.receive_esp(ue.protected(), 1.0)
+    rec = next(iter(edge.by_flow.values()))
+    request = (b"MESSAGE sip:a@127.0.0.11 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKm\r\n"
+               b"Content-Length: 0\r\n\r\n")
+    number, msg = ue.open(only(edge._protect([SendOnFlow(rec.flow, request)], 2.0), SendIp))
+    assert number == sa and msg.method == "MESSAGE"
