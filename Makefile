@@ -24,12 +24,21 @@ $(STAMP): pyproject.toml setup.py
 
 # The reference as a registrar/S-CSCF (reports/, pcaps/), then as a combined core (P-CSCF in front
 # of the S-CSCF: reports/core/, pcaps/core/) and as an edge proxy alone in front of the tester's
-# emulated registrar (reports/edge/, pcaps/edge/). Fails if any run fails.
+# emulated registrar (reports/edge/, pcaps/edge/); as root, behind a real NAT in network
+# namespaces (reports/nat/), over IPv6 (reports/ipv6/) and with IMS AKA + sec-agree over
+# user-space ESP (reports/ims/). Fails if any run fails.
 run: $(STAMP)
 	@status=0; \
 	$(BIN)/conformance run $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-core-rel8.yaml --reports-dir reports/core --pcap-dir pcaps/core $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-edge-rel8.yaml --reports-dir reports/edge --pcap-dir pcaps/edge $(ARGS) || status=1; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  $(BIN)/conformance run --target targets/reference-ims-rel8.yaml --reports-dir reports/ims --pcap-dir pcaps/ims $(ARGS) || status=1; \
+	else echo "make run: IMS AKA / sec-agree (user-space ESP) skipped: it needs root for raw sockets"; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v nft >/dev/null 2>&1; then \
+	  $(BIN)/conformance run --target targets/reference-nat.yaml --reports-dir reports/nat --pcap-dir pcaps/nat $(ARGS) || status=1; \
+	  $(BIN)/conformance run --target targets/reference-ipv6.yaml --reports-dir reports/ipv6 --pcap-dir pcaps/ipv6 $(ARGS) || status=1; \
+	else echo "make run: NAT and IPv6 topologies skipped: they need root and nftables (make test installs it)"; fi; \
 	exit $$status
 
 tools:
