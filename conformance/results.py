@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .verdict import Finding, Verdict
@@ -88,14 +86,3 @@ class CaseResult:
         if with_messages:
             d["messages"] = [m.to_dict() for m in self.messages]
         return d
-
-
-def write_results_json(path: Path, results: list[CaseResult], meta: dict[str, Any]) -> None:
-    counts: dict[str, int] = {str(v): 0 for v in Verdict}
-    for r in results:
-        counts[str(r.verdict)] += 1
-    doc = {"meta": meta, "counts": counts, "cases": [r.to_dict() for r in results]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)

@@ -149,6 +149,17 @@ if getattr(yaml, "__with_libyaml__", False):
     _CSourceLoader.add_constructor("tag:yaml.org,2002:seq", _CSourceLoader.construct_yaml_seq)
 
 
+def _documents(loader):
+    """(document line, data, node) for each non-empty document the loader reads."""
+    while loader.check_node():
+        node = loader.get_node()
+        if node is None:
+            continue
+        data = loader.construct_document(node)
+        if data is not None:
+            yield _line(node.start_mark), data
+
+
 def _load_fast(text: str, name: str, error_class) -> list[tuple[int, Any]] | None:
     """Every document read with libyaml, or None (no libyaml, or anything but a clean read)."""
     if _CSourceLoader is None:
@@ -157,16 +168,10 @@ def _load_fast(text: str, name: str, error_class) -> list[tuple[int, Any]] | Non
     loader.error_class, loader.source_name, loader.source_text = error_class, name, text
     docs: list[tuple[int, Any]] = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            data = loader.construct_document(node)
-            if data is None:
-                continue
+        for line, data in _documents(loader):
             if _first_duplicate(data, []) is not None:
                 return None
-            docs.append((_line(node.start_mark), data))
+            docs.append((line, data))
     except Exception:
         return None
     finally:
@@ -197,19 +202,13 @@ def load_documents(path: str | Path | None = None, *, text: str | None = None,
     loader.error_class, loader.source_name, loader.source_text = error_class, name, text
     docs: list[tuple[int, Any]] = []
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            data = loader.construct_document(node)
-            if data is None:
-                continue
+        for doc_line, data in _documents(loader):
             dup = _first_duplicate(data, [])
             if dup is not None:
                 path, key, first, line = dup
                 raise error_class(f"duplicate key {key!r}: first written on line {first}, again on line {line}",
                                   file=name, line=line, key=format_path(path + [key]), source=text)
-            docs.append((_line(node.start_mark), data))
+            docs.append((doc_line, data))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         parts = [p for p in (e.context, e.problem) if p]
@@ -408,7 +407,6 @@ def _narrow(error):
     and only one branch accepts mappings, that branch's complaint ("unknown key 'flw'") is the
     useful one.
     """
-    from jsonschema.exceptions import best_match
 
     while error.validator in ("anyOf", "oneOf") and error.context:
         branches: dict = {}

@@ -7,7 +7,6 @@ pcap is written in a ``finally`` so it exists whatever happened.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import selectors
 import time
@@ -15,13 +14,13 @@ import traceback
 import uuid
 from pathlib import Path
 
-from ..cases.model import CaseSpec, CheckSpec, StepSpec
-from ..checks import CheckContext, run_check, status_check
+from ..cases.model import CaseSpec, StepSpec
+from ..checks import CheckContext
 from ..results import CaseResult, MessageRecord, StepResult
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.message import Request, Response, parse_message
 from ..targets.model import Target
-from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine, grade
+from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine
 from .judging import StepJudge
 from .pcap import PcapRecorder
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction

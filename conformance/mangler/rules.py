@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 FAULTS: dict[str, str] = {
     "no_answer": "nothing the SUT sends reaches the UE",

@@ -26,7 +26,7 @@ import threading
 import uuid
 
 from .capture import NatCapture
-from .model import ALLOWED_NETS, V4, V6, TopologySpec
+from .model import ALLOWED_NETS, V4, TopologySpec
 
 CLONE_NEWNET = 0x40000000
 PREFIX = "cft"

@@ -7,7 +7,7 @@ import pytest
 
 from conformance.report.junit import write_junit
 from conformance.report.summary import counts, requirement_verdicts, summary_lines, write_results
-from conformance.results import CaseResult, MessageRecord, StepResult, write_results_json
+from conformance.results import CaseResult, MessageRecord, StepResult
 from conformance.verdict import Finding, Verdict
 
 
@@ -106,7 +106,7 @@ def test_case_result_to_dict_and_json(tmp_path):
     assert d["steps"][0]["findings"][0]["outcome"] == "fail"
     assert "messages" not in r.to_dict(with_messages=False)
     path = tmp_path / "results.json"
-    write_results_json(path, [r], {"m": 1})
+    write_results(path, [r.to_dict()], {"m": 1})
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["counts"] == {"pass": 0, "fail": 1, "inconclusive": 0, "not applicable": 0, "error": 0}
     assert doc["cases"][0]["id"] == "REG-001[udp]"
