@@ -3,6 +3,10 @@
 
     scripts/update-expected.py                    # every table under expected/
     scripts/update-expected.py expected/reference-rel8.yaml ...
+    scripts/update-expected.py --only 'AKA-*' --only 'SEC-*'   # rewrite only these rows
+
+--only (fnmatch globs on the item id, repeatable) leaves every other row as it is, so work on
+one group of cases does not take in verdicts of cases changed elsewhere at the same time.
 
 Accepted fails keep their 'why' when they still fail on the same check; a new fail gets
 "TODO: ..." in 'why', which the project's tests refuse, so a person writes the reason.  Review
@@ -11,6 +15,7 @@ the diff (git diff expected/) before committing: a changed verdict needs a reaso
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
 import sys
@@ -23,7 +28,20 @@ sys.path.insert(0, str(ROOT))
 from conformance.baseline import Table, header_of, load_table, render, updated  # noqa: E402
 
 
+def _split(argv: list[str]) -> tuple[list[str], list[str]]:
+    only, rest, it = [], [], iter(argv)
+    for a in it:
+        if a == "--only":
+            only.append(next(it, ""))
+        elif a.startswith("--only="):
+            only.append(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+    return only, rest
+
+
 def main(argv: list[str]) -> int:
+    only, argv = _split(argv)
     tables = [Path(a).resolve() for a in argv] or sorted((ROOT / "expected").glob("*.yaml"))
     todo = 0
     for path in tables:
@@ -43,7 +61,13 @@ def main(argv: list[str]) -> int:
                 continue
             results = json.loads(out.read_text())["cases"]
         table.header = header_of(path)
-        new = updated(table, results, table.target)
+        if only:
+            keep = {k: v for k, v in table.cases.items() if not any(fnmatch.fnmatchcase(k, g) for g in only)}
+            results = [r for r in results if any(fnmatch.fnmatchcase(r["id"], g) for g in only)]
+            new = updated(table, results, table.target)
+            new.cases = dict(sorted({**keep, **new.cases}.items()))
+        else:
+            new = updated(table, results, table.target)
         path.write_text(render(new), encoding="utf-8")
         n = sum(1 for e in new.cases.values() if e.why.startswith("TODO"))
         todo += n
