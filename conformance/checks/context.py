@@ -32,6 +32,9 @@ class CheckContext:
     no_response_reason: str = "no final response"
     # Terminating requests the UE flows received in this step: flow -> requests.
     deliveries: dict[str, list[Request]] = field(default_factory=dict)
+    # The message a delivery check is about (the first delivered request, or the PEER's request
+    # when none arrived), for reports to mark; None: the step's response.
+    delivery_index: int | None = None
     flow_tokens: dict[str, str] = field(default_factory=dict)  # flow -> emulated edge's token
     closed_flows: set[str] = field(default_factory=set)  # flows the case closed
     # What the SUT forwarded to the tester's emulated registrar in this step (edge-only SUTs):

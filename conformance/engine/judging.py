@@ -25,8 +25,9 @@ class StepJudge:
         if ref is None and spec.kind == "header":
             ref = "; ".join(self.case.references) or None
         ctx2 = ctx if not spec.ue else dataclasses.replace(ctx, instance=self.instance_of(spec.ue))
+        idx = ctx.delivery_index if spec.kind == "delivered" and ctx.delivery_index is not None else resp_idx
         return run_check(spec.kind, spec.args, ctx2, level=spec.level, ref=ref, strict=self.strict,
-                         step=step.name, location=str(spec.location or ""), message_index=resp_idx)
+                         step=step.name, location=str(spec.location or ""), message_index=idx)
 
     def judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
         """Append the step's findings to ``result`` (and its class, for a classification step)."""

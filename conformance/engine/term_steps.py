@@ -112,11 +112,12 @@ def peer_request_step(run, step, result: StepResult) -> None:
     # that answered on its own): listen briefly, bounded, for stragglers.
     run._wait(0.05)
     result.request_index, result.response_index = req_idx, resp_idx
-    mine = [(flow, req) for flow, req, _ in run.deliveries[first:] if req.call_id == request.call_id]
+    mine = [(flow, req, idx) for flow, req, idx in run.deliveries[first:] if req.call_id == request.call_id]
     ctx = run._context(ue, request, response, why)
     ctx.deliveries = {}
-    for flow, req in mine:
+    for flow, req, _ in mine:
         ctx.deliveries.setdefault(flow, []).append(req)
+    ctx.delivery_index = mine[0][2] if mine else req_idx
     if response is None:
         result.note = why
     run._judge(step, result, ctx, resp_idx)

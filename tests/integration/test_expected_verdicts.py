@@ -44,3 +44,16 @@ def test_fault_reasons_name_expected_and_observed_values(tmp_path: Path):
     assert finding["level"] == "MUST" and finding["ref"] == "RFC 5626 §6 ¶8"
     # the console names the failing check too
     assert "Require has outbound" in run.output and "expected: Require: outbound" in run.output
+
+
+def test_a_failed_delivery_check_points_at_the_misrouted_request(tmp_path: Path):
+    """The finding's message (what the ladder marks) is the request that reached the wrong flow,
+    not the PEER's final response."""
+    run = run_suite(tmp_path, "-k", "TERM-002", target=ROOT / "tests/targets/fault-route-to-replaced-flow.yaml")
+    case = run.case("TERM-002[udp]")
+    failed = [f for s in case["steps"] for f in s["findings"] if f["outcome"] == "fail"]
+    assert {f["check"] for f in failed} >= {"delivered on flow f3", "not delivered on flow f1"}
+    for f in failed:
+        msg = case["messages"][f["message_index"]]
+        assert msg["direction"] == "received" and msg["flow"] == "f1"
+        assert msg["summary"].startswith("MESSAGE ")
