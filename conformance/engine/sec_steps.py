@@ -15,7 +15,14 @@ Any REGISTER step on a flow that has an SA set goes protected: ESP from port_uc 
 the same Call-ID, Security-Client as before, Security-Verify mirroring Security-Server
 (RFC 3329 §2.3.1) and the Digest response with RES as raw octets (RFC 3310 §3.3, RFC 4169 §3).
 Negative stimuli: ``security_verify: absent | modified``, ``unprotected: true``,
-``esp: replay | tamper_icv | wrong_spi``, ``aka_response: hex_text | flipped``.
+``esp: replay | tamper_icv | wrong_spi``, ``aka_response: hex_text | flipped``,
+``security_client: changed`` (another spi-c than the first REGISTER's, TP_SEC_006);
+on the unprotected REGISTER ``authorization: replay`` (the flow's last Authorization again,
+TP_SEC_012) and ``integrity_protected: yes`` (a UE-forged parameter, TP_SEC_013).
+
+Every unprotected REGISTER after the flow's first carries "new values for spi_uc, spi_us and
+port_uc" (TS 24.229 5.1.1.5.1, after a MAC or SQN failure; the same for any new SA set): a new
+protected client port is bound for it, the protected server port is kept (TS 34.229-1 §8.2).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import base64
 import secrets
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..cases.model import StepSpec
 from ..ims.aka import AkaResult, SqnState, check_challenge, split_nonce
@@ -72,6 +79,9 @@ class FlowSec:
     sas: SaSet | None = None
     established: bool = False
     nc: int = 0
+    last_authorization: str | None = None
+    changed_spis: set = field(default_factory=set)   # spi-c values sent in a changed Security-Client
+    esp_spis: list = field(default_factory=list)     # SPI of every ESP packet received, in order
 
 
 def usim_for(run, ue: UE) -> Usim:
@@ -90,6 +100,27 @@ def usim_for(run, ue: UE) -> Usim:
         sqns.accept(int(sqn_ms))
     ue.usim = Usim(sub.algo(), sqns)
     return ue.usim
+
+
+def renew_port_uc(run, flow: FlowState, sec: FlowSec) -> None:
+    """A new protected client port for a new Security-Client (TS 24.229 5.1.1.5.1: "new values
+    for spi_uc, spi_us and port_uc"); the old port's socket is closed once the new one is bound,
+    so the two differ."""
+    from .transport import UdpEndpoint
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((flow.local_ip, 0))
+    s.setblocking(False)
+    name = f"{flow.name}~uc"
+    old = run.endpoints.get(name)
+    ep = UdpEndpoint.adopt(s, run._on_wire)
+    ep.owned = True
+    run.endpoints[name] = ep
+    if old is not None:
+        old.close()
+    sec.port_uc = s.getsockname()[1]
+    sec.esp.local = (flow.local_ip, sec.port_uc)
+    sec.esp.clear_uc = s
 
 
 def _hub(run) -> EspHub:
@@ -126,10 +157,17 @@ def flow_sec(run, flow: FlowState, step: StepSpec) -> FlowSec:
         ep.owned = True
         run.endpoints[name] = ep
     mailbox = hub.mailbox(f"tester {run.item_id} {flow.name}")
+    seen: list[int] = []
+
+    def on_packet(direction: str, packet: bytes) -> None:
+        if direction == "received" and len(packet) >= 24:
+            seen.append(int.from_bytes(packet[(packet[0] & 0x0F) * 4:][:4], "big"))
+        run._on_esp_packet(direction, packet)
+
     esp = EspFlowEndpoint(mailbox, flow.local_ip, port_uc, port_us, socks[0], run._on_wire,
-                          run._on_esp_packet, lambda: hub.new_spi())
+                          on_packet, lambda: hub.new_spi())
     offer = [tuple(p) for p in (step.options.get("algorithms") or run.target.sec_agree.offer)]
-    flow.sec = FlowSec(port_uc, port_us, esp, offer)
+    flow.sec = FlowSec(port_uc, port_us, esp, offer, esp_spis=seen)
     flow.port_uc, flow.port_us = port_uc, port_us
     run.endpoints[f"{flow.name}~esp"] = esp
     return flow.sec
@@ -199,8 +237,11 @@ def _initial(run, step, ue, flow, sec: FlowSec):
     hub = _hub(run)
     usim = usim_for(run, ue)
     for spi, _ in list(sec.esp.mailbox.spis):
-        sec.esp.mailbox.release(spi)
-    # TS 24.229 5.1.1.5.1: new spi_uc/spi_us after a failed challenge (the ports are kept here)
+        if spi not in sec.changed_spis:          # still watched (TP_SEC_006)
+            sec.esp.mailbox.release(spi)
+    if sec.client:
+        # TS 24.229 5.1.1.5.1: "new values for spi_uc, spi_us and port_uc"; port_us is kept
+        renew_port_uc(run, flow, sec)
     spi_c = hub.new_spi()
     sec.client = client_mechanisms(sec.offer, port_c=sec.port_uc, port_s=sec.port_us,
                                    spi_c=spi_c, spi_s=hub.new_spi(avoid={spi_c}))
@@ -220,7 +261,12 @@ def _initial(run, step, ue, flow, sec: FlowSec):
     else:
         params = {"username": ue.impi, "realm": ue.domain, "uri": uri, "nonce": "",
                   "response": ""}                  # TS 24.229 5.1.1.2.2 a)
-    request.add("Authorization", format_auth("Digest", params))
+    if step.options.get("integrity_protected") is not None:
+        params["integrity-protected"] = str(step.options["integrity_protected"])   # TP_SEC_013 a)
+    if step.options.get("authorization") == "replay" and sec.last_authorization:
+        request.add("Authorization", sec.last_authorization)          # TP_SEC_012: old nonce and response
+    else:
+        request.add("Authorization", format_auth("Digest", params))
     request.add("Security-Client", format_security(sec.client))
     # the previous SA set (temporary or not) is abandoned with this request
     sec.sas, sec.established, sec.aka = None, False, None
@@ -292,7 +338,14 @@ def _protected(run, step, ue, flow, sec: FlowSec):
         params = build_credentials(sec.challenge, username=ue.impi, uri=uri, method="REGISTER",
                                    password=res, cnonce=secrets.token_hex(8), nc=sec.nc)
         request.add("Authorization", format_auth("Digest", params))
-    request.add("Security-Client", format_security(sec.client))
+    client = sec.client
+    if o.get("security_client") == "changed":
+        # TP_SEC_006: another spi-c than REGISTER #1's; watched, so that ESP sent to it is seen
+        spi = _hub(run).new_spi()
+        sec.changed_spis.add(spi)
+        sec.esp.mailbox.claim(spi)
+        client = [replace(m, spi_c=spi) for m in sec.client]
+    request.add("Security-Client", format_security(client))
     verify = o.get("security_verify", "mirror")
     if verify == "mirror":
         request.add("Security-Verify", mirror(sec.server_raw))
@@ -315,6 +368,8 @@ def _protected(run, step, ue, flow, sec: FlowSec):
                                                         dst=esp.pcscf)
     finally:
         esp.mode = None
+    if request.get("Authorization"):
+        sec.last_authorization = request.get("Authorization")
     if not negative:
         sec.last_request = request
         if response is not None and 200 <= response.status < 300:
@@ -339,5 +394,6 @@ def sec_context(run, flow_name: str | None) -> dict:
         "sqn" if isinstance(sec.aka_error, SqnOutOfRange) else
         ("error" if sec.aka_error is not None else None)),
         aka_note=sec.aka_note, previous_nonce=sec.previous_nonce,
-        offered=[list(p) for p in sec.offer], port_uc=sec.port_uc, port_us=sec.port_us)
+        offered=[list(p) for p in sec.offer], port_uc=sec.port_uc, port_us=sec.port_us,
+        changed_spis=sorted(sec.changed_spis), esp_spis=list(sec.esp_spis))
     return info
