@@ -320,6 +320,10 @@ class _Builder:
                                  f"this case declares: {declared}", opts, "call_id", path + ["call_id"])
         for i, c in enumerate(opts.get("contacts", [])):
             self.flow_ref(c["flow"], c, "flow", path + ["contacts", i, "flow"])
+        digest = opts.get("digest")
+        if isinstance(digest, dict) and digest.get("as") not in self.ues:
+            raise self.error(f"unknown UE {show(digest.get('as'))}{did_you_mean(str(digest.get('as')), list(self.ues))}; "
+                             f"this case declares: {', '.join(self.ues)}", digest, "as", path + ["digest", "as"])
 
     def expect(self, data: YDict, path: list, step: YDict) -> Expect:
         status = None

@@ -23,6 +23,7 @@ from ..targets.model import Target
 from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine
 from .judging import StepJudge
 from .pcap import PcapRecorder
+from .digest_steps import answer_challenges
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
 from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
@@ -572,7 +573,13 @@ class CaseRun:
         self._send_and_judge(step, result, ue, flow.name, ep, request)
 
     def _send_and_judge(self, step, result, ue, flow_name, ep, request) -> None:
-        response, req_idx, resp_idx, why = self.exchange(flow_name, ep, request, step.options.get("timeout"))
+        outcome = self.exchange(flow_name, ep, request, step.options.get("timeout"))
+        # a target declaring digest-auth: answer 401/407 within the step (engine/digest_steps.py)
+        dialog = self._flow(flow_name)[1].dialog
+        request, outcome = answer_challenges(
+            self, step, result, ue, flow_name, ep, request, outcome,
+            resend_cseq=(lambda: None) if step.action == "send" else dialog.next_cseq)
+        response, req_idx, resp_idx, why = outcome
         result.request_index, result.response_index = req_idx, resp_idx
         for f in self._exchange_findings:
             f.message_index = resp_idx
@@ -588,7 +595,7 @@ class CaseRun:
         ctx.request_source = ctx.flow_addresses.get(flow_name)
         ctx.earlier_paths = [uri for f, uri in self.path_history if f != flow_name]
         if response is None:
-            result.note = why
+            result.note = "; ".join(n for n in (result.note, why) if n)
         elif 200 <= response.status < 300 and request.method == "REGISTER":
             self._remember_path(flow_name, response)
             self._remember_flow_timer(flow_name, response)

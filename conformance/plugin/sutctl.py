@@ -53,6 +53,8 @@ class SutController:
                 kwargs["flow_grace"] = t.embedded.flow_grace
             if t.embedded.min_expires is not None:
                 kwargs["min_expires"] = t.embedded.min_expires
+            if t.embedded.digest_auth:
+                kwargs["digest_auth"] = t.auth.password_for
             if t.embedded.ims:
                 # the IMS P-CSCF authenticates with the profile's subscribers (its HSS)
                 kwargs.update(ims=True, subscribers=t.sec_agree.subscribers or None,

@@ -5,13 +5,15 @@
                     [--topology registrar|edge|core] [--core-port N] [--edge-mode rel8|rel7]
                     [--next-hop IP:PORT] [--next-hop-transport udp|tcp]
                     [--core-transport udp|tcp] [--branch-timeout S] [--flow-token-key K]
+                    [--digest-auth PASSWORD-TEMPLATE]
 
 ``--listen`` is where UEs talk to the reference: the registrar (topology registrar) or the edge
 proxy (edge, core).  In the core topology the S-CSCF listens on ``--core-port`` (0 picks one)
 and the edge forwards to it; in the edge topology the edge forwards to ``--next-hop``.
 
 Listening is refused outside 127.0.0.0/8 and ::1 unless ``--allow-non-loopback`` is given:
-the reference carries deliberate faults and no authentication, so it stays on the host.
+the reference carries deliberate faults and, unless ``--digest-auth``, no authentication, so it
+stays on the host.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="edge to S-CSCF transport (topology core)")
     p.add_argument("--branch-timeout", type=float, default=4.0)
     p.add_argument("--flow-token-key", default=None)
+    p.add_argument("--digest-auth", default=None, metavar="TEMPLATE",
+                   help="require HTTP Digest (MD5) on REGISTER; the password of a user is TEMPLATE "
+                        "with {impi} replaced by the username (e.g. 'secret-{impi}')")
     return p
 
 
@@ -84,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                            min_expires=args.min_expires,
                            topology=args.topology, edge_mode=args.edge_mode,
                            edge_next_hop=next_hop, core_transport=args.core_transport,
-                           branch_timeout=args.branch_timeout, flow_token_key=args.flow_token_key)
+                           branch_timeout=args.branch_timeout, flow_token_key=args.flow_token_key,
+                           digest_auth=(None if args.digest_auth is None else
+                                        (lambda user, t=args.digest_auth: t.replace("{impi}", user))))
     except ValueError as exc:
         print(f"conformance sut: {exc}", file=sys.stderr)
         return 2

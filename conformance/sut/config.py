@@ -66,6 +66,10 @@ KNOWN_FAULTS: dict[str, str] = {
         "the IMS P-CSCF sends terminating requests from its protected server port to the UE's "
         "protected client port (SA 2) instead of port_pc -> port_us (breaks TS 24.229 "
         "5.1.1.2.2 a): the UE receives requests on the second unidirectional flow)",
+    "accept-bad-credentials":
+        "with digest_auth on, the registrar accepts Digest credentials whose response does not "
+        "verify (a wrong password); missing credentials are still challenged (breaks RFC 3261 "
+        "section 22 / RFC 2617 section 3.2.2: the registrar requires authentication)",
 }
 
 
@@ -121,6 +125,9 @@ class SutConfig:
     ims: bool = False
     subscribers: dict | None = None           # impi ("*": any) -> ims.subscriber.Subscriber
     pcscf_algs: tuple = ()                    # (alg, ealg) preference; () = secagree.ALG_PAIRS
+    # HTTP Digest (RFC 3261 §22, RFC 2617 MD5) required on REGISTER (sut/digestauth.py):
+    # username -> password, or None for an unknown user; None switches authentication off.
+    digest_auth: object = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -59,6 +59,12 @@ class Registrar:
         self.tag_secret = tag_secret if tag_secret is not None else secrets.token_hex(8)
         self.log: list[Handled] = []
         self.log_size = log_size
+        self.auth = None
+        if self.config.digest_auth is not None:
+            from .digestauth import DigestAuthenticator
+
+            self.auth = DigestAuthenticator(self.config.domain, self.config.digest_auth,
+                                            accept_bad=self.config.has_fault("accept-bad-credentials"))
 
     @property
     def server_header(self) -> str:
@@ -154,6 +160,10 @@ class Registrar:
                 return self._reply(request, top, flow, 420, headers=[("Unsupported", ", ".join(unknown))],
                                    warning=f"unsupported option tag(s) in Require: {', '.join(unknown)}")
         if request.method == "REGISTER":
+            refused = self._authenticate(request, now)
+            if refused is not None:
+                return self._reply(request, top, flow, refused.status, headers=refused.headers,
+                                   warning=refused.warning)
             try:
                 headers = RegisterProcessor(self.config, self.table, request, vias, flow, now).run()
             except Reject as rej:
@@ -170,6 +180,17 @@ class Registrar:
         # Terminating routing (RFC 5626 section 7) will use self.lookup(); until then, 501.
         return self._reply(request, top, flow, 501, headers=[("Allow", ", ".join(ALLOWED_METHODS))],
                            warning=f"{request.method} is not handled by this reference yet")
+
+    def _authenticate(self, request: Request, now: float):
+        """RFC 3261 §22 / §10.3 steps 3-4 when digest_auth is on: None, or the refusal."""
+        if self.auth is None:
+            return None
+        try:
+            aor = canonical_aor(parse_name_addr(request.get("To") or "").uri)
+        except (ParseError, AttributeError):
+            return None                    # RegisterProcessor answers the malformed To
+        outcome = self.auth.check(request, aor, now)
+        return None if outcome.ok else outcome
 
     def _reply(self, request: Request, top: Via | None, flow: FlowInfo, status: int, *,
                headers: list[tuple[str, str]] | None = None, warning: str | None = None,

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from ..cases.errors import TargetError
 from ..cases.yamlsrc import did_you_mean, format_path, line_of, load_documents, plain, show, validate
-from .model import EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target, Timers
+from .model import DigestAuthProfile, EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target, Timers
 
 __all__ = ["KNOWN_CAPABILITIES", "SCHEMA_PATH", "TargetError", "load_target", "target_from_dict"]
 
@@ -44,6 +44,8 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "path-transform": "may transform the stored Path vector (RFC 3327 section 5.4)",
     "sec-agree": "3GPP TS 33.203 security agreement (Security-Client/Server/Verify)",
     "websocket": "SIP over WebSocket (RFC 7118)",
+    "digest-auth": "requires HTTP Digest authentication of REGISTER (RFC 3261 section 22, RFC 2617 MD5); "
+                   "the UEs' credentials are the profile's auth:",
 }
 
 #: Placeholders each identity template may use.
@@ -163,7 +165,8 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                                topology=emb.get("topology", "registrar"), edge_mode=emb.get("edge_mode", "rel8"),
                                flow_timer=emb.get("flow_timer"), min_expires=emb.get("min_expires"),
                                flow_grace=emb.get("flow_grace"), ims=bool(emb.get("ims", False)),
-                               pcscf_algs=[tuple(p) for p in emb.get("pcscf_algs", [])])
+                               pcscf_algs=[tuple(p) for p in emb.get("pcscf_algs", [])],
+                               digest_auth=bool(emb.get("digest_auth", False)))
         if embedded.ims and embedded.topology == "registrar":
             raise error("ims: true needs topology core or edge (the IMS P-CSCF is the edge)",
                         emb, "ims", ["embedded", "ims"])
@@ -225,9 +228,24 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                 sec.subscribers = parse_subscribers(plain(sa_data["subscribers"]))
             except ValueError as exc:
                 raise error(str(exc), sa_data, "subscribers", ["sec_agree", "subscribers"]) from None
+    auth = DigestAuthProfile()
+    if "auth" in data:
+        au = data["auth"]
+        if "password" in au:
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(au["password"]) if f is not None]
+            except ValueError as e:
+                raise error(f"not a valid template: {e}", au, "password", ["auth", "password"]) from None
+            for f in fields:
+                if f != "impi":
+                    raise error(f"unknown placeholder {{{f}}}; a password template may use {{impi}} only "
+                                "(the SUT sees the username, nothing else)", au, "password", ["auth", "password"])
+            auth.password = au["password"]
+        auth.credentials = {str(k): str(v) for k, v in plain(au.get("credentials", {})).items()}
     return Target(
         name=data["name"],
         sec_agree=sec,
+        auth=auth,
         identities=Identities(**ids),
         timers=Timers(**{k: float(v) for k, v in timers.items()}),
         embedded=embedded,

@@ -47,6 +47,8 @@ class EmbeddedSut:
     # HSS); pcscf_algs: its (alg, ealg) preference, empty for the default order.
     ims: bool = False
     pcscf_algs: list[tuple[str, str]] = field(default_factory=list)
+    # The registrar requires HTTP Digest (MD5) on REGISTER, with the profile's auth: as its users
+    digest_auth: bool = False
 
 
 @dataclass
@@ -59,6 +61,22 @@ class SecAgreeProfile:
         ("hmac-md5-96", "des-ede3-cbc"), ("hmac-md5-96", "null"), ("hmac-sha-1-96", "des-ede3-cbc")])
     # impi ("*" for any) -> conformance.ims.subscriber.Subscriber; default TS 35.208 test set 1
     subscribers: dict = field(default_factory=dict)
+
+
+@dataclass
+class DigestAuthProfile:
+    """The UEs' HTTP Digest credentials (RFC 3261 §22.4, RFC 2617 MD5) for a SUT that declares
+    ``digest-auth``: the username is the UE's private identity (``identities.impi``), the
+    password ``credentials[impi]`` or else ``password`` with ``{impi}`` filled in (so generated
+    identities need no provisioning: the SUT computes the same password from the username)."""
+
+    password: str = "secret-{impi}"
+    credentials: dict[str, str] = field(default_factory=dict)
+
+    def password_for(self, impi: str) -> str:
+        if impi in self.credentials:
+            return self.credentials[impi]
+        return self.password.replace("{impi}", impi)
 
 
 @dataclass
@@ -114,6 +132,7 @@ class Target:
     # run is not attempted: each remaining case is inconclusive, "SUT dead" (0: never give up).
     sut_dead_after: int = 5
     sec_agree: SecAgreeProfile = field(default_factory=SecAgreeProfile)
+    auth: DigestAuthProfile = field(default_factory=DigestAuthProfile)
     path: str = ""  # the file it came from
     # A network-namespace topology created for the run (conformance.topology.TopologySpec), and
     # the SUT's address in the other family for dual-stack flows.

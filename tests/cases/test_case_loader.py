@@ -486,3 +486,11 @@ def test_case_files_in_the_repository_load():
     files = sorted((ROOT / "testcases").rglob("*.yaml")) if (ROOT / "testcases").is_dir() else []
     cases = [case for p in files for case in load_case_file(p)]
     check_unique_ids(cases)
+
+
+def test_digest_answer_names_a_declared_ue(tmp_path):
+    err = load_error(tmp_path, MINIMAL.replace("  - register: f1", "  - register: {flow: f1, digest: {as: b}}"))
+    assert (err.line, err.key) == (9, "steps[0].register.digest.as")
+    assert err.message == "unknown UE 'b'; this case declares: a"
+    ok = load_case_file(write(tmp_path, MINIMAL.replace("  - register: f1", "  - register: {flow: f1, digest: wrong}")))
+    assert ok[0].steps[0].options["digest"] == "wrong"

@@ -202,3 +202,19 @@ def test_docs_list_every_capability():
 def test_profiles_in_the_repository_load():
     for p in sorted((ROOT / "targets").glob("*.yaml")) if (ROOT / "targets").is_dir() else []:
         assert isinstance(load_target(p), Target)
+
+
+def test_digest_auth_profile(tmp_path):
+    t = load_target(write(tmp_path, "name: a\ncapabilities: [outbound, digest-auth]\n"
+                                    "auth:\n  password: 'pw-{impi}'\n  credentials: {bob@ims.test: hunter2}\n"
+                                    "port: 0\nembedded: {mode: rel8, digest_auth: true}\n"))
+    assert t.declares("digest-auth") and t.embedded.digest_auth
+    assert t.auth.password_for("ue-1@ims.test") == "pw-ue-1@ims.test"
+    assert t.auth.password_for("bob@ims.test") == "hunter2"
+    assert load_target(write(tmp_path, "name: b\n")).auth.password_for("u") == "secret-u"
+
+
+def test_digest_password_template_allows_only_impi(tmp_path):
+    with pytest.raises(TargetError) as e:
+        load_target(write(tmp_path, "name: a\nauth:\n  password: 'pw-{user}'\n"))
+    assert "{impi}" in str(e.value) and ":3" in str(e.value)
