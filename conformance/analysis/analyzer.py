@@ -6,12 +6,14 @@ import gc
 import time
 from dataclasses import dataclass, field
 
+from ..sip import headers
 from .capture import CaptureReader, Problem
 from .reassembly import Reassembler, WireEvent
 from .rules import Judge
 from .timeline import Delivery, KeepAlive, RegisterOutcome, Timeline
 
 MAX_LOG = 2000  # registrations / deliveries / keep-alives listed in the report
+CACHE_MAX = 65536  # parsed name-addrs and URIs kept by text while analysing
 
 
 @dataclass
@@ -60,6 +62,11 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
     # collect less often than the interpreter's default (7 % of the time on a 100k-message capture).
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+    # Parsed Contact / URI texts are cached by text; a registration load repeats each binding's
+    # text at every refresh, so the cache must hold a capture's bindings (tens of thousands) or it
+    # is cleared before any text comes back.  Still bounded (cleared when full), restored after.
+    caches = headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX
+    headers._NAME_ADDR_CACHE_MAX = headers._URI_CACHE_MAX = max(caches[0], CACHE_MAX)
 
     def handle(events):
         for ev in events:
@@ -78,6 +85,7 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
             judge.feed(item)
     finally:
         gc.set_threshold(*thresholds)
+        headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX = caches
     a.seconds = time.perf_counter() - t0
     return a
 

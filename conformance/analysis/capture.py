@@ -264,6 +264,9 @@ class CaptureReader:
         reader = self._open()
         if reader is None:
             return
+        if isinstance(reader, _FastPcapReader):
+            yield from self._classic(reader)
+            return
         frags: dict = {}
         size = None if isinstance(reader.f, gzip.GzipFile) else os.path.getsize(self.path)
         unknown: set[int] = set()
@@ -322,6 +325,145 @@ class CaptureReader:
                 self.problems.append(Problem(
                     TRUNCATED, f"the file ends inside a record after packet {number} "
                                f"({size - last_end} byte(s) left over)", number + 1))
+        finally:
+            try:
+                reader.close()
+            except Exception:
+                pass
+
+    def _classic(self, reader: "_FastPcapReader") -> Iterator[Segment]:
+        """Classic pcap read in large chunks: records sliced out of a buffer with one
+        ``unpack_from`` each, Ethernet / raw IPv4 UDP and TCP decoded inline (addresses cached),
+        anything else through :func:`decode`.  Same segments, statistics and problems as the
+        record-at-a-time loop (which pcapng and gzip files still take)."""
+        f = reader.f
+        stats = self.stats
+        linktype = reader.linktype
+        res = 1_000_000_000 if reader.nano else 1_000_000
+        rec = reader._rec
+        unpack_rec = rec.unpack_from
+        size = os.path.getsize(self.path)
+        frags: dict = {}
+        names: dict[bytes, str] = {}
+        ntop = socket.inet_ntop
+        AF_INET = socket.AF_INET
+        u_hhh = struct.Struct("!HHH").unpack_from
+        u_hhi = struct.Struct("!HHI").unpack_from
+        u_h = struct.Struct("!H").unpack_from
+        eth_ip = linktype == 1
+        raw_ip = linktype in (101, 12, 14, 228, 229)
+        supported = linktype in SUPPORTED_LINK_TYPES
+        buf = b""
+        pos = 0
+        base = f.tell()  # file offset of buf[0]
+        chunk = 1 << 22
+        number = 0
+        eof = False
+        reported = False
+        try:
+            while True:
+                if len(buf) - pos < 16 and not eof:
+                    more = f.read(chunk)
+                    if not more:
+                        eof = True
+                    base += pos
+                    buf = buf[pos:] + more
+                    pos = 0
+                if len(buf) - pos < 16:
+                    break
+                sec, usec, caplen, _wirelen = unpack_rec(buf, pos)
+                want = caplen if caplen < _SCAPY_READ_BOUND else _SCAPY_READ_BOUND  # read as Scapy reads
+                need = caplen if caplen < MAX_RECORD else MAX_RECORD
+                if len(buf) - pos - 16 < want and not eof:
+                    while len(buf) - pos - 16 < want:
+                        more = f.read(max(chunk, want + 16))
+                        if not more:
+                            eof = True
+                            break
+                        base += pos
+                        buf = buf[pos:] + more
+                        pos = 0
+                start = pos + 16
+                data = buf[start:start + want]
+                number += 1
+                stats.packets = number
+                if number == 1:
+                    stats.link_types.add(linktype)
+                when = sec + usec / res
+                if len(data) < need:
+                    self.problems.append(Problem(
+                        TRUNCATED, f"the file ends inside packet {number} ({len(data)} of {caplen} bytes)", number))
+                    return
+                if caplen <= want:
+                    pos = start + caplen
+                else:  # skip what is beyond the bound (without holding it)
+                    end = base + start + caplen
+                    if end >= base + len(buf):
+                        f.seek(min(end, size))
+                        base, buf, pos = min(end, size), b"", 0
+                        eof = end >= size
+                    else:
+                        pos = start + caplen
+                seg = None
+                try:
+                    if (eth_ip and len(data) >= 34 and data[12] == 8 and data[13] == 0) or (raw_ip and len(data) >= 20):
+                        off = 14 if eth_ip else 0
+                        vihl = data[off]
+                        if vihl == 0x45 and not (data[off + 6] & 0x3F or data[off + 7]):  # IPv4, no options, whole
+                            total = u_h(data, off + 2)[0]
+                            end = off + total if total >= 20 else len(data)
+                            proto = data[off + 9]
+                            a = data[off + 12:off + 16]
+                            src = names.get(a)
+                            if src is None:
+                                src = names[a] = ntop(AF_INET, a)
+                            a = data[off + 16:off + 20]
+                            dst = names.get(a)
+                            if dst is None:
+                                dst = names[a] = ntop(AF_INET, a)
+                            t = off + 20
+                            if end > len(data):
+                                end = len(data)
+                            if proto == 17 and end - t >= 8:
+                                sport, dport, ulen = u_hhh(data, t)
+                                blen = end - t
+                                payload = data[t + 8:t + ulen] if 8 <= ulen <= blen else data[t + 8:end]
+                                seg = Segment(number, when, "udp", (src, sport), (dst, dport), payload)
+                            elif proto == 6 and end - t >= 20:
+                                sport, dport, seq = u_hhi(data, t)
+                                doff = (data[t + 12] >> 4) * 4
+                                seg = Segment(number, when, "tcp", (src, sport), (dst, dport),
+                                              data[t + doff:end], seq, data[t + 13])
+                            if seg is None:
+                                stats.skipped += 1
+                                continue
+                        else:
+                            seg = decode(linktype, number, when, data, frags)
+                    elif supported:
+                        seg = decode(linktype, number, when, data, frags)
+                    else:
+                        raise LookupError(linktype)
+                except LookupError:
+                    if not reported:
+                        reported = True
+                        self.problems.append(Problem(
+                            LINK_TYPE, f"link type {linktype} is not supported (supported: "
+                                       f"{', '.join(map(str, SUPPORTED_LINK_TYPES))}); its packets are skipped",
+                            number))
+                    stats.skipped += 1
+                    continue
+                except (struct.error, ValueError, IndexError):
+                    seg = None
+                if seg is None:
+                    stats.skipped += 1
+                    continue
+                stats.segments += 1
+                yield seg
+            left = len(buf) - pos
+            if left:
+                self.problems.append(Problem(
+                    TRUNCATED, f"the file ends inside a record after packet {number} "
+                               f"({left} byte(s) left over)", number + 1))
         finally:
             try:
                 reader.close()

@@ -103,6 +103,14 @@ def _ob(value: str) -> bool | None:
     return uri is not None and uri.has_param("ob")
 
 
+def _tags_or_none(msg, header: str) -> list[str] | None:
+    """The option tags of a header; None when unparseable (the check reads that as a violation)."""
+    try:
+        return parse_option_tags(msg.values(header))
+    except ParseError:
+        return None
+
+
 def _tags(msg, header: str) -> list[str]:
     try:
         return parse_option_tags(msg.values(header))
@@ -133,7 +141,16 @@ class Judge:
                 res._others_kept += 1
             res.findings.append(OfflineFinding(rule_id, f, list(packets)))
 
-    def _check(self, rule_id: str, kind: str, args: dict, ctx: CheckContext, packets: list[int], where: str) -> None:
+    def _check(self, rule_id: str, kind: str, args: dict, ctx: CheckContext, packets: list[int], where: str,
+               passes: int = 0) -> None:
+        """Run one check.  ``passes``: the number of observations the caller has already seen to
+        pass (0: not known); once the rule keeps no more passing findings, those are only counted,
+        without running the check (the same counts and kept findings as running it)."""
+        if passes:
+            res = self.results[rule_id]
+            if res._passes_kept >= KEEP_PASSES:
+                res.counts[PASS] = res.counts.get(PASS, 0) + passes
+                return
         rule = RULES[rule_id]
         found = run_check(kind, args, ctx, level=rule.level, ref=rule.ref, strict=self.strict, step=where,
                           message_index=packets[-1] if packets else None)
@@ -204,13 +221,17 @@ class Judge:
         if not 200 <= resp.status < 300:
             return
         # R1: Require: outbound.
+        require = _tags_or_none(resp, "Require")
         if outbound_contacts and supported and outbound_ok:
-            self._check("R1-require", "require", {"has": "outbound"}, ctx, packets, where)
+            self._check("R1-require", "require", {"has": "outbound"}, ctx, packets, where,
+                        require is not None and "outbound" in require)
         elif not supported:
-            self._check("R1-no-supported", "require", {"lacks": "outbound"}, ctx, packets, where)
+            self._check("R1-no-supported", "require", {"lacks": "outbound"}, ctx, packets, where,
+                        require is not None and "outbound" not in require)
         else:
-            self._check("R1-no-reg-id", "require", {"lacks": "outbound"}, ctx, packets, where)
-        self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts))
+            self._check("R1-no-reg-id", "require", {"lacks": "outbound"}, ctx, packets, where,
+                        require is not None and "outbound" not in require)
+        self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts), require)
         # Path.
         if req_paths:
             self._check("PATH-echo", "path", {"echo": True}, ctx, packets, where)
@@ -219,7 +240,8 @@ class Judge:
         if resp.get("Flow-Timer") is not None:
             self._check("FLOW-TIMER", "flow_timer", {"valid": True}, ctx, packets, where)
 
-    def _bindings(self, out: RegisterOutcome, ctx: CheckContext, packets, where, outbound: bool) -> None:
+    def _bindings(self, out: RegisterOutcome, ctx: CheckContext, packets, where, outbound: bool,
+                  require: list[str] | None) -> None:
         """R2 and R3: which of the bindings known before must the 2xx list, or not."""
         req, resp = out.exchange.request, out.exchange.response
         if out.listed is None:
@@ -234,7 +256,7 @@ class Judge:
         asked = {}
         for c in out.contacts:
             asked[str(c.uri)] = c
-        requires = "outbound" in _tags(resp, "Require")
+        requires = require is not None and "outbound" in require
         expected: list[str] = []
         replaced: list[str] = []
         added: list[str] = []
@@ -260,14 +282,20 @@ class Judge:
             if e != 0 and c.uri is not None and not out.star:
                 expected.append(name(str(c.uri), c.reg_id, "requested"))
         ctx.flow_contacts = names
+        # A binding is seen listed when its URI is, as text, the URI of a listed Contact (the
+        # check compares with RFC 3261 URI equality); anything else is left to the check.
+        listed = {str(c.uri) for c in out.listed} if expected or added else ()
         if expected:
-            self._check("R2-bindings", "contacts", {"include": expected}, ctx, packets, where)
+            self._check("R2-bindings", "contacts", {"include": expected}, ctx, packets, where,
+                        len(expected) if all(names[n] in listed for n in expected) else 0)
         if out.listed:
-            self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where)
+            self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where,
+                        all(c.expires is not None for c in out.listed))
         if replaced:
             self._check("R3-replace", "contacts", {"exclude": replaced}, ctx, packets, where)
         if added:
-            self._check("R3-add", "contacts", {"include": added}, ctx, packets, where)
+            self._check("R3-add", "contacts", {"include": added}, ctx, packets, where,
+                        len(added) if all(names[n] in listed for n in added) else 0)
 
     # -- terminating requests and keep-alives ---------------------------------------------------
     def _delivery(self, d: Delivery) -> None:

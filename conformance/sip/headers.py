@@ -251,6 +251,7 @@ def _split_uri_params(text: str, whole: str) -> dict[str, str | None]:
 
 
 _URI_CACHE: dict[str, SipUri] = {}  # as _NAME_ADDR_CACHE: shared, read-only, bounded
+_URI_CACHE_MAX = 8192
 
 
 def parse_uri(text: str) -> SipUri:
@@ -259,7 +260,7 @@ def parse_uri(text: str) -> SipUri:
     if hit is not None:
         return hit
     uri = _parse_uri(text)
-    if len(_URI_CACHE) >= 8192:
+    if len(_URI_CACHE) >= _URI_CACHE_MAX:
         _URI_CACHE.clear()
     _URI_CACHE[text] = uri
     return uri
