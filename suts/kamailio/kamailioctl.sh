@@ -12,6 +12,7 @@
 #   edge       edge.cfg                 127.0.0.1:5072 udp+tcp  outbound edge proxy, in front of
 #              registrar.cfg -A BACKEND 127.0.0.1:5074 udp+tcp  its own registrar (started with it)
 #   rel7       rel7.cfg                 127.0.0.1:5073 udp+tcp  Rel-7-like overwrite registrar
+#   registrar-auth registrar.cfg -A WITH_AUTH 127.0.0.1:5075 udp+tcp  the registrar requiring Digest
 #
 # Each instance runs in the foreground of its own background job (kamailio -DD -E), with its pid
 # file and log under $KAMAILIO_RUN_DIR/<instance>/ (default: run/ next to this script). Start and
@@ -35,6 +36,7 @@ say() { echo "kamailioctl: $*" >&2; }
 instance_spec() {
     case "$1" in
         registrar)    echo "registrar.cfg 5071 -" ;;
+        registrar-auth) echo "registrar.cfg 5075 WITH_AUTH" ;;
         edge)         echo "edge.cfg 5072 -" ;;
         edge-backend) echo "registrar.cfg 5074 BACKEND" ;;
         rel7)         echo "rel7.cfg 5073 -" ;;
@@ -46,9 +48,10 @@ instance_spec() {
 profile_instances() {
     case "$1" in
         registrar) echo "registrar" ;;
+        registrar-auth) echo "registrar-auth" ;;
         edge)      echo "edge-backend edge" ;;
         rel7)      echo "rel7" ;;
-        *) die "unknown profile '$1' (known: registrar, edge, rel7)" ;;
+        *) die "unknown profile '$1' (known: registrar, registrar-auth, edge, rel7)" ;;
     esac
 }
 
@@ -226,7 +229,7 @@ case "$cmd" in
     installed)
         have_kamailio ;;
     start)
-        [ $# -eq 2 ] || die "usage: $0 start registrar|edge|rel7"
+        [ $# -eq 2 ] || die "usage: $0 start registrar|registrar-auth|edge|rel7"
         started=""
         for i in $(profile_instances "$2"); do
             # in a subshell, so that a failure can still stop what this profile already started
@@ -237,17 +240,17 @@ case "$cmd" in
             started="$i $started"
         done ;;
     stop)
-        [ $# -eq 2 ] || die "usage: $0 stop registrar|edge|rel7"
+        [ $# -eq 2 ] || die "usage: $0 stop registrar|registrar-auth|edge|rel7"
         for i in $(reverse $(profile_instances "$2")); do stop_instance "$i"; done ;;
     status)
         rc=0
         if [ $# -ge 2 ]; then
             for i in $(profile_instances "$2"); do status_instance "$i" || rc=3; done
         else
-            for i in registrar edge edge-backend rel7; do status_instance "$i" || true; done
+            for i in registrar registrar-auth edge edge-backend rel7; do status_instance "$i" || true; done
         fi
         exit $rc ;;
     *)
-        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, edge, rel7)" >&2
+        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, registrar-auth, edge, rel7)" >&2
         exit 2 ;;
 esac
