@@ -66,6 +66,10 @@ KNOWN_FAULTS: dict[str, str] = {
         "the IMS P-CSCF sends terminating requests from its protected server port to the UE's "
         "protected client port (SA 2) instead of port_pc -> port_us (breaks TS 24.229 "
         "5.1.1.2.2 a): the UE receives requests on the second unidirectional flow)",
+    "keep-sec-agree":
+        "the IMS P-CSCF forwards the protected REGISTER with sec-agree still in Require and "
+        "Proxy-Require and with Security-Client/-Verify (breaks RFC 3329 section 2.3.1: a proxy "
+        "MUST remove the sec-agree value, and the header when no value remains)",
     "accept-bad-credentials":
         "with digest_auth on, the registrar accepts Digest credentials whose response does not "
         "verify (a wrong password); missing credentials are still challenged (breaks RFC 3261 "

@@ -31,13 +31,19 @@ Protected traffic (ESP to ``port_ps``, :meth:`receive_esp`)
   * REGISTER: ``Security-Verify`` must mirror the Security-Server sent to this UE, else 494 with
     the unmodified list (RFC 3329 §2.3.1: "If modification of the list is detected, the server
     MUST respond to the client with a 494 [...] This response MUST include the server's
-    unmodified list"; a missing Security-Verify is read as modified).  Over the temporary set the
+    unmodified list"; a missing Security-Verify is read as modified).  Over the temporary set
+    the ``Security-Client`` must also be the one of the challenged REGISTER, else the same 494
+    (the TS 24.229 5.2.2 P-CSCF comparison, [M]: not read; TP_SEC_006).  Over the temporary set the
     Digest response must verify with XRES as raw octets (RFC 3310 §3.3, RFC 4169 §3), else 403;
     then the set is established.  Forwarded with ``sec-agree`` removed from Require and
     Proxy-Require (RFC 3329 §2.3.1 proxy rule), without Security-Client/-Verify (TS 24.228
     flows), with ``integrity-protected="yes"`` in Authorization (TS 24.229 5.4.1.1);
   * everything else as the edge proxy does, on the protected flow (UE:port_uc -> P:port_ps).
 * Datagrams in clear on ``port_ps`` / ``port_pc``: dropped (TS 33.203 / TS 24.229 [M]).
+* A REGISTER from the unprotected port forwarded without sec-agree (the lab relaxation below)
+  leaves with ``integrity-protected="no"`` in its Authorization, whatever the UE put there: the
+  S-CSCF picks its procedure from that value (TS 24.229 5.4.1.1), which only the P-CSCF may set
+  (TS 24.229 5.2.2 [M]; TP_SEC_013).
 * Towards the UE (UDP, TS 24.229 5.1.1.2.2 a): "The second unidirectional flow is used by the UE
   to receive the requests and responses from the P-CSCF"): every message for a protected flow
   leaves from ``port_pc`` to the UE's ``port_us`` over SA 3.
@@ -114,6 +120,23 @@ def _tags(msg, name: str) -> list[str]:
         return []
 
 
+def _integrity(request: Request, value: str) -> Request:
+    """A copy with ``integrity-protected=value`` in Authorization (TS 24.229 5.4.1.1: the S-CSCF
+    keys its procedure on it); an unparseable Authorization is left as it is."""
+    work = Request(method=request.method, uri=request.uri, headers=list(request.headers),
+                   body=request.body, version=request.version)
+    header = work.get("Authorization")
+    if header:
+        try:
+            auth = parse_auth(header)
+        except ParseError:
+            return work
+        params = dict(auth.params)
+        params["integrity-protected"] = value
+        work.set("Authorization", format_auth(auth.scheme, params))
+    return work
+
+
 class ImsEdgeProxy(EdgeProxy):
     """The edge proxy with IMS AKA and sec-agree.  ``port_ps`` / ``port_pc`` are the protected
     server and client ports (set by the server once bound); ``rand`` and ``spi_source`` are
@@ -162,6 +185,8 @@ class ImsEdgeProxy(EdgeProxy):
                 return self._protect(self._initial(message, flow, now), now)
             except Exception as exc:  # noqa: BLE001 - as EdgeProxy.receive
                 return self._reply(message, flow, 500, f"internal error: {exc!r}")
+        if isinstance(message, Request) and message.method == "REGISTER" and message.get("Authorization"):
+            data = bytes(_integrity(message, "no"))     # TS 24.229 5.2.2 [M]: not the UE's to set
         return self._protect(super().receive(data, flow, now, wall), now)
 
     def on_timer(self, now: float) -> list[Action]:
@@ -301,6 +326,19 @@ class ImsEdgeProxy(EdgeProxy):
         # else (or FAULT ignore-security-verify): proceed
         actions: list[Action] = []
         if not rec.established:
+            # TS 24.229 5.2.2 [M]: over a temporary set the Security-Client must be the one of the
+            # challenged REGISTER ("potential man-in-the-middle attack"): 494 as for Security-Verify
+            try:
+                got = parse_security(request.values("Security-Client"))
+                changed = [m.detail for m in verify_mismatches(rec.client, got)] if got else \
+                    ["no Security-Client"]
+            except ParseError:
+                changed = ["unparseable Security-Client"]
+            if changed:
+                return self._reply_with(request, rec.flow, 494,
+                                        [("Security-Server", format_security(rec.server))],
+                                        warning="Security-Client differs from the challenged REGISTER's: "
+                                                + "; ".join(changed))
             try:
                 auth = parse_auth(request.get("Authorization") or "")
             except ParseError:
@@ -318,6 +356,8 @@ class ImsEdgeProxy(EdgeProxy):
     def _forwardable(self, request: Request) -> Request:
         """sec-agree out of Require/Proxy-Require (RFC 3329 §2.3.1), no Security-Client/-Verify,
         ``integrity-protected="yes"`` in Authorization (TS 24.229 5.4.1.1)."""
+        if self.config.has_fault("keep-sec-agree"):
+            return _integrity(request, "yes")    # FAULT: sec-agree and Security-* forwarded
         work = Request(method=request.method, uri=request.uri, headers=list(request.headers),
                        body=request.body, version=request.version)
         for name in ("Require", "Proxy-Require"):
@@ -327,16 +367,7 @@ class ImsEdgeProxy(EdgeProxy):
                 work.add(name, ", ".join(tags))
         work.remove("Security-Verify")
         work.remove("Security-Client")
-        value = work.get("Authorization")
-        if value:
-            try:
-                auth = parse_auth(value)
-                params = dict(auth.params)
-                params["integrity-protected"] = "yes"
-                work.set("Authorization", format_auth(auth.scheme, params))
-            except ParseError:
-                pass
-        return work
+        return _integrity(work, "yes")
 
     # -- SA sets ---------------------------------------------------------------------------------
     def _add(self, rec: SaRecord) -> list[Action]:

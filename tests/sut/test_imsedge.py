@@ -242,3 +242,37 @@ def test_terminating_requests_leave_from_port_pc_to_port_us(fault, sa):
                b"Content-Length: 0\r\n\r\n")
     number, msg = ue.open(only(edge._protect([SendOnFlow(rec.flow, request)], 2.0), SendIp))
     assert number == sa and msg.method == "MESSAGE"
+
+
+def test_changed_security_client_over_the_temporary_set_gets_494_and_no_forwarding():
+    # TS 24.229 5.2.2 [M] (TP_SEC_006): the Security-Client must be the challenged REGISTER's
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    original = ue.client
+    ue.client = [IpsecMechanism(**{**vars(m), "spi_c": 0x7777}) for m in original]
+    actions = edge.receive_esp(ue.protected(), 1.0)
+    assert not [a for a in actions if isinstance(a, SendToHop)]
+    number, msg = ue.open(only(actions, SendIp))
+    assert number == 3 and msg.status == 494
+    assert parse_security(msg.values("Security-Server")) == ue.server_raw
+    assert "Security-Client differs" in msg.get("Warning")
+    ue.client = original                                  # the identical one is then accepted
+    assert parse_message(only(edge.receive_esp(ue.protected(), 2.0), SendToHop).data).method == "REGISTER"
+
+
+def test_unprotected_register_leaves_with_integrity_protected_no():
+    # TS 24.229 5.2.2 [M] (TP_SEC_013): a UE-forged "yes" is overwritten before forwarding
+    edge, ue = make_edge(), Ue()
+    data = ue.register().replace(b"Require: sec-agree\r\nProxy-Require: sec-agree\r\n", b"").replace(
+        b"Content-Length", b'Authorization: Digest username="x@ims.test", realm="ims.test", nonce="", '
+                           b'uri="sip:ims.test", response="", integrity-protected="yes"\r\nContent-Length')
+    fwd = parse_message(only(edge.receive(data, ue.flow, 0.0), SendToHop).data)
+    assert parse_auth(fwd.get("Authorization")).get("integrity-protected") == "no"
+
+
+def test_keep_sec_agree_fault_forwards_sec_agree_and_the_security_headers():
+    edge, ue = make_edge(faults={"keep-sec-agree"}), Ue()
+    challenged(edge, ue)
+    fwd = parse_message(only(edge.receive_esp(ue.protected(), 1.0), SendToHop).data)
+    assert "sec-agree" in fwd.get("Proxy-Require") and fwd.has("Security-Client") and fwd.has("Security-Verify")
+    assert parse_auth(fwd.get("Authorization")).get("integrity-protected") == "yes"
