@@ -52,9 +52,11 @@ KNOWN_CHECKS: dict[str, str] = {
     "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
     "aka_challenge": "a 401 with an AKAv1-MD5 challenge: {network: authentic|rejected|stale, new_nonce: bool}",
     "security_server": "Security-Server usable for the four SAs: {from_client: bool, distinct_spis: bool}",
-    "protected": "came over ESP SA 3 (port_pc -> port_us): {} for the final response, {delivery: FLOW}",
+    "protected": "came over ESP SA 3 (port_pc -> port_us): {} for the final response, {delivery: FLOW}, {clear_delivery: FLOW}",
     "dropped": "no response: the stimulus was discarded: {}",
     "answered": "a response came (the flow's SA set still carries requests): {}",
+    "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",
+    "forwarded_sec": "what the SUT forwarded to REG-T, as to sec-agree: {sec_agree_removed, security_headers_removed, integrity_protected: yes|no}",
 }
 
 #: Step actions, in the order docs/case-format.md lists them.

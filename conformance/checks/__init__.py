@@ -17,7 +17,8 @@ from .generic import flow_timer_check, header_check
 from .forwarded import forwarded_check
 from .keepalive import keepalive_check, pong_check, stun_mapped_check
 from .path import path_check
-from .secagree import aka_challenge_check, answered_check, dropped_check, protected_check, security_server_check
+from .secagree import aka_challenge_check, answered_check, dropped_check, forwarded_sec_check, protected_check, \
+    sa_unused_check, security_server_check
 from .tags import default_ref_require, option_tag_check
 from .terminating import delivered_check
 from .nat import nat_mapping_check, via_received_check
@@ -59,6 +60,9 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("protected", protected_check, "MUST", _const("TS 24.229 5.1.1.2.2 a)")),
         CheckKind("dropped", dropped_check, "MUST", _const("the case's references")),
         CheckKind("answered", answered_check, "MUST", _const("TS 24.229 5.1.1.2.1")),
+        CheckKind("sa_unused", sa_unused_check, "MUST",
+                  _const("robustness criterion (TP_SEC_006: no SA from the changed values)")),
+        CheckKind("forwarded_sec", forwarded_sec_check, "MUST", _const("RFC 3329 §2.3.1")),
         # the loader turns {in: 4xx | [codes]} into a list of codes
         CheckKind("status", lambda args, ctx: [status_check(list(args["in"]), ctx)], "MUST",
                   _const("the case's references")),

@@ -117,6 +117,14 @@ def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
     def ok(meta) -> bool:
         return bool(meta) and meta["sa"] == 3 and meta["dport"] == meta.get("port_us")
 
+    if "clear_delivery" in args:
+        flow = args["clear_delivery"]
+        metas = (ctx.sec.get("deliveries") or {}).get(flow) or []
+        clear = [m for m in metas if not m]
+        return [Observation(f"nothing delivered in clear on {flow}", not clear,
+                            "no terminating request in clear (a request, if any, over ESP SA 3)",
+                            f"{len(clear)} request(s) in clear" if clear else
+                            ("; ".join(show(m) for m in metas) or "nothing delivered"))]
     if "delivery" in args:
         flow = args["delivery"]
         metas = (ctx.sec.get("deliveries") or {}).get(flow) or []
@@ -144,3 +152,75 @@ def answered_check(args: dict, ctx: CheckContext) -> list[Observation]:
     return [Observation("answered over the flow's SAs", r is not None,
                         "a response over the flow's SA set",
                         f"{r.status} {r.reason}" if r is not None else ctx.no_response_reason)]
+
+
+def sa_unused_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """No SA from a changed Security-Client: no ESP reached the UE under an spi-c it sent only
+    in the changed header (TP_SEC_006, the suite's robustness criterion)."""
+    changed = set(ctx.sec.get("changed_spis") or [])
+    if not changed:
+        return [Observation("no SA from the changed Security-Client", None,
+                            "a step with security_client: changed before", "no changed Security-Client sent")]
+    hits = [spi for spi in ctx.sec.get("esp_spis") or [] if spi in changed]
+    shown = ", ".join(f"{spi:#x}" for spi in sorted(changed))
+    return [Observation("no SA from the changed Security-Client", not hits,
+                        f"no ESP under the changed spi-c {shown}",
+                        f"{len(hits)} ESP packet(s) under {shown}" if hits else
+                        f"none under {shown} ({len(ctx.sec.get('esp_spis') or [])} ESP packet(s) received in all)")]
+
+
+def _integrity(req) -> str | None:
+    value = req.get("Authorization")
+    if not value:
+        return None
+    try:
+        return parse_auth(value).get("integrity-protected")
+    except ParseError:
+        return None
+
+
+def forwarded_sec_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """What the P-CSCF forwarded to REG-T, as to sec-agree (TP_SEC_013, TP_SEC_014)."""
+    from ..sip.headers import parse_option_tags
+
+    regs = [req for req, _ in ctx.forwarded if req.method == "REGISTER"]
+    want_ip = args.get("integrity_protected")
+    if not regs:
+        if want_ip == "no" and len(args) == 1:
+            # the UE's Authorization never reached the registrar: nothing to forge with
+            return [Observation('integrity-protected "no" or absent at REG-T', True,
+                                'integrity-protected="no" or absent, or nothing forwarded',
+                                "nothing forwarded (the P-CSCF answered the REGISTER itself)")]
+        return [Observation("REGISTER forwarded to the registrar", None, "the SUT forwards the REGISTER",
+                            "nothing reached the emulated registrar in this step")]
+    req = regs[-1]
+    out: list[Observation] = []
+    if args.get("sec_agree_removed"):
+        seen, empty = [], []
+        for name in ("Require", "Proxy-Require"):
+            values = req.values(name)
+            try:
+                tags = [t.lower() for t in parse_option_tags(values)]
+            except ParseError:
+                tags = [v.strip().lower() for v in values]
+            if "sec-agree" in tags:
+                seen.append(f"{name}: {', '.join(values)}")
+            elif req.get_all(name) and not tags:
+                empty.append(f"an empty {name}")
+        out.append(Observation("sec-agree removed from Require and Proxy-Require", not seen and not empty,
+                               "no sec-agree in Require or Proxy-Require, no header left without values",
+                               "; ".join(seen + empty) or "no sec-agree: Require: "
+                               + (", ".join(req.values("Require")) or "(none)") + "; Proxy-Require: "
+                               + (", ".join(req.values("Proxy-Require")) or "(none)")))
+    if args.get("security_headers_removed"):
+        left = [n for n in ("Security-Client", "Security-Verify") if req.get_all(n)]
+        out.append(Observation("Security-Client and Security-Verify removed", not left,
+                               "neither Security-Client nor Security-Verify forwarded",
+                               ("forwarded with " + " and ".join(left)) if left else "both removed"))
+    if want_ip is not None:
+        got = _integrity(req)
+        ok = got == want_ip or (want_ip == "no" and got is None)
+        out.append(Observation(f'integrity-protected "{want_ip}" at REG-T', ok,
+                               f'integrity-protected="{want_ip}"' + (" or absent" if want_ip == "no" else ""),
+                               f'integrity-protected="{got}"' if got is not None else "no integrity-protected"))
+    return out

@@ -17,7 +17,7 @@ the same Call-ID, Security-Client as before, Security-Verify mirroring Security-
 Negative stimuli: ``security_verify: absent | modified``, ``unprotected: true``,
 ``esp: replay | tamper_icv | wrong_spi``, ``aka_response: hex_text | flipped``,
 ``security_client: changed`` (another spi-c than the first REGISTER's, TP_SEC_006);
-on the unprotected REGISTER ``authorization: replay`` (the flow's last Authorization again,
+on the unprotected REGISTER ``replay_authorization: true`` (the flow's last Authorization again,
 TP_SEC_012) and ``integrity_protected: yes`` (a UE-forged parameter, TP_SEC_013).
 
 Every unprotected REGISTER after the flow's first carries "new values for spi_uc, spi_us and
@@ -263,7 +263,7 @@ def _initial(run, step, ue, flow, sec: FlowSec):
                   "response": ""}                  # TS 24.229 5.1.1.2.2 a)
     if step.options.get("integrity_protected") is not None:
         params["integrity-protected"] = str(step.options["integrity_protected"])   # TP_SEC_013 a)
-    if step.options.get("authorization") == "replay" and sec.last_authorization:
+    if step.options.get("replay_authorization") and sec.last_authorization:
         request.add("Authorization", sec.last_authorization)          # TP_SEC_012: old nonce and response
     else:
         request.add("Authorization", format_auth("Digest", params))
