@@ -115,7 +115,16 @@ def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
                 f"{meta['dst']}:{meta['dport']}")
 
     def ok(meta) -> bool:
+        if meta and meta.get("transport") == "tcp":
+            # TS 24.229 5.1.1.2.2 b): over TCP the flow is the UE's connection port_uc -> port_ps
+            return meta["sa"] == 2 and meta["dport"] == meta.get("port_uc")
         return bool(meta) and meta["sa"] == 3 and meta["dport"] == meta.get("port_us")
+
+    seen = [ctx.sec.get("response"), *[m for ms in (ctx.sec.get("deliveries") or {}).values()
+                                          for m in ms]]
+    if ctx.sec.get("transport") == "tcp" or any((m or {}).get("transport") == "tcp" for m in seen):
+        expected = ("ESP SA 2 on the UE-initiated TCP connection, P-CSCF port_ps -> UE port_uc "
+                    "(TS 24.229 5.1.1.2.2 b))")
 
     if "clear_delivery" in args:
         flow = args["clear_delivery"]

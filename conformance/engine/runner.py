@@ -64,7 +64,8 @@ def not_applicable_reason(case: CaseSpec, transport: str, target: Target) -> str
         return f"target '{target.name}' does not offer transport {transport}"
     if target.role not in case.roles:
         return f"{case.id} is written for role {'/'.join(case.roles)}; target role is {target.role}"
-    return None
+    from .esptcp import unavailable_reason        # TCP over ESP needs the TUN gateway
+    return unavailable_reason(case, transport)
 
 
 PADS = {"{pad600}": "a" * 600, "{pad10k}": "a" * 10240, "{pad60k}": "a" * 61440}

@@ -108,6 +108,9 @@ def renew_port_uc(run, flow: FlowState, sec: FlowSec) -> None:
     so the two differ."""
     from .transport import UdpEndpoint
 
+    if hasattr(sec.esp, "renew_port_uc"):              # TCP over ESP (engine/esptcp.py)
+        sec.port_uc = sec.esp.renew_port_uc()
+        return
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((flow.local_ip, 0))
     s.setblocking(False)
@@ -139,8 +142,9 @@ def flow_sec(run, flow: FlowState, step: StepSpec) -> FlowSec:
     if flow.sec is not None:
         return flow.sec
     if flow.transport != "udp":
-        raise SecUnavailable("sec-agree over TCP needs the TUN gateway (not implemented): "
-                             "UDP over ESP only")
+        from .esptcp import tcp_flow_sec               # TCP over ESP through the TUN gateway
+
+        return tcp_flow_sec(run, flow, step)
     hub = _hub(run)
     socks = []
     for _ in range(2):
@@ -227,7 +231,7 @@ def _base_request(run, step, ue, flow, sec, *, initial: bool):
     request = build_register(ue, flow, opts, branch=branch)
     if not initial:
         # TS 24.229 5.1.1.5.1: Via with the protected server port (the P-CSCF answers there)
-        request.set("Via", f"SIP/2.0/UDP {flow.host_port(sec.port_us)};branch={branch}")
+        request.set("Via", f"SIP/2.0/{flow.transport.upper()} {flow.host_port(sec.port_us)};branch={branch}")
     request.add("Proxy-Require", "sec-agree")
     return request
 
@@ -396,4 +400,5 @@ def sec_context(run, flow_name: str | None) -> dict:
         aka_note=sec.aka_note, previous_nonce=sec.previous_nonce,
         offered=[list(p) for p in sec.offer], port_uc=sec.port_uc, port_us=sec.port_us,
         changed_spis=sorted(sec.changed_spis), esp_spis=list(sec.esp_spis))
+    info["transport"] = flow.transport
     return info

@@ -73,6 +73,28 @@ class ReleaseSpi:
     ref: object = None
 
 
-Action = Union[SendOnFlow, SendToHop, CloseFlow, SendIp, ClaimSpi, ReleaseSpi]
+@dataclass(frozen=True)
+class InjectIp:
+    """Hand a checked clear IPv4 packet (TCP that arrived inside ESP) to the kernel through the
+    TUN gateway (:mod:`conformance.ims.tungw`, sut/imstcp.py)."""
 
-__all__ = ["Action", "ClaimSpi", "CloseFlow", "ReleaseSpi", "SendIp", "SendOnFlow", "SendToHop"]
+    packet: bytes
+    ref: object = None
+
+
+@dataclass(frozen=True)
+class SendFromPort:
+    """Send over TCP from a fixed local address and port to ``address`` through the TUN gateway
+    (a connection of that pair is reused, else opened): the P-CSCF's port_pc -> UE port_us."""
+
+    local: tuple[str, int]
+    address: tuple[str, int]
+    data: bytes
+    ref: object = None
+
+
+Action = Union[SendOnFlow, SendToHop, CloseFlow, SendIp, ClaimSpi, ReleaseSpi, InjectIp,
+               SendFromPort]
+
+__all__ = ["Action", "ClaimSpi", "CloseFlow", "InjectIp", "ReleaseSpi", "SendFromPort", "SendIp",
+           "SendOnFlow", "SendToHop"]

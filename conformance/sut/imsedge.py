@@ -170,6 +170,10 @@ class ImsEdgeProxy(EdgeProxy):
 
     # -- entry points --------------------------------------------------------------------------
     def receive(self, data: bytes, flow: FlowInfo, now: float, wall: float | None = None) -> list[Action]:
+        if flow.transport == "tcp" and flow.local[1] == self.port_ps and self.port_ps is not None:
+            from .imstcp import receive_protected_tcp    # it came through the TUN gateway
+
+            return receive_protected_tcp(self, data, flow, now)
         if flow.transport == "udp" and flow.local[1] in (self.port_ps, self.port_pc):
             # TS 33.203 / TS 24.229 [M]: nothing unprotected is accepted on the protected ports
             return self._drop(f"unprotected datagram from {flow.remote[0]}:{flow.remote[1]} on "
@@ -208,18 +212,27 @@ class ImsEdgeProxy(EdgeProxy):
         if rec is None:
             return self._drop(f"ESP with unknown SPI {spi:#x} from {src}")
         try:
-            inbound, data = rec.endpoint.unprotect_ipv4(packet)
+            opened = rec.endpoint.unprotect(esp).packet
         except BadIcv as exc:
             if not self.config.has_fault("accept-bad-icv"):
                 return self._drop(f"{exc} (RFC 4303 §3.4.4)")
             # FAULT: decrypt and use the packet although its ICV failed
             try:
                 opened = rec.endpoint.receiver.codec(spi).open(esp, verified=True)
-                data = udp_parse(opened.payload)[2]
             except EspError as exc2:
                 return self._drop(f"unusable packet: {exc2}")
         except SelectorMismatch as exc:
             return self._drop(f"{exc} (RFC 4301 §5.2 inbound selector check)")
+        except EspError as exc:
+            return self._drop(f"{exc}")
+        if opened.next_header == 6:
+            from .imstcp import inject_tcp               # TCP: back into the TUN (sut/imstcp.py)
+
+            return inject_tcp(self, src, dst, opened.payload)
+        try:
+            if opened.next_header != 17:
+                raise EspError(f"next header {opened.next_header} is neither UDP nor TCP")
+            data = udp_parse(opened.payload)[2]
         except EspError as exc:
             return self._drop(f"{exc}")
         try:
@@ -408,6 +421,12 @@ class ImsEdgeProxy(EdgeProxy):
         """Messages for protected flows leave over SA 3 (port_pc -> port_us) as ESP."""
         out: list[Action] = []
         for a in actions or []:
+            if isinstance(a, SendOnFlow) and a.flow.reliable and a.flow.local[1] == self.port_ps \
+                    and self.config.has_fault("wrong-terminating-port") \
+                    and not a.data.startswith(b"SIP/2.0 ") and self.port_ps is not None:
+                from .imstcp import wrong_port_tcp     # FAULT over TCP: port_pc -> port_us
+                out += wrong_port_tcp(self, a)
+                continue
             if not (isinstance(a, SendOnFlow) and not a.flow.reliable
                     and a.flow.local[1] == self.port_ps and self.port_ps is not None):
                 out.append(a)

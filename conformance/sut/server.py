@@ -48,7 +48,8 @@ from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
 from ..sip.framing import Message, Ping, StreamFramer, classify_datagram
-from .actions import ClaimSpi, CloseFlow, ReleaseSpi, SendIp, SendOnFlow, SendToHop
+from .actions import (ClaimSpi, CloseFlow, InjectIp, ReleaseSpi, SendFromPort, SendIp, SendOnFlow,
+                      SendToHop)
 from .bindings import Binding
 from .config import SutConfig
 from .core import ScscfNode
@@ -120,6 +121,7 @@ class ReferenceCore:
         # dropped) and the ESP mailbox of the process's raw-socket hub (ims/espio.py).
         self._protected: list[_Listener] = []
         self._esp = None
+        self._ps_tcp: _Listener | None = None   # TCP over ESP on port_ps (sut/imstcp.py)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -205,6 +207,8 @@ class ReferenceCore:
             self._sel.register(lst.tcp, selectors.EVENT_READ, ("listen", lst))
         for lst in self._protected:
             self._sel.register(lst.udp, selectors.EVENT_READ, ("udp", lst))
+        if self._ps_tcp is not None:
+            self._sel.register(self._ps_tcp.tcp, selectors.EVENT_READ, ("listen", self._ps_tcp))
         if self._esp is not None:
             self._sel.register(self._esp, selectors.EVENT_READ, "esp")
         self._stop.clear()
@@ -275,6 +279,8 @@ class ReferenceCore:
         self.edge.port_ps, self.edge.port_pc = (lst.port for lst in self._protected)
         self.edge.spi_source = lambda avoid: hub.new_spi(avoid)
         self._esp = hub.mailbox(f"reference P-CSCF {self._host}:{self.port}")
+        from .imstcp import start_tcp
+        self._ps_tcp = start_tcp(self, _Listener)
 
     @property
     def protected_ports(self) -> tuple[int, int] | None:
@@ -290,6 +296,10 @@ class ReferenceCore:
             self._perform(self._listener("edge"), actions)
 
     def _close_all(self) -> None:
+        if self._ps_tcp is not None:
+            from .imstcp import stop_tcp
+            stop_tcp(self)
+            self._ps_tcp = None
         if self._esp is not None:
             self._esp.close()
             self._esp = None
@@ -569,6 +579,18 @@ class ReferenceCore:
             except Exception:  # noqa: BLE001 - an EspError: the send failed
                 return False
             return True
+        if isinstance(action, InjectIp):
+            state = getattr(self, "_tcp_esp", None)
+            if state is None:
+                return False
+            try:
+                state[0].inject(action.packet)
+            except Exception:  # noqa: BLE001 - an EspError: the TUN is gone
+                return False
+            return True
+        if isinstance(action, SendFromPort):
+            from .imstcp import send_from_port
+            return send_from_port(self, action)
         if isinstance(action, ClaimSpi):
             if self._esp is not None:
                 self._esp.claim(action.spi)

@@ -1,0 +1,76 @@
+"""sec-agree over TCP: kernel TCP inside ESP through the TUN gateway, end to end against the
+reference P-CSCF (root, /dev/net/tun, tshark; skipped with the reason otherwise).
+
+* the pcap holds the protected connection as ESP only, and tshark decrypts it with the keys
+  written beside it (SIP over TCP reassembled inside ESP);
+* each IMS fault of the reference is caught over TCP too, with a reason naming what was seen.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conformance.ims.tungw import tun_available
+from suite_runner import ROOT, run_suite
+
+TSHARK = shutil.which("tshark")
+REASON = tun_available()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"TUN gateway unavailable: {REASON}")
+REL8 = ROOT / "targets" / "reference-ims-rel8.yaml"
+FAULTS = ROOT / "tests" / "targets"
+
+
+def _fields(pcap, config_dir, *fields):
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(config_dir))
+    args = [TSHARK, "-r", str(pcap), "-T", "fields", "-E", "separator=|"]
+    for f in fields:
+        args += ["-e", f]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return [line.split("|") for line in proc.stdout.splitlines()]
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark not installed (scripts/install-tools.sh installs it)")
+def test_tcp_over_esp_pcap_is_esp_only_and_tshark_decrypts_it(tmp_path):
+    run = run_suite(tmp_path, "-k", "(AKA-001 or AKA-005) and tcp", "testcases/secagree", target=REL8)
+    assert run.results is not None, run.output
+    assert run.verdicts() == {"AKA-001[tcp]": "pass", "AKA-005[tcp]": "pass"}, run.output[-3000:]
+    case = run.case("AKA-005[tcp]")
+    delivered = [m for m in case["messages"] if m["summary"].startswith("MESSAGE")
+                 and m["direction"] == "received"]
+    assert len(delivered) == 1 and "ESP SA 2" in delivered[0]["note"]
+    pcap, keys = run.pcaps / "AKA-001-tcp.pcap", run.pcaps / "AKA-001-tcp.wireshark"
+    rows = _fields(pcap, tmp_path / "no-such-config", "ip.proto", "tcp.srcport", "tcp.dstport",
+                   "sip.Method")
+    clear_tcp = [r for r in rows if r[0] == "6"]
+    esp = [r for r in rows if r[0] == "50"]
+    # the unprotected REGISTER and its 401: clear TCP to the ordinary port; the rest is ESP
+    assert len(esp) >= 6 and {r[3] for r in clear_tcp} >= {"REGISTER"}
+    assert not any(r[3] for r in esp)                              # no keys: nothing inside
+    clear_ports = {p for r in clear_tcp for p in r[1:3]}   # the unprotected connection
+    decrypted = _fields(pcap, keys, "esp.spi", "tcp.srcport", "tcp.dstport", "sip.Method",
+                        "sip.Status-Code", "_ws.expert")
+    inside = [r for r in decrypted if r[0]]
+    assert len(inside) == len(esp)
+    assert [r[3] or r[4] for r in inside if r[3] or r[4]] == ["REGISTER", "200"]
+    assert not ({r[1] for r in inside} | {r[2] for r in inside}) & clear_ports
+    assert not any("Malformed" in r[5] or "checksum" in r[5].lower() for r in decrypted)
+
+
+@pytest.mark.parametrize("fault, item, seen", [
+    ("fault-accept-bad-icv", "AKA-012[tcp]", "200 OK: the stimulus was accepted"),
+    ("fault-ignore-security-verify", "AKA-009[tcp]", "observed 200 OK"),
+    ("fault-one-sa-set-per-ue", "AKA-002[tcp]", "no final response within 2 s"),
+    ("fault-wrong-terminating-port", "AKA-005[tcp]", "observed ESP SA 3"),
+])
+def test_each_ims_fault_is_caught_over_tcp(tmp_path, fault, item, seen):
+    run = run_suite(tmp_path, "-k", f"{item.split('[')[0]} and tcp", "testcases/secagree",
+                    target=FAULTS / f"{fault}.yaml")
+    assert run.results is not None, run.output
+    result = run.case(item)
+    assert result["verdict"] == "fail", result["reason"]
+    assert seen in result["reason"], result["reason"]
