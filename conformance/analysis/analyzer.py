@@ -29,6 +29,9 @@ class Analysis:
     deliveries: list[dict] = field(default_factory=list)
     keepalives: list[dict] = field(default_factory=list)
     events: list[WireEvent] | None = None  # kept only when asked (``--case``)
+    processes: list[dict] | None = None  # per process (events seen, peak RSS) when split by AOR
+    serial_because: str = ""  # why a split analysis was not used
+
 
     @property
     def messages(self) -> int:
@@ -49,7 +52,23 @@ def _register_log(out: RegisterOutcome) -> dict:
                          "instance": c.binding.instance} for c in out.changes]}
 
 
-def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False) -> Analysis:
+def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False,
+            processes: int = 1) -> Analysis:
+    """Analyse a capture.  ``processes`` > 1 splits the work by AOR over forked processes
+    (parallel.py) when the capture allows it (same results), else runs serially."""
+    serial_because = ""
+    if processes > 1 and not keep_events:
+        from .parallel import analyze_parallel
+
+        a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound)
+        if a is not None:
+            return a
+    a = _analyze(path, strict=strict, keepalive_bound=keepalive_bound, keep_events=keep_events)
+    a.serial_because = serial_because
+    return a
+
+
+def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bool) -> Analysis:
     reader = CaptureReader(path)
     reasm = Reassembler()
     timeline = Timeline(keepalive_bound=keepalive_bound)

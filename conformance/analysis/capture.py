@@ -226,10 +226,11 @@ class _FastPcapReader:
 class CaptureReader:
     """Iterate the UDP/TCP segments of a capture; ``problems`` says what stopped or spoiled it."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, chunked: bool = True):
         self.path = os.fspath(path)
         self.problems: list[Problem] = []
         self.stats = CaptureStats()
+        self.chunked = chunked  # classic pcap in large chunks (False: a record at a time, as pcapng)
 
     def _open(self):
         try:
@@ -264,7 +265,7 @@ class CaptureReader:
         reader = self._open()
         if reader is None:
             return
-        if isinstance(reader, _FastPcapReader):
+        if isinstance(reader, _FastPcapReader) and self.chunked:
             yield from self._classic(reader)
             return
         frags: dict = {}

@@ -77,13 +77,17 @@ class Reassembler:
         self._dirs: dict[tuple[Addr, Addr], _Direction] = {}
         self.stats = ReassemblyStats()
 
+    def _message(self, base: dict, data: bytes) -> WireEvent:
+        """A SIP message's event (a subclass may leave some messages unparsed)."""
+        return _message_event(base, data)
+
     # -- UDP ----------------------------------------------------------------------------------
     def _datagram(self, seg: Segment) -> list[WireEvent]:
         kind = classify_datagram(seg.payload)
         base = dict(number=seg.number, time=seg.time, transport="udp", src=seg.src, dst=seg.dst,
                     data=seg.payload, first=seg.number)
         if kind == "sip":
-            return [_message_event(base, seg.payload)]
+            return [self._message(base, seg.payload)]
         if kind == "stun":
             return [WireEvent(kind="stun", **base)]
         if kind == "keepalive":  # CRLFs over UDP: no pong is due (RFC 5626 uses STUN there)
@@ -195,7 +199,7 @@ class Reassembler:
             base = dict(number=seg.number, time=seg.time, transport="tcp", src=seg.src, dst=seg.dst,
                         first=d.first)
             if isinstance(fr, Message):
-                out.append(_message_event(base, fr.data))
+                out.append(self._message(base, fr.data))
             elif isinstance(fr, Ping):
                 out.append(WireEvent(kind="ping", data=b"\r\n\r\n", **base))
             elif isinstance(fr, Pong):

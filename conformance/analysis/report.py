@@ -31,7 +31,10 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
         "keepalives": a.keepalives,
         "seconds": round(a.seconds, 3),
         "messages_per_second": round(c.messages / a.seconds) if a.seconds > 0 else None,
+        "processes": a.processes or [],  # split by AOR over these processes; empty: one process
     }
+    if a.serial_because:
+        doc["serial_because"] = a.serial_because
     if case is not None:
         doc["case"] = case
     return doc

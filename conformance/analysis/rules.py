@@ -17,7 +17,7 @@ from ..checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..verdict import FAIL, INCONCLUSIVE, PASS, Finding, Verdict, combine, grade
-from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, request_expires
+from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, request_expires
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ def _tags(msg, header: str) -> list[str]:
 class Judge:
     """Turns timeline outputs into graded findings, rule by rule."""
 
+    count_passes = True  # passes seen by the caller only counted once none are kept (False: run every check)
+
     def __init__(self, *, strict: bool = False, keepalive_bound: float = 10.0):
         self.strict = strict
         self.keepalive_bound = keepalive_bound
@@ -130,6 +132,8 @@ class Judge:
     def _add(self, rule_id: str, findings: list[Finding], packets: list[int]) -> None:
         res = self.results[rule_id]
         for f in findings:
+            if f.outcome not in res.counts:
+                self._first(rule_id, f.outcome)
             res.counts[f.outcome] = res.counts.get(f.outcome, 0) + 1
             if f.outcome == PASS:
                 if res._passes_kept >= KEEP_PASSES:
@@ -140,18 +144,27 @@ class Judge:
                     continue
                 res._others_kept += 1
             res.findings.append(OfflineFinding(rule_id, f, list(packets)))
+            self._kept(rule_id)
+
+    def _first(self, rule_id: str, outcome: str) -> None:
+        """Hook: the rule's first finding with this outcome (parallel.py orders the counts by it)."""
+
+    def _kept(self, rule_id: str) -> None:
+        """Hook: a finding was kept (parallel.py merges kept findings in event order)."""
 
     def _check(self, rule_id: str, kind: str, args: dict, ctx: CheckContext, packets: list[int], where: str,
                passes: int = 0) -> None:
         """Run one check.  ``passes``: the number of observations the caller has already seen to
         pass (0: not known); once the rule keeps no more passing findings, those are only counted,
         without running the check (the same counts and kept findings as running it)."""
-        if passes:
+        if passes and self.count_passes:
             res = self.results[rule_id]
             if res._passes_kept >= KEEP_PASSES:
                 res.counts[PASS] = res.counts.get(PASS, 0) + passes
                 return
         rule = RULES[rule_id]
+        if isinstance(ctx, _Ctx):
+            ctx = ctx.get()
         found = run_check(kind, args, ctx, level=rule.level, ref=rule.ref, strict=self.strict, step=where,
                           message_index=packets[-1] if packets else None)
         self._add(rule_id, found, packets)
@@ -182,7 +195,7 @@ class Judge:
             return
         packets = ex.packets
         where = f"REGISTER {out.aor} (packets {packets[0]}-{packets[-1]})"
-        ctx = CheckContext(request=req, response=resp)
+        ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         supported = "outbound" in _tags(req, "Supported")
         reg_ids = [c for c in out.contacts if c.reg_id is not None]
         outbound_contacts = [c for c in reg_ids if c.instance]
@@ -253,17 +266,18 @@ class Judge:
             names[n] = b_uri
             return n
 
-        asked = {}
-        for c in out.contacts:
-            asked[str(c.uri)] = c
         requires = require is not None and "outbound" in require
         expected: list[str] = []
         replaced: list[str] = []
         added: list[str] = []
         new_outbound = [c for c in out.contacts if c.instance and c.reg_id is not None
                         and request_expires(req, c) != 0]
+        by_ukey: dict[str, object] = {}
+        for c in out.contacts:
+            if c.uri is not None:
+                by_ukey.setdefault(_uri_key(c.uri), c)  # the first Contact with that URI
         for b in out.before:
-            c = next((c for c in out.contacts if _same(c, b)), None)
+            c = by_ukey.get(b.ukey)
             if out.star or (c is not None and request_expires(req, c) == 0):
                 continue  # removed by this request
             twin = next((n for n in new_outbound if n.instance == b.instance and n.reg_id == b.reg_id), None)
@@ -346,6 +360,23 @@ class Judge:
 
 
 def _same(contact, b: Binding) -> bool:
-    from .timeline import _uri_key
-
     return contact.uri is not None and _uri_key(contact.uri) == b.ukey
+
+
+class _Ctx:
+    """The CheckContext of a REGISTER's checks, made when the first check runs (most are only
+    counted as passes, see Judge._check)."""
+
+    __slots__ = ("request", "response", "flow_contacts", "_ctx")
+
+    def __init__(self, request, response):
+        self.request, self.response = request, response
+        self.flow_contacts: dict[str, str] | None = None
+        self._ctx: CheckContext | None = None
+
+    def get(self) -> CheckContext:
+        if self._ctx is None:
+            self._ctx = CheckContext(request=self.request, response=self.response)
+        if self.flow_contacts is not None:
+            self._ctx.flow_contacts = self.flow_contacts
+        return self._ctx

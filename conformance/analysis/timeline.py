@@ -47,10 +47,15 @@ def _uri_key(uri) -> str:
 
 
 def aor_of(request: Request) -> str:
+    return aor_of_to(request.get("To"))
+
+
+def aor_of_to(to: str | None) -> str:
+    """The AOR of a To header value (its URI's scheme, user and host)."""
     try:
-        uri = parse_name_addr(request.get("To") or "").uri
+        uri = parse_name_addr(to or "").uri
     except ParseError:
-        return request.get("To") or "?"
+        return to or "?"
     if uri is None:
         return "?"
     return f"{uri.scheme}:{uri.user + '@' if uri.user else ''}{uri.host.lower()}"

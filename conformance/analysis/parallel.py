@@ -1,0 +1,320 @@
+"""The offline analysis on several processes, split by AOR, with the serial analysis's results.
+
+Each process reads the whole capture and reassembles every TCP stream (cheap), but parses and
+judges only the SIP messages of its share of the AORs: a message's AOR comes from a pre-scan of
+its header section (start line, To, Call-ID found with a regular expression, no message object),
+and ``crc32(AOR) % processes`` picks the process.  Keep-alives, STUN, closed connections and
+TCP framing errors all go to process 0.  Every process numbers the events in the same order (the
+reassembly is the same everywhere), so the merge puts findings, registrations and bindings back
+in the order the serial analysis gives them, and keeps the same first ones.
+
+The split is exact only when no state crosses AORs, so a process gives up (and the analysis runs
+serially) as soon as the capture shows something that could cross them:
+
+* a request other than REGISTER (terminating requests are matched against every AOR's bindings);
+* a Call-ID seen with two AORs (a response must reach the process of its request);
+* more open transactions in one process than ``MAX_OPEN / processes`` (the serial analysis
+  forgets the oldest beyond ``MAX_OPEN``; below that bound neither forgets any);
+* a header section the pre-scan cannot read as the parser does (folded lines, bare LFs, no To or
+  Call-ID), more than ``MAX_CALL_IDS`` Call-IDs (the check above must stay bounded).
+
+Processes are forked (the command is single-threaded); process 0 is the calling process.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import re
+import resource
+import select
+import time
+import traceback
+import zlib
+from itertools import islice
+
+from ..sip import headers
+from .analyzer import CACHE_MAX, MAX_LOG, Analysis, _log, _register_log
+from .capture import CaptureReader
+from .reassembly import Reassembler, WireEvent
+from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
+from .timeline import MAX_OPEN, AorState, Counts, RegisterOutcome, Timeline, aor_of_to
+from ..verdict import PASS
+
+MAX_CALL_IDS = 200_000
+_POLL_EVERY = 1 << 16  # events between two looks at the other processes' results
+_TO = re.compile(rb"\r\n(?:to|t)[ \t]*:([^\r\n]*)", re.I)
+_CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:([^\r\n]*)", re.I)
+_WS = " \t\r\n\x0b\x0c"
+
+
+class Unsafe(Exception):
+    """The capture holds something the split by AOR would judge differently."""
+
+
+class _PartReassembler(Reassembler):
+    """The reassembly, with the SIP messages of other processes left unparsed (kind "skip")."""
+
+    def __init__(self, k: int, n: int):
+        super().__init__()
+        self.k, self.n = k, n
+        self._calls: dict[bytes, int] = {}
+        self._aors: dict[str, int] = {}
+
+    def part(self, data: bytes) -> int:
+        body = data.lstrip(b"\r\n")
+        end = body.find(b"\r\n\r\n")
+        if end < 0:
+            raise Unsafe("a SIP message without an empty line after its header section")
+        head = body[:end]
+        if b"\n " in head or b"\n\t" in head or head.count(b"\n") != head.count(b"\r\n"):
+            raise Unsafe("a header section with folded lines or bare LFs")
+        if not body.startswith(b"SIP/") and not body.startswith(b"REGISTER "):
+            raise Unsafe(f"a request other than REGISTER ({body[:body.find(b' ')][:20].decode('ascii', 'replace')})")
+        to = _TO.search(head)
+        cid = _CALL_ID.search(head)
+        if to is None or cid is None:
+            raise Unsafe("a SIP message without To or Call-ID")
+        text = to.group(1).decode("utf-8", "replace").strip(_WS)
+        p = self._aors.get(text)
+        if p is None:
+            if len(self._aors) >= 65536:
+                self._aors.clear()
+            p = self._aors[text] = zlib.crc32(aor_of_to(text).encode()) % self.n
+        call_id = cid.group(1).strip()
+        seen = self._calls.get(call_id)
+        if seen is None:
+            if len(self._calls) >= MAX_CALL_IDS:
+                raise Unsafe(f"more than {MAX_CALL_IDS} Call-IDs")
+            self._calls[call_id] = p
+        elif seen != p:
+            raise Unsafe("a Call-ID with two AORs")
+        return p
+
+    def _message(self, base: dict, data: bytes) -> WireEvent:
+        if self.part(data) == self.k:
+            return super()._message(base, data)
+        return WireEvent(base["number"], base["time"], base["transport"], base["src"], base["dst"], "skip")
+
+
+class _KeyedJudge(Judge):
+    """The judge, remembering where (in the event order) each outcome first came and each kept
+    finding was made."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.key: tuple = (0, 0)
+        self._n = 0
+        self.first: dict[str, dict[str, tuple]] = {rid: {} for rid in self.results}
+        self.keys: dict[str, list[tuple]] = {rid: [] for rid in self.results}
+
+    def _first(self, rule_id: str, outcome: str) -> None:
+        self.first[rule_id][outcome] = self.key + (self._n,)
+        self._n += 1
+
+    def _kept(self, rule_id: str) -> None:
+        self.keys[rule_id].append(self.key + (self._n,))
+        self._n += 1
+
+
+class _Logs:
+    def __init__(self) -> None:
+        self.registrations: list = []
+        self.deliveries: list = []
+        self.keepalives: list = []
+
+
+def _work(path: str, k: int, n: int, strict: bool, keepalive_bound: float, peers=()) -> dict:
+    """One process's share; ``peers``: pipes of the other processes, looked at now and then
+    so that one giving up stops this one too."""
+    reader = CaptureReader(path)
+    reasm = _PartReassembler(k, n)
+    tl = Timeline(keepalive_bound=keepalive_bound)
+    judge = _KeyedJudge(strict=strict, keepalive_bound=keepalive_bound)
+    logs = _Logs()
+    regs: list[tuple[tuple, dict]] = []
+    aor_keys: dict[str, tuple] = {}
+    limit = MAX_OPEN // n
+    idx = 0
+    early: dict = {}
+
+    def handle(events) -> None:
+        nonlocal idx
+        for ev in events:
+            idx += 1
+            if idx % _POLL_EVERY == 0 and peers and _peer_gave_up(peers, early):
+                raise Unsafe(early["unsafe"])
+            kind = ev.kind
+            if kind == "skip":
+                if ev.time > tl.last_time:
+                    tl.last_time = ev.time
+                continue
+            if k and kind != "sip" and not (kind == "unparseable" and ev.note.startswith("not SIP: ")):
+                continue  # keep-alives, STUN, closings, framing errors: process 0's
+            known = len(tl.aors)
+            items = tl.feed(ev)
+            if len(tl.open) > limit:
+                raise Unsafe(f"more than {limit} open transactions in one process")
+            if len(tl.aors) > known:
+                for aor in islice(reversed(tl.aors), len(tl.aors) - known):
+                    aor_keys[aor] = (idx,)
+            for j, item in enumerate(items):
+                judge.key = (idx, j)
+                if isinstance(item, RegisterOutcome):
+                    if len(regs) < MAX_LOG:
+                        regs.append(((idx, j), _register_log(item)))
+                else:
+                    _log(logs, item)
+                judge.feed(item)
+
+    try:
+        for seg in reader:
+            handle(reasm.feed(seg))
+        handle(reasm.finish())
+        idx += 1
+        for j, item in enumerate(tl.finish()):
+            judge.key = (idx, j)
+            _log(logs, item)
+            judge.feed(item)
+    except Unsafe as exc:
+        return {"unsafe": str(exc), **early}
+    results = {rid: (dict(r.counts), judge.first[rid], list(zip(judge.keys[rid], r.findings)))
+               for rid, r in judge.results.items()}
+    bindings, total = [], 0
+    for aor, st in tl.aors.items():
+        if total >= 2000:
+            break
+        bindings.append((aor_keys[aor], aor, list(st.bindings.values()), list(st.gone)))
+        total += len(st.bindings) + len(st.gone)
+    return {"unsafe": None, "reader": reader, "reasm_stats": reasm.stats, "counts": tl.counts,
+            "results": results, "registrations": regs, "keepalives": logs.keepalives,
+            "deliveries": logs.deliveries, "bindings": bindings, "events": idx,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **early}
+
+
+def _peer_gave_up(peers, early: dict) -> bool:
+    """A peer that finished early with ``unsafe`` set: read its result now."""
+    for p in peers:
+        if p.get("result") is None and select.select([p["fd"]], [], [], 0)[0]:
+            p["result"] = _read(p)
+            if p["result"].get("unsafe"):
+                early["unsafe"] = p["result"]["unsafe"]
+                return True
+    return False
+
+
+def _read(p: dict) -> dict:
+    chunks = []
+    while True:
+        b = os.read(p["fd"], 1 << 20)
+        if not b:
+            break
+        chunks.append(b)
+    os.close(p["fd"])
+    os.waitpid(p["pid"], 0)
+    try:
+        return pickle.loads(b"".join(chunks))
+    except Exception as exc:  # the child died before writing its result
+        return {"unsafe": f"worker process failed: {exc}"}
+
+
+def analyze_parallel(path: str, processes: int, *, strict: bool = False,
+                     keepalive_bound: float = 10.0) -> tuple[Analysis | None, str]:
+    """(analysis, "") or (None, why the capture is analysed serially instead)."""
+    t0 = time.perf_counter()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+    caches = headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX
+    headers._NAME_ADDR_CACHE_MAX = headers._URI_CACHE_MAX = max(caches[0], CACHE_MAX)
+    peers = []
+    try:
+        for k in range(1, processes):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: its share, its result down the pipe, and out
+                code = 0
+                try:
+                    os.close(r)
+                    try:
+                        res = _work(path, k, processes, strict, keepalive_bound)
+                    except BaseException:
+                        res = {"unsafe": "worker process failed: " + traceback.format_exc(limit=3)}
+                    data = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(w, view):]
+                except BaseException:
+                    code = 1
+                finally:
+                    os._exit(code)
+            os.close(w)
+            peers.append({"pid": pid, "fd": r, "result": None})
+        mine = _work(path, 0, processes, strict, keepalive_bound, peers)
+        results = [mine]
+        for p in peers:
+            if mine.get("unsafe") and p["result"] is None:
+                os.kill(p["pid"], 9)
+            results.append(p["result"] if p["result"] is not None else _read(p))
+    finally:
+        gc.set_threshold(*thresholds)
+        headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX = caches
+    for res in results:
+        if res.get("unsafe"):
+            return None, res["unsafe"]
+    a = _merge(path, results, strict, keepalive_bound)
+    a.seconds = time.perf_counter() - t0
+    a.processes = [{"events": r["events"], "peak_rss_mb": r["peak_rss_mb"]} for r in results]
+    return a, ""
+
+
+def _ordered(pairs) -> dict:
+    """Dict entries by the key of their first appearance."""
+    return {name: value for _, name, value in sorted(pairs, key=lambda t: t[0])}
+
+
+def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float) -> Analysis:
+    head = results[0]
+    reader: CaptureReader = head["reader"]
+    reasm = Reassembler()
+    reasm.stats = head["reasm_stats"]
+    tl = Timeline(keepalive_bound=keepalive_bound)
+    c = Counts()
+    for r in results:
+        rc = r["counts"]
+        for f in ("messages", "requests", "responses", "unparseable", "pings", "pongs", "stun", "keepalives"):
+            setattr(c, f, getattr(c, f) + getattr(rc, f))
+        for m, v in rc.methods.items():
+            c.methods[m] = c.methods.get(m, 0) + v
+    tl.counts = c
+    for key, aor, active, gone in sorted((b for r in results for b in r["bindings"]), key=lambda t: t[0]):
+        tl.aors[aor] = AorState({b.key: b for b in active}, gone)
+    judge = Judge(strict=strict, keepalive_bound=keepalive_bound)
+    for rid, res in judge.results.items():
+        firsts = [(key, outcome, None) for r in results for outcome, key in r["results"][rid][1].items()]
+        totals: dict[str, int] = {}
+        for r in results:
+            for outcome, v in r["results"][rid][0].items():
+                totals[outcome] = totals.get(outcome, 0) + v
+        named = list(_ordered(firsts))
+        order = named + [o for o in totals if o not in named]
+        res.counts = {outcome: totals[outcome] for outcome in order if outcome in totals}
+        for key, f in sorted((kf for r in results for kf in r["results"][rid][2]), key=lambda t: t[0]):
+            if f.finding.outcome == PASS:
+                if res._passes_kept >= KEEP_PASSES:
+                    continue
+                res._passes_kept += 1
+            else:
+                if res._others_kept >= KEEP_OTHERS:
+                    continue
+                res._others_kept += 1
+            res.findings.append(f)
+    a = Analysis(path, reader.problems, judge, tl, reader, reasm, 0.0)
+    a.registrations = [d for _, d in sorted((x for r in results for x in r["registrations"]),
+                                            key=lambda t: t[0])][:MAX_LOG]
+    a.keepalives = head["keepalives"]
+    a.deliveries = head["deliveries"]
+    return a
+
+
+__all__ = ["Unsafe", "analyze_parallel", "OfflineFinding"]

@@ -1,0 +1,136 @@
+"""The analysis's fast paths give what the full paths give, on real captures.
+
+* classic pcap read in large chunks vs a record at a time (the reader pcapng files use);
+* passes only counted once a rule keeps no more of them vs every check run;
+* the analysis split by AOR over two processes (``-j 2``) vs one process: the same JSON document
+  (but for timings and the process list), or the reason it ran in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from dataclasses import astuple
+from pathlib import Path
+
+import pytest
+
+import analysis_craft as craft
+
+from conformance.analysis import rules
+from conformance.analysis.analyzer import analyze
+from conformance.analysis.capture import CaptureReader
+from conformance.analysis.report import to_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted(p for p in (ROOT / "pcaps" / "samples").rglob("*") if p.suffix in (".pcap", ".pcapng"))
+CLASSIC = [p for p in SAMPLES if p.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")]
+VOLATILE = ("seconds", "messages_per_second", "processes", "serial_because")
+
+
+def _generated(tmp_path: Path, n: int = 6000, aors: int = 300) -> Path:
+    """A registration load (UDP and TCP, Reg2 then refreshes) from benchmarks/gen_capture.py."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from gen_capture import generate
+    finally:
+        sys.path.pop(0)
+    path = tmp_path / "load.pcap"
+    generate(path, n, aors, 0.1, refresh=30.0, expires=60)
+    return path
+
+
+def _segments(path: Path, chunked: bool):
+    r = CaptureReader(path, chunked=chunked)
+    segs = [astuple(s) for s in r]
+    return segs, r.stats, [astuple(p) if hasattr(p, "__dataclass_fields__") else p for p in r.problems]
+
+
+def _cuts(tmp_path: Path) -> list[Path]:
+    """Truncated copies of a sample: inside a record header, inside a packet, an oversized record."""
+    data = CLASSIC[0].read_bytes()
+    out = []
+    for i, n in enumerate((24 + 7, 24 + 16 + 40, len(data) - 3)):
+        p = tmp_path / f"cut{i}.pcap"
+        p.write_bytes(data[:n])
+        out.append(p)
+    big = tmp_path / "big.pcap"
+    big.write_bytes(data[:24] + struct.pack("<IIII", 1, 0, 300_000, 300_000) + b"\0" * 300_000 + data[24:])
+    out.append(big)
+    return out
+
+
+def test_chunked_reader_reads_what_the_record_reader_reads(tmp_path):
+    for path in CLASSIC + _cuts(tmp_path) + [_generated(tmp_path)]:
+        assert _segments(path, True) == _segments(path, False), path.name
+
+
+def _doc(path: Path) -> dict:
+    doc = to_dict(analyze(str(path)))
+    for k in VOLATILE:
+        doc.pop(k, None)
+    return doc
+
+
+def test_counted_passes_give_the_findings_of_every_check_run(tmp_path, monkeypatch):
+    for path in SAMPLES + [_generated(tmp_path)]:
+        fast = _doc(path)
+        monkeypatch.setattr(rules.Judge, "count_passes", False)
+        full = _doc(path)
+        monkeypatch.undo()
+        assert fast == full, path.name
+
+
+def _cli(path: Path, out: Path, processes: int) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "conformance", "analyze", str(path), "-q", "-j", str(processes),
+                           "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("sample", SAMPLES + ["generated"], ids=lambda p: p if isinstance(p, str) else
+                         f"{p.parent.name}/{p.name}")
+def test_split_by_aor_gives_the_serial_result(sample, tmp_path):
+    path = _generated(tmp_path) if sample == "generated" else sample
+    one = _cli(path, tmp_path / "one.json", 1)
+    two = _cli(path, tmp_path / "two.json", 2)
+    assert one["processes"] == [] and "serial_because" not in one
+    if two["processes"]:
+        assert len(two["processes"]) == 2 and "serial_because" not in two
+    else:  # it ran in one process, and says why
+        assert two["serial_because"]
+    split = bool(two["processes"])
+    for d in (one, two):
+        for k in VOLATILE:
+            d.pop(k, None)
+    assert one == two
+    if sample == "generated":
+        assert split and one["sip"]["messages"] == 6000 and one["verdict"] == "pass"
+
+
+def test_split_by_aor_falls_back_on_a_request_other_than_register(tmp_path):
+    term = [p for p in SAMPLES if p.name.startswith("TERM-")][0]
+    doc = _cli(term, tmp_path / "t.json", 2)
+    assert doc["processes"] == [] and "other than REGISTER" in doc["serial_because"]
+
+
+def test_split_by_aor_falls_back_on_a_call_id_with_two_aors(tmp_path):
+    from conformance.engine.pcap import PcapRecorder
+
+    rec = PcapRecorder(1_700_000_000.0)
+    t = 1_700_000_000.0
+    for i, aor in enumerate(("sip:alice@ims.test", "sip:dave@ims.test", "sip:carol@ims.test")):  # crc32 % 2: 0, 1, 0
+        req = craft.register(craft.UE1, call_id="same", cseq=i + 1, branch=f"z9hG4bK{i}")
+        req = req.replace(f"To: <{craft.AOR}>".encode(), f"To: <{aor}>".encode())
+        rec.udp(t + i, craft.UE1, craft.REGISTRAR, req)
+        rec.udp(t + i + 0.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
+    path = rec.write(tmp_path / "calls.pcap")
+    one = _cli(path, tmp_path / "one.json", 1)
+    two = _cli(path, tmp_path / "two.json", 2)
+    assert two["processes"] == [] and "Call-ID with two AORs" in two["serial_because"]
+    for d in (one, two):
+        for k in VOLATILE:
+            d.pop(k, None)
+    assert one == two and one["sip"]["messages"] == 6
