@@ -65,7 +65,9 @@ KNOWN_FAULTS: dict[str, str] = {
     "wrong-terminating-port":
         "the IMS P-CSCF sends terminating requests from its protected server port to the UE's "
         "protected client port (SA 2) instead of port_pc -> port_us (breaks TS 24.229 "
-        "5.1.1.2.2 a): the UE receives requests on the second unidirectional flow)",
+        "5.1.1.2.2 a): the UE receives requests on the second unidirectional flow); over TCP "
+        "it opens a connection from port_pc to port_us instead of using the UE's connection "
+        "(breaks TS 24.229 5.1.1.2.2 b): with outbound that connection is the flow)",
     "keep-sec-agree":
         "the IMS P-CSCF forwards the protected REGISTER with sec-agree still in Require and "
         "Proxy-Require and with Security-Client/-Verify (breaks RFC 3329 section 2.3.1: a proxy "
