@@ -284,6 +284,52 @@ class CaseReplay:
             result.note = ctx.stun_note
         self.judge.judge(step, result, ctx, result.response_index)
 
+    def _raw_step(self, step: StepSpec, result: StepResult) -> None:
+        """A ``send_bytes`` step: raw bytes, not a request to match by transaction.  The stimulus
+        is found by its content (the RFC 4475 message, adapted to a flow); its answer is the next
+        final response or close from the SUT to that flow, as the live run records it.  When the
+        bytes never formed a message in the capture (a Content-Length longer than what went over
+        TCP), the step is skipped with that reason: it asserts nothing the verdict depends on."""
+        from ..engine.raw_steps import DEFAULT_BOUND, judge_answer
+        from ..sip.torture import same_stimulus, torture_message
+
+        name = step.options["rfc4475"]
+        _, original = torture_message(name)
+        flow = self.st.flows[step.flow]
+        hit = next(((i, ev) for i, ev in enumerate(self.events[self.st.cursor:], self.st.cursor)
+                    if ev.kind in ("sip", "unparseable") and ev.data and same_stimulus(original, ev.data)), None)
+        if hit is None:
+            result.note = (f"not re-judged offline: the raw stimulus {name} is not a complete message in the "
+                           f"capture (e.g. its Content-Length exceeds the bytes sent); the live run recorded "
+                           f"its answer, which decides nothing")
+            return
+        i, ev = hit
+        self.st.cursor = i + 1
+        self.st.sut.add(ev.dst)
+        flow.addr = ev.src
+        if ev.kind == "sip":
+            self.st.consumed.add(_key(ev.message))
+        result.request_index = ev.number
+        bound = float(step.options.get("timeout", DEFAULT_BOUND))
+        answer = None
+        for a in self.events[i + 1:]:
+            if a.time - ev.time > bound:
+                break
+            if a.src == ev.dst and a.dst == ev.src and (
+                    a.kind == "closed" or (a.kind == "sip" and isinstance(a.message, Response) and a.message.status >= 200)):
+                answer = a
+                break
+        if answer is None:
+            observed = f"no answer within {bound:g} s"
+        elif answer.kind == "closed":
+            observed = answer.note or "connection closed by the SUT"
+            result.response_index = answer.number
+        else:
+            observed = answer.message.summary()
+            result.response_index = answer.number
+        judge_answer(step, result, name, observed, answer is None or answer.kind == "closed"
+                     or answer.message.status >= 300)
+
     def _close_step(self, step: StepSpec, result: StepResult) -> None:
         name = step.flow
         if step.options.get("last_delivered"):
@@ -305,6 +351,8 @@ class CaseReplay:
                     self._exchange_step(step, result, peer=False)
                 elif step.action == "peer_request":
                     self._exchange_step(step, result, peer=True)
+                elif step.action == "send_bytes":
+                    self._raw_step(step, result)
                 elif step.action == "ping":
                     self._ping_step(step, result)
                 elif step.action == "stun":

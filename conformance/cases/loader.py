@@ -60,10 +60,10 @@ KNOWN_CHECKS: dict[str, str] = {
 }
 
 #: Step actions, in the order docs/case-format.md lists them.
-ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "peer_request", "ping",
+ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
            "stun", "keepalive", "close", "wait", "nat")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
-FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "ping", "stun",
+FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "ping", "stun",
                 "keepalive", "close")
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")

@@ -24,6 +24,7 @@ from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine
 from .judging import StepJudge
 from .pcap import PcapRecorder
 from .digest_steps import answer_challenges
+from .raw_steps import send_bytes_step
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
 from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
@@ -708,6 +709,8 @@ class CaseRun:
                         self._register_step(step, result)
                     elif step.action == "send":
                         self._send_step(step, result)
+                    elif step.action == "send_bytes":
+                        send_bytes_step(self, step, result)
                     elif step.action in TERMINATING_STEPS:
                         TERMINATING_STEPS[step.action](self, step, result)
                     elif step.action in TOPOLOGY_STEPS:
