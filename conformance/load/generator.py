@@ -88,6 +88,39 @@ class _Flow:
         self.second: "_Flow | None" = None  # the Reg2 flow started after this one's first 2xx
 
 
+class _Reliable:
+    """The engine's ClientTransaction (engine/transaction.py) for a reliable transport, cut to
+    what TCP leaves of it: no Timer E, Timer F (bounded by the scenario's timeout), the same
+    states and answers (``next_deadline``, ``on_timer``, ``on_response``); one small object per
+    request instead of a dataclass with a ``__post_init__``."""
+
+    __slots__ = ("state", "_f_at")
+
+    def __init__(self, f_at: float):
+        self.state = "trying"
+        self._f_at = f_at  # started + min(64 * T1, timeout), as ClientTransaction sets Timer F
+
+    def next_deadline(self) -> float | None:
+        return None if self.state in ("completed", "terminated") else self._f_at
+
+    def on_timer(self, now: float) -> str | None:
+        if self.state in ("completed", "terminated"):
+            return None
+        if now >= self._f_at:
+            self.state = "terminated"
+            return TIMEOUT
+        return None
+
+    def on_response(self, status: int) -> bool:
+        if self.state in ("completed", "terminated"):
+            return False
+        if status < 200:
+            self.state = "proceeding"
+            return False
+        self.state = "completed"
+        return True
+
+
 class _Txn:
     __slots__ = ("flow", "kind", "branch", "data", "sent", "ct", "conn", "done", "authed")
 
@@ -155,12 +188,11 @@ class LoadGenerator:
         # First deadlines: every transaction's is its start + the same delay (T1 over UDP, Timer F
         # over TCP), so they come due in start order: a FIFO instead of a heap push per request.
         self.first_timers: deque = deque()
-        # What to send: the initial registrations are due at start + k / rate (an index into
-        # ``initials``); refreshes at their 2xx + the interval, hence in the order they are added
-        # (a FIFO); Reg2's second flow and the storm's refreshes at once (a FIFO); the storm
-        # itself in a heap (rare items).
+        # What to send: the initial registrations are due at start + k / rate (UE k, made by
+        # ``_initial`` when due); refreshes at their 2xx + the interval, hence in the order they
+        # are added (a FIFO); Reg2's second flow and the storm's refreshes at once (a FIFO); the
+        # storm itself in a heap (rare items).
         self.schedule: list = []
-        self.initials: list[_Flow] = []
         self.now_q: deque = deque()
         self.refresh_q: deque = deque()
         self.flows: list[_Flow] = []
@@ -169,7 +201,9 @@ class LoadGenerator:
         self.icmp_errors = 0
         self._dirty: set = set()
         self.protos: dict = {}  # (address index, port, reg-id) -> Prototype
-        self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF  # TCP connections with requests queued this turn (one send each)
+        self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF
+        self._branch_prefix = b"z9hG4bK" + self.token.encode() + b"x"
+        self._timer_f = min(64 * sc.t1, sc.timeout)
 
     # -- set-up ----------------------------------------------------------------------------------
     def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
@@ -261,9 +295,12 @@ class LoadGenerator:
             flow.conn = conn
         flow.cseq += 1
         self._branch_n += 1
-        branch = b"z9hG4bK" + self.token.encode() + b"x" + str(self._branch_n).encode()
+        branch = self._branch_prefix + str(self._branch_n).encode()
         data = tmpl.render(branch, flow.cseq, flow.auth)
-        ct = ClientTransaction(reliable=sc.transport == "tcp", t1=sc.t1, t2=sc.t2, timeout=sc.timeout, started=now)
+        if conn is not None:
+            ct = _Reliable(now + self._timer_f)
+        else:
+            ct = ClientTransaction(reliable=False, t1=sc.t1, t2=sc.t2, timeout=sc.timeout, started=now)
         txn = _Txn(flow, kind, branch, data, now, ct, conn)
         flow.busy = True
         self.txns[branch] = txn
@@ -311,17 +348,21 @@ class LoadGenerator:
         self._dirty.clear()
 
     # -- receiving -------------------------------------------------------------------------------
-    def _on_response(self, data: bytes, now: float) -> None:
-        if not data.startswith(b"SIP/2.0 "):
+    def _on_response(self, data, now: float, pos: int = 0, stop: int | None = None) -> None:
+        """The response in ``data[pos:stop]`` (a TCP buffer holds several): read in place, its
+        status code and top branch only."""
+        if stop is None:
+            stop = len(data)
+        if not data.startswith(b"SIP/2.0 ", pos):
             return  # a request (OPTIONS, NOTIFY...) or garbage: not ours to answer here
-        m = _BRANCH_RE.search(data)
+        m = _BRANCH_RE.search(data, pos, stop)
         if m is None:
             return
         txn = self.txns.get(m.group(1))
         if txn is None or txn.done:
             return
         try:
-            status = int(data[8:11])
+            status = int(data[pos + 8:pos + 11])
         except ValueError:
             self._finish(txn, now, "unparseable response")
             return
@@ -330,10 +371,10 @@ class LoadGenerator:
         if 200 <= status < 300:
             self._finish(txn, now, None)
         elif status in (401, 407) and self.sc.auth_password is not None and not txn.authed:
-            self._answer_challenge(txn, data, now)
+            self._answer_challenge(txn, bytes(data[pos:stop]), now)
         else:
-            end = data.find(b"\r\n")
-            self._finish(txn, now, data[8:end].decode("utf-8", "replace"))
+            end = data.find(b"\r\n", pos, stop)
+            self._finish(txn, now, bytes(data[pos + 8:end if end >= 0 else stop]).decode("utf-8", "replace"))
 
     def _answer_challenge(self, txn: _Txn, data: bytes, now: float) -> None:
         from ..ims.digest import digest_response
@@ -426,11 +467,39 @@ class LoadGenerator:
         if not data:
             self._close(c, now, "transport: TCP connection closed by the SUT")
             return
-        c.buf += data
-        for msg in frames(c.buf):
-            self._on_response(msg, now)
+        if c.buf:
+            c.buf += data
+            data = c.buf
+        pos = self._responses(data, now)
+        if c.buf:
+            del c.buf[:pos]
+        elif pos < len(data):
+            c.buf = bytearray(data[pos:])
         if len(c.buf) > 1 << 20:
             self._close(c, now, "transport: unframeable TCP data")
+
+    def _responses(self, buf, now: float) -> int:
+        """The complete messages at the front of a TCP stream, each handed to ``_on_response``
+        where it lies (no copy); CRLF keep-alives skipped.  Framed as :func:`frames` frames
+        them; returns how far it got."""
+        pos, n = 0, len(buf)
+        on_response = self._on_response
+        while pos < n:
+            while buf.startswith(b"\r\n", pos) and not buf.startswith(b"\r\n\r\n", pos):
+                pos += 2
+            if buf.startswith(b"\r\n\r\n", pos):
+                pos += 4
+                continue
+            end = buf.find(b"\r\n\r\n", pos)
+            if end < 0:
+                break
+            m = _LENGTH_RE.search(buf, pos, end)
+            stop = end + 4 + (int(m.group(1)) if m else 0)
+            if stop > n:
+                break
+            on_response(buf, now, pos, stop)
+            pos = stop
+        return pos
 
     def _close(self, c: _Tcp, now: float, why: str) -> None:
         if c.closed:
@@ -454,19 +523,23 @@ class LoadGenerator:
     def _plan(self, t0: float) -> None:
         sc = self.sc
         n2 = int(round(sc.ues * sc.reg2_share))
-        every = (sc.ues / n2) if n2 else 0.0
-        next_reg2 = 0.0
-        for i in range(sc.ues):
-            f1 = self._flow(i, 1, 0)
-            f1.refreshes_left = sc.refreshes
-            if n2 and i >= next_reg2 and len(sc.ue_addresses) > 1:
-                next_reg2 += every
-                f2 = self._flow(i, 2, 1)
-                f2.refreshes_left = sc.refreshes
-                f1.second = f2
-            self.initials.append(f1)
+        self._reg2 = [n2, (sc.ues / n2) if n2 else 0.0, 0.0]  # how many, every how many UEs, next
         if sc.storm_at is not None:
             self._push(self.schedule, t0 + sc.storm_at, (None, "storm"))
+
+    def _initial(self, i: int) -> _Flow:
+        """UE i's first flow (and its Reg2 flow), made when its initial registration is due (UEs
+        are made as the ramp goes, not all before it starts); called for i = 0, 1, 2... in order."""
+        sc = self.sc
+        n2, every, next_reg2 = self._reg2
+        f1 = self._flow(i, 1, 0)
+        f1.refreshes_left = sc.refreshes
+        if n2 and i >= next_reg2 and len(sc.ue_addresses) > 1:
+            self._reg2[2] = next_reg2 + every
+            f2 = self._flow(i, 2, 1)
+            f2.refreshes_left = sc.refreshes
+            f1.second = f2
+        return f1
 
     def run(self) -> LoadStats:
         _raise_fd_limit()
@@ -479,8 +552,8 @@ class LoadGenerator:
         hard_end = t0 + (sc.duration if sc.duration is not None else 1e9) + sc.timeout + 1.0
         select = self.sel.select
         schedule, timers, first = self.schedule, self.timers, self.first_timers
-        now_q, refresh_q, initials = self.now_q, self.refresh_q, self.initials
-        ni, n_init = 0, len(initials)
+        now_q, refresh_q, initial = self.now_q, self.refresh_q, self._initial
+        ni, n_init = 0, sc.ues
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
         wait = 0.0
@@ -526,7 +599,7 @@ class LoadGenerator:
                     elif refresh_q and refresh_q[0][0] <= now:
                         _, flow, kind = refresh_q.popleft()
                     elif ni < n_init and t0 + ni * step <= now:
-                        flow, kind = initials[ni], "initial"
+                        flow, kind = initial(ni), "initial"
                         ni += 1
                     elif schedule and schedule[0][0] <= now:
                         _, _, (flow, kind) = heapq.heappop(schedule)

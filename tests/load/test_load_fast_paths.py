@@ -1,0 +1,72 @@
+"""The load generator's TCP fast paths behave as the engine pieces they stand in for."""
+
+from __future__ import annotations
+
+import random
+
+from conformance.engine.transaction import ClientTransaction
+from conformance.load.generator import LoadGenerator, _Reliable, frames
+from conformance.load.scenario import LoadScenario
+
+
+def test_reliable_timer_answers_as_the_engine_transaction_over_tcp():
+    for t1, timeout in ((0.5, 8.0), (0.5, 64.0), (0.1, 3.0)):
+        for events in (["timer:1", "resp:100", "timer:40", "resp:200", "timer:80"],
+                       ["resp:180", "resp:200", "resp:200", "timer:100"],
+                       ["timer:2", "timer:100", "resp:200", "timer:200"],
+                       ["resp:401", "timer:500"]):
+            ct = ClientTransaction(reliable=True, t1=t1, t2=4.0, timeout=timeout, started=10.0)
+            rt = _Reliable(10.0 + min(64 * t1, timeout))
+            assert rt.next_deadline() == ct.next_deadline()
+            for ev in events:
+                what, value = ev.split(":")
+                if what == "timer":
+                    assert rt.on_timer(10.0 + float(value)) == ct.on_timer(10.0 + float(value))
+                else:
+                    assert rt.on_response(int(value)) == ct.on_response(int(value))
+                assert rt.next_deadline() == ct.next_deadline() and rt.state == ct.state
+
+
+def _stream() -> bytes:
+    msgs = []
+    for i in range(40):
+        body = b"x" * (i % 3) * 7
+        length = f"Content-Length: {len(body)}" if i % 4 else f"l: {len(body)}"
+        msgs.append(f"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5;branch=z9hG4bKb{i}\r\nCSeq: {i} REGISTER\r\n"
+                    f"{length}\r\n\r\n".encode() + body)
+        if i % 5 == 0:
+            msgs.append(b"\r\n\r\n" if i % 10 else b"\r\n")
+    return b"".join(msgs)
+
+
+def test_responses_are_read_in_place_as_frames_cuts_them():
+    data = _stream()
+    rnd = random.Random(5)
+    for _ in range(20):
+        gen = LoadGenerator(LoadScenario(transport="tcp"))
+        seen: list[bytes] = []
+        gen._on_response = lambda buf, now, pos=0, stop=None: seen.append(bytes(buf[pos:stop]))  # type: ignore
+        ref_buf, expected = bytearray(), []
+        buf = bytearray()
+        pos = 0
+        while pos < len(data):
+            n = rnd.randint(1, 300)
+            chunk = data[pos:pos + n]
+            pos += n
+            ref_buf += chunk
+            expected += frames(ref_buf)
+            buf += chunk
+            del buf[:gen._responses(buf, 0.0)]
+        assert seen == expected and bytes(buf) == bytes(ref_buf)
+        assert len(expected) == 40
+
+
+def test_flows_are_made_as_the_ramp_goes_with_the_reg2_pattern():
+    sc = LoadScenario(transport="udp", ues=10, reg2_share=0.3, ue_addresses=["127.0.0.11", "127.0.0.12"])
+    gen = LoadGenerator(sc)
+    gen._plan(0.0)
+    firsts = [gen._initial(i) for i in range(10)]
+    with_second = [i for i, f in enumerate(firsts) if f.second is not None]
+    assert with_second == [0, 4, 7]  # every 10/3 UEs, from the first
+    assert [f.index for f in gen.flows] == list(range(13))
+    assert all(f.reg_id == 2 and f.home == 1 for f in gen.flows if f not in firsts)
