@@ -220,8 +220,8 @@ class TcpEspFlowEndpoint:
                 return
             except OSError as exc:
                 self._forget(conn)
-                out.append(Incoming("closed", b"", conn.remote, f"TCP connection over ESP "
-                                    f"{'reset by the SUT' if exc.errno == errno.ECONNRESET else exc.strerror}"))
+                why = "reset by the SUT" if exc.errno == errno.ECONNRESET else exc.strerror
+                out.append(Incoming("closed", b"", conn.remote, f"TCP connection over ESP {why}"))
                 return
             if not data:
                 self._forget(conn)

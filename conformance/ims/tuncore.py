@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from .endpoint import EspEndpoint
 from .errors import EspError, MalformedEsp
-from .esp import PROTO_ESP, PROTO_TCP, PROTO_UDP
+from .esp import PROTO_ESP, PROTO_TCP, PROTO_UDP, EspCodec
 from .ippkt import ipv4_unwrap, ipv4_wrap
 
 __all__ = ["Binding", "GatewayCore", "Selector", "clear_selector", "tcp_payload_len",
@@ -80,9 +80,6 @@ class Binding:
         src, sport, dst, dport = selector
         mode = self.mode if proto == PROTO_TCP and tcp_payload_len(segment) else None
         if mode == "wrong_spi":
-            from dataclasses import replace
-
-            from .esp import EspCodec
             sa = self.endpoint.sas.for_ports(sport, dport)
             other = self.wrong_spi_value or (sa.spi ^ 0x5A5A5A5A) or 0x1234
             esp = EspCodec.from_sa(replace(sa, spi=other)).seal(1, proto, segment)
