@@ -6,10 +6,12 @@
                     [--next-hop IP:PORT] [--next-hop-transport udp|tcp]
                     [--core-transport udp|tcp] [--branch-timeout S] [--flow-token-key K]
                     [--digest-auth PASSWORD-TEMPLATE]
+                    [--ims [--subscribers FILE] [--pcscf-alg ALG/EALG ...]]
 
 ``--listen`` is where UEs talk to the reference: the registrar (topology registrar) or the edge
 proxy (edge, core).  In the core topology the S-CSCF listens on ``--core-port`` (0 picks one)
 and the edge forwards to it; in the edge topology the edge forwards to ``--next-hop``.
+``--ims`` makes the edge an IMS P-CSCF with IMS AKA and sec-agree (sut/ims_cli.py; root).
 
 Listening is refused outside 127.0.0.0/8 and ::1 unless ``--allow-non-loopback`` is given:
 the reference carries deliberate faults and, unless ``--digest-auth``, no authentication, so it
@@ -24,6 +26,7 @@ import signal
 import sys
 import threading
 
+from . import ims_cli
 from .config import EDGE_MODES, KNOWN_FAULTS, MODES, TOPOLOGIES, TRANSPORTS, SutConfig
 
 
@@ -57,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds beyond Flow-Timer before a silent flow is declared failed")
     p.add_argument("--min-expires", type=int, default=None)
     p.add_argument("--allow-non-loopback", action="store_true")
-    p.add_argument("--topology", choices=TOPOLOGIES, default="registrar")
+    p.add_argument("--topology", choices=TOPOLOGIES, default=None,
+                   help="registrar (default), edge, or core (the default with --ims)")
     p.add_argument("--core-port", type=int, default=0, help="the S-CSCF's port (topology core)")
     p.add_argument("--edge-mode", choices=EDGE_MODES, default="rel8")
     p.add_argument("--next-hop", default=None, metavar="IP:PORT",
@@ -70,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digest-auth", default=None, metavar="TEMPLATE",
                    help="require HTTP Digest (MD5) on REGISTER; the password of a user is TEMPLATE "
                         "with {impi} replaced by the username (e.g. 'secret-{impi}')")
+    ims_cli.add_arguments(p)
     return p
 
 
@@ -87,11 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         config = SutConfig(mode=args.mode, domain=args.domain, faults=frozenset(args.fault),
                            flow_timer=args.flow_timer, flow_grace=args.flow_grace,
                            min_expires=args.min_expires,
-                           topology=args.topology, edge_mode=args.edge_mode,
+                           topology=ims_cli.topology(args), edge_mode=args.edge_mode,
                            edge_next_hop=next_hop, core_transport=args.core_transport,
                            branch_timeout=args.branch_timeout, flow_token_key=args.flow_token_key,
                            digest_auth=(None if args.digest_auth is None else
-                                        (lambda user, t=args.digest_auth: t.replace("{impi}", user))))
+                                        (lambda user, t=args.digest_auth: t.replace("{impi}", user))),
+                           **ims_cli.config_kwargs(args))
     except ValueError as exc:
         print(f"conformance sut: {exc}", file=sys.stderr)
         return 2
@@ -117,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         faults = ", ".join(sorted(config.faults)) or "none"
         print(f"reference CSCF ({config.mode}, domain {config.domain}, faults: {faults}) "
               f"listening on udp+tcp {shown}:{cscf.port}", flush=True)
+        ims_line = ims_cli.describe(cscf, shown, config)
+        if ims_line:
+            print(ims_line, flush=True)
         if config.topology != "registrar":
             edge = cscf.edge_address
             core = cscf.core_address
