@@ -10,7 +10,9 @@ running.  Each tool climbs the ladder of rates R for ``--step`` seconds each; a 
 when every transaction got a 2xx and the run ended within ``--step`` + 1 s (the refresh pause)
 + ``--slack`` s.  The sustained rate of a tool is its best measured rate (2xx per second of its
 run) over the steps it kept up; the ratio is conformance load / SIPp.  UDP: one socket each
-(SIPp -t u1); TCP: one shared connection each (SIPp -t t1, load --tcp-connections 1).
+(SIPp -t u1); TCP: one shared connection each (SIPp -t t1, load --tcp-connections 1).  The same
+bound on transactions in progress for both: SIPp ``-l calls + 1`` (a call has one transaction at a
+time), load ``--max-outstanding calls + 1``.
 
 Kamailio is started with suts/kamailio/kamailioctl.sh (registrar profile, 127.0.0.1:5071, with
 KAMAILIO_SHM_MB=512: the suite's 32 MB hold about ten thousand bindings) and restarted before
@@ -107,7 +109,7 @@ def run_load(transport: str, rate: int, step: float, run: str) -> dict:
         cmd = [sys.executable, "-m", "conformance", "load", "--host", HOST, "--port", str(PORT),
                "--transport", transport, "--ues", str(int(rate * step)), "--rate", str(rate),
                "--refreshes", "1", "--refresh-interval", str(PAUSE), "--ue-address", "127.0.0.11",
-               "--max-outstanding", "20000", "--timeout", "8", "--json", str(out), "-q"]
+               "--max-outstanding", str(int(rate * step) + 1), "--timeout", "8", "--json", str(out), "-q"]
         if transport == "tcp":
             cmd += ["--tcp-connections", "1"]
         t0 = time.perf_counter()

@@ -37,6 +37,7 @@ from itertools import islice
 from ..sip import headers
 from .analyzer import CACHE_MAX, MAX_LOG, Analysis, _log, _register_log
 from .capture import CaptureReader
+from ..sip.framing import classify_datagram
 from .reassembly import Reassembler, WireEvent
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .timeline import MAX_OPEN, AorState, Counts, RegisterOutcome, Timeline, aor_of_to
@@ -61,6 +62,7 @@ class _PartReassembler(Reassembler):
         self.k, self.n = k, n
         self._calls: dict[bytes, int] = {}
         self._aors: dict[str, int] = {}
+        self._last: tuple = (None, 0)  # (datagram, its process) from the loop's look at it
 
     def part(self, data: bytes) -> int:
         body = data.lstrip(b"\r\n")
@@ -93,7 +95,8 @@ class _PartReassembler(Reassembler):
         return p
 
     def _message(self, base: dict, data: bytes) -> WireEvent:
-        if self.part(data) == self.k:
+        p = self._last[1] if data is self._last[0] else self.part(data)
+        if p == self.k:
             return super()._message(base, data)
         return WireEvent(base["number"], base["time"], base["transport"], base["src"], base["dst"], "skip")
 
@@ -168,8 +171,22 @@ def _work(path: str, k: int, n: int, strict: bool, keepalive_bound: float, peers
                     _log(logs, item)
                 judge.feed(item)
 
+    part = reasm.part
     try:
         for seg in reader:
+            if seg.transport == "udp":
+                # Another process's SIP datagram: counted (one event), nothing built for it.
+                data = seg.payload
+                if classify_datagram(data) == "sip":
+                    p = part(data)
+                    if p != k:
+                        idx += 1
+                        if idx % _POLL_EVERY == 0 and peers and _peer_gave_up(peers, early):
+                            raise Unsafe(early["unsafe"])
+                        if seg.time > tl.last_time:
+                            tl.last_time = seg.time
+                        continue
+                    reasm._last = (data, p)
             handle(reasm.feed(seg))
         handle(reasm.finish())
         idx += 1
