@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml setup.py
 # The reference as a registrar/S-CSCF (reports/, pcaps/), then as a combined core (P-CSCF in front
 # of the S-CSCF: reports/core/, pcaps/core/) and as an edge proxy alone in front of the tester's
 # emulated registrar (reports/edge/, pcaps/edge/); as root, behind a real NAT in network
-# namespaces (reports/nat/), over IPv6 (reports/ipv6/) and with IMS AKA + sec-agree over
-# user-space ESP (reports/ims/). Fails if any run fails.
+# namespaces (reports/nat/), over IPv6 (reports/ipv6/), with IMS AKA + sec-agree over
+# user-space ESP (reports/ims/) and with sec-agree through the NAT, ESP in UDP (reports/ims-nat/).
+# Fails if any run fails.
 run: $(STAMP)
 	@status=0; \
 	$(BIN)/conformance run $(ARGS) || status=1; \
@@ -38,6 +39,7 @@ run: $(STAMP)
 	if [ "$$(id -u)" = 0 ] && command -v nft >/dev/null 2>&1; then \
 	  $(BIN)/conformance run --target targets/reference-nat.yaml --reports-dir reports/nat --pcap-dir pcaps/nat $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ipv6.yaml --reports-dir reports/ipv6 --pcap-dir pcaps/ipv6 $(ARGS) || status=1; \
+	  $(BIN)/conformance run --target targets/reference-ims-nat.yaml --reports-dir reports/ims-nat --pcap-dir pcaps/ims-nat $(ARGS) || status=1; \
 	else echo "make run: NAT and IPv6 topologies skipped: they need root and nftables (make test installs it)"; fi; \
 	exit $$status
 

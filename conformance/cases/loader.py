@@ -61,10 +61,10 @@ KNOWN_CHECKS: dict[str, str] = {
 
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
-           "stun", "keepalive", "close", "wait", "nat")
+           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
 FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "ping", "stun",
-                "keepalive", "close")
+                "keepalive", "esp_keepalive", "close")
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue")

@@ -671,7 +671,8 @@ class CaseRun:
         self._send_and_judge(step, result, ue, flow.name, ep, request)
 
     def _write_keys(self, pcap_path: Path) -> Path:
-        return _write_keys_for(pcap_path, self.sa_sets)
+        # encap_ports: the protected ports of UDP-encapsulated flows (engine/encap_steps.py)
+        return _write_keys_for(pcap_path, self.sa_sets, getattr(self, "encap_ports", ()))
 
     def _wait(self, seconds: float, until=None) -> None:
         """Listen on every open endpoint for ``seconds`` (at most 30), or until ``until()`` holds."""
@@ -775,16 +776,21 @@ def keys_dir(pcap_path: Path) -> Path:
     return pcap_path.with_suffix(".wireshark")
 
 
-def _write_keys_for(pcap_path: Path, sa_sets) -> Path:
+def _write_keys_for(pcap_path: Path, sa_sets, encap_ports=()) -> Path:
     """esp_sa + preferences (decryption and ICV check on) + decode_as_entries (SIP on every
-    protected port): ``WIRESHARK_CONFIG_DIR=<dir> tshark -r <pcap>`` shows the SIP inside."""
+    protected port): ``WIRESHARK_CONFIG_DIR=<dir> tshark -r <pcap>`` shows the SIP inside.
+    SAs of UDP-encapsulated flows (a port in ``encap_ports``) match any address (the NAT
+    changes the outer ones) and their ports decode as UDPENCAP (RFC 3948)."""
     from ..ims.wireshark import write_config_dir
 
     sas = [sa for s in sa_sets for sa in s.sas]
-    directory = write_config_dir(keys_dir(pcap_path), sas)
+    encap = {sa.spi for sa in sas if {sa.sport, sa.dport} & set(encap_ports)}
+    directory = write_config_dir(keys_dir(pcap_path), sas, any_address_spis=encap)
     ports = sorted({p for sa in sas for p in (sa.sport, sa.dport)})
+    wrapped = {p for sa in sas if sa.spi in encap for p in (sa.sport, sa.dport)}
     (directory / "decode_as_entries").write_text(
-        "".join(f"decode_as_entry: udp.port,{p},(none),SIP\n" for p in ports))
+        "".join(f"decode_as_entry: udp.port,{p},(none),{'UDPENCAP' if p in wrapped else 'SIP'}\n"
+                for p in ports))
     return directory
 
 

@@ -141,6 +141,10 @@ def flow_sec(run, flow: FlowState, step: StepSpec) -> FlowSec:
     """The flow's sec-agree state; on first use reserve port_uc/port_us and open its mailbox."""
     if flow.sec is not None:
         return flow.sec
+    if step.options.get("udp_encap"):
+        from .encap_steps import encap_flow_sec        # RFC 3948 ESP-in-UDP (mod=UDP-enc-tun)
+
+        return encap_flow_sec(run, flow, step)
     if flow.transport != "udp":
         from .esptcp import tcp_flow_sec               # TCP over ESP through the TUN gateway
 
@@ -248,7 +252,8 @@ def _initial(run, step, ue, flow, sec: FlowSec):
         renew_port_uc(run, flow, sec)
     spi_c = hub.new_spi()
     sec.client = client_mechanisms(sec.offer, port_c=sec.port_uc, port_s=sec.port_us,
-                                   spi_c=spi_c, spi_s=hub.new_spi(avoid={spi_c}))
+                                   spi_c=spi_c, spi_s=hub.new_spi(avoid={spi_c}),
+                                   modes=getattr(sec.esp, "modes", None))
     ep = run._endpoint(flow)
     flow.port_uc, flow.port_us = sec.port_uc, sec.port_us
     request = _base_request(run, step, ue, flow, sec, initial=True)

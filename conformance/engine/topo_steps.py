@@ -41,13 +41,20 @@ def merge_nat_view(run) -> None:
     behind = {f.local_ip for u in run.ues.values() for f in u.flows.values() if topo.spec.behind_nat(f.local_ip)}
     if not behind:
         return
+    encap = getattr(run, "encap_ports", None) or set()
     for m in run.messages:
         local = m.src if m.direction == "sent" else m.dst
         if not local or local[0] not in behind or not m.text:
             continue
         when = start + m.time
         payload = m.text.encode("utf-8")
-        if m.transport == "udp":
+        if m.transport == "udp" and local[1] in encap:
+            # inside ESP-in-UDP the text is not on the wire: the protected port's mapping
+            site = next((getattr(f.spec, "site", 1) for u in run.ues.values() for f in u.flows.values()
+                         if local[1] in (f.port_uc, f.port_us)), 1)
+            mapped = cap.mapping(tuple(local), "udp", iface=f"in{site - 1}")
+            note = f"NAT: ESP-in-UDP from {local[1]} mapped to {mapped[0]}:{mapped[1]}" if mapped else ""
+        elif m.transport == "udp":
             fr = cap.translated("udp", payload, m.direction == "sent", when)
             if fr is None:
                 note = "NAT: not seen leaving the NAT" if m.direction == "sent" else ""
@@ -56,10 +63,20 @@ def merge_nat_view(run) -> None:
             else:
                 note = f"NAT: SUT sent to {fr.dst[0]}:{fr.dst[1]}"
         else:
-            seen = run.mappings.get(m.flow) or []
+            # this connection's own mapping (a re-registration after a rebinding has another)
+            site = next((getattr(f.spec, "site", 1) for u in run.ues.values() for f in u.flows.values()
+                         if f.name == m.flow), 1)
+            mapped = cap.mapping(tuple(local), "tcp", iface=f"in{site - 1}")
+            seen = [mapped] if mapped else (run.mappings.get(m.flow) or [])
             note = f"NAT mapping {seen[-1][0]}:{seen[-1][1]}" if seen else ""
         if note:
             m.note = f"{m.note}; {note}" if m.note else note
 
 
-TOPOLOGY_STEPS = {"nat": nat_step}
+def _esp_keepalive(run, step, result: StepResult) -> None:
+    from .encap_steps import esp_keepalive_step
+
+    esp_keepalive_step(run, step, result)
+
+
+TOPOLOGY_STEPS = {"nat": nat_step, "esp_keepalive": _esp_keepalive}

@@ -29,7 +29,8 @@ from ..sip.headers import SecurityMechanism, parse_security
 from .errors import SecAgreeError
 
 __all__ = [
-    "IPSEC_3GPP", "AUTH_ALGS", "ENC_ALGS", "ALG_PAIRS", "IpsecMechanism", "Mismatch",
+    "IPSEC_3GPP", "AUTH_ALGS", "ENC_ALGS", "ALG_PAIRS", "MODES", "UDP_ENC_TUN", "IpsecMechanism",
+    "Mismatch",
     "client_mechanisms", "renew_client", "server_mechanisms", "format_security", "parse_ipsec",
     "choose", "mirror", "verify_mismatches", "q_problems", "new_spi",
 ]
@@ -42,6 +43,10 @@ ALG_PAIRS = tuple((a, e) for a in ("hmac-sha-1-96", "hmac-md5-96")
                   for e in ("aes-cbc", "des-ede3-cbc", "null"))
 _QVALUE = re.compile(r"^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$")   # RFC 3329 §2.2
 _NUMERIC = ("spi-c", "spi-s", "port-c", "port-s")
+#: ``mod`` values understood (lower case): transport mode (the default, RFC 3329 Appendix A) and
+#: the UDP-encapsulated tunnel mode for NAT traversal (TS 33.203 Annex M, RFC 3948).
+MODES = ("trans", "udp-enc-tun")
+UDP_ENC_TUN = "UDP-enc-tun"
 
 
 def new_spi(randbits: Callable[[int], int] = secrets.randbits, avoid: Iterable[int] = ()) -> int:
@@ -71,6 +76,11 @@ class IpsecMechanism:
     @property
     def pair(self) -> tuple[str, str]:
         return self.alg, self.ealg
+
+    @property
+    def mode(self) -> str:
+        """``trans`` or ``udp-enc-tun`` (lower case; absent ``mod`` is transport mode)."""
+        return (self.mod or "trans").lower()
 
     def to_mechanism(self) -> SecurityMechanism:
         params: dict[str, str | None] = {"alg": self.alg}
@@ -121,8 +131,8 @@ class IpsecMechanism:
         prot, mod = p.get("prot"), p.get("mod")
         if prot is not None and prot.lower() != "esp":
             raise SecAgreeError(f"prot={prot} is not supported (ESP only)")
-        if mod is not None and mod.lower() != "trans":
-            raise SecAgreeError(f"mod={mod} is not supported (transport mode only)")
+        if mod is not None and mod.lower() not in MODES:
+            raise SecAgreeError(f"mod={mod} is not supported (trans or UDP-enc-tun only)")
         known = {"alg", "ealg", "prot", "mod", "q", *_NUMERIC}
         extra = tuple((k, v) for k, v in p.items() if k not in known)
         return cls(alg, ealg, prot=prot, mod=mod, q=p.get("q"), extra=extra,
@@ -145,11 +155,14 @@ def format_security(mechs: Iterable[IpsecMechanism | SecurityMechanism]) -> str:
 def client_mechanisms(pairs: Iterable[tuple[str, str]], *, port_c: int, port_s: int,
                       spi_c: int | None = None, spi_s: int | None = None,
                       prot: str | None = None, mod: str | None = None,
+                      modes: Sequence[str | None] | None = None,
                       randbits: Callable[[int], int] = secrets.randbits) -> list[IpsecMechanism]:
     """The UE's Security-Client: one entry per (alg, ealg), sharing SPIs and ports.
 
     SPIs not given are drawn with :func:`new_spi` (distinct from each other); the ports are
-    the caller's (the engine owns the sockets)."""
+    the caller's (the engine owns the sockets).  ``modes`` (e.g. ``["UDP-enc-tun", "trans"]``)
+    offers each pair once per mode, in that order (TS 33.203 Annex M: a UE able to traverse a
+    NAT offers both and the P-CSCF picks); without it every entry has ``mod``."""
     if spi_c is None:
         spi_c = new_spi(randbits, avoid=() if spi_s is None else (spi_s,))
     if spi_s is None:
@@ -158,7 +171,8 @@ def client_mechanisms(pairs: Iterable[tuple[str, str]], *, port_c: int, port_s: 
     for alg, ealg in pairs:
         if alg not in AUTH_ALGS or ealg not in ENC_ALGS:
             raise SecAgreeError(f"unsupported pair {alg}/{ealg}")
-        out.append(IpsecMechanism(alg, ealg, spi_c, spi_s, port_c, port_s, prot, mod))
+        for m in (modes or (mod,)):
+            out.append(IpsecMechanism(alg, ealg, spi_c, spi_s, port_c, port_s, prot, m))
     if not out:
         raise SecAgreeError("no algorithms offered")
     return out

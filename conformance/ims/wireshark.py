@@ -32,25 +32,30 @@ def _hex(key: bytes) -> str:
     return "0x" + key.hex() if key else ""
 
 
-def esp_sa_record(sa) -> str:
-    """One ``esp_sa`` line for an SA with src, dst, spi, alg, ealg, auth_key, enc_key."""
-    fields = ["IPv4", sa.src, sa.dst, f"{sa.spi:#010x}", WS_ENC[sa.ealg], _hex(sa.enc_key),
+def esp_sa_record(sa, *, any_address: bool = False) -> str:
+    """One ``esp_sa`` line for an SA with src, dst, spi, alg, ealg, auth_key, enc_key.
+    ``any_address``: ``*`` for both addresses (UDP-encapsulated ESP behind a NAT: the outer
+    addresses differ on each side of the NAT and from the SA's inner ones)."""
+    src, dst = ("*", "*") if any_address else (sa.src, sa.dst)
+    fields = ["IPv4", src, dst, f"{sa.spi:#010x}", WS_ENC[sa.ealg], _hex(sa.enc_key),
               WS_AUTH[sa.alg], _hex(sa.auth_key)]
     return ",".join(f'"{f}"' for f in fields)
 
 
-def esp_sa_table(sas: Iterable) -> str:
-    return "".join(esp_sa_record(sa) + "\n" for sa in sas)
+def esp_sa_table(sas: Iterable, any_address_spis: Iterable[int] = ()) -> str:
+    wild = set(any_address_spis)
+    return "".join(esp_sa_record(sa, any_address=sa.spi in wild) + "\n" for sa in sas)
 
 
-def write_config_dir(directory: str | Path, sas: Iterable) -> Path:
+def write_config_dir(directory: str | Path, sas: Iterable, any_address_spis: Iterable[int] = (),
+                     extra_preferences: dict[str, str] | None = None) -> Path:
     """Write ``esp_sa`` and a ``preferences`` file enabling decryption into ``directory``;
     run tshark with ``WIRESHARK_CONFIG_DIR=directory``.  The keys are secrets of the run."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "esp_sa").write_text(esp_sa_table(sas))
-    (directory / "preferences").write_text(
-        "".join(f"{k}: {v}\n" for k, v in PREFERENCES.items()))
+    (directory / "esp_sa").write_text(esp_sa_table(sas, any_address_spis))
+    prefs = {**PREFERENCES, **(extra_preferences or {})}
+    (directory / "preferences").write_text("".join(f"{k}: {v}\n" for k, v in prefs.items()))
     return directory
 
 

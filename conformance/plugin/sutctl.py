@@ -2,11 +2,14 @@
 
 An embedded target runs the reference CSCF in this process (on a free port when the profile
 says port 0); a managed target runs the profile's start/stop commands and waits, bounded, until
-the SUT listens; any other target is assumed to be running already.
+the SUT listens (with a topology: inside its SUT namespace, ``ip netns exec``, the environment
+naming the namespace, ``CONFORMANCE_NETNS``, and the address, ``CONFORMANCE_SUT_HOST``); any
+other target is assumed to be running already.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -105,8 +108,15 @@ class SutController:
         return Path(self.target.path).resolve().parent if self.target.path else Path.cwd()
 
     def _run(self, cmd: list[str], what: str) -> None:
+        env = None
+        if self.topology is not None:
+            # a managed SUT inside the topology: its commands run in the SUT namespace and learn
+            # the namespace and the address to listen on from the environment
+            name = self.topology.names["sut"]
+            cmd = ["ip", "netns", "exec", name, *cmd]
+            env = dict(os.environ, CONFORMANCE_NETNS=name, CONFORMANCE_SUT_HOST=self.target.host)
         try:
-            proc = subprocess.run(cmd, cwd=self._cwd(), capture_output=True, text=True, timeout=300)
+            proc = subprocess.run(cmd, cwd=self._cwd(), capture_output=True, text=True, timeout=300, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SutStartError(f"{what} command {cmd!r} failed: {exc}") from exc
         if proc.returncode != 0:
@@ -118,6 +128,13 @@ class SutController:
         last = ""
         while time.monotonic() < deadline:
             try:
+                if self.topology is not None:      # the SUT's address lives in its namespace
+                    family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
+                    s = self.topology.socket(self.address[0], family, socket.SOCK_STREAM, role="sut")
+                    s.settimeout(0.5)
+                    with s:
+                        s.connect(self.address)
+                    return
                 with socket.create_connection(self.address, timeout=0.5):
                     return
             except OSError as exc:

@@ -82,6 +82,7 @@ from .config import SutConfig
 from .edge import EdgeProxy
 from .flow import FlowInfo
 from .responses import build_response
+from .udpencap import UdpEncapMixin
 
 MAX_SA_SETS = 4096
 
@@ -102,6 +103,7 @@ class SaRecord:
     nonce: str
     realm: str
     established: bool = False
+    mode: str = "trans"          # or UDP-enc-tun: ESP in UDP through a NAT (sut/udpencap.py)
     flow: FlowInfo = field(init=False)
 
     def __post_init__(self):
@@ -137,7 +139,7 @@ def _integrity(request: Request, value: str) -> Request:
     return work
 
 
-class ImsEdgeProxy(EdgeProxy):
+class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
     """The edge proxy with IMS AKA and sec-agree.  ``port_ps`` / ``port_pc`` are the protected
     server and client ports (set by the server once bound); ``rand`` and ``spi_source`` are
     injectable for tests."""
@@ -175,6 +177,9 @@ class ImsEdgeProxy(EdgeProxy):
 
             return receive_protected_tcp(self, data, flow, now)
         if flow.transport == "udp" and flow.local[1] in (self.port_ps, self.port_pc):
+            encap = self.receive_encap(data, flow, now)      # RFC 3948 ESP-in-UDP, keep-alives
+            if encap is not None:
+                return encap
             # TS 33.203 / TS 24.229 [M]: nothing unprotected is accepted on the protected ports
             return self._drop(f"unprotected datagram from {flow.remote[0]}:{flow.remote[1]} on "
                               f"protected port {flow.local[1]}")
@@ -295,17 +300,22 @@ class ImsEdgeProxy(EdgeProxy):
         avoid = set(self.by_spi)
         spi_c = self.spi_source(avoid)
         spi_s = self.spi_source(avoid | {spi_c})
+        mode = self.choose_mode(request, flow, client)      # trans, or UDP-enc-tun behind a NAT
+        in_mode = [m for m in client if m.mode == mode.lower()]
         try:
-            server = server_mechanisms(client, spi_c=spi_c, spi_s=spi_s, port_c=self.port_pc,
-                                       port_s=self.port_ps, supported=self.algs)
+            server = server_mechanisms(in_mode, spi_c=spi_c, spi_s=spi_s, port_c=self.port_pc,
+                                       port_s=self.port_ps, supported=self.algs, mod=mode)
         except SecAgreeError as exc:
             return actions + self._494(request, flow, str(exc))
-        chosen = next(m for m in client if m.pair == server[0].pair)
+        chosen = next(m for m in in_mode if m.pair == server[0].pair)
         vector = auc.next_vector(self.rand(16))
-        sas = derive_sas(chosen, server[0], ck=vector.ck, ik=vector.ik, ue_addr=flow.remote[0],
+        ue_addr = self.inner_ue_addr(request, flow, mode)
+        sas = derive_sas(chosen, server[0], ck=vector.ck, ik=vector.ik, ue_addr=ue_addr,
                          pcscf_addr=flow.local[0])
-        rec = SaRecord(impi, flow.remote[0], client, server, sas, EspEndpoint(sas, "pcscf"),
-                       vector, vector.nonce(), self.config.domain)
+        rec = SaRecord(impi, ue_addr, client, server, sas, EspEndpoint(sas, "pcscf"),
+                       vector, vector.nonce(), self.config.domain, mode=mode)
+        if mode != "trans":
+            self.start_encap(rec, flow)
         actions += self._add(rec)
         challenge = build_challenge(rec.realm, rec.nonce)
         actions += self._reply_with(request, flow, 401, [("WWW-Authenticate", challenge),
@@ -438,6 +448,9 @@ class ImsEdgeProxy(EdgeProxy):
                 out += super().send_failed(a.ref, now) if a.ref is not None else []
                 continue
             is_request = not a.data.startswith(b"SIP/2.0 ")
+            if rec.mode != "trans":
+                out.append(self.send_encap(rec, a.data, a.ref, is_request=is_request))
+                continue
             sa3, sa2 = rec.sas[3], rec.sas[2]
             if is_request and self.config.has_fault("wrong-terminating-port"):
                 packet = rec.endpoint.protect_udp(sa2.sport, sa2.dport, a.data)  # FAULT: SA 2

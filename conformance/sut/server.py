@@ -405,6 +405,10 @@ class ReferenceCore:
         kind = classify_datagram(data)
         local = lst.udp.getsockname()[:2]
         flow = FlowInfo("udp", (local[0], local[1]), (addr[0], addr[1]))
+        if lst in self._protected:
+            # the P-CSCF's protected ports: ESP in UDP, NAT-keepalives, or clear text it drops
+            self._deliver(lst, data, flow)
+            return
         if kind != "sip":
             with self._lock:
                 lst.node.flow_activity(flow, time.monotonic())   # STUN / CRLF keep-alive
@@ -638,7 +642,7 @@ class ReferenceCore:
         return False
 
     def _udp_for(self, local: tuple[str, int]) -> socket.socket | None:
-        for lst in self._listeners:
+        for lst in self._listeners + self._protected:
             if lst.udp is not None and lst.port == local[1] \
                     and (self._alt_host is None or same_host(lst.udp.getsockname()[0], local[0])):
                 return lst.udp

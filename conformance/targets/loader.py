@@ -43,6 +43,7 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "max-flows": "enforces a maximum number of flows per instance",
     "path-transform": "may transform the stored Path vector (RFC 3327 section 5.4)",
     "sec-agree": "3GPP TS 33.203 security agreement (Security-Client/Server/Verify)",
+    "udp-encap": "IMS P-CSCF choosing mod=UDP-enc-tun behind a NAT: ESP in UDP (RFC 3948, TS 33.203 Annex M)",
     "websocket": "SIP over WebSocket (RFC 7118)",
     "digest-auth": "requires HTTP Digest authentication of REGISTER (RFC 3261 section 22, RFC 2617 MD5); "
                    "the UEs' credentials are the profile's auth:",
@@ -207,9 +208,10 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
             ip(peer["host"], peer, "host", ["peer", "host"])
         kwargs["peer_host"] = peer.get("host")
         kwargs["peer_port"] = int(peer["port"])
-    if topology is not None and "embedded" not in data:
-        raise error("a topology needs the embedded reference (embedded:): the SUT runs inside the "
-                    "topology's SUT namespace", data, "topology", ["topology"])
+    if topology is not None and "embedded" not in data and "managed" not in data:
+        raise error("a topology needs the embedded reference (embedded:) or a managed SUT "
+                    "(managed:): the SUT runs inside the topology's SUT namespace", data, "topology",
+                    ["topology"])
     if topology is not None:
         kwargs.setdefault("host", host)
         kwargs.setdefault("ue_addresses", topology.ue_addresses())

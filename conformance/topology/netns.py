@@ -8,8 +8,9 @@ process: :meth:`Topology.socket` creates a socket in a helper thread that entere
 started that way: its server thread, created in the namespace, stays in it).
 
 Names are ``cft<pid>x<hex>-<role>``: :func:`cleanup_stale` removes what a killed run left
-behind (its pid no longer exists).  :meth:`Topology.down` deletes the namespaces; the veths and
-the nftables table live inside them and go with them.  Every live topology is also taken down
+behind (its pid no longer exists).  :meth:`Topology.down` deletes the namespaces, after killing
+any process still inside (a managed SUT that did not stop); the veths and the nftables table
+live inside them and go with them.  Every live topology is also taken down
 at interpreter exit.
 """
 
@@ -20,6 +21,7 @@ import ctypes
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -167,6 +169,7 @@ class Topology:
         existing = set(list_namespaces())
         for name in self.names.values():
             if name in existing:
+                kill_inside(name)
                 _run(["ip", "netns", "del", name], check=False)
         self.is_up = False
         with _lock:
@@ -218,6 +221,19 @@ class Topology:
         return self.capture.mapping(local, transport, iface=f"in{site - 1}")
 
 
+def kill_inside(name: str) -> list[int]:
+    """SIGKILL what still runs inside the namespace ``name`` (a managed SUT that did not stop):
+    deleting the namespace alone would leave such processes running in it, unreachable."""
+    killed = []
+    for pid in _run(["ip", "netns", "pids", name], check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+            killed.append(int(pid))
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+    return killed
+
+
 def list_namespaces() -> list[str]:
     proc = _run(["ip", "netns", "list"], check=False)
     return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
@@ -234,6 +250,7 @@ def cleanup_stale() -> list[str]:
     for name in leftovers():
         pid = int(_NAME_RE.match(name).group(1))
         if pid != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+            kill_inside(name)
             _run(["ip", "netns", "del", name], check=False)
             removed.append(name)
     return removed

@@ -21,7 +21,13 @@
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-RUN_DIR=${KAMAILIO_RUN_DIR:-$HERE/run}
+# Inside a network namespace of the suite's topologies (the suite runs this script with
+# ip netns exec and sets CONFORMANCE_NETNS, CONFORMANCE_SUT_HOST): a run dir of that namespace,
+# so that an instance there and one in the root namespace never share a pid file, and the
+# instance also listens on the SUT's address there (the UEs reach it through the NAT).
+NETNS=${CONFORMANCE_NETNS:-}
+SUT_HOST=${CONFORMANCE_SUT_HOST:-}
+RUN_DIR=${KAMAILIO_RUN_DIR:-$HERE/run${NETNS:+/netns/$NETNS}}
 READY_TIMEOUT=${KAMAILIO_READY_TIMEOUT:-20}
 STOP_TIMEOUT=${KAMAILIO_STOP_TIMEOUT:-10}
 # shared / private memory in MB: small for the suite (a few dozen bindings); the load benchmark
@@ -109,6 +115,10 @@ start_instance() {
     rm -f "$dir/kamailio.pid"
     extra=""
     [ "$defines" != "-" ] && extra="-A $defines"
+    if [ -n "$SUT_HOST" ]; then
+        case "$SUT_HOST" in *:*) lhost="[$SUT_HOST]" ;; *) lhost=$SUT_HOST ;; esac
+        extra="$extra -l udp:127.0.0.1:$port -l tcp:127.0.0.1:$port -l udp:$lhost:$port -l tcp:$lhost:$port"
+    fi
     # -DD: the creator does not daemonize, so $! is kamailio's main process; -E: log to stderr,
     # which goes to the log file; memory from SHM_MB / PKG_MB (above).
     # shellcheck disable=SC2086
@@ -145,6 +155,7 @@ stop_instance() {
     if [ -z "$pid" ]; then
         rm -f "$dir/kamailio.pid"
         say "$name not running"
+        forget_netns_dir "$dir"
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
@@ -169,6 +180,16 @@ stop_instance() {
     done
     rm -f "$dir/kamailio.pid"
     say "$name stopped (was pid $pid)"
+    forget_netns_dir "$dir"
+}
+
+# forget_netns_dir DIR: in a namespace, the instance's run dir goes with it (the namespace
+# goes next), and the namespace's own dir once empty
+forget_netns_dir() {
+    if [ -n "$NETNS" ] && [ -z "${KAMAILIO_RUN_DIR:-}" ]; then
+        rm -rf "$1"
+        rmdir "$RUN_DIR" "$HERE/run/netns" 2>/dev/null || true
+    fi
 }
 
 status_instance() {

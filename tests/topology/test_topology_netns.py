@@ -38,6 +38,22 @@ def test_up_and_down_leave_nothing():
     topo.down()  # twice is fine
 
 
+def test_down_kills_what_still_runs_inside():
+    """A managed SUT started in the SUT namespace (ip netns exec) that did not stop is killed
+    at teardown; the namespace would otherwise live on with it."""
+    import subprocess
+
+    topo = Topology(topology_from("nat-port-preserving"))
+    with topo:
+        proc = subprocess.Popen(["ip", "netns", "exec", topo.names["sut"], "sleep", "60"])
+        deadline = time.monotonic() + 5
+        while str(proc.pid) not in topo._ns("sut", "ip", "netns", "pids", topo.names["sut"]).stdout \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert proc.wait(timeout=5) == -9
+    assert _mine(topo) == []
+
+
 def test_teardown_after_an_exception():
     topo = Topology(topology_from("ipv6-only"))
     with pytest.raises(RuntimeError):

@@ -1,0 +1,151 @@
+"""The reference P-CSCF's UDP-encapsulated tunnel mode (``mod=UDP-enc-tun``, TS 33.203 Annex M;
+RFC 3948), sans-IO: a mixin of :class:`~.imsedge.ImsEdgeProxy`.
+
+* Mode (TS 33.203 Annex M NAT detection, as this reference reads it): the P-CSCF compares the
+  top Via's sent-by of the initial REGISTER with the packet's source address.  When they
+  differ (a NAT) and the UE offered ``mod=UDP-enc-tun``, that mode is chosen; transport mode
+  otherwise (UDP-enc-tun also when it is all the UE offered).
+* The SAs' UE address is then the UE's own (the Via's, its private address): the inner packets
+  are addressed as the UE knows itself; the outer ones go to whatever the NAT made of it.
+* Encapsulated datagrams arrive on the ordinary UDP sockets of port_ps and port_pc:
+  NAT-keepalives (0xFF) are ignored but tell where the UE's protected port is mapped; ESP is
+  checked (SPI, replay window, ICV, inner selectors) before use; an authenticated packet on SA 1
+  (to port_ps) or SA 4 (to port_pc) records its outer source as that port's mapping.
+* Sending (SA 3 from port_pc, as :meth:`ImsEdgeProxy._protect` does for transport mode) goes as
+  ESP in UDP to the mapping of the UE's port_us: learned from its keep-alives or ESP, failing
+  that the UE's public address (the initial REGISTER's source) with port_us itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..ims.errors import EspError
+from ..ims.secagree import UDP_ENC_TUN
+from ..ims.udpencap import classify, open_tunnel, seal_tunnel
+from ..sip.errors import ParseError
+from ..sip.framing import classify_datagram
+from ..sip.headers import parse_vias
+from ..sip.message import Response, parse_message
+from .actions import Action, SendOnFlow
+from .flow import FlowInfo
+
+ENCAP = UDP_ENC_TUN.lower()
+#: which SA's mapping a protected port's traffic shows: UE port_uc (SA 1) -> P port_ps,
+#: UE port_us (SA 4) -> P port_pc; the P-CSCF answers SA 2 / SA 3 to those mappings.
+_REPLY_TO = {2: 1, 3: 4}
+
+
+def via_host(request) -> str | None:
+    """The top Via's sent-by host as an IP literal, or None."""
+    try:
+        host = parse_vias(request)[0].host.strip("[]")
+        ipaddress.ip_address(host)
+    except (ParseError, IndexError, ValueError, AttributeError):
+        return None
+    return host
+
+
+class UdpEncapMixin:
+    """Needs ``port_ps``, ``port_pc``, ``by_spi``, ``by_nonce``, ``supervisor``, ``config``,
+    ``_drop``, ``_protect``, ``_response``, ``_request``, ``_reply``,
+    ``_protected_register`` (all of :class:`~.imsedge.ImsEdgeProxy`)."""
+
+    # -- the choice ----------------------------------------------------------------------------
+    def behind_nat(self, request, flow: FlowInfo) -> bool:
+        host = via_host(request)
+        return host is not None and host != flow.remote[0]
+
+    def choose_mode(self, request, flow: FlowInfo, client) -> str:
+        offered = {m.mode for m in client}
+        if ENCAP in offered and (self.behind_nat(request, flow) or "trans" not in offered):
+            return UDP_ENC_TUN
+        return "trans"
+
+    def inner_ue_addr(self, request, flow: FlowInfo, mode: str) -> str:
+        if mode.lower() == ENCAP:
+            return via_host(request) or flow.remote[0]
+        return flow.remote[0]
+
+    def start_encap(self, rec, flow: FlowInfo) -> None:
+        """First guesses of the UE's mappings: its public address, its own ports."""
+        rec.public_ip = flow.remote[0]
+        rec.outer = {1: (flow.remote[0], rec.sas[1].sport), 4: (flow.remote[0], rec.sas[4].sport)}
+        rec.learned = set()
+
+    # -- receiving ----------------------------------------------------------------------------
+    def _encap_sa_number(self, flow: FlowInfo) -> int:
+        return 1 if flow.local[1] == self.port_ps else 4
+
+    def _encap_owner(self, flow: FlowInfo):
+        """The UDP-enc-tun SA set a keep-alive from ``flow.remote`` belongs to, if it can be told."""
+        n = self._encap_sa_number(flow)
+        sets = [r for r in self.by_nonce.values()
+                if getattr(r, "mode", "trans").lower() == ENCAP and r.public_ip == flow.remote[0]]
+        known = [r for r in sets if r.outer.get(n) == flow.remote]
+        same_port = [r for r in sets if r.sas[n].sport == flow.remote[1]]
+        unlearned = [r for r in sets if n not in r.learned]
+        if known or same_port:
+            return (known or same_port)[-1]
+        return unlearned[0] if len(unlearned) == 1 else None     # ambiguous: nobody's
+
+    def receive_encap(self, data: bytes, flow: FlowInfo, now: float) -> list[Action] | None:
+        """A datagram on port_ps / port_pc; None when it is not UDP-encapsulated ESP (the
+        caller drops it as clear text on a protected port)."""
+        kind = classify(data)
+        if kind == "keepalive":
+            rec = self._encap_owner(flow)
+            if rec is None:
+                return self._drop(f"NAT-keepalive from {flow.remote[0]}:{flow.remote[1]} of no "
+                                  "UDP-enc-tun SA set")
+            n = self._encap_sa_number(flow)
+            rec.outer[n] = flow.remote
+            rec.learned.add(n)
+            self.supervisor.activity(rec.flow, now)
+            return []                         # RFC 3948 §2.3: otherwise ignored
+        if kind != "esp" or classify_datagram(data) != "unknown":
+            return None                       # SIP, STUN, CRLF in clear, an IKE marker
+        spi = int.from_bytes(data[:4], "big")
+        rec = self.by_spi.get(spi)
+        if rec is None or getattr(rec, "mode", "trans").lower() != ENCAP:
+            return self._drop(f"UDP-encapsulated ESP with SPI {spi:#x} from "
+                              f"{flow.remote[0]}:{flow.remote[1]}: no UDP-enc-tun SA has it")
+        n = rec.sas.by_spi(spi).number
+        if n != self._encap_sa_number(flow):    # before the replay window moves
+            return self._drop(f"SA {n} arrived on port {flow.local[1]}, not its own")
+        try:
+            inbound, payload = open_tunnel(rec.endpoint, data)
+        except EspError as exc:
+            return self._drop(f"{exc} (UDP-encapsulated, RFC 4303 §3.4)")
+        rec.outer[n] = flow.remote            # authenticated: the port's current mapping
+        rec.learned.add(n)
+        return self._protected_message(payload, rec, now)
+
+    def _protected_message(self, data: bytes, rec, now: float) -> list[Action]:
+        try:
+            message = parse_message(data)
+        except ParseError:
+            return self._drop("protected datagram is not SIP")
+        self.supervisor.activity(rec.flow, now)
+        if isinstance(message, Response):
+            return self._protect(self._response(message, rec.flow, now), now)
+        try:
+            if message.method == "REGISTER":
+                actions = self._protected_register(message, rec, now)
+            else:
+                actions = self._request(message, rec.flow, now)
+        except Exception as exc:  # noqa: BLE001 - as ImsEdgeProxy.receive_esp
+            actions = [] if message.method == "ACK" else \
+                self._reply(message, rec.flow, 500, f"internal error: {exc!r}")
+        return self._protect(actions, now)
+
+    # -- sending ------------------------------------------------------------------------------
+    def send_encap(self, rec, data: bytes, ref: object, *, is_request: bool) -> Action:
+        """``data`` for the UE over SA 3 (port_pc -> port_us), in UDP to port_us's mapping."""
+        number = 3
+        if is_request and self.config.has_fault("wrong-terminating-port"):
+            number = 2                        # FAULT: from port_ps to port_uc
+        sa = rec.sas[number]
+        payload = seal_tunnel(rec.endpoint, sa, data)
+        dst = tuple(rec.outer[_REPLY_TO[number]])
+        return SendOnFlow(FlowInfo("udp", (sa.src, sa.sport), dst), payload, dst, ref=ref)
