@@ -9,7 +9,9 @@ initial REGISTER and, 1 s after its 2xx, a refresh: 2R REGISTER transactions per
 running.  Each tool climbs the ladder of rates R for ``--step`` seconds each; a step is kept up
 when every transaction got a 2xx and the run ended within ``--step`` + 1 s (the refresh pause)
 + ``--slack`` s.  The sustained rate of a tool is its best measured rate (2xx per second of its
-run) over the steps it kept up; the ratio is conformance load / SIPp.  UDP: one socket each
+run: load's elapsed_s, SIPp's from its statistics file, both from the start of the traffic) over the
+steps it kept up; the ratio is conformance load / SIPp.  The two tools climb the ladder together,
+step by step, so that they see the same machine.  UDP: one socket each
 (SIPp -t u1); TCP: one shared connection each (SIPp -t t1, load --tcp-connections 1).  The same
 bound on transactions in progress for both: SIPp ``-l calls + 1`` (a call has one transaction at a
 time), load ``--max-outstanding calls + 1``.
@@ -141,13 +143,19 @@ def run_sipp(sipp: str, transport: str, rate: int, step: float, run: str) -> dic
         return {"error": f"sipp exit {p.returncode}: {(p.stderr or p.stdout)[-400:]}", "wall_s": wall}
     head, last = rows[0], rows[-1]
     col = {name: i for i, name in enumerate(head)}
+    # SIPp's own clock, from its start to its last statistics line (the counterpart of load's
+    # elapsed_s, which also leaves the process's start-up out); the wall time is kept beside it.
+    try:
+        elapsed = float(last[col["CurrentTime"]].split("\t")[-1]) - float(last[col["StartTime"]].split("\t")[-1])
+    except (KeyError, ValueError, IndexError):
+        elapsed = wall
     ok_calls = int(last[col["SuccessfulCall(C)"]])
     failed_calls = int(last[col["FailedCall(C)"]])
     retrans = int(last[col["Retransmissions(C)"]]) if "Retransmissions(C)" in col else 0
     ok = 2 * ok_calls  # two REGISTER transactions per call
     return {"transactions": 2 * calls, "ok": ok, "failed": 2 * calls - ok, "failed_calls": failed_calls,
-            "retransmissions": retrans, "elapsed_s": round(wall, 3), "wall_s": round(wall, 3),
-            "rate_per_s": round(ok / wall, 1) if wall else None, "exit": p.returncode}
+            "retransmissions": retrans, "elapsed_s": round(elapsed, 3), "wall_s": round(wall, 3),
+            "rate_per_s": round(ok / elapsed, 1) if elapsed else None, "exit": p.returncode}
 
 
 def kept_up(r: dict, step: float, slack: float) -> bool:
@@ -161,29 +169,41 @@ def kamailio(action: str) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def ladder(name, fn, rates, step, slack, transport, restart: bool) -> dict:
-    steps, best = [], None
-    for rate in rates:
-        if restart:  # every step against an empty location table
-            kamailio("stop")
-            kamailio("start")
-        r = fn(transport, rate, step, f"{name[:4]}{transport}{rate}x{int(time.time()) % 100000}")
-        r["calls_per_s"] = rate
-        r["offered_per_s"] = 2 * rate
-        r["kept_up"] = kept_up(r, step, slack)
-        steps.append(r)
-        print(f"  {name:16} {transport} R={rate:6}/s offered {2 * rate:6} REGISTER/s: "
-              + (f"error {r['error']}" if "error" in r else
-                 f"{r['ok']}/{r['transactions']} 2xx in {r['elapsed_s']} s = {r['rate_per_s']}/s, "
-                 f"{r['failed']} failed, {r['retransmissions']} retransmission(s)"
-                 + ("" if r["kept_up"] else "  (did not keep up)")), flush=True)
-        if not r["kept_up"]:
-            break
-        best = r if best is None or r["rate_per_s"] > best["rate_per_s"] else best
-        if not restart:
-            time.sleep(1.0)  # let the registrar drain
-    return {"steps": steps, "sustained_per_s": best["rate_per_s"] if best else 0.0,
-            "sustained_calls_per_s": best["calls_per_s"] if best else 0}
+def ladders(tools, rates, step, slack, transport, restart: bool) -> dict:
+    """Both tools up the same ladder, step by step (R for one, then R for the other, the order
+    alternating from one R to the next), so that each step of each tool sees the machine as the
+    other's does; a tool stops climbing at its first step not kept up."""
+    out = {name: {"steps": [], "best": None, "stopped": False} for name, _ in tools}
+    for i, rate in enumerate(rates):
+        for name, fn in (tools if i % 2 == 0 else tools[::-1]):
+            st = out[name]
+            if st["stopped"]:
+                continue
+            if restart:  # every step against an empty location table
+                kamailio("stop")
+                kamailio("start")
+            r = fn(transport, rate, step, f"{name[:4]}{transport}{rate}x{int(time.time()) % 100000}")
+            r["calls_per_s"] = rate
+            r["offered_per_s"] = 2 * rate
+            r["kept_up"] = kept_up(r, step, slack)
+            r["load_average"] = [round(x, 2) for x in os.getloadavg()]
+            st["steps"].append(r)
+            print(f"  {name:16} {transport} R={rate:6}/s offered {2 * rate:6} REGISTER/s: "
+                  + (f"error {r['error']}" if "error" in r else
+                     f"{r['ok']}/{r['transactions']} 2xx in {r['elapsed_s']} s = {r['rate_per_s']}/s, "
+                     f"{r['failed']} failed, {r['retransmissions']} retransmission(s)"
+                     + ("" if r["kept_up"] else "  (did not keep up)"))
+                  + f"  [load {r['load_average'][0]}]", flush=True)
+            if not r["kept_up"]:
+                st["stopped"] = True
+                continue
+            best = st["best"]
+            st["best"] = r if best is None or r["rate_per_s"] > best["rate_per_s"] else best
+            if not restart:
+                time.sleep(1.0)  # let the registrar drain
+    return {name: {"steps": st["steps"], "sustained_per_s": st["best"]["rate_per_s"] if st["best"] else 0.0,
+                   "sustained_calls_per_s": st["best"]["calls_per_s"] if st["best"] else 0}
+            for name, st in out.items()}
 
 
 def main(argv=None) -> int:
@@ -224,9 +244,10 @@ def main(argv=None) -> int:
     try:
         for transport in a.transports.split(","):
             print(f"{transport.upper()}:")
-            load = ladder("conformance load", run_load, rates, a.step, a.slack, transport, started)
-            sp = ladder("sipp", lambda t, r, s, run: run_sipp(sipp, t, r, s, run), rates, a.step, a.slack,
-                        transport, started)
+            both = ladders([("conformance load", run_load),
+                            ("sipp", lambda t, r, s, run: run_sipp(sipp, t, r, s, run))],
+                           rates, a.step, a.slack, transport, started)
+            load, sp = both["conformance load"], both["sipp"]
             ratio = round(load["sustained_per_s"] / sp["sustained_per_s"], 2) if sp["sustained_per_s"] else None
             doc["results"][transport] = {"conformance_load": load, "sipp": sp, "ratio_load_over_sipp": ratio}
     finally:
