@@ -114,17 +114,26 @@ def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
         return (f"ESP SA {meta['sa']} (SPI {meta['spi']:#x}) {meta['src']}:{meta['sport']} -> "
                 f"{meta['dst']}:{meta['dport']}")
 
-    def ok(meta) -> bool:
-        if meta and meta.get("transport") == "tcp":
-            # TS 24.229 5.1.1.2.2 b): over TCP the flow is the UE's connection port_uc -> port_ps
+    def on_ue_connection(meta, request: bool) -> bool:
+        # TCP: a response comes on its request's connection; with outbound so does a request, the
+        # UE's connection being the flow (TS 24.229 5.1.1.2.2 b)); without, a request comes on a
+        # connection from port_pc to port_us (TS 33.203 7.1 [M]) as over UDP
+        return bool(meta) and meta.get("transport") == "tcp" and \
+            (not request or meta.get("outbound", True))
+
+    def ok(meta, request: bool = False) -> bool:
+        if on_ue_connection(meta, request):
             return meta["sa"] == 2 and meta["dport"] == meta.get("port_uc")
         return bool(meta) and meta["sa"] == 3 and meta["dport"] == meta.get("port_us")
 
-    seen = [ctx.sec.get("response"), *[m for ms in (ctx.sec.get("deliveries") or {}).values()
-                                          for m in ms]]
-    if ctx.sec.get("transport") == "tcp" or any((m or {}).get("transport") == "tcp" for m in seen):
-        expected = ("ESP SA 2 on the UE-initiated TCP connection, P-CSCF port_ps -> UE port_uc "
+    def expect(metas, request: bool) -> str:
+        tcp = [m for m in metas if m and m.get("transport") == "tcp"]
+        if not tcp and ctx.sec.get("transport") != "tcp":
+            return expected
+        if any(on_ue_connection(m, request) for m in tcp) or not request or not tcp:
+            return ("ESP SA 2 on the UE-initiated TCP connection, P-CSCF port_ps -> UE port_uc "
                     "(TS 24.229 5.1.1.2.2 b))")
+        return "ESP SA 3 on a TCP connection P-CSCF port_pc -> UE port_us (TS 33.203 7.1 [M])"
 
     if "clear_delivery" in args:
         flow = args["clear_delivery"]
@@ -138,14 +147,14 @@ def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
         flow = args["delivery"]
         metas = (ctx.sec.get("deliveries") or {}).get(flow) or []
         if not metas:
-            return [Observation(f"protected delivery on {flow}", None, expected,
+            return [Observation(f"protected delivery on {flow}", None, expect(metas, True),
                                 f"nothing delivered on {flow}")]
-        return [Observation(f"protected delivery on {flow}", all(ok(m) for m in metas), expected,
-                            "; ".join(show(m) for m in metas))]
-    if ctx.response is None:
-        return _no_response("protected response", expected, ctx)
+        return [Observation(f"protected delivery on {flow}", all(ok(m, True) for m in metas),
+                            expect(metas, True), "; ".join(show(m) for m in metas))]
     meta = ctx.sec.get("response")
-    return [Observation("protected response", ok(meta), expected, show(meta))]
+    if ctx.response is None:
+        return _no_response("protected response", expect([meta], False), ctx)
+    return [Observation("protected response", ok(meta), expect([meta], False), show(meta))]
 
 
 def dropped_check(args: dict, ctx: CheckContext) -> list[Observation]:

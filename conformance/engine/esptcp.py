@@ -10,7 +10,8 @@ bound to the gateway's TUN device, and the gateway seals what they send with the
   exchange SIP messages between the UE and the P-CSCF" (requests, responses, and terminating
   requests: TP_IMS_013).  Over SA 1 (out) and SA 2 (in).
 * ``port_us``: the UE's server port, a listener for connections the P-CSCF opens from its
-  ``port_pc`` (TS 33.203 7.1, SA 3 in and SA 4 out); what arrives there is recorded too.
+  ``port_pc`` (TS 33.203 7.1, SA 3 in and SA 4 out): without outbound the P-CSCF's requests
+  come that way; what arrives there is recorded and answered on the same connection.
 
 The endpoint looks like :class:`~.transport.TcpEndpoint` to the runner (``send``, ``read``,
 ``fileno``: an epoll descriptor over all its sockets, ``local``, ``closed``, ``close``).  The pcap
@@ -77,6 +78,7 @@ class TcpEspFlowEndpoint:
         self.binding: Binding | None = None
         self.endpoint: EspEndpoint | None = None
         self.pcscf: Addr | None = None
+        self.outbound = True                      # the flow registers with reg-id (the checks' view)
         self.closed = False
 
     def _socket(self, ip: str, port: int) -> socket.socket:
@@ -185,7 +187,7 @@ class TcpEspFlowEndpoint:
         seq = self.binding.last_inbound.get((sa.sport, sa.dport), (0, 0))[1] if self.binding else 0
         return {"sa": sa.number, "spi": sa.spi, "src": sa.src, "sport": sa.sport, "dst": sa.dst,
                 "dport": sa.dport, "port_us": self.port_us, "port_uc": self.local[1],
-                "seq": seq, "transport": "tcp"}
+                "seq": seq, "transport": "tcp", "outbound": self.outbound}
 
     def read(self) -> list[Incoming]:
         out: list[Incoming] = []
@@ -292,6 +294,7 @@ def tcp_flow_sec(run, flow, step):
     except TransportError:
         mailbox.close()
         raise
+    esp.outbound = getattr(flow.spec, "reg_id", None) is not None
     offer = [tuple(p) for p in (step.options.get("algorithms") or run.target.sec_agree.offer)]
     flow.sec = FlowSec(esp.local[1], esp.port_us, esp, offer)
     flow.port_uc, flow.port_us = esp.local[1], esp.port_us

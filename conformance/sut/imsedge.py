@@ -432,10 +432,9 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         out: list[Action] = []
         for a in actions or []:
             if isinstance(a, SendOnFlow) and a.flow.reliable and a.flow.local[1] == self.port_ps \
-                    and self.config.has_fault("wrong-terminating-port") \
                     and not a.data.startswith(b"SIP/2.0 ") and self.port_ps is not None:
-                from .imstcp import wrong_port_tcp     # FAULT over TCP: port_pc -> port_us
-                out += wrong_port_tcp(self, a)
+                from .imstcp import route_tcp_request  # the UE's connection, or port_pc -> port_us
+                out += route_tcp_request(self, a)
                 continue
             if not (isinstance(a, SendOnFlow) and not a.flow.reliable
                     and a.flow.local[1] == self.port_ps and self.port_ps is not None):

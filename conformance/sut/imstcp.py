@@ -13,7 +13,10 @@ SA 1 names that connection's ports (UE ``port_uc`` -> P-CSCF ``port_ps``): a REG
 :meth:`~.imsedge.ImsEdgeProxy._protected_register` does, anything else as the edge proxy does on
 that flow.  The connection becomes the SA set's flow: with outbound, TS 24.229 5.1.1.2.2 b)
 makes "the TCP connection between the UE and the P-CSCF [...] established by the UE" the flow,
-so responses and terminating requests use it (TP_IMS_013).
+so responses and terminating requests use it (TP_IMS_013).  A registration without outbound
+(no reg-id in its Contact) gets its requests the TS 33.203 way instead: over a connection the
+P-CSCF opens from ``port_pc`` to the UE's ``port_us`` (SA 3 out, SA 4 back; TS 33.203 7.1, [M]
+not read here) -- :func:`route_tcp_request`.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from ..ims.esp import PROTO_ESP, PROTO_TCP
 from ..ims.ippkt import ipv4_wrap
 from ..ims.tuncore import clear_selector
 from ..sip.errors import ParseError
+from ..sip.headers import parse_contacts
 from ..sip.message import Response, parse_message
 from .actions import Action, InjectIp, SendFromPort, SendOnFlow
 from .flow import FlowInfo
 
-__all__ = ["inject_tcp", "receive_protected_tcp", "seal_tcp", "send_from_port", "start_tcp",
-           "stop_tcp", "wrong_port_tcp"]
+__all__ = ["inject_tcp", "receive_protected_tcp", "route_tcp_request", "seal_tcp",
+           "send_from_port", "start_tcp", "stop_tcp"]
 
 CONNECT_TIMEOUT = 3.0
 
@@ -68,6 +72,7 @@ def receive_protected_tcp(edge, data: bytes, flow: FlowInfo, now: float) -> list
         return edge._protect(edge._response(message, flow, now), now)
     try:
         if message.method == "REGISTER":
+            _outbound_flows(edge)[flow] = _uses_outbound(message)
             actions = edge._protected_register(message, rec, now)
         else:
             actions = edge._request(message, flow, now)
@@ -89,10 +94,29 @@ def seal_tcp(edge, packet: bytes) -> bytes | None:
     return None
 
 
-def wrong_port_tcp(edge, action: SendOnFlow) -> list[Action]:
-    """FAULT ``wrong-terminating-port`` over TCP: a request for the UE goes over a new
-    connection from ``port_pc`` to the UE's ``port_us`` (SA 3) instead of the UE-initiated
-    connection that is the flow with outbound (TS 24.229 5.1.1.2.2 b))."""
+def _outbound_flows(edge) -> dict:
+    """flow -> whether its latest REGISTER used outbound (kept on the edge, bounded)."""
+    flows = edge.__dict__.setdefault("_tcp_outbound", {})
+    while len(flows) > 4096:
+        flows.pop(next(iter(flows)))
+    return flows
+
+
+def _uses_outbound(request) -> bool:
+    try:
+        return any(c.has_param("reg-id") for c in parse_contacts(request) if not c.star)
+    except ParseError:
+        return False
+
+
+def route_tcp_request(edge, action: SendOnFlow) -> list[Action]:
+    """Where a request for the UE goes on a protected TCP flow: with outbound on the flow itself,
+    the UE's connection (TS 24.229 5.1.1.2.2 b)); without, over a connection from ``port_pc``
+    to the UE's ``port_us`` (TS 33.203 7.1 [M]).  FAULT ``wrong-terminating-port`` swaps the
+    two."""
+    outbound = _outbound_flows(edge).get(action.flow, True)
+    if outbound != edge.config.has_fault("wrong-terminating-port"):
+        return [action]
     rec = edge.by_flow.get(action.flow) or next(
         (r for r in edge.by_nonce.values() if r.flow == action.flow), None)
     if rec is None:

@@ -38,11 +38,17 @@ def _fields(pcap, config_dir, *fields):
 def test_tcp_over_esp_pcap_is_esp_only_and_tshark_decrypts_it(tmp_path):
     run = run_suite(tmp_path, "-k", "(AKA-001 or AKA-005) and tcp", "testcases/secagree", target=REL8)
     assert run.results is not None, run.output
-    assert run.verdicts() == {"AKA-001[tcp]": "pass", "AKA-005[tcp]": "pass"}, run.output[-3000:]
-    case = run.case("AKA-005[tcp]")
-    delivered = [m for m in case["messages"] if m["summary"].startswith("MESSAGE")
-                 and m["direction"] == "received"]
-    assert len(delivered) == 1 and "ESP SA 2" in delivered[0]["note"]
+    assert run.verdicts() == {"AKA-001[tcp]": "pass", "AKA-005[tcp]": "pass",
+                              "AKA-005N[tcp]": "pass"}, run.output[-3000:]
+    # with outbound the MESSAGE comes on the UE's connection (SA 2), without on one the
+    # P-CSCF opens from port_pc to port_us (SA 3)
+    for item, sa in (("AKA-005[tcp]", "ESP SA 2"), ("AKA-005N[tcp]", "ESP SA 3")):
+        delivered = [m for m in run.case(item)["messages"] if m["summary"].startswith("MESSAGE")
+                     and m["direction"] == "received"]
+        assert len(delivered) == 1 and sa in delivered[0]["note"], (item, delivered)
+    pc_us = _fields(run.pcaps / "AKA-005N-tcp.pcap", run.pcaps / "AKA-005N-tcp.wireshark",
+                    "esp.spi", "sip.Method", "sip.Status-Code")
+    assert {(r[1], r[2]) for r in pc_us if r[1] or r[2]} >= {("MESSAGE", ""), ("", "200")}
     pcap, keys = run.pcaps / "AKA-001-tcp.pcap", run.pcaps / "AKA-001-tcp.wireshark"
     rows = _fields(pcap, tmp_path / "no-such-config", "ip.proto", "tcp.srcport", "tcp.dstport",
                    "sip.Method")

@@ -101,3 +101,16 @@ def test_wrong_terminating_port_fault_over_tcp_opens_port_pc_to_port_us():
     out = edge._protect([SendOnFlow(flow, request), SendOnFlow(flow, response)], 0.0)
     assert out[0] == SendFromPort((PCSCF, PORT_PC), (UE1, ue.port_us), request)
     assert out[1] == SendOnFlow(flow, response)                # responses stay on the flow
+
+
+def test_without_outbound_requests_go_from_port_pc_and_the_fault_swaps_the_two():
+    for faults, expect_pc in (([], True), (["wrong-terminating-port"], False)):
+        edge, ue = make_edge(faults=faults), Ue()
+        challenged(edge, ue)
+        flow = _tcp_flow(ue)
+        plain = _sip_of(ue, ue.protected()).replace(b";reg-id=1", b"")   # no outbound
+        edge.receive(plain, flow, 0.0)
+        request = b"MESSAGE sip:a@127.0.0.11 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+        out = edge._protect([SendOnFlow(flow, request)], 0.0)
+        pc = SendFromPort((PCSCF, PORT_PC), (UE1, ue.port_us), request)
+        assert out == ([pc] if expect_pc else [SendOnFlow(flow, request)])
