@@ -142,7 +142,9 @@ class TcpEspFlowEndpoint:
             raise TransportError(f"TCP connect from {self.local[0]}:{self.local[1]} to "
                                  f"{self.pcscf[0]}:{self.pcscf[1]} over ESP failed: "
                                  f"{errno.errorcode.get(rc, rc)}")
-        _, writable, _ = select.select([], [sock], [], self.connect_timeout)
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        writable = poller.poll(int(self.connect_timeout * 1000))
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if writable else errno.ETIMEDOUT
         if err:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)

@@ -181,13 +181,16 @@ class TunGateway:
     def _run(self) -> None:
         while not self._stop:
             with self._lock:
-                boxes = [b for b in self._mailboxes if not b.closed]
+                boxes = {b.fileno(): b for b in self._mailboxes if not b.closed}
+            poller = select.poll()                 # poll: no FD_SETSIZE limit on descriptors
+            for fd in (self._fd, self._wake_r, *boxes):
+                poller.register(fd, select.POLLIN)
             try:
-                ready, _, _ = select.select([self._fd, self._wake_r, *boxes], [], [], 1.0)
-            except (OSError, ValueError):
+                ready = [fd for fd, ev in poller.poll(1000) if ev & (select.POLLIN | select.POLLERR)]
+            except OSError:
                 if self._stop:
                     return
-                continue                 # a mailbox closed under us: list them again
+                continue
             if self._stop:
                 return
             if self._wake_r in ready:
@@ -197,8 +200,9 @@ class TunGateway:
                     pass
             if self._fd in ready:
                 self._from_tun()
-            for box in ready:
-                if isinstance(box, Mailbox):
+            for fd in ready:
+                box = boxes.get(fd)
+                if box is not None and not box.closed:
                     self._from_esp(box)
 
     def _from_tun(self) -> None:
