@@ -266,16 +266,23 @@ def device_exists(name: str) -> bool:
     return os.path.exists(f"/sys/class/net/{name}")
 
 
+_unavailable: str | None = None
+
+
 def tun_available() -> str | None:
-    """None when the TUN gateway works here, else why not (for skips and not-applicable)."""
+    """None when the TUN gateway works here, else why not (for skips and not-applicable; a
+    failure is remembered, so that each case does not try again)."""
+    global _unavailable
+    if _unavailable is not None:
+        return _unavailable
     try:
         TunGateway.shared()
     except TunUnavailable as exc:
-        return str(exc)
+        _unavailable = str(exc)
     except OSError as exc:
-        return f"TUN gateway: {exc.strerror or exc}" if exc.errno != errno.EPERM else \
+        _unavailable = f"TUN gateway: {exc.strerror or exc}" if exc.errno != errno.EPERM else \
             "a TUN device needs root (CAP_NET_ADMIN)"
-    return None
+    return _unavailable
 
 
 @atexit.register
