@@ -17,7 +17,8 @@ from ..checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..verdict import FAIL, INCONCLUSIVE, PASS, Finding, Verdict, combine, grade
-from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, request_expires
+from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, instance_of,
+                       request_expires, uri_text)
 
 
 @dataclass(frozen=True)
@@ -103,19 +104,29 @@ def _ob(value: str) -> bool | None:
     return uri is not None and uri.has_param("ob")
 
 
+_TAGS: dict[tuple, list[str] | None] = {}  # option tags by header values (read-only, bounded)
+
+
 def _tags_or_none(msg, header: str) -> list[str] | None:
     """The option tags of a header; None when unparseable (the check reads that as a violation)."""
+    values = tuple(msg.values(header))
     try:
-        return parse_option_tags(msg.values(header))
+        return _TAGS[values]
+    except KeyError:
+        pass
+    try:
+        tags = parse_option_tags(list(values))
     except ParseError:
-        return None
+        tags = None
+    if len(_TAGS) >= 4096:
+        _TAGS.clear()
+    _TAGS[values] = tags
+    return tags
 
 
 def _tags(msg, header: str) -> list[str]:
-    try:
-        return parse_option_tags(msg.values(header))
-    except ParseError:
-        return []
+    tags = _tags_or_none(msg, header)
+    return [] if tags is None else tags
 
 
 class Judge:
@@ -198,7 +209,7 @@ class Judge:
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         supported = "outbound" in _tags(req, "Supported")
         reg_ids = [c for c in out.contacts if c.reg_id is not None]
-        outbound_contacts = [c for c in reg_ids if c.instance]
+        outbound_contacts = [c for c in reg_ids if instance_of(c)]
         vias = len(req.values("Via"))
         req_paths = req.values("Path")
         resp_paths = resp.values("Path") if 200 <= resp.status < 300 else []
@@ -270,35 +281,39 @@ class Judge:
         expected: list[str] = []
         replaced: list[str] = []
         added: list[str] = []
-        new_outbound = [c for c in out.contacts if c.instance and c.reg_id is not None
-                        and request_expires(req, c) != 0]
-        by_ukey: dict[str, object] = {}
-        for c in out.contacts:
+        contacts = out.contacts
+        # per Contact of the request, once: the expiry it asks, its instance, its URI's key
+        asks = [request_expires(req, c) for c in contacts]
+        insts = [instance_of(c) for c in contacts]
+        new_outbound = [(c, insts[i]) for i, c in enumerate(contacts)
+                        if insts[i] and c.reg_id is not None and asks[i] != 0]
+        by_ukey: dict[str, int] = {}
+        for i, c in enumerate(contacts):
             if c.uri is not None:
-                by_ukey.setdefault(_uri_key(c.uri), c)  # the first Contact with that URI
+                by_ukey.setdefault(_uri_key(c.uri), i)  # the first Contact with that URI
         for b in out.before:
-            c = by_ukey.get(b.ukey)
-            if out.star or (c is not None and request_expires(req, c) == 0):
+            i = by_ukey.get(b.ukey)
+            if out.star or (i is not None and asks[i] == 0):
                 continue  # removed by this request
-            twin = next((n for n in new_outbound if n.instance == b.instance and n.reg_id == b.reg_id), None)
+            twin = next((n for n, ni in new_outbound if ni == b.instance and n.reg_id == b.reg_id), None)
             if twin is not None and outbound and not _same(twin, b):
                 replaced.append(name(b.uri, b.reg_id, "replaced"))
                 continue
-            if not requires and b.instance and any(n.instance == b.instance for n in out.contacts):
+            if not requires and b.instance and b.instance in insts:
                 continue  # legacy (Rel-7) rules: the instance's binding may be overwritten
             n = name(b.uri, b.reg_id)
             expected.append(n)
             if outbound and b.reg_id is not None and any(
-                    x.instance == b.instance and x.reg_id != b.reg_id for x in new_outbound):
+                    ni == b.instance and x.reg_id != b.reg_id for x, ni in new_outbound):
                 added.append(n)
-        for c in out.contacts:
-            e = request_expires(req, c)
-            if e != 0 and c.uri is not None and not out.star:
-                expected.append(name(str(c.uri), c.reg_id, "requested"))
+        if not out.star:
+            for i, c in enumerate(contacts):
+                if asks[i] != 0 and c.uri is not None:
+                    expected.append(name(uri_text(c.uri), c.reg_id, "requested"))
         ctx.flow_contacts = names
         # A binding is seen listed when its URI is, as text, the URI of a listed Contact (the
         # check compares with RFC 3261 URI equality); anything else is left to the check.
-        listed = {str(c.uri) for c in out.listed} if expected or added else ()
+        listed = {uri_text(c.uri) for c in out.listed} if expected or added else ()
         if expected:
             self._check("R2-bindings", "contacts", {"include": expected}, ctx, packets, where,
                         len(expected) if all(names[n] in listed for n in expected) else 0)

@@ -36,10 +36,64 @@ EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding ma
 _BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 
 
+# Derived values of parsed URIs and name-addrs, by object: those objects are shared by text
+# (conformance.sip.headers caches them) and read-only, and each comes back at every refresh of
+# its binding.  Entries hold their object, so an id is never reused while remembered; bounded.
+_MEMO_MAX = 1 << 17
+_UKEYS: dict[int, tuple] = {}
+_TEXTS: dict[int, tuple] = {}
+_INSTANCES: dict[int, tuple] = {}
+
+
 def _uri_key(uri) -> str:
     """A comparable form of a Contact URI: scheme, user, host, port and transport."""
     if uri is None:
         return ""
+    hit = _UKEYS.get(id(uri))
+    if hit is not None and hit[0] is uri:
+        return hit[1]
+    key = _uri_key_of(uri)
+    if len(_UKEYS) >= _MEMO_MAX:
+        _UKEYS.clear()
+    _UKEYS[id(uri)] = (uri, key)
+    return key
+
+
+def uri_text(uri) -> str:
+    """``str(uri)``, remembered (see _uri_key)."""
+    hit = _TEXTS.get(id(uri))
+    if hit is not None and hit[0] is uri:
+        return hit[1]
+    text = str(uri)
+    if len(_TEXTS) >= _MEMO_MAX:
+        _TEXTS.clear()
+    _TEXTS[id(uri)] = (uri, text)
+    return text
+
+
+def instance_of(contact: NameAddr) -> str | None:
+    """``contact.instance`` (the unquoted +sip.instance), remembered (see _uri_key)."""
+    hit = _INSTANCES.get(id(contact))
+    if hit is not None and hit[0] is contact:
+        return hit[1]
+    value = contact.instance
+    if len(_INSTANCES) >= _MEMO_MAX:
+        _INSTANCES.clear()
+    _INSTANCES[id(contact)] = (contact, value)
+    return value
+
+
+def top_branch(msg, vias: list[str] | None = None) -> str | None:
+    """``msg.top_branch`` (the same expression), from the Via values when the caller has them."""
+    if vias is None:
+        vias = msg.values("Via")
+    if not vias:
+        return None
+    m = _BRANCH.search(vias[0])
+    return m.group(1) if m else None
+
+
+def _uri_key_of(uri) -> str:
     host = (uri.host or "").lower()
     port = uri.port or ""
     transport = (uri.param("transport") or "udp").lower() if uri.is_sip else ""
@@ -62,8 +116,9 @@ def aor_of_to(to: str | None) -> str:
 
 
 def binding_key(contact: NameAddr) -> tuple:
-    if contact.instance and contact.reg_id is not None:
-        return ("outbound", contact.instance, contact.reg_id)
+    instance = instance_of(contact)
+    if instance and contact.reg_id is not None:
+        return ("outbound", instance, contact.reg_id)
     return ("uri", _uri_key(contact.uri))
 
 
@@ -287,7 +342,8 @@ class Timeline:
         if isinstance(msg, Request):
             c.requests += 1
             c.methods[msg.method] = c.methods.get(msg.method, 0) + 1
-            key = (msg.call_id, cseq, msg.top_branch)
+            vias = msg.values("Via")
+            key = (msg.call_id, cseq, top_branch(msg, vias))
             ex = self.open.get(key)
             if ex is not None:
                 ex.retransmissions += 1
@@ -299,7 +355,6 @@ class Timeline:
             out: list = []
             if msg.method == "REGISTER":
                 self.registrar_addrs.add(ev.dst)
-                vias = msg.values("Via")
                 if len(vias) > 1:
                     m = _BRANCH.search(vias[1])
                     outer = self.open.get((msg.call_id, cseq, m.group(1))) if m else None
@@ -311,7 +366,7 @@ class Timeline:
                     out.append(d)
             return out
         c.responses += 1
-        key = (msg.call_id, cseq, msg.top_branch)
+        key = (msg.call_id, cseq, top_branch(msg))
         ex = self.open.get(key)
         if ex is None or ex.final_event is not None:
             return []
@@ -400,7 +455,7 @@ class Timeline:
                 out.changes.append(Change("replaced", old, pkt))
                 old = None
             if old is None:
-                b = Binding(out.aor, key, str(c.uri), c.instance, c.reg_id, c.expires, expires_at,
+                b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, c.expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
                             out.exchange.request.values("Path") if mine is not None else [], pkt, pkt,
                             ukey=ukey)
@@ -421,7 +476,7 @@ class Timeline:
                         self._ue_addrs[ev.src] = (out.aor, key)
                     old.note(pkt, now, "refreshed")
                     out.changes.append(Change("refreshed", old, pkt))
-        instances = {c.instance for c in listed if c.instance}
+        instances = {i for i in map(instance_of, listed) if i}
         for key, b in list(st.bindings.items()):
             if key in seen:
                 continue
