@@ -60,7 +60,10 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
     if processes > 1 and not keep_events:
         from .parallel import analyze_parallel
 
-        a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound)
+        try:
+            a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound)
+        except OSError as exc:  # no fork, no pipe: one process it is
+            a, serial_because = None, f"could not start the processes: {exc}"
         if a is not None:
             return a
     a = _analyze(path, strict=strict, keepalive_bound=keepalive_bound, keep_events=keep_events)
