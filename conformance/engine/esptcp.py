@@ -97,6 +97,7 @@ class TcpEspFlowEndpoint:
     def use(self, endpoint: EspEndpoint, pcscf: Addr) -> None:
         """Switch to a new SA set: the gateway carries it; connections of the old one go."""
         self._drop_connections()
+        self.gateway.drain()                      # their resets leave under the old SAs
         if self.binding is not None:
             self.gateway.detach(self.binding)
         self.endpoint, self.pcscf = endpoint, pcscf
@@ -272,6 +273,7 @@ class TcpEspFlowEndpoint:
         self.closed = True
         self._drop_connections()
         if self.binding is not None:
+            self.gateway.drain()                  # the resets reach the P-CSCF before the SAs go
             self.gateway.detach(self.binding)
         for s in (self.uc_sock, self.listener):
             if s is not None:

@@ -37,6 +37,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 from .errors import EspError
 from .espio import EspHub, EspUnavailable, Mailbox
@@ -170,6 +171,17 @@ class TunGateway:
         except OSError as exc:
             raise EspError(f"write to {self.name} failed: {exc.strerror}") from None
         self.written += 1
+
+    def drain(self, timeout: float = 0.1) -> None:
+        """Wait, at most ``timeout`` seconds, until the thread has read what the kernel queued
+        on the TUN (e.g. the resets of connections just closed, before their SAs go)."""
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while not self._stop and poller.poll(0) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        with self._lock:            # a packet read just now is sealed under the lock
+            pass
 
     # -- the thread ------------------------------------------------------------------------------
     def _wake(self) -> None:
