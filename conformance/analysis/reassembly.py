@@ -233,4 +233,5 @@ def _message_event(base: dict, data: bytes) -> WireEvent:
         msg = parse_message(data)
     except ParseError as exc:
         return WireEvent(kind="unparseable", note=f"not SIP: {exc}", **dict(base, data=data))
-    return WireEvent(kind="sip", message=msg, **dict(base, data=data))
+    b = base
+    return WireEvent(b["number"], b["time"], b["transport"], b["src"], b["dst"], "sip", data, msg, "", b["first"])
