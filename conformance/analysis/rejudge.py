@@ -187,6 +187,8 @@ class CaseReplay:
             flow.addr = ev.src
             self._learn(flow, req)
         resp_ev = self._final_response(i, ev)
+        if not peer and step.options.get("digest") != "none":
+            i, ev, req, resp_ev = self._digest_retries(i, ev, resp_ev)
         resp = resp_ev.message if resp_ev is not None else None
         result.request_index = ev.number
         result.response_index = resp_ev.number if resp_ev is not None else None
@@ -224,6 +226,30 @@ class CaseReplay:
                 except ParseError:
                     pass
         self.judge.judge(step, result, ctx, result.response_index)
+
+    def _digest_retries(self, i: int, ev: WireEvent, resp_ev: WireEvent | None):
+        """A 401/407 the live run answered within the step (engine/digest_steps.py): the retry is
+        the next request from the same address with the same Call-ID and method carrying
+        credentials; the step is judged on the retry's answer, as live."""
+        from ..engine.digest_steps import MAX_CHALLENGES
+
+        for _ in range(MAX_CHALLENGES):
+            if resp_ev is None or resp_ev.message.status not in (401, 407):
+                break
+            header = "Authorization" if resp_ev.message.status == 401 else "Proxy-Authorization"
+            req = ev.message
+            hit = next(((j, r) for j, r in enumerate(self.events[i + 1:], i + 1)
+                        if r.kind == "sip" and isinstance(r.message, Request) and r.src == ev.src
+                        and r.message.method == req.method and r.message.call_id == req.call_id
+                        and 'response="' in (r.message.get(header) or "")
+                        and 'response=""' not in (r.message.get(header) or "")), None)
+            if hit is None:
+                break
+            i, ev = hit
+            self.st.consumed.add(_key(ev.message))
+            self.st.cursor = i + 1
+            resp_ev = self._final_response(i, ev)
+        return i, ev, ev.message, resp_ev
 
     def _ping_step(self, step: StepSpec, result: StepResult) -> None:
         flow = self.st.flows[step.flow]
