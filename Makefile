@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml setup.py
 # of the S-CSCF: reports/core/, pcaps/core/) and as an edge proxy alone in front of the tester's
 # emulated registrar (reports/edge/, pcaps/edge/); as root, behind a real NAT in network
 # namespaces (reports/nat/), over IPv6 (reports/ipv6/), with IMS AKA + sec-agree over
-# user-space ESP (reports/ims/) and with sec-agree through the NAT, ESP in UDP (reports/ims-nat/).
+# user-space ESP (reports/ims/; the IMS P-CSCF alone before the emulated registrar:
+# reports/ims-edge/) and with sec-agree through the NAT, ESP in UDP (reports/ims-nat/).
 # Fails if any run fails.
 run: $(STAMP)
 	@status=0; \
@@ -35,6 +36,7 @@ run: $(STAMP)
 	$(BIN)/conformance run --target targets/reference-edge-rel8.yaml --reports-dir reports/edge --pcap-dir pcaps/edge $(ARGS) || status=1; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  $(BIN)/conformance run --target targets/reference-ims-rel8.yaml --reports-dir reports/ims --pcap-dir pcaps/ims $(ARGS) || status=1; \
+	  $(BIN)/conformance run --target targets/reference-ims-edge-rel8.yaml --reports-dir reports/ims-edge --pcap-dir pcaps/ims-edge $(ARGS) || status=1; \
 	else echo "make run: IMS AKA / sec-agree (user-space ESP) skipped: it needs root for raw sockets"; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v nft >/dev/null 2>&1; then \
 	  $(BIN)/conformance run --target targets/reference-nat.yaml --reports-dir reports/nat --pcap-dir pcaps/nat $(ARGS) || status=1; \

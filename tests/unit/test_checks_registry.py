@@ -15,7 +15,7 @@ def test_registry_defaults():
     }
     # IMS AKA / sec-agree (conformance/checks/secagree.py)
     expected.update({"aka_challenge": "MUST", "security_server": "MUST", "protected": "MUST",
-                     "dropped": "MUST", "answered": "MUST"})
+                     "dropped": "MUST", "answered": "MUST", "sa_unused": "MUST", "forwarded_sec": "MUST"})
     # behind a NAT (conformance/checks/nat.py, docs/topologies.md)
     expected.update({"via_received": "MUST", "nat_mapping": "MUST"})
     assert {k: v.level for k, v in CHECKS.items()} == expected
@@ -76,9 +76,10 @@ def test_no_response_is_inconclusive_for_every_kind():
             "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
     args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {}})
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
-    # dropped / answered judge the absence or presence of a response itself
+    # dropped / answered judge the absence or presence of a response itself; sa_unused and
+    # forwarded_sec judge the ESP the UE received and what reached REG-T (test_secagree_checks.py)
     assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded", "keepalive",
-                                       "dropped", "answered", "nat_mapping"}
+                                       "dropped", "answered", "nat_mapping", "sa_unused", "forwarded_sec"}
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)
         assert findings, kind
