@@ -42,13 +42,18 @@ def test_every_pcap_decodes_each_sip_message(tmp_path):
         if case["verdict"] == "not applicable":
             assert pcap is None  # nothing was sent
             continue
-        sip_records = [m for m in case["messages"] if _is_sip(m["text"])]
+        # the RFC 4475 invalid messages (send_bytes) may or may not decode,
+        # and tshark rightly calls some of them malformed
+        deliberate = [m for m in case["messages"] if "invalid message (deliberate)" in (m.get("note") or "")]
+        sip_records = [m for m in case["messages"] if _is_sip(m["text"]) and m not in deliberate]
         fields = _tshark("-r", pcap, "-Y", "sip", "-T", "fields", "-e", "sip.CSeq.seq",
                          "-E", "occurrence=a", "-E", "aggregator=,")
         decoded = [v for line in fields.splitlines() for v in line.split(",") if v]
-        assert len(decoded) == len(sip_records), (case["id"], len(decoded), len(sip_records))
-        malformed = _tshark("-r", pcap, "-Y", "_ws.malformed || _ws.expert.severity == error")
-        assert malformed.strip() == "", (case["id"], malformed)
+        assert len(sip_records) <= len(decoded) <= len(sip_records) + len(deliberate), \
+            (case["id"], len(decoded), len(sip_records))
+        if not deliberate:
+            malformed = _tshark("-r", pcap, "-Y", "_ws.malformed || _ws.expert.severity == error")
+            assert malformed.strip() == "", (case["id"], malformed)
         checked += 1
     assert checked > 30
 
