@@ -85,7 +85,7 @@ class EncapFlowEndpoint:
         self.refused = ""
         if server is not None and server.mode != UDP_ENC_TUN.lower():
             self.refused = (f"the P-CSCF chose mod={server.mod or 'trans'} (transport mode), but "
-                            f"this UE is behind a NAT and carries ESP in UDP only (mod={UDP_ENC_TUN}, "
+                            f"this flow carries ESP in UDP only (udp_encap: mod={UDP_ENC_TUN}, "
                             "TS 33.203 Annex M)")
             return
         self.keepalive()   # open the NAT's mappings of port_uc and port_us (RFC 3948 §4)

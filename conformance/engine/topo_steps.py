@@ -52,7 +52,8 @@ def merge_nat_view(run) -> None:
             # inside ESP-in-UDP the text is not on the wire: the protected port's mapping
             site = next((getattr(f.spec, "site", 1) for u in run.ues.values() for f in u.flows.values()
                          if local[1] in (f.port_uc, f.port_us)), 1)
-            mapped = cap.mapping(tuple(local), "udp", iface=f"in{site - 1}")
+            mapped = cap.mapping(tuple(local), "udp", iface=f"in{site - 1}", at=when,
+                                 sent=m.direction == "sent")
             note = f"NAT: ESP-in-UDP from {local[1]} mapped to {mapped[0]}:{mapped[1]}" if mapped else ""
         elif m.transport == "udp":
             fr = cap.translated("udp", payload, m.direction == "sent", when)
@@ -66,7 +67,8 @@ def merge_nat_view(run) -> None:
             # this connection's own mapping (a re-registration after a rebinding has another)
             site = next((getattr(f.spec, "site", 1) for u in run.ues.values() for f in u.flows.values()
                          if f.name == m.flow), 1)
-            mapped = cap.mapping(tuple(local), "tcp", iface=f"in{site - 1}")
+            mapped = cap.mapping(tuple(local), "tcp", iface=f"in{site - 1}", at=when,
+                                 sent=m.direction == "sent")
             seen = [mapped] if mapped else (run.mappings.get(m.flow) or [])
             note = f"NAT mapping {seen[-1][0]}:{seen[-1][1]}" if seen else ""
         if note:

@@ -14,6 +14,9 @@ RFC 3948), sans-IO: a mixin of :class:`~.imsedge.ImsEdgeProxy`.
 * Sending (SA 3 from port_pc, as :meth:`ImsEdgeProxy._protect` does for transport mode) goes as
   ESP in UDP to the mapping of the UE's port_us: learned from its keep-alives or ESP, failing
   that the UE's public address (the initial REGISTER's source) with port_us itself.
+* After a NAT rebinding the keep-alives come from an unknown address: they are kept (bounded)
+  until an authenticated ESP packet from that address names the SA set, which then follows the
+  new mappings (:meth:`UdpEncapMixin._adopt_pending`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .actions import Action, SendOnFlow
 from .flow import FlowInfo
 
 ENCAP = UDP_ENC_TUN.lower()
+MAX_PENDING = 256
 #: which SA's mapping a protected port's traffic shows: UE port_uc (SA 1) -> P port_ps,
 #: UE port_us (SA 4) -> P port_pc; the P-CSCF answers SA 2 / SA 3 to those mappings.
 _REPLY_TO = {2: 1, 3: 4}
@@ -96,8 +100,15 @@ class UdpEncapMixin:
         if kind == "keepalive":
             rec = self._encap_owner(flow)
             if rec is None:
+                # perhaps after a NAT rebinding: kept until an authenticated packet from that
+                # public address names its SA set (see _adopt_pending)
+                pending = self._pending()
+                pending.pop((flow.remote[0], flow.local[1]), None)
+                pending[(flow.remote[0], flow.local[1])] = flow.remote
+                while len(pending) > MAX_PENDING:
+                    pending.pop(next(iter(pending)))
                 return self._drop(f"NAT-keepalive from {flow.remote[0]}:{flow.remote[1]} of no "
-                                  "UDP-enc-tun SA set")
+                                  "UDP-enc-tun SA set (yet)")
             n = self._encap_sa_number(flow)
             rec.outer[n] = flow.remote
             rec.learned.add(n)
@@ -119,7 +130,27 @@ class UdpEncapMixin:
             return self._drop(f"{exc} (UDP-encapsulated, RFC 4303 §3.4)")
         rec.outer[n] = flow.remote            # authenticated: the port's current mapping
         rec.learned.add(n)
+        self._adopt_pending(rec, n, flow)
         return self._protected_message(payload, rec, now)
+
+    def _pending(self) -> dict:
+        """(public address, our port) -> where a keep-alive nobody owned came from."""
+        pending = getattr(self, "_encap_pending", None)
+        if pending is None:
+            pending = self._encap_pending = {}
+        return pending
+
+    def _adopt_pending(self, rec, n: int, flow: FlowInfo) -> None:
+        """An authenticated packet on SA ``n`` from a new public address (a NAT rebinding): the
+        SA set now lives there, and a keep-alive from there to the other protected port, kept
+        unowned, is that port's new mapping (RFC 7296 §2.23 practice: NAT-T peers follow the
+        address of authenticated packets; [I] for sec-agree SAs)."""
+        rec.public_ip = flow.remote[0]
+        other, port = (4, self.port_pc) if n == 1 else (1, self.port_ps)
+        waiting = self._pending().pop((flow.remote[0], port), None)
+        if waiting is not None and rec.outer.get(other, ("", 0))[0] != flow.remote[0]:
+            rec.outer[other] = waiting
+            rec.learned.add(other)
 
     def _protected_message(self, data: bytes, rec, now: float) -> list[Action]:
         try:

@@ -173,13 +173,19 @@ class NatCapture:
                 return f
         return None
 
-    def mapping(self, local: tuple[str, int], transport: str, iface: str = "in0") -> tuple[str, int] | None:
-        """The source address of the latest packet from ``local`` as it left the NAT."""
+    def mapping(self, local: tuple[str, int], transport: str, iface: str = "in0",
+                at: float | None = None, sent: bool = False) -> tuple[str, int] | None:
+        """The source address of the latest packet from ``local`` as it left the NAT.  With
+        ``at`` (a message's time): the mapping then, i.e. of the first packet from ``local`` at
+        or after it (``sent``: the message itself), else of the latest before it."""
         self.sync()
         local = (local[0], int(local[1]))
         with self._lock:
             inside = [f for f in self.frames if f.proto == transport and f.src == local
                       and not f.outgoing and f.iface == iface]
+        if at is not None:
+            later = [f for f in inside if f.when >= at - 0.01]
+            inside = later[:1] if sent and later else [f for f in inside if f.when < at]
         for f in reversed(inside[-20:]):
             out = self._pair(f)
             if out is not None:

@@ -165,3 +165,24 @@ def test_wrong_terminating_port_fault_sends_over_sa2_to_port_uc_mapping():
     send = next(a for a in edge._protect([SendOnFlow(rec.flow, request)], 2.0))
     assert send.flow.local == (PCSCF, PORT_PS) and send.address == (PUBLIC, 22222)
     assert udpencap.open_tunnel(ue.ep, send.data)[0].sa.number == 2
+
+
+def test_after_a_rebinding_the_sa_set_follows_the_authenticated_source():
+    edge, ue = make_edge(), NatUe()
+    ue.challenge(edge)
+    edge.receive(udpencap.KEEPALIVE, at(PORT_PC, 23456), 0.5)
+    edge.receive(ue.protected(), at(PORT_PS, 22222), 1.0)
+    rec = next(iter(edge.by_flow.values()))
+    # the NAT's address changes: the keep-alive from the new address is nobody's yet ...
+    moved = "198.18.2.3"
+    before = len(edge.dropped)
+    assert edge.receive(udpencap.KEEPALIVE, FlowInfo("udp", (PCSCF, PORT_PC), (moved, 27000)), 5.0) == []
+    assert len(edge.dropped) == before + 1 and rec.outer[4] == (PUBLIC, 23456)
+    # ... until an authenticated ESP packet from there names the SA set
+    refresh = udpencap.seal_tunnel(ue.ep, ue.sas[1], ue.register(
+        [f"Security-Verify: {mirror(ue.server_raw)}"], via_port=PORT_US))
+    edge.receive(refresh, FlowInfo("udp", (PCSCF, PORT_PS), (moved, 26000)), 6.0)
+    assert rec.outer == {1: (moved, 26000), 4: (moved, 27000)} and rec.public_ip == moved
+    request = b"MESSAGE sip:a@x SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.2.2;branch=z9hG4bKm\r\nContent-Length: 0\r\n\r\n"
+    send = next(a for a in edge._protect([SendOnFlow(rec.flow, request)], 7.0))
+    assert send.address == (moved, 27000)

@@ -29,7 +29,11 @@ def test_sec_agree_through_the_nat_in_udp(tmp_path):
     assert proc.returncode == 0, output[-3000:]
     assert [n for n in leftovers() if n.startswith(f"cft{proc.pid}x")] == []
     cases = {c["id"]: c for c in json.loads((tmp_path / "results.json").read_text())["cases"]}
-    assert {k: c["verdict"] for k, c in cases.items()} == {"NAT-IMS-001[udp]": "pass", "NAT-IMS-002[udp]": "pass"}
+    assert {k: c["verdict"] for k, c in cases.items()} == {
+        "NAT-IMS-001[udp]": "pass", "NAT-IMS-002[udp]": "pass", "NAT-IMS-003[udp]": "pass"}
+    # after the rebinding the P-CSCF answered at the new mappings, noted per message
+    three = [m["note"] for m in cases["NAT-IMS-003[udp]"]["messages"] if m["flow"] == "f1"]
+    assert any("mapped to 198.18.2.1:" in n for n in three) and any("mapped to 198.18.2.3:" in n for n in three)
     one = cases["NAT-IMS-001[udp]"]
     received = [m for m in one["messages"] if m["direction"] == "received" and m["flow"] == "f1"]
     # the 2xx and the MESSAGE came as ESP in UDP through the NAT (the P-CSCF learned the mapping)
