@@ -17,8 +17,8 @@ from ..checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..verdict import FAIL, INCONCLUSIVE, PASS, Finding, Verdict, combine, grade
-from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, instance_of,
-                       request_expires, uri_text)
+from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, hget, hvalues,
+                       instance_of, request_expires, uri_text)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ _TAGS: dict[tuple, list[str] | None] = {}  # option tags by header values (read-
 
 def _tags_or_none(msg, header: str) -> list[str] | None:
     """The option tags of a header; None when unparseable (the check reads that as a violation)."""
-    values = tuple(msg.values(header))
+    values = tuple(hvalues(msg, header.lower()))
     try:
         return _TAGS[values]
     except KeyError:
@@ -210,9 +210,9 @@ class Judge:
         supported = "outbound" in _tags(req, "Supported")
         reg_ids = [c for c in out.contacts if c.reg_id is not None]
         outbound_contacts = [c for c in reg_ids if instance_of(c)]
-        vias = len(req.values("Via"))
-        req_paths = req.values("Path")
-        resp_paths = resp.values("Path") if 200 <= resp.status < 300 else []
+        vias = len(hvalues(req, "via"))
+        req_paths = hvalues(req, "path")
+        resp_paths = hvalues(resp, "path") if 200 <= resp.status < 300 else []
         # First hop, as far as the capture shows it (RFC 5626 §6 ¶3).
         if req_paths:
             first_hop, path_ob, seen = False, bool(_ob(req_paths[0])), True
@@ -261,7 +261,7 @@ class Judge:
             self._check("PATH-echo", "path", {"echo": True}, ctx, packets, where)
         elif vias == 1 and resp_paths and outbound_contacts and supported:
             self._check("PATH-ob", "path", {"ob": True}, ctx, packets, where)
-        if resp.get("Flow-Timer") is not None:
+        if hget(resp, "flow-timer") is not None:
             self._check("FLOW-TIMER", "flow_timer", {"valid": True}, ctx, packets, where)
 
     def _bindings(self, out: RegisterOutcome, ctx: CheckContext, packets, where, outbound: bool,

@@ -25,8 +25,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
-from ..sip.headers import NameAddr, parse_contacts, parse_name_addr, parse_uri, uri_equal
-from ..sip.message import Request, Response
+from ..sip.headers import NameAddr, parse_name_addr, parse_uri, uri_equal
+from ..sip.message import _NOT_LISTS, Request, Response, split_list
 from .reassembly import WireEvent
 
 MAX_OPEN = 20000  # open transactions remembered
@@ -83,10 +83,49 @@ def instance_of(contact: NameAddr) -> str | None:
     return value
 
 
+def hvalues(msg, key: str) -> list[str]:
+    """``msg.values(name)`` for the header's canonical lower-case name ``key`` ("via", "contact"):
+    the same list, from the message's header index without the copies and name look-ups of the
+    general accessor (the analysis reads a few headers of every message, several times)."""
+    lines = msg._index().get(key)
+    if not lines:
+        return []
+    if key in _NOT_LISTS:
+        return list(lines)
+    if len(lines) == 1:
+        return split_list(lines[0])
+    out: list[str] = []
+    for line in lines:
+        out.extend(split_list(line))
+    return out
+
+
+def hget(msg, key: str) -> str | None:
+    """``msg.get(name)`` for the canonical lower-case name ``key``."""
+    lines = msg._index().get(key)
+    return lines[0] if lines else None
+
+
+def cseq_of(msg) -> tuple[int, str] | None:
+    """``msg.cseq`` (the same reading of the first CSeq)."""
+    value = hget(msg, "cseq")
+    if value is None:
+        return None
+    parts = value.split()
+    if len(parts) != 2 or not parts[0].isdigit():
+        return None
+    return int(parts[0]), parts[1]
+
+
+def contacts_of(msg) -> list[NameAddr]:
+    """``parse_contacts(msg)``: the message's Contact values parsed (ParseError as it raises)."""
+    return [parse_name_addr(v) for v in hvalues(msg, "contact")]
+
+
 def top_branch(msg, vias: list[str] | None = None) -> str | None:
     """``msg.top_branch`` (the same expression), from the Via values when the caller has them."""
     if vias is None:
-        vias = msg.values("Via")
+        vias = hvalues(msg, "via")
     if not vias:
         return None
     m = _BRANCH.search(vias[0])
@@ -101,7 +140,7 @@ def _uri_key_of(uri) -> str:
 
 
 def aor_of(request: Request) -> str:
-    return aor_of_to(request.get("To"))
+    return aor_of_to(hget(request, "to"))
 
 
 def aor_of_to(to: str | None) -> str:
@@ -126,7 +165,7 @@ def request_expires(request: Request, contact: NameAddr) -> int | None:
     """The expiry a REGISTER asks for one Contact: its parameter, else the Expires header."""
     if contact.expires is not None:
         return contact.expires
-    value = (request.get("Expires") or "").strip()
+    value = (hget(request, "expires") or "").strip()
     return int(value) if value.isdigit() else None
 
 
@@ -338,12 +377,13 @@ class Timeline:
         msg = ev.message
         c = self.counts
         c.messages += 1
-        cseq = msg.cseq
+        cseq = cseq_of(msg)
+        call_id = hget(msg, "call-id")
         if isinstance(msg, Request):
             c.requests += 1
             c.methods[msg.method] = c.methods.get(msg.method, 0) + 1
-            vias = msg.values("Via")
-            key = (msg.call_id, cseq, top_branch(msg, vias))
+            vias = hvalues(msg, "via")
+            key = (call_id, cseq, top_branch(msg, vias))
             ex = self.open.get(key)
             if ex is not None:
                 ex.retransmissions += 1
@@ -357,7 +397,7 @@ class Timeline:
                 self.registrar_addrs.add(ev.dst)
                 if len(vias) > 1:
                     m = _BRANCH.search(vias[1])
-                    outer = self.open.get((msg.call_id, cseq, m.group(1))) if m else None
+                    outer = self.open.get((call_id, cseq, m.group(1))) if m else None
                     if outer is not None:
                         outer.relayed = True
             else:
@@ -366,7 +406,7 @@ class Timeline:
                     out.append(d)
             return out
         c.responses += 1
-        key = (msg.call_id, cseq, top_branch(msg))
+        key = (call_id, cseq, top_branch(msg))
         ex = self.open.get(key)
         if ex is None or ex.final_event is not None:
             return []
@@ -405,7 +445,7 @@ class Timeline:
         st = self.aors.setdefault(aor, AorState())
         now = ex.req_event.time
         try:
-            contacts = parse_contacts(req)
+            contacts = contacts_of(req)
         except ParseError as exc:
             contacts = []
             perr = f"unparseable Contact in the REGISTER: {exc}"
@@ -426,7 +466,7 @@ class Timeline:
         if resp is None or not 200 <= resp.status < 300:
             return out
         try:
-            listed = [c for c in parse_contacts(resp) if not c.star and c.uri is not None]
+            listed = [c for c in contacts_of(resp) if not c.star and c.uri is not None]
         except ParseError as exc:
             out.parse_error = f"unparseable Contact in the 2xx: {exc}"
             return out
@@ -457,7 +497,7 @@ class Timeline:
             if old is None:
                 b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, c.expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
-                            out.exchange.request.values("Path") if mine is not None else [], pkt, pkt,
+                            hvalues(out.exchange.request, "path") if mine is not None else [], pkt, pkt,
                             ukey=ukey)
                 self._by_uri[ukey] = b
                 kind = "created" if mine is not None else "appeared"
