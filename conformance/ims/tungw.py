@@ -65,7 +65,8 @@ class TunUnavailable(EspError):
 
 
 def _device_name() -> str:
-    return f"{DEVICE_PREFIX}{os.getpid() % 100000}n{next(_names)}"[:15]
+    """cftun<pid>n<k>: unique per process (pids have at most 7 digits: 15 characters at most)."""
+    return f"{DEVICE_PREFIX}{os.getpid()}n{next(_names) % 100}"
 
 
 class TunGateway:

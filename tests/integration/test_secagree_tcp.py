@@ -9,8 +9,10 @@ reference P-CSCF (root, /dev/net/tun, tshark; skipped with the reason otherwise)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,16 @@ REASON = tun_available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"TUN gateway unavailable: {REASON}")
 REL8 = ROOT / "targets" / "reference-ims-rel8.yaml"
 FAULTS = ROOT / "tests" / "targets"
+
+
+def _orphan_devices() -> list[str]:
+    """TUN devices of the suite whose process is gone (there must be none: non-persistent)."""
+    out = []
+    for dev in Path("/sys/class/net").glob("cftun*"):
+        m = re.match(r"cftun(\d+)n\d+$", dev.name)
+        if m and not Path(f"/proc/{m.group(1)}").exists():
+            out.append(dev.name)
+    return out
 
 
 def _fields(pcap, config_dir, *fields):
@@ -65,6 +77,7 @@ def test_tcp_over_esp_pcap_is_esp_only_and_tshark_decrypts_it(tmp_path):
     assert [r[3] or r[4] for r in inside if r[3] or r[4]] == ["REGISTER", "200"]
     assert not ({r[1] for r in inside} | {r[2] for r in inside}) & clear_ports
     assert not any("Malformed" in r[5] or "checksum" in r[5].lower() for r in decrypted)
+    assert _orphan_devices() == []          # the run's TUN device went with its process
 
 
 @pytest.mark.parametrize("fault, item, seen", [
