@@ -93,3 +93,27 @@ def test_each_ims_fault_is_caught_over_tcp(tmp_path, fault, item, seen):
     result = run.case(item)
     assert result["verdict"] == "fail", result["reason"]
     assert seen in result["reason"], result["reason"]
+
+
+def test_resync_over_tcp_renews_port_uc_and_connects_from_it(tmp_path):
+    """AKA-008 (SQN failure, resync) run over TCP from a copy of its case file: the new
+    Security-Client has a new port_uc (TS 24.229 5.1.1.5.1) and the protected REGISTER's
+    connection leaves from it (engine/esptcp.py renew_port_uc)."""
+    from conformance.ims.secagree import parse_ipsec
+    from conformance.sip.message import parse_message
+
+    cases = tmp_path / "testcases"
+    cases.mkdir()
+    text = (ROOT / "testcases" / "secagree" / "aka-failures.yaml").read_text()
+    (cases / "aka-failures.yaml").write_text(text.replace("transports: [udp]", "transports: [tcp]"))
+    run = run_suite(tmp_path, "-k", "AKA-008", str(cases), target=REL8)
+    assert run.results is not None, run.output[-3000:]
+    assert run.verdicts() == {"AKA-008[tcp]": "pass"}, run.output[-3000:]
+    regs = []
+    for m in run.case("AKA-008[tcp]")["messages"]:
+        if m["direction"] == "sent" and m["summary"].startswith("REGISTER"):
+            msg = parse_message(m["text"].encode())
+            regs.append((tuple(m["src"]), parse_ipsec(msg.values("Security-Client"))[0]))
+    (_, first), (_, second), (src, third) = regs
+    assert second.port_c != first.port_c and second.port_s == first.port_s
+    assert third == second and src[1] == second.port_c      # the protected connection's port
