@@ -35,7 +35,7 @@ from ..ims.endpoint import EspEndpoint
 from ..ims.espio import Mailbox
 from ..ims.tuncore import Binding
 from ..ims.tungw import TunGateway, TunUnavailable, tun_available
-from ..sip.errors import ParseError
+from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.framing import Message, Ping, Pong, StreamFramer
 from .transport import Addr, Incoming, TransportError
 
@@ -122,8 +122,9 @@ class TcpEspFlowEndpoint:
     @mode.setter
     def mode(self, value: str | None) -> None:
         if value not in (None, "tamper_icv", "wrong_spi"):
-            raise TransportError(f"ESP stimulus {value!r} is not available over TCP "
-                                 "(tamper_icv, wrong_spi are)")
+            # the case asks for what TCP cannot do: a case error, not the SUT's
+            raise LocalProtocolError(f"ESP stimulus {value!r} is not available over TCP "
+                                     "(esp: tamper_icv and wrong_spi are)")
         if self.binding is not None:
             self.binding.mode = value
 
