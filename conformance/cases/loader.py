@@ -323,7 +323,9 @@ class _Builder:
         for i, c in enumerate(opts.get("contacts", [])):
             self.flow_ref(c["flow"], c, "flow", path + ["contacts", i, "flow"])
         digest = opts.get("digest")
-        if isinstance(digest, dict) and digest.get("as") not in self.ues:
+        if isinstance(digest, dict) and "replay" in digest:
+            self.flow_ref(digest["replay"], digest, "replay", path + ["digest", "replay"])
+        elif isinstance(digest, dict) and digest.get("as") not in self.ues:
             raise self.error(f"unknown UE {show(digest.get('as'))}{did_you_mean(str(digest.get('as')), list(self.ues))}; "
                              f"this case declares: {', '.join(self.ues)}", digest, "as", path + ["digest", "as"])
 

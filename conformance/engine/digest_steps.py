@@ -11,7 +11,9 @@ stale nonce), then the last response is judged.
 
 The step option ``digest`` chooses the answer: absent: the right credentials; ``none``: the
 challenge is not answered (the 401 is judged); ``wrong``: the right username with a wrong
-password; ``{as: UE, password: right|wrong}``: another UE's username (a hijack attempt).
+password; ``{as: UE, password: right|wrong}``: another UE's username (a hijack attempt);
+``{replay: FLOW}``: no answer, the request goes at once with the last credentials sent on FLOW,
+byte for byte (same nonce, nc, cnonce and response: an eavesdropper's replay).
 """
 
 from __future__ import annotations
@@ -63,10 +65,34 @@ def with_credentials(request: Request, header: str, value: str, *, new_cseq: int
     return out
 
 
-def credentials_for(run, step, ue):
-    """(username, password) for the step's answer, or None for ``digest: none``."""
+def _sent(run) -> dict:
+    """Per flow, the last (header, credentials) the engine sent (for ``digest: {replay: FLOW}``)."""
+    if not hasattr(run, "digest_sent"):
+        run.digest_sent = {}
+    return run.digest_sent
+
+
+def prepare(run, step, request: Request) -> Request:
+    """The request of a ``digest: {replay: FLOW}`` step: FLOW's last credentials put in as sent."""
     choice = step.options.get("digest")
-    if choice == "none":
+    if not (isinstance(choice, dict) and "replay" in choice):
+        return request
+    sent = _sent(run).get(choice["replay"])
+    if sent is None:
+        from ..sip.errors import LocalProtocolError
+
+        raise LocalProtocolError(f"digest: replay of flow {choice['replay']}, which has sent no credentials yet")
+    out = Request(method=request.method, uri=request.uri, body=request.body,
+                  headers=[(n, v) for n, v in request.headers
+                           if n.lower() not in ("authorization", "proxy-authorization")])
+    out.add(*sent)
+    return out
+
+
+def credentials_for(run, step, ue):
+    """(username, password) for the step's answer, or None for ``digest: none`` or a replay."""
+    choice = step.options.get("digest")
+    if choice == "none" or (isinstance(choice, dict) and "replay" in choice):
         return None
     who, password = ue, "right"
     if choice == "wrong":
@@ -96,13 +122,17 @@ def answer_challenges(run, step, result, ue, flow_name, ep, request, outcome, *,
             notes.append(f"{response.status} without a Digest MD5 challenge: not answered")
             break
         if creds is None:
-            notes.append(f"{response.status} challenge not answered (digest: none)")
+            choice = step.options.get("digest")
+            how = f"replayed credentials of flow {choice['replay']}" if isinstance(choice, dict) else "digest: none"
+            notes.append(f"{response.status} challenge not answered ({how})")
             break
         header, challenge = found
         username, password = creds
         params = build_credentials(challenge, username=username, uri=request.uri, method=request.method,
                                    password=password, cnonce=secrets.token_hex(8))
-        request = with_credentials(request, header, format_auth("Digest", params), new_cseq=resend_cseq())
+        value = format_auth("Digest", params)
+        request = with_credentials(request, header, value, new_cseq=resend_cseq())
+        _sent(run)[flow_name] = (header, value)
         wrong = " with a wrong password" if password.startswith(WRONG_PASSWORD) else ""
         notes.append(f"{response.status} answered as {username}{wrong}")
         outcome = run.exchange(flow_name, ep, request, step.options.get("timeout"))
@@ -111,4 +141,4 @@ def answer_challenges(run, step, result, ue, flow_name, ep, request, outcome, *,
     return request, outcome
 
 
-__all__ = ["answer_challenges", "credentials_for", "digest_challenge", "with_credentials"]
+__all__ = ["answer_challenges", "credentials_for", "digest_challenge", "prepare", "with_credentials"]

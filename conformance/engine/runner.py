@@ -23,7 +23,7 @@ from ..targets.model import Target
 from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine
 from .judging import StepJudge
 from .pcap import PcapRecorder
-from .digest_steps import answer_challenges
+from .digest_steps import answer_challenges, prepare as prepare_digest
 from .raw_steps import send_bytes_step
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
@@ -575,6 +575,7 @@ class CaseRun:
         self._send_and_judge(step, result, ue, flow.name, ep, request)
 
     def _send_and_judge(self, step, result, ue, flow_name, ep, request) -> None:
+        request = prepare_digest(self, step, request)   # digest: {replay: FLOW}
         outcome = self.exchange(flow_name, ep, request, step.options.get("timeout"))
         # a target declaring digest-auth: answer 401/407 within the step (engine/digest_steps.py)
         dialog = self._flow(flow_name)[1].dialog

@@ -494,3 +494,9 @@ def test_digest_answer_names_a_declared_ue(tmp_path):
     assert err.message == "unknown UE 'b'; this case declares: a"
     ok = load_case_file(write(tmp_path, MINIMAL.replace("  - register: f1", "  - register: {flow: f1, digest: wrong}")))
     assert ok[0].steps[0].options["digest"] == "wrong"
+
+
+def test_digest_replay_names_a_declared_flow(tmp_path):
+    err = load_error(tmp_path, MINIMAL.replace("  - register: f1", "  - register: {flow: f1, digest: {replay: f9}}"))
+    assert (err.line, err.key) == (9, "steps[0].register.digest.replay")
+    assert err.message.startswith("unknown flow 'f9'")

@@ -103,3 +103,17 @@ def test_only_register_is_authenticated():
 
 def test_without_digest_auth_nothing_changes():
     assert Sut().send(register()).status == 200
+
+
+def test_a_replayed_nonce_count_is_challenged_again():
+    """RFC 3261 §26.4.1 / RFC 2617 §3.2.2: the same credentials (nonce, nc) twice are a replay."""
+    sut = auth_sut()
+    challenge = sut.send(register())
+    creds = answer(challenge)
+    assert sut.send(register(cseq=2, authorization=creds)).status == 200
+    replay = sut.send(register(["<sip:ue-a@10.9.9.9;transport=tcp>"], call_id="X", cseq=7, authorization=creds))
+    assert replay.status == 401 and "replay" in replay.get("Warning")
+    assert [b.contact for b in sut.bindings()] != [] and all("10.9.9.9" not in str(b.contact) for b in sut.bindings())
+    # two challenges in the same millisecond still get different nonces
+    n1, n2 = (parse_auth(sut.send(register(call_id=c)).get("WWW-Authenticate")).get("nonce") for c in "YZ")
+    assert n1 != n2

@@ -65,3 +65,19 @@ def test_answer_verifies_at_the_server():
     params = build_credentials(ch, username="a@ims.test", uri="sip:ims.test", method="REGISTER",
                                password="secret-a@ims.test", cnonce="1")
     assert verify_credentials(params, password="secret-a@ims.test", method="REGISTER")
+
+
+def test_replay_puts_the_flows_last_credentials_in_unchanged():
+    import pytest
+
+    from conformance.engine.digest_steps import prepare
+    from conformance.sip.errors import LocalProtocolError
+
+    run = SimpleNamespace(digest_sent={"f1": ("Authorization", 'Digest username="a", nc=00000001')})
+    step = SimpleNamespace(options={"digest": {"replay": "f1"}})
+    out = prepare(run, step, REQ)
+    assert out.get_all("Authorization") == ['Digest username="a", nc=00000001']
+    assert prepare(run, SimpleNamespace(options={}), REQ) is REQ
+    assert credentials_for(run, step, SimpleNamespace(impi="x")) is None     # never answered
+    with pytest.raises(LocalProtocolError, match="has sent no credentials"):
+        prepare(SimpleNamespace(), SimpleNamespace(options={"digest": {"replay": "f2"}}), REQ)
