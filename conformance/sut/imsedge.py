@@ -48,6 +48,9 @@ Protected traffic (ESP to ``port_ps``, :meth:`receive_esp`)
   to receive the requests and responses from the P-CSCF"): every message for a protected flow
   leaves from ``port_pc`` to the UE's ``port_us`` over SA 3.
 
+SA lifetimes (sut/salifetime.py): a temporary set lives for reg-await-auth, an established one
+for its registration plus 30 s (the UE's rule of TS 24.229 5.1.1.5.1; the P-CSCF's is [M]).
+
 SA sets: Rel-8 (``edge_mode: rel8``) keeps one set per flow (TS 24.229 5.1.1.2.1: with
 RFC 5626 the new set "will have no impact on the existing set"); a new set from the same UE
 address replaces that address's old one.  Rel-7 (``edge_mode: rel7``, or the fault
@@ -82,6 +85,7 @@ from .config import SutConfig
 from .edge import EdgeProxy
 from .flow import FlowInfo
 from .responses import build_response
+from .salifetime import REG_AWAIT_AUTH, granted_expiry, next_lifetime
 from .udpencap import UdpEncapMixin
 
 MAX_SA_SETS = 4096
@@ -103,6 +107,8 @@ class SaRecord:
     nonce: str
     realm: str
     established: bool = False
+    expires_at: float | None = None    # when the set is deleted (sut/salifetime.py)
+    lifetime_from_registration: bool = False
     mode: str = "trans"          # or UDP-enc-tun: ESP in UDP through a NAT (sut/udpencap.py)
     flow: FlowInfo = field(init=False)
 
@@ -199,7 +205,17 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         return self._protect(super().receive(data, flow, now, wall), now)
 
     def on_timer(self, now: float) -> list[Action]:
-        return self._protect(super().on_timer(now), now)
+        actions: list[Action] = []
+        for rec in [r for r in self.by_nonce.values() if r.expires_at is not None and r.expires_at <= now]:
+            self.log.append(f"SA set of {rec.impi} at {rec.ue_ip} expired")    # sut/salifetime.py
+            del self.log[:-1000]
+            actions += self._remove(rec)
+        return actions + self._protect(super().on_timer(now), now)
+
+    def next_deadline(self) -> float | None:
+        times = [r.expires_at for r in self.by_nonce.values() if r.expires_at is not None]
+        other = super().next_deadline()
+        return min(times + ([other] if other is not None else [])) if times or other is not None else None
 
     def send_failed(self, ref: object, now: float) -> list[Action]:
         return self._protect(super().send_failed(ref, now), now)
@@ -316,6 +332,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                        vector, vector.nonce(), self.config.domain, mode=mode)
         if mode != "trans":
             self.start_encap(rec, flow)
+        rec.expires_at = now + REG_AWAIT_AUTH          # the temporary set (sut/salifetime.py)
         actions += self._add(rec)
         challenge = build_challenge(rec.realm, rec.nonce)
         actions += self._reply_with(request, flow, 401, [("WWW-Authenticate", challenge),
@@ -417,6 +434,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
     def _establish(self, rec: SaRecord) -> list[Action]:
         """The set is in use; older sets it replaces go (see the module text)."""
         per_ue = self.rel7 or self.config.has_fault("one-sa-set-per-ue")
+        rec.expires_at = None     # no longer reg-await-auth: the 2xx to REGISTER sets the lifetime
         actions: list[Action] = []
         for other in list(self.by_nonce.values()):
             if other is rec or other.impi != rec.impi or not other.established:
@@ -447,6 +465,10 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                 out += super().send_failed(a.ref, now) if a.ref is not None else []
                 continue
             is_request = not a.data.startswith(b"SIP/2.0 ")
+            granted = None if is_request else granted_expiry(a.data, rec.ue_ip, rec.sas[3].dport)
+            if granted is not None:                    # the registration's lifetime + 30 s
+                rec.expires_at = next_lifetime(rec.expires_at, rec.lifetime_from_registration, granted, now)
+                rec.lifetime_from_registration = True
             if rec.mode != "trans":
                 out.append(self.send_encap(rec, a.data, a.ref, is_request=is_request))
                 continue

@@ -276,3 +276,29 @@ def test_keep_sec_agree_fault_forwards_sec_agree_and_the_security_headers():
     fwd = parse_message(only(edge.receive_esp(ue.protected(), 1.0), SendToHop).data)
     assert "sec-agree" in fwd.get("Proxy-Require") and fwd.has("Security-Client") and fwd.has("Security-Verify")
     assert parse_auth(fwd.get("Authorization")).get("integrity-protected") == "yes"
+
+
+def test_sa_sets_live_for_reg_await_auth_then_for_the_registration_plus_30_s():
+    # sut/salifetime.py: the UE's rule of TS 24.229 5.1.1.5.1 mirrored by the reference
+    edge, ue = make_edge(), Ue()
+    actions, _ = challenged(edge, ue)
+    spis = sorted(a.spi for a in actions if isinstance(a, ClaimSpi))
+    assert edge.next_deadline() == 240.0                     # reg-await-auth, from t=0
+    fwd = parse_message(only(edge.receive_esp(ue.protected(), 1.0), SendToHop).data)
+    assert edge.next_deadline() is None or edge.next_deadline() > 240.0
+    reply = fwd.to_bytes().replace(b"REGISTER sip:ims.test SIP/2.0", b"SIP/2.0 200 OK", 1).replace(
+        b'+sip.instance="<urn:uuid:1>"', b'+sip.instance="<urn:uuid:1>";expires=5', 1)
+    edge.receive(reply, FlowInfo("udp", (PCSCF, 5060), ("127.0.0.50", 5070)), 2.0)
+    assert edge.next_deadline() == 2.0 + 5 + 30
+    assert not [a for a in edge.on_timer(36.9) if isinstance(a, ReleaseSpi)]
+    released = sorted(a.spi for a in edge.on_timer(37.1) if isinstance(a, ReleaseSpi))
+    assert released == spis
+    assert edge.receive_esp(ue.protected(), 38.0) == [] and "unknown SPI" in edge.dropped[-1]
+
+
+def test_an_unanswered_challenge_leaves_its_temporary_set_after_reg_await_auth():
+    edge, ue = make_edge(), Ue()
+    actions, _ = challenged(edge, ue)
+    assert not [a for a in edge.on_timer(239.0) if isinstance(a, ReleaseSpi)]
+    assert len([a for a in edge.on_timer(240.5) if isinstance(a, ReleaseSpi)]) == 2
+    assert edge.next_deadline() is None
