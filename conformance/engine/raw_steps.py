@@ -8,7 +8,7 @@ from ..sip.torture import adapt, torture_message
 from ..verdict import INFO, PASS, Finding
 
 DEFAULT_BOUND = 1.0  # seconds to wait for an answer at most (a final answer ends the wait at once)
-MIN_BOUND = 0.2      # ... and at least, when the SUT's round trip is known
+MIN_BOUND = 0.1      # ... and at least, when the SUT's round trip is known
 
 
 def answer_bound(run) -> float:
