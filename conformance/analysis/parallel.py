@@ -48,6 +48,7 @@ _POLL_EVERY = 1 << 16  # events between two looks at the other processes' result
 _TO = re.compile(rb"\r\n(?:to|t)[ \t]*:([^\r\n]*)", re.I)
 _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:([^\r\n]*)", re.I)
 _WS = " \t\r\n\x0b\x0c"
+_FOLD = (b"\r\n ", b"\r\n\t")
 
 
 class Unsafe(Exception):
@@ -70,14 +71,18 @@ class _PartReassembler(Reassembler):
         if end < 0:
             raise Unsafe("a SIP message without an empty line after its header section")
         head = body[:end]
-        if b"\n " in head or b"\n\t" in head or head.count(b"\n") != head.count(b"\r\n"):
-            raise Unsafe("a header section with folded lines or bare LFs")
+        if head.count(b"\n") != head.count(b"\r\n"):
+            raise Unsafe("a header section with bare LFs")
         if not body.startswith(b"SIP/") and not body.startswith(b"REGISTER "):
             raise Unsafe(f"a request other than REGISTER ({body[:body.find(b' ')][:20].decode('ascii', 'replace')})")
         to = _TO.search(head)
         cid = _CALL_ID.search(head)
         if to is None or cid is None:
             raise Unsafe("a SIP message without To or Call-ID")
+        # A folded line elsewhere never reads as To or Call-ID (it starts with SP/HTAB); one
+        # continuing them would change their values.
+        if head.startswith(_FOLD, to.end()) or head.startswith(_FOLD, cid.end()):
+            raise Unsafe("a folded To or Call-ID")
         text = to.group(1).decode("utf-8", "replace").strip(_WS)
         p = self._aors.get(text)
         if p is None:
