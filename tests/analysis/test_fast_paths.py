@@ -134,3 +134,20 @@ def test_split_by_aor_falls_back_on_a_call_id_with_two_aors(tmp_path):
         for k in VOLATILE:
             d.pop(k, None)
     assert one == two and one["sip"]["messages"] == 6
+
+
+def test_split_by_aor_falls_back_on_a_folded_to(tmp_path):
+    from conformance.engine.pcap import PcapRecorder
+
+    rec = PcapRecorder(1_700_000_000.0)
+    req = craft.register(craft.UE1).replace(f"To: <{craft.AOR}>".encode(), f"To:\r\n <{craft.AOR}>".encode())
+    rec.udp(1_700_000_000.0, craft.UE1, craft.REGISTRAR, req)
+    rec.udp(1_700_000_000.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
+    path = rec.write(tmp_path / "folded.pcap")
+    one = _cli(path, tmp_path / "one.json", 1)
+    two = _cli(path, tmp_path / "two.json", 2)
+    assert two["processes"] == [] and "folded" in two["serial_because"]
+    for d in (one, two):
+        for k in VOLATILE:
+            d.pop(k, None)
+    assert one == two and one["sip"]["messages"] == 2
