@@ -39,9 +39,9 @@ _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 # it is lost and retransmitted 500 ms later; TCP: one send() per connection per turn.
 SEND_BATCH = {"udp": 64, "tcp": 512}
 TIMER_BATCH = 128  # retransmissions per turn, for the same reason
-# TCP: the shortest turn of the loop (SIPp's default timer resolution is 1 ms too); what comes due
+# The shortest turn of the loop (SIPp's default timer resolution is 1 ms too); what comes due
 # within it leaves at its end, at most 1 ms late.
-TCP_TICK = 0.001
+TURN = 0.001
 
 
 def frames(buf: bytearray) -> list[bytes]:
@@ -559,7 +559,7 @@ class LoadGenerator:
         ni, n_init = 0, sc.ues
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
-        tick = TCP_TICK if sc.transport == "tcp" else 0.0
+        tick = TURN
         sleep = time.sleep
         turn = t0
         wait = 0.0
@@ -647,9 +647,10 @@ class LoadGenerator:
                 if first:
                     wake = min(wake, first[0][0])
                 if tick:
-                    # TCP: a turn at most every tick, so that what arrives and what comes due in
-                    # between is read and sent in one go (one recv, one send) rather than a few
-                    # transactions per turn, each turn costing a select and a pass of this loop.
+                    # A turn at most every millisecond, so that what arrives and what comes due in
+                    # between is read and sent in one go (TCP: one recv, one send per connection)
+                    # rather than a few transactions per turn, each turn costing a select and a
+                    # pass of this loop (over UDP, fewer and more regular bursts, too).
                     left = turn + tick - time.monotonic()
                     if left > 0:
                         sleep(left)
