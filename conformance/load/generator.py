@@ -2,10 +2,11 @@
 
 UDP: one socket per local address, shared by every flow from that address (responses are
 matched on the top Via branch); Timer E retransmissions and Timer F (bounded by the scenario's
-timeout) come from the engine's ``ClientTransaction``.  TCP: one connection per flow (a flow is a
-connection, RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests
-of one turn of the loop leave in one send() per connection, and responses are framed by a
-minimal framer (``frames``).  Requests are rendered from pre-built templates
+timeout) follow the engine's ``ClientTransaction`` (slotted copies of its rules, ``_Unreliable``
+and ``_Reliable``, tested against it).  TCP: one connection per flow (a flow is a connection,
+RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
+of the loop (1 ms at least) leave in one send() per connection, and responses are read where
+they lie in the stream buffer (framed as ``frames`` frames them).  Requests are rendered from pre-built templates
 (``templates.py``); responses are read for their status code and top branch only, unless a
 challenge must be answered.
 """
@@ -26,7 +27,7 @@ from collections import deque
 from typing import Callable
 
 from ..cases.model import FlowSpec
-from ..engine.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
+from ..engine.transaction import RETRANSMIT, TIMEOUT
 from ..engine.ue import FlowState
 from .scenario import LoadScenario
 from .stats import LoadStats
@@ -119,6 +120,56 @@ class _Reliable:
             return False
         if status < 200:
             self.state = "proceeding"
+            return False
+        self.state = "completed"
+        return True
+
+
+class _Unreliable:
+    """The engine's ClientTransaction (engine/transaction.py) over UDP, line for line, as a
+    slotted class: Timer E (T1 doubling up to T2, T2 once a provisional response came) and
+    Timer F; the same states and answers (tested against it)."""
+
+    __slots__ = ("state", "retransmissions", "t2", "_e_interval", "_e_at", "_f_at")
+
+    def __init__(self, t1: float, t2: float, f_at: float, started: float):
+        self.state = "trying"
+        self.retransmissions = 0
+        self.t2 = t2
+        self._e_interval = t1
+        self._e_at = started + t1
+        self._f_at = f_at  # started + min(64 * T1, timeout)
+
+    def next_deadline(self) -> float | None:
+        if self.state in ("completed", "terminated"):
+            return None
+        if self._e_at is None:
+            return self._f_at
+        return min(self._e_at, self._f_at)
+
+    def on_timer(self, now: float) -> str | None:
+        if self.state in ("completed", "terminated"):
+            return None
+        if now >= self._f_at:
+            self.state = "terminated"
+            return TIMEOUT
+        if self._e_at is not None and now >= self._e_at:
+            self.retransmissions += 1
+            if self.state == "proceeding":
+                self._e_interval = self.t2
+            else:
+                self._e_interval = min(2 * self._e_interval, self.t2)
+            self._e_at = now + self._e_interval
+            return RETRANSMIT
+        return None
+
+    def on_response(self, status: int) -> bool:
+        if self.state in ("completed", "terminated"):
+            return False
+        if status < 200:
+            self.state = "proceeding"
+            if self._e_at is not None:
+                self._e_interval = self.t2
             return False
         self.state = "completed"
         return True
@@ -303,7 +354,7 @@ class LoadGenerator:
         if conn is not None:
             ct = _Reliable(now + self._timer_f)
         else:
-            ct = ClientTransaction(reliable=False, t1=sc.t1, t2=sc.t2, timeout=sc.timeout, started=now)
+            ct = _Unreliable(sc.t1, sc.t2, now + self._timer_f, now)
         txn = _Txn(flow, kind, branch, data, now, ct, conn)
         flow.busy = True
         self.txns[branch] = txn

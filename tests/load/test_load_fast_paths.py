@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from conformance.engine.transaction import ClientTransaction
-from conformance.load.generator import LoadGenerator, _Reliable, frames
+from conformance.load.generator import LoadGenerator, _Reliable, _Unreliable, frames
 from conformance.load.scenario import LoadScenario
 
 
@@ -25,6 +25,26 @@ def test_reliable_timer_answers_as_the_engine_transaction_over_tcp():
                 else:
                     assert rt.on_response(int(value)) == ct.on_response(int(value))
                 assert rt.next_deadline() == ct.next_deadline() and rt.state == ct.state
+
+
+def test_unreliable_timers_answer_as_the_engine_transaction_over_udp():
+    import random as _r
+
+    rnd = _r.Random(3)
+    for t1, t2, timeout in ((0.5, 4.0, 8.0), (0.5, 4.0, 64.0), (0.1, 0.4, 3.0)):
+        for _ in range(200):
+            ct = ClientTransaction(reliable=False, t1=t1, t2=t2, timeout=timeout, started=10.0)
+            ut = _Unreliable(t1, t2, 10.0 + min(64 * t1, timeout), 10.0)
+            now = 10.0
+            for _ in range(rnd.randint(1, 12)):
+                assert ut.next_deadline() == ct.next_deadline() and ut.state == ct.state
+                if rnd.random() < 0.7:
+                    now += rnd.choice([0.0, t1 / 2, t1, 2 * t1, t2, timeout])
+                    assert ut.on_timer(now) == ct.on_timer(now)
+                else:
+                    status = rnd.choice([100, 180, 200, 401, 500])
+                    assert ut.on_response(status) == ct.on_response(status)
+                assert ut.retransmissions == ct.retransmissions
 
 
 def _stream() -> bytes:
