@@ -256,6 +256,10 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
             data = udp_parse(opened.payload)[2]
         except EspError as exc:
             return self._drop(f"{exc}")
+        return self._protected_message(data, rec, now)
+
+    def _protected_message(self, data: bytes, rec, now: float) -> list[Action]:
+        """A SIP message that arrived under ``rec``'s SAs (ESP or UDP-encapsulated ESP)."""
         try:
             message = parse_message(data)
         except ParseError:

@@ -29,7 +29,6 @@ from ..ims.udpencap import classify, open_tunnel, seal_tunnel
 from ..sip.errors import ParseError
 from ..sip.framing import classify_datagram
 from ..sip.headers import parse_vias
-from ..sip.message import Response, parse_message
 from .actions import Action, SendOnFlow
 from .flow import FlowInfo
 
@@ -151,24 +150,6 @@ class UdpEncapMixin:
         if waiting is not None and rec.outer.get(other, ("", 0))[0] != flow.remote[0]:
             rec.outer[other] = waiting
             rec.learned.add(other)
-
-    def _protected_message(self, data: bytes, rec, now: float) -> list[Action]:
-        try:
-            message = parse_message(data)
-        except ParseError:
-            return self._drop("protected datagram is not SIP")
-        self.supervisor.activity(rec.flow, now)
-        if isinstance(message, Response):
-            return self._protect(self._response(message, rec.flow, now), now)
-        try:
-            if message.method == "REGISTER":
-                actions = self._protected_register(message, rec, now)
-            else:
-                actions = self._request(message, rec.flow, now)
-        except Exception as exc:  # noqa: BLE001 - as ImsEdgeProxy.receive_esp
-            actions = [] if message.method == "ACK" else \
-                self._reply(message, rec.flow, 500, f"internal error: {exc!r}")
-        return self._protect(actions, now)
 
     # -- sending ------------------------------------------------------------------------------
     def send_encap(self, rec, data: bytes, ref: object, *, is_request: bool) -> Action:
