@@ -296,6 +296,10 @@ class LoadGenerator:
     def _tcp_connect(self, addr: int) -> _Tcp:
         ip = self.sc.ue_addresses[addr]
         s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+        # Room for the responses of a turn the loop is late for (the process descheduled): a
+        # registrar whose writes back up may give the connection up (Kamailio's write queue
+        # is bounded, tcp_conn_wq_max).
+        _big_buffers(s)
         s.bind((ip, 0))
         s.settimeout(self.sc.timeout)
         s.connect(self.dst)
