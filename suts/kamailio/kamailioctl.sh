@@ -121,8 +121,17 @@ start_instance() {
     fi
     # -DD: the creator does not daemonize, so $! is kamailio's main process; -E: log to stderr,
     # which goes to the log file; memory from SHM_MB / PKG_MB (above).
+    # No DNS off the machine: as root, kamailio runs in a private mount namespace whose
+    # /etc/resolv.conf names only 127.0.0.1 (no-dns.sh); otherwise it is started as it is.
+    guard=""
+    if [ "$(id -u)" = "0" ] && command -v unshare >/dev/null 2>&1; then
+        printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$dir/resolv.conf"
+        guard="unshare -m -- sh $HERE/no-dns.sh $dir/resolv.conf"
+    else
+        say "$name: not root, so its DNS is not confined to 127.0.0.1 (use IP addresses only)"
+    fi
     # shellcheck disable=SC2086
-    kamailio -DD -E -f "$HERE/$cfg" $extra -Y "$dir" -m "$SHM_MB" -M "$PKG_MB" \
+    $guard kamailio -DD -E -f "$HERE/$cfg" $extra -Y "$dir" -m "$SHM_MB" -M "$PKG_MB" \
         </dev/null >"$dir/kamailio.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/kamailio.pid"

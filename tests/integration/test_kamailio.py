@@ -136,6 +136,14 @@ def test_kamailioctl_start_stop(kamailio, tmp_path: Path):
         assert _alive(pid)
         assert _tcp_listening(port) and not _udp_free(port)
         assert (tmp_path / "run" / "rel7" / "kamailio.log").stat().st_size > 0
+        # its resolver asks only 127.0.0.1 (no DNS query leaves the machine); the host's file is untouched
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[0] == b"kamailio"
+        if os.geteuid() == 0:
+            seen = Path(f"/proc/{pid}/root/etc/resolv.conf")
+            assert [ln for ln in seen.read_text().splitlines() if ln.startswith("nameserver")] == \
+                ["nameserver 127.0.0.1"]
+            assert os.stat(f"/proc/{pid}/ns/mnt").st_ino != os.stat("/proc/self/ns/mnt").st_ino
         # idempotent: a second start leaves the running instance alone
         again = ctl("start", "rel7")
         assert again.returncode == 0 and "already running" in again.stderr
