@@ -37,6 +37,7 @@ run: $(STAMP)
 	if [ "$$(id -u)" = 0 ]; then \
 	  $(BIN)/conformance run --target targets/reference-ims-rel8.yaml --reports-dir reports/ims --pcap-dir pcaps/ims $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ims-edge-rel8.yaml --reports-dir reports/ims-edge --pcap-dir pcaps/ims-edge $(ARGS) || status=1; \
+	  $(BIN)/conformance run --target targets/reference-ims-rel7-pcscf.yaml --baseline expected/reference-ims-rel7-pcscf.yaml --reports-dir reports/ims-rel7 --pcap-dir pcaps/ims-rel7 $(ARGS) || status=1; \
 	else echo "make run: IMS AKA / sec-agree (user-space ESP) skipped: it needs root for raw sockets"; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v nft >/dev/null 2>&1; then \
 	  $(BIN)/conformance run --target targets/reference-nat.yaml --reports-dir reports/nat --pcap-dir pcaps/nat $(ARGS) || status=1; \
