@@ -1,12 +1,15 @@
 """The offline analysis on several processes, split by AOR, with the serial analysis's results.
 
-Each process reads the whole capture and reassembles every TCP stream (cheap), but parses and
-judges only the SIP messages of its share of the AORs: a message's AOR comes from a pre-scan of
-its header section (start line, To, Call-ID found with a regular expression, no message object),
-and ``crc32(AOR) % processes`` picks the process.  Keep-alives, STUN, closed connections and
-TCP framing errors all go to process 0.  Every process numbers the events in the same order (the
-reassembly is the same everywhere), so the merge puts findings, registrations and bindings back
-in the order the serial analysis gives them, and keeps the same first ones.
+Process 0 (the calling process) alone reads the capture and reassembles the TCP streams; a
+pre-scan of each SIP message's header section (start line, To, Call-ID found with a regular
+expression, no message object) gives its AOR, and ``crc32(AOR)`` picks the process by a table
+of buckets (:func:`owner`; process 0, which also reads, gets a smaller share).  Process 0 parses
+and judges its own share and sends the others theirs (the message bytes with packet number,
+time, addresses and event index, pickled in batches down a pipe), so no process reads the file
+or pre-scans a message twice.  Keep-alives, STUN, closed connections and TCP framing errors all
+stay in process 0.  Events are numbered once, in capture order, so the merge puts findings,
+registrations and bindings back in the order the serial analysis gives them, and keeps the same
+first ones.
 
 The split is exact only when no state crosses AORs, so a process gives up (and the analysis runs
 serially) as soon as the capture shows something that could cross them:
@@ -18,11 +21,14 @@ serially) as soon as the capture shows something that could cross them:
 * a header section the pre-scan cannot read as the parser does (folded lines, bare LFs, no To or
   Call-ID), more than ``MAX_CALL_IDS`` Call-IDs (the check above must stay bounded).
 
-Processes are forked (the command is single-threaded); process 0 is the calling process.
+Processes are forked (the command is single-threaded); process 0 is the calling process.  A
+worker that gives up exits with its reason; process 0 sees it when a send fails or at its next
+look, and stops the others.
 """
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import os
 import pickle
@@ -39,16 +45,39 @@ from .analyzer import CACHE_MAX, MAX_LOG, Analysis, _log, _register_log
 from .capture import CaptureReader
 from ..sip.framing import classify_datagram
 from .reassembly import Reassembler, WireEvent
+from ..sip.errors import ParseError
+from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .timeline import MAX_OPEN, AorState, Counts, RegisterOutcome, Timeline, aor_of_to
 from ..verdict import PASS
 
 MAX_CALL_IDS = 200_000
 _POLL_EVERY = 1 << 16  # events between two looks at the other processes' results
+_BATCH = 128  # messages pickled together for a worker (a write of some 64 kB)
+_PIPE_SIZE = 1 << 20  # bytes a worker's pipe holds: process 0 runs that far ahead
+_BUCKETS = 1024  # crc32(AOR) % _BUCKETS -> process (see owner)
+READER_WEIGHT = 0.5  # process 0's share of the AORs against another's 1.0: it also reads and routes
 _TO = re.compile(rb"\r\n(?:to|t)[ \t]*:([^\r\n]*)", re.I)
 _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:([^\r\n]*)", re.I)
 _WS = " \t\r\n\x0b\x0c"
 _FOLD = (b"\r\n ", b"\r\n\t")
+_TABLES: dict[int, bytes] = {}
+
+
+def _table(n: int) -> bytes:
+    """Bucket -> process, process 0 with READER_WEIGHT of the others' share."""
+    t = _TABLES.get(n)
+    if t is None:
+        total = READER_WEIGHT + (n - 1)
+        first = round(_BUCKETS * READER_WEIGHT / total) if n > 1 else _BUCKETS
+        rest = _BUCKETS - first
+        t = _TABLES[n] = bytes([0] * first + [1 + (i * (n - 1)) // max(rest, 1) for i in range(rest)])
+    return t
+
+
+def owner(aor: str, n: int) -> int:
+    """The process (of ``n``) that analyses this AOR's messages."""
+    return _table(n)[zlib.crc32(aor.encode()) % _BUCKETS]
 
 
 class Unsafe(Exception):
@@ -56,11 +85,13 @@ class Unsafe(Exception):
 
 
 class _PartReassembler(Reassembler):
-    """The reassembly, with the SIP messages of other processes left unparsed (kind "skip")."""
+    """The reassembly, with the SIP messages of other processes left unparsed: kind "skip",
+    the owning process in ``message``."""
 
     def __init__(self, k: int, n: int):
         super().__init__()
         self.k, self.n = k, n
+        self._table = _table(n)
         self._calls: dict[bytes, int] = {}
         self._aors: dict[str, int] = {}
         self._last: tuple = (None, 0)  # (datagram, its process) from the loop's look at it
@@ -88,7 +119,7 @@ class _PartReassembler(Reassembler):
         if p is None:
             if len(self._aors) >= 65536:
                 self._aors.clear()
-            p = self._aors[text] = zlib.crc32(aor_of_to(text).encode()) % self.n
+            p = self._aors[text] = self._table[zlib.crc32(aor_of_to(text).encode()) % _BUCKETS]
         call_id = cid.group(1).strip()
         seen = self._calls.get(call_id)
         if seen is None:
@@ -103,7 +134,8 @@ class _PartReassembler(Reassembler):
         p = self._last[1] if data is self._last[0] else self.part(data)
         if p == self.k:
             return super()._message(base, data)
-        return WireEvent(base["number"], base["time"], base["transport"], base["src"], base["dst"], "skip")
+        return WireEvent(base["number"], base["time"], base["transport"], base["src"], base["dst"], "skip",
+                         data, p, "", base["first"])
 
 
 class _KeyedJudge(Judge):
@@ -133,19 +165,87 @@ class _Logs:
         self.keepalives: list = []
 
 
-def _work(path: str, k: int, n: int, strict: bool, keepalive_bound: float, peers=()) -> dict:
-    """One process's share; ``peers``: pipes of the other processes, looked at now and then
-    so that one giving up stops this one too."""
+class _Share:
+    """One process's analysis of its events, each with its index in the capture's event order."""
+
+    def __init__(self, n: int, strict: bool, keepalive_bound: float):
+        self.tl = Timeline(keepalive_bound=keepalive_bound)
+        self.judge = _KeyedJudge(strict=strict, keepalive_bound=keepalive_bound)
+        self.logs = _Logs()
+        self.regs: list[tuple[tuple, dict]] = []
+        self.aor_keys: dict[str, tuple] = {}
+        self.limit = MAX_OPEN // n
+        self.events = 0
+
+    def event(self, idx: int, ev: WireEvent) -> None:
+        tl, judge = self.tl, self.judge
+        self.events += 1
+        known = len(tl.aors)
+        items = tl.feed(ev)
+        if len(tl.open) > self.limit:
+            raise Unsafe(f"more than {self.limit} open transactions in one process")
+        if len(tl.aors) > known:
+            for aor in islice(reversed(tl.aors), len(tl.aors) - known):
+                self.aor_keys[aor] = (idx,)
+        for j, item in enumerate(items):
+            judge.key = (idx, j)
+            if isinstance(item, RegisterOutcome):
+                if len(self.regs) < MAX_LOG:
+                    self.regs.append(((idx, j), _register_log(item)))
+            else:
+                _log(self.logs, item)
+            judge.feed(item)
+
+    def finish(self, idx: int) -> None:
+        for j, item in enumerate(self.tl.finish()):
+            self.judge.key = (idx, j)
+            _log(self.logs, item)
+            self.judge.feed(item)
+
+    def result(self, **extra) -> dict:
+        tl, judge = self.tl, self.judge
+        results = {rid: (dict(r.counts), judge.first[rid], list(zip(judge.keys[rid], r.findings)))
+                   for rid, r in judge.results.items()}
+        bindings, total = [], 0
+        for aor, st in tl.aors.items():
+            if total >= 2000:
+                break
+            bindings.append((self.aor_keys[aor], aor, list(st.bindings.values()), list(st.gone)))
+            total += len(st.bindings) + len(st.gone)
+        return {"unsafe": None, "counts": tl.counts, "results": results, "registrations": self.regs,
+                "keepalives": self.logs.keepalives, "deliveries": self.logs.deliveries, "bindings": bindings,
+                "events": self.events,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **extra}
+
+
+def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=()) -> dict:
+    """Process 0: read, reassemble, route every other process's messages down its pipe
+    (``peers``: ``fd`` the result pipe, ``out`` the message pipe), analyse its own share."""
     reader = CaptureReader(path)
-    reasm = _PartReassembler(k, n)
-    tl = Timeline(keepalive_bound=keepalive_bound)
-    judge = _KeyedJudge(strict=strict, keepalive_bound=keepalive_bound)
-    logs = _Logs()
-    regs: list[tuple[tuple, dict]] = []
-    aor_keys: dict[str, tuple] = {}
-    limit = MAX_OPEN // n
-    idx = 0
+    reasm = _PartReassembler(0, n)
+    share = _Share(n, strict, keepalive_bound)
+    tl = share.tl
     early: dict = {}
+    batches: list[list] = [[] for _ in range(n)]
+    outs = [None] + [p["out"] for p in peers]
+    idx = 0
+
+    def flush(p: int) -> None:
+        try:
+            view = memoryview(pickle.dumps(batches[p], protocol=pickle.HIGHEST_PROTOCOL))
+            fd = outs[p]
+            while view:
+                view = view[os.write(fd, view):]
+        except BrokenPipeError:  # the worker gave up (or died): its result says why
+            _peer_gave_up(peers, early, wait=True)
+            raise Unsafe(early.get("unsafe") or f"worker process {p} stopped")
+        batches[p].clear()
+
+    def send(p: int, item: tuple) -> None:
+        b = batches[p]
+        b.append(item)
+        if len(b) >= _BATCH:
+            flush(p)
 
     def handle(events) -> None:
         nonlocal idx
@@ -153,72 +253,82 @@ def _work(path: str, k: int, n: int, strict: bool, keepalive_bound: float, peers
             idx += 1
             if idx % _POLL_EVERY == 0 and peers and _peer_gave_up(peers, early):
                 raise Unsafe(early["unsafe"])
-            kind = ev.kind
-            if kind == "skip":
+            if ev.kind == "skip":
                 if ev.time > tl.last_time:
                     tl.last_time = ev.time
+                send(ev.message, (idx, ev.number, ev.time, ev.transport, ev.src, ev.dst, ev.first, ev.data))
                 continue
-            if k and kind != "sip" and not (kind == "unparseable" and ev.note.startswith("not SIP: ")):
-                continue  # keep-alives, STUN, closings, framing errors: process 0's
-            known = len(tl.aors)
-            items = tl.feed(ev)
-            if len(tl.open) > limit:
-                raise Unsafe(f"more than {limit} open transactions in one process")
-            if len(tl.aors) > known:
-                for aor in islice(reversed(tl.aors), len(tl.aors) - known):
-                    aor_keys[aor] = (idx,)
-            for j, item in enumerate(items):
-                judge.key = (idx, j)
-                if isinstance(item, RegisterOutcome):
-                    if len(regs) < MAX_LOG:
-                        regs.append(((idx, j), _register_log(item)))
-                else:
-                    _log(logs, item)
-                judge.feed(item)
+            share.event(idx, ev)
 
     part = reasm.part
     try:
         for seg in reader:
             if seg.transport == "udp":
-                # Another process's SIP datagram: counted (one event), nothing built for it.
+                # Another process's SIP datagram: one event, sent as it is.
                 data = seg.payload
                 if classify_datagram(data) == "sip":
                     p = part(data)
-                    if p != k:
+                    if p:
                         idx += 1
                         if idx % _POLL_EVERY == 0 and peers and _peer_gave_up(peers, early):
                             raise Unsafe(early["unsafe"])
                         if seg.time > tl.last_time:
                             tl.last_time = seg.time
+                        send(p, (idx, seg.number, seg.time, "udp", seg.src, seg.dst, seg.number, data))
                         continue
                     reasm._last = (data, p)
             handle(reasm.feed(seg))
         handle(reasm.finish())
+        for p in range(1, n):
+            if batches[p]:
+                flush(p)
         idx += 1
-        for j, item in enumerate(tl.finish()):
-            judge.key = (idx, j)
-            _log(logs, item)
-            judge.feed(item)
+        share.finish(idx)
     except Unsafe as exc:
         return {"unsafe": str(exc), **early}
-    results = {rid: (dict(r.counts), judge.first[rid], list(zip(judge.keys[rid], r.findings)))
-               for rid, r in judge.results.items()}
-    bindings, total = [], 0
-    for aor, st in tl.aors.items():
-        if total >= 2000:
-            break
-        bindings.append((aor_keys[aor], aor, list(st.bindings.values()), list(st.gone)))
-        total += len(st.bindings) + len(st.gone)
-    return {"unsafe": None, "reader": reader, "reasm_stats": reasm.stats, "counts": tl.counts,
-            "results": results, "registrations": regs, "keepalives": logs.keepalives,
-            "deliveries": logs.deliveries, "bindings": bindings, "events": idx,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **early}
+    return share.result(reader=reader, reasm_stats=reasm.stats, **early)
 
 
-def _peer_gave_up(peers, early: dict) -> bool:
-    """A peer that finished early with ``unsafe`` set: read its result now."""
+def _consume(fd: int, n: int, strict: bool, keepalive_bound: float) -> dict:
+    """Another process: parse and judge the messages process 0 sends."""
+    share = _Share(n, strict, keepalive_bound)
+    event = share.event
+    last = 0
+    with os.fdopen(fd, "rb", buffering=1 << 16) as f:
+        load = pickle.load
+        try:
+            while True:
+                try:
+                    batch = load(f)
+                except EOFError:
+                    break
+                for idx, number, when, transport, src, dst, first, data in batch:
+                    try:
+                        msg = parse_message(data)
+                    except ParseError as exc:
+                        ev = WireEvent(number, when, transport, src, dst, "unparseable", data, None,
+                                       f"not SIP: {exc}", first)
+                    else:
+                        ev = WireEvent(number, when, transport, src, dst, "sip", data, msg, "", first)
+                    event(idx, ev)
+                    last = idx
+            share.finish(last + 1)
+        except Unsafe as exc:
+            return {"unsafe": str(exc)}
+    return share.result()
+
+
+def _peer_gave_up(peers, early: dict, wait: bool = False) -> bool:
+    """A peer that finished early with ``unsafe`` set: read its result now (``wait``: those
+    whose pipe to them broke, as long as it takes)."""
     for p in peers:
-        if p.get("result") is None and select.select([p["fd"]], [], [], 0)[0]:
+        if p.get("result") is None and (wait or select.select([p["fd"]], [], [], 0)[0]):
+            if wait and p["out"] is not None:
+                try:
+                    os.close(p["out"])
+                except OSError:
+                    pass
+                p["out"] = None
             p["result"] = _read(p)
             if p["result"].get("unsafe"):
                 early["unsafe"] = p["result"]["unsafe"]
@@ -249,17 +359,22 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
     gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
     caches = headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX
     headers._NAME_ADDR_CACHE_MAX = headers._URI_CACHE_MAX = max(caches[0], CACHE_MAX)
-    peers = []
+    peers: list[dict] = []
     try:
         for k in range(1, processes):
-            r, w = os.pipe()
+            mr, mw = os.pipe()  # messages to the worker
+            r, w = os.pipe()  # its result back
             pid = os.fork()
             if pid == 0:  # the child: its share, its result down the pipe, and out
                 code = 0
                 try:
                     os.close(r)
+                    os.close(mw)
+                    for p in peers:  # the earlier workers' pipes: theirs alone
+                        os.close(p["fd"])
+                        os.close(p["wfd"])
                     try:
-                        res = _work(path, k, processes, strict, keepalive_bound)
+                        res = _consume(mr, processes, strict, keepalive_bound)
                     except BaseException:
                         res = {"unsafe": "worker process failed: " + traceback.format_exc(limit=3)}
                     data = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)
@@ -271,12 +386,31 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                 finally:
                     os._exit(code)
             os.close(w)
-            peers.append({"pid": pid, "fd": r, "result": None})
-        mine = _work(path, 0, processes, strict, keepalive_bound, peers)
+            os.close(mr)
+            peers.append({"pid": pid, "fd": r, "wfd": mw, "result": None})
+        for p in peers:
+            p["out"] = p.pop("wfd")
+            try:  # a larger pipe: process 0 reads on while the worker parses
+                fcntl.fcntl(p["out"], getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
+            except OSError:
+                pass
+        try:
+            mine = _work(path, processes, strict, keepalive_bound, peers)
+        except BaseException:
+            for p in peers:
+                if p["result"] is None:
+                    os.kill(p["pid"], 9)
+            raise
         results = [mine]
         for p in peers:
             if mine.get("unsafe") and p["result"] is None:
                 os.kill(p["pid"], 9)
+            if p["out"] is not None:
+                try:
+                    os.close(p["out"])  # the end of its messages
+                except OSError:
+                    pass
+                p["out"] = None
             results.append(p["result"] if p["result"] is not None else _read(p))
     finally:
         gc.set_threshold(*thresholds)

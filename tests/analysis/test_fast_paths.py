@@ -22,6 +22,7 @@ import analysis_craft as craft
 from conformance.analysis import rules
 from conformance.analysis.analyzer import analyze
 from conformance.analysis.capture import CaptureReader
+from conformance.analysis.parallel import owner
 from conformance.analysis.report import to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +122,9 @@ def test_split_by_aor_falls_back_on_a_call_id_with_two_aors(tmp_path):
 
     rec = PcapRecorder(1_700_000_000.0)
     t = 1_700_000_000.0
-    for i, aor in enumerate(("sip:alice@ims.test", "sip:dave@ims.test", "sip:carol@ims.test")):  # crc32 % 2: 0, 1, 0
+    aors = ("sip:alice@ims.test", "sip:dave@ims.test", "sip:carol@ims.test")
+    assert [owner(a, 2) for a in aors] == [0, 1, 0]
+    for i, aor in enumerate(aors):
         req = craft.register(craft.UE1, call_id="same", cseq=i + 1, branch=f"z9hG4bK{i}")
         req = req.replace(f"To: <{craft.AOR}>".encode(), f"To: <{aor}>".encode())
         rec.udp(t + i, craft.UE1, craft.REGISTRAR, req)
@@ -151,3 +154,38 @@ def test_split_by_aor_falls_back_on_a_folded_to(tmp_path):
         for k in VOLATILE:
             d.pop(k, None)
     assert one == two and one["sip"]["messages"] == 2
+
+
+def test_split_over_three_processes_gives_the_serial_result(tmp_path):
+    from conformance.analysis.parallel import analyze_parallel
+
+    path = _generated(tmp_path)
+    a, why = analyze_parallel(str(path), 3)
+    assert a is not None and not why and len(a.processes) == 3
+    assert sum(p["events"] for p in a.processes) >= 6000
+    doc = to_dict(a)
+    for k in VOLATILE:
+        doc.pop(k, None)
+    assert doc == _doc(path)
+
+
+def test_a_worker_giving_up_stops_the_split(tmp_path, monkeypatch):
+    """A worker past its bound of open transactions exits with its reason while process 0 still
+    sends (its pipe breaks): the analysis runs serially, with the serial result."""
+    from conformance.analysis import parallel
+    from conformance.engine.pcap import PcapRecorder
+
+    monkeypatch.setattr(parallel, "MAX_OPEN", 20)
+    rec = PcapRecorder(1_700_000_000.0)
+    t = 1_700_000_000.0
+    aors = [a for a in (f"sip:u{i}@ims.test" for i in range(400)) if parallel.owner(a, 2) == 1][:150]
+    for i, aor in enumerate(aors * 20):  # unanswered REGISTERs, all process 1's
+        req = craft.register(craft.UE1, call_id=f"c{aor}", cseq=i + 1, branch=f"z9hG4bK{i}")
+        req = req.replace(f"To: <{craft.AOR}>".encode(), f"To: <{aor}>".encode())
+        rec.udp(t + i * 0.001, craft.UE1, craft.REGISTRAR, req)
+    path = rec.write(tmp_path / "open.pcap")
+    a, why = parallel.analyze_parallel(str(path), 2)
+    assert a is None and "open transactions in one process" in why
+    doc = to_dict(analyze(str(path), processes=2))
+    assert "open transactions" in doc["serial_because"]
+    assert doc["sip"]["messages"] == 3000
