@@ -93,33 +93,33 @@ class _PartReassembler(Reassembler):
         self.k, self.n = k, n
         self._table = _table(n)
         self._calls: dict[bytes, int] = {}
-        self._aors: dict[str, int] = {}
+        self._aors: dict[bytes, int] = {}  # To value as written -> process
         self._last: tuple = (None, 0)  # (datagram, its process) from the loop's look at it
 
     def part(self, data: bytes) -> int:
         body = data.lstrip(b"\r\n")
-        end = body.find(b"\r\n\r\n")
+        end = body.find(b"\r\n\r\n")  # the header section is body[:end] (looked at in place)
         if end < 0:
             raise Unsafe("a SIP message without an empty line after its header section")
-        head = body[:end]
-        if head.count(b"\n") != head.count(b"\r\n"):
+        if body.count(b"\n", 0, end) != body.count(b"\r\n", 0, end):
             raise Unsafe("a header section with bare LFs")
         if not body.startswith(b"SIP/") and not body.startswith(b"REGISTER "):
             raise Unsafe(f"a request other than REGISTER ({body[:body.find(b' ')][:20].decode('ascii', 'replace')})")
-        to = _TO.search(head)
-        cid = _CALL_ID.search(head)
+        to = _TO.search(body, 0, end)
+        cid = _CALL_ID.search(body, 0, end)
         if to is None or cid is None:
             raise Unsafe("a SIP message without To or Call-ID")
         # A folded line elsewhere never reads as To or Call-ID (it starts with SP/HTAB); one
         # continuing them would change their values.
-        if head.startswith(_FOLD, to.end()) or head.startswith(_FOLD, cid.end()):
+        if body.startswith(_FOLD, to.end(), end) or body.startswith(_FOLD, cid.end(), end):
             raise Unsafe("a folded To or Call-ID")
-        text = to.group(1).decode("utf-8", "replace").strip(_WS)
-        p = self._aors.get(text)
+        raw = to.group(1)
+        p = self._aors.get(raw)
         if p is None:
             if len(self._aors) >= 65536:
                 self._aors.clear()
-            p = self._aors[text] = self._table[zlib.crc32(aor_of_to(text).encode()) % _BUCKETS]
+            text = raw.decode("utf-8", "replace").strip(_WS)
+            p = self._aors[raw] = self._table[zlib.crc32(aor_of_to(text).encode()) % _BUCKETS]
         call_id = cid.group(1).strip()
         seen = self._calls.get(call_id)
         if seen is None:
@@ -203,6 +203,7 @@ class _Share:
             self.judge.feed(item)
 
     def result(self, **extra) -> dict:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
         tl, judge = self.tl, self.judge
         results = {rid: (dict(r.counts), judge.first[rid], list(zip(judge.keys[rid], r.findings)))
                    for rid, r in judge.results.items()}
@@ -215,7 +216,7 @@ class _Share:
         return {"unsafe": None, "counts": tl.counts, "results": results, "registrations": self.regs,
                 "keepalives": self.logs.keepalives, "deliveries": self.logs.deliveries, "bindings": bindings,
                 "events": self.events,
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), **extra}
+                "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), **extra}
 
 
 def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=()) -> dict:
@@ -420,7 +421,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
             return None, res["unsafe"]
     a = _merge(path, results, strict, keepalive_bound)
     a.seconds = time.perf_counter() - t0
-    a.processes = [{"events": r["events"], "peak_rss_mb": r["peak_rss_mb"]} for r in results]
+    a.processes = [{"events": r["events"], "peak_rss_mb": r["peak_rss_mb"], "cpu_s": r["cpu_s"]} for r in results]
     return a, ""
 
 

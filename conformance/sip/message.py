@@ -365,6 +365,20 @@ def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]]] | None:
                    for n, _, v in (line.partition(":") for line in text.split("\r\n"))]
 
 
+def _indexed(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int, dict[str, list[str]]]:
+    """What ``SipMessage._index`` caches for these headers (built while parsing)."""
+    idx: dict[str, list[str]] = {}
+    keys = _KEYS
+    for n, v in headers:
+        k = keys.get(n) or _key(n)
+        lst = idx.get(k)
+        if lst is None:
+            idx[k] = [v]
+        else:
+            lst.append(v)
+    return headers, len(headers), idx
+
+
 def parse_message(data: bytes) -> Request | Response:
     """Parse one complete SIP message.
 
@@ -402,6 +416,7 @@ def parse_message(data: bytes) -> Request | Response:
                       version=m.group(3).decode())
     if headers is not None:
         msg.headers = headers
+        msg.__dict__["_idx"] = _indexed(headers)
     for line, off in lines[1:]:
         if not line.strip():
             continue
