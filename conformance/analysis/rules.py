@@ -109,13 +109,15 @@ _TAGS: dict[tuple, list[str] | None] = {}  # option tags by header values (read-
 
 def _tags_or_none(msg, header: str) -> list[str] | None:
     """The option tags of a header; None when unparseable (the check reads that as a violation)."""
-    values = tuple(hvalues(msg, header.lower()))
+    key = header.lower()
+    lines = msg._index().get(key)
+    values = tuple(lines) if lines else ()  # the header's lines as written: the tags follow from them
     try:
         return _TAGS[values]
     except KeyError:
         pass
     try:
-        tags = parse_option_tags(list(values))
+        tags = parse_option_tags(hvalues(msg, key))
     except ParseError:
         tags = None
     if len(_TAGS) >= 4096:
@@ -174,14 +176,20 @@ class Judge:
                 res.counts[PASS] = res.counts.get(PASS, 0) + passes
                 return
         rule = RULES[rule_id]
+        if callable(args):  # built only when the check runs
+            args = args()
+        if not isinstance(where, str):
+            where = where()
         if isinstance(ctx, _Ctx):
             ctx = ctx.get()
         found = run_check(kind, args, ctx, level=rule.level, ref=rule.ref, strict=self.strict, step=where,
                           message_index=packets[-1] if packets else None)
         self._add(rule_id, found, packets)
 
-    def _observe(self, rule_id: str, obs: Observation, packets: list[int], where: str) -> None:
+    def _observe(self, rule_id: str, obs: Observation, packets: list[int], where) -> None:
         rule = RULES[rule_id]
+        if not isinstance(where, str):
+            where = where()
         self._add(rule_id, [Finding(check=obs.label, level=rule.level, ref=rule.ref,
                                     outcome=grade(obs.ok, rule.level, self.strict), expected=obs.expected,
                                     observed=obs.observed, step=where,
@@ -205,7 +213,7 @@ class Judge:
         if resp is None:
             return
         packets = ex.packets
-        where = f"REGISTER {out.aor} (packets {packets[0]}-{packets[-1]})"
+        where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         supported = "outbound" in _tags(req, "Supported")
         reg_ids = [c for c in out.contacts if c.reg_id is not None]
@@ -270,17 +278,28 @@ class Judge:
         req, resp = out.exchange.request, out.exchange.response
         if out.listed is None:
             return
-        names: dict[str, str] = {}
+        # The names of the bindings (check arguments and the context's flow contacts) are made
+        # only if a check runs: most are counted as passes (see _check).
+        entries: list[tuple[str, str, str | None]] = []  # (label, URI, reg-id), in naming order
+        made: list = []
 
-        def name(b_uri: str, reg_id, label: str = "") -> str:
-            n = f"{label or 'binding'} <{b_uri}>" + (f" reg-id {reg_id}" if reg_id is not None else "")
-            names[n] = b_uri
-            return n
+        def name(b_uri: str, reg_id, label: str = "") -> int:
+            entries.append((label, b_uri, reg_id))
+            return len(entries) - 1
+
+        def texts() -> list[str]:
+            if not made:
+                made.append([f"{label or 'binding'} <{b_uri}>" + (f" reg-id {reg_id}" if reg_id is not None else "")
+                             for label, b_uri, reg_id in entries])
+            return made[0]
+
+        def names() -> dict[str, str]:
+            return {n: e[1] for n, e in zip(texts(), entries)}
 
         requires = require is not None and "outbound" in require
-        expected: list[str] = []
-        replaced: list[str] = []
-        added: list[str] = []
+        expected: list[int] = []
+        replaced: list[int] = []
+        added: list[int] = []
         contacts = out.contacts
         # per Contact of the request, once: the expiry it asks, its instance, its URI's key
         asks = [request_expires(req, c) for c in contacts]
@@ -311,20 +330,25 @@ class Judge:
                 if asks[i] != 0 and c.uri is not None:
                     expected.append(name(uri_text(c.uri), c.reg_id, "requested"))
         ctx.flow_contacts = names
+
+        def of(which: list[int]) -> list[str]:
+            t = texts()
+            return [t[i] for i in which]
+
         # A binding is seen listed when its URI is, as text, the URI of a listed Contact (the
         # check compares with RFC 3261 URI equality); anything else is left to the check.
         listed = {uri_text(c.uri) for c in out.listed} if expected or added else ()
         if expected:
-            self._check("R2-bindings", "contacts", {"include": expected}, ctx, packets, where,
-                        len(expected) if all(names[n] in listed for n in expected) else 0)
+            self._check("R2-bindings", "contacts", lambda: {"include": of(expected)}, ctx, packets, where,
+                        len(expected) if all(entries[i][1] in listed for i in expected) else 0)
         if out.listed:
             self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where,
                         all(c.expires is not None for c in out.listed))
         if replaced:
-            self._check("R3-replace", "contacts", {"exclude": replaced}, ctx, packets, where)
+            self._check("R3-replace", "contacts", {"exclude": of(replaced)}, ctx, packets, where)
         if added:
-            self._check("R3-add", "contacts", {"include": added}, ctx, packets, where,
-                        len(added) if all(names[n] in listed for n in added) else 0)
+            self._check("R3-add", "contacts", lambda: {"include": of(added)}, ctx, packets, where,
+                        len(added) if all(entries[i][1] in listed for i in added) else 0)
 
     # -- terminating requests and keep-alives ---------------------------------------------------
     def _delivery(self, d: Delivery) -> None:
@@ -392,6 +416,20 @@ class _Ctx:
     def get(self) -> CheckContext:
         if self._ctx is None:
             self._ctx = CheckContext(request=self.request, response=self.response)
+        if callable(self.flow_contacts):  # made on first use
+            self.flow_contacts = self.flow_contacts()
         if self.flow_contacts is not None:
             self._ctx.flow_contacts = self.flow_contacts
         return self._ctx
+
+
+class _Where:
+    """The step text of a REGISTER's findings, made when a finding needs it."""
+
+    __slots__ = ("aor", "packets")
+
+    def __init__(self, aor: str, packets: list[int]):
+        self.aor, self.packets = aor, packets
+
+    def __call__(self) -> str:
+        return f"REGISTER {self.aor} (packets {self.packets[0]}-{self.packets[-1]})"
