@@ -344,39 +344,50 @@ def _unfold(head: bytes) -> list[tuple[bytes, int]]:
 
 _WS = " \t\r\n\x0b\x0c"  # what bytes.strip() strips
 # Header lines that are all "token [SP/HTAB] : value" (no blank, folded or odd line): a line
-# starting with SP/HTAB (folding), a bare LF or CR anywhere makes the match fail
-_HLINE = r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*:[^\r\n]*"
-_PLAIN_HEADERS = re.compile(rf"{_HLINE}(?:\r\n{_HLINE})*\Z")
+# starting with SP/HTAB (folding), a bare LF or CR anywhere makes the section not plain
+_NAME_PART = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*\Z")
+_NAMES: dict[str, str] = {}  # what precedes a line's colon -> the header name, for valid ones
+_NAMES_MAX = 4096
 
 
-def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]]] | None:
-    """The start line and header lines of a plain header section (CRLF line ends, no folding,
-    valid names), decoded in one go; None for anything else, which the line-by-line parser
-    below handles (and reports with byte offsets).  The result is the same as that parser's."""
+def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]], dict[str, list[str]]] | None:
+    """The start line, header lines and header index (``SipMessage._index``) of a plain header
+    section (CRLF line ends, no folding, valid names), decoded in one go; None for anything
+    else, which the line-by-line parser below handles (and reports with byte offsets).  The
+    headers are the same as that parser's."""
     start, _, rest = head.partition(b"\r\n")
-    if b"\n" in start:  # a bare LF in the start line (the pattern below covers every other line)
+    if b"\n" in start:  # a bare LF in the start line
         return None
     if not rest:
-        return start, []
+        return start, [], {}
     text = rest.decode("utf-8", "replace")
-    if _PLAIN_HEADERS.match(text) is None:
+    crlf = text.count("\r\n")
+    if text.count("\r") != crlf or text.count("\n") != crlf:  # a bare CR or LF
         return None
-    return start, [(n.rstrip(" \t"), v.strip(_WS))
-                   for n, _, v in (line.partition(":") for line in text.split("\r\n"))]
-
-
-def _indexed(headers: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], int, dict[str, list[str]]]:
-    """What ``SipMessage._index`` caches for these headers (built while parsing)."""
+    headers: list[tuple[str, str]] = []
     idx: dict[str, list[str]] = {}
+    names = _NAMES
     keys = _KEYS
-    for n, v in headers:
+    for line in text.split("\r\n"):
+        raw, colon, v = line.partition(":")
+        if not colon:  # a blank line, or one without a colon
+            return None
+        n = names.get(raw)
+        if n is None:
+            if _NAME_PART.match(raw) is None:  # folding, an invalid name
+                return None
+            if len(names) >= _NAMES_MAX:
+                names.clear()
+            n = names[raw] = raw.rstrip(" \t")
+        v = v.strip(_WS)
+        headers.append((n, v))
         k = keys.get(n) or _key(n)
         lst = idx.get(k)
         if lst is None:
             idx[k] = [v]
         else:
             lst.append(v)
-    return headers, len(headers), idx
+    return start, headers, idx
 
 
 def parse_message(data: bytes) -> Request | Response:
@@ -397,7 +408,7 @@ def parse_message(data: bytes) -> Request | Response:
     head, body = _split_head(stripped)
     fast = _fast_headers(head)
     if fast is not None:
-        start, headers = fast
+        start, headers, index = fast
         lines: list[tuple[bytes, int]] = []
     else:
         lines = _unfold(head)
@@ -416,7 +427,7 @@ def parse_message(data: bytes) -> Request | Response:
                       version=m.group(3).decode())
     if headers is not None:
         msg.headers = headers
-        msg.__dict__["_idx"] = _indexed(headers)
+        msg.__dict__["_idx"] = (headers, len(headers), index)
     for line, off in lines[1:]:
         if not line.strip():
             continue
