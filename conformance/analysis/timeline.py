@@ -106,15 +106,26 @@ def hget(msg, key: str) -> str | None:
     return lines[0] if lines else None
 
 
+_CSEQS: dict[str, tuple[int, str] | None] = {}  # CSeq value -> its reading (bounded)
+_AORS: dict[str, str] = {}  # To value -> AOR (bounded)
+
+
 def cseq_of(msg) -> tuple[int, str] | None:
     """``msg.cseq`` (the same reading of the first CSeq)."""
-    value = hget(msg, "cseq")
-    if value is None:
+    lines = msg._index().get("cseq")
+    if not lines:
         return None
+    value = lines[0]
+    try:
+        return _CSEQS[value]
+    except KeyError:
+        pass
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit():
-        return None
-    return int(parts[0]), parts[1]
+    out = None if len(parts) != 2 or not parts[0].isdigit() else (int(parts[0]), parts[1])
+    if len(_CSEQS) >= 4096:
+        _CSEQS.clear()
+    _CSEQS[value] = out
+    return out
 
 
 def contacts_of(msg) -> list[NameAddr]:
@@ -144,7 +155,19 @@ def aor_of(request: Request) -> str:
 
 
 def aor_of_to(to: str | None) -> str:
-    """The AOR of a To header value (its URI's scheme, user and host)."""
+    """The AOR of a To header value (its URI's scheme, user and host); remembered by value."""
+    hit = _AORS.get(to) if to is not None else None
+    if hit is not None:
+        return hit
+    aor = _aor_of_to(to)
+    if to is not None:
+        if len(_AORS) >= _MEMO_MAX:
+            _AORS.clear()
+        _AORS[to] = aor
+    return aor
+
+
+def _aor_of_to(to: str | None) -> str:
     try:
         uri = parse_name_addr(to or "").uri
     except ParseError:

@@ -346,7 +346,7 @@ _WS = " \t\r\n\x0b\x0c"  # what bytes.strip() strips
 # Header lines that are all "token [SP/HTAB] : value" (no blank, folded or odd line): a line
 # starting with SP/HTAB (folding), a bare LF or CR anywhere makes the section not plain
 _NAME_PART = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+[ \t]*\Z")
-_NAMES: dict[str, str] = {}  # what precedes a line's colon -> the header name, for valid ones
+_NAMES: dict[str, tuple[str, str]] = {}  # what precedes a line's colon -> (name, its key), valid ones
 _NAMES_MAX = 4096
 
 
@@ -367,21 +367,21 @@ def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]], dict[str, 
     headers: list[tuple[str, str]] = []
     idx: dict[str, list[str]] = {}
     names = _NAMES
-    keys = _KEYS
     for line in text.split("\r\n"):
         raw, colon, v = line.partition(":")
         if not colon:  # a blank line, or one without a colon
             return None
-        n = names.get(raw)
-        if n is None:
+        nk = names.get(raw)
+        if nk is None:
             if _NAME_PART.match(raw) is None:  # folding, an invalid name
                 return None
             if len(names) >= _NAMES_MAX:
                 names.clear()
-            n = names[raw] = raw.rstrip(" \t")
+            n = raw.rstrip(" \t")
+            nk = names[raw] = (n, _key(n))
+        n, k = nk
         v = v.strip(_WS)
         headers.append((n, v))
-        k = keys.get(n) or _key(n)
         lst = idx.get(k)
         if lst is None:
             idx[k] = [v]
@@ -443,7 +443,7 @@ def parse_message(data: bytes) -> Request | Response:
             raise ParseError(f"invalid header name {name_s[:40]!r}", offset=lead + off)
         value = line[colon + 1 :].strip().decode("utf-8", "replace")
         msg.headers.append((name_s, value))
-    length_values = msg.get_all("Content-Length")
+    length_values = index.get("content-length") if fast is not None else msg.get_all("Content-Length")
     if length_values:
         values = {v.strip() for v in length_values}
         if len(values) != 1 or not next(iter(values)).isdigit():
