@@ -280,22 +280,8 @@ class Judge:
             return
         # The names of the bindings (check arguments and the context's flow contacts) are made
         # only if a check runs: most are counted as passes (see _check).
-        entries: list[tuple[str, str, str | None]] = []  # (label, URI, reg-id), in naming order
-        made: list = []
-
-        def name(b_uri: str, reg_id, label: str = "") -> int:
-            entries.append((label, b_uri, reg_id))
-            return len(entries) - 1
-
-        def texts() -> list[str]:
-            if not made:
-                made.append([f"{label or 'binding'} <{b_uri}>" + (f" reg-id {reg_id}" if reg_id is not None else "")
-                             for label, b_uri, reg_id in entries])
-            return made[0]
-
-        def names() -> dict[str, str]:
-            return {n: e[1] for n, e in zip(texts(), entries)}
-
+        nm = _Names()
+        entries = nm.entries  # (label, URI, reg-id), in naming order
         requires = require is not None and "outbound" in require
         expected: list[int] = []
         replaced: list[int] = []
@@ -310,45 +296,64 @@ class Judge:
         for i, c in enumerate(contacts):
             if c.uri is not None:
                 by_ukey.setdefault(_uri_key(c.uri), i)  # the first Contact with that URI
+        star = out.star
         for b in out.before:
             i = by_ukey.get(b.ukey)
-            if out.star or (i is not None and asks[i] == 0):
+            if star or (i is not None and asks[i] == 0):
                 continue  # removed by this request
-            twin = next((n for n, ni in new_outbound if ni == b.instance and n.reg_id == b.reg_id), None)
+            b_instance, b_reg_id = b.instance, b.reg_id
+            twin = None
+            for n, ni in new_outbound:
+                if ni == b_instance and n.reg_id == b_reg_id:
+                    twin = n
+                    break
             if twin is not None and outbound and not _same(twin, b):
-                replaced.append(name(b.uri, b.reg_id, "replaced"))
+                entries.append(("replaced", b.uri, b_reg_id))
+                replaced.append(len(entries) - 1)
                 continue
-            if not requires and b.instance and b.instance in insts:
+            if not requires and b_instance and b_instance in insts:
                 continue  # legacy (Rel-7) rules: the instance's binding may be overwritten
-            n = name(b.uri, b.reg_id)
+            entries.append(("", b.uri, b_reg_id))
+            n = len(entries) - 1
             expected.append(n)
-            if outbound and b.reg_id is not None and any(
-                    ni == b.instance and x.reg_id != b.reg_id for x, ni in new_outbound):
-                added.append(n)
-        if not out.star:
+            if outbound and b_reg_id is not None:
+                for x, ni in new_outbound:
+                    if ni == b_instance and x.reg_id != b_reg_id:
+                        added.append(n)
+                        break
+        if not star:
             for i, c in enumerate(contacts):
                 if asks[i] != 0 and c.uri is not None:
-                    expected.append(name(uri_text(c.uri), c.reg_id, "requested"))
-        ctx.flow_contacts = names
-
-        def of(which: list[int]) -> list[str]:
-            t = texts()
-            return [t[i] for i in which]
+                    entries.append(("requested", uri_text(c.uri), c.reg_id))
+                    expected.append(len(entries) - 1)
+        ctx.flow_contacts = nm.names
 
         # A binding is seen listed when its URI is, as text, the URI of a listed Contact (the
         # check compares with RFC 3261 URI equality); anything else is left to the check.
         listed = {uri_text(c.uri) for c in out.listed} if expected or added else ()
         if expected:
-            self._check("R2-bindings", "contacts", lambda: {"include": of(expected)}, ctx, packets, where,
-                        len(expected) if all(entries[i][1] in listed for i in expected) else 0)
+            passes = len(expected)
+            for i in expected:
+                if entries[i][1] not in listed:
+                    passes = 0
+                    break
+            self._check("R2-bindings", "contacts", nm.include(expected), ctx, packets, where, passes)
         if out.listed:
-            self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where,
-                        all(c.expires is not None for c in out.listed))
+            every = True
+            for c in out.listed:
+                if c.expires is None:
+                    every = False
+                    break
+            self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where, every)
         if replaced:
-            self._check("R3-replace", "contacts", {"exclude": of(replaced)}, ctx, packets, where)
+            self._check("R3-replace", "contacts", {"exclude": nm.of(replaced)}, ctx, packets, where)
         if added:
-            self._check("R3-add", "contacts", lambda: {"include": of(added)}, ctx, packets, where,
-                        len(added) if all(entries[i][1] in listed for i in added) else 0)
+            passes = len(added)
+            for i in added:
+                if entries[i][1] not in listed:
+                    passes = 0
+                    break
+            self._check("R3-add", "contacts", nm.include(added), ctx, packets, where, passes)
 
     # -- terminating requests and keep-alives ---------------------------------------------------
     def _delivery(self, d: Delivery) -> None:
@@ -421,6 +426,32 @@ class _Ctx:
         if self.flow_contacts is not None:
             self._ctx.flow_contacts = self.flow_contacts
         return self._ctx
+
+
+class _Names:
+    """The names of the bindings a REGISTER's checks speak of, made on first use."""
+
+    __slots__ = ("entries", "_texts")
+
+    def __init__(self):
+        self.entries: list[tuple[str, str, str | None]] = []  # (label, URI, reg-id)
+        self._texts: list[str] | None = None
+
+    def texts(self) -> list[str]:
+        if self._texts is None:
+            self._texts = [f"{label or 'binding'} <{b_uri}>" + (f" reg-id {reg_id}" if reg_id is not None else "")
+                           for label, b_uri, reg_id in self.entries]
+        return self._texts
+
+    def names(self) -> dict[str, str]:
+        return {n: e[1] for n, e in zip(self.texts(), self.entries)}
+
+    def of(self, which: list[int]) -> list[str]:
+        t = self.texts()
+        return [t[i] for i in which]
+
+    def include(self, which: list[int]):
+        return lambda: {"include": self.of(which)}
 
 
 class _Where:
