@@ -465,7 +465,9 @@ class Timeline:
     def _register(self, ex: Exchange) -> RegisterOutcome:
         req, resp = ex.request, ex.response
         aor = aor_of(req)
-        st = self.aors.setdefault(aor, AorState())
+        st = self.aors.get(aor)
+        if st is None:
+            st = self.aors[aor] = AorState()
         now = ex.req_event.time
         try:
             contacts = contacts_of(req)
@@ -474,8 +476,12 @@ class Timeline:
             perr = f"unparseable Contact in the REGISTER: {exc}"
         else:
             perr = ""
-        star = any(c.star for c in contacts)
-        contacts = [c for c in contacts if not c.star]
+        star = False
+        for c in contacts:
+            if c.star:
+                star = True
+                contacts = [c for c in contacts if not c.star]
+                break
         before, uncertain, expired = [], [], []
         for b in list(st.bindings.values()):
             if b.expires_at is None or b.expires_at > now + EXPIRY_SLACK:
@@ -512,13 +518,14 @@ class Timeline:
             ukey = _uri_key(c.uri)
             mine = req_keys.get(ukey)
             old = st.bindings.get(key)
-            expires_at = now + c.expires if c.expires is not None else None
+            expires = c.expires
+            expires_at = now + expires if expires is not None else None
             if old is not None and old.ukey != ukey:
                 self._end(st, old, "replaced", pkt, now)
                 out.changes.append(Change("replaced", old, pkt))
                 old = None
             if old is None:
-                b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, c.expires, expires_at,
+                b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
                             hvalues(out.exchange.request, "path") if mine is not None else [], pkt, pkt,
                             ukey=ukey)
@@ -530,7 +537,7 @@ class Timeline:
                 if mine is not None:
                     self._ue_addrs[ev.src] = (out.aor, key)
             else:
-                old.expires, old.expires_at = c.expires, expires_at
+                old.expires, old.expires_at = expires, expires_at
                 if mine is not None:
                     old.updated = pkt
                     if old.flow != flow:
