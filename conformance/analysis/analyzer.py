@@ -10,7 +10,7 @@ from ..sip import headers
 from .capture import CaptureReader, Problem
 from .reassembly import Reassembler, WireEvent
 from .rules import Judge
-from .timeline import Delivery, KeepAlive, RegisterOutcome, Timeline
+from .timeline import Delivery, Exchange, KeepAlive, RegisterOutcome, Timeline
 
 MAX_LOG = 2000  # registrations / deliveries / keep-alives listed in the report
 CACHE_MAX = 65536  # parsed name-addrs and URIs kept by text while analysing
@@ -95,6 +95,8 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
             if a.events is not None:
                 a.events.append(ev)
             for item in timeline.feed(ev):
+                if type(item) is Exchange:
+                    continue  # neither logged nor judged (its RegisterOutcome is)
                 _log(a, item)
                 judge.feed(item)
 

@@ -48,7 +48,7 @@ from .reassembly import Reassembler, WireEvent
 from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
-from .timeline import MAX_OPEN, AorState, Counts, RegisterOutcome, Timeline, aor_of_to
+from .timeline import MAX_OPEN, AorState, Counts, Exchange, RegisterOutcome, Timeline, aor_of_to
 from ..verdict import PASS
 
 MAX_CALL_IDS = 200_000
@@ -187,7 +187,11 @@ class _Share:
         if len(tl.aors) > known:
             for aor in islice(reversed(tl.aors), len(tl.aors) - known):
                 self.aor_keys[aor] = (idx,)
-        for j, item in enumerate(items):
+        j = -1
+        for item in items:
+            j += 1
+            if type(item) is Exchange:
+                continue  # neither logged nor judged (its RegisterOutcome is)
             judge.key = (idx, j)
             if isinstance(item, RegisterOutcome):
                 if len(self.regs) < MAX_LOG:
