@@ -74,6 +74,9 @@ def analyze(capture: Path, messages: int | None, json_out: Path | None = None, p
         if procs:
             r["peak_rss_mb_each"] = [p["peak_rss_mb"] for p in procs]
             r["peak_rss_mb"] = round(sum(r["peak_rss_mb_each"]), 1)
+            # process 0 reads, reassembles and routes every message, and analyses its share
+            r["events_each"] = [p.get("events") for p in procs]
+            r["cpu_s_each"] = [p.get("cpu_s") for p in procs]
         if doc.get("serial_because"):
             r["serial_because"] = doc["serial_because"]
     r["messages"] = messages
@@ -126,6 +129,9 @@ def main(argv=None) -> int:
           f"{res['processes']} process(es), CPU {res['user_s'] + res['sys_s']:.1f} s, "
           f"peak RSS {res['peak_rss_mb']} MB{' (' + ' + '.join(map(str, res['peak_rss_mb_each'])) + ')' if res.get('peak_rss_mb_each') else ''}, "
           f"verdict {res.get('verdict')}")
+    if res.get("cpu_s_each"):
+        print("  per process: " + ", ".join(f"{e} events analysed, CPU {c} s"
+                                            for e, c in zip(res["events_each"], res["cpu_s_each"])))
     if a.serial and res["processes"] > 1:
         one = analyze(capture, n, out_dir / "analyze-report-1.json", "1")
         doc["conformance_analyze_one_process"] = one
