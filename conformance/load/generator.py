@@ -6,7 +6,7 @@ timeout) follow the engine's ``ClientTransaction`` (slotted copies of its rules,
 and ``_Reliable``, tested against it).  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
 of the loop (1 ms at least) leave in one send() per connection, and responses are read where
-they lie in the stream buffer (framed as ``frames`` frames them).  Requests are rendered from pre-built templates
+they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates
 (``templates.py``); responses are read for their status code and top branch only, unless a
 challenge must be answered.
 """
@@ -45,11 +45,11 @@ TIMER_BATCH = 128  # retransmissions per turn, for the same reason
 TURN = 0.001
 
 
-def frames(buf: bytearray) -> list[bytes]:
-    """Complete messages at the front of a TCP stream buffer (removed from it); CRLF keep-alives
-    skipped.  Lighter than the engine's StreamFramer: the generator only needs the responses'
-    bytes, and a message without Content-Length is taken as bodiless."""
-    out = []
+def walk_frames(buf, emit) -> int:
+    """Hand ``emit(buf, start, stop)`` each complete message at the front of a TCP stream buffer,
+    where it lies (no copy); CRLF keep-alives skipped; returns how far it got.  Lighter than the
+    engine's StreamFramer: the generator only needs the responses' bytes, and a message without
+    Content-Length is taken as bodiless."""
     pos, n = 0, len(buf)
     while pos < n:
         while buf.startswith(b"\r\n", pos) and not buf.startswith(b"\r\n\r\n", pos):
@@ -64,8 +64,15 @@ def frames(buf: bytearray) -> list[bytes]:
         stop = end + 4 + (int(m.group(1)) if m else 0)
         if stop > n:
             break
-        out.append(bytes(buf[pos:stop]))
+        emit(buf, pos, stop)
         pos = stop
+    return pos
+
+
+def frames(buf: bytearray) -> list[bytes]:
+    """Complete messages at the front of a TCP stream buffer, as copies (removed from it)."""
+    out: list[bytes] = []
+    pos = walk_frames(buf, lambda b, start, stop: out.append(bytes(b[start:stop])))
     if pos:
         del buf[:pos]
     return out
@@ -538,26 +545,9 @@ class LoadGenerator:
 
     def _responses(self, buf, now: float) -> int:
         """The complete messages at the front of a TCP stream, each handed to ``_on_response``
-        where it lies (no copy); CRLF keep-alives skipped.  Framed as :func:`frames` frames
-        them; returns how far it got."""
-        pos, n = 0, len(buf)
+        where it lies (no copy); returns how far it got (:func:`walk_frames`)."""
         on_response = self._on_response
-        while pos < n:
-            while buf.startswith(b"\r\n", pos) and not buf.startswith(b"\r\n\r\n", pos):
-                pos += 2
-            if buf.startswith(b"\r\n\r\n", pos):
-                pos += 4
-                continue
-            end = buf.find(b"\r\n\r\n", pos)
-            if end < 0:
-                break
-            m = _LENGTH_RE.search(buf, pos, end)
-            stop = end + 4 + (int(m.group(1)) if m else 0)
-            if stop > n:
-                break
-            on_response(buf, now, pos, stop)
-            pos = stop
-        return pos
+        return walk_frames(buf, lambda b, start, stop: on_response(b, now, start, stop))
 
     def _close(self, c: _Tcp, now: float, why: str) -> None:
         if c.closed:
