@@ -8,45 +8,70 @@ silent SUT costs seconds, not half a minute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 RETRANSMIT = "retransmit"
 TIMEOUT = "timeout"
 
 
-@dataclass
-class ClientTransaction:
-    reliable: bool
-    t1: float
-    t2: float
-    timeout: float
-    started: float
-    state: str = "trying"  # trying | proceeding | completed | terminated
-    retransmissions: int = 0
-    _e_interval: float = field(init=False)
-    _e_at: float | None = field(init=False)
-    _f_at: float = field(init=False)
+_DONE = ("completed", "terminated")
 
-    def __post_init__(self) -> None:
-        self._e_interval = self.t1
-        self._e_at = None if self.reliable else self.started + self.t1
-        self._f_at = self.started + min(64 * self.t1, self.timeout)
+
+class ReliableTransaction:
+    """Over TCP: no retransmission, only Timer F.  Slotted and small, as the load generator
+    makes one per request (hundreds of thousands a run)."""
+
+    __slots__ = ("state", "retransmissions", "_f_at")
+
+    def __init__(self, f_at: float):
+        self.state = "trying"  # trying | proceeding | completed | terminated
+        self.retransmissions = 0
+        self._f_at = f_at
 
     def next_deadline(self) -> float | None:
         """When :meth:`on_timer` must next be called, or None once finished."""
-        if self.state in ("completed", "terminated"):
-            return None
-        if self._e_at is None:
-            return self._f_at
-        return min(self._e_at, self._f_at)
+        return None if self.state in _DONE else self._f_at
 
     def on_timer(self, now: float) -> str | None:
-        if self.state in ("completed", "terminated"):
+        if self.state in _DONE:
             return None
         if now >= self._f_at:
             self.state = "terminated"
             return TIMEOUT
-        if self._e_at is not None and now >= self._e_at:
+        return None
+
+    def on_response(self, status: int) -> bool:
+        """Feed a matching response; True when it is final."""
+        if self.state in _DONE:
+            return False
+        self.state = "proceeding" if status < 200 else "completed"
+        return status >= 200
+
+
+class UnreliableTransaction:
+    """Over UDP: Timer E (T1 doubling up to T2; T2 once a provisional response came) and
+    Timer F."""
+
+    __slots__ = ("state", "retransmissions", "t2", "_e_interval", "_e_at", "_f_at")
+
+    def __init__(self, t1: float, t2: float, f_at: float, started: float):
+        self.state = "trying"
+        self.retransmissions = 0
+        self.t2 = t2
+        self._e_interval = t1
+        self._e_at = started + t1
+        self._f_at = f_at
+
+    def next_deadline(self) -> float | None:
+        if self.state in _DONE:
+            return None
+        return min(self._e_at, self._f_at)
+
+    def on_timer(self, now: float) -> str | None:
+        if self.state in _DONE:
+            return None
+        if now >= self._f_at:
+            self.state = "terminated"
+            return TIMEOUT
+        if now >= self._e_at:
             self.retransmissions += 1
             if self.state == "proceeding":
                 self._e_interval = self.t2
@@ -57,13 +82,23 @@ class ClientTransaction:
         return None
 
     def on_response(self, status: int) -> bool:
-        """Feed a matching response; True when it is final."""
-        if self.state in ("completed", "terminated"):
+        if self.state in _DONE:
             return False
         if status < 200:
             self.state = "proceeding"
-            if self._e_at is not None:
-                self._e_interval = self.t2
+            self._e_interval = self.t2
             return False
         self.state = "completed"
         return True
+
+
+def timer_f(t1: float, timeout: float, started: float) -> float:
+    """Timer F's deadline: 64*T1 (RFC 3261 §17.1.2.2), bounded by the case's response timeout."""
+    return started + min(64 * t1, timeout)
+
+
+def ClientTransaction(*, reliable: bool, t1: float, t2: float, timeout: float,  # noqa: N802
+                      started: float) -> ReliableTransaction | UnreliableTransaction:
+    """The client transaction for one request sent at ``started``."""
+    f_at = timer_f(t1, timeout, started)
+    return ReliableTransaction(f_at) if reliable else UnreliableTransaction(t1, t2, f_at, started)

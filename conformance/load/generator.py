@@ -2,8 +2,7 @@
 
 UDP: one socket per local address, shared by every flow from that address (responses are
 matched on the top Via branch); Timer E retransmissions and Timer F (bounded by the scenario's
-timeout) follow the engine's ``ClientTransaction`` (slotted copies of its rules, ``_Unreliable``
-and ``_Reliable``, tested against it).  TCP: one connection per flow (a flow is a connection,
+timeout) are the engine's own slotted transactions (``engine/transaction.py``).  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
 of the loop (1 ms at least) leave in one send() per connection, and responses are read where
 they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates
@@ -27,7 +26,7 @@ from collections import deque
 from typing import Callable
 
 from ..cases.model import FlowSpec
-from ..engine.transaction import RETRANSMIT, TIMEOUT
+from ..engine.transaction import RETRANSMIT, TIMEOUT, ReliableTransaction, UnreliableTransaction, timer_f
 from ..engine.ue import FlowState
 from .scenario import LoadScenario
 from .stats import LoadStats
@@ -97,89 +96,6 @@ class _Flow:
         self.auth = b""
         self.index = index
         self.second: "_Flow | None" = None  # the Reg2 flow started after this one's first 2xx
-
-
-class _Reliable:
-    """The engine's ClientTransaction (engine/transaction.py) for a reliable transport, cut to
-    what TCP leaves of it: no Timer E, Timer F (bounded by the scenario's timeout), the same
-    states and answers (``next_deadline``, ``on_timer``, ``on_response``); one small object per
-    request instead of a dataclass with a ``__post_init__``."""
-
-    __slots__ = ("state", "_f_at")
-
-    def __init__(self, f_at: float):
-        self.state = "trying"
-        self._f_at = f_at  # started + min(64 * T1, timeout), as ClientTransaction sets Timer F
-
-    def next_deadline(self) -> float | None:
-        return None if self.state in ("completed", "terminated") else self._f_at
-
-    def on_timer(self, now: float) -> str | None:
-        if self.state in ("completed", "terminated"):
-            return None
-        if now >= self._f_at:
-            self.state = "terminated"
-            return TIMEOUT
-        return None
-
-    def on_response(self, status: int) -> bool:
-        if self.state in ("completed", "terminated"):
-            return False
-        if status < 200:
-            self.state = "proceeding"
-            return False
-        self.state = "completed"
-        return True
-
-
-class _Unreliable:
-    """The engine's ClientTransaction (engine/transaction.py) over UDP, line for line, as a
-    slotted class: Timer E (T1 doubling up to T2, T2 once a provisional response came) and
-    Timer F; the same states and answers (tested against it)."""
-
-    __slots__ = ("state", "retransmissions", "t2", "_e_interval", "_e_at", "_f_at")
-
-    def __init__(self, t1: float, t2: float, f_at: float, started: float):
-        self.state = "trying"
-        self.retransmissions = 0
-        self.t2 = t2
-        self._e_interval = t1
-        self._e_at = started + t1
-        self._f_at = f_at  # started + min(64 * T1, timeout)
-
-    def next_deadline(self) -> float | None:
-        if self.state in ("completed", "terminated"):
-            return None
-        if self._e_at is None:
-            return self._f_at
-        return min(self._e_at, self._f_at)
-
-    def on_timer(self, now: float) -> str | None:
-        if self.state in ("completed", "terminated"):
-            return None
-        if now >= self._f_at:
-            self.state = "terminated"
-            return TIMEOUT
-        if self._e_at is not None and now >= self._e_at:
-            self.retransmissions += 1
-            if self.state == "proceeding":
-                self._e_interval = self.t2
-            else:
-                self._e_interval = min(2 * self._e_interval, self.t2)
-            self._e_at = now + self._e_interval
-            return RETRANSMIT
-        return None
-
-    def on_response(self, status: int) -> bool:
-        if self.state in ("completed", "terminated"):
-            return False
-        if status < 200:
-            self.state = "proceeding"
-            if self._e_at is not None:
-                self._e_interval = self.t2
-            return False
-        self.state = "completed"
-        return True
 
 
 class _Txn:
@@ -264,7 +180,7 @@ class LoadGenerator:
         self.protos: dict = {}  # (address index, port, reg-id) -> Prototype
         self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF
         self._branch_prefix = b"z9hG4bK" + self.token.encode() + b"x"
-        self._timer_f = min(64 * sc.t1, sc.timeout)
+        self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
 
     # -- set-up ----------------------------------------------------------------------------------
     def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
@@ -363,9 +279,9 @@ class LoadGenerator:
         branch = self._branch_prefix + str(self._branch_n).encode()
         data = tmpl.render(branch, flow.cseq, flow.auth)
         if conn is not None:
-            ct = _Reliable(now + self._timer_f)
+            ct = ReliableTransaction(now + self._timer_f)
         else:
-            ct = _Unreliable(sc.t1, sc.t2, now + self._timer_f, now)
+            ct = UnreliableTransaction(sc.t1, sc.t2, now + self._timer_f, now)
         txn = _Txn(flow, kind, branch, data, now, ct, conn)
         flow.busy = True
         self.txns[branch] = txn

@@ -4,47 +4,8 @@ from __future__ import annotations
 
 import random
 
-from conformance.engine.transaction import ClientTransaction
-from conformance.load.generator import LoadGenerator, _Reliable, _Unreliable, frames
+from conformance.load.generator import LoadGenerator, frames
 from conformance.load.scenario import LoadScenario
-
-
-def test_reliable_timer_answers_as_the_engine_transaction_over_tcp():
-    for t1, timeout in ((0.5, 8.0), (0.5, 64.0), (0.1, 3.0)):
-        for events in (["timer:1", "resp:100", "timer:40", "resp:200", "timer:80"],
-                       ["resp:180", "resp:200", "resp:200", "timer:100"],
-                       ["timer:2", "timer:100", "resp:200", "timer:200"],
-                       ["resp:401", "timer:500"]):
-            ct = ClientTransaction(reliable=True, t1=t1, t2=4.0, timeout=timeout, started=10.0)
-            rt = _Reliable(10.0 + min(64 * t1, timeout))
-            assert rt.next_deadline() == ct.next_deadline()
-            for ev in events:
-                what, value = ev.split(":")
-                if what == "timer":
-                    assert rt.on_timer(10.0 + float(value)) == ct.on_timer(10.0 + float(value))
-                else:
-                    assert rt.on_response(int(value)) == ct.on_response(int(value))
-                assert rt.next_deadline() == ct.next_deadline() and rt.state == ct.state
-
-
-def test_unreliable_timers_answer_as_the_engine_transaction_over_udp():
-    import random as _r
-
-    rnd = _r.Random(3)
-    for t1, t2, timeout in ((0.5, 4.0, 8.0), (0.5, 4.0, 64.0), (0.1, 0.4, 3.0)):
-        for _ in range(200):
-            ct = ClientTransaction(reliable=False, t1=t1, t2=t2, timeout=timeout, started=10.0)
-            ut = _Unreliable(t1, t2, 10.0 + min(64 * t1, timeout), 10.0)
-            now = 10.0
-            for _ in range(rnd.randint(1, 12)):
-                assert ut.next_deadline() == ct.next_deadline() and ut.state == ct.state
-                if rnd.random() < 0.7:
-                    now += rnd.choice([0.0, t1 / 2, t1, 2 * t1, t2, timeout])
-                    assert ut.on_timer(now) == ct.on_timer(now)
-                else:
-                    status = rnd.choice([100, 180, 200, 401, 500])
-                    assert ut.on_response(status) == ct.on_response(status)
-                assert ut.retransmissions == ct.retransmissions
 
 
 def _stream() -> bytes:
