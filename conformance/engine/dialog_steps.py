@@ -136,6 +136,8 @@ def _uri_of(run, spec) -> str:
     """A URI from a case's spec: {path_of: F, host, port, ob}, {contact_of: F}, {peer: true}, text."""
     if isinstance(spec, str):
         return spec
+    if spec.get("nobody"):              # an AOR of the domain that no one registered
+        return f"sip:nobody-{run.run_token}@{run.target.domain}"
     if spec.get("peer"):
         return f"sip:{_host(_peer_endpoint(run).local)};lr"
     if "contact_of" in spec:
