@@ -299,7 +299,8 @@ def request_step(run, step, result) -> None:
     except NoPath as exc:
         result.note = str(exc)
         result.findings.append(Finding(
-            check="Path URI of the flow", level="MUST", ref="RFC 3327 §5.3", outcome=INCONCLUSIVE,
+            check="Path URI of the flow", level="MAY", ref="RFC 3327 §5.3 (Path returned in the 2xx)",
+            outcome=INCONCLUSIVE,
             expected="a Path in the flow's 2xx to REGISTER (the edge's URI with the flow token)",
             observed=str(exc), step=step.name, location=result.location))
 
