@@ -71,7 +71,7 @@ def parse_step(loader, action: str, value: dict, path: list):
             loader.flow_ref(r["path_of"], r, "path_of", path + [action, "route", i, "path_of"])
     uri = value.get("uri")
     if isinstance(uri, dict):
-        for key in ("path_of", "contact_of"):
+        for key in ("path_of", "contact_of", "elsewhere_of"):
             if key in uri:
                 loader.flow_ref(uri[key], uri, key, path + [action, "uri", key])
     method = options.setdefault("method", "INVITE" if action == "invite" else "MESSAGE")
@@ -140,6 +140,9 @@ def _uri_of(run, spec) -> str:
         return f"sip:nobody-{run.run_token}@{run.target.domain}"
     if spec.get("peer"):
         return f"sip:{_host(_peer_endpoint(run).local)};lr"
+    if "elsewhere_of" in spec:          # the UE's address, another port (recorded as contact-FLOW)
+        owner, flow = run._flow(spec["elsewhere_of"])
+        return dialog_contact(run, flow, owner, ob=False)[1:-1]
     if "contact_of" in spec:
         owner, flow = run._flow(spec["contact_of"])
         return owner.contact_uri(flow)
