@@ -29,6 +29,12 @@ __all__ = [
     "check_unique_ids", "load_case_file", "load_case_text", "parse_status",
 ]
 
+def dialog_step(loader, action, value, path):
+    from ..engine.dialog_steps import parse_step
+
+    return parse_step(loader, action, value, path)
+
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "case.schema.yaml"
 
 #: Check kinds a case may use, with what each looks at.  Kept in step with
@@ -56,12 +62,13 @@ KNOWN_CHECKS: dict[str, str] = {
     "dropped": "no response: the stimulus was discarded: {}",
     "answered": "a response came (the flow's SA set still carries requests): {}",
     "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",
+    "routed": "where a request through the edge went (engine/dialog_steps.py): {reached: FLOW, route_removed, record_route, upstream}",
     "forwarded_sec": "what the SUT forwarded to REG-T, as to sec-agree: {sec_agree_removed, security_headers_removed, integrity_protected: yes|no}",
 }
 
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
-           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat")
+           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat", "request", "invite", "in_dialog")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
 FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "ping", "stun",
                 "keepalive", "esp_keepalive", "close")
@@ -275,6 +282,8 @@ class _Builder:
         elif action == "nat":
             options = {"do": value}
             name = f"nat {value}"
+        elif action in ("request", "invite", "in_dialog"):   # engine/dialog_steps.py
+            options, flow, ue_name, name = dialog_step(self, action, value, path)
         elif action == "peer_request":
             ue_name = value["to"]
             if ue_name not in self.ues:

@@ -62,3 +62,6 @@ class CheckContext:
     # in order; the address the step's request came from as the SUT saw it (the NAT's mapping).
     mappings: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     request_source: tuple[str, int] | None = None
+    # Requests from UE flows and dialogs (engine/dialog_steps.py): what was sent, by whom, what
+    # reached REG-T, the request the callee got, the route set used; read by checks/routed.py.
+    dialog: dict = field(default_factory=dict)

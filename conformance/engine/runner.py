@@ -376,13 +376,15 @@ class CaseRun:
     def _answer(self, flow_name: str, ep, request: Request, src: Addr, idx: int) -> None:
         """A request reached a UE flow: record the delivery and answer as the UE would."""
         if flow_name.startswith("reg-t"):
-            self._regt_answer(ep, request, src, idx)
+            if not dialog_regt_answer(self, ep, request, src, idx):   # REG-T as a dialog's far end
+                self._regt_answer(ep, request, src, idx)
             return
         self.deliveries.append((flow_name, request, idx))
         if request.method == "ACK":
             return
         status, reason = uas_status(request)
-        response = build_response(request, status, reason, to_tag=self._uas_tag)
+        response = dialog_ue_response(self, flow_name, request) or \
+            build_response(request, status, reason, to_tag=self._uas_tag)
         data = response.to_bytes()
         try:
             ep.send(data, src)
@@ -715,6 +717,8 @@ class CaseRun:
                         send_bytes_step(self, step, result)
                     elif step.action in TERMINATING_STEPS:
                         TERMINATING_STEPS[step.action](self, step, result)
+                    elif step.action in DIALOG_STEPS:
+                        DIALOG_STEPS[step.action](self, step, result)
                     elif step.action in TOPOLOGY_STEPS:
                         TOPOLOGY_STEPS[step.action](self, step, result)
                     elif step.action == "wait":
@@ -805,6 +809,7 @@ def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason
 
 from .term_steps import TERMINATING_STEPS  # noqa: E402  (the steps call back into CaseRun)
 from .topo_steps import TOPOLOGY_STEPS  # noqa: E402
+from .dialog_steps import DIALOG_STEPS, regt_answer as dialog_regt_answer, ue_response as dialog_ue_response  # noqa: E402
 from .sec_steps import sec_context, sec_register_step  # noqa: E402
 
 #: Step options that make a REGISTER step an IMS AKA / sec-agree one (engine/sec_steps.py).

@@ -99,7 +99,15 @@ def peer_request_step(run, step, result: StepResult) -> None:
         # Request-URI = the flow's registered Contact.
         uri = run.last_path.get(route_from["flow"])
         if uri is None:
-            raise LocalProtocolError(f"route_from: flow {route_from['flow']} got no 2xx with a Path yet")
+            # the registrar need not return the Path (RFC 3327 §5.3 has no keyword): the stimulus
+            # cannot be built, the state under test was not reached
+            result.note = f"route_from: flow {route_from['flow']} got no 2xx with a Path"
+            result.findings.append(Finding(
+                check="Path URI of the flow", level="MAY", ref="RFC 3327 §5.3 (Path returned in the 2xx)",
+            outcome=INCONCLUSIVE,
+                expected="a Path in the flow's 2xx to REGISTER (the edge's URI with the flow token)",
+                observed=result.note, step=step.name, location=result.location))
+            return
         extra.insert(0, ("Route", f"<{tamper_token(uri, route_from.get('tamper', 'none'))}>"))
         owner, flow = run._flow(route_from["flow"])
         request_uri = owner.contact_uri(flow)

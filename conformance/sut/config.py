@@ -38,6 +38,11 @@ KNOWN_FAULTS: dict[str, str] = {
     "accept-forged-token":
         "the edge proxy delivers an incoming request whose flow token fails the HMAC check "
         "instead of refusing it with 403 (breaks RFC 5626 sections 5.2 and 5.3.1)",
+    "keep-own-route":
+        "the edge proxy forwards an incoming request over the token's flow with its own Route "
+        "value (the one with the flow token) still on top (breaks RFC 3261 section 16.4: 'If the "
+        "first value in the Route header field indicates this proxy, the proxy MUST remove that "
+        "value from the request')",
     "route-to-replaced-flow":
         "on Reg1b (same instance and reg-id over a new flow) the S-CSCF keeps the replaced "
         "binding's Path and flow, so terminating requests go to the old flow (breaks RFC 5626 "

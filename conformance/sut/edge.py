@@ -289,6 +289,8 @@ class EdgeProxy:
             params = {k: v for k, v in route.params.items() if k != "ob"}
             record = str(SipUri(route.scheme, route.user, host=route.host, port=route.port,
                                 params=params))
+        if self.config.has_fault("keep-own-route"):
+            push_value(work, "Route", request.values("Route")[0])   # FAULT: our Route value kept
         return self._incoming(request, work, target, record, flow, now)
 
     def _incoming(self, request: Request, work: Request, target: FlowInfo, record: str | None,

@@ -500,3 +500,28 @@ def test_digest_replay_names_a_declared_flow(tmp_path):
     err = load_error(tmp_path, MINIMAL.replace("  - register: f1", "  - register: {flow: f1, digest: {replay: f9}}"))
     assert (err.line, err.key) == (9, "steps[0].register.digest.replay")
     assert err.message.startswith("unknown flow 'f9'")
+
+
+# --- dialog steps (engine/dialog_steps.py) ------------------------------------------------------
+
+@pytest.mark.parametrize("new, line, key, message", [
+    ("  - request: {from: f9, to: a}", 9, "steps[0].request.from", "unknown flow 'f9'; this case declares: f1"),
+    ("  - invite: {from: peer, to: z}", 9, "steps[0].invite.to", "unknown UE 'z'; this case declares: a"),
+    ("  - request: {from: peer, to: a, route: [{path_of: f2}]}", 9, "steps[0].request.route[0].path_of",
+     "unknown flow 'f2'; this case declares: f1"),
+    ("  - request: {from: peer, to: a, uri: {contact_of: g1}}", 9, "steps[0].request.uri.contact_of",
+     "unknown flow 'g1'; this case declares: f1"),
+])
+def test_dialog_steps_name_known_flows_and_ues(tmp_path, new, line, key, message):
+    err = load_error(tmp_path, MINIMAL.replace("  - register: f1", new))
+    assert (err.line, err.key, err.message) == (line, key, message)
+
+
+def test_dialog_steps_load_with_their_defaults(tmp_path):
+    text = MINIMAL.replace("  - register: f1", "  - register: f1\n  - invite: {from: f1, to: a}\n"
+                           "  - in_dialog: {from: callee}\n  - request: {from: peer, to: a, route: [{path_of: f1}]}")
+    [case] = load_case_file(write(tmp_path, text))
+    invite, bye, req = case.steps[1:]
+    assert (invite.action, invite.flow, invite.ue, invite.options["method"]) == ("invite", "f1", "a", "INVITE")
+    assert (bye.action, bye.options["method"], bye.options["from"]) == ("in_dialog", "BYE", "callee")
+    assert (req.flow, req.ue, req.options["method"]) == (None, "a", "MESSAGE")

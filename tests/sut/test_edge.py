@@ -132,6 +132,17 @@ def test_accept_forged_token_fault_delivers():
     assert action.flow == UE1
 
 
+def test_keep_own_route_fault_leaves_the_route_value():
+    # without the fault the edge removes its own Route value (RFC 3261 section 16.4)
+    for faults, kept in ((set(), []), ({"keep-own-route"}, True)):
+        edge = Edge(faults=faults)
+        fwd, _ = edge.register()
+        route = fwd.values("Path")[0]
+        [(action, req)] = requests(terminating(edge, route))
+        assert action.flow == UE1
+        assert req.values("Route") == ([route] if kept else [])
+
+
 def test_closed_or_unknown_flow_gets_430():
     edge = Edge()
     fwd, _ = edge.register()

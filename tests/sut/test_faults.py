@@ -22,7 +22,7 @@ def test_every_fault_is_described_and_tested():
               "keep-old-on-reg1b", "path-without-ob-accepted", "require-without-supported",
               # the edge / routing / keep-alive faults, tested in test_edge_faults.py
               "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
-              "no-stun",
+              "no-stun", "keep-own-route",
               # Flow-Timer supervision, tested in test_flow_timer.py
               "ignore-flow-timer",
               # the IMS P-CSCF (AKA, sec-agree, ESP), tested in test_imsedge.py
