@@ -271,13 +271,13 @@ class Judge:
                 packets, where)
         if due439:
             self._check("439-due", "status", {"in": [439]}, ctx, packets, where)
-        if resp.status == 439 and not ex.relayed:
+        if resp.status == 439 and not ex.applied_inside:
             self.shown += 1
         if not 200 <= resp.status < 300:
             return
         # R1: Require: outbound.
         require = _tags_or_none(resp, "Require")
-        if not ex.relayed:  # each transaction counted once, on the registrar's leg
+        if not ex.applied_inside:  # each transaction counted once, on the registrar's leg
             if require and "outbound" in require:
                 self.shown += 1
             if outbound_contacts and supported:
@@ -291,7 +291,7 @@ class Judge:
         else:
             self._check("R1-no-reg-id", "require", {"lacks": "outbound"}, ctx, packets, where,
                         require is not None and "outbound" not in require)
-        if not ex.relayed:  # the bindings are judged once, on the leg the registrar received
+        if not ex.applied_inside:  # the bindings are judged once, on the leg the registrar received
             self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts), require)
             if out.removal or out.relisted:
                 self._removed(out, packets, where)

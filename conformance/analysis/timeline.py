@@ -237,6 +237,13 @@ class Exchange:
     retransmissions: int = 0
     relayed: bool = False  # a proxy in the capture forwarded this request (its next hop is seen too)
     outer: "Exchange | None" = None  # the UE-side leg this request is the proxied copy of
+    inner: "Exchange | None" = None  # the proxied copy of this request (its next leg)
+
+    @property
+    def applied_inside(self) -> bool:
+        """A proxied REGISTER whose registrar leg was answered in the capture: that leg's 2xx
+        changed the bindings (and is judged); this leg's 2xx only relays it."""
+        return self.inner is not None and self.inner.final_event is not None
 
     @property
     def response(self) -> Response | None:
@@ -469,7 +476,7 @@ class Timeline:
                         outer = self._outer_leg(ex, len(vias))
                     if outer is not None:
                         outer.relayed = True
-                        ex.outer = outer
+                        outer.inner, ex.outer = ex, outer
             else:
                 d = self._delivery(ev, msg)
                 if d is not None:
@@ -584,7 +591,7 @@ class Timeline:
             out.parse_error = f"unparseable Contact in the 2xx: {exc}"
             return out
         out.listed = listed
-        if ex.relayed:
+        if ex.applied_inside:
             # The UE-side leg of a proxied REGISTER: its 2xx relays the registrar's statement,
             # already applied (and judged) on the leg the registrar received.
             return out

@@ -101,6 +101,18 @@ def test_both_legs_of_an_edge_judged_once(tmp_path):
         assert flows == [UE1, UE2], name
 
 
+def test_an_edge_leg_whose_registrar_answer_is_not_captured_is_judged_itself(tmp_path):
+    pk = _edge_legs()
+    del pk[3]  # the registrar's 2xx to the first forwarded REGISTER is missing from the capture
+    a, fails = _judged(write(tmp_path / "partial.pcap", pk))
+    assert not fails
+    # the first binding is first seen listed by the second one's 2xx, then the edge's relayed
+    # 2xx of its own REGISTER (judged, as nothing else answered it) puts it on the UE's flow
+    assert [c["kind"] for g in a.registrations for c in g["changes"]] == ["appeared", "created", "refreshed"]
+    assert a.judge.results["R2-bindings"].counts == {"pass": 2}
+    assert sorted(b.flow[1] for b in a.timeline.bindings(AOR)) == [UE1, UE2]
+
+
 def test_the_split_analysis_gives_the_serial_result_on_an_edge_capture(tmp_path):
     path = write(tmp_path / "edge.pcap", _edge_legs())
     par, why = analyze_parallel(str(path), 2)
