@@ -364,6 +364,7 @@ class Timeline:
         self.open: OrderedDict[tuple, Exchange] = OrderedDict()
         self.aors: dict[str, AorState] = {}
         self.registrar_addrs: set[tuple[str, int]] = set()
+        self._registrar_ips: set[str] = set()  # hosts REGISTERs were sent to
         self._ue_addrs: dict[tuple[str, int], tuple[str, tuple]] = {}  # UE address -> (aor, key)
         self._pings: dict[tuple, WireEvent] = {}  # (pinger, peer) -> ping
         self._stun: OrderedDict[bytes, WireEvent] = OrderedDict()
@@ -469,14 +470,18 @@ class Timeline:
             out: list = []
             if msg.method == "REGISTER":
                 self.registrar_addrs.add(ev.dst)
+                self._registrar_ips.add(ev.dst[0])
+                outer = None
                 if len(vias) > 1:
                     m = _BRANCH.search(vias[1])
                     outer = self.open.get((call_id, cseq, m.group(1))) if m else None
-                    if outer is None:
-                        outer = self._outer_leg(ex, len(vias))
-                    if outer is not None:
-                        outer.relayed = True
-                        outer.inner, ex.outer = ex, outer
+                if outer is None and ev.src[0] in self._registrar_ips and (len(vias) > 1 or "path" in msg._index()):
+                    # sent by a host that receives REGISTERs (an edge) and not matched by its Via:
+                    # a proxy that changed the Call-ID or the Via
+                    outer = self._outer_leg(ex, len(vias))
+                if outer is not None:
+                    outer.relayed = True
+                    outer.inner, ex.outer = ex, outer
             else:
                 d = self._delivery(ev, msg)
                 if d is not None:
@@ -499,11 +504,13 @@ class Timeline:
 
     def _outer_leg(self, inner: Exchange, vias: int) -> Exchange | None:
         """The UE-side leg a proxied REGISTER was forwarded from, when its Via does not name it (a
-        proxy that changed the Call-ID or CSeq): among the last OUTER_LOOKBACK transactions still
-        open, a REGISTER of the same AOR with the same Contact URIs and fewer Vias, not yet
-        relayed.  Looked for only for a REGISTER with more than one Via and no Via match."""
+        proxy that changed the Call-ID, or a B2BUA-like edge that replaced the Vias): among the
+        last OUTER_LOOKBACK transactions still open, a REGISTER of the same AOR with the same
+        Contact URIs and fewer Vias or fewer Path values, not yet relayed.  Looked for only for
+        a REGISTER with more than one Via or a Path, from a host that REGISTERs are sent to."""
         req = inner.request
         aor = aor_of(req)
+        paths = len(hvalues(req, "path"))
         try:
             mine = sorted(_uri_key(c.uri) for c in contacts_of(req) if c.uri is not None)
         except ParseError:
@@ -516,7 +523,9 @@ class Timeline:
             if ex is inner or ex.relayed or ex.final_event is not None:
                 continue
             r = ex.request
-            if r.method != "REGISTER" or len(hvalues(r, "via")) >= vias or aor_of(r) != aor:
+            if r.method != "REGISTER" or aor_of(r) != aor:
+                continue
+            if len(hvalues(r, "via")) >= vias and len(hvalues(r, "path")) >= paths:
                 continue
             try:
                 theirs = sorted(_uri_key(c.uri) for c in contacts_of(r) if c.uri is not None)

@@ -72,14 +72,15 @@ def test_a_registrar_that_dropped_a_binding_still_fails(tmp_path):
     assert fails["R2-bindings"][0][0] == [2, 4]
 
 
-def _edge_legs(inner_call_ids=("a", "b")):
+def _edge_legs(inner_call_ids=("a", "b"), vias=2):
     """Two flows of one UE registered at once through an edge; the registrar answers the first
     before it sees the second, and the edge relays that 2xx after the second one's."""
     o1 = register(UE1, call_id="a", branch="z9hG4bK1", reg_id=1)
     o2 = register(UE2, call_id="b", branch="z9hG4bK2", reg_id=2)
     # the edge's copies: its Via on top, the UE's below, Path with ;ob (same or another Call-ID)
-    i1 = register(UE1, call_id=inner_call_ids[0], branch="z9hG4bK1", reg_id=1, vias=2, path=PATH1)
-    i2 = register(UE2, call_id=inner_call_ids[1], branch="z9hG4bK2", reg_id=2, vias=2, path=PATH1)
+    b = "z9hG4bK" if vias > 1 else "z9hG4bKb2b"  # a B2BUA's own branch
+    i1 = register(UE1, call_id=inner_call_ids[0], branch=b + "1", reg_id=1, vias=vias, path=PATH1)
+    i2 = register(UE2, call_id=inner_call_ids[1], branch=b + "2", reg_id=2, vias=vias, path=PATH1)
     return [udp(UE1, EDGE, o1), udp(EDGE, REGISTRAR, i1), udp(UE2, EDGE, o2),
             udp(REGISTRAR, EDGE, ok(i1, [C1], path=PATH1)), udp(EDGE, REGISTRAR, i2),
             udp(REGISTRAR, EDGE, ok(i2, [C1, C2], path=PATH1)),
@@ -87,8 +88,11 @@ def _edge_legs(inner_call_ids=("a", "b")):
 
 
 def test_both_legs_of_an_edge_judged_once(tmp_path):
-    for name, ids in (("same-call-id", ("a", "b")), ("other-call-id", ("x1", "x2"))):
-        a, fails = _judged(write(tmp_path / f"{name}.pcap", _edge_legs(ids)))
+    # a proxy (same Call-ID, its Via on top), one that changes the Call-ID, and a B2BUA-like edge
+    # (another Call-ID, its own single Via, Path added)
+    for name, ids, vias in (("same-call-id", ("a", "b"), 2), ("other-call-id", ("x1", "x2"), 2),
+                            ("b2bua", ("x1", "x2"), 1)):
+        a, fails = _judged(write(tmp_path / f"{name}.pcap", _edge_legs(ids, vias)))
         assert not fails, (name, fails)
         assert str(a.judge.verdict()) == "pass"
         # each binding judged once, on the leg the registrar received: c1 in the first 2xx, c1
