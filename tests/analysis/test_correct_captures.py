@@ -117,6 +117,18 @@ def test_an_edge_leg_whose_registrar_answer_is_not_captured_is_judged_itself(tmp
     assert sorted(b.flow[1] for b in a.timeline.bindings(AOR)) == [UE1, UE2]
 
 
+def test_a_live_capture_of_both_legs_through_the_reference_edge_passes():
+    # `conformance sut --topology core` (edge on UDP, S-CSCF behind it over TCP), two REGISTERs of
+    # one UE (reg-id 1 from 127.0.0.11, reg-id 2 from 127.0.0.12) sent before either answer; the
+    # S-CSCF answers the first before it saw the second (its 2xx lists one Contact) and the edge
+    # relays that 2xx after the second was processed: the analysis failed it (R2-bindings, R3-add
+    # on packets 1/12) as if the legs were sequential registrations.
+    a, fails = _judged(ROOT / "pcaps/samples/reference-core/two-flows-at-once.pcap")
+    assert not fails and str(a.judge.verdict()) == "pass"
+    assert [c["kind"] for g in a.registrations for c in g["changes"]] == ["created", "created"]
+    assert sorted(b.flow[1][0] for b in a.timeline.bindings("sip:live@ims.test")) == ["127.0.0.11", "127.0.0.12"]
+
+
 def test_the_split_analysis_gives_the_serial_result_on_an_edge_capture(tmp_path):
     path = write(tmp_path / "edge.pcap", _edge_legs())
     par, why = analyze_parallel(str(path), 2)
