@@ -255,6 +255,15 @@ def test_a_binding_listed_again_after_its_removal_fails(tmp_path):
     assert [p for p, _ in fails["R2-removed"]] == [[7, 8]], fails
 
 
+def test_the_reg009_defect_of_kamailio_behind_an_edge_is_found_in_its_capture():
+    # A live run of REG-009 against targets/kamailio-edge.yaml (expected/kamailio-edge.yaml: the
+    # registrar answers Contact: * with a 200 that removes nothing): the 2xx to Contact: * lists
+    # no Contact, the fetch after it lists both bindings again.
+    a, fails = _judged(ROOT / "pcaps/samples/kamailio-edge/REG-009-udp.pcap")
+    assert [p for p, _ in fails["R2-removed"]] == [[7, 8], [7, 8]]
+    assert all("removed by the 2xx in packet 6" in why for _, why in fails["R2-removed"])
+
+
 def test_a_correct_removal_and_a_new_registration_pass(tmp_path):
     star = _star(UE1, call_id="a", cseq=2, branch="z9hG4bK3", supported="path")
     fetch = register(UE1, call_id="a", cseq=3, branch="z9hG4bK4", contacts=[])
