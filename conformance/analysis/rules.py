@@ -17,8 +17,8 @@ from ..checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
-from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, hget, hvalues,
-                       instance_of, request_expires, uri_text)
+from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, contacts_of, hget,
+                       hvalues, instance_of, request_expires, uri_text)
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("R2-expires", "R2", "every Contact of the 2xx has expires", "MUST", "RFC 3261 §10.3 step 8"),
     Rule("R2-removed", "R2", "a binding removed by expires=0 or Contact: * is listed by no later 2xx", "MUST",
          "RFC 3261 §10.3 step 6; RFC 3261 §10.3 step 7"),
+    Rule("EDGE-relay", "R2", "a proxy relays the registrar's 2xx with every Contact it listed", "MUST",
+         "RFC 3261 §16.7 step 9"),
     Rule("R3-replace", "R3", "same instance and reg-id replaces the binding", "MUST", "RFC 5626 §6 ¶8, ¶10"),
     Rule("R3-add", "R3", "a new reg-id of the instance adds a binding", "MUST", "RFC 5626 §6 ¶8"),
     Rule("439-only", "439", "439 only for reg-id + Supported: outbound past a non-outbound first hop", "MUST",
@@ -295,6 +297,8 @@ class Judge:
             self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts), require)
             if out.removal or out.relisted:
                 self._removed(out, packets, where)
+        elif ex.proxied and out.listed is not None:
+            self._relay(out, packets, where)
         # Path.
         if req_paths:
             self._check("PATH-echo", "path", {"echo": True}, ctx, packets, where)
@@ -385,6 +389,22 @@ class Judge:
                     passes = 0
                     break
             self._check("R3-add", "contacts", nm.include(added), ctx, packets, where, passes)
+
+    def _relay(self, out: RegisterOutcome, packets, where) -> None:
+        """EDGE-relay: the 2xx a proxy relays to the UE keeps every Contact of the registrar's 2xx
+        (the registrar's statement is judged on its own leg; a proxy removes no header field
+        value but its Via, RFC 3261 §16.7 step 9)."""
+        inner = out.exchange.inner.response
+        try:
+            theirs = [uri_text(c.uri) for c in contacts_of(inner) if not c.star and c.uri is not None]
+        except ParseError:
+            return
+        mine = {uri_text(c.uri) for c in out.listed}
+        lost = [u for u in theirs if u not in mine]
+        self._observe("EDGE-relay", Observation(
+            "registrar's Contacts relayed", not lost,
+            f"the {len(theirs)} Contact(s) of the registrar's 2xx (packet {out.exchange.inner.final_event.number})",
+            "missing: " + ", ".join(f"<{u}>" for u in lost) if lost else "all relayed"), packets, where)
 
     def _removed(self, out: RegisterOutcome, packets, where) -> None:
         """R2-removed: what a REGISTER removed (Contact: *, expiry 0) is gone from its 2xx, and

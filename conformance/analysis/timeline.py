@@ -238,6 +238,7 @@ class Exchange:
     relayed: bool = False  # a proxy in the capture forwarded this request (its next hop is seen too)
     outer: "Exchange | None" = None  # the UE-side leg this request is the proxied copy of
     inner: "Exchange | None" = None  # the proxied copy of this request (its next leg)
+    proxied: bool = False  # that copy names this leg in its Via (a proxy, RFC 3261 §16), not a B2BUA
 
     @property
     def applied_inside(self) -> bool:
@@ -475,6 +476,8 @@ class Timeline:
                 if len(vias) > 1:
                     m = _BRANCH.search(vias[1])
                     outer = self.open.get((call_id, cseq, m.group(1))) if m else None
+                    if outer is not None:
+                        outer.proxied = True
                 if outer is None and ev.src[0] in self._registrar_ips and (len(vias) > 1 or "path" in msg._index()):
                     # sent by a host that receives REGISTERs (an edge) and not matched by its Via:
                     # a proxy that changed the Call-ID or the Via

@@ -105,6 +105,20 @@ def test_both_legs_of_an_edge_judged_once(tmp_path):
         assert flows == [UE1, UE2], name
 
 
+def test_an_edge_that_drops_a_contact_from_the_relayed_2xx_fails(tmp_path):
+    a, _ = _judged(write(tmp_path / "ok.pcap", _edge_legs()))
+    assert a.judge.results["EDGE-relay"].counts == {"pass": 2}
+    pk = _edge_legs()
+    o2 = register(UE2, call_id="b", branch="z9hG4bK2", reg_id=2)
+    pk[-1] = udp(EDGE, UE2, ok(o2, [C2], path=PATH1))  # the registrar listed C1 and C2
+    a, fails = _judged(write(tmp_path / "lossy.pcap", pk))
+    assert list(fails) == ["EDGE-relay"] and fails["EDGE-relay"][0][0] == [3, 8]
+    assert "sip:ue@10.0.0.1:40001" in fails["EDGE-relay"][0][1]
+    # not judged for a B2BUA-like edge (another Call-ID and Via: RFC 3261 §16.7 is a proxy's duty)
+    a, _ = _judged(write(tmp_path / "b2b.pcap", _edge_legs(("x1", "x2"), 1)))
+    assert not a.judge.results["EDGE-relay"].counts
+
+
 def test_an_edge_leg_whose_registrar_answer_is_not_captured_is_judged_itself(tmp_path):
     pk = _edge_legs()
     del pk[3]  # the registrar's 2xx to the first forwarded REGISTER is missing from the capture
