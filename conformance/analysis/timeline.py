@@ -631,9 +631,11 @@ class Timeline:
             ukey = _uri_key(c.uri)
             mine = req_keys.get(ukey)
             expires = c.expires
+            flagged = False
             if out.removal and (out.star or ukey in zero):
                 if expires != 0:  # removed by this request, yet listed as a current binding
                     out.relisted.append((uri_text(c.uri), None))
+                    flagged = True
                 mine = None
             old = st.bindings.get(key)
             expires_at = now + expires if expires is not None else None
@@ -648,7 +650,7 @@ class Timeline:
                     g = _last_gone(st, ukey)
                     if g is not None and g.ended is not None and g.ended > req_n:
                         continue  # ended while this request was in flight: listed as it stood before
-                    if g is not None and g.state == "removed" and mine is None and expires != 0:
+                    if g is not None and g.state == "removed" and mine is None and expires != 0 and not flagged:
                         out.relisted.append((uri_text(c.uri), g.ended))
                 b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),

@@ -288,3 +288,14 @@ def test_a_correct_removal_and_a_new_registration_pass(tmp_path):
         udp(UE1, REGISTRAR, again), udp(REGISTRAR, UE1, ok(again, [C1]))])
     assert not fails and a.judge.results["R2-removed"].counts == {"pass": 1}
     assert [b.reg_id for b in a.timeline.bindings(AOR)] == ["1"]
+
+
+def test_a_contact_listed_after_two_removals_is_one_finding(tmp_path):
+    r1 = register(UE1, call_id="a", branch="z9hG4bK1", reg_id=1)
+    d1 = register(UE1, call_id="a", cseq=2, branch="z9hG4bK2", reg_id=1, expires=0)
+    d2 = register(UE1, call_id="a", cseq=3, branch="z9hG4bK3", reg_id=1, expires=0)
+    a, fails = _judged(write(tmp_path / "twice.pcap", [
+        udp(UE1, REGISTRAR, r1), udp(REGISTRAR, UE1, ok(r1, [C1])),
+        udp(UE1, REGISTRAR, d1), udp(REGISTRAR, UE1, ok(d1, [])),
+        udp(UE1, REGISTRAR, d2), udp(REGISTRAR, UE1, ok(d2, [C1]))]))
+    assert [p for p, _ in fails["R2-removed"]] == [[5, 6]], fails
