@@ -203,10 +203,11 @@ def test_a_registrar_without_outbound_is_classified_not_failed(tmp_path):
 
 def test_the_classification_through_the_cli(tmp_path):
     path = write(tmp_path / "legacy.pcap", _legacy_packets())
-    proc = _cli(path, "--json", tmp_path / "a.json")
+    proc = _cli(path, "--json", tmp_path / "a.json", "--html", tmp_path / "a.html")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "registrar class: legacy" in proc.stdout and "verdict: PASS" in proc.stdout
     assert json.loads((tmp_path / "a.json").read_text())["classification"]["registrar"] == "legacy"
+    assert "Registrar class: <b>legacy</b>" in (tmp_path / "a.html").read_text()
     proc = _cli(path, "--target", "tests/targets/fault-omit-require-outbound.yaml")  # declares outbound
     assert proc.returncode == 1 and "FAIL R1-require" in proc.stdout, proc.stdout + proc.stderr
     # A registrar that shows RFC 5626 once is held to it throughout.
