@@ -180,9 +180,12 @@ def is_case_file(config, file_path: Path) -> bool:
         return True
     if any(d == path or d in path.parents for d in dirs):
         try:
-            return _CASE_LIKE.search(path.read_text(encoding="utf-8", errors="replace")) is not None
+            case_like = _CASE_LIKE.search(path.read_text(encoding="utf-8", errors="replace")) is not None
         except OSError:
             return True  # unreadable: loading it says so
+        if not case_like:
+            _SKIPPED.append(str(file_path))
+        return case_like
     return False
 
 
@@ -231,6 +234,7 @@ def pytest_runtest_logreport(report):
 
 _CURRENT: list = []
 _COLLECT_FAILED: list = []  # node ids of the files whose collection failed in this session
+_SKIPPED: list = []  # YAML files of a --case-path folder left alone (no top-level id: or steps:)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -277,6 +281,11 @@ def _sut_dead(config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = list(dict.fromkeys(_SKIPPED))
+    _SKIPPED.clear()
+    if skipped and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"not collected as cases (no top-level id: or steps:): {', '.join(skipped[:10])}"
+                                    + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     results = config.stash.get(_RESULTS, [])
     if not results:
         return

@@ -35,6 +35,7 @@ def test_cases_in_a_folder_not_named_testcases_run(tmp_path):
     run = run_suite(tmp_path / "r", str(mine))
     assert run.returncode == 0, run.output[-3000:]
     assert run.verdicts() == {"MY-001[udp]": "pass", "MY-001[tcp]": "pass"}
+    assert "not collected as cases (no top-level id: or steps:): " in run.output and "profile.yaml" in run.output
 
 
 def test_a_case_file_named_anywhere_runs(tmp_path):
