@@ -81,6 +81,10 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
     cases = [str(p) for p in (args.cases or [default_cases_dir()])]
+    missing = [c for c in cases if not Path(c.split("::")[0]).exists()]
+    if missing:
+        print(f"conformance run: no such case file or folder: {', '.join(missing)}", file=sys.stderr)
+        return done(gate.USAGE, f"no such case file or folder: {', '.join(missing)}")
     reports = Path(args.reports_dir)
     argv = cases + [
         "-p", "no:cacheprovider",
@@ -97,6 +101,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
         "-rN",
     ]
+    # the case files and folders given, wherever they are (not only under a folder named testcases)
+    argv += [f"--case-path={c.split('::')[0]}" for c in cases]
     if args.target:
         argv.append(f"--target={args.target}")
     if args.keyword:
@@ -128,7 +134,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         return done(gate.INTERRUPTED, f"{len(results)} finished case(s) reported in {results_path}, "
                                       "marked incomplete" if results else "no case finished")
     if rc in (gate.PYTEST_USAGE_ERROR, gate.PYTEST_INTERNAL_ERROR):
-        return done(gate.USAGE, "internal error" if rc == gate.PYTEST_INTERNAL_ERROR else "")
+        return done(gate.USAGE, "internal error" if rc == gate.PYTEST_INTERNAL_ERROR else "pytest usage error (see above)")
     if watcher.collection_errors:
         return done(gate.USAGE, f"{watcher.collection_errors} case file(s) could not be loaded")
     if rc == gate.PYTEST_NO_TESTS or not results:
@@ -180,7 +186,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 3
     status = 0
-    for path in sorted(Path(p) for d in (args.cases or [default_cases_dir()]) for p in Path(d).rglob("*.y*ml")):
+    for path in sorted(Path(p) for d in (args.cases or [default_cases_dir()])
+                       for p in ([Path(d)] if Path(d).is_file() else Path(d).rglob("*.y*ml"))):
         try:
             cases = load_case_file(path)
         except CaseError as exc:

@@ -53,21 +53,25 @@ def _register_log(out: RegisterOutcome) -> dict:
 
 
 def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False,
-            processes: int = 1) -> Analysis:
+            processes: int = 1, outbound: bool | None = None) -> Analysis:
     """Analyse a capture.  ``processes`` > 1 splits the work by AOR over forked processes
-    (parallel.py) when the capture allows it (same results), else runs serially."""
+    (parallel.py) when the capture allows it (same results), else runs serially.  ``outbound``:
+    whether the target profile declares the capability (None: no target); a registrar that shows
+    no RFC 5626 is held to its duties only when it does (Judge.classify)."""
     serial_because = ""
     if processes > 1 and not keep_events:
         from .parallel import analyze_parallel
 
         try:
-            a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound)
+            a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound,
+                                                 outbound=outbound)
         except OSError as exc:  # no fork, no pipe: one process it is
             a, serial_because = None, f"could not start the processes: {exc}"
         if a is not None:
             return a
     a = _analyze(path, strict=strict, keepalive_bound=keepalive_bound, keep_events=keep_events)
     a.serial_because = serial_because
+    a.judge.classify(outbound)
     return a
 
 

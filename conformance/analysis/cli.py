@@ -6,7 +6,7 @@ Exit status:
 0     analysed; no rule (or the case) failed
 1     analysed; at least one rule (or the case) failed
 2     usage error, or the file cannot be opened
-3     the capture holds no SIP message
+3     the capture holds no SIP message and no keep-alive (nothing was judged)
 4     the capture is truncated (what could be read was analysed)
 5     a link type is not supported (its packets were skipped)
 6     the file is not a pcap or pcapng capture
@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--id", dest="case_id", metavar="ID", help="which case of a multi-case file (default: the "
                    "capture's file name, <ID>-<transport>.pcap)")
     p.add_argument("--transport", choices=("udp", "tcp"), help="the case's transport (default: from the file name)")
-    p.add_argument("--target", metavar="PROFILE", help="target profile for --case (strict flag, timers)")
+    p.add_argument("--target", metavar="PROFILE", help="target profile: for --case its strict flag and timers; "
+                   "its capability outbound holds a registrar that shows no RFC 5626 to RFC 5626's duties "
+                   "(without it, such a registrar is classified legacy and those rules are recorded only)")
     p.add_argument("--strict", action="store_true", help="SHOULD violations fail")
     p.add_argument("--keepalive-bound", type=float, default=10.0,
                    help="seconds a CRLF ping / STUN request may wait for its answer (RFC 5626 §4.4.1: 10)")
@@ -87,8 +89,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from .analyzer import analyze
 
+            outbound = None
+            if args.target:
+                from ..cases.errors import CaseError as TargetError
+                from ..targets.loader import load_target
+
+                try:
+                    outbound = load_target(Path(args.target)).declares("outbound")
+                except (TargetError, OSError) as exc:
+                    print(f"conformance analyze: cannot load target {args.target}: {exc}", file=sys.stderr)
+                    return EXIT_USAGE
             analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound,
-                               processes=_processes(args.processes, path))
+                               processes=_processes(args.processes, path), outbound=outbound)
     except OSError as exc:
         print(f"conformance analyze: {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -110,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_TRUNCATED
     if LINK_TYPE in kinds:
         return EXIT_LINK_TYPE
-    if analysis.messages == 0:
-        print(f"conformance analyze: {path}: no SIP message found", file=sys.stderr)
+    if analysis.messages == 0 and not any(r.evaluated for r in analysis.judge.results.values()):
+        # Nothing judged: no SIP message, and no keep-alive either (a capture of keep-alives
+        # alone is judged on them, below).
+        print(f"conformance analyze: {path}: no SIP message or keep-alive found", file=sys.stderr)
         return EXIT_NO_SIP
     verdict = case_doc["verdict"] if case_doc is not None else doc["verdict"]
     return EXIT_FAIL if verdict == "fail" else EXIT_OK

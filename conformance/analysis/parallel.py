@@ -218,6 +218,7 @@ class _Share:
             bindings.append((self.aor_keys[aor], aor, list(st.bindings.values()), list(st.gone)))
             total += len(st.bindings) + len(st.gone)
         return {"unsafe": None, "counts": tl.counts, "results": results, "registrations": self.regs,
+                "outbound": (judge.offered, judge.shown),
                 "keepalives": self.logs.keepalives, "deliveries": self.logs.deliveries, "bindings": bindings,
                 "events": self.events,
                 "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), **extra}
@@ -357,7 +358,7 @@ def _read(p: dict) -> dict:
 
 
 def analyze_parallel(path: str, processes: int, *, strict: bool = False,
-                     keepalive_bound: float = 10.0) -> tuple[Analysis | None, str]:
+                     keepalive_bound: float = 10.0, outbound: bool | None = None) -> tuple[Analysis | None, str]:
     """(analysis, "") or (None, why the capture is analysed serially instead)."""
     t0 = time.perf_counter()
     thresholds = gc.get_threshold()
@@ -424,6 +425,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
         if res.get("unsafe"):
             return None, res["unsafe"]
     a = _merge(path, results, strict, keepalive_bound)
+    a.judge.classify(outbound)
     a.seconds = time.perf_counter() - t0
     a.processes = [{"events": r["events"], "peak_rss_mb": r["peak_rss_mb"], "cpu_s": r["cpu_s"]} for r in results]
     return a, ""
@@ -451,6 +453,8 @@ def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float)
     for key, aor, active, gone in sorted((b for r in results for b in r["bindings"]), key=lambda t: t[0]):
         tl.aors[aor] = AorState({b.key: b for b in active}, gone)
     judge = Judge(strict=strict, keepalive_bound=keepalive_bound)
+    judge.offered = sum(r["outbound"][0] for r in results)
+    judge.shown = sum(r["outbound"][1] for r in results)
     for rid, res in judge.results.items():
         firsts = [(key, outcome, None) for r in results for outcome, key in r["results"][rid][1].items()]
         totals: dict[str, int] = {}

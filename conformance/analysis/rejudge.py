@@ -434,7 +434,7 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
 def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, transport: str | None = None,
                  target: str | None = None, strict: bool | None = None) -> tuple[Analysis, dict]:
     case, transport = _select(case_path, capture, case_id, transport)
-    bound, role, tstrict = 4.0, "registrar", False
+    bound, role, tstrict, outbound = 4.0, "registrar", False, None
     if target:
         from ..cases.errors import CaseError as TargetError
         from ..targets.loader import load_target
@@ -443,9 +443,9 @@ def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, 
             t = load_target(Path(target))
         except (TargetError, OSError) as exc:
             raise CaseSelectionError(f"cannot load target {target}: {exc}") from None
-        bound, role, tstrict = t.timers.response, t.role, t.strict
+        bound, role, tstrict, outbound = t.timers.response, t.role, t.strict, t.declares("outbound")
     strict = tstrict if strict is None else strict
-    analysis = analyze(str(capture), strict=strict, keep_events=True)
+    analysis = analyze(str(capture), strict=strict, keep_events=True, outbound=outbound)
     replay = CaseReplay(case, transport, analysis.events or [], strict=strict, bound=bound,
                         edge_emulated=role == "registrar")
     steps, verdict, reason, classification = replay.run()

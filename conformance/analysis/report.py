@@ -24,6 +24,7 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
         "tcp": {"retransmissions": rs.retransmissions, "out_of_order": rs.out_of_order, "holes": rs.holes,
                 "non_sip_streams": rs.non_sip_streams, "framing_errors": rs.framing_errors},
         "verdict": str(a.judge.verdict()),
+        "classification": a.judge.classification,
         "rules": [r.to_dict() for r in a.judge.results.values()],
         "registrations": a.registrations,
         "bindings": [b.to_dict() for b in bindings[:2000]],
@@ -59,6 +60,8 @@ def console(doc: dict) -> str:
         n = r["counts"]
         bad = [f for f in r["findings"] if f["outcome"] in ("fail", "warn", "inconclusive")]
         pk = ", ".join("/".join(map(str, f["packets"])) for f in bad[:4])
+        if r.get("not_applied"):
+            pk = f"recorded only ({n.get('info', 0)} not met): see registrar class"
         lines.append(f"{r['rule']:<16} {r['level']:<6} {r['ref'][:32]:<32} {r['verdict'].upper():<15} "
                      f"{n.get('pass', 0):>5} {n.get('fail', 0):>5} {n.get('warn', 0):>5} "
                      f"{n.get('inconclusive', 0):>5}  {pk}")
@@ -71,6 +74,11 @@ def console(doc: dict) -> str:
                          f"observed {f['observed']}")
         if len(fails) > 20:
             lines.append(f"  ... {len(fails) - 20} more (see --json / --html)")
+    cl = doc.get("classification")
+    if cl:
+        lines.append("")
+        lines.append(f"registrar class: {cl['registrar']}: {cl['description']}"
+                     + (f"; {cl['effect']}" if cl.get("effect") else ""))
     if "case" in doc:
         c = doc["case"]
         lines.append("")
@@ -97,6 +105,10 @@ def write_html(path: Path, doc: dict) -> None:
            f"</title><style>{_CSS}</style></head><body>",
            f"<h1>SIP Outbound offline analysis</h1><p><code>{e(cap['path'])}</code>: {cap['packets']} packets, "
            f"{sip['messages']} SIP messages. Verdict: <b class='{_cls(doc['verdict'])}'>{e(doc['verdict'])}</b></p>"]
+    cl = doc.get("classification")
+    if cl:
+        out.append(f"<p>Registrar class: <b>{e(cl['registrar'])}</b>: {e(cl['description'])}"
+                   + (f"; {e(cl['effect'])}" if cl.get("effect") else "") + "</p>")
     if doc["problems"]:
         out.append("<ul>" + "".join(f"<li class='fail'>{e(p['kind'])}: {e(p['message'])}</li>"
                                     for p in doc["problems"]) + "</ul>")

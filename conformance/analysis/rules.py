@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from ..checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
-from ..verdict import FAIL, INCONCLUSIVE, PASS, Finding, Verdict, combine, grade
-from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, hget, hvalues,
-                       instance_of, request_expires, uri_text)
+from ..verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
+from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, contacts_of, hget,
+                       hvalues, instance_of, request_expires, uri_text)
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "RFC 3261 §8.2.4; RFC 5626 §6 ¶8"),
     Rule("R2-bindings", "R2", "2xx lists every current binding", "MUST", "RFC 3261 §10.3 step 8"),
     Rule("R2-expires", "R2", "every Contact of the 2xx has expires", "MUST", "RFC 3261 §10.3 step 8"),
+    Rule("R2-removed", "R2", "a binding removed by expires=0 or Contact: * is listed by no later 2xx", "MUST",
+         "RFC 3261 §10.3 step 6; RFC 3261 §10.3 step 7"),
+    Rule("EDGE-relay", "R2", "a proxy relays the registrar's 2xx with every Contact it listed", "MUST",
+         "RFC 3261 §16.7 step 9"),
     Rule("R3-replace", "R3", "same instance and reg-id replaces the binding", "MUST", "RFC 5626 §6 ¶8, ¶10"),
     Rule("R3-add", "R3", "a new reg-id of the instance adds a binding", "MUST", "RFC 5626 §6 ¶8"),
     Rule("439-only", "439", "439 only for reg-id + Supported: outbound past a non-outbound first hop", "MUST",
@@ -50,6 +54,16 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("KA-stun", "KA", "STUN Binding answered with XOR-MAPPED-ADDRESS of the sender", "MUST", "RFC 5626 §8"),
     Rule("TERM-binding", "TERM", "terminating requests only to current bindings", "MUST", "RFC 5626 §7"),
 )}
+
+# RFC 5626's registrar duties: they bind a registrar that implements RFC 5626 (its traffic shows
+# it, or its target profile declares `outbound`); for one that shows none, they are recorded only.
+OUTBOUND_RULES = ("R1-require", "439-due", "R3-replace", "R3-add")
+OUTBOUND, LEGACY = "outbound", "legacy"
+CLASSES = {
+    OUTBOUND: "the registrar implements RFC 5626: a 2xx carried Require: outbound or it answered 439",
+    LEGACY: "the registrar does not implement RFC 5626 (Rel-7-like): REGISTERs offering outbound (reg-id, "
+            "+sip.instance, Supported: outbound) got 2xx without Require: outbound, and no 439",
+}
 
 KEEP_PASSES = 20  # passing findings kept per rule (all others are counted)
 KEEP_OTHERS = 1000  # failing / inconclusive / warning findings kept per rule
@@ -75,13 +89,14 @@ class RuleResult:
     findings: list[OfflineFinding] = field(default_factory=list)
     _passes_kept: int = 0
     _others_kept: int = 0
+    exempt: str = ""  # why the rule binds no SUT here (its findings are recorded only)
 
     @property
     def evaluated(self) -> int:
         return sum(self.counts.values())
 
     def verdict(self) -> Verdict:
-        if not self.evaluated:
+        if not self.evaluated or self.exempt:
             return Verdict.NOT_APPLICABLE
         if self.counts.get(FAIL):
             return Verdict.FAIL
@@ -93,6 +108,7 @@ class RuleResult:
         r = self.rule
         return {"rule": r.id, "requirement": r.requirement, "title": r.title, "level": r.level, "ref": r.ref,
                 "verdict": str(self.verdict()), "counts": dict(self.counts),
+                **({"not_applied": self.exempt} if self.exempt else {}),
                 "findings": [f.to_dict() for f in self.findings]}
 
 
@@ -140,6 +156,11 @@ class Judge:
         self.strict = strict
         self.keepalive_bound = keepalive_bound
         self.results: dict[str, RuleResult] = {rid: RuleResult(rule) for rid, rule in RULES.items()}
+        # The registrar's class (see CLASSES): 2xx to REGISTERs offering outbound, and answers
+        # that show RFC 5626 (Require: outbound in a 2xx, a 439).
+        self.offered = 0
+        self.shown = 0
+        self.classification: dict | None = None
 
     # -- recording ------------------------------------------------------------------------------
     def _add(self, rule_id: str, findings: list[Finding], packets: list[int]) -> None:
@@ -212,6 +233,8 @@ class Judge:
         req, resp = ex.request, ex.response
         if resp is None:
             return
+        if resp.status in (401, 407):
+            return  # a challenge is a valid first answer (RFC 3261 §22.2): the retry is judged
         packets = ex.packets
         where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
@@ -250,10 +273,17 @@ class Judge:
                 packets, where)
         if due439:
             self._check("439-due", "status", {"in": [439]}, ctx, packets, where)
+        if resp.status == 439 and not ex.applied_inside:
+            self.shown += 1
         if not 200 <= resp.status < 300:
             return
         # R1: Require: outbound.
         require = _tags_or_none(resp, "Require")
+        if not ex.applied_inside:  # each transaction counted once, on the registrar's leg
+            if require and "outbound" in require:
+                self.shown += 1
+            if outbound_contacts and supported:
+                self.offered += 1
         if outbound_contacts and supported and outbound_ok:
             self._check("R1-require", "require", {"has": "outbound"}, ctx, packets, where,
                         require is not None and "outbound" in require)
@@ -263,7 +293,12 @@ class Judge:
         else:
             self._check("R1-no-reg-id", "require", {"lacks": "outbound"}, ctx, packets, where,
                         require is not None and "outbound" not in require)
-        self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts), require)
+        if not ex.applied_inside:  # the bindings are judged once, on the leg the registrar received
+            self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts), require)
+            if out.removal or out.relisted:
+                self._removed(out, packets, where)
+        elif ex.proxied and out.listed is not None:
+            self._relay(out, packets, where)
         # Path.
         if req_paths:
             self._check("PATH-echo", "path", {"echo": True}, ctx, packets, where)
@@ -355,6 +390,37 @@ class Judge:
                     break
             self._check("R3-add", "contacts", nm.include(added), ctx, packets, where, passes)
 
+    def _relay(self, out: RegisterOutcome, packets, where) -> None:
+        """EDGE-relay: the 2xx a proxy relays to the UE keeps every Contact of the registrar's 2xx
+        (the registrar's statement is judged on its own leg; a proxy removes no header field
+        value but its Via, RFC 3261 §16.7 step 9)."""
+        inner = out.exchange.inner.response
+        try:
+            theirs = [uri_text(c.uri) for c in contacts_of(inner) if not c.star and c.uri is not None]
+        except ParseError:
+            return
+        mine = {uri_text(c.uri) for c in out.listed}
+        lost = [u for u in theirs if u not in mine]
+        self._observe("EDGE-relay", Observation(
+            "registrar's Contacts relayed", not lost,
+            f"the {len(theirs)} Contact(s) of the registrar's 2xx (packet {out.exchange.inner.final_event.number})",
+            "missing: " + ", ".join(f"<{u}>" for u in lost) if lost else "all relayed"), packets, where)
+
+    def _removed(self, out: RegisterOutcome, packets, where) -> None:
+        """R2-removed: what a REGISTER removed (Contact: *, expiry 0) is gone from its 2xx, and
+        a binding removed earlier is not listed again unless registered again."""
+        now = [u for u, p in out.relisted if p is None]
+        if out.removal:
+            self._observe("R2-removed", Observation(
+                "removed bindings not listed", not now, "no Contact this request removed in its 2xx",
+                "listed: " + ", ".join(f"<{u}>" for u in now) if now else "none listed"), packets, where)
+        for u, p in out.relisted:
+            if p is not None:
+                self._observe("R2-removed", Observation(
+                    "removed binding not listed again", False,
+                    f"no Contact <{u}> (removed by the 2xx in packet {p}, not registered since)",
+                    f"<{u}> listed"), packets, where)
+
     # -- terminating requests and keep-alives ---------------------------------------------------
     def _delivery(self, d: Delivery) -> None:
         b = d.binding
@@ -395,6 +461,41 @@ class Judge:
         self._check("KA-stun", "stun_mapped", {}, ctx, packets, where)
 
     # -- summary --------------------------------------------------------------------------------
+    def classify(self, outbound_declared: bool | None = None) -> dict | None:
+        """The registrar's class from the whole capture, and what it changes: a registrar that
+        shows no RFC 5626 is not held to RFC 5626's duties (OUTBOUND_RULES: recorded, not applied)
+        unless its target profile declares ``outbound`` (then they apply, as for any other).
+        Called once, after the last event."""
+        if self.shown:
+            cls = OUTBOUND
+        elif self.offered:
+            cls = LEGACY
+        else:
+            self.classification = None
+            return None
+        doc = {"registrar": cls, "description": CLASSES[cls], "outbound_offered": self.offered,
+               "outbound_shown": self.shown, "outbound_declared": outbound_declared}
+        if cls == LEGACY:
+            if outbound_declared:
+                doc["effect"] = "the target declares outbound: RFC 5626's registrar duties apply"
+            else:
+                why = ("the registrar shows no RFC 5626 and no target declares outbound "
+                       "(--target with capability outbound applies them)")
+                doc["effect"] = f"{', '.join(OUTBOUND_RULES)} recorded, not applied: {why}"
+                for rid in OUTBOUND_RULES:
+                    res = self.results[rid]
+                    if not res.evaluated:
+                        continue
+                    res.exempt = why
+                    fails = res.counts.pop(FAIL, 0)
+                    if fails:
+                        res.counts[INFO] = res.counts.get(INFO, 0) + fails
+                    for f in res.findings:
+                        if f.finding.outcome == FAIL:
+                            f.finding.outcome = INFO
+        self.classification = doc
+        return doc
+
     def verdict(self) -> Verdict:
         vs = [r.verdict() for r in self.results.values()]
         for v in (Verdict.FAIL, Verdict.INCONCLUSIVE, Verdict.PASS):

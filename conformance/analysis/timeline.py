@@ -14,7 +14,17 @@ The registrar's statement is the Contact list of its 2xx (RFC 3261 §10.3 step 8
 the bindings of an AOR is that list, dated, with each binding's expiry; the REGISTER that led to
 it says which bindings were created, refreshed, replaced or removed.  Bindings are keyed on AOR,
 instance and reg-id when the Contact has both (RFC 5626 §6 ¶8), else on the Contact URI
-(RFC 3261 §10.3).  Memory is bounded: open transactions, keep-alives and binding histories are
+(RFC 3261 §10.3).
+
+A 2xx is only held to what the registrar could know when it processed the REGISTER: a binding
+established by a 2xx sent while the REGISTER was in flight is required in its 2xx only if that
+other 2xx did not list what the REGISTER asks for (then the registrar had processed the other one
+first); such a binding is not "dropped" by the older 2xx, and a binding ended in the meantime is
+not brought back by it.  A proxied REGISTER (both legs in the capture: matched on the Via branch,
+else on AOR and Contact URIs among the last open transactions) changes the bindings once, on the
+leg the registrar received, with the UE-side leg's flow; the UE-side 2xx relays that statement.
+A binding removed (Contact: *, expiry 0) and listed again by a later 2xx without being
+registered again is recorded in ``RegisterOutcome.relisted``.  Memory is bounded: open transactions, keep-alives and binding histories are
 capped.
 """
 
@@ -32,6 +42,7 @@ from .reassembly import WireEvent
 MAX_OPEN = 20000  # open transactions remembered
 MAX_HISTORY = 50  # events kept per binding
 MAX_GONE = 200  # replaced / removed bindings kept per AOR
+OUTER_LOOKBACK = 64  # open transactions looked through for the UE-side leg of a proxied REGISTER
 EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
 _BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 
@@ -184,6 +195,31 @@ def binding_key(contact: NameAddr) -> tuple:
     return ("uri", _uri_key(contact.uri))
 
 
+def _asked(request: Request, contacts: list[NameAddr]) -> set[str]:
+    """The URI keys of the Contacts a REGISTER adds or refreshes (expiry other than 0)."""
+    return {_uri_key(c.uri) for c in contacts if c.uri is not None and request_expires(request, c) != 0}
+
+
+def _concurrent(b: "Binding", asked: set[str]) -> bool:
+    """Whether a binding established while a REGISTER was in flight may be missing from that
+    REGISTER's 2xx: yes, unless the 2xx that established it did not list what the REGISTER asks
+    for (then the registrar had processed the binding's registration first, RFC 3261 §10.3 step 8)."""
+    if not asked or b.born_with is None:
+        return True
+    for c in b.born_with:
+        if _uri_key(c.uri) in asked:
+            return True
+    return False
+
+
+def _last_gone(st: "AorState", ukey: str) -> "Binding | None":
+    """The latest ended binding of an AOR with this Contact URI."""
+    for g in reversed(st.gone):
+        if g.ukey == ukey:
+            return g
+    return None
+
+
 def request_expires(request: Request, contact: NameAddr) -> int | None:
     """The expiry a REGISTER asks for one Contact: its parameter, else the Expires header."""
     if contact.expires is not None:
@@ -200,6 +236,15 @@ class Exchange:
     provisional: int = 0
     retransmissions: int = 0
     relayed: bool = False  # a proxy in the capture forwarded this request (its next hop is seen too)
+    outer: "Exchange | None" = None  # the UE-side leg this request is the proxied copy of
+    inner: "Exchange | None" = None  # the proxied copy of this request (its next leg)
+    proxied: bool = False  # that copy names this leg in its Via (a proxy, RFC 3261 §16), not a B2BUA
+
+    @property
+    def applied_inside(self) -> bool:
+        """A proxied REGISTER whose registrar leg was answered in the capture: that leg's 2xx
+        changed the bindings (and is judged); this leg's 2xx only relays it."""
+        return self.inner is not None and self.inner.final_event is not None
 
     @property
     def response(self) -> Response | None:
@@ -230,6 +275,9 @@ class Binding:
     ended: int | None = None  # packet that ended it
     history: list[tuple[int, float, str]] = field(default_factory=list)
     ukey: str = ""  # comparable form of the Contact URI
+    # The Contact list of the 2xx that created it (what that registration's 2xx said): for a
+    # REGISTER in flight at the same time, it tells which of the two the registrar processed first.
+    born_with: list | None = None
 
     def note(self, packet: int, time: float, what: str) -> None:
         self.history.append((packet, time, what))
@@ -267,6 +315,10 @@ class RegisterOutcome:
     listed: list[NameAddr] | None  # the 2xx Contact list; None: not a 2xx or unparseable
     changes: list[Change] = field(default_factory=list)
     parse_error: str = ""
+    # Bindings the 2xx lists although they had been removed: (URI, packet of the removal, or None
+    # when this very request removed it).  RFC 3261 §10.3 steps 6 and 7.
+    relisted: list[tuple[str, int | None]] = field(default_factory=list)
+    removal: bool = False  # the request removes bindings (Contact: *, or a Contact with expiry 0)
 
 
 @dataclass
@@ -313,6 +365,7 @@ class Timeline:
         self.open: OrderedDict[tuple, Exchange] = OrderedDict()
         self.aors: dict[str, AorState] = {}
         self.registrar_addrs: set[tuple[str, int]] = set()
+        self._registrar_ips: set[str] = set()  # hosts REGISTERs were sent to
         self._ue_addrs: dict[tuple[str, int], tuple[str, tuple]] = {}  # UE address -> (aor, key)
         self._pings: dict[tuple, WireEvent] = {}  # (pinger, peer) -> ping
         self._stun: OrderedDict[bytes, WireEvent] = OrderedDict()
@@ -418,11 +471,20 @@ class Timeline:
             out: list = []
             if msg.method == "REGISTER":
                 self.registrar_addrs.add(ev.dst)
+                self._registrar_ips.add(ev.dst[0])
+                outer = None
                 if len(vias) > 1:
                     m = _BRANCH.search(vias[1])
                     outer = self.open.get((call_id, cseq, m.group(1))) if m else None
                     if outer is not None:
-                        outer.relayed = True
+                        outer.proxied = True
+                if outer is None and ev.src[0] in self._registrar_ips and (len(vias) > 1 or "path" in msg._index()):
+                    # sent by a host that receives REGISTERs (an edge) and not matched by its Via:
+                    # a proxy that changed the Call-ID or the Via
+                    outer = self._outer_leg(ex, len(vias))
+                if outer is not None:
+                    outer.relayed = True
+                    outer.inner, ex.outer = ex, outer
             else:
                 d = self._delivery(ev, msg)
                 if d is not None:
@@ -442,6 +504,39 @@ class Timeline:
         if ex.request.method == "REGISTER":
             out.append(self._register(ex))
         return out
+
+    def _outer_leg(self, inner: Exchange, vias: int) -> Exchange | None:
+        """The UE-side leg a proxied REGISTER was forwarded from, when its Via does not name it (a
+        proxy that changed the Call-ID, or a B2BUA-like edge that replaced the Vias): among the
+        last OUTER_LOOKBACK transactions still open, a REGISTER of the same AOR with the same
+        Contact URIs and fewer Vias or fewer Path values, not yet relayed.  Looked for only for
+        a REGISTER with more than one Via or a Path, from a host that REGISTERs are sent to."""
+        req = inner.request
+        aor = aor_of(req)
+        paths = len(hvalues(req, "path"))
+        try:
+            mine = sorted(_uri_key(c.uri) for c in contacts_of(req) if c.uri is not None)
+        except ParseError:
+            return None
+        n = 0
+        for ex in reversed(self.open.values()):
+            n += 1
+            if n > OUTER_LOOKBACK:
+                break
+            if ex is inner or ex.relayed or ex.final_event is not None:
+                continue
+            r = ex.request
+            if r.method != "REGISTER" or aor_of(r) != aor:
+                continue
+            if len(hvalues(r, "via")) >= vias and len(hvalues(r, "path")) >= paths:
+                continue
+            try:
+                theirs = sorted(_uri_key(c.uri) for c in contacts_of(r) if c.uri is not None)
+            except ParseError:
+                continue
+            if theirs == mine:
+                return ex
+        return None
 
     # -- registrations --------------------------------------------------------------------------
     def bindings(self, aor: str) -> list[Binding]:
@@ -483,8 +578,16 @@ class Timeline:
                 contacts = [c for c in contacts if not c.star]
                 break
         before, uncertain, expired = [], [], []
+        req_n = ex.req_event.number
+        asked = None
         for b in list(st.bindings.values()):
             if b.expires_at is None or b.expires_at > now + EXPIRY_SLACK:
+                if b.created > req_n:  # established while this request was in flight
+                    if asked is None:
+                        asked = _asked(req, contacts)
+                    if _concurrent(b, asked):
+                        uncertain.append(b)
+                        continue
                 before.append(b)
             elif b.expires_at < now - EXPIRY_SLACK:
                 self._end(st, b, "expired", ex.req_event.number, now)
@@ -500,14 +603,24 @@ class Timeline:
             out.parse_error = f"unparseable Contact in the 2xx: {exc}"
             return out
         out.listed = listed
+        if ex.applied_inside:
+            # The UE-side leg of a proxied REGISTER: its 2xx relays the registrar's statement,
+            # already applied (and judged) on the leg the registrar received.
+            return out
         self._apply(st, out, listed)
         return out
 
     def _apply(self, st: AorState, out: RegisterOutcome, listed: list[NameAddr]) -> None:
         ex = out.exchange
         pkt, now = ex.final_event.number, ex.final_event.time
+        req = ex.request
+        req_n = ex.req_event.number
         req_keys = {_uri_key(c.uri): c for c in out.contacts}
-        ev = ex.req_event
+        # What the request removes (RFC 3261 §10.3 steps 6 and 7): with a 2xx, it is gone.
+        zero = {k for k, c in req_keys.items() if request_expires(req, c) == 0} if req_keys else ()
+        out.removal = out.star or bool(zero)
+        # The UE's flow: for the registrar's leg of a proxied REGISTER, the UE-side leg's.
+        ev = ex.outer.req_event if ex.outer is not None else ex.req_event
         flow = (ev.transport, ev.src, ev.dst)
         seen: set[tuple] = set()
         for c in listed:
@@ -517,18 +630,32 @@ class Timeline:
             seen.add(key)
             ukey = _uri_key(c.uri)
             mine = req_keys.get(ukey)
-            old = st.bindings.get(key)
             expires = c.expires
+            flagged = False
+            if out.removal and (out.star or ukey in zero):
+                if expires != 0:  # removed by this request, yet listed as a current binding
+                    out.relisted.append((uri_text(c.uri), None))
+                    flagged = True
+                mine = None
+            old = st.bindings.get(key)
             expires_at = now + expires if expires is not None else None
             if old is not None and old.ukey != ukey:
+                if old.created > req_n:
+                    continue  # replaced while this request was in flight: the 2xx lists the earlier one
                 self._end(st, old, "replaced", pkt, now)
                 out.changes.append(Change("replaced", old, pkt))
                 old = None
             if old is None:
+                if st.gone:
+                    g = _last_gone(st, ukey)
+                    if g is not None and g.ended is not None and g.ended > req_n:
+                        continue  # ended while this request was in flight: listed as it stood before
+                    if g is not None and g.state == "removed" and mine is None and expires != 0 and not flagged:
+                        out.relisted.append((uri_text(c.uri), g.ended))
                 b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
-                            hvalues(out.exchange.request, "path") if mine is not None else [], pkt, pkt,
-                            ukey=ukey)
+                            hvalues(req, "path") if mine is not None else [], pkt, pkt,
+                            ukey=ukey, born_with=listed)
                 self._by_uri[ukey] = b
                 kind = "created" if mine is not None else "appeared"
                 b.note(pkt, now, kind)
@@ -537,7 +664,8 @@ class Timeline:
                 if mine is not None:
                     self._ue_addrs[ev.src] = (out.aor, key)
             else:
-                old.expires, old.expires_at = expires, expires_at
+                if mine is not None or old.updated <= req_n:  # not a listing older than a refresh
+                    old.expires, old.expires_at = expires, expires_at
                 if mine is not None:
                     old.updated = pkt
                     if old.flow != flow:
@@ -547,11 +675,17 @@ class Timeline:
                     old.note(pkt, now, "refreshed")
                     out.changes.append(Change("refreshed", old, pkt))
         instances = {i for i in map(instance_of, listed) if i}
+        asked = None
         for key, b in list(st.bindings.items()):
             if key in seen:
                 continue
-            asked = req_keys.get(b.ukey)
-            if out.star or (asked is not None and request_expires(ex.request, asked) == 0):
+            if b.created > req_n:  # established while this request was in flight
+                if asked is None:
+                    asked = _asked(req, out.contacts)
+                if _concurrent(b, asked):
+                    continue
+            asked_c = req_keys.get(b.ukey)
+            if out.star or (asked_c is not None and b.ukey in zero):
                 kind = "removed"
             elif b.instance and b.instance in instances:
                 kind = "overwritten"

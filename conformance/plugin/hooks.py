@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -41,6 +42,10 @@ def pytest_addoption(parser):
     g.addoption("--pcap-dir", default="pcaps", help="where each case's pcap is written (default: pcaps)")
     g.addoption("--reports-dir", default="reports",
                 help="where results.json and junit.xml are written (default: reports)")
+    g.addoption("--case-path", dest="case_paths", action="append", default=[], metavar="PATH",
+                help="a folder (or file) of case files wherever it is (conformance run passes its "
+                     "arguments so); YAML files there that look like cases (a top-level id: or steps:) "
+                     "are collected, besides those under a folder named testcases")
 
 
 def _default_target_path(config) -> Path | None:
@@ -134,12 +139,69 @@ def pytest_unconfigure(config):
         state.close()
 
 
+_CASE_LIKE = re.compile(r"^(?:id|steps)[ \t]*:", re.M)
+_GIVEN = pytest.StashKey[tuple]()
+_COLLECT_ERRORS = pytest.StashKey[list]()
+
+
+def _given(config) -> tuple[set[Path], list[Path]]:
+    """(YAML files named on the command line, folders given with --case-path), resolved."""
+    got = config.stash.get(_GIVEN, None)
+    if got is None:
+        base = Path(str(config.invocation_params.dir))
+        files = set()
+        for arg in config.args:
+            p = (base / str(arg).split("::")[0]).resolve()
+            if p.suffix in (".yaml", ".yml"):
+                files.add(p)
+        dirs = []
+        for arg in config.getoption("case_paths") or []:
+            p = (base / arg).resolve()
+            if p.is_file():
+                files.add(p)
+            else:
+                dirs.append(p)
+        got = config.stash[_GIVEN] = (files, dirs)
+    return got
+
+
+def is_case_file(config, file_path: Path) -> bool:
+    """A YAML file is collected as a case file when it lies under a folder named ``testcases``,
+    when it was named on the command line (if it is no case, loading it says why), or when it
+    lies under a folder given with --case-path and looks like a case (a top-level ``id:`` or
+    ``steps:``; other YAML there, such as a target profile, is left alone)."""
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    if "testcases" in file_path.parts:
+        return True
+    files, dirs = _given(config)
+    path = file_path.resolve()
+    if path in files:
+        return True
+    if any(d == path or d in path.parents for d in dirs):
+        try:
+            case_like = _CASE_LIKE.search(path.read_text(encoding="utf-8", errors="replace")) is not None
+        except OSError:
+            return True  # unreadable: loading it says so
+        if not case_like:
+            _SKIPPED.append(str(file_path))
+        return case_like
+    return False
+
+
 def pytest_collect_file(parent, file_path: Path):
-    if file_path.suffix in (".yaml", ".yml") and "testcases" in file_path.parts:
+    if is_case_file(parent.config, file_path):
         from .items import CaseFile
 
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_collectreport(report):
+    """A case file that could not be loaded: remembered for the summary and the certificate (a
+    run with one is never an overall pass)."""
+    if report.failed:
+        _COLLECT_FAILED.append(str(report.nodeid or report.fspath))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -171,6 +233,8 @@ def pytest_runtest_logreport(report):
 
 
 _CURRENT: list = []
+_COLLECT_FAILED: list = []  # node ids of the files whose collection failed in this session
+_SKIPPED: list = []  # YAML files of a --case-path folder left alone (no top-level id: or steps:)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -180,6 +244,8 @@ def pytest_sessionfinish(session, exitstatus):
     results = list(_CURRENT)
     _CURRENT.clear()
     config.stash[_RESULTS] = results
+    config.stash[_COLLECT_ERRORS] = collect_errors = list(dict.fromkeys(_COLLECT_FAILED))
+    _COLLECT_FAILED.clear()
     interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     if not results and not interrupted:
         return
@@ -196,6 +262,8 @@ def pytest_sessionfinish(session, exitstatus):
         "interrupted": interrupted,
         # set when the run gave up on a SUT that stopped answering (target sut_dead_after)
         "sut_dead": _sut_dead(config),
+        # files that could not be loaded: the run is then no verdict on the SUT (overall: error)
+        "collection_errors": collect_errors,
         "command": " ".join(sys.argv), "cwd": os.getcwd(),
     }
     write_results(reports_dir / "results.json", results, meta)
@@ -213,6 +281,11 @@ def _sut_dead(config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = list(dict.fromkeys(_SKIPPED))
+    _SKIPPED.clear()
+    if skipped and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"not collected as cases (no top-level id: or steps:): {', '.join(skipped[:10])}"
+                                    + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     results = config.stash.get(_RESULTS, [])
     if not results:
         return
@@ -220,7 +293,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     tr = terminalreporter
     tr.section("conformance verdicts")
-    for line in summary_lines(results):
+    for line in summary_lines(results, collection_errors=len(config.stash.get(_COLLECT_ERRORS, []))):
         tr.write_line(line)
     tr.write_line(f"results: {Path(config.getoption('reports_dir')) / 'results.json'}  "
                   f"junit: {Path(config.getoption('reports_dir')) / 'junit.xml'}  "

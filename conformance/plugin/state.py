@@ -25,18 +25,20 @@ class RunState:
         self.sut = SutController(target)
         self.run_token = uuid.uuid4().hex[:6]
         self._sut_error: str | None = None
-        self._ids: dict[str, str] = {}
+        self._ids: dict[str, tuple[str, int]] = {}  # case id -> (file, line) of its first definition
         self.regt = None  # the emulated registrar, for an edge-only target
         self.topology = None  # the running network-namespace topology (target.topology)
         self._silent: list[str] = []  # consecutive attempted cases in which the SUT sent nothing
         self.sut_dead: str | None = None  # why the rest of the run is not attempted
 
     def register_case_id(self, case: CaseSpec, file: str) -> None:
+        """A case id names one case in the whole run: its second definition, in another file, is
+        an error at that file and line naming the first (within one file the loader says so)."""
+        line = case.location.line if case.location else 0
         other = self._ids.get(case.id)
-        if other is not None and other != file:
-            line = case.location.line if case.location else 1
-            raise CaseError(file, line, "id", f"case id {case.id!r} is already used in {other}")
-        self._ids[case.id] = file
+        if other is not None and other[0] != file:
+            raise CaseError(f"case id {case.id!r} is already used in {other[0]}:{other[1]}", file, line, "id")
+        self._ids[case.id] = (file, line)
 
     def run_case(self, case: CaseSpec, transport: str) -> CaseResult:
         reason = not_applicable_reason(case, transport, self.target)

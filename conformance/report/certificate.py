@@ -89,6 +89,9 @@ def build_certificate(results: list[dict], meta: dict[str, Any],
     results = sorted(results, key=lambda r: r["id"])
     c = _counts_of(results)
     overall = _verdict_of(results)
+    load_errors = list(meta.get("collection_errors") or [])
+    if load_errors and overall != "fail":
+        overall = "error"  # a case file could not be loaded: never an overall pass (summary.overall_verdict)
 
     reqs = []
     for req in list(REQUIREMENTS) + sorted({q for r in results for q in r.get("requirements", [])}
@@ -134,6 +137,7 @@ def build_certificate(results: list[dict], meta: dict[str, Any],
         "declared_capabilities": list(target.get("capabilities", [])),
         "strict": bool(target.get("strict", False)),
         "overall": overall,
+        "collection_errors": load_errors,
         "counts": c,
         "applicable": sum(v for k, v in c.items() if k != "not applicable"),
         "requirements": reqs,
@@ -239,6 +243,10 @@ def render_certificate_html(cert: dict[str, Any], *, report_href: str | None = "
             out.append(f"<li><b>{escape(group_ids(x['id'] for x in xs))}</b> {escape(xs[0]['title'])}<br>"
                        f"<span style=\"opacity:.9\">{escape(first)}</span></li>")
         out.append("</ul>")
+    elif overall == "error":
+        out.append(f"<p><b>{len(cert['collection_errors'])} case file(s) could not be loaded</b> "
+                   f"({escape(', '.join(cert['collection_errors'][:5]))}): their cases did not run, so this run "
+                   "is no verdict on the SUT. Fix the files and run again.</p>")
     elif overall == "inconclusive":
         out.append(f"<p><b>{len(inconc)} case(s) could not reach a verdict</b>; no case failed. "
                    "Conformance is not established for the requirements marked INCONCLUSIVE.</p>")

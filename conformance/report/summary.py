@@ -80,14 +80,26 @@ def requirement_table(results: list[dict]) -> list[str]:
     return [fmt(rows[0]), sep] + [fmt(r) for r in rows[1:]]
 
 
-def summary_lines(results: list[dict]) -> list[str]:
+def overall_verdict(results: list[dict], collection_errors: int = 0) -> str:
+    """The run's verdict: derived from its cases; a run in which a case file could not be loaded
+    is never a pass (its cases did not all run): error, unless a case failed."""
+    v = derive(r["verdict"] for r in results)
+    if collection_errors and v != "fail":
+        return "error"
+    return v
+
+
+def summary_lines(results: list[dict], collection_errors: int = 0) -> list[str]:
     c = counts(results)
     lines = ["  ".join(f"{k}: {c[k]}" for k in ORDER)]
     table = requirement_table(results)
     if table:
         lines.append("requirements: verdict per requirement, from the case runs covering it")
         lines += ["  " + row for row in table]
-    lines.append(f"overall: {derive(r['verdict'] for r in results).upper()}")
+    overall = overall_verdict(results, collection_errors).upper()
+    if collection_errors:
+        overall += f" ({collection_errors} case file(s) could not be loaded: not a verdict on the SUT)"
+    lines.append(f"overall: {overall}")
     width = max((len(r["id"]) for r in results), default=10)
     for r in sorted(results, key=lambda r: r["id"]):
         if r["verdict"] == "pass" and not r.get("warnings"):
