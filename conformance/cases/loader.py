@@ -56,6 +56,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "dropped": "no response: the stimulus was discarded: {}",
     "answered": "a response came (the flow's SA set still carries requests): {}",
     "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",
+    "unchanged": "after a REGISTER answered with an error, the 2xx lists the bindings of the 2xx before it: {}",
     "forwarded_sec": "what the SUT forwarded to REG-T, as to sec-agree: {sec_agree_removed, security_headers_removed, integrity_protected: yes|no}",
 }
 

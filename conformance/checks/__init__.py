@@ -21,6 +21,7 @@ from .secagree import aka_challenge_check, answered_check, dropped_check, forwar
     sa_unused_check, security_server_check
 from .tags import default_ref_require, option_tag_check
 from .terminating import delivered_check
+from .unchanged import unchanged_check
 from .nat import nat_mapping_check, via_received_check
 
 
@@ -63,6 +64,7 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("sa_unused", sa_unused_check, "MUST",
                   _const("robustness criterion (TP_SEC_006: no SA from the changed values)")),
         CheckKind("forwarded_sec", forwarded_sec_check, "MUST", _const("RFC 3329 §2.3.1")),
+        CheckKind("unchanged", unchanged_check, "MUST", _const("RFC 3261 §8.2 ¶2")),
         # the loader turns {in: 4xx | [codes]} into a list of codes
         CheckKind("status", lambda args, ctx: [status_check(list(args["in"]), ctx)], "MUST",
                   _const("the case's references")),

@@ -62,3 +62,6 @@ class CheckContext:
     # in order; the address the step's request came from as the SUT saw it (the NAT's mapping).
     mappings: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     request_source: tuple[str, int] | None = None
+    # The UE's earlier REGISTER exchanges, in order: (final status or None, its Contact values)
+    # (checks/unchanged.py: a rejected REGISTER changes no binding).
+    register_history: list = field(default_factory=list)

@@ -18,6 +18,7 @@ def test_registry_defaults():
                      "dropped": "MUST", "answered": "MUST", "sa_unused": "MUST", "forwarded_sec": "MUST"})
     # behind a NAT (conformance/checks/nat.py, docs/topologies.md)
     expected.update({"via_received": "MUST", "nat_mapping": "MUST"})
+    expected["unchanged"] = "MUST"     # a rejected REGISTER changes no binding (checks/unchanged.py)
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"
     assert CHECKS["flow_timer"].ref({}) == "RFC 5626 §10"
@@ -79,7 +80,8 @@ def test_no_response_is_inconclusive_for_every_kind():
     # dropped / answered judge the absence or presence of a response itself; sa_unused and
     # forwarded_sec judge the ESP the UE received and what reached REG-T (test_secagree_checks.py)
     assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded", "keepalive",
-                                       "dropped", "answered", "nat_mapping", "sa_unused", "forwarded_sec"}
+                                       "dropped", "answered", "nat_mapping", "sa_unused", "forwarded_sec",
+                                       "unchanged"}   # only after a rejected REGISTER: test_checks_unchanged.py
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)
         assert findings, kind
