@@ -26,6 +26,7 @@ from .judging import StepJudge
 from .pcap import PcapRecorder
 from .digest_steps import answer_challenges, prepare as prepare_digest
 from .raw_steps import send_bytes_step
+from .shared_socket import shared_endpoint
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
 from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
@@ -245,6 +246,8 @@ class CaseRun:
         return tuple(mapped) if mapped else None
 
     def _endpoint(self, flow: FlowState, *, new_connection: bool = False):
+        if getattr(flow.spec, "socket", None):   # the flow shares another flow's socket
+            return shared_endpoint(self, flow, new_connection)
         ep = self.endpoints.get(flow.name)
         if ep is not None and (new_connection or ep.closed):
             ep.close()
