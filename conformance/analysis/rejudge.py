@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..cases.model import CaseSpec, StepSpec
 from ..checks import CheckContext
+from ..checks.unchanged import remember
 from ..engine.judging import StepJudge
 from ..results import StepResult
 from ..sip.errors import ParseError
@@ -53,6 +54,7 @@ class _State:
     instances: dict[str, str | None] = field(default_factory=dict)
     closed: set[str] = field(default_factory=set)
     path_history: list[tuple[str, str]] = field(default_factory=list)
+    register_history: dict[str, list] = field(default_factory=dict)  # UE -> REGISTER outcomes
     deliveries: list[str] = field(default_factory=list)  # flow names, in order
     consumed: set[tuple] = field(default_factory=set)
     sut: set[tuple] = field(default_factory=set)  # where the stimuli went: a request from there is the SUT's
@@ -197,6 +199,9 @@ class CaseReplay:
         ctx = self._context(ue, req, resp, why)
         if flow is not None:
             ctx.earlier_paths = [uri for f, uri in self.st.path_history if f != flow.name]
+        if ue is not None and req.method == "REGISTER":  # checks/unchanged.py
+            ctx.register_history = list(self.st.register_history.setdefault(ue, []))
+            remember(self.st.register_history[ue], resp)
         end = self._window_end(i)
         # What the SUT forwarded to the tester's emulated registrar (an edge-only SUT), with the
         # emulated registrar's answer (engine/runner.py ``forwarded``).

@@ -48,7 +48,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "header": "any header: {name: H, present: bool, matches: REGEX}",
     "flow_timer": "Flow-Timer: {valid: true} grammar, {with_require: true} only with Require: outbound",
     "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
-    "delivered": "which flows got the step's terminating request: {flow: FLOW, not_on: [FLOW], count, none, avoid_closed, route_token, request_uri}",
+    "delivered": "which flows got the step's terminating request: {flow: FLOW, not_on: [FLOW], at_most_one_of: [FLOW], count, none, avoid_closed, route_token, request_uri}",
     "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
     "keepalive": "each keep-alive of the step was answered (CRLF pong on TCP, STUN on UDP): {}",
@@ -63,6 +63,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "answered": "a response came (the flow's SA set still carries requests): {}",
     "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",
     "routed": "where a request through the edge went (engine/dialog_steps.py): {reached: FLOW, route_removed, record_route, upstream}",
+    "unchanged": "after a REGISTER answered with an error, the 2xx lists the bindings of the 2xx before it: {}",
     "forwarded_sec": "what the SUT forwarded to REG-T, as to sec-agree: {sec_agree_removed, security_headers_removed, integrity_protected: yes|no}",
 }
 
@@ -241,7 +242,7 @@ class _Builder:
                 edge_spec = None
             flows[fname] = FlowSpec(name=fname, address=f["address"], reg_id=f.get("reg_id"),
                                     transport=f.get("transport"), edge=edge_spec, site=int(f.get("site", 1)),
-                                    port=f.get("port"),
+                                    port=f.get("port"), socket=f.get("socket"),
                                     location=self.loc(data["flows"], fname, path))
         aka = plain(data["aka"]) if "aka" in data else None
         if aka:

@@ -22,6 +22,7 @@ from .secagree import aka_challenge_check, answered_check, dropped_check, forwar
 from .tags import default_ref_require, option_tag_check
 from .terminating import delivered_check
 from .routed import default_ref as routed_ref, routed_check
+from .unchanged import unchanged_check
 from .nat import nat_mapping_check, via_received_check
 
 
@@ -65,6 +66,7 @@ CHECKS: dict[str, CheckKind] = {
                   _const("robustness criterion (TP_SEC_006: no SA from the changed values)")),
         CheckKind("forwarded_sec", forwarded_sec_check, "MUST", _const("RFC 3329 §2.3.1")),
         CheckKind("routed", routed_check, "MAY", routed_ref),
+        CheckKind("unchanged", unchanged_check, "MUST", _const("RFC 3261 §8.2 ¶2")),
         # the loader turns {in: 4xx | [codes]} into a list of codes
         CheckKind("status", lambda args, ctx: [status_check(list(args["in"]), ctx)], "MUST",
                   _const("the case's references")),

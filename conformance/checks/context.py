@@ -65,3 +65,6 @@ class CheckContext:
     # Requests from UE flows and dialogs (engine/dialog_steps.py): what was sent, by whom, what
     # reached REG-T, the request the callee got, the route set used; read by checks/routed.py.
     dialog: dict = field(default_factory=dict)
+    # The UE's earlier REGISTER exchanges, in order: (final status or None, its Contact values)
+    # (checks/unchanged.py: a rejected REGISTER changes no binding).
+    register_history: list = field(default_factory=list)

@@ -38,6 +38,12 @@ def delivered_check(args: dict, ctx: CheckContext) -> list[Observation]:
         n = len(got.get(flow, []))
         out.append(Observation(f"not delivered on flow {flow}", n == 0,
                                f"nothing on flow {flow}", f"received on {shown}"))
+    group = args.get("at_most_one_of") or []
+    if group:  # RFC 5626 §7: one contact of an AOR and instance at a time (the UE answered 2xx)
+        hit = sorted(f for f in group if f in got)
+        out.append(Observation(f"at most one of {', '.join(group)}", len(hit) <= 1,
+                               f"the request on at most one of {', '.join(group)} (one instance)",
+                               f"received on {shown}"))
     if args.get("none"):
         out.append(Observation("delivered on no flow", not got, "no flow receives the request",
                                f"received on {shown}"))

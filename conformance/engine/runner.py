@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..cases.model import CaseSpec, StepSpec
 from ..checks import CheckContext
+from ..checks.unchanged import remember
 from ..results import CaseResult, MessageRecord, StepResult
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.message import Request, Response, parse_message
@@ -25,6 +26,7 @@ from .judging import StepJudge
 from .pcap import PcapRecorder
 from .digest_steps import answer_challenges, prepare as prepare_digest
 from .raw_steps import send_bytes_step
+from .shared_socket import shared_endpoint
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
 from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
@@ -137,6 +139,7 @@ class CaseRun:
         self._uas_tag = new_tag()
         self.sa_sets: list = []          # every SA set of the case (keys written beside the pcap)
         self.esp_meta: dict[int, dict] = {}  # message index -> the ESP SA it arrived over
+        self.register_history: dict[str, list] = {}  # UE -> its REGISTER outcomes (checks/unchanged.py)
 
     # -- clock and recording ------------------------------------------------------------------
     def _now(self) -> float:
@@ -243,6 +246,8 @@ class CaseRun:
         return tuple(mapped) if mapped else None
 
     def _endpoint(self, flow: FlowState, *, new_connection: bool = False):
+        if getattr(flow.spec, "socket", None):   # the flow shares another flow's socket
+            return shared_endpoint(self, flow, new_connection)
         ep = self.endpoints.get(flow.name)
         if ep is not None and (new_connection or ep.closed):
             ep.close()
@@ -598,6 +603,9 @@ class CaseRun:
                 step=step.name, location=result.location, message_index=req_idx))
         ctx = self._context(ue, request, response, why)
         ctx.request_source = ctx.flow_addresses.get(flow_name)
+        if request.method == "REGISTER":  # the UE's REGISTER outcomes (checks/unchanged.py)
+            ctx.register_history = list(self.register_history.setdefault(ue.name, []))
+            remember(self.register_history[ue.name], response)
         ctx.earlier_paths = [uri for f, uri in self.path_history if f != flow_name]
         if response is None:
             result.note = "; ".join(n for n in (result.note, why) if n)

@@ -77,6 +77,14 @@ KNOWN_FAULTS: dict[str, str] = {
         "the IMS P-CSCF forwards the protected REGISTER with sec-agree still in Require and "
         "Proxy-Require and with Security-Client/-Verify (breaks RFC 3329 section 2.3.1: a proxy "
         "MUST remove the sec-agree value, and the header when no value remains)",
+    "commit-rejected-contacts":
+        "a REGISTER with more than one non-zero Contact and a reg-id is answered 400 (RFC 5626 "
+        "section 6 paragraph 5) but its bindings are stored all the same (breaks RFC 3261 "
+        "section 8.2: a rejected request performs no state change; section 10.3: atomic)",
+    "key-without-instance":
+        "outbound bindings are keyed by (AOR, reg-id) without the instance-id, so another "
+        "instance's registration with the same reg-id replaces the first (breaks the (AOR, "
+        "instance-id, reg-id) binding of RFC 5626 section 6 paragraph 8)",
     "accept-bad-credentials":
         "with digest_auth on, the registrar accepts Digest credentials whose response does not "
         "verify (a wrong password); missing credentials are still challenged (breaks RFC 3261 "

@@ -239,6 +239,10 @@ class RegisterProcessor:
             p.outbound, p.instance, p.reg_id = True, p.value.instance, _reg_id(p.value.reg_id)
         live = [p for p in planned if p.expires > 0]
         if len(live) > 1 and any(p.outbound for p in live):
+            if self.config.has_fault("commit-rejected-contacts"):
+                aor = self._aor()                                    # FAULT: store, then refuse
+                self.table.commit(aor, self._apply(aor, planned, self.table.bindings(aor, self.now), paths),
+                                  self.now)
             # Para 5: a reg-id registration registers a single flow.
             raise Reject(400, "more than one non-zero Contact in a registration with reg-id")
         self.ob_applied = any(p.outbound for p in planned)
@@ -270,8 +274,8 @@ class RegisterProcessor:
         for p in planned:
             if p.outbound:   # RFC 5626 section 6 para 8: key (AOR, instance-id, reg-id)
                 key = instance_key(p.instance)
-                match = [b for b in current if b.outbound and b.instance_key == key
-                         and b.reg_id == p.reg_id]
+                match = [b for b in current if b.outbound and b.reg_id == p.reg_id
+                         and (b.instance_key == key or cfg.has_fault("key-without-instance"))]  # FAULT
             else:            # RFC 3261 section 10.3 step 7: key (AOR, Contact URI), 19.1.4 rules
                 match = [b for b in current if not b.outbound and uri_equal(b.contact.uri, p.value.uri)]
             for b in match:

@@ -51,3 +51,25 @@ def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
         verdicts.add(case["verdict"])
     assert checked >= 30
     assert ("fail" in verdicts) == (target is not None)
+
+
+def test_a_rejected_register_that_changed_bindings_is_found_offline(tmp_path, capsys):
+    """The `unchanged` check (checks/unchanged.py) sees the same REGISTER history in a pcap as
+    live: REG-011 against fault-commit-rejected-contacts fails offline on the fetch after the 400."""
+    from conformance.analysis.cli import main as analyze_main
+
+    target = "tests/targets/fault-commit-rejected-contacts.yaml"
+    cmd = [sys.executable, "-m", "conformance", "run", "-q", f"--reports-dir={tmp_path / 'rep'}",
+           f"--pcap-dir={tmp_path / 'pcaps'}", f"--target={target}", "-k", "REG-011"]
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240,
+                   env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    results = json.loads((tmp_path / "rep" / "results.json").read_text())
+    [case] = [c for c in results["cases"] if c["id"] == "REG-011[udp]"]
+    assert case["verdict"] == "fail" and "bindings unchanged by the rejected REGISTER" in case["reason"]
+    out = tmp_path / "offline.json"
+    status = analyze_main([case["pcap"], "--case", str(ROOT / "testcases/registrar/contact-rules.yaml"), "--id", "REG-011",
+                           "--transport", "udp", "--json", str(out), "-q", "--target", target])
+    capsys.readouterr()
+    doc = json.loads(out.read_text())
+    assert status == 1 and doc["case"]["verdict"] == "fail"
+    assert "bindings unchanged by the rejected REGISTER" in doc["case"]["reason"]

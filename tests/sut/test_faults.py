@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.sut.config import KNOWN_FAULTS, SutConfig
-from sut_helpers import Sut, contact, contacts_of, register, require_of
+from sut_helpers import INSTANCE2, Sut, contact, contacts_of, register, require_of
 
 
 def hosts(response):
@@ -30,6 +30,7 @@ def test_every_fault_is_described_and_tested():
               "wrong-terminating-port", "keep-sec-agree",
               # Digest authentication at the registrar, tested in test_digest_auth.py
               "accept-bad-credentials"}
+    tested |= {"commit-rejected-contacts", "key-without-instance"}   # below (issue 16)
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
 
@@ -95,3 +96,22 @@ def test_require_without_supported(request_kw):
     assert "outbound" not in require_of(Sut().send(register(**request_kw)))
     r = Sut(faults={"require-without-supported"}).send(register(**request_kw))
     assert r.status == 200 and require_of(r) == ["outbound"]
+
+
+def test_commit_rejected_contacts():
+    """RFC 5626 §6 ¶5 answers 400; only the fault stores the refused bindings all the same."""
+    two = [contact("10.0.0.1"), contact("10.0.0.7", reg_id=None)]
+    for faults, stored in (((), []), ({"commit-rejected-contacts"}, ["10.0.0.1", "10.0.0.7"])):
+        sut = Sut(faults=faults)
+        r = sut.send(register(two))
+        assert r.status == 400
+        assert sorted(b.contact.uri.host for b in sut.bindings()) == stored
+
+
+def test_key_without_instance():
+    """Another instance with the same reg-id: two bindings, or one with the fault."""
+    other = [contact("10.0.0.2", instance=INSTANCE2)]
+    for faults, expected in (((), ["10.0.0.1", "10.0.0.2"]), ({"key-without-instance"}, ["10.0.0.2"])):
+        sut = Sut(faults=faults)
+        sut.send(register())
+        assert hosts(sut.send(register(other, call_id="C2", token="t2"))) == expected

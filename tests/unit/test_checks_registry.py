@@ -21,6 +21,7 @@ def test_registry_defaults():
     # requests through the edge and dialogs (conformance/checks/routed.py): per-argument clauses,
     # most without an RFC 2119 keyword (route_removed is written at MUST in the cases)
     expected.update({"routed": "MAY"})
+    expected["unchanged"] = "MUST"     # a rejected REGISTER changes no binding (checks/unchanged.py)
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"
     assert CHECKS["flow_timer"].ref({}) == "RFC 5626 §10"
@@ -83,7 +84,8 @@ def test_no_response_is_inconclusive_for_every_kind():
     # forwarded_sec judge the ESP the UE received and what reached REG-T (test_secagree_checks.py)
     assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded", "keepalive",
                                        "dropped", "answered", "nat_mapping", "sa_unused", "forwarded_sec",
-                                       "routed"}
+                                       "routed",
+                                       "unchanged"}   # only after a rejected REGISTER: test_checks_unchanged.py
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)
         assert findings, kind
