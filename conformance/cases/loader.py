@@ -52,7 +52,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
     "aka_challenge": "a 401 with an AKAv1-MD5 challenge: {network: authentic|rejected|stale, new_nonce: bool}",
     "security_server": "Security-Server usable for the four SAs: {from_client: bool, distinct_spis: bool}",
-    "protected": "came over ESP SA 3 (port_pc -> port_us): {} for the final response, {delivery: FLOW}, {clear_delivery: FLOW}",
+    "protected": "came over ESP towards the UE: {} for the final response, {delivery: FLOW}, {clear_delivery: FLOW}; {pairing: flow|ports|any}",
     "dropped": "no response: the stimulus was discarded: {}",
     "answered": "a response came (the flow's SA set still carries requests): {}",
     "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",

@@ -17,6 +17,8 @@ the same Call-ID, Security-Client as before, Security-Verify mirroring Security-
 Negative stimuli: ``security_verify: absent | modified``, ``unprotected: true``,
 ``esp: replay | tamper_icv | wrong_spi``, ``aka_response: hex_text | flipped``,
 ``security_client: changed`` (another spi-c than the first REGISTER's, TP_SEC_006);
+``via_port: uc`` (the protected REGISTER's Via names port_uc, not port_us: a UE that pairs
+classically and expects its responses over SA 2);
 on the unprotected REGISTER ``replay_authorization: true`` (the flow's last Authorization again,
 TP_SEC_012) and ``integrity_protected: yes`` (a UE-forged parameter, TP_SEC_013).
 
@@ -234,8 +236,11 @@ def _base_request(run, step, ue, flow, sec, *, initial: bool):
     branch = new_branch()
     request = build_register(ue, flow, opts, branch=branch)
     if not initial:
-        # TS 24.229 5.1.1.5.1: Via with the protected server port (the P-CSCF answers there)
-        request.set("Via", f"SIP/2.0/{flow.transport.upper()} {flow.host_port(sec.port_us)};branch={branch}")
+        # TS 24.229 5.1.1.5.1: Via with the protected server port (the P-CSCF answers there);
+        # ``via_port: uc``: the protected client port, as a UE that pairs classically does (it
+        # expects its responses on the request's SA pair, port_ps -> port_uc over SA 2)
+        port = sec.port_uc if step.options.get("via_port") == "uc" else sec.port_us
+        request.set("Via", f"SIP/2.0/{flow.transport.upper()} {flow.host_port(port)};branch={branch}")
     request.add("Proxy-Require", "sec-agree")
     return request
 

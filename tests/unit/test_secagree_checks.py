@@ -68,3 +68,69 @@ def test_clear_delivery_fails_only_on_a_request_in_clear():
         ctx = CheckContext(None, None, sec={"deliveries": deliveries})
         [f] = run_check("protected", {"clear_delivery": "f1"}, ctx)
         assert f.outcome == outcome, deliveries
+
+
+def _meta(sa, transport="udp", outbound=True):
+    ports = {2: (5062, 40001), 3: (5063, 40002)}[sa]
+    return {"sa": sa, "spi": 0x100 + sa, "src": "127.0.0.1", "sport": ports[0], "dst": "127.0.0.11",
+            "dport": ports[1], "port_uc": 40001, "port_us": 40002, "transport": transport,
+            "outbound": outbound}
+
+
+def _response_ctx(meta):
+    ok = parse_message(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.11:40002;branch=z9hG4bKu\r\n"
+                       b"From: <sip:a@ims.test>;tag=1\r\nTo: <sip:a@ims.test>;tag=2\r\nCall-ID: c\r\n"
+                       b"CSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n")
+    return CheckContext(None, ok, sec={"response": meta, "transport": (meta or {}).get("transport", "udp")})
+
+
+def test_protected_response_pairings():
+    # flow (default): TS 24.229 5.1.1.2.2 a), SA 3; ports: the request's SA pair, SA 2; any: either
+    sa2, sa3 = _response_ctx(_meta(2)), _response_ctx(_meta(3))
+    assert outcomes("protected", {}, sa3) == [("protected response", "pass")]
+    assert outcomes("protected", {}, sa2) == [("protected response", "fail")]
+    assert outcomes("protected", {"pairing": "ports"}, sa2) == [("protected response", "pass")]
+    assert outcomes("protected", {"pairing": "ports"}, sa3) == [("protected response", "fail")]
+    for ctx, reading in ((sa2, "seed paper"), (sa3, "TS 24.229")):
+        [f] = run_check("protected", {"pairing": "any"}, ctx)
+        assert f.outcome == "pass" and reading in f.observed
+    [f] = run_check("protected", {"pairing": "any"}, _response_ctx(None))
+    assert f.outcome == "fail" and "neither reading" in f.observed
+
+
+def test_protected_delivery_pairings_fail_only_what_both_readings_forbid():
+    def deliveries(meta):
+        return CheckContext(None, None, sec={"deliveries": {"f1": [meta]}, "transport": meta["transport"]})
+
+    udp2, udp3 = deliveries(_meta(2)), deliveries(_meta(3))
+    tcp2, tcp3 = deliveries(_meta(2, "tcp")), deliveries(_meta(3, "tcp"))
+    args = {"delivery": "f1"}
+    # UDP: both readings send requests over SA 3; SA 2 is what both forbid
+    for pairing in ("flow", "ports", "any"):
+        assert outcomes("protected", {**args, "pairing": pairing}, udp3)[0][1] == "pass"
+        assert outcomes("protected", {**args, "pairing": pairing}, udp2)[0][1] == "fail"
+    # TCP with outbound: TS 24.229 b) the UE's connection (SA 2); the seed paper from port_pc (SA 3)
+    assert outcomes("protected", {**args, "pairing": "flow"}, tcp2)[0][1] == "pass"
+    assert outcomes("protected", {**args, "pairing": "flow"}, tcp3)[0][1] == "fail"
+    assert outcomes("protected", {**args, "pairing": "ports"}, tcp3)[0][1] == "pass"
+    assert outcomes("protected", {**args, "pairing": "ports"}, tcp2)[0][1] == "fail"
+    assert outcomes("protected", {**args, "pairing": "any"}, tcp2)[0][1] == "pass"
+    assert outcomes("protected", {**args, "pairing": "any"}, tcp3)[0][1] == "pass"
+
+
+def test_a_class_whose_may_check_does_not_hold_is_not_chosen():
+    # a reading graded by [M] text (MAY) is still a class: its check must hold for membership
+    from conformance.cases.model import CaseSpec, CheckSpec, ClassSpec, StepSpec
+    from conformance.engine.judging import StepJudge
+    from conformance.results import StepResult
+
+    step = StepSpec("peer_request", classify=[
+        ClassSpec("ports", "seed paper", [CheckSpec("protected", {"delivery": "f1", "pairing": "ports"}, level="MAY")]),
+        ClassSpec("flow", "TS 24.229", [CheckSpec("protected", {"delivery": "f1", "pairing": "flow"})]),
+    ], name="s")
+    case = CaseSpec(id="X", title="", purpose="", references=["TS 24.229 5.1.1.2.2 a)"], requirements=[],
+                    test_purposes=[], applies_to=[], transports=["tcp"], ues={}, steps=[step])
+    ctx = CheckContext(None, None, sec={"deliveries": {"f1": [_meta(2, "tcp")]}, "transport": "tcp"})
+    result = StepResult(name="s", action="peer_request", flow=None)
+    StepJudge(case, False, lambda ue: None).judge(step, result, ctx, None)
+    assert result.classification == "flow"
