@@ -53,7 +53,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "aka_challenge": "a 401 with an AKAv1-MD5 challenge: {network: authentic|rejected|stale, new_nonce: bool}",
     "security_server": "Security-Server usable for the four SAs: {from_client: bool, distinct_spis: bool}",
     "protected": "came over ESP towards the UE: {} for the final response, {delivery: FLOW}, {clear_delivery: FLOW}; {pairing: flow|ports|any}",
-    "dropped": "no response: the stimulus was discarded: {}",
+    "dropped": "no response: the stimulus was discarded: {}; {or_rejected: true}: or a non-2xx final response",
     "answered": "a response came (the flow's SA set still carries requests): {}",
     "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",
     "forwarded_sec": "what the SUT forwarded to REG-T, as to sec-agree: {sec_agree_removed, security_headers_removed, integrity_protected: yes|no}",

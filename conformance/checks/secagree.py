@@ -215,8 +215,15 @@ def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def dropped_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    """No response: the stimulus was discarded (a bad ESP packet, clear text on a protected port)."""
+    """No response: the stimulus was discarded (a bad ESP packet, clear text on a protected port).
+    ``or_rejected``: a final response other than 2xx passes too (the stimulus brought no
+    registration: the suite's robustness criterion)."""
     r = ctx.response
+    if args.get("or_rejected"):
+        ok = r is None or not 200 <= r.status < 300
+        return [Observation("stimulus not accepted", ok, "no response, or a final response other than 2xx",
+                            "no response" if r is None else
+                            f"{r.status} {r.reason}" + ("" if ok else ": the stimulus was accepted"))]
     return [Observation("stimulus discarded", r is None, "no response (the packet is dropped)",
                         "no response" if r is None else f"{r.status} {r.reason}: the stimulus was accepted")]
 

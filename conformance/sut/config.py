@@ -53,8 +53,8 @@ KNOWN_FAULTS: dict[str, str] = {
         "requests still go to it (defeats the purpose of Flow-Timer, RFC 5626 sections 4.4.1 "
         "and 5.4; no MUST is broken)",
     "accept-bad-icv":
-        "the IMS P-CSCF accepts ESP packets whose ICV does not verify (breaks RFC 4303 section "
-        "3.4.4: a packet failing the ICV check is discarded)",
+        "the IMS P-CSCF accepts ESP packets whose ICV does not verify (RFC 4303 section 3.4.4 "
+        "discards them; RFC 4303 is not in rfc/, so AKA-012 records it, TP_SEC_015)",
     "ignore-security-verify":
         "the IMS P-CSCF forwards a protected REGISTER whose Security-Verify does not mirror its "
         "Security-Server (breaks RFC 3329 section 2.3.1: 494 with the unmodified list)",

@@ -134,3 +134,16 @@ def test_a_class_whose_may_check_does_not_hold_is_not_chosen():
     result = StepResult(name="s", action="peer_request", flow=None)
     StepJudge(case, False, lambda ue: None).judge(step, result, ctx, None)
     assert result.classification == "flow"
+
+
+def test_dropped_or_rejected_fails_only_an_accepted_stimulus():
+    def resp(status):
+        return parse_message(f"SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCall-ID: c\r\n"
+                             f"CSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n".encode())
+
+    args = {"or_rejected": True}
+    assert outcomes("dropped", args, CheckContext(None, None)) == [("stimulus not accepted", "pass")]
+    assert outcomes("dropped", args, CheckContext(None, resp(494))) == [("stimulus not accepted", "pass")]
+    assert outcomes("dropped", args, CheckContext(None, resp(403))) == [("stimulus not accepted", "pass")]
+    assert outcomes("dropped", args, CheckContext(None, resp(200))) == [("stimulus not accepted", "fail")]
+    assert outcomes("dropped", {}, CheckContext(None, resp(494))) == [("stimulus discarded", "fail")]
