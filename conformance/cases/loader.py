@@ -53,6 +53,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "aka_challenge": "a 401 with an AKAv1-MD5 challenge: {network: authentic|rejected|stale, new_nonce: bool}",
     "security_server": "Security-Server usable for the four SAs: {from_client: bool, distinct_spis: bool}",
     "protected": "came over ESP towards the UE: {} for the final response, {delivery: FLOW}, {clear_delivery: FLOW}; {pairing: flow|ports|any}",
+    "sec_response": "one question on a sec-agree response: {keys_hidden | q_values | no_security_server | supported_only | no_sa_offered | static: true} or {authentication_info: present|directives|rspauth}",
     "dropped": "no response: the stimulus was discarded: {}; {or_rejected: true}: or a non-2xx final response",
     "answered": "a response came (the flow's SA set still carries requests): {}",
     "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",

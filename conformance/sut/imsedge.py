@@ -82,7 +82,8 @@ from ..ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi, 
     server_mechanisms, verify_mismatches
 from ..ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
 from ..sip.errors import ParseError
-from ..sip.headers import format_auth, parse_auth, parse_option_tags, parse_security, parse_vias
+from ..sip.headers import format_auth, parse_auth, parse_contacts, parse_option_tags, parse_security, \
+    parse_vias
 from ..sip.message import Request, Response, parse_message
 from .actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
 from .config import SutConfig
@@ -115,6 +116,7 @@ class SaRecord:
     lifetime_from_registration: bool = False
     mode: str = "trans"          # or UDP-enc-tun: ESP in UDP through a NAT (sut/udpencap.py)
     outbound: bool | None = None  # the last 2xx to a REGISTER over this set had Require: outbound
+    contacts: set = field(default_factory=set)   # contact addresses registered over this set
     flow: FlowInfo = field(init=False)
 
     def __post_init__(self):
@@ -163,6 +165,31 @@ def registered_with_outbound(data: bytes) -> bool | None:
     if (msg.get("CSeq") or "").split()[-1:] != ["REGISTER"]:
         return None
     return "outbound" in [t.lower() for t in _tags(msg, "Require")]
+
+
+def contact_addresses(request: Request) -> set:
+    """The Contact URIs of a REGISTER (not ``*``), as compared for "previously registered"."""
+    try:
+        return {str(c.uri).lower() for c in parse_contacts(request) if not c.star and c.uri is not None}
+    except ParseError:
+        return set()
+
+
+def new_contacts_without_reg_id(request: Request, registered: set) -> list[str]:
+    """Contact URIs of a protected re-REGISTER that carry no reg-id, are not removals
+    (expires=0) and were not registered before (TS 24.229 5.4.1.2.2, TP_REG_029)."""
+    try:
+        contacts = [c for c in parse_contacts(request) if not c.star and c.uri is not None]
+    except ParseError:
+        return []
+    header_expires = (request.get("Expires") or "").strip()
+    out = []
+    for c in contacts:
+        expires = c.params.get("expires") or header_expires
+        if c.has_param("reg-id") or expires == "0" or str(c.uri).lower() in registered:
+            continue
+        out.append(str(c.uri))
+    return out
 
 
 def udp_sa_toward_ue(outbound: bool | None, port: int, port_uc: int) -> int:
@@ -431,8 +458,22 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                 return self._reply(request, rec.flow, 403, "Digest AKAv1-MD5 response does not verify")
             rec.established = True
             actions += self._establish(rec)
+        else:
+            new = new_contacts_without_reg_id(request, self._registered_contacts(rec.impi))
+            if new:
+                # TS 24.229 5.4.1.2.2 (the S-CSCF's rule, played here with the authentication
+                # part): "if the REGISTER request does not contain a "reg-id" header field
+                # parameter and the contact address indicated in the Contact header field was
+                # not previously registered, send a 403"
+                return self._reply(request, rec.flow, 403,
+                                   "a new contact without reg-id over an existing SA set: "
+                                   + ", ".join(new) + " (TS 24.229 5.4.1.2.2)")
+        rec.contacts |= contact_addresses(request)
         work = self._forwardable(request)
         return actions + self._request(work, rec.flow, now)
+
+    def _registered_contacts(self, impi: str) -> set:
+        return {c for r in self.by_nonce.values() if r.impi == impi and r.established for c in r.contacts}
 
     def _forwardable(self, request: Request) -> Request:
         """sec-agree out of Require/Proxy-Require (RFC 3329 §2.3.1), no Security-Client/-Verify,

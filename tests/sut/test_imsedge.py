@@ -343,3 +343,20 @@ def test_a_ue_may_answer_a_terminating_request_over_sa_1_or_sa_4():
         before = len(edge.dropped)
         edge.receive_esp(ue.ep.protect_udp(sport, dport, answer), 2.0)
         assert len(edge.dropped) == before, edge.dropped[before:]
+
+
+def test_a_protected_re_register_adding_a_contact_without_reg_id_gets_403():
+    # TS 24.229 5.4.1.2.2 (TP_REG_029): a new contact without reg-id over an existing SA set
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    assert any(isinstance(a, SendToHop) for a in edge.receive_esp(ue.protected(), 1.0))
+
+    def again(*extra):
+        data = ue.register([f"Security-Verify: {mirror(ue.server_raw)}", *extra], via_port=ue.port_us)
+        return edge.receive_esp(ue.ep.protect_udp(ue.port_uc, PORT_PS, data), 2.0)
+
+    number, msg = ue.open(only(again("Contact: <sip:new@127.0.0.12:5099>"), SendIp))
+    assert msg.status == 403 and "5.4.1.2.2" in msg.get("Warning")
+    # with a reg-id, or a removal, or only the registered contact: forwarded
+    for extra in (["Contact: <sip:new@127.0.0.12:5099>;reg-id=2"], ["Contact: <sip:new@127.0.0.12:5099>;expires=0"], []):
+        assert any(isinstance(a, SendToHop) for a in again(*extra)), extra

@@ -147,3 +147,66 @@ def test_dropped_or_rejected_fails_only_an_accepted_stimulus():
     assert outcomes("dropped", args, CheckContext(None, resp(403))) == [("stimulus not accepted", "pass")]
     assert outcomes("dropped", args, CheckContext(None, resp(200))) == [("stimulus not accepted", "fail")]
     assert outcomes("dropped", {}, CheckContext(None, resp(494))) == [("stimulus discarded", "fail")]
+
+
+def _reply(status, *lines):
+    head = [f"SIP/2.0 {status} X", "Via: SIP/2.0/UDP 127.0.0.11:40002;branch=z9hG4bKu", "Call-ID: c",
+            "CSeq: 2 REGISTER", *lines, "Content-Length: 0"]
+    return parse_message(("\r\n".join(head) + "\r\n\r\n").encode())
+
+
+SS = "ipsec-3gpp;alg=hmac-sha-1-96;ealg=null;prot=esp;mod=trans;spi-c=1000;spi-s=1001;port-c=1;port-s=2"
+
+
+def _one(args, response, request=None, sec=None):
+    [f] = run_check("sec_response", args, CheckContext(request, response, sec=sec or {}))
+    return f.outcome
+
+
+def test_sec_response_questions_fail_the_wrong_response():
+    ck = 'WWW-Authenticate: Digest realm="r", nonce="n", algorithm=AKAv1-MD5, ck="00", ik="11"'
+    assert _one({"keys_hidden": True}, _reply(401, ck)) == "fail"
+    assert _one({"keys_hidden": True}, _reply(401, 'WWW-Authenticate: Digest realm="r", nonce="n"')) == "pass"
+    two_same = f"Security-Server: {SS};q=0.5, {SS.replace('null', 'aes-cbc')};q=0.5"
+    assert _one({"q_values": True}, _reply(494, two_same)) == "fail"
+    assert _one({"q_values": True}, _reply(494, f"Security-Server: {SS}, {SS}")) == "fail"
+    assert _one({"q_values": True}, _reply(494, f"Security-Server: {SS};q=0.5, {SS};q=0.4")) == "pass"
+    assert _one({"q_values": True}, _reply(401, f"Security-Server: {SS}")) == "pass"
+    assert _one({"no_security_server": True}, _reply(401, f"Security-Server: {SS}")) == "fail"
+    assert _one({"no_security_server": True}, _reply(502)) == "pass"
+    assert _one({"no_security_server": True}, None) == "pass"            # discarded
+    assert _one({"no_sa_offered": True}, _reply(401, f"Security-Server: {SS}")) == "fail"
+    assert _one({"no_sa_offered": True}, _reply(494, f"Security-Server: {SS}")) == "pass"
+    assert _one({"supported_only": True}, _reply(401, f"Security-Server: {SS.replace('null', 'unknown')}")) == "fail"
+    assert _one({"supported_only": True}, _reply(401, f"Security-Server: {SS}")) == "pass"
+    other = SS.replace("hmac-sha-1-96", "hmac-md5-96").replace("1000", "2000")
+    assert _one({"static": True}, _reply(401, f"Security-Server: {other}"), sec={"servers": [SS, other]}) == "fail"
+    same = SS.replace("1000", "3000")
+    assert _one({"static": True}, _reply(401, f"Security-Server: {same}"), sec={"servers": [SS, same]}) == "pass"
+
+
+def test_authentication_info_if_present_is_complete_and_correct():
+    from conformance.ims.digest import rspauth
+
+    res = bytes(range(8))
+    request = parse_message(
+        b"REGISTER sip:ims.test SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nCall-ID: c\r\nCSeq: 2 REGISTER\r\n"
+        b'Authorization: Digest username="u@ims.test", realm="ims.test", nonce="N", uri="sip:ims.test", '
+        b'response="r", qop=auth, nc=00000001, cnonce="cc", algorithm=AKAv1-MD5\r\nContent-Length: 0\r\n\r\n')
+    good = rspauth(username="u@ims.test", realm="ims.test", password=res, uri="sip:ims.test", nonce="N",
+                   qop="auth", nc="00000001", cnonce="cc")
+    sec = {"res": res.hex()}
+
+    def info(value):
+        return _reply(200, f"Authentication-Info: {value}")
+
+    assert _one({"authentication_info": "present"}, _reply(200), request, sec) == "fail"
+    assert _one({"authentication_info": "directives"}, _reply(200), request, sec) == "pass"     # absent
+    assert _one({"authentication_info": "directives"}, info(f'rspauth="{good}", qop=auth, nc=00000001'),
+                request, sec) == "fail"                                                       # no cnonce
+    assert _one({"authentication_info": "directives"}, info(f'rspauth="{good}", qop=auth, nc=00000002, cnonce="cc"'),
+                request, sec) == "fail"                                                       # not the request's nc
+    full = f'rspauth="{good}", qop=auth, nc=00000001, cnonce="cc"'
+    assert _one({"authentication_info": "directives"}, info(full), request, sec) == "pass"
+    assert _one({"authentication_info": "rspauth"}, info(full), request, sec) == "pass"
+    assert _one({"authentication_info": "rspauth"}, info(full.replace(good, "0" * 32)), request, sec) == "fail"
