@@ -117,6 +117,7 @@ class SaRecord:
     mode: str = "trans"          # or UDP-enc-tun: ESP in UDP through a NAT (sut/udpencap.py)
     outbound: bool | None = None  # the last 2xx to a REGISTER over this set had Require: outbound
     contacts: set = field(default_factory=set)   # contact addresses registered over this set
+    auth_info: dict | None = None   # the authenticated REGISTER's digest values, until its 2xx
     flow: FlowInfo = field(init=False)
 
     def __post_init__(self):
@@ -165,6 +166,35 @@ def registered_with_outbound(data: bytes) -> bool | None:
     if (msg.get("CSeq") or "").split()[-1:] != ["REGISTER"]:
         return None
     return "outbound" in [t.lower() for t in _tags(msg, "Require")]
+
+
+def with_authentication_info(data: bytes, rec) -> bytes:
+    """The 2xx to the REGISTER that answered the challenge, with Authentication-Info (RFC 3261
+    §20.6: a UAS MAY include it; RFC 2617 §3.2.3: rspauth, cnonce and nc of the request;
+    RFC 3310 §3.5: XRES as the password).  Other messages are returned as they are; the record
+    forgets the values once that final response has gone."""
+    info = rec.auth_info
+    try:
+        msg = parse_message(data)
+    except ParseError:
+        return data
+    if not isinstance(msg, Response) or msg.get("Call-ID") != info.get("call_id") or \
+            (msg.get("CSeq") or "").split()[-1:] != ["REGISTER"] or msg.status < 200:
+        return data
+    rec.auth_info = None
+    if msg.status >= 300:
+        return data
+    from ..ims.digest import rspauth
+
+    value = rspauth(username=info["username"] or "", realm=info["realm"] or "", password=rec.vector.xres,
+                    uri=info["uri"] or "", nonce=info["nonce"] or "", qop=info["qop"], nc=info["nc"],
+                    cnonce=info["cnonce"])
+    params = {"rspauth": value}
+    if info.get("qop"):
+        params.update(qop=info["qop"], nc=info["nc"], cnonce=info["cnonce"])
+    msg.add("Authentication-Info", ", ".join(f'{k}="{v}"' if k in ("rspauth", "cnonce") else f"{k}={v}"
+                                             for k, v in params.items()))
+    return bytes(msg)
 
 
 def contact_addresses(request: Request) -> set:
@@ -456,6 +486,8 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
             if not verify_credentials(auth, password=rec.vector.xres, method="REGISTER",
                                       body=request.body or b""):
                 return self._reply(request, rec.flow, 403, "Digest AKAv1-MD5 response does not verify")
+            rec.auth_info = {k: auth.get(k) for k in ("username", "realm", "uri", "nonce", "qop", "nc",
+                                                     "cnonce")} | {"call_id": request.get("Call-ID")}
             rec.established = True
             actions += self._establish(rec)
         else:
@@ -547,6 +579,8 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                 out += super().send_failed(a.ref, now) if a.ref is not None else []
                 continue
             is_request = not a.data.startswith(b"SIP/2.0 ")
+            if not is_request and rec.auth_info is not None:
+                a = SendOnFlow(a.flow, with_authentication_info(a.data, rec), a.address, a.ref)
             granted = None if is_request else granted_expiry(a.data, rec.ue_ip, rec.sas[3].dport)
             if granted is not None:                    # the registration's lifetime + 30 s
                 rec.expires_at = next_lifetime(rec.expires_at, rec.lifetime_from_registration, granted, now)

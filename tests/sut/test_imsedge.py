@@ -360,3 +360,17 @@ def test_a_protected_re_register_adding_a_contact_without_reg_id_gets_403():
     # with a reg-id, or a removal, or only the registered contact: forwarded
     for extra in (["Contact: <sip:new@127.0.0.12:5099>;reg-id=2"], ["Contact: <sip:new@127.0.0.12:5099>;expires=0"], []):
         assert any(isinstance(a, SendToHop) for a in again(*extra)), extra
+
+
+def test_the_200_to_the_authenticated_register_carries_authentication_info():
+    # RFC 3261 §20.6 (MAY), RFC 2617 §3.2.3 (rspauth, cnonce, nc of the request), RFC 3310 §3.5
+    from conformance.ims.digest import rspauth
+
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    back = _registrar_200(edge, edge.receive_esp(ue.protected(), 1.0), True)
+    _, msg = ue.open(only(back, SendIp))
+    info = parse_auth("Digest " + msg.get("Authentication-Info")).params
+    want = rspauth(username=ue.impi, realm="ims.test", password=ue.aka.res, uri="sip:ims.test",
+                   nonce=ue.challenge.get("nonce"), qop="auth", nc="00000001", cnonce="abc")
+    assert (info["rspauth"], info["cnonce"], info["nc"]) == (want, "abc", "00000001")
