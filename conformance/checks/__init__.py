@@ -19,6 +19,7 @@ from .keepalive import keepalive_check, pong_check, stun_mapped_check
 from .path import path_check
 from .secagree import aka_challenge_check, answered_check, dropped_check, forwarded_sec_check, protected_check, \
     sa_unused_check, security_server_check
+from .secresponse import sec_response_check, sec_response_ref
 from .tags import default_ref_require, option_tag_check
 from .terminating import delivered_check
 from .routed import default_ref as routed_ref, routed_check
@@ -67,6 +68,7 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("forwarded_sec", forwarded_sec_check, "MUST", _const("RFC 3329 §2.3.1")),
         CheckKind("routed", routed_check, "MAY", routed_ref),
         CheckKind("unchanged", unchanged_check, "MUST", _const("RFC 3261 §8.2 ¶2")),
+        CheckKind("sec_response", sec_response_check, "MUST", sec_response_ref),
         # the loader turns {in: 4xx | [codes]} into a list of codes
         CheckKind("status", lambda args, ctx: [status_check(list(args["in"]), ctx)], "MUST",
                   _const("the case's references")),

@@ -48,10 +48,7 @@ def aka_challenge_check(args: dict, ctx: CheckContext) -> list[Observation]:
         nonce_ok, seen = False, str(exc)
     out.append(Observation("nonce = base64(RAND || AUTN)", nonce_ok,
                            "at least 32 octets RAND || AUTN (RFC 3310 §3.2)", seen))
-    if "ck" in auth.params or "ik" in auth.params:
-        out.append(Observation("no CK/IK towards the UE", False,
-                               "WWW-Authenticate without ck/ik (TS 33.203 7.2, TP_SEC_002)",
-                               "ck/ik present"))
+    # ck/ik towards the UE: TS 33.203 7.2 [M], recorded by sec_response: {keys_hidden: true}
     want = args.get("network", "authentic")
     aka = ctx.sec.get("aka")
     note = ctx.sec.get("aka_note") or "no AKA result"
@@ -103,10 +100,27 @@ def security_server_check(args: dict, ctx: CheckContext) -> list[Observation]:
     return out
 
 
+PAIRINGS = ("flow", "ports", "any")
+
+
 def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    """The message came over ESP on the second unidirectional flow, P-CSCF port_pc -> UE port_us
-    (TS 24.229 5.1.1.2.2 a)): the final response, or the step's terminating requests."""
-    expected = "ESP SA 3, P-CSCF port_pc -> UE port_us (TS 24.229 5.1.1.2.2 a))"
+    """The message came over ESP on one of the flow's SAs towards the UE: the final response,
+    or the step's terminating requests.
+
+    ``pairing`` says which reading of where the P-CSCF sends is checked:
+
+    * ``flow`` (the default): TS 24.229 5.1.1.2.2, the RFC 5626 flow. UDP a): "The second
+      unidirectional flow is used by the UE to receive the requests and responses from the
+      P-CSCF" (SA 3, port_pc -> port_us); TCP b) with outbound: the UE-initiated connection
+      (SA 2) for both; TCP without outbound: a response on its request's connection, a request
+      on a connection from port_pc to port_us (TS 33.203 7.1 [M]).
+    * ``ports`` (the seed paper, test-purposes.md §10 item 6): requests always from port_pc to
+      port_us (SA 3, over TCP on a connection the P-CSCF opens); responses over the SA pair of
+      their request (UDP: SA 2, port_ps -> port_uc; TCP: the request's connection, SA 2).
+    * ``any``: either reading (what both forbid fails: a message in clear, on another SA, or a
+      UDP request over SA 2); the observation names the reading(s) the message matches.
+    """
+    pairing = args.get("pairing", "flow")
 
     def show(meta) -> str:
         if not meta:
@@ -114,26 +128,66 @@ def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
         return (f"ESP SA {meta['sa']} (SPI {meta['spi']:#x}) {meta['src']}:{meta['sport']} -> "
                 f"{meta['dst']}:{meta['dport']}")
 
-    def on_ue_connection(meta, request: bool) -> bool:
+    def tcp(meta) -> bool:
+        return bool(meta) and meta.get("transport") == "tcp"
+
+    def on_sa(meta, number: int) -> bool:
+        port = "port_uc" if number == 2 else "port_us"
+        return bool(meta) and meta["sa"] == number and meta["dport"] == meta.get(port)
+
+    def flow_ok(meta, request: bool) -> bool:
         # TCP: a response comes on its request's connection; with outbound so does a request, the
         # UE's connection being the flow (TS 24.229 5.1.1.2.2 b)); without, a request comes on a
         # connection from port_pc to port_us (TS 33.203 7.1 [M]) as over UDP
-        return bool(meta) and meta.get("transport") == "tcp" and \
-            (not request or meta.get("outbound", True))
+        if tcp(meta) and (not request or meta.get("outbound", True)):
+            return on_sa(meta, 2)
+        return on_sa(meta, 3)
+
+    def ports_ok(meta, request: bool) -> bool:
+        return on_sa(meta, 3) if request else on_sa(meta, 2)
+
+    def readings(meta, request: bool) -> list[str]:
+        found = []
+        if flow_ok(meta, request):
+            found.append("TS 24.229 5.1.1.2.2 flow")
+        if ports_ok(meta, request):
+            found.append("seed paper's port pairing")
+        return found
 
     def ok(meta, request: bool = False) -> bool:
-        if on_ue_connection(meta, request):
-            return meta["sa"] == 2 and meta["dport"] == meta.get("port_uc")
-        return bool(meta) and meta["sa"] == 3 and meta["dport"] == meta.get("port_us")
+        if pairing == "flow":
+            return flow_ok(meta, request)
+        if pairing == "ports":
+            return ports_ok(meta, request)
+        return bool(readings(meta, request))
 
-    def expect(metas, request: bool) -> str:
-        tcp = [m for m in metas if m and m.get("transport") == "tcp"]
-        if not tcp and ctx.sec.get("transport") != "tcp":
-            return expected
-        if any(on_ue_connection(m, request) for m in tcp) or not request or not tcp:
+    def expect_flow(metas, request: bool) -> str:
+        tcps = [m for m in metas if tcp(m)]
+        if not tcps and ctx.sec.get("transport") != "tcp":
+            return "ESP SA 3, P-CSCF port_pc -> UE port_us (TS 24.229 5.1.1.2.2 a))"
+        if any(m.get("outbound", True) for m in tcps) or not request or not tcps:
             return ("ESP SA 2 on the UE-initiated TCP connection, P-CSCF port_ps -> UE port_uc "
                     "(TS 24.229 5.1.1.2.2 b))")
         return "ESP SA 3 on a TCP connection P-CSCF port_pc -> UE port_us (TS 33.203 7.1 [M])"
+
+    def expect_ports(request: bool) -> str:
+        if request:
+            return "ESP SA 3, P-CSCF port_pc -> UE port_us (the seed paper's pairing)"
+        return "ESP SA 2, P-CSCF port_ps -> UE port_uc, the request's SA pair (the seed paper's pairing)"
+
+    def expect(metas, request: bool) -> str:
+        if pairing == "flow":
+            return expect_flow(metas, request)
+        if pairing == "ports":
+            return expect_ports(request)
+        return f"either {expect_flow(metas, request)} or {expect_ports(request)}"
+
+    def observed(metas, request: bool) -> str:
+        text = "; ".join(show(m) for m in metas)
+        if pairing == "any":
+            found = sorted({r for m in metas for r in readings(m, request)})
+            text += " (" + (" and ".join(found) if found else "neither reading") + ")"
+        return text
 
     if "clear_delivery" in args:
         flow = args["clear_delivery"]
@@ -150,16 +204,23 @@ def protected_check(args: dict, ctx: CheckContext) -> list[Observation]:
             return [Observation(f"protected delivery on {flow}", None, expect(metas, True),
                                 f"nothing delivered on {flow}")]
         return [Observation(f"protected delivery on {flow}", all(ok(m, True) for m in metas),
-                            expect(metas, True), "; ".join(show(m) for m in metas))]
+                            expect(metas, True), observed(metas, True))]
     meta = ctx.sec.get("response")
     if ctx.response is None:
         return _no_response("protected response", expect([meta], False), ctx)
-    return [Observation("protected response", ok(meta), expect([meta], False), show(meta))]
+    return [Observation("protected response", ok(meta), expect([meta], False), observed([meta], False))]
 
 
 def dropped_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    """No response: the stimulus was discarded (a bad ESP packet, clear text on a protected port)."""
+    """No response: the stimulus was discarded (a bad ESP packet, clear text on a protected port).
+    ``or_rejected``: a final response other than 2xx passes too (the stimulus brought no
+    registration: the suite's robustness criterion)."""
     r = ctx.response
+    if args.get("or_rejected"):
+        ok = r is None or not 200 <= r.status < 300
+        return [Observation("stimulus not accepted", ok, "no response, or a final response other than 2xx",
+                            "no response" if r is None else
+                            f"{r.status} {r.reason}" + ("" if ok else ": the stimulus was accepted"))]
     return [Observation("stimulus discarded", r is None, "no response (the packet is dropped)",
                         "no response" if r is None else f"{r.status} {r.reason}: the stimulus was accepted")]
 

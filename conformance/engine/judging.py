@@ -9,7 +9,7 @@ from typing import Callable
 from ..cases.model import CaseSpec, CheckSpec, StepSpec
 from ..checks import CheckContext, run_check, status_check
 from ..results import StepResult
-from ..verdict import FAIL, INCONCLUSIVE, Finding, grade
+from ..verdict import FAIL, INCONCLUSIVE, PASS, Finding, grade
 
 
 class StepJudge:
@@ -52,7 +52,9 @@ class StepJudge:
             findings: list[Finding] = []
             for spec in cls.checks:
                 findings.extend(self.evaluate(spec, ctx, step, resp_idx))
-            bad = [f for f in findings if f.outcome in (FAIL, INCONCLUSIVE)]
+            # membership: every check holds (a MAY or SHOULD check that does not hold rules its
+            # class out too: a reading graded by [M] text is still a class)
+            bad = [f for f in findings if f.outcome != PASS]
             if not bad:
                 result.classification = cls.name
                 for f in findings:

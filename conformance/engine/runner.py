@@ -822,4 +822,5 @@ from .sec_steps import sec_context, sec_register_step  # noqa: E402
 
 #: Step options that make a REGISTER step an IMS AKA / sec-agree one (engine/sec_steps.py).
 SEC_OPTIONS = ("sec_agree", "auth", "security_verify", "esp", "unprotected", "algorithms",
-               "aka_response", "security_client", "replay_authorization", "integrity_protected")
+               "aka_response", "security_client", "replay_authorization", "integrity_protected",
+               "via_port", "security_client_text")

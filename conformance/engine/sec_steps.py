@@ -17,6 +17,11 @@ the same Call-ID, Security-Client as before, Security-Verify mirroring Security-
 Negative stimuli: ``security_verify: absent | modified``, ``unprotected: true``,
 ``esp: replay | tamper_icv | wrong_spi``, ``aka_response: hex_text | flipped``,
 ``security_client: changed`` (another spi-c than the first REGISTER's, TP_SEC_006);
+``security_client: renewed`` (new spi-c, spi-s and port-c, the same port-s: a re-registration
+announcing a new SA set, TP_SEC_017); on the unprotected REGISTER ``security_client_text: TEXT``
+(a garbage Security-Client in place of the UE's, TP_SEC_020);
+``via_port: uc`` (the protected REGISTER's Via names port_uc, not port_us: a UE that pairs
+classically and expects its responses over SA 2);
 on the unprotected REGISTER ``replay_authorization: true`` (the flow's last Authorization again,
 TP_SEC_012) and ``integrity_protected: yes`` (a UE-forged parameter, TP_SEC_013).
 
@@ -82,6 +87,7 @@ class FlowSec:
     last_authorization: str | None = None
     changed_spis: set = field(default_factory=set)   # spi-c values sent in a changed Security-Client
     esp_spis: list = field(default_factory=list)     # SPI of every ESP packet received, in order
+    servers: list = field(default_factory=list)      # each Security-Server received, as sent (TP_SEC_021)
 
 
 def usim_for(run, ue: UE) -> Usim:
@@ -234,8 +240,11 @@ def _base_request(run, step, ue, flow, sec, *, initial: bool):
     branch = new_branch()
     request = build_register(ue, flow, opts, branch=branch)
     if not initial:
-        # TS 24.229 5.1.1.5.1: Via with the protected server port (the P-CSCF answers there)
-        request.set("Via", f"SIP/2.0/{flow.transport.upper()} {flow.host_port(sec.port_us)};branch={branch}")
+        # TS 24.229 5.1.1.5.1: Via with the protected server port (the P-CSCF answers there);
+        # ``via_port: uc``: the protected client port, as a UE that pairs classically does (it
+        # expects its responses on the request's SA pair, port_ps -> port_uc over SA 2)
+        port = sec.port_uc if step.options.get("via_port") == "uc" else sec.port_us
+        request.set("Via", f"SIP/2.0/{flow.transport.upper()} {flow.host_port(port)};branch={branch}")
     request.add("Proxy-Require", "sec-agree")
     return request
 
@@ -276,7 +285,9 @@ def _initial(run, step, ue, flow, sec: FlowSec):
         request.add("Authorization", sec.last_authorization)          # TP_SEC_012: old nonce and response
     else:
         request.add("Authorization", format_auth("Digest", params))
-    request.add("Security-Client", format_security(sec.client))
+    # TP_SEC_020: a garbage Security-Client instead of the UE's own
+    raw = step.options.get("security_client_text")
+    request.add("Security-Client", str(raw) if raw is not None else format_security(sec.client))
     # the previous SA set (temporary or not) is abandoned with this request
     sec.sas, sec.established, sec.aka = None, False, None
     response, req_idx, resp_idx, why = run.exchange(flow.name, ep, request, step.options.get("timeout"))
@@ -288,6 +299,8 @@ def _read_challenge(run, ue, flow, sec: FlowSec, response: Response | None, usim
     """What the UE makes of a 401: the AKA check and, if all is well, the temporary SA set."""
     sec.previous_nonce = sec.challenge.get("nonce") if sec.challenge is not None else None
     sec.aka, sec.aka_error, sec.aka_note = None, None, ""
+    if response is not None and response.values("Security-Server"):
+        sec.servers.append(", ".join(response.values("Security-Server")))
     if response is None or response.status != 401:
         sec.challenge = None
         return
@@ -354,6 +367,24 @@ def _protected(run, step, ue, flow, sec: FlowSec):
         sec.changed_spis.add(spi)
         sec.esp.mailbox.claim(spi)
         client = [replace(m, spi_c=spi) for m in sec.client]
+    if o.get("security_client") == "renewed":
+        # TP_SEC_017: a re-registration announcing a new SA set (new spi-c, spi-s and port-c, the
+        # same port-s, TS 34.229-1 §8.2); the new SPIs are watched, the new port reserved
+        hub = _hub(run)
+        spi_c = hub.new_spi()
+        spi_s = hub.new_spi(avoid={spi_c})
+        for spi in (spi_c, spi_s):
+            sec.changed_spis.add(spi)
+            sec.esp.mailbox.claim(spi)
+        reserve = socket.socket(socket.AF_INET6 if ":" in flow.local_ip else socket.AF_INET, socket.SOCK_DGRAM)
+        reserve.bind((flow.local_ip, 0))
+        reserve.setblocking(False)
+        from .transport import UdpEndpoint
+
+        ep = UdpEndpoint.adopt(reserve, run._on_wire)     # closed with the run's endpoints
+        ep.owned = True
+        run.endpoints[f"{flow.name}~uc{len(sec.changed_spis)}"] = ep
+        client = [replace(m, spi_c=spi_c, spi_s=spi_s, port_c=reserve.getsockname()[1]) for m in sec.client]
     request.add("Security-Client", format_security(client))
     verify = o.get("security_verify", "mirror")
     if verify == "mirror":
@@ -404,6 +435,7 @@ def sec_context(run, flow_name: str | None) -> dict:
         ("error" if sec.aka_error is not None else None)),
         aka_note=sec.aka_note, previous_nonce=sec.previous_nonce,
         offered=[list(p) for p in sec.offer], port_uc=sec.port_uc, port_us=sec.port_us,
-        changed_spis=sorted(sec.changed_spis), esp_spis=list(sec.esp_spis))
+        changed_spis=sorted(sec.changed_spis), esp_spis=list(sec.esp_spis),
+        servers=list(sec.servers), res=sec.aka.res.hex() if sec.aka is not None else None)
     info["transport"] = flow.transport
     return info

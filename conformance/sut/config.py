@@ -58,21 +58,23 @@ KNOWN_FAULTS: dict[str, str] = {
         "requests still go to it (defeats the purpose of Flow-Timer, RFC 5626 sections 4.4.1 "
         "and 5.4; no MUST is broken)",
     "accept-bad-icv":
-        "the IMS P-CSCF accepts ESP packets whose ICV does not verify (breaks RFC 4303 section "
-        "3.4.4: a packet failing the ICV check is discarded)",
+        "the IMS P-CSCF accepts ESP packets whose ICV does not verify (RFC 4303 section 3.4.4 "
+        "discards them; RFC 4303 is not in rfc/, so AKA-012 records it, TP_SEC_015)",
     "ignore-security-verify":
         "the IMS P-CSCF forwards a protected REGISTER whose Security-Verify does not mirror its "
         "Security-Server (breaks RFC 3329 section 2.3.1: 494 with the unmodified list)",
     "one-sa-set-per-ue":
         "the Rel-8 IMS P-CSCF keeps one SA set per UE (private identity): a registration from a "
-        "second address replaces the first flow's SAs (the Rel-7 behaviour, problem P2; breaks "
-        "TS 24.229 5.1.1.2.1: the new set has no impact on the existing sets)",
+        "second address replaces the first flow's SAs (the Rel-7 behaviour, problem P2: with "
+        "outbound TS 24.229 5.1.1.2.1 says the new set 'will have no impact' on the existing "
+        "sets, without a keyword: AKA-002 classifies it one-sa-set-per-ue)",
     "wrong-terminating-port":
         "the IMS P-CSCF sends terminating requests from its protected server port to the UE's "
         "protected client port (SA 2) instead of port_pc -> port_us (breaks TS 24.229 "
         "5.1.1.2.2 a): the UE receives requests on the second unidirectional flow); over TCP "
         "it opens a connection from port_pc to port_us instead of using the UE's connection "
-        "(breaks TS 24.229 5.1.1.2.2 b): with outbound that connection is the flow)",
+        "(the seed paper's reading rather than TS 24.229 5.1.1.2.2 b): AKA-005[tcp] classifies "
+        "it ports)",
     "keep-sec-agree":
         "the IMS P-CSCF forwards the protected REGISTER with sec-agree still in Require and "
         "Proxy-Require and with Security-Client/-Verify (breaks RFC 3329 section 2.3.1: a proxy "

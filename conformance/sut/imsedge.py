@@ -44,9 +44,13 @@ Protected traffic (ESP to ``port_ps``, :meth:`receive_esp`)
   leaves with ``integrity-protected="no"`` in its Authorization, whatever the UE put there: the
   S-CSCF picks its procedure from that value (TS 24.229 5.4.1.1), which only the P-CSCF may set
   (TS 24.229 5.2.2 [M]; TP_SEC_013).
-* Towards the UE (UDP, TS 24.229 5.1.1.2.2 a): "The second unidirectional flow is used by the UE
-  to receive the requests and responses from the P-CSCF"): every message for a protected flow
-  leaves from ``port_pc`` to the UE's ``port_us`` over SA 3.
+* Towards the UE (UDP): requests leave from ``port_pc`` to the UE's ``port_us`` over SA 3;
+  responses too when outbound is in use (TS 24.229 5.1.1.2.2 a): "The second unidirectional flow
+  is used by the UE to receive the requests and responses from the P-CSCF"); without outbound
+  the text read does not choose, and a response goes where the UE's Via says (RFC 3261 §18.2.2,
+  RFC 3581 §4): SA 3 to port_us, or SA 2 from port_ps to port_uc for a UE that pairs
+  classically (:func:`udp_sa_toward_ue`).  Both inbound SAs (1 and 4) are listened on, so a UE
+  may answer our requests from port_uc or from port_us.
 
 SA lifetimes (sut/salifetime.py): a temporary set lives for reg-await-auth, an established one
 for its registration plus 30 s (the UE's rule of TS 24.229 5.1.1.5.1; the P-CSCF's is [M]).
@@ -78,7 +82,8 @@ from ..ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi, 
     server_mechanisms, verify_mismatches
 from ..ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
 from ..sip.errors import ParseError
-from ..sip.headers import format_auth, parse_auth, parse_option_tags, parse_security, parse_vias
+from ..sip.headers import format_auth, parse_auth, parse_contacts, parse_option_tags, parse_security, \
+    parse_vias
 from ..sip.message import Request, Response, parse_message
 from .actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
 from .config import SutConfig
@@ -110,6 +115,9 @@ class SaRecord:
     expires_at: float | None = None    # when the set is deleted (sut/salifetime.py)
     lifetime_from_registration: bool = False
     mode: str = "trans"          # or UDP-enc-tun: ESP in UDP through a NAT (sut/udpencap.py)
+    outbound: bool | None = None  # the last 2xx to a REGISTER over this set had Require: outbound
+    contacts: set = field(default_factory=set)   # contact addresses registered over this set
+    auth_info: dict | None = None   # the authenticated REGISTER's digest values, until its 2xx
     flow: FlowInfo = field(init=False)
 
     def __post_init__(self):
@@ -143,6 +151,92 @@ def _integrity(request: Request, value: str) -> Request:
         params["integrity-protected"] = value
         work.set("Authorization", format_auth(auth.scheme, params))
     return work
+
+
+def registered_with_outbound(data: bytes) -> bool | None:
+    """For a 2xx to REGISTER: whether it carries ``Require: outbound`` (the UE then uses the
+    RFC 5626 flow of TS 24.229 5.1.1.2.2); None for any other message."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    if not head.startswith(b"SIP/2.0 2"):
+        return None
+    try:
+        msg = parse_message(data)
+    except ParseError:
+        return None
+    if (msg.get("CSeq") or "").split()[-1:] != ["REGISTER"]:
+        return None
+    return "outbound" in [t.lower() for t in _tags(msg, "Require")]
+
+
+def with_authentication_info(data: bytes, rec) -> bytes:
+    """The 2xx to the REGISTER that answered the challenge, with Authentication-Info (RFC 3261
+    §20.6: a UAS MAY include it; RFC 2617 §3.2.3: rspauth, cnonce and nc of the request;
+    RFC 3310 §3.5: XRES as the password).  Other messages are returned as they are; the record
+    forgets the values once that final response has gone."""
+    info = rec.auth_info
+    try:
+        msg = parse_message(data)
+    except ParseError:
+        return data
+    if not isinstance(msg, Response) or msg.get("Call-ID") != info.get("call_id") or \
+            (msg.get("CSeq") or "").split()[-1:] != ["REGISTER"] or msg.status < 200:
+        return data
+    rec.auth_info = None
+    if msg.status >= 300:
+        return data
+    from ..ims.digest import rspauth
+
+    value = rspauth(username=info["username"] or "", realm=info["realm"] or "", password=rec.vector.xres,
+                    uri=info["uri"] or "", nonce=info["nonce"] or "", qop=info["qop"], nc=info["nc"],
+                    cnonce=info["cnonce"])
+    params = {"rspauth": value}
+    if info.get("qop"):
+        params.update(qop=info["qop"], nc=info["nc"], cnonce=info["cnonce"])
+    msg.add("Authentication-Info", ", ".join(f'{k}="{v}"' if k in ("rspauth", "cnonce") else f"{k}={v}"
+                                             for k, v in params.items()))
+    return bytes(msg)
+
+
+def contact_addresses(request: Request) -> set:
+    """The Contact URIs of a REGISTER (not ``*``), as compared for "previously registered"."""
+    try:
+        return {str(c.uri).lower() for c in parse_contacts(request) if not c.star and c.uri is not None}
+    except ParseError:
+        return set()
+
+
+def new_contacts_without_reg_id(request: Request, registered: set) -> list[str]:
+    """Contact URIs of a protected re-REGISTER that carry no reg-id, are not removals
+    (expires=0) and were not registered before (TS 24.229 5.4.1.2.2, TP_REG_029)."""
+    try:
+        contacts = [c for c in parse_contacts(request) if not c.star and c.uri is not None]
+    except ParseError:
+        return []
+    header_expires = (request.get("Expires") or "").strip()
+    out = []
+    for c in contacts:
+        expires = c.params.get("expires") or header_expires
+        if c.has_param("reg-id") or expires == "0" or str(c.uri).lower() in registered:
+            continue
+        out.append(str(c.uri))
+    return out
+
+
+def udp_sa_toward_ue(outbound: bool | None, port: int, port_uc: int) -> int:
+    """Which SA a UDP response for the UE leaves over (3 or 2).
+
+    With outbound in use (the 2xx to REGISTER had ``Require: outbound``) TS 24.229 5.1.1.2.2 a)
+    says where the UE receives: "The second unidirectional flow is used by the UE to receive the
+    requests and responses from the P-CSCF": SA 3, port_pc -> port_us.  Without outbound that
+    sentence does not apply and the P-CSCF's own text (TS 33.203 7, TS 24.229 5.2.2) is not read
+    ([M]), so the response goes where the UE's Via says (RFC 3261 §18.2.2: "using the port
+    indicated in the sent-by value"; RFC 3581 §4 with rport: to the source port, "from the same
+    address and port that the corresponding request was received on"): to port_uc from port_ps
+    (SA 2, the classic pairing of a UE that expects its responses on the request's SA pair), or
+    to port_us from port_pc (SA 3).  Requests always go over SA 3 (the only SA to port_us)."""
+    if outbound:
+        return 3
+    return 2 if port == port_uc else 3
 
 
 class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
@@ -392,10 +486,26 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
             if not verify_credentials(auth, password=rec.vector.xres, method="REGISTER",
                                       body=request.body or b""):
                 return self._reply(request, rec.flow, 403, "Digest AKAv1-MD5 response does not verify")
+            rec.auth_info = {k: auth.get(k) for k in ("username", "realm", "uri", "nonce", "qop", "nc",
+                                                     "cnonce")} | {"call_id": request.get("Call-ID")}
             rec.established = True
             actions += self._establish(rec)
+        else:
+            new = new_contacts_without_reg_id(request, self._registered_contacts(rec.impi))
+            if new:
+                # TS 24.229 5.4.1.2.2 (the S-CSCF's rule, played here with the authentication
+                # part): "if the REGISTER request does not contain a "reg-id" header field
+                # parameter and the contact address indicated in the Contact header field was
+                # not previously registered, send a 403"
+                return self._reply(request, rec.flow, 403,
+                                   "a new contact without reg-id over an existing SA set: "
+                                   + ", ".join(new) + " (TS 24.229 5.4.1.2.2)")
+        rec.contacts |= contact_addresses(request)
         work = self._forwardable(request)
         return actions + self._request(work, rec.flow, now)
+
+    def _registered_contacts(self, impi: str) -> set:
+        return {c for r in self.by_nonce.values() if r.impi == impi and r.established for c in r.contacts}
 
     def _forwardable(self, request: Request) -> Request:
         """sec-agree out of Require/Proxy-Require (RFC 3329 §2.3.1), no Security-Client/-Verify,
@@ -469,6 +579,8 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                 out += super().send_failed(a.ref, now) if a.ref is not None else []
                 continue
             is_request = not a.data.startswith(b"SIP/2.0 ")
+            if not is_request and rec.auth_info is not None:
+                a = SendOnFlow(a.flow, with_authentication_info(a.data, rec), a.address, a.ref)
             granted = None if is_request else granted_expiry(a.data, rec.ue_ip, rec.sas[3].dport)
             if granted is not None:                    # the registration's lifetime + 30 s
                 rec.expires_at = next_lifetime(rec.expires_at, rec.lifetime_from_registration, granted, now)
@@ -476,13 +588,22 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
             if rec.mode != "trans":
                 out.append(self.send_encap(rec, a.data, a.ref, is_request=is_request))
                 continue
-            sa3, sa2 = rec.sas[3], rec.sas[2]
-            if is_request and self.config.has_fault("wrong-terminating-port"):
-                packet = rec.endpoint.protect_udp(sa2.sport, sa2.dport, a.data)  # FAULT: SA 2
-            else:
-                packet = rec.endpoint.protect_udp(sa3.sport, sa3.dport, a.data)
+            sa = self._sa_toward_ue(rec, a, is_request)
+            packet = rec.endpoint.protect_udp(sa.sport, sa.dport, a.data)
             out.append(SendIp(packet, ref=a.ref))
         return out
+
+    def _sa_toward_ue(self, rec: SaRecord, action: SendOnFlow, is_request: bool):
+        """The SA a UDP message for the UE leaves over (see :func:`udp_sa_toward_ue`)."""
+        if is_request:
+            if self.config.has_fault("wrong-terminating-port"):
+                return rec.sas[2]                            # FAULT: SA 2
+            return rec.sas[3]
+        outbound = registered_with_outbound(action.data)
+        if outbound is not None:
+            rec.outbound = outbound
+        port = (action.address or rec.flow.remote)[1]
+        return rec.sas[udp_sa_toward_ue(rec.outbound, port, rec.sas[2].dport)]
 
     def _reply_with(self, request: Request, flow: FlowInfo, status: int,
                     headers: list[tuple[str, str]], warning: str | None = None) -> list[Action]:

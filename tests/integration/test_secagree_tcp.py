@@ -81,16 +81,26 @@ def test_tcp_over_esp_pcap_is_esp_only_and_tshark_decrypts_it(tmp_path):
 
 
 @pytest.mark.parametrize("fault, item, seen", [
-    ("fault-accept-bad-icv", "AKA-012[tcp]", "200 OK: the stimulus was accepted"),
-    ("fault-ignore-security-verify", "AKA-009[tcp]", "observed 200 OK"),
-    ("fault-one-sa-set-per-ue", "AKA-002[tcp]", "no final response within 2 s"),
-    ("fault-wrong-terminating-port", "AKA-005[tcp]", "observed ESP SA 3"),
+    # RFC 4303 is not in rfc/ ([M]): TP_SEC_015 records the tampered packet's answer
+    ("fault-accept-bad-icv", "AKA-012[tcp]", "info 200 OK: the stimulus was accepted"),
+    ("fault-ignore-security-verify", "AKA-009[tcp]", "observed 200 OK: the stimulus was accepted"),
+    # P2 is a classification (TS 24.229 5.1.1.2.1 "will have no impact": no keyword), and over
+    # TCP a request from port_pc to port_us is the seed paper's reading (TP_IMS_013 is [M])
+    ("fault-one-sa-set-per-ue", "AKA-002[tcp]", "class one-sa-set-per-ue"),
+    ("fault-wrong-terminating-port", "AKA-005[tcp]", "class ports"),
 ])
 def test_each_ims_fault_is_caught_over_tcp(tmp_path, fault, item, seen):
     run = run_suite(tmp_path, "-k", f"{item.split('[')[0]} and tcp", "testcases/secagree",
                     target=FAULTS / f"{fault}.yaml")
     assert run.results is not None, run.output
     result = run.case(item)
+    if seen.startswith("info "):
+        found = [f for s in result["steps"] for f in s["findings"] if f["outcome"] == "info"]
+        assert result["verdict"] == "pass" and any(seen[5:] in f["observed"] for f in found), found
+        return
+    if seen.startswith("class "):
+        assert (result["verdict"], result["classification"]) == ("pass", seen[6:]), result["reason"]
+        return
     assert result["verdict"] == "fail", result["reason"]
     assert seen in result["reason"], result["reason"]
 

@@ -50,10 +50,10 @@ class Ue:
         self.call_id = f"c-{ip}"
         self.flow = FlowInfo("udp", (PCSCF, 5060), (ip, 5555))
 
-    def register(self, extra=(), via_port=None):
+    def register(self, extra=(), via_port=None, rport=False):
         self.cseq += 1
         lines = [f"REGISTER sip:ims.test SIP/2.0",
-                 f"Via: SIP/2.0/UDP {self.ip}:{via_port or 5555};branch=z9hG4bK{self.cseq}x{self.ip}",
+                 f"Via: SIP/2.0/UDP {self.ip}:{via_port or 5555}{';rport' if rport else ''};branch=z9hG4bK{self.cseq}x{self.ip}",
                  "Max-Forwards: 70", f"From: <sip:{self.impi}>;tag=1", f"To: <sip:{self.impi}>",
                  f"Call-ID: {self.call_id}", f"CSeq: {self.cseq} REGISTER",
                  f"Contact: <sip:a@{self.ip}:{self.port_us}>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"",
@@ -76,13 +76,13 @@ class Ue:
         self.sas = derive_sas(mine, server, ck=self.aka.ck, ik=self.aka.ik, ue_addr=self.ip, pcscf_addr=PCSCF)
         self.ep = EspEndpoint(self.sas, "ue")
 
-    def protected(self, verify=True, res=None, packet_hook=None):
+    def protected(self, verify=True, res=None, packet_hook=None, via_port=None, rport=False):
         params = build_credentials(self.challenge, username=self.impi, uri="sip:ims.test", method="REGISTER",
                                    password=res if res is not None else self.aka.res, cnonce="abc", nc=1)
         extra = [f"Authorization: {format_auth('Digest', params)}"]
         if verify:
             extra.append(f"Security-Verify: {mirror(self.server_raw)}")
-        data = self.register(extra, via_port=self.port_us)
+        data = self.register(extra, via_port=via_port or self.port_us, rport=rport)
         packet = self.ep.protect_udp(self.port_uc, PORT_PS, data)
         if packet_hook:
             packet = packet_hook(packet)
@@ -302,3 +302,75 @@ def test_an_unanswered_challenge_leaves_its_temporary_set_after_reg_await_auth()
     assert not [a for a in edge.on_timer(239.0) if isinstance(a, ReleaseSpi)]
     assert len([a for a in edge.on_timer(240.5) if isinstance(a, ReleaseSpi)]) == 2
     assert edge.next_deadline() is None
+
+
+def _registrar_200(edge, actions, require_outbound: bool):
+    """The emulated registrar's 200 to the forwarded REGISTER, back through the edge."""
+    fwd = parse_message(only(actions, SendToHop).data)
+    reply = fwd.to_bytes().replace(b"REGISTER sip:ims.test SIP/2.0", b"SIP/2.0 200 OK", 1)
+    if require_outbound:
+        reply = reply.replace(b"Content-Length", b"Require: outbound\r\nContent-Length", 1)
+    return edge.receive(reply, FlowInfo("udp", (PCSCF, 5060), ("127.0.0.50", 5070)), 2.0)
+
+
+@pytest.mark.parametrize("outbound, via, rport, sa", [
+    (True, "us", False, 3), (True, "uc", False, 3),     # TS 24.229 5.1.1.2.2 a): the second flow
+    (False, "us", False, 3), (False, "uc", False, 2),   # RFC 3261 §18.2.2: the sent-by port
+    (False, "us", True, 2),                             # RFC 3581 §4: the source port, port_uc
+])
+def test_responses_go_where_the_ue_receives_them(outbound, via, rport, sa):
+    # Without Require: outbound the UE's Via says where it listens (a classic UE: port_uc, over
+    # SA 2); with outbound the 200 comes over SA 3 whatever the Via (before: always SA 3)
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    port = ue.port_us if via == "us" else ue.port_uc
+    packet = ue.protected(via_port=port, rport=rport)
+    back = _registrar_200(edge, edge.receive_esp(packet, 1.0), outbound)
+    number, msg = ue.open(only(back, SendIp))
+    assert (number, msg.status) == (sa, 200)
+
+
+def test_a_ue_may_answer_a_terminating_request_over_sa_1_or_sa_4():
+    # both inbound SAs are listened on: an outbound UE answers on its first flow (port_uc ->
+    # port_ps), a classic one from port_us to port_pc
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    edge.receive_esp(ue.protected(), 1.0)
+    answer = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.50:5070;branch=z9hG4bKgone\r\n"
+              b"From: <sip:b@ims.test>;tag=2\r\nTo: <sip:a@ims.test>;tag=3\r\nCall-ID: m1\r\n"
+              b"CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n")
+    for sport, dport in ((ue.port_uc, PORT_PS), (ue.port_us, PORT_PC)):
+        before = len(edge.dropped)
+        edge.receive_esp(ue.ep.protect_udp(sport, dport, answer), 2.0)
+        assert len(edge.dropped) == before, edge.dropped[before:]
+
+
+def test_a_protected_re_register_adding_a_contact_without_reg_id_gets_403():
+    # TS 24.229 5.4.1.2.2 (TP_REG_029): a new contact without reg-id over an existing SA set
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    assert any(isinstance(a, SendToHop) for a in edge.receive_esp(ue.protected(), 1.0))
+
+    def again(*extra):
+        data = ue.register([f"Security-Verify: {mirror(ue.server_raw)}", *extra], via_port=ue.port_us)
+        return edge.receive_esp(ue.ep.protect_udp(ue.port_uc, PORT_PS, data), 2.0)
+
+    number, msg = ue.open(only(again("Contact: <sip:new@127.0.0.12:5099>"), SendIp))
+    assert msg.status == 403 and "5.4.1.2.2" in msg.get("Warning")
+    # with a reg-id, or a removal, or only the registered contact: forwarded
+    for extra in (["Contact: <sip:new@127.0.0.12:5099>;reg-id=2"], ["Contact: <sip:new@127.0.0.12:5099>;expires=0"], []):
+        assert any(isinstance(a, SendToHop) for a in again(*extra)), extra
+
+
+def test_the_200_to_the_authenticated_register_carries_authentication_info():
+    # RFC 3261 §20.6 (MAY), RFC 2617 §3.2.3 (rspauth, cnonce, nc of the request), RFC 3310 §3.5
+    from conformance.ims.digest import rspauth
+
+    edge, ue = make_edge(), Ue()
+    challenged(edge, ue)
+    back = _registrar_200(edge, edge.receive_esp(ue.protected(), 1.0), True)
+    _, msg = ue.open(only(back, SendIp))
+    info = parse_auth("Digest " + msg.get("Authentication-Info")).params
+    want = rspauth(username=ue.impi, realm="ims.test", password=ue.aka.res, uri="sip:ims.test",
+                   nonce=ue.challenge.get("nonce"), qop="auth", nc="00000001", cnonce="abc")
+    assert (info["rspauth"], info["cnonce"], info["nc"]) == (want, "abc", "00000001")

@@ -15,7 +15,8 @@ def test_registry_defaults():
     }
     # IMS AKA / sec-agree (conformance/checks/secagree.py)
     expected.update({"aka_challenge": "MUST", "security_server": "MUST", "protected": "MUST",
-                     "dropped": "MUST", "answered": "MUST", "sa_unused": "MUST", "forwarded_sec": "MUST"})
+                     "dropped": "MUST", "answered": "MUST", "sa_unused": "MUST", "forwarded_sec": "MUST",
+                     "sec_response": "MUST"})
     # behind a NAT (conformance/checks/nat.py, docs/topologies.md)
     expected.update({"via_received": "MUST", "nat_mapping": "MUST"})
     # requests through the edge and dialogs (conformance/checks/routed.py): per-argument clauses,
@@ -78,7 +79,8 @@ def test_no_response_is_inconclusive_for_every_kind():
     args = {"require": {"has": "outbound"}, "supported": {"has": "path"}, "contacts": {"count": 1},
             "reg_ids": {"equal": [1]}, "path": {"echo": True}, "header": {"name": "Path", "present": True},
             "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
-    args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {}})
+    args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {},
+                 "sec_response": {"q_values": True}})   # no_security_server / no_sa_offered: a discard passes
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
     # dropped / answered judge the absence or presence of a response itself; sa_unused and
     # forwarded_sec judge the ESP the UE received and what reached REG-T (test_secagree_checks.py)
