@@ -28,6 +28,8 @@ def stun_mapped_check(args: dict, ctx: CheckContext) -> list[Observation]:
         flow_addr = next(iter(ctx.flow_addresses.values())) if len(ctx.flow_addresses) == 1 else None
     expected = f"a Binding success response with XOR-MAPPED-ADDRESS {flow_addr[0]}:{flow_addr[1]}" \
         if flow_addr else "a Binding success response with the flow's address"
+    if flow_addr and ctx.flow_address_source:
+        expected += f" ({ctx.flow_address_source})"
     if ctx.stun_mapped is None:
         return [Observation("STUN XOR-MAPPED-ADDRESS", False, expected, ctx.stun_note or "no STUN response")]
     ip, port = ctx.stun_mapped

@@ -264,6 +264,20 @@ def _stun_once(run, flow, ep, bound: float):
     return None, note, req_idx, None
 
 
+def expected_mapping(run, flow) -> tuple[dict, str]:
+    """({flow: the address a STUN Binding response must map it to}, where that comes from)."""
+    from .flow_seen import flow_seen_by_sut
+
+    if getattr(run, "topology", None) is not None:
+        mapped = run.flow_mapping(flow)
+        if mapped is not None:
+            return {flow.name: tuple(mapped)}, "the NAT's mapping of the flow"
+    seen, source = flow_seen_by_sut(run.messages, flow.name)
+    if seen is not None:
+        return {flow.name: seen}, source
+    return {flow.name: (flow.local_ip, flow.local_port)}, f"the flow's socket ({source})"
+
+
 def stun_step(run, step, result: StepResult) -> None:
     ue, flow = run._flow(step.flow)
     if flow.transport != "udp":
@@ -273,8 +287,9 @@ def stun_step(run, step, result: StepResult) -> None:
     if outcomes is None:
         return
     ctx = run._context(ue, None, None, "")
-    # the flow's address as the SUT sees it (behind a NAT: the NAT's mapping, RFC 5626 §8)
-    ctx.flow_addresses = {flow.name: run.flow_mapping(flow) or (flow.local_ip, flow.local_port)}
+    # the flow's address as the SUT sees it (RFC 5626 §8): the NAT's mapping where the suite built
+    # the NAT, else what the SUT reported of the flow (a NAT or relay the suite does not know)
+    ctx.flow_addresses, ctx.flow_address_source = expected_mapping(run, flow)
     result.request_index = outcomes[0][2]
     result.response_index = next((r for _, _, _, r in reversed(outcomes) if r is not None), None)
     good = [m for m, _, _, r in outcomes if m is not None]

@@ -47,6 +47,10 @@ KNOWN_FAULTS: dict[str, str] = {
     "no-stun":
         "STUN Binding requests on the SIP UDP ports are ignored (breaks RFC 5626 sections 5.4 "
         "and 8)",
+    "stun-unxored-port":
+        "STUN Binding responses carry the source port in XOR-MAPPED-ADDRESS without the XOR "
+        "(as MAPPED-ADDRESS would), so the mapped address decodes to a wrong port (breaks RFC "
+        "5626 section 8 and RFC 5389 section 15.2)",
     "ignore-flow-timer":
         "Flow-Timer is still sent in the 2xx, but flows are never supervised: a flow silent for "
         "longer than Flow-Timer plus the grace period is never declared failed, so terminating "

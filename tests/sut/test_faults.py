@@ -23,6 +23,8 @@ def test_every_fault_is_described_and_tested():
               # the edge / routing / keep-alive faults, tested in test_edge_faults.py
               "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
               "no-stun",
+              # STUN behind a NAT-like relay, tested in tests/integration/test_stun_behind_relay.py
+              "stun-unxored-port",
               # Flow-Timer supervision, tested in test_flow_timer.py
               "ignore-flow-timer",
               # the IMS P-CSCF (AKA, sec-agree, ESP), tested in test_imsedge.py
