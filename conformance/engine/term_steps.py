@@ -145,7 +145,8 @@ def _loop_plan(run, step, flow) -> tuple[float, float] | str | None:
         if total > MAX_LOOP:
             return (f"the loop would last {total:g} s ({o['for']:g} x Flow-Timer {ft} s), over the "
                     f"{MAX_LOOP:g} s a step may take")
-    return every, total
+    # late: an emulated transport delay on each interval (RFC 5626 §5.4: the grace period absorbs it)
+    return every + float(o.get("late", 0)), total
 
 
 def _keepalive_loop(run, step, result: StepResult, flow, once) -> list | None:
@@ -175,6 +176,8 @@ def _keepalive_loop(run, step, result: StepResult, flow, once) -> list | None:
         n += 1
     run._wait(max(0.0, start + total - run._now()))
     result.note = f"{n} keep-alive(s), every {every:g} s for {total:g} s"
+    if step.options.get("late"):
+        result.note += f" ({step.options['late']:g} s of emulated transport delay on each interval)"
     return outcomes
 
 
@@ -197,9 +200,16 @@ def ping_step(run, step, result: StepResult) -> None:
         raise LocalProtocolError(f"ping needs a TCP flow; {flow.name} is {flow.transport} (use stun)")
     ep = run._endpoint(flow)
     bounds: list[float] = []
+    closed: list[str] = []
 
     def once(bound):
         bounds.append(bound)
+        if bounds[1:] and ep.closed:
+            # the SUT closed the flow's connection during the loop: this ping cannot go out,
+            # which is the SUT giving up the flow (judged as an unanswered keep-alive)
+            if not closed:
+                closed.append(f"the SUT closed the flow's connection before ping {len(bounds)}")
+            return None, None, None
         return _ping_once(run, flow, ep, bound)
 
     outcomes = _keepalive_loop(run, step, result, flow, once)
@@ -219,6 +229,8 @@ def ping_step(run, step, result: StepResult) -> None:
         result.note = f"no CRLF pong within {bound:g} s"
     else:
         ctx.pong_note = f"{len(delays) - len(answered)} of {len(delays)} pings got no pong within {bound:g} s"
+        if closed:
+            ctx.pong_note += f" ({closed[0]})"
         result.note += f"; {ctx.pong_note}"
     ctx.keepalive_note = ctx.pong_note or result.note
     run._judge(step, result, ctx, result.response_index)

@@ -56,6 +56,10 @@ KNOWN_FAULTS: dict[str, str] = {
         "longer than Flow-Timer plus the grace period is never declared failed, so terminating "
         "requests still go to it (defeats the purpose of Flow-Timer, RFC 5626 sections 4.4.1 "
         "and 5.4; no MUST is broken)",
+    "no-flow-grace":
+        "flows are supervised without a grace period: a flow silent for exactly its Flow-Timer "
+        "is declared failed (breaks RFC 5626 section 5.4: 'The server MUST wait for an amount "
+        "of time larger than the Flow-Timer in order to have a grace period')",
     "accept-bad-icv":
         "the IMS P-CSCF accepts ESP packets whose ICV does not verify (breaks RFC 4303 section "
         "3.4.4: a packet failing the ICV check is discarded)",

@@ -48,6 +48,8 @@ class ScscfNode:
         self.registrar = registrar or Registrar(self.config)
         self.proxy = TerminatingProxy(self.config, self.registrar, address)
         self.supervisor = FlowSupervisor(self.config.flow_grace)
+        if self.config.has_fault("no-flow-grace"):
+            self.supervisor.grace = 0.0                  # FAULT: a flow fails at exactly Flow-Timer
         self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
 
     @property

@@ -107,6 +107,8 @@ class EdgeProxy:
         self.ues: dict[str, _UeRecord] = {}               # ue key -> newest registered flow
         self.registered_flows: OrderedDict[FlowInfo, str] = OrderedDict()  # flow -> ue key
         self.supervisor = FlowSupervisor(self.config.flow_grace)
+        if self.config.has_fault("no-flow-grace"):
+            self.supervisor.grace = 0.0                  # FAULT: a flow fails at exactly Flow-Timer
         self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
         self.log: list[str] = []
 
