@@ -287,7 +287,24 @@ def expected_mapping(run, flow) -> tuple[dict, str]:
     seen, source = flow_seen_by_sut(run.messages, flow.name)
     if seen is not None:
         return {flow.name: seen}, source
+    for ue in run.ues.values():          # another flow seen elsewhere than its socket: a NAT or
+        for other in ue.flows.values():  # relay the suite does not know, so no address to expect
+            if other is flow or other.local_port is None:
+                continue
+            got = flow_seen_by_sut(run.messages, other.name)[0]
+            if got is not None and got != (_norm(other.local_ip), other.local_port):
+                return {}, (f"unknown: flow {other.name} was seen at {got[0]}:{got[1]}, a NAT or relay "
+                            f"the suite does not know, and flow {flow.name} carried no SIP")
     return {flow.name: (flow.local_ip, flow.local_port)}, f"the flow's socket ({source})"
+
+
+def _norm(ip: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(ip.strip("[]")))
+    except ValueError:
+        return ip
 
 
 def stun_step(run, step, result: StepResult) -> None:
@@ -352,3 +369,8 @@ TERMINATING_STEPS = {
     "keepalive": keepalive_step,
     "close": close_step,
 }
+
+from .crlf_steps import crlf_step  # noqa: E402  (keep-alive edge cases, TP_EDGE_014 / TP_EDGE_017)
+from .stun_raw_steps import stun_raw_step  # noqa: E402
+
+TERMINATING_STEPS.update(crlf=crlf_step, stun_raw=stun_raw_step)

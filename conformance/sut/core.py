@@ -33,6 +33,7 @@ from .flow import FlowInfo
 from .proxy import TerminatingProxy
 from .registrar import Registrar, _basic_problem
 from .routing import udp_destination
+from .keep import add_keep
 from .supervision import FlowSupervisor
 from ..sip.headers import parse_flow_timer, parse_vias
 
@@ -75,6 +76,7 @@ class ScscfNode:
         if response is None:
             return []
         self._supervise(response, flow, now)
+        add_keep(response, self.config.flow_timer)       # RFC 6223 §4.4: willing to receive keep-alives
         address = None if flow.reliable else udp_destination(response, flow)
         return [SendOnFlow(flow, bytes(response), address)]
 

@@ -27,7 +27,7 @@ host: {host}
 port: {port}
 transports: [udp]
 domain: ims.test
-capabilities: [outbound, path, terminating]
+capabilities: {capabilities}
 ue_addresses: [127.0.0.11, 127.0.0.12, 127.0.0.13]
 """
 
@@ -36,7 +36,11 @@ def test_through_a_relay_ka002_passes_and_every_udp_case_keeps_its_verdict(tmp_p
     _, rel8 = load_table(ROOT / "expected/reference-rel8.yaml")
     with ReferenceCscf(SutConfig()) as sut, UdpRelay(sut.address) as relay:
         target = tmp_path / "relay.yaml"
-        target.write_text(TARGET.format(host=relay.address[0], port=relay.address[1]))
+        import yaml
+
+        caps = yaml.safe_load((ROOT / "targets/reference-rel8.yaml").read_text())["capabilities"]
+        target.write_text(TARGET.format(host=relay.address[0], port=relay.address[1],
+                                        capabilities="[" + ", ".join(caps) + "]"))
         run = run_suite(tmp_path, target=target)
         assert relay.mappings, "nothing went through the relay"
     assert run.results is not None, run.output[-3000:]
