@@ -33,7 +33,7 @@ VARIANTS = ("single", "with_register", "split", "flood", "in_headers")
 PONG_REF = "RFC 5626 §5.4 ¶2"
 SINGLE_REF = "RFC 3261 §7.5 (CRLF before the start-line ignored)"
 IN_HEADERS_REF = "RFC 5626 §4.4.1 (ping and pong only between SIP messages)"
-FLOOD_REF = "robustness criterion (TP_EDGE_014: a CRLF flood, rate limiting acceptable)"
+FLOOD_REF = "RFC 5626 §5.4 ¶2 (a ping burst or flood: rate limiting acceptable, reading)"
 MAX_FLOOD = 20_000
 
 
