@@ -136,6 +136,11 @@ def crlf_step(run, step, result) -> None:
         finally:
             ep.send = send
         run._wait(0.05)
+        for idx in (result.request_index, result.response_index):
+            if idx is not None:   # the pong may share a segment with the answer: dissectors may stumble
+                m = run.messages[idx]
+                m.note = "; ".join(n for n in (m.note, "next to a CRLF ping or pong in one TCP segment "
+                                                       "(deliberate stimulus)") if n)
         pongs = _pongs(run, flow, k0)
         _finding(step, result, "a pong to the ping before the REGISTER", "MUST", PONG_REF,
                  PASS if pongs else FAIL, "one CRLF pong (the ping and the REGISTER in one segment)",
@@ -147,7 +152,7 @@ def crlf_step(run, step, result) -> None:
         ep.send(data)
         result.request_index = run._record("sent", flow.name, "tcp", ep.local, ep.remote, data,
                                            f"{request.summary()} with CRLF CRLF inside its headers",
-                                           "malformed (deliberate): a double CRLF after the first header line")
+                                           "invalid message (deliberate): a double CRLF after the first header line")
 
         def final():
             return ep.closed or any(m.text.startswith("SIP/2.0 ") and not m.text[8:9] == "1"

@@ -113,7 +113,7 @@ def stun_raw_step(run, step, result) -> None:
     ep.send(data, dst)
     result.request_index = run._record("sent", flow.name, "udp", ep.local, dst, data,
                                        f"STUN {variant.replace('_', ' ')} ({len(data)} bytes)",
-                                       "malformed or unusual STUN (deliberate)")
+                                       "invalid message (deliberate): malformed or unusual STUN")
     bound = float(step.options["timeout"]) if "timeout" in step.options else answer_bound(run)
 
     def answers():
