@@ -69,6 +69,22 @@ def _host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
+#: Steps judged live only (their stimuli are raw bytes the capture does not mark: CRLF edge cases,
+#: malformed STUN); offline they make the case inconclusive, with this reason.
+LIVE_ONLY_ACTIONS = ("crlf", "stun_raw")
+
+
+def live_only(case: CaseSpec) -> str | None:
+    """Why ``case`` cannot be re-judged from its capture (None: it can): a live-only step, or a
+    keep-alive loop (one keep-alive per step is re-judged)."""
+    for step in case.steps:
+        if step.action in LIVE_ONLY_ACTIONS:
+            return f"{step.name}: action {step.action!r} is judged live only"
+        if step.action in ("ping", "stun", "keepalive") and "every" in step.options:
+            return f"{step.name}: a keep-alive loop is judged live only"
+    return None
+
+
 class CaseReplay:
     def __init__(self, case: CaseSpec, transport: str, events: list[WireEvent], *, strict: bool,
                  bound: float, edge_emulated: bool):
@@ -392,6 +408,9 @@ class CaseReplay:
                     self._close_step(step, result)
                 elif step.action == "wait":
                     pass
+                elif step.action in LIVE_ONLY_ACTIONS:
+                    raise LookupError(f"{step.name}: action {step.action!r} is judged live only "
+                                      "(its raw stimulus is not re-judged from a capture)")
                 else:
                     raise LookupError(f"{step.name}: action {step.action!r} cannot be re-judged offline")
             except LookupError as exc:

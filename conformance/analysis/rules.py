@@ -161,6 +161,9 @@ class Judge:
         self.offered = 0
         self.shown = 0
         self.classification: dict | None = None
+        # UE address in the capture -> the address the SUT said it saw (Via received/rport of the
+        # latest 2xx to REGISTER from there): behind a NAT, what a STUN answer must map it to
+        self.seen_by_sut: dict[tuple, tuple[str, int]] = {}
 
     # -- recording ------------------------------------------------------------------------------
     def _add(self, rule_id: str, findings: list[Finding], packets: list[int]) -> None:
@@ -233,6 +236,12 @@ class Judge:
         req, resp = ex.request, ex.response
         if resp is None:
             return
+        if 200 <= resp.status < 300:
+            from ..engine.flow_seen import via_seen_address
+
+            seen = via_seen_address(resp)
+            if seen is not None:
+                self.seen_by_sut[tuple(ex.req_event.src)] = seen
         if resp.status in (401, 407):
             return  # a challenge is a valid first answer (RFC 3261 §22.2): the retry is judged
         packets = ex.packets
@@ -456,8 +465,11 @@ class Judge:
             self._observe("KA-stun", Observation("STUN XOR-MAPPED-ADDRESS", None, "a Binding response", ka.note),
                           packets, where)
             return
-        ctx = CheckContext(request=None, response=None, flow_addresses={"flow": req.src},
-                           stun_mapped=ka.mapped, stun_note=ka.note)
+        seen = self.seen_by_sut.get(tuple(req.src))
+        ctx = CheckContext(request=None, response=None, flow_addresses={"flow": seen or tuple(req.src)},
+                           stun_mapped=ka.mapped, stun_note=ka.note,
+                           flow_address_source="the Via received/rport of the flow's latest 2xx" if seen
+                           else "the request's source in the capture")
         self._check("KA-stun", "stun_mapped", {}, ctx, packets, where)
 
     # -- summary --------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
     "keepalive": "each keep-alive of the step was answered (CRLF pong on TCP, STUN on UDP): {}",
+    "via_keep": "the top Via of the 2xx gives keep a value, equal to its Flow-Timer if any (RFC 6223): {}",
     "status": "a further check on the final status with its own level: {in: CODES}",
     "via_received": "the response's top Via has received/rport = the request's source as the SUT saw it (RFC 3581): {}",
     "nat_mapping": "the flow's NAT mapping: {flow: FLOW, changed: bool}",
@@ -70,10 +71,11 @@ KNOWN_CHECKS: dict[str, str] = {
 
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
-           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat", "request", "invite", "in_dialog")
+           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat", "request", "invite", "in_dialog",
+           "crlf", "stun_raw")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
 FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "ping", "stun",
-                "keepalive", "esp_keepalive", "close")
+                "keepalive", "esp_keepalive", "close", "crlf", "stun_raw")
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue")

@@ -15,7 +15,7 @@ from .contacts import contacts_check, expires_check, reg_ids_check
 from .context import CheckContext, Observation
 from .generic import flow_timer_check, header_check
 from .forwarded import forwarded_check
-from .keepalive import keepalive_check, pong_check, stun_mapped_check
+from .keepalive import keepalive_check, pong_check, stun_mapped_check, via_keep_check
 from .path import path_check
 from .secagree import aka_challenge_check, answered_check, dropped_check, forwarded_sec_check, protected_check, \
     sa_unused_check, security_server_check
@@ -54,6 +54,7 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4")),
         CheckKind("stun_mapped", stun_mapped_check, "MUST", _const("RFC 5626 §8")),
         CheckKind("keepalive", keepalive_check, "MUST", _const("RFC 5626 §5.4, §8")),
+        CheckKind("via_keep", via_keep_check, "MUST", _const("RFC 6223 §4.4; RFC 6223 §5")),
         CheckKind("via_received", via_received_check, "MUST", _const("RFC 3581 §4")),
         CheckKind("nat_mapping", nat_mapping_check, "MUST", _const("RFC 5626 §3.2, §4.4.2")),
         CheckKind("forwarded", forwarded_check, "MUST", _const("RFC 5626 §5.1")),

@@ -42,6 +42,7 @@ class CheckContext:
     forwarded: list = field(default_factory=list)
     earlier_paths: list[str] = field(default_factory=list)  # top Path URIs of earlier 2xx, other flows
     flow_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)  # flow -> local address
+    flow_address_source: str = ""  # where the STUN step's expected flow address comes from
     # Keep-alives of this step: seconds from ping to pong (None: no pong), and the bound waited.
     pong_delay: float | None = None
     keepalive_bound: float = 0.0

@@ -28,6 +28,8 @@ def stun_mapped_check(args: dict, ctx: CheckContext) -> list[Observation]:
         flow_addr = next(iter(ctx.flow_addresses.values())) if len(ctx.flow_addresses) == 1 else None
     expected = f"a Binding success response with XOR-MAPPED-ADDRESS {flow_addr[0]}:{flow_addr[1]}" \
         if flow_addr else "a Binding success response with the flow's address"
+    if ctx.flow_address_source:
+        expected += f" ({ctx.flow_address_source})"
     if ctx.stun_mapped is None:
         return [Observation("STUN XOR-MAPPED-ADDRESS", False, expected, ctx.stun_note or "no STUN response")]
     ip, port = ctx.stun_mapped
@@ -44,3 +46,36 @@ def keepalive_check(args: dict, ctx: CheckContext) -> list[Observation]:
     observed = f"{got} of {n} answered" + (f" ({ctx.keepalive_note})" if got < n and ctx.keepalive_note else "")
     return [Observation("keep-alives answered", got == n, f"an answer to each of the {n} keep-alive(s)",
                         observed)]
+
+
+def via_keep_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """RFC 6223: the request's top Via carried a bare ``keep``; the SUT, willing to receive
+    keep-alives (the profile declares ``keep``), "MUST add a parameter value to the "keep"
+    parameter" (section 4.4), and with a Flow-Timer in the same message "the header field value
+    and the "keep" parameter value MUST be identical" (section 5)."""
+    from ..sip.errors import ParseError
+    from ..sip.headers import parse_flow_timer, parse_vias
+
+    label = "Via keep has a value"
+    expected = "keep=<seconds> on the top Via"
+    if ctx.response is None:
+        return [Observation(label, None, expected, ctx.no_response_reason)]
+    try:
+        vias = parse_vias(ctx.response)
+    except ParseError as exc:
+        return [Observation(label, False, expected, f"unparseable Via: {exc}")]
+    if not vias:
+        return [Observation(label, False, expected, "no Via")]
+    top = vias[0]
+    keep = top.params.get("keep") if "keep" in top.params else None
+    shown = "no keep parameter" if "keep" not in top.params else f"keep={keep}" if keep else "keep (no value)"
+    ok = bool(keep) and keep.isdigit()
+    out = [Observation(label, ok, expected, f"top Via: {shown}")]
+    if ok and ctx.response.has("Flow-Timer"):
+        try:
+            ft = parse_flow_timer(ctx.response.get("Flow-Timer") or "")
+        except ParseError:
+            ft = None
+        out.append(Observation("keep equals Flow-Timer", ft == int(keep), f"keep={ctx.response.get('Flow-Timer')}",
+                               f"keep={keep}, Flow-Timer: {ctx.response.get('Flow-Timer')}"))
+    return out

@@ -519,6 +519,7 @@ class CaseRun:
         opts.headers = [(str(n), _pads(str(v))) for n, v in (o.get("headers") or [])]
         if "authorization" in o:
             opts.authorization = bool(o["authorization"])
+        opts.via_keep = bool(o.get("via_keep"))
         return opts
 
     def _dialog_for(self, step: StepSpec, flow: FlowState) -> None:

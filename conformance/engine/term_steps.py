@@ -153,7 +153,8 @@ def _loop_plan(run, step, flow) -> tuple[float, float] | str | None:
         if total > MAX_LOOP:
             return (f"the loop would last {total:g} s ({o['for']:g} x Flow-Timer {ft} s), over the "
                     f"{MAX_LOOP:g} s a step may take")
-    return every, total
+    # late: an emulated transport delay on each interval (RFC 5626 §5.4: the grace period absorbs it)
+    return every + float(o.get("late", 0)), total
 
 
 def _keepalive_loop(run, step, result: StepResult, flow, once) -> list | None:
@@ -183,6 +184,8 @@ def _keepalive_loop(run, step, result: StepResult, flow, once) -> list | None:
         n += 1
     run._wait(max(0.0, start + total - run._now()))
     result.note = f"{n} keep-alive(s), every {every:g} s for {total:g} s"
+    if step.options.get("late"):
+        result.note += f" ({step.options['late']:g} s of emulated transport delay on each interval)"
     return outcomes
 
 
@@ -205,9 +208,16 @@ def ping_step(run, step, result: StepResult) -> None:
         raise LocalProtocolError(f"ping needs a TCP flow; {flow.name} is {flow.transport} (use stun)")
     ep = run._endpoint(flow)
     bounds: list[float] = []
+    closed: list[str] = []
 
     def once(bound):
         bounds.append(bound)
+        if bounds[1:] and ep.closed:
+            # the SUT closed the flow's connection during the loop: this ping cannot go out,
+            # which is the SUT giving up the flow (judged as an unanswered keep-alive)
+            if not closed:
+                closed.append(f"the SUT closed the flow's connection before ping {len(bounds)}")
+            return None, None, None
         return _ping_once(run, flow, ep, bound)
 
     outcomes = _keepalive_loop(run, step, result, flow, once)
@@ -227,6 +237,8 @@ def ping_step(run, step, result: StepResult) -> None:
         result.note = f"no CRLF pong within {bound:g} s"
     else:
         ctx.pong_note = f"{len(delays) - len(answered)} of {len(delays)} pings got no pong within {bound:g} s"
+        if closed:
+            ctx.pong_note += f" ({closed[0]})"
         result.note += f"; {ctx.pong_note}"
     ctx.keepalive_note = ctx.pong_note or result.note
     run._judge(step, result, ctx, result.response_index)
@@ -272,6 +284,37 @@ def _stun_once(run, flow, ep, bound: float):
     return None, note, req_idx, None
 
 
+def expected_mapping(run, flow) -> tuple[dict, str]:
+    """({flow: the address a STUN Binding response must map it to}, where that comes from)."""
+    from .flow_seen import flow_seen_by_sut
+
+    if getattr(run, "topology", None) is not None:
+        mapped = run.flow_mapping(flow)
+        if mapped is not None:
+            return {flow.name: tuple(mapped)}, "the NAT's mapping of the flow"
+    seen, source = flow_seen_by_sut(run.messages, flow.name)
+    if seen is not None:
+        return {flow.name: seen}, source
+    for ue in run.ues.values():          # another flow seen elsewhere than its socket: a NAT or
+        for other in ue.flows.values():  # relay the suite does not know, so no address to expect
+            if other is flow or other.local_port is None:
+                continue
+            got = flow_seen_by_sut(run.messages, other.name)[0]
+            if got is not None and got != (_norm(other.local_ip), other.local_port):
+                return {}, (f"unknown: flow {other.name} was seen at {got[0]}:{got[1]}, a NAT or relay "
+                            f"the suite does not know, and flow {flow.name} carried no SIP")
+    return {flow.name: (flow.local_ip, flow.local_port)}, f"the flow's socket ({source})"
+
+
+def _norm(ip: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(ip.strip("[]")))
+    except ValueError:
+        return ip
+
+
 def stun_step(run, step, result: StepResult) -> None:
     ue, flow = run._flow(step.flow)
     if flow.transport != "udp":
@@ -281,8 +324,9 @@ def stun_step(run, step, result: StepResult) -> None:
     if outcomes is None:
         return
     ctx = run._context(ue, None, None, "")
-    # the flow's address as the SUT sees it (behind a NAT: the NAT's mapping, RFC 5626 §8)
-    ctx.flow_addresses = {flow.name: run.flow_mapping(flow) or (flow.local_ip, flow.local_port)}
+    # the flow's address as the SUT sees it (RFC 5626 §8): the NAT's mapping where the suite built
+    # the NAT, else what the SUT reported of the flow (a NAT or relay the suite does not know)
+    ctx.flow_addresses, ctx.flow_address_source = expected_mapping(run, flow)
     result.request_index = outcomes[0][2]
     result.response_index = next((r for _, _, _, r in reversed(outcomes) if r is not None), None)
     good = [m for m, _, _, r in outcomes if m is not None]
@@ -333,3 +377,8 @@ TERMINATING_STEPS = {
     "keepalive": keepalive_step,
     "close": close_step,
 }
+
+from .crlf_steps import crlf_step  # noqa: E402  (keep-alive edge cases, TP_EDGE_014 / TP_EDGE_017)
+from .stun_raw_steps import stun_raw_step  # noqa: E402
+
+TERMINATING_STEPS.update(crlf=crlf_step, stun_raw=stun_raw_step)

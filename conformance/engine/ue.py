@@ -121,6 +121,7 @@ class RegisterOptions:
     extra_contacts: list[tuple[FlowState, int]] = field(default_factory=list)  # (flow, expires)
     headers: list[tuple[str, str]] = field(default_factory=list)
     authorization: bool = True  # IMS-style Authorization with the private identity
+    via_keep: bool = False      # a bare "keep" on the top Via (RFC 6223 section 4.2)
 
 
 def _contact_value(ue: UE, flow: FlowState, *, expires: int | None, reg_id, instance: bool,
@@ -150,6 +151,8 @@ def build_register(ue: UE, flow: FlowState, opts: RegisterOptions, *, branch: st
         # The emulated edge proxy's Via on top (RFC 3261 §16.6 step 8); the SUT is not first hop.
         headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={edge_branch or new_branch()};rport"))
     headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={branch};rport"))
+    if opts.via_keep:
+        headers[0] = ("Via", headers[0][1] + ";keep")
     headers += [
         ("Max-Forwards", "70"),
         ("From", f"<{ue.impu}>;tag={d.from_tag}"),

@@ -52,11 +52,19 @@ KNOWN_FAULTS: dict[str, str] = {
     "no-stun":
         "STUN Binding requests on the SIP UDP ports are ignored (breaks RFC 5626 sections 5.4 "
         "and 8)",
+    "stun-unxored-port":
+        "STUN Binding responses carry the source port in XOR-MAPPED-ADDRESS without the XOR "
+        "(as MAPPED-ADDRESS would), so the mapped address decodes to a wrong port (breaks RFC "
+        "5626 section 8 and RFC 5389 section 15.2)",
     "ignore-flow-timer":
         "Flow-Timer is still sent in the 2xx, but flows are never supervised: a flow silent for "
         "longer than Flow-Timer plus the grace period is never declared failed, so terminating "
         "requests still go to it (defeats the purpose of Flow-Timer, RFC 5626 sections 4.4.1 "
         "and 5.4; no MUST is broken)",
+    "no-flow-grace":
+        "flows are supervised without a grace period: a flow silent for exactly its Flow-Timer "
+        "is declared failed (breaks RFC 5626 section 5.4: 'The server MUST wait for an amount "
+        "of time larger than the Flow-Timer in order to have a grace period')",
     "accept-bad-icv":
         "the IMS P-CSCF accepts ESP packets whose ICV does not verify (RFC 4303 section 3.4.4 "
         "discards them; RFC 4303 is not in rfc/, so AKA-012 records it, TP_SEC_015)",

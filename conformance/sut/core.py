@@ -33,6 +33,7 @@ from .flow import FlowInfo
 from .proxy import TerminatingProxy
 from .registrar import Registrar, _basic_problem
 from .routing import udp_destination
+from .keep import add_keep
 from .supervision import FlowSupervisor
 from ..sip.headers import parse_flow_timer, parse_vias
 
@@ -48,6 +49,8 @@ class ScscfNode:
         self.registrar = registrar or Registrar(self.config)
         self.proxy = TerminatingProxy(self.config, self.registrar, address)
         self.supervisor = FlowSupervisor(self.config.flow_grace)
+        if self.config.has_fault("no-flow-grace"):
+            self.supervisor.grace = 0.0                  # FAULT: a flow fails at exactly Flow-Timer
         self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
 
     @property
@@ -73,6 +76,7 @@ class ScscfNode:
         if response is None:
             return []
         self._supervise(response, flow, now)
+        add_keep(response, self.config.flow_timer)       # RFC 6223 §4.4: willing to receive keep-alives
         address = None if flow.reliable else udp_destination(response, flow)
         return [SendOnFlow(flow, bytes(response), address)]
 

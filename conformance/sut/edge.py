@@ -59,6 +59,7 @@ from .flowtoken import FlowTokenCodec, TokenError
 from .register import canonical_aor
 from .registrar import _basic_problem
 from .responses import build_response, stamp_top_via
+from .keep import add_keep
 from .supervision import FlowSupervisor
 from .routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
     pop_value, push_value, same_host, set_values, udp_destination, via_value
@@ -107,6 +108,8 @@ class EdgeProxy:
         self.ues: dict[str, _UeRecord] = {}               # ue key -> newest registered flow
         self.registered_flows: OrderedDict[FlowInfo, str] = OrderedDict()  # flow -> ue key
         self.supervisor = FlowSupervisor(self.config.flow_grace)
+        if self.config.has_fault("no-flow-grace"):
+            self.supervisor.grace = 0.0                  # FAULT: a flow fails at exactly Flow-Timer
         self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
         self.log: list[str] = []
 
@@ -363,6 +366,7 @@ class EdgeProxy:
             return self._by_via(out)
         if cseq and cseq[1] == "REGISTER" and 200 <= response.status < 300:
             self._registered(pending, out, now)
+            add_keep(out, self.config.flow_timer)       # RFC 6223 §4.4: willing to receive keep-alives
         data = bytes(out)
         inbound = pending.inbound
         return [SendOnFlow(inbound, data, None if inbound.reliable else udp_destination(out, inbound))]

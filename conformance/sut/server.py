@@ -57,7 +57,7 @@ from .edge import EdgeProxy
 from .flow import FlowInfo
 from .registrar import Registrar
 from .routing import same_host, udp_destination
-from .stun import stun_response
+from .stun import MAGIC_COOKIE, stun_response
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +428,9 @@ class ReferenceCore:
         """The limited STUN server of RFC 5626 section 8 on every SIP UDP port."""
         if self.config.has_fault("no-stun"):
             return None                                      # FAULT: STUN ignored
+        if self.config.has_fault("stun-unxored-port"):
+            ip, port = flow.remote                           # FAULT: the port is not XORed
+            return stun_response(data, (ip, port ^ (MAGIC_COOKIE >> 16)))
         return stun_response(data, flow.remote)
 
     # -- TCP ---------------------------------------------------------------------------------

@@ -30,13 +30,19 @@ def _run(tmp: Path, target: str | None) -> dict:
                          ids=["reference-rel8", "fault-omit-require-outbound"])
 def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
     from conformance.analysis.cli import main as analyze_main
+    from conformance.analysis.rejudge import live_only
+    from conformance.cases.loader import load_case_file
 
     results = _run(tmp_path, target)
-    checked, verdicts = 0, set()
+    checked, verdicts, skipped = 0, set(), set()
     for case in results["cases"]:
         if case["pcap"] is None:
             continue
         case_file = re.match(r"^(.*?):\d+", case["location"]).group(1)
+        spec = next(c for c in load_case_file(ROOT / case_file) if c.id == case["case_id"])
+        if live_only(spec):     # judged live only (CRLF edge cases, malformed STUN, keep-alive loops)
+            skipped.add(case["case_id"])
+            continue
         out = tmp_path / f"{case['id']}.json"
         argv = [case["pcap"], "--case", case_file, "--id", case["case_id"], "--transport", case["transport"],
                 "--json", str(out), "-q"]
@@ -50,6 +56,7 @@ def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
         checked += 1
         verdicts.add(case["verdict"])
     assert checked >= 30
+    assert skipped <= {"KA-006", "KA-007", "KA-008", "KA-009", "KA-010"}, skipped
     assert ("fail" in verdicts) == (target is not None)
 
 

@@ -76,3 +76,28 @@ def test_cli_outputs_json_html_and_console(tmp_path):
     assert doc["verdict"] == "fail" and doc["sip"]["messages"] == 4
     assert [c["kind"] for g in doc["registrations"] for c in g["changes"]] == ["created", "created"]
     assert "R1-require" in out_html.read_text()
+
+
+@pytest.mark.parametrize("mapped, verdict", [(("198.51.100.7", 61000), "pass"), (UE1, "fail")])
+def test_stun_behind_a_nat_is_judged_against_what_the_sut_saw(tmp_path, mapped, verdict):
+    """A capture taken at the UE behind a NAT: the 2xx's Via says received=198.51.100.7;rport=61000,
+    so the STUN Binding response must map the flow there (RFC 5626 §8), not to the UE's socket."""
+    from conformance.sut.stun import binding_request, stun_response
+
+    r1 = register(UE1, call_id="n", branch="z9hG4bKn")
+    answer = ok(r1, [contact(UE1, 1)]).replace(b";rport\r\n", b";rport=61000;received=198.51.100.7\r\n")
+    tid = bytes(range(12))
+    stun = binding_request(tid)
+    pk = [udp(UE1, REGISTRAR, r1), udp(REGISTRAR, UE1, answer),
+          udp(UE1, REGISTRAR, stun), udp(REGISTRAR, UE1, stun_response(stun, mapped))]
+    rules, _ = _rules(write(tmp_path / "nat.pcap", pk))
+    assert rules["KA-stun"].counts == {verdict: 1}
+
+
+def test_live_only_steps_and_keepalive_loops_are_named():
+    from conformance.analysis.rejudge import live_only
+    from conformance.cases.loader import load_case_file
+
+    cases = {c.id: c for c in load_case_file(ROOT / "testcases/keepalive/edge-cases.yaml")}
+    assert "crlf" in live_only(cases["KA-009"]) and "loop" in live_only(cases["KA-006"])
+    assert live_only(cases["KA-011"]) is None

@@ -92,6 +92,8 @@ def test_a_loop_in_flow_timer_units_without_a_flow_timer_is_inconclusive(tmp_pat
     ("{flow: f1, every: 0, for: 1}", "every"),
     ("{flow: f1, every: 1, for: 2, unit: minutes}", "unit"),
     ("{flow: f1, every: 1, for: 2, call_id: new}", "call_id"),
+    ("{flow: f1, late: 0.25}", "every"),
+    ("{flow: f1, every: 1, for: 2, late: 9}", "late"),
 ])
 def test_loop_options_are_checked_by_the_loader(options, fragment):
     text = f"""
@@ -108,3 +110,16 @@ steps:
     with pytest.raises(CaseError) as info:
         load_case_text(text)
     assert fragment in str(info.value)
+
+
+def test_late_delays_each_interval_in_seconds_whatever_the_unit():
+    from types import SimpleNamespace
+
+    from conformance.engine.term_steps import _loop_plan
+
+    run = SimpleNamespace(flow_timers={"f1": 2})
+    flow = SimpleNamespace(name="f1")
+    step = SimpleNamespace(options={"every": 1.0, "for": 2, "unit": "flow_timer", "late": 0.25})
+    assert _loop_plan(run, step, flow) == (2.25, 4.0)          # 100% of Flow-Timer 2 s, 0.25 s late
+    step.options.pop("late")
+    assert _loop_plan(run, step, flow) == (2.0, 4.0)

@@ -23,8 +23,10 @@ def test_every_fault_is_described_and_tested():
               # the edge / routing / keep-alive faults, tested in test_edge_faults.py
               "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
               "no-stun", "keep-own-route",
+              # STUN behind a NAT-like relay, tested in tests/integration/test_stun_behind_relay.py
+              "stun-unxored-port",
               # Flow-Timer supervision, tested in test_flow_timer.py
-              "ignore-flow-timer",
+              "ignore-flow-timer", "no-flow-grace",
               # the IMS P-CSCF (AKA, sec-agree, ESP), tested in test_imsedge.py
               "accept-bad-icv", "ignore-security-verify", "one-sa-set-per-ue",
               "wrong-terminating-port", "keep-sec-agree",

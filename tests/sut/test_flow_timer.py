@@ -234,3 +234,16 @@ def test_registrar_direct_udp_flow_kept_by_stun_then_dropped():
             time.sleep(0.05)
         assert cscf.lookup(AOR) == []                          # section 7
         ue.close()
+
+
+# -- the fault no-flow-grace (caught by KA-004: expected/fault-no-flow-grace.yaml) -----------------
+def test_no_flow_grace_fault_fails_a_flow_at_exactly_flow_timer():
+    node = scscf(faults={"no-flow-grace"})
+    assert reg(node, UE_UDP_DIRECT, 1000.0).get("Flow-Timer") == str(FT)
+    assert node.next_deadline() == 1000.0 + FT                # FAULT: no grace period
+    node.on_timer(1000.0 + FT)
+    assert node.registrar.lookup(AOR, 1000.0 + FT) == []
+    edge = Edge(flow_timer=FT, flow_grace=GRACE, faults={"no-flow-grace"})
+    edge.register()
+    edge.proxy.on_timer(edge.now + FT)
+    assert not edge.proxy.flow_exists(UE1)

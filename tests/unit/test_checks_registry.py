@@ -11,7 +11,7 @@ def test_registry_defaults():
         "require": "MUST", "supported": "SHOULD", "contacts": "MUST", "reg_ids": "SHOULD",
         "path": "SHOULD", "header": "MUST", "flow_timer": "MUST", "expires": "MUST",
         "delivered": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST", "forwarded": "MUST",
-        "keepalive": "MUST",
+        "keepalive": "MUST", "via_keep": "MUST",
     }
     # IMS AKA / sec-agree (conformance/checks/secagree.py)
     expected.update({"aka_challenge": "MUST", "security_server": "MUST", "protected": "MUST",
@@ -80,7 +80,7 @@ def test_no_response_is_inconclusive_for_every_kind():
             "reg_ids": {"equal": [1]}, "path": {"echo": True}, "header": {"name": "Path", "present": True},
             "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
     args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {},
-                 "sec_response": {"q_values": True}})   # no_security_server / no_sa_offered: a discard passes
+                 "sec_response": {"q_values": True}, "via_keep": {}})   # no_security_server / no_sa_offered: a discard passes
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
     # dropped / answered judge the absence or presence of a response itself; sa_unused and
     # forwarded_sec judge the ESP the UE received and what reached REG-T (test_secagree_checks.py)
