@@ -47,6 +47,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
     "keepalive": "each keep-alive of the step was answered (CRLF pong on TCP, STUN on UDP): {}",
     "status": "a further check on the final status with its own level: {in: CODES}",
+    "by_flow": "no terminating request reached a flow's advertised Contact address (routing by Contact): {}",
     "via_received": "the response's top Via has received/rport = the request's source as the SUT saw it (RFC 3581): {}",
     "nat_mapping": "the flow's NAT mapping: {flow: FLOW, changed: bool}",
     "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
@@ -234,7 +235,7 @@ class _Builder:
                 edge_spec = None
             flows[fname] = FlowSpec(name=fname, address=f["address"], reg_id=f.get("reg_id"),
                                     transport=f.get("transport"), edge=edge_spec, site=int(f.get("site", 1)),
-                                    port=f.get("port"),
+                                    port=f.get("port"), contact=f.get("contact"),
                                     location=self.loc(data["flows"], fname, path))
         aka = plain(data["aka"]) if "aka" in data else None
         if aka:

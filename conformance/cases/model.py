@@ -39,6 +39,7 @@ class FlowSpec:
     location: Location | None = None
     port: int | None = None  # a fixed local port (default: any free port)
     site: int = 1  # the UE namespace of a topology (2: a second UE behind the same NAT)
+    contact: str | None = None  # elsewhere | own | None (default, engine/nat_contact.py)
 
 
 @dataclass

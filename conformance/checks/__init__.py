@@ -20,7 +20,7 @@ from .path import path_check
 from .secagree import aka_challenge_check, answered_check, dropped_check, forwarded_sec_check, protected_check, \
     sa_unused_check, security_server_check
 from .tags import default_ref_require, option_tag_check
-from .terminating import delivered_check
+from .terminating import by_flow_check, delivered_check
 from .nat import nat_mapping_check, via_received_check
 
 
@@ -48,6 +48,7 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("flow_timer", flow_timer_check, "MUST", _const("RFC 5626 §10")),
         CheckKind("expires", expires_check, "MUST", _const("RFC 3261 §10.3 step 8")),
         CheckKind("delivered", delivered_check, "MUST", _const("RFC 5626 §7")),
+        CheckKind("by_flow", by_flow_check, "MUST", _const("RFC 5626 §7 ¶2")),
         CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4")),
         CheckKind("stun_mapped", stun_mapped_check, "MUST", _const("RFC 5626 §8")),
         CheckKind("keepalive", keepalive_check, "MUST", _const("RFC 5626 §5.4, §8")),

@@ -62,3 +62,7 @@ class CheckContext:
     # in order; the address the step's request came from as the SUT saw it (the NAT's mapping).
     mappings: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     request_source: tuple[str, int] | None = None
+    # flow -> the (host, port) its Contact advertises instead of its socket (engine/nat_contact.py);
+    # deliveries there are named "<flow>@contact".
+    contact_elsewhere: dict[str, tuple] = field(default_factory=dict)
+    path_transform: bool = False  # the target declares path-transform (RFC 3327 §5.4 MAY)

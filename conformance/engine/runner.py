@@ -259,6 +259,7 @@ class CaseRun:
             self.closed_flows.discard(flow.name)
             flow.local_port = ep.local[1]
             flow.port_uc = flow.port_us = ep.local[1]
+            open_contact(self, flow)   # a Contact elsewhere, as behind a NAT (engine/nat_contact.py)
         return ep
 
     # -- the exchange -------------------------------------------------------------------------
@@ -378,10 +379,11 @@ class CaseRun:
         if flow_name.startswith("reg-t"):
             self._regt_answer(ep, request, src, idx)
             return
+        flow_name = flow_name.split("#", 1)[0]   # "f1@contact#7": a connection to f1's Contact
         self.deliveries.append((flow_name, request, idx))
         if request.method == "ACK":
             return
-        status, reason = uas_status(request)
+        status, reason = ue_answer(self, flow_name, request)   # engine/term_steps.py
         response = build_response(request, status, reason, to_tag=self._uas_tag)
         data = response.to_bytes()
         try:
@@ -402,7 +404,7 @@ class CaseRun:
             ep = key.fileobj
             if isinstance(ep, TcpListenEndpoint):
                 for conn in ep.accept():
-                    name = f"reg-t#{conn.fileno()}"
+                    name = f"{key.data.removesuffix('-listen')}#{conn.fileno()}"  # reg-t#7, f1@contact#7
                     self.endpoints[name] = conn
                     sel.register(conn, selectors.EVENT_READ, name)
                 continue
@@ -803,7 +805,8 @@ def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason
         test_purposes=list(case.test_purposes), target=target.name, location=str(case.location or ""))
 
 
-from .term_steps import TERMINATING_STEPS  # noqa: E402  (the steps call back into CaseRun)
+from .term_steps import TERMINATING_STEPS, ue_answer  # noqa: E402  (the steps call back into CaseRun)
+from .nat_contact import open_contact  # noqa: E402
 from .topo_steps import TOPOLOGY_STEPS  # noqa: E402
 from .sec_steps import sec_context, sec_register_step  # noqa: E402
 

@@ -42,6 +42,11 @@ KNOWN_FAULTS: dict[str, str] = {
         "on Reg1b (same instance and reg-id over a new flow) the S-CSCF keeps the replaced "
         "binding's Path and flow, so terminating requests go to the old flow (breaks RFC 5626 "
         "section 6 paragraph 10 and section 7)",
+    "route-by-contact":
+        "the S-CSCF routes a terminating request to the address of the registered Contact URI, "
+        "ignoring the flow saved with the binding and the stored Path (breaks RFC 5626 section 7: "
+        "MUST send the request over the same 'logical flow' saved with the binding; RFC 5626 "
+        "section 6 and RFC 3327 section 5.4: the stored Path is the preloaded route)",
     "no-crlf-pong":
         "a double-CRLF ping on TCP gets no pong (breaks RFC 5626 section 5.4)",
     "no-stun":

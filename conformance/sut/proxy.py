@@ -266,6 +266,10 @@ class TerminatingProxy:
 
     def _binding_target(self, b: Binding) -> Target:
         uri = str(b.contact.uri)
+        if self.config.has_fault("route-by-contact"):
+            # FAULT: route-by-contact: to the Contact's address, ignoring the flow and the Path
+            default = b.flow.transport if b.flow is not None else "udp"
+            return Target(uri, hop=hop_of_uri(b.contact.uri, default), binding=b)
         if b.path:
             first = parse_name_addr(b.path[0]).uri
             default = b.flow.transport if b.flow is not None else "udp"
