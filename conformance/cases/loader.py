@@ -246,8 +246,12 @@ class _Builder:
                                  base=DEFAULT_SUBSCRIBERS["*"])
             except ValueError as exc:
                 raise self.error(str(exc), data, "aka", ["ues", name, "aka"]) from None
+        aor_of = data.get("aor_of")
+        if aor_of is not None and (aor_of == name or aor_of not in parent or list(parent).index(aor_of) > list(parent).index(name)):
+            raise self.error(f"aor_of: {show(aor_of)} names no UE declared before {name!r}", data, "aor_of",
+                             ["ues", name, "aor_of"])
         return UESpec(name=name, instance=data.get("instance", True), flows=flows,
-                      location=self.loc(parent, name, ["ues", name]), aka=aka)
+                      location=self.loc(parent, name, ["ues", name]), aka=aka, aor_of=aor_of)
 
     # -- steps ----------------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ class UESpec:
     # The USIM, overriding the target's subscriber record: {k, opc, op, algorithm, sqn_ms}
     # (sqn_ms: the highest SQN the USIM has accepted, e.g. to provoke a resynchronisation).
     aka: dict | None = None
+    aor_of: str | None = None  # another UE whose AOR (and private identity) this one shares
 
 
 @dataclass

@@ -178,6 +178,9 @@ class CaseRun:
             ue = UE(name=name, user=user, impu=t.identities.impu.format(**fmt),
                     impi=t.identities.impi.format(**fmt), domain=t.domain,
                     instance=UE.new_instance() if spec.instance else None)
+            if getattr(spec, "aor_of", None):   # a second instance of another UE's AOR
+                other = self.ues[spec.aor_of]
+                ue.user, ue.impu, ue.impi = other.user, other.impu, other.impi
             for fname, fspec in spec.flows.items():
                 if fspec.address > len(t.ue_addresses):
                     raise LocalProtocolError(

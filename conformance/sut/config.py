@@ -47,6 +47,11 @@ KNOWN_FAULTS: dict[str, str] = {
         "ignoring the flow saved with the binding and the stored Path (breaks RFC 5626 section 7: "
         "MUST send the request over the same 'logical flow' saved with the binding; RFC 5626 "
         "section 6 and RFC 3327 section 5.4: the stored Path is the preloaded route)",
+    "retry-after-any-final":
+        "after any non-2xx final response from a branch (486, 603, ...) the S-CSCF tries the same "
+        "instance's binding with another reg-id, as after 408 or 430 (breaks RFC 5626 section 7: "
+        "MUST NOT forward the same request to another target representing the same AOR and "
+        "instance-id)",
     "no-crlf-pong":
         "a double-CRLF ping on TCP gets no pong (breaks RFC 5626 section 5.4)",
     "no-stun":

@@ -22,7 +22,7 @@ def test_every_fault_is_described_and_tested():
               "keep-old-on-reg1b", "path-without-ob-accepted", "require-without-supported",
               # the edge / routing / keep-alive faults, tested in test_edge_faults.py
               "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
-              "route-by-contact",  # tested in test_scscf_routing.py
+              "route-by-contact", "retry-after-any-final",  # tested in test_scscf_routing.py
               "no-stun",
               # Flow-Timer supervision, tested in test_flow_timer.py
               "ignore-flow-timer",

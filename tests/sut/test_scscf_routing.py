@@ -226,3 +226,19 @@ def test_fault_route_by_contact_ignores_the_flow_and_the_path():
     core.register()                                                        # with Path t1
     [(action, fwd)] = requests(core.send(peer_request(), PEER_FLOW))
     assert isinstance(action, SendToHop) and action.address == ("10.0.0.1", 5060) and not routes(fwd)
+
+
+@pytest.mark.parametrize("status", [486, 603])
+def test_fault_retry_after_any_final_tries_the_other_reg_id(status):
+    """RFC 5626 section 7: after a final response other than 408/430 no other target of the
+    instance; the fault retry-after-any-final breaks exactly that."""
+    core = Core()
+    reg2(core)
+    [(_, first)] = requests(core.send(peer_request(), PEER_FLOW))
+    actions = core.send(answer(first, status))
+    assert requests(actions) == [] and [r.status for _, r in responses(actions)] == [status]
+    core = Core(faults={"retry-after-any-final"})
+    reg2(core)
+    [(_, first)] = requests(core.send(peer_request(), PEER_FLOW))
+    [(_, second)] = requests(core.send(answer(first, status)))
+    assert routes(second) == ["<sip:t1@ep-t.test;lr;ob>"]

@@ -52,3 +52,54 @@ def test_route_token_is_not_graded_where_the_target_may_transform_the_path():
     assert f.outcome == "fail"
     ctx.path_transform = True
     assert run_check("delivered", {"route_token": True}, ctx) == []
+
+
+CASE = """
+id: X-1
+title: t
+purpose: p
+references: ["RFC 5626 §7"]
+requirements: [R3]
+test_purposes: []
+applies_to: []
+ues:
+  a:
+    flows: {f1: {address: 1, contact: own}}
+  b:
+    aor_of: {other}
+    flows: {f2: {address: 2}}
+steps:
+  - register: f1
+"""
+
+
+def test_a_second_instance_of_an_aor_names_a_ue_declared_before():
+    import pytest
+
+    from conformance.cases.errors import CaseError
+    from conformance.cases.loader import load_case_text
+
+    [case] = load_case_text(CASE.replace("{other}", "a"))
+    assert case.ues["b"].aor_of == "a" and case.ues["a"].flows["f1"].contact == "own"
+    for bad in ("b", "zz"):
+        with pytest.raises(CaseError, match="aor_of"):
+            load_case_text(CASE.replace("{other}", bad))
+
+
+def test_the_step_chooses_the_ue_answer_per_flow_or_for_the_first_flow_reached():
+    from types import SimpleNamespace
+
+    from conformance.engine.term_steps import ue_answer
+
+    req = parse_message(MESSAGE)
+    run = SimpleNamespace(ue_answers={}, deliveries=[("x", req, 0)], _step_marks=(0, 1))
+    assert ue_answer(run, "f1", req) == (200, "OK")                   # the default (engine/uas.py)
+    run.ue_answers = {"first": 486}
+    run.deliveries += [("f2@contact", req, 1)]
+    assert ue_answer(run, "f2@contact", req)[0] == 486                # the first flow reached
+    run.deliveries += [("f1", req, 2)]
+    assert ue_answer(run, "f1", req)[0] == 200                        # the next flow: default
+    run.deliveries += [("f2", req, 3)]
+    assert ue_answer(run, "f2", req)[0] == 486                        # the first flow again
+    run.ue_answers = {"f1": 430}
+    assert ue_answer(run, "f1", req) == (430, "Flow Failed")
