@@ -52,6 +52,11 @@ KNOWN_FAULTS: dict[str, str] = {
         "instance's binding with another reg-id, as after 408 or 430 (breaks RFC 5626 section 7: "
         "MUST NOT forward the same request to another target representing the same AOR and "
         "instance-id)",
+    "edge-route-by-uri":
+        "the edge proxy forwards an incoming request with a valid flow token to the address of "
+        "its Request-URI (the registered Contact) instead of over the flow the token names "
+        "(breaks RFC 5626 section 5.3.1: forward the request over the logical flow the token "
+        "identifies)",
     "no-crlf-pong":
         "a double-CRLF ping on TCP gets no pong (breaks RFC 5626 section 5.4)",
     "no-stun":

@@ -23,6 +23,7 @@ def test_every_fault_is_described_and_tested():
               # the edge / routing / keep-alive faults, tested in test_edge_faults.py
               "path-without-ob", "accept-forged-token", "route-to-replaced-flow", "no-crlf-pong",
               "route-by-contact", "retry-after-any-final",  # tested in test_scscf_routing.py
+              "edge-route-by-uri",  # tested in test_edge.py
               "no-stun",
               # Flow-Timer supervision, tested in test_flow_timer.py
               "ignore-flow-timer",
