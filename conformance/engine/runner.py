@@ -28,7 +28,7 @@ from .raw_steps import send_bytes_step
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
 from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
-from .uas import build_response, uas_status
+from .uas import build_response
 from .ue import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch, new_tag
 
 MAX_WAIT_STEP = 30.0
