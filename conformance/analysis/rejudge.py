@@ -45,6 +45,8 @@ class _Flow:
     edge: bool
     addr: tuple[str, int] | None = None
     token: str | None = None
+    # the Contact's (host, port) when it is not the flow's own address (engine/nat_contact.py)
+    contact_addr: tuple[str, int] | None = None
 
 
 @dataclass
@@ -104,9 +106,14 @@ class CaseReplay:
 
     # -- locating things in the capture ---------------------------------------------------------
     def _flow_at(self, addr, transport) -> str | None:
+        """The flow at an address: its socket, or "<flow>@contact" for the Contact address it
+        advertises apart from its socket (a request there was routed by Contact)."""
         for f in self.st.flows.values():
             if f.addr == addr and f.transport == transport:
                 return f.name
+        for f in self.st.flows.values():
+            if f.contact_addr == addr and f.transport == transport:
+                return f.name + "@contact"
         return None
 
     def _is_stimulus(self, ev: WireEvent) -> bool:
@@ -151,8 +158,20 @@ class CaseReplay:
             contacts = parse_contacts(req)
         except ParseError:
             contacts = []
+        if contacts and contacts[0].uri is not None and contacts[0].uri.port and flow.contact_addr is None \
+                and self._may_advertise_elsewhere(flow):
+            # the flow's own Contact comes first; elsewhere than its socket on loopback: advertised
+            # apart from the socket, as behind a NAT (engine/nat_contact.py)
+            from ..engine.nat_contact import alt_ip
+
+            host, port = contacts[0].uri.host.strip("[]"), contacts[0].uri.port
+            if (host, port) != tuple(flow.addr) and alt_ip(flow.addr[0]) == host:
+                flow.contact_addr = (host, port)
         for c in contacts:
-            if c.uri is None or c.uri.port != flow.addr[1] or c.uri.host.strip("[]") != flow.addr[0]:
+            if c.uri is None:
+                continue
+            at = (c.uri.host.strip("[]"), c.uri.port)
+            if at != tuple(flow.addr) and at != flow.contact_addr:
                 continue
             if c.uri.user:
                 self.st.users.setdefault(flow.ue, c.uri.user)
@@ -167,11 +186,23 @@ class CaseReplay:
                 except ParseError:
                     pass
 
+    def _may_advertise_elsewhere(self, flow: _Flow) -> bool:
+        """As engine/nat_contact.py decides live: not with contact: own, nor with sec-agree (the
+        Contact then carries port_us); by default only in a case with a peer_request."""
+        from ..engine.runner import SEC_OPTIONS
+
+        choice = self.case.ues[flow.ue].flows[flow.name].contact
+        if choice == "own" or any(step.flow == flow.name and any(k in step.options for k in SEC_OPTIONS)
+                                  for step in self.case.steps):
+            return False
+        return choice == "elsewhere" or any(step.action == "peer_request" for step in self.case.steps)
+
     def _contact(self, f: _Flow) -> str | None:
         user = self.st.users.get(f.ue)
         if f.addr is None or user is None:
             return None
-        uri = f"sip:{user}@{_host(f.addr[0])}:{f.addr[1]}"
+        host, port = f.contact_addr or f.addr
+        uri = f"sip:{user}@{_host(host)}:{port}"
         return uri + ";transport=tcp" if f.transport == "tcp" else uri
 
     def _context(self, ue: str | None, request, response, why: str) -> CheckContext:
@@ -182,7 +213,8 @@ class CaseReplay:
             flow_tokens={n: f.token or "" for n, f in self.st.flows.items() if f.edge},
             closed_flows=set(self.st.closed),
             flow_addresses={n: f.addr for n, f in self.st.flows.items() if f.addr is not None},
-            no_response_reason=why or "no final response")
+            no_response_reason=why or "no final response",
+            contact_elsewhere={n: f.contact_addr for n, f in self.st.flows.items() if f.contact_addr})
 
     # -- steps --------------------------------------------------------------------------------
     def _exchange_step(self, step: StepSpec, result: StepResult, *, peer: bool) -> None:
@@ -382,7 +414,7 @@ class CaseReplay:
         if step.options.get("last_delivered"):
             if not self.st.deliveries:
                 raise LookupError("close: last_delivered, but no flow has received a request yet")
-            name = self.st.deliveries[-1]
+            name = self.st.deliveries[-1].split("@contact", 1)[0]
         self.st.closed.add(name)
         result.flow = name
         result.note = f"flow {name} closed"

@@ -54,6 +54,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "keepalive": "each keep-alive of the step was answered (CRLF pong on TCP, STUN on UDP): {}",
     "via_keep": "the top Via of the 2xx gives keep a value, equal to its Flow-Timer if any (RFC 6223): {}",
     "status": "a further check on the final status with its own level: {in: CODES}",
+    "by_flow": "no terminating request reached a flow's advertised Contact address (routing by Contact): {}",
     "via_received": "the response's top Via has received/rport = the request's source as the SUT saw it (RFC 3581): {}",
     "nat_mapping": "the flow's NAT mapping: {flow: FLOW, changed: bool}",
     "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
@@ -245,7 +246,7 @@ class _Builder:
                 edge_spec = None
             flows[fname] = FlowSpec(name=fname, address=f["address"], reg_id=f.get("reg_id"),
                                     transport=f.get("transport"), edge=edge_spec, site=int(f.get("site", 1)),
-                                    port=f.get("port"), socket=f.get("socket"),
+                                    port=f.get("port"), socket=f.get("socket"), contact=f.get("contact"),
                                     location=self.loc(data["flows"], fname, path))
         aka = plain(data["aka"]) if "aka" in data else None
         if aka:
@@ -256,8 +257,12 @@ class _Builder:
                                  base=DEFAULT_SUBSCRIBERS["*"])
             except ValueError as exc:
                 raise self.error(str(exc), data, "aka", ["ues", name, "aka"]) from None
+        aor_of = data.get("aor_of")
+        if aor_of is not None and (aor_of == name or aor_of not in parent or list(parent).index(aor_of) > list(parent).index(name)):
+            raise self.error(f"aor_of: {show(aor_of)} names no UE declared before {name!r}", data, "aor_of",
+                             ["ues", name, "aor_of"])
         return UESpec(name=name, instance=data.get("instance", True), flows=flows,
-                      location=self.loc(parent, name, ["ues", name]), aka=aka)
+                      location=self.loc(parent, name, ["ues", name]), aka=aka, aor_of=aor_of)
 
     # -- steps ----------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class FlowSpec:
     port: int | None = None  # a fixed local port (default: any free port)
     site: int = 1  # the UE namespace of a topology (2: a second UE behind the same NAT)
     socket: str | None = None  # another flow of the UE whose local socket (address:port) this one shares
+    contact: str | None = None  # elsewhere | own | None (default, engine/nat_contact.py)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class UESpec:
     # The USIM, overriding the target's subscriber record: {k, opc, op, algorithm, sqn_ms}
     # (sqn_ms: the highest SQN the USIM has accepted, e.g. to provoke a resynchronisation).
     aka: dict | None = None
+    aor_of: str | None = None  # another UE whose AOR (and private identity) this one shares
 
 
 @dataclass

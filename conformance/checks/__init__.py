@@ -21,7 +21,7 @@ from .secagree import aka_challenge_check, answered_check, dropped_check, forwar
     sa_unused_check, security_server_check
 from .secresponse import sec_response_check, sec_response_ref
 from .tags import default_ref_require, option_tag_check
-from .terminating import delivered_check
+from .terminating import by_flow_check, delivered_check
 from .routed import default_ref as routed_ref, routed_check
 from .unchanged import unchanged_check
 from .nat import nat_mapping_check, via_received_check
@@ -51,6 +51,7 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("flow_timer", flow_timer_check, "MUST", _const("RFC 5626 §10")),
         CheckKind("expires", expires_check, "MUST", _const("RFC 3261 §10.3 step 8")),
         CheckKind("delivered", delivered_check, "MUST", _const("RFC 5626 §7")),
+        CheckKind("by_flow", by_flow_check, "MUST", _const("RFC 5626 §7 ¶2")),
         CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4")),
         CheckKind("stun_mapped", stun_mapped_check, "MUST", _const("RFC 5626 §8")),
         CheckKind("keepalive", keepalive_check, "MUST", _const("RFC 5626 §5.4, §8")),

@@ -69,3 +69,7 @@ class CheckContext:
     # The UE's earlier REGISTER exchanges, in order: (final status or None, its Contact values)
     # (checks/unchanged.py: a rejected REGISTER changes no binding).
     register_history: list = field(default_factory=list)
+    # flow -> the (host, port) its Contact advertises instead of its socket (engine/nat_contact.py);
+    # deliveries there are named "<flow>@contact".
+    contact_elsewhere: dict[str, tuple] = field(default_factory=dict)
+    path_transform: bool = False  # the target declares path-transform (RFC 3327 §5.4 MAY)

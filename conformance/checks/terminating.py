@@ -56,7 +56,8 @@ def delivered_check(args: dict, ctx: CheckContext) -> list[Observation]:
         out.append(Observation("nothing sent over a closed flow", not hit,
                                f"no delivery on {', '.join(sorted(ctx.closed_flows)) or 'a closed flow'}",
                                f"received on {shown}"))
-    if args.get("route_token"):
+    if args.get("route_token") and not ctx.path_transform:
+        # a target declaring path-transform may rewrite the stored Path (RFC 3327 §5.3, §5.4: MAY)
         out.extend(_route_tokens(got, ctx))
     if args.get("request_uri"):
         out.extend(_request_uris(got, ctx))
@@ -70,7 +71,7 @@ def _route_tokens(got: dict, ctx: CheckContext) -> list[Observation]:
         return [Observation("Route carries the flow's token", None, "a delivered request", "nothing delivered")]
     out = []
     for flow, reqs in sorted(got.items()):
-        token = ctx.flow_tokens.get(flow)
+        token = ctx.flow_tokens.get(flow.split("@contact", 1)[0])
         if token is None:
             out.append(Observation(f"Route on flow {flow} carries its token", None,
                                    "a flow behind the tester's emulated edge", "the flow has no emulated edge"))
@@ -90,7 +91,7 @@ def _request_uris(got: dict, ctx: CheckContext) -> list[Observation]:
         return [Observation("Request-URI is the registered Contact", None, "a delivered request", "nothing delivered")]
     out = []
     for flow, reqs in sorted(got.items()):
-        contact = ctx.flow_contacts.get(flow)
+        contact = ctx.flow_contacts.get(flow.split("@contact", 1)[0])
         try:
             ok = contact is not None and uri_equal(reqs[0].uri, contact)
         except ParseError:
@@ -98,3 +99,22 @@ def _request_uris(got: dict, ctx: CheckContext) -> list[Observation]:
         out.append(Observation(f"Request-URI on flow {flow}", ok, f"Request-URI {contact}",
                                f"Request-URI {reqs[0].uri}"))
     return out
+
+
+def by_flow_check(args: dict, ctx: CheckContext) -> list[Observation]:
+    """A request that reached a flow's advertised Contact address (engine/nat_contact.py: a
+    loopback address other than the flow's socket, as a NAT hides the UE) was routed by Contact,
+    not over the flow saved with the binding (RFC 5626 §7) nor the stored Path (RFC 3327 §5.4).
+    No observation where no flow advertises elsewhere (behind a NAT the flow checks show it)."""
+    if not ctx.contact_elsewhere:
+        return []
+    hits: dict[str, int] = {}
+    for name, reqs in ctx.deliveries.items():
+        if "@contact" in name and reqs:
+            flow = name.split("@contact", 1)[0]
+            hits[flow] = hits.get(flow, 0) + len(reqs)
+    where = ", ".join(f"{f} at {h}:{p}" for f, (h, p) in sorted(ctx.contact_elsewhere.items()))
+    observed = ("; ".join(f"{n} request(s) at the Contact address of flow {f} (routed by Contact)"
+                          for f, n in sorted(hits.items())) or "nothing at the Contact addresses")
+    return [Observation("routed over the flow, not to the Contact address", not hits,
+                        f"nothing at the advertised Contact addresses ({where})", observed)]

@@ -30,7 +30,7 @@ from .shared_socket import shared_endpoint
 from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
 from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
-from .uas import build_response, uas_status
+from .uas import build_response
 from .ue import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch, new_tag
 
 MAX_WAIT_STEP = 30.0
@@ -181,6 +181,9 @@ class CaseRun:
             ue = UE(name=name, user=user, impu=t.identities.impu.format(**fmt),
                     impi=t.identities.impi.format(**fmt), domain=t.domain,
                     instance=UE.new_instance() if spec.instance else None)
+            if getattr(spec, "aor_of", None):   # a second instance of another UE's AOR
+                other = self.ues[spec.aor_of]
+                ue.user, ue.impu, ue.impi = other.user, other.impu, other.impi
             for fname, fspec in spec.flows.items():
                 if fspec.address > len(t.ue_addresses):
                     raise LocalProtocolError(
@@ -264,6 +267,7 @@ class CaseRun:
             self.closed_flows.discard(flow.name)
             flow.local_port = ep.local[1]
             flow.port_uc = flow.port_us = ep.local[1]
+            open_contact(self, flow)   # a Contact elsewhere, as behind a NAT (engine/nat_contact.py)
         return ep
 
     # -- the exchange -------------------------------------------------------------------------
@@ -384,10 +388,11 @@ class CaseRun:
             if not dialog_regt_answer(self, ep, request, src, idx):   # REG-T as a dialog's far end
                 self._regt_answer(ep, request, src, idx)
             return
+        flow_name = flow_name.split("#", 1)[0]   # "f1@contact#7": a connection to f1's Contact
         self.deliveries.append((flow_name, request, idx))
         if request.method == "ACK":
             return
-        status, reason = uas_status(request)
+        status, reason = ue_answer(self, flow_name, request)   # engine/term_steps.py
         response = dialog_ue_response(self, flow_name, request) or \
             build_response(request, status, reason, to_tag=self._uas_tag)
         data = response.to_bytes()
@@ -409,7 +414,7 @@ class CaseRun:
             ep = key.fileobj
             if isinstance(ep, TcpListenEndpoint):
                 for conn in ep.accept():
-                    name = f"reg-t#{conn.fileno()}"
+                    name = f"{key.data.removesuffix('-listen')}#{conn.fileno()}"  # reg-t#7, f1@contact#7
                     self.endpoints[name] = conn
                     sel.register(conn, selectors.EVENT_READ, name)
                 continue
@@ -816,7 +821,8 @@ def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason
         test_purposes=list(case.test_purposes), target=target.name, location=str(case.location or ""))
 
 
-from .term_steps import TERMINATING_STEPS  # noqa: E402  (the steps call back into CaseRun)
+from .term_steps import TERMINATING_STEPS, ue_answer  # noqa: E402  (the steps call back into CaseRun)
+from .nat_contact import open_contact  # noqa: E402
 from .topo_steps import TOPOLOGY_STEPS  # noqa: E402
 from .dialog_steps import DIALOG_STEPS, regt_answer as dialog_regt_answer, ue_response as dialog_ue_response  # noqa: E402
 from .sec_steps import sec_context, sec_register_step  # noqa: E402

@@ -27,7 +27,9 @@ from ..results import StepResult
 from ..sip.errors import LocalProtocolError
 from ..sip.message import Request
 from ..verdict import INCONCLUSIVE, Finding
+from .nat_contact import owner_flow
 from .transport import UdpEndpoint
+from .uas import uas_status
 from .ue import new_branch, new_tag
 
 PEER_FLOW = "peer"
@@ -115,10 +117,15 @@ def peer_request_step(run, step, result: StepResult) -> None:
                                  request_uri=request_uri, caller_via=bool(route_from))
     first = len(run.deliveries)
     dst = run.sut if step.options.get("entry") == "sut" else run.peer
-    response, req_idx, resp_idx, why = run.exchange(PEER_FLOW, ep, request, step.options.get("timeout"), dst=dst)
-    # Requests can still be on their way to the UE when the PEER has its answer (e.g. a proxy
-    # that answered on its own): listen briefly, bounded, for stragglers.
-    run._wait(0.05)
+    run.ue_answers = dict(step.options.get("answer") or {})
+    try:
+        response, req_idx, resp_idx, why = run.exchange(PEER_FLOW, ep, request, step.options.get("timeout"),
+                                                        dst=dst)
+        # Requests can still be on their way to the UE when the PEER has its answer (e.g. a proxy
+        # that answered on its own): listen briefly, bounded, for stragglers.
+        run._wait(0.05)
+    finally:
+        run.ue_answers = {}
     result.request_index, result.response_index = req_idx, resp_idx
     mine = [(flow, req, idx) for flow, req, idx in run.deliveries[first:] if req.call_id == request.call_id]
     ctx = run._context(ue, request, response, why)
@@ -126,6 +133,9 @@ def peer_request_step(run, step, result: StepResult) -> None:
     for flow, req, _ in mine:
         ctx.deliveries.setdefault(flow, []).append(req)
     ctx.delivery_index = mine[0][2] if mine else req_idx
+    ctx.contact_elsewhere = {f.name: f.contact_addr for u in run.ues.values() for f in u.flows.values()
+                             if f.contact_addr is not None and f.sec is None}
+    ctx.path_transform = run.target.declares("path-transform")
     if response is None:
         result.note = why
     run._judge(step, result, ctx, resp_idx)
@@ -360,7 +370,7 @@ def close_step(run, step, result: StepResult) -> None:
         flows = [f for f, _, _ in run.deliveries if f != PEER_FLOW]
         if not flows:
             raise LocalProtocolError("close: last_delivered, but no flow has received a request yet")
-        name = flows[-1]
+        name = owner_flow(flows[-1])   # a request routed to f1's Contact: f1 is the flow meant
     _, flow = run._flow(name)
     ep = run.endpoints.pop(flow.name, None)
     if ep is not None:
@@ -368,6 +378,29 @@ def close_step(run, step, result: StepResult) -> None:
     run.closed_flows.add(flow.name)
     result.flow = flow.name
     result.note = f"flow {flow.name} closed ({flow.transport} {flow.local_ip}:{flow.local_port})"
+
+
+def ue_answer(run, flow_name: str, request) -> tuple[int, str]:
+    """How the UE (or, on a flow with the tester's emulated edge, that edge) answers a request
+    delivered on ``flow_name``: the step's ``answer:`` ({FLOW: CODE}, ``first: CODE`` for the
+    step's first delivery), else the default of engine/uas.py.  A request that reached a flow's
+    advertised Contact gets that flow's answer."""
+    answers = getattr(run, "ue_answers", None) or {}
+    if answers and request.method != "ACK":
+        owner = owner_flow(flow_name)
+        mine = [owner_flow(f) for f, _, _ in run.deliveries[run._step_marks[1]:] if f != PEER_FLOW]
+        code = None
+        if "first" in answers and mine and mine[0] == owner:
+            code = answers["first"]     # every copy on the first flow reached (retransmissions too)
+        elif owner in answers:
+            code = answers[owner]
+        if code is not None:
+            return int(code), REASONS.get(int(code), "Response")
+    return uas_status(request)
+
+
+REASONS = {200: "OK", 408: "Request Timeout", 430: "Flow Failed", 480: "Temporarily Unavailable",
+           486: "Busy Here", 500: "Server Internal Error", 603: "Decline"}
 
 
 TERMINATING_STEPS = {

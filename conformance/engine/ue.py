@@ -60,6 +60,9 @@ class FlowState:
     # sec-agree state (engine/sec_steps.FlowSec) once the flow uses IMS AKA and sec-agree: its
     # Contact then carries port_us (TS 24.229 5.1.1.2.1).
     sec: object = None
+    # The Contact's (host, port) when the flow advertises an address other than its socket, as
+    # behind a NAT (engine/nat_contact.py); None: the socket's own address.
+    contact_addr: tuple | None = None
 
     @property
     def name(self) -> str:
@@ -100,7 +103,11 @@ class UE:
         return f"<urn:uuid:{uuid.uuid4()}>"
 
     def contact_uri(self, flow: FlowState) -> str:
-        uri = f"sip:{self.user}@{flow.host_port(flow.port_us if flow.sec is not None else None)}"
+        if flow.sec is None and flow.contact_addr is not None:
+            host, port = flow.contact_addr
+            uri = f"sip:{self.user}@{'[' + host + ']' if ':' in host else host}:{port}"
+        else:
+            uri = f"sip:{self.user}@{flow.host_port(flow.port_us if flow.sec is not None else None)}"
         if flow.transport == "tcp":
             uri += ";transport=tcp"
         return uri

@@ -47,6 +47,21 @@ KNOWN_FAULTS: dict[str, str] = {
         "on Reg1b (same instance and reg-id over a new flow) the S-CSCF keeps the replaced "
         "binding's Path and flow, so terminating requests go to the old flow (breaks RFC 5626 "
         "section 6 paragraph 10 and section 7)",
+    "route-by-contact":
+        "the S-CSCF routes a terminating request to the address of the registered Contact URI, "
+        "ignoring the flow saved with the binding and the stored Path (breaks RFC 5626 section 7: "
+        "MUST send the request over the same 'logical flow' saved with the binding; RFC 5626 "
+        "section 6 and RFC 3327 section 5.4: the stored Path is the preloaded route)",
+    "retry-after-any-final":
+        "after any non-2xx final response from a branch (486, 603, ...) the S-CSCF tries the same "
+        "instance's binding with another reg-id, as after 408 or 430 (breaks RFC 5626 section 7: "
+        "MUST NOT forward the same request to another target representing the same AOR and "
+        "instance-id)",
+    "edge-route-by-uri":
+        "the edge proxy forwards an incoming request with a valid flow token to the address of "
+        "its Request-URI (the registered Contact) instead of over the flow the token names "
+        "(breaks RFC 5626 section 5.3.1: forward the request over the logical flow the token "
+        "identifies)",
     "no-crlf-pong":
         "a double-CRLF ping on TCP gets no pong (breaks RFC 5626 section 5.4)",
     "no-stun":

@@ -62,7 +62,7 @@ from .responses import build_response, stamp_top_via
 from .keep import add_keep
 from .supervision import FlowSupervisor
 from .routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
-    pop_value, push_value, same_host, set_values, udp_destination, via_value
+    pop_value, push_value, safe_uri, same_host, set_values, udp_destination, via_value
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +303,12 @@ class EdgeProxy:
         branch = self._branch(request, target)
         push_value(work, "Via", via_value(target.transport, self.address, branch))
         self._remember(branch, request, flow, now)
+        if self.config.has_fault("edge-route-by-uri"):
+            # FAULT: edge-route-by-uri: to the Request-URI's address, not over the token's flow
+            uri = safe_uri(work.uri)
+            if uri is not None and uri.is_sip:
+                transport, address = hop_of_uri(uri, target.transport)
+                return [SendToHop(transport, address, bytes(work), ref=("incoming", request, flow))]
         return [SendOnFlow(target, bytes(work), ref=("incoming", request, flow))]
 
     def _outgoing(self, request: Request, work: Request, flow: FlowInfo, now: float,

@@ -266,6 +266,10 @@ class TerminatingProxy:
 
     def _binding_target(self, b: Binding) -> Target:
         uri = str(b.contact.uri)
+        if self.config.has_fault("route-by-contact"):
+            # FAULT: route-by-contact: to the Contact's address, ignoring the flow and the Path
+            default = b.flow.transport if b.flow is not None else "udp"
+            return Target(uri, hop=hop_of_uri(b.contact.uri, default), binding=b)
         if b.path:
             first = parse_name_addr(b.path[0]).uri
             default = b.flow.transport if b.flow is not None else "udp"
@@ -413,7 +417,7 @@ class TerminatingProxy:
                         b.cancel_wanted = True
             return actions + self._maybe_finish(ctx, now)
         ctx.finals.append(response if synthetic else self._strip(response))
-        if status >= 600:
+        if status >= 600 and not self.config.has_fault("retry-after-any-final"):
             ctx.got_6xx = True
             if ctx.method == "INVITE":
                 for b in ctx.branches:
@@ -422,6 +426,9 @@ class TerminatingProxy:
                     elif b.state == "calling":
                         b.cancel_wanted = True
         elif (status in RETRYABLE if retry is None else retry) and branch.group is not None:
+            actions += self._start(ctx, branch.group, now)           # RFC 5626 section 7
+        elif self.config.has_fault("retry-after-any-final") and branch.group is not None:
+            # FAULT: retry-after-any-final: the instance's next binding after a 486 or a 6xx too
             actions += self._start(ctx, branch.group, now)           # RFC 5626 section 7
         # any other final: no other binding of this instance (section 7, MUST NOT)
         return actions + self._maybe_finish(ctx, now)

@@ -26,8 +26,9 @@ def _run(tmp: Path, target: str | None) -> dict:
     return json.loads((tmp / "rep" / "results.json").read_text())
 
 
-@pytest.mark.parametrize("target", [None, "tests/targets/fault-omit-require-outbound.yaml"],
-                         ids=["reference-rel8", "fault-omit-require-outbound"])
+@pytest.mark.parametrize("target", [None, "tests/targets/fault-omit-require-outbound.yaml",
+                                    "tests/targets/fault-route-by-contact.yaml"],
+                         ids=["reference-rel8", "fault-omit-require-outbound", "fault-route-by-contact"])
 def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
     from conformance.analysis.cli import main as analyze_main
     from conformance.analysis.rejudge import live_only

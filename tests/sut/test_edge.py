@@ -196,3 +196,12 @@ def test_rel7_edge_one_flow_per_ue():
     # a terminating request for the first contact goes to the newest flow (problem P2)
     [(action, _)] = requests(terminating(edge, fwd1.values("Path")[0]))
     assert action.flow == UE2
+
+
+def test_fault_edge_route_by_uri_sends_to_the_request_uri_not_the_flow():
+    """FAULT edge-route-by-uri: the incoming request goes to its Request-URI's address (the
+    Contact), not over the flow its token names (RFC 5626 section 5.3.1)."""
+    edge = Edge(faults={"edge-route-by-uri"})
+    fwd, _ = edge.register()
+    [(action, _)] = requests(terminating(edge, fwd.values("Path")[0]))
+    assert isinstance(action, SendToHop) and action.address == ("10.0.0.1", 5060)

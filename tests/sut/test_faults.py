@@ -25,6 +25,8 @@ def test_every_fault_is_described_and_tested():
               "no-stun", "keep-own-route",
               # STUN behind a NAT-like relay, tested in tests/integration/test_stun_behind_relay.py
               "stun-unxored-port",
+              "route-by-contact", "retry-after-any-final",  # tested in test_scscf_routing.py
+              "edge-route-by-uri",  # tested in test_edge.py
               # Flow-Timer supervision, tested in test_flow_timer.py
               "ignore-flow-timer", "no-flow-grace",
               # the IMS P-CSCF (AKA, sec-agree, ESP), tested in test_imsedge.py

@@ -212,3 +212,33 @@ def test_mid_dialog_request_routed_through_us_goes_to_the_next_route():
     [(action, fwd)] = requests(core.send(bye, PEER_FLOW))
     assert action.address == ("127.0.0.3", 5062) and action.transport == "tcp"
     assert routes(fwd) == ["<sip:tok@127.0.0.3:5062;transport=tcp;lr>"]
+
+
+def test_fault_route_by_contact_ignores_the_flow_and_the_path():
+    """FAULT route-by-contact: the request goes to the Contact's address, neither over the
+    direct flow (RFC 5626 section 7) nor to the stored Path (RFC 3327 section 5.4)."""
+    core = Core(faults={"route-by-contact"})
+    core.register(first_hop=True, flow=UE_FLOW)
+    [(action, fwd)] = requests(core.send(peer_request(), PEER_FLOW))
+    assert isinstance(action, SendToHop) and action.address == ("10.0.0.1", 5060)
+    assert fwd.uri.startswith("sip:ue-a@10.0.0.1")
+    core = Core(faults={"route-by-contact"})
+    core.register()                                                        # with Path t1
+    [(action, fwd)] = requests(core.send(peer_request(), PEER_FLOW))
+    assert isinstance(action, SendToHop) and action.address == ("10.0.0.1", 5060) and not routes(fwd)
+
+
+@pytest.mark.parametrize("status", [486, 603])
+def test_fault_retry_after_any_final_tries_the_other_reg_id(status):
+    """RFC 5626 section 7: after a final response other than 408/430 no other target of the
+    instance; the fault retry-after-any-final breaks exactly that."""
+    core = Core()
+    reg2(core)
+    [(_, first)] = requests(core.send(peer_request(), PEER_FLOW))
+    actions = core.send(answer(first, status))
+    assert requests(actions) == [] and [r.status for _, r in responses(actions)] == [status]
+    core = Core(faults={"retry-after-any-final"})
+    reg2(core)
+    [(_, first)] = requests(core.send(peer_request(), PEER_FLOW))
+    [(_, second)] = requests(core.send(answer(first, status)))
+    assert routes(second) == ["<sip:t1@ep-t.test;lr;ob>"]

@@ -10,7 +10,7 @@ def test_registry_defaults():
     expected = {
         "require": "MUST", "supported": "SHOULD", "contacts": "MUST", "reg_ids": "SHOULD",
         "path": "SHOULD", "header": "MUST", "flow_timer": "MUST", "expires": "MUST",
-        "delivered": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST", "forwarded": "MUST",
+        "delivered": "MUST", "by_flow": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST", "forwarded": "MUST",
         "keepalive": "MUST", "via_keep": "MUST",
     }
     # IMS AKA / sec-agree (conformance/checks/secagree.py)
@@ -84,7 +84,7 @@ def test_no_response_is_inconclusive_for_every_kind():
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
     # dropped / answered judge the absence or presence of a response itself; sa_unused and
     # forwarded_sec judge the ESP the UE received and what reached REG-T (test_secagree_checks.py)
-    assert set(args) == set(CHECKS) - {"delivered", "pong", "stun_mapped", "forwarded", "keepalive",
+    assert set(args) == set(CHECKS) - {"delivered", "by_flow", "pong", "stun_mapped", "forwarded", "keepalive",
                                        "dropped", "answered", "nat_mapping", "sa_unused", "forwarded_sec",
                                        "routed",
                                        "unchanged"}   # only after a rejected REGISTER: test_checks_unchanged.py
