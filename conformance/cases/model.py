@@ -79,6 +79,20 @@ class CheckSpec:
     ref: str | None = None
     ue: str | None = None  # which UE's instance "the UE" means (default: the step's UE)
     location: Location | None = None
+    # A stricter reading the suite keeps on purpose (the clause does not require it): the check
+    # is then recorded only (never a fail) and the note is shown beside the finding.
+    reading: str | None = None
+
+
+@dataclass
+class Grade:
+    """How a classification outcome is graded: ``level`` against the clause ``ref``, only when
+    the target declares the capability ``when`` (None: always); ``reading`` as on a check."""
+
+    level: str = "MAY"
+    ref: str | None = None
+    when: str | None = None
+    reading: str | None = None
 
 
 @dataclass
@@ -89,6 +103,7 @@ class ClassSpec:
     description: str
     checks: list[CheckSpec]
     location: Location | None = None
+    fails: Grade | None = None  # this class is a finding (e.g. Rel-7 behaviour where outbound is declared)
 
 
 @dataclass
@@ -117,6 +132,7 @@ class StepSpec:
     expect: Expect | None = None
     classify: list[ClassSpec] | None = None
     preamble: bool = False  # a failed check here makes the case inconclusive, not failed
+    unclassified: Grade | None = None  # a response fitting no class (None: recorded only)
     name: str = ""
     location: Location | None = None
 
