@@ -340,6 +340,12 @@ class _Builder:
                 status = parse_status(data["status"])
             except ValueError as e:  # the schema lets little through; this is the backstop
                 raise self.error(str(e), data, "status", path + ["status"]) from None
+            if "status_ref" not in data and not step.get("preamble", False):
+                # a preamble's status only decides whether the state under test was reached
+                # (inconclusive otherwise): every other status is a verdict and names its clause
+                raise self.error("a status expectation names its clause: add 'status_ref:' (the sentence "
+                                 "that requires this status, with an entry in conformance/catalogue/clauses/) "
+                                 "and its 'status_level:'", data, "status", path + ["status"])
         checks = [self.check(c, data["checks"], i, path + ["checks", i])
                   for i, c in enumerate(data.get("checks", []))]
         return Expect(status=status, status_level=data.get("status_level", "MUST"),

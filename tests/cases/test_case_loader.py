@@ -202,7 +202,7 @@ def test_the_example_in_case_format_md_loads():
 def test_classify_with_expected_status(tmp_path):
     [case] = load_case_file(write(tmp_path, MINIMAL.replace("  - register: f1", """\
   - register: f1
-    expect: {status: 200}
+    expect: {status: 200, status_ref: "RFC 3261 §10.3 step 8 (200 OK)", status_level: MAY}
     classify:
       - {name: x, description: y, checks: [{path: {ob: true}}]}""")))
     step = case.steps[0]
@@ -502,3 +502,28 @@ def test_digest_replay_names_a_declared_flow(tmp_path):
     err = load_error(tmp_path, MINIMAL.replace("  - register: f1", "  - register: {flow: f1, digest: {replay: f9}}"))
     assert (err.line, err.key) == (9, "steps[0].register.digest.replay")
     assert err.message.startswith("unknown flow 'f9'")
+
+
+def test_a_status_without_its_clause_names_file_line_and_key(tmp_path):
+    text = MINIMAL.replace("  - register: f1", "  - register: f1\n    expect: {status: 200}")
+    with pytest.raises(CaseError) as e:
+        load_case_file(write(tmp_path, text))
+    msg = str(e.value)
+    assert "status_ref" in msg and "case.yaml:10" in msg and "steps[0].expect.status" in msg
+    # a preamble's status only decides inconclusive: it needs no clause
+    load_case_file(write(tmp_path, text.replace("    expect:", "    preamble: true\n    expect:")))
+
+
+def test_a_check_kind_without_a_usual_clause_needs_ref(tmp_path):
+    text = MINIMAL.replace("  - register: f1", "  - register: f1\n    expect:\n      checks:\n"
+                                              "        - header: {name: Path, present: true}")
+    with pytest.raises(CaseError, match="no usual clause"):
+        load_case_file(write(tmp_path, text))
+
+
+def test_unclassified_needs_a_classify_step_and_a_known_capability(tmp_path):
+    base = MINIMAL.replace("  - register: f1", "  - register: f1\n    unclassified: {level: MUST, ref: R, when: %s}")
+    with pytest.raises(CaseError, match="no classify"):
+        load_case_file(write(tmp_path, base % "outbound"))
+    with pytest.raises(CaseError, match="unknown capability"):
+        load_case_file(write(tmp_path, (base % "outbund") + "\n    classify:\n      - {name: x, description: y, checks: [{path: {ob: true}}]}"))
