@@ -349,7 +349,8 @@ class _Builder:
         checks = [self.check(c, data["checks"], i, path + ["checks", i])
                   for i, c in enumerate(data.get("checks", []))]
         return Expect(status=status, status_level=data.get("status_level", "MUST"),
-                      status_ref=data.get("status_ref"), checks=checks,
+                      status_ref=data.get("status_ref"), or_closed=bool(data.get("or_closed", False)),
+                      checks=checks,
                       location=self.loc(step, "expect", path))
 
     def classify(self, data: Any, path: list) -> list[ClassSpec]:

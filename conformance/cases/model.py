@@ -111,6 +111,7 @@ class Expect:
     status: list[int] | None = None  # accepted final status codes; None: no status check
     status_level: str = "MUST"
     status_ref: str | None = None
+    or_closed: bool = False  # the SUT closing the connection instead of answering is an allowed outcome
     checks: list[CheckSpec] = field(default_factory=list)
     location: Location | None = None
 

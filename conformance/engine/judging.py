@@ -39,6 +39,8 @@ class StepJudge:
             ex = step.expect
             if ex.status is not None:
                 obs = status_check(ex.status, ctx)
+                if ex.or_closed and closed_before_answer(ctx):
+                    obs = dataclasses.replace(obs, ok=True, expected=obs.expected + " or the connection closed")
                 result.findings.append(Finding(
                     check=obs.label, level=ex.status_level, ref=ex.status_ref or "",
                     outcome=grade(obs.ok, ex.status_level, self.strict), expected=obs.expected,
@@ -92,6 +94,12 @@ class StepJudge:
             observed=ctx.no_response_reason if missing else " | ".join(reasons),
             step=step.name, location=str(step.location or ""), message_index=resp_idx,
             reading=(g.reading or "") if g else ""))
+
+
+def closed_before_answer(ctx: CheckContext) -> bool:
+    """The SUT closed (or reset) the TCP connection before a final response came."""
+    why = ctx.no_response_reason or ""
+    return ctx.response is None and why.startswith("TCP connection") and "before a final response" in why
 
 
 def quote_findings(findings: list[Finding]) -> None:

@@ -93,3 +93,36 @@ def test_a_reading_check_is_recorded_with_its_note():
     [f] = result.findings
     assert f.outcome == INFO and f.level == "MAY"
     assert f.reading.startswith("the suite expects") and f.to_dict()["reading"] == f.reading
+
+
+SEC037 = """\
+id: CL-001
+title: closed
+purpose: An oversized request may be answered or the connection closed.
+ues:
+  a:
+    flows:
+      f1: {address: 1, reg_id: 1}
+steps:
+  - register: f1
+    expect: {status: [400, 413, 513], status_level: MAY, status_ref: "RFC 3261 §21.5.7"%s}
+"""
+
+
+@pytest.mark.parametrize("or_closed, outcome", [(True, "pass"), (False, "inconclusive")])
+def test_a_closed_connection_is_an_outcome_where_the_case_allows_it(or_closed, outcome):
+    [case] = load_case_text(SEC037 % (", or_closed: true" if or_closed else ""))
+    step = case.steps[0]
+    result = StepResult(name=step.name, action=step.action, flow=step.flow)
+    c = ctx(None, no_response_reason="TCP connection closed by the SUT before a final response")
+    StepJudge(case, False, lambda n: INSTANCE).judge(step, result, c, None)
+    [f] = result.findings
+    assert f.outcome == outcome
+
+
+def test_silence_is_still_inconclusive_with_or_closed():
+    [case] = load_case_text(SEC037 % ", or_closed: true")
+    step = case.steps[0]
+    result = StepResult(name=step.name, action=step.action, flow=step.flow)
+    StepJudge(case, False, lambda n: INSTANCE).judge(step, result, ctx(None, no_response_reason="no final response"), None)
+    assert result.findings[0].outcome == "inconclusive"
