@@ -69,7 +69,7 @@ def _host(ip: str) -> str:
 
 class CaseReplay:
     def __init__(self, case: CaseSpec, transport: str, events: list[WireEvent], *, strict: bool,
-                 bound: float, edge_emulated: bool):
+                 bound: float, edge_emulated: bool, capabilities: frozenset[str] = frozenset()):
         self.case = case
         self.transport = transport
         self.events = events
@@ -80,7 +80,7 @@ class CaseReplay:
             for fname, f in ue.flows.items():
                 self.st.flows[fname] = _Flow(fname, ue_name, f.transport or transport, f.reg_id,
                                              f.edge is not None and edge_emulated)
-        self.judge = StepJudge(case, strict, lambda name: self.st.instances.get(name))
+        self.judge = StepJudge(case, strict, lambda name: self.st.instances.get(name), capabilities)
         self.steps: list[StepResult] = []
         self.classification: str | None = None
 
@@ -434,7 +434,7 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
 def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, transport: str | None = None,
                  target: str | None = None, strict: bool | None = None) -> tuple[Analysis, dict]:
     case, transport = _select(case_path, capture, case_id, transport)
-    bound, role, tstrict = 4.0, "registrar", False
+    bound, role, tstrict, caps = 4.0, "registrar", False, frozenset()
     if target:
         from ..cases.errors import CaseError as TargetError
         from ..targets.loader import load_target
@@ -443,11 +443,11 @@ def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, 
             t = load_target(Path(target))
         except (TargetError, OSError) as exc:
             raise CaseSelectionError(f"cannot load target {target}: {exc}") from None
-        bound, role, tstrict = t.timers.response, t.role, t.strict
+        bound, role, tstrict, caps = t.timers.response, t.role, t.strict, frozenset(t.capabilities)
     strict = tstrict if strict is None else strict
     analysis = analyze(str(capture), strict=strict, keep_events=True)
     replay = CaseReplay(case, transport, analysis.events or [], strict=strict, bound=bound,
-                        edge_emulated=role == "registrar")
+                        edge_emulated=role == "registrar", capabilities=caps)
     steps, verdict, reason, classification = replay.run()
     analysis.events = None
     doc = {"id": f"{case.id}[{transport}]", "case_id": case.id, "transport": transport, "verdict": verdict,

@@ -69,7 +69,7 @@ def graded_items(case: CaseSpec) -> list[GradedItem]:
             fails = getattr(cls, "fails", None)
             if fails is not None:
                 out.append(GradedItem(case.id, step.name, f"class {cls.name}: fails", fails.ref, fails.level,
-                                      None, str(cls.location or "")))
+                                      fails.reading, str(cls.location or "")))
         unc = getattr(step, "unclassified", None)
         if step.classify and unc is not None:
             out.append(GradedItem(case.id, step.name, "classification: no class fits", unc.ref, unc.level,

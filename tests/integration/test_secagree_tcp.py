@@ -83,7 +83,6 @@ def test_tcp_over_esp_pcap_is_esp_only_and_tshark_decrypts_it(tmp_path):
 @pytest.mark.parametrize("fault, item, seen", [
     ("fault-accept-bad-icv", "AKA-012[tcp]", "200 OK: the stimulus was accepted"),
     ("fault-ignore-security-verify", "AKA-009[tcp]", "observed 200 OK"),
-    ("fault-one-sa-set-per-ue", "AKA-002[tcp]", "no final response within 2 s"),
     ("fault-wrong-terminating-port", "AKA-005[tcp]", "observed ESP SA 3"),
 ])
 def test_each_ims_fault_is_caught_over_tcp(tmp_path, fault, item, seen):
@@ -93,6 +92,18 @@ def test_each_ims_fault_is_caught_over_tcp(tmp_path, fault, item, seen):
     result = run.case(item)
     assert result["verdict"] == "fail", result["reason"]
     assert seen in result["reason"], result["reason"]
+
+
+def test_one_sa_set_per_ue_is_classified_and_recorded_over_tcp(tmp_path):
+    """P2 under outbound: TS 24.229 5.1.1.2.1 says the new SA set "will have no impact" (no
+    "shall"), so the fault is found and recorded with the catalogue's stricter reading, not failed."""
+    run = run_suite(tmp_path, "-k", "AKA-002 and tcp", "testcases/secagree",
+                    target=FAULTS / "fault-one-sa-set-per-ue.yaml")
+    assert run.results is not None, run.output
+    result = run.case("AKA-002[tcp]")
+    assert result["verdict"] == "pass" and result["classification"] == "one-sa-set-per-ue", result["reason"]
+    [rec] = [f for s in result["steps"] for f in s["findings"] if f["check"] == "classification"]
+    assert rec["outcome"] == "info" and "TP_IMS_002" in rec["reading"]
 
 
 def test_resync_over_tcp_renews_port_uc_and_connects_from_it(tmp_path):
