@@ -24,6 +24,19 @@ CASE_FILES = sorted((ROOT / "testcases").rglob("*.yaml"))
 RFC2119 = ("MUST", "SHALL", "SHOULD", "REQUIRED", "RECOMMENDED", "MAY", "OPTIONAL")
 
 
+# Checks graded above their sentence that another branch of issue 16 corrects (the case id and
+# who).  Their problems are reported as an expected failure; once a case is graded by its text,
+# its entry here must go (the test fails while it stays).
+PENDING = {
+    "AKA-011": "ims-secagree, item 7 (RFC 4303 [M]: record)",
+    "AKA-012": "ims-secagree, item 7 (RFC 4303 [M]: record)",
+    "EDGE-006": "edge-dialogs (delivery over the flow: RFC 5626 §5.3.1 has no keyword)",
+    "EDGE-008": "edge-dialogs, item 4 (RFC 5626 §5.2 has no keyword)",
+    "EDGE-008R": "edge-dialogs, item 4 (RFC 5626 §5.2 has no keyword)",
+    "KA-005": "keepalive-nat, item 5 ('could consider' the flow dead: MAY)",
+}
+
+
 @pytest.fixture(scope="module")
 def clauses() -> dict[str, Clause]:
     return load_clauses()
@@ -35,11 +48,19 @@ def test_case_files_exist():
 
 @pytest.mark.parametrize("path", CASE_FILES, ids=lambda p: str(p.relative_to(ROOT / "testcases")))
 def test_every_check_is_graded_by_its_clause(path, clauses):
-    problems = []
+    problems, pending = [], {}
     for case in load_case_file(path):
-        for item in graded_items(case):
-            problems.extend(grading_problems(item, clauses))
+        found = [p for item in graded_items(case) for p in grading_problems(item, clauses)]
+        if case.id in PENDING:
+            pending[case.id] = found
+        else:
+            problems.extend(found)
     assert not problems, "\n".join(problems)
+    fixed = [cid for cid, found in pending.items() if not found]
+    assert not fixed, f"{', '.join(fixed)} graded by its text now: remove from PENDING"
+    if pending:
+        pytest.xfail("; ".join(f"{cid}: {PENDING[cid]}" for cid in pending) + "\n" +
+                     "\n".join(p for found in pending.values() for p in found))
 
 
 def test_every_default_clause_has_an_entry(clauses):
