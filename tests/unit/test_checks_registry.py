@@ -158,3 +158,12 @@ def test_keepalive_check_counts_answers():
     ctx.keepalive_answered, ctx.keepalive_note = 3, "1 of 4 pings got no pong within 1 s"
     [f] = run_check("keepalive", {}, ctx)
     assert f.outcome == "fail" and "1 of 4 pings" in f.observed
+
+
+def test_instance_all_cites_rfc3840():
+    """`instance: all` in a 2xx is RFC 3840 §6 ("each Contact header field value MUST include all
+    of the feature parameters"), not RFC 3261 §10.3 step 8 (issue 16, item 14)."""
+    ref = CHECKS["contacts"].ref
+    assert ref({"instance": "all"}) == "RFC 3840 §6"
+    assert ref({"count": 2, "instance": "all"}) == "RFC 3261 §10.3 step 8; RFC 3840 §6"
+    assert ref({"count": 2}) == "RFC 3261 §10.3 step 8"
