@@ -13,9 +13,23 @@ from conformance.engine.judging import StepJudge
 from conformance.results import StepResult
 from conformance.verdict import FAIL, INFO, combine
 
-from conftest import INSTANCE, ctx, response
+from conformance.checks import CheckContext
+from conformance.sip.message import parse_message
 
 ROOT = Path(__file__).resolve().parents[2]
+INSTANCE = "<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"
+
+
+def response(*header_lines: str, status: int = 200, reason: str = "OK"):
+    head = [f"SIP/2.0 {status} {reason}", "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKabc;rport=5070",
+            "From: <sip:ue@ims.test>;tag=1", "To: <sip:ue@ims.test>;tag=2", "Call-ID: c1",
+            "CSeq: 1 REGISTER", *header_lines, "Content-Length: 0"]
+    return parse_message(("\r\n".join(head) + "\r\n\r\n").encode())
+
+
+def ctx(resp, **kw) -> CheckContext:
+    kw.setdefault("instance", INSTANCE)
+    return CheckContext(request=None, response=resp, **kw)
 F1, F2 = "sip:a@127.0.0.11:5060", "sip:a@127.0.0.12:5060"
 
 
