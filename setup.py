@@ -15,7 +15,7 @@ setup(
     + ["conformance.testcases", "conformance.profiles"],
     package_dir={"conformance.testcases": "testcases", "conformance.profiles": "targets"},
     package_data={
-        "conformance": ["schema/*.yaml", "catalogue/*.yaml"],
+        "conformance": ["schema/*.yaml", "catalogue/*.yaml", "catalogue/clauses/*.yaml"],
         "conformance.testcases": ["**/*.yaml"],
         "conformance.profiles": ["reference-*.yaml"],
     },

@@ -69,6 +69,8 @@ class Finding:
     step: str = ""
     message_index: int | None = None  # index into the case's message list
     location: str = ""  # YAML file:line of the check
+    reading: str = ""  # a stricter reading kept on purpose: graded as a record, the note shown with it
+    quote: str = ""  # the clause's sentence, for a failing or warning finding (what the SUT broke)
 
     def describe(self) -> str:
         clause = f"{self.level}, {self.ref}" if self.ref else self.level

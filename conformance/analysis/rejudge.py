@@ -89,7 +89,7 @@ def live_only(case: CaseSpec) -> str | None:
 
 class CaseReplay:
     def __init__(self, case: CaseSpec, transport: str, events: list[WireEvent], *, strict: bool,
-                 bound: float, edge_emulated: bool):
+                 bound: float, edge_emulated: bool, capabilities: frozenset[str] = frozenset()):
         self.case = case
         self.transport = transport
         self.events = events
@@ -100,7 +100,7 @@ class CaseReplay:
             for fname, f in ue.flows.items():
                 self.st.flows[fname] = _Flow(fname, ue_name, f.transport or transport, f.reg_id,
                                              f.edge is not None and edge_emulated)
-        self.judge = StepJudge(case, strict, lambda name: self.st.instances.get(name))
+        self.judge = StepJudge(case, strict, lambda name: self.st.instances.get(name), capabilities)
         self.steps: list[StepResult] = []
         self.classification: str | None = None
 
@@ -490,7 +490,7 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
 def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, transport: str | None = None,
                  target: str | None = None, strict: bool | None = None) -> tuple[Analysis, dict]:
     case, transport = _select(case_path, capture, case_id, transport)
-    bound, role, tstrict, outbound = 4.0, "registrar", False, None
+    bound, role, tstrict, outbound, caps = 4.0, "registrar", False, None, frozenset()
     if target:
         from ..cases.errors import CaseError as TargetError
         from ..targets.loader import load_target
@@ -499,11 +499,12 @@ def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, 
             t = load_target(Path(target))
         except (TargetError, OSError) as exc:
             raise CaseSelectionError(f"cannot load target {target}: {exc}") from None
-        bound, role, tstrict, outbound = t.timers.response, t.role, t.strict, t.declares("outbound")
+        bound, role, tstrict, outbound, caps = (t.timers.response, t.role, t.strict, t.declares("outbound"),
+                                                frozenset(t.capabilities))
     strict = tstrict if strict is None else strict
     analysis = analyze(str(capture), strict=strict, keep_events=True, outbound=outbound)
     replay = CaseReplay(case, transport, analysis.events or [], strict=strict, bound=bound,
-                        edge_emulated=role == "registrar")
+                        edge_emulated=role == "registrar", capabilities=caps)
     steps, verdict, reason, classification = replay.run()
     analysis.events = None
     doc = {"id": f"{case.id}[{transport}]", "case_id": case.id, "transport": transport, "verdict": verdict,

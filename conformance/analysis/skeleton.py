@@ -60,6 +60,9 @@ def case_skeleton(exchanges, source: str) -> str:
         if ex.captured is not None:
             steps.append("    expect:")
             steps.append(f"      status: {ex.captured.status}")
+            # every status names its clause (docs/case-format.md); recorded until the author does
+            steps.append('      status_ref: "TODO: the sentence that requires this status"')
+            steps.append("      status_level: MAY")
             req = [t.strip().lower() for v in ex.captured.values("Require") for t in v.split(",")]
             steps.append("      checks:")
             steps.append("        - require: {has: outbound}" if "outbound" in req else

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 from jsonschema import Draft202012Validator
 
 from .errors import CaseError
-from .model import CaseSpec, CheckSpec, ClassSpec, EdgeSpec, Expect, FlowSpec, Location, StepSpec, UESpec
+from .model import CaseSpec, CheckSpec, ClassSpec, EdgeSpec, Expect, FlowSpec, Grade, Location, StepSpec, UESpec
 from .yamlsrc import YDict, did_you_mean, format_path, line_of, load_documents, plain, show, validate
 
 __all__ = [
@@ -79,7 +79,7 @@ FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", 
                 "keepalive", "esp_keepalive", "close", "crlf", "stun_raw")
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
-CHECK_OPTIONS = ("level", "ref", "ue")
+CHECK_OPTIONS = ("level", "ref", "ue", "reading")
 MAX_WAIT = 30
 
 _CLASS_RE = re.compile(r"^([1-6])xx$")
@@ -325,8 +325,12 @@ class _Builder:
         classify = None
         if "classify" in data:
             classify = self.classify(data["classify"], path + ["classify"])
+        unclassified = self.grade(data["unclassified"], path + ["unclassified"]) if "unclassified" in data else None
+        if unclassified is not None and classify is None:
+            raise self.error("'unclassified' grades a classify step: this step has no classify",
+                             data, "unclassified", path + ["unclassified"])
         return StepSpec(action=action, flow=flow, ue=self.flows.get(flow) if flow else ue_name,
-                        options=options, expect=expect, classify=classify,
+                        options=options, expect=expect, classify=classify, unclassified=unclassified,
                         preamble=bool(data.get("preamble", False)), name=name,
                         location=self.loc(steps, index, path))
 
@@ -354,10 +358,17 @@ class _Builder:
                 status = parse_status(data["status"])
             except ValueError as e:  # the schema lets little through; this is the backstop
                 raise self.error(str(e), data, "status", path + ["status"]) from None
+            if "status_ref" not in data and not step.get("preamble", False):
+                # a preamble's status only decides whether the state under test was reached
+                # (inconclusive otherwise): every other status is a verdict and names its clause
+                raise self.error("a status expectation names its clause: add 'status_ref:' (the sentence "
+                                 "that requires this status, with an entry in conformance/catalogue/clauses/) "
+                                 "and its 'status_level:'", data, "status", path + ["status"])
         checks = [self.check(c, data["checks"], i, path + ["checks", i])
                   for i, c in enumerate(data.get("checks", []))]
         return Expect(status=status, status_level=data.get("status_level", "MUST"),
-                      status_ref=data.get("status_ref"), checks=checks,
+                      status_ref=data.get("status_ref"), or_closed=bool(data.get("or_closed", False)),
+                      checks=checks,
                       location=self.loc(step, "expect", path))
 
     def classify(self, data: Any, path: list) -> list[ClassSpec]:
@@ -371,8 +382,16 @@ class _Builder:
             checks = [self.check(x, c["checks"], j, path + [i, "checks", j])
                       for j, x in enumerate(c["checks"])]
             out.append(ClassSpec(name=c["name"], description=c["description"].strip(), checks=checks,
-                                 location=self.loc(data, i, path + [i])))
+                                 location=self.loc(data, i, path + [i]),
+                                 fails=self.grade(c["fails"], path + [i, "fails"]) if "fails" in c else None))
         return out
+
+    def grade(self, data: YDict, path: list) -> Grade:
+        when = data.get("when")
+        if when is not None:
+            self.capability(when, data, "when", path + ["when"])
+        return Grade(level=data.get("level", "MAY"), ref=data.get("ref"), when=when,
+                     reading=data.get("reading"))
 
     def check(self, data: YDict, parent: Any, index: int, path: list) -> CheckSpec:
         kinds = [k for k in data if k not in CHECK_OPTIONS]
@@ -410,9 +429,14 @@ class _Builder:
             except re.error as e:
                 raise self.error(f"not a valid regular expression: {e}", args, "matches",
                                  path + [kind, "matches"]) from None
+        from ..checks import CHECKS
+
+        if "ref" not in data and CHECKS[kind].ref(args if isinstance(args, dict) else {}) is None:
+            raise self.error(f"a {kind} check has no usual clause: give the sentence it enforces with "
+                             "'ref:' (and its 'level:')", parent, index, path)
         ue = data.get("ue")
         if ue is not None and ue not in self.ues:
             raise self.error(f"unknown UE {show(ue)}{did_you_mean(ue, self.ues)}; "
                              f"this case declares: {', '.join(self.ues)}", data, "ue", path + ["ue"])
         return CheckSpec(kind=kind, args=plain(args), level=data.get("level"), ref=data.get("ref"),
-                         ue=ue, location=self.loc(parent, index, path))
+                         ue=ue, location=self.loc(parent, index, path), reading=data.get("reading"))

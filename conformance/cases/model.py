@@ -82,6 +82,20 @@ class CheckSpec:
     ref: str | None = None
     ue: str | None = None  # which UE's instance "the UE" means (default: the step's UE)
     location: Location | None = None
+    # A stricter reading the suite keeps on purpose (the clause does not require it): the check
+    # is then recorded only (never a fail) and the note is shown beside the finding.
+    reading: str | None = None
+
+
+@dataclass
+class Grade:
+    """How a classification outcome is graded: ``level`` against the clause ``ref``, only when
+    the target declares the capability ``when`` (None: always); ``reading`` as on a check."""
+
+    level: str = "MAY"
+    ref: str | None = None
+    when: str | None = None
+    reading: str | None = None
 
 
 @dataclass
@@ -92,6 +106,7 @@ class ClassSpec:
     description: str
     checks: list[CheckSpec]
     location: Location | None = None
+    fails: Grade | None = None  # this class is a finding (e.g. Rel-7 behaviour where outbound is declared)
 
 
 @dataclass
@@ -99,6 +114,7 @@ class Expect:
     status: list[int] | None = None  # accepted final status codes; None: no status check
     status_level: str = "MUST"
     status_ref: str | None = None
+    or_closed: bool = False  # the SUT closing the connection instead of answering is an allowed outcome
     checks: list[CheckSpec] = field(default_factory=list)
     location: Location | None = None
 
@@ -120,6 +136,7 @@ class StepSpec:
     expect: Expect | None = None
     classify: list[ClassSpec] | None = None
     preamble: bool = False  # a failed check here makes the case inconclusive, not failed
+    unclassified: Grade | None = None  # a response fitting no class (None: recorded only)
     name: str = ""
     location: Location | None = None
 

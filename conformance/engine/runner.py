@@ -571,7 +571,8 @@ class CaseRun:
                             sec=sec, mappings={k: list(v) for k, v in self.mappings.items()})
 
     def _judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
-        judge = StepJudge(self.case, self.strict, lambda name: self.ues[name].instance)
+        judge = StepJudge(self.case, self.strict, lambda name: self.ues[name].instance,
+                          getattr(self.target, "capabilities", ()) or ())
         judge.judge(step, result, ctx, resp_idx)
         if result.classification is not None:
             self.classification = result.classification

@@ -89,6 +89,13 @@ def render_case_html(r: CaseResult, pcap_href: str | None) -> str:
                        f"<td>{escape(f.ref)}</td><td style=\"color:{colour};font-weight:bold\">"
                        f"{escape(f.outcome.upper())}</td><td>{escape(f.expected)}</td>"
                        f"<td>{escape(f.observed)}</td></tr>")
+            quote, reading = getattr(f, "quote", ""), getattr(f, "reading", "")
+            if quote:  # the sentence the SUT broke, verbatim
+                out.append(f'<tr><td></td><td colspan=6 class="quote"><i>{escape(f.ref)}:</i> '
+                           f"&ldquo;{escape(quote)}&rdquo;</td></tr>")
+            if reading:
+                out.append(f'<tr><td></td><td colspan=6 class="reading"><b>reading kept by the suite '
+                           f"(recorded, not a fail):</b> {escape(reading)}</td></tr>")
         if s.note and not s.findings:
             out.append(f"<tr><td>{escape(s.name)}</td><td colspan=6>{escape(s.note)}</td></tr>")
     out.append("</table>")

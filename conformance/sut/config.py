@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODES = ("rel8", "rel7")
+MODES = ("rel8", "rel7", "rfc3261")
 TOPOLOGIES = ("registrar", "edge", "core")
 EDGE_MODES = ("rel8", "rel7")
 TRANSPORTS = ("udp", "tcp")
@@ -121,9 +121,10 @@ KNOWN_FAULTS: dict[str, str] = {
 class SutConfig:
     """Settings of :class:`~conformance.sut.registrar.Registrar` and the server around it.
 
-    ``mode`` is ``"rel8"`` (an S-CSCF implementing RFC 5626) or ``"rel7"`` (a Rel-7 S-CSCF that
+    ``mode`` is ``"rel8"`` (an S-CSCF implementing RFC 5626), ``"rel7"`` (a Rel-7 S-CSCF that
     knows nothing of outbound and replaces a UE's contact on a new initial registration, the
-    problem P1 of the catalogue).  ``min_expires`` switches on 423 answers (RFC 3261 10.3 step 7);
+    problem P1 of the catalogue) or ``"rfc3261"`` (a plain RFC 3261 registrar: no outbound, a
+    binding per Contact URI, nothing replaced; REG-030 classifies it plain-3261).  ``min_expires`` switches on 423 answers (RFC 3261 10.3 step 7);
     ``flow_timer`` switches on Flow-Timer in direct-flow outbound 2xx (RFC 5626 section 6 para 11).
     ``max_bindings`` and ``max_bindings_per_aor`` bound the binding table.
 

@@ -75,6 +75,8 @@ steps:
           ue: a
         - expires: {flow: f2, min: 1, max: 300}
         - header: {name: Path, present: true, matches: "^<sip:"}
+          ref: "RFC 3327 §5.3"
+          level: MAY
         - path: {echo: true}
         - flow_timer: {valid: true}
         - supported: {lacks: gruu}
@@ -200,7 +202,7 @@ def test_the_example_in_case_format_md_loads():
 def test_classify_with_expected_status(tmp_path):
     [case] = load_case_file(write(tmp_path, MINIMAL.replace("  - register: f1", """\
   - register: f1
-    expect: {status: 200}
+    expect: {status: 200, status_ref: "RFC 3261 §10.3 step 8 (200 OK)", status_level: MAY}
     classify:
       - {name: x, description: y, checks: [{path: {ob: true}}]}""")))
     step = case.steps[0]
@@ -221,7 +223,7 @@ def test_known_checks_match_the_schema_and_the_check_registry():
     from conformance.cases.loader import _validator
 
     props = _validator().schema["$defs"]["check"]["properties"]
-    assert set(KNOWN_CHECKS) == set(props) - {"level", "ref", "ue"}
+    assert set(KNOWN_CHECKS) == set(props) - {"level", "ref", "ue", "reading"}
     checks = pytest.importorskip("conformance.checks")
     assert set(KNOWN_CHECKS) == set(checks.CHECKS)
 
@@ -525,3 +527,28 @@ def test_dialog_steps_load_with_their_defaults(tmp_path):
     assert (invite.action, invite.flow, invite.ue, invite.options["method"]) == ("invite", "f1", "a", "INVITE")
     assert (bye.action, bye.options["method"], bye.options["from"]) == ("in_dialog", "BYE", "callee")
     assert (req.flow, req.ue, req.options["method"]) == (None, "a", "MESSAGE")
+
+
+def test_a_status_without_its_clause_names_file_line_and_key(tmp_path):
+    text = MINIMAL.replace("  - register: f1", "  - register: f1\n    expect: {status: 200}")
+    with pytest.raises(CaseError) as e:
+        load_case_file(write(tmp_path, text))
+    msg = str(e.value)
+    assert "status_ref" in msg and "case.yaml:10" in msg and "steps[0].expect.status" in msg
+    # a preamble's status only decides inconclusive: it needs no clause
+    load_case_file(write(tmp_path, text.replace("    expect:", "    preamble: true\n    expect:")))
+
+
+def test_a_check_kind_without_a_usual_clause_needs_ref(tmp_path):
+    text = MINIMAL.replace("  - register: f1", "  - register: f1\n    expect:\n      checks:\n"
+                                              "        - header: {name: Path, present: true}")
+    with pytest.raises(CaseError, match="no usual clause"):
+        load_case_file(write(tmp_path, text))
+
+
+def test_unclassified_needs_a_classify_step_and_a_known_capability(tmp_path):
+    base = MINIMAL.replace("  - register: f1", "  - register: f1\n    unclassified: {level: MUST, ref: R, when: %s}")
+    with pytest.raises(CaseError, match="no classify"):
+        load_case_file(write(tmp_path, base % "outbound"))
+    with pytest.raises(CaseError, match="unknown capability"):
+        load_case_file(write(tmp_path, (base % "outbund") + "\n    classify:\n      - {name: x, description: y, checks: [{path: {ob: true}}]}"))

@@ -28,6 +28,7 @@ steps:
   - register: f1
     expect:
       status: 200
+      status_ref: "RFC 5626 §6 ¶8 (binding)"
       checks:
         - require: {has: outbound}
         - contacts: {instance_count: 1}

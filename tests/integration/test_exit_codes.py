@@ -44,7 +44,7 @@ steps:
     preamble: true
     expect: {status: 439}
   - register: f1
-    expect: {status: 200}
+    expect: {status: 200, status_ref: "RFC 5626 §6 ¶8 (binding)"}
 """
 
 

@@ -29,8 +29,11 @@ steps:
   - register: f1
     expect:
       status: 200
+      status_ref: "RFC 5626 §6 ¶8 (binding)"
       checks:
         - header: {name: Flow-Timer, matches: "^1$"}
+          ref: "RFC 5626 §5.4 ¶3"
+          level: MAY
   - keepalive: {flow: f1, every: 0.5, for: 1.5, unit: flow_timer}
     expect:
       checks:

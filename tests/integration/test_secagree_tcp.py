@@ -105,6 +105,18 @@ def test_each_ims_fault_is_caught_over_tcp(tmp_path, fault, item, seen):
     assert seen in result["reason"], result["reason"]
 
 
+def test_one_sa_set_per_ue_is_classified_and_recorded_over_tcp(tmp_path):
+    """P2 under outbound: TS 24.229 5.1.1.2.1 says the new SA set "will have no impact" (no
+    "shall"), so the fault is found and recorded with the catalogue's stricter reading, not failed."""
+    run = run_suite(tmp_path, "-k", "AKA-002 and tcp", "testcases/secagree",
+                    target=FAULTS / "fault-one-sa-set-per-ue.yaml")
+    assert run.results is not None, run.output
+    result = run.case("AKA-002[tcp]")
+    assert result["verdict"] == "pass" and result["classification"] == "one-sa-set-per-ue", result["reason"]
+    [rec] = [f for s in result["steps"] for f in s["findings"] if f["check"] == "classification"]
+    assert rec["outcome"] == "info" and "TP_IMS_002" in rec["reading"]
+
+
 def test_resync_over_tcp_renews_port_uc_and_connects_from_it(tmp_path):
     """AKA-008 (SQN failure, resync) run over TCP from a copy of its case file: the new
     Security-Client has a new port_uc (TS 24.229 5.1.1.5.1) and the protected REGISTER's

@@ -92,6 +92,8 @@ steps:
       checks:
         - via_received: {}
         - nat_mapping: {flow: f1, changed: true}
+          ref: "RFC 5626 §4.4.2 (the mapping changed)"
+          level: MAY
 """
 
 

@@ -185,3 +185,24 @@ def test_junit_sorted_and_no_target_name(tmp_path):
     suite, _ = _junit(tmp_path, [case("B[udp]", "pass"), case("A[udp]", "pass")], meta={})
     assert [tc.get("name") for tc in suite.iter("testcase")] == ["A[udp]", "B[udp]"]
     assert suite.get("name") == "outbound-conformance (?)"
+
+
+def test_a_failing_finding_shows_the_sentence_it_broke(tmp_path):
+    """results.json and the HTML report carry the clause's sentence of a failing finding, and a
+    reading note beside a recorded one (quote_findings fills the quote from the catalogue)."""
+    from conformance.engine.judging import quote_findings
+    from conformance.plugin.html import render_case_html
+
+    r = _case_result()
+    recorded = Finding(check="Flow-Timer", level="MAY", ref="RFC 5626 §10", outcome="info", expected="e",
+                       observed="o", step="reg1", reading="the suite reads the grammar strictly")
+    r.steps[0].findings.append(recorded)
+    quote_findings(r.findings)
+    f = r.findings[0]
+    assert "MUST include the outbound option-tag in a Require header field" in f.quote
+    assert recorded.quote == ""  # only failing and warning findings are quoted
+    d = r.to_dict()
+    assert d["steps"][0]["findings"][0]["quote"] == f.quote
+    assert d["steps"][0]["findings"][1]["reading"] == "the suite reads the grammar strictly"
+    html = render_case_html(r, None)
+    assert "MUST include the outbound option-tag" in html and "reading kept by the suite" in html
