@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..cases.model import CaseSpec, StepSpec
 from ..checks import CheckContext
+from ..checks.atomic import note_answer
 from ..engine.judging import StepJudge
 from ..results import StepResult
 from ..sip.errors import ParseError
@@ -83,6 +84,7 @@ class CaseReplay:
         self.judge = StepJudge(case, strict, lambda name: self.st.instances.get(name))
         self.steps: list[StepResult] = []
         self.classification: str | None = None
+        self.register_answers: dict[str, list] = {}  # flow -> its REGISTERs' answers (checks/atomic.py)
 
     # -- locating things in the capture ---------------------------------------------------------
     def _flow_at(self, addr, transport) -> str | None:
@@ -164,7 +166,8 @@ class CaseReplay:
             flow_tokens={n: f.token or "" for n, f in self.st.flows.items() if f.edge},
             closed_flows=set(self.st.closed),
             flow_addresses={n: f.addr for n, f in self.st.flows.items() if f.addr is not None},
-            no_response_reason=why or "no final response")
+            no_response_reason=why or "no final response",
+            register_answers={k: list(v) for k, v in self.register_answers.items()})
 
     # -- steps --------------------------------------------------------------------------------
     def _exchange_step(self, step: StepSpec, result: StepResult, *, peer: bool) -> None:
@@ -194,6 +197,8 @@ class CaseReplay:
         result.response_index = resp_ev.number if resp_ev is not None else None
         why = "" if resp is not None else "no final response in the capture"
         ue = self.st.flows[step.flow].ue if flow is not None else step.ue
+        if flow is not None:
+            note_answer(self.register_answers, step, flow.name, self.case.ues[ue].flows, resp)
         ctx = self._context(ue, req, resp, why)
         if flow is not None:
             ctx.earlier_paths = [uri for f, uri in self.st.path_history if f != flow.name]

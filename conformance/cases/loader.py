@@ -42,6 +42,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "header": "any header: {name: H, present: bool, matches: REGEX}",
     "flow_timer": "Flow-Timer: {valid: true} grammar, {with_require: true} only with Require: outbound",
     "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
+    "atomic": "the flow's binding is listed exactly when its latest accepted REGISTER added it (errors change nothing): {flow: FLOW}",
     "delivered": "which flows got the step's terminating request: {flow: FLOW, not_on: [FLOW], count, none, avoid_closed, route_token, request_uri}",
     "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
@@ -372,7 +373,7 @@ class _Builder:
             for key in ("include", "exclude"):
                 for i, name in enumerate(args.get(key, [])):
                     self.flow_ref(name, args[key], i, path + [kind, key, i])
-        elif kind == "expires":
+        elif kind in ("expires", "atomic"):
             self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
         elif kind == "status":
             try:

@@ -62,3 +62,5 @@ class CheckContext:
     # in order; the address the step's request came from as the SUT saw it (the NAT's mapping).
     mappings: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     request_source: tuple[str, int] | None = None
+    # flow -> (action, status, removal) of its earlier REGISTERs (checks/atomic.py)
+    register_answers: dict[str, list] = field(default_factory=dict)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..cases.model import CaseSpec, StepSpec
 from ..checks import CheckContext
+from ..checks.atomic import note_answer
 from ..results import CaseResult, MessageRecord, StepResult
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.message import Request, Response, parse_message
@@ -137,6 +138,7 @@ class CaseRun:
         self._uas_tag = new_tag()
         self.sa_sets: list = []          # every SA set of the case (keys written beside the pcap)
         self.esp_meta: dict[int, dict] = {}  # message index -> the ESP SA it arrived over
+        self.register_answers: dict[str, list] = {}  # flow -> its REGISTERs' answers (checks/atomic.py)
 
     # -- clock and recording ------------------------------------------------------------------
     def _now(self) -> float:
@@ -555,7 +557,8 @@ class CaseRun:
                             closed_flows=set(self.closed_flows),
                             forwarded=[(req, resp) for req, _, resp in self.forwarded[self._step_marks[0]:]],
                             flow_addresses=addresses, no_response_reason=why or "no final response",
-                            sec=sec, mappings={k: list(v) for k, v in self.mappings.items()})
+                            sec=sec, mappings={k: list(v) for k, v in self.mappings.items()},
+                            register_answers={k: list(v) for k, v in self.register_answers.items()})
 
     def _judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
         judge = StepJudge(self.case, self.strict, lambda name: self.ues[name].instance)
@@ -594,6 +597,7 @@ class CaseRun:
                 ref="robustness criterion (test-purposes §7: no crash, a valid REGISTER answered)", outcome=FAIL,
                 expected="a final response to a normal REGISTER", observed=f"{why} (the SUT stopped serving)",
                 step=step.name, location=result.location, message_index=req_idx))
+        note_answer(self.register_answers, step, flow_name, ue.flows, response)  # checks/atomic.py
         ctx = self._context(ue, request, response, why)
         ctx.request_source = ctx.flow_addresses.get(flow_name)
         ctx.earlier_paths = [uri for f, uri in self.path_history if f != flow_name]

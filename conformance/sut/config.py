@@ -72,6 +72,10 @@ KNOWN_FAULTS: dict[str, str] = {
         "the IMS P-CSCF forwards the protected REGISTER with sec-agree still in Require and "
         "Proxy-Require and with Security-Client/-Verify (breaks RFC 3329 section 2.3.1: a proxy "
         "MUST remove the sec-agree value, and the header when no value remains)",
+    "bind-despite-reject":
+        "a REGISTER refused with 420 (Path without Supported: path) or 423 (Interval Too Brief) "
+        "still adds or updates its bindings (breaks RFC 3261 section 10.3: a REGISTER is "
+        "processed completely or not at all)",
     "accept-bad-credentials":
         "with digest_auth on, the registrar accepts Digest credentials whose response does not "
         "verify (a wrong password); missing credentials are still challenged (breaks RFC 3261 "

@@ -108,6 +108,7 @@ class RegisterProcessor:
         self.call_id = request.get("Call-ID") or ""
         self.cseq = request.cseq[0] if request.cseq else 0
         self.ob_applied = False   # outbound processing applied to a reg-id Contact (para 6, 8)
+        self.late_reject: Reject | None = None   # FAULT bind-despite-reject: refuse after commit
 
     # -- the steps ---------------------------------------------------------------------------
     def run(self) -> list[tuple[str, str]]:
@@ -128,6 +129,8 @@ class RegisterProcessor:
                 self.table.commit(aor, bindings, self.now)           # step 7, last paragraph
             except TableFull as exc:
                 raise Reject(503, f"binding table full: {exc}", [("Retry-After", "60")]) from None
+        if self.late_reject is not None:
+            raise self.late_reject                                   # FAULT: refused, yet bound
         return self._answer(aor, supported, paths)                   # step 8
 
     def _check_request_uri(self) -> None:
@@ -167,8 +170,14 @@ class RegisterProcessor:
             except ParseError as exc:
                 raise Reject(400, f"malformed Path: {exc.reason}") from None
         if paths and "path" not in supported and self.config.require_path_support:
-            raise Reject(420, "Path received without Supported: path", [("Unsupported", "path")])
+            self._refuse(Reject(420, "Path received without Supported: path", [("Unsupported", "path")]))
         return paths
+
+    def _refuse(self, reject: Reject) -> None:
+        """Refuse the request; with the fault bind-despite-reject, only after the commit."""
+        if not self.config.has_fault("bind-despite-reject"):
+            raise reject
+        self.late_reject = self.late_reject or reject                # FAULT: keep processing
 
     def _contacts(self) -> list[NameAddr]:
         try:
@@ -206,8 +215,8 @@ class RegisterProcessor:
             requested = _requested_expiry(c, header, cfg)
             # Step 7: 423 "if and only if" 0 < requested < 3600 and below the configured minimum.
             if cfg.min_expires and 0 < requested < 3600 and requested < cfg.min_expires:
-                raise Reject(423, f"expiry {requested} below {cfg.min_expires}",
-                             [("Min-Expires", str(cfg.min_expires))])
+                self._refuse(Reject(423, f"expiry {requested} below {cfg.min_expires}",
+                                    [("Min-Expires", str(cfg.min_expires))]))
             planned.append(_Contact(c, min(requested, cfg.max_expires)))
         if cfg.outbound:
             self._outbound(planned, supported, paths)

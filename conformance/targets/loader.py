@@ -42,6 +42,8 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "reject-non-outbound": "local policy rejects registrations without outbound (RFC 5626 section 6)",
     "max-flows": "enforces a maximum number of flows per instance",
     "path-transform": "may transform the stored Path vector (RFC 3327 section 5.4)",
+    "path-support-required": "local policy rejects a REGISTER whose Path comes without Supported: path "
+                             "(RFC 3327 section 5.3, the recommended policy: 420 naming path)",
     "sec-agree": "3GPP TS 33.203 security agreement (Security-Client/Server/Verify)",
     "udp-encap": "IMS P-CSCF choosing mod=UDP-enc-tun behind a NAT: ESP in UDP (RFC 3948, TS 33.203 Annex M)",
     "websocket": "SIP over WebSocket (RFC 7118)",

@@ -29,7 +29,9 @@ def test_every_fault_is_described_and_tested():
               "accept-bad-icv", "ignore-security-verify", "one-sa-set-per-ue",
               "wrong-terminating-port", "keep-sec-agree",
               # Digest authentication at the registrar, tested in test_digest_auth.py
-              "accept-bad-credentials"}
+              "accept-bad-credentials",
+              # a refused REGISTER still binds (RFC 3261 §10.3 atomic), below
+              "bind-despite-reject"}
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
 
@@ -95,3 +97,18 @@ def test_require_without_supported(request_kw):
     assert "outbound" not in require_of(Sut().send(register(**request_kw)))
     r = Sut(faults={"require-without-supported"}).send(register(**request_kw))
     assert r.status == 200 and require_of(r) == ["outbound"]
+
+
+@pytest.mark.parametrize("refused, status", [
+    (dict(supported="outbound"), 420),                                     # Path without path
+    (dict(contacts=[contact("10.0.0.2", reg_id=2, expires=1)]), 423),      # below min_expires
+])
+def test_bind_despite_reject(refused, status):
+    for faults, listed in ((set(), ["10.0.0.1"]), ({"bind-despite-reject"}, ["10.0.0.1", "10.0.0.2"])):
+        sut = Sut(min_expires=60, faults=faults)
+        sut.send(register())
+        kw = dict(refused)
+        kw.setdefault("contacts", [contact("10.0.0.2", reg_id=2)])
+        r = sut.send(register(call_id="C2", token="t2", **kw))
+        assert r.status == status
+        assert hosts(sut.fetch(call_id="C3")) == listed

@@ -18,6 +18,8 @@ def test_registry_defaults():
                      "dropped": "MUST", "answered": "MUST", "sa_unused": "MUST", "forwarded_sec": "MUST"})
     # behind a NAT (conformance/checks/nat.py, docs/topologies.md)
     expected.update({"via_received": "MUST", "nat_mapping": "MUST"})
+    # an error changes no binding (conformance/checks/atomic.py)
+    expected.update({"atomic": "MUST"})
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"
     assert CHECKS["flow_timer"].ref({}) == "RFC 5626 §10"
@@ -73,7 +75,8 @@ def test_no_response_is_inconclusive_for_every_kind():
     ctx = CheckContext(None, None, no_response_reason="no answer")
     args = {"require": {"has": "outbound"}, "supported": {"has": "path"}, "contacts": {"count": 1},
             "reg_ids": {"equal": [1]}, "path": {"echo": True}, "header": {"name": "Path", "present": True},
-            "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
+            "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]},
+            "atomic": {"flow": "f1"}}
     args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {}})
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
     # dropped / answered judge the absence or presence of a response itself; sa_unused and
