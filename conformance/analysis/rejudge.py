@@ -198,7 +198,7 @@ class CaseReplay:
         why = "" if resp is not None else "no final response in the capture"
         ue = self.st.flows[step.flow].ue if flow is not None else step.ue
         if flow is not None:
-            note_answer(self.register_answers, step, flow.name, self.case.ues[ue].flows, resp)
+            note_answer(self.register_answers, step, flow.name, self.case.ues[ue].flows, resp, req)
         ctx = self._context(ue, req, resp, why)
         if flow is not None:
             ctx.earlier_paths = [uri for f, uri in self.st.path_history if f != flow.name]

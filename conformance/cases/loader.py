@@ -62,10 +62,10 @@ KNOWN_CHECKS: dict[str, str] = {
 
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
-           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat")
+           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat", "flow_limit", "race", "storm")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
 FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "ping", "stun",
-                "keepalive", "esp_keepalive", "close")
+                "keepalive", "esp_keepalive", "close", "flow_limit", "race", "storm")
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue")
@@ -297,6 +297,8 @@ class _Builder:
                                      data, action, path + [action])
                 flow = self.flow_ref(value["flow"], value, "flow", path + [action, "flow"])
                 options = {k: plain(v) for k, v in value.items() if k != "flow"}
+                if action == "race":   # the second flow of the race (engine/robust_steps.py)
+                    self.flow_ref(value["with"], value, "with", path + [action, "with"])
                 self.step_options(value, path + [action])
             else:
                 flow = self.flow_ref(value, data, action, path + [action])

@@ -18,9 +18,20 @@ from .context import CheckContext, Observation
 _ACTIONS = ("register", "refresh", "deregister", "deregister_all")
 
 
-def note_answer(history: dict, step, flow_name: str, ue_flows, response) -> None:
-    """Record the final answer of a REGISTER step in ``history`` (flow -> list of entries)."""
-    if step.action not in _ACTIONS or flow_name is None:
+def note_answer(history: dict, step, flow_name: str, ue_flows, response, request=None) -> None:
+    """Record the final answer of a REGISTER step in ``history`` (flow -> list of entries).  A
+    ``send`` step counts when it sent a REGISTER with a Contact (a removal with expires 0)."""
+    action = step.action
+    if action == "send" and request is not None and getattr(request, "method", "") == "REGISTER":
+        contacts = request.values("Contact")
+        if not contacts or contacts[0].strip().startswith("*"):
+            return
+        zero = "".join(contacts).replace(" ", "").lower()
+        removal = "expires=0;" in zero + ";" or (request.get("Expires") or "").strip() == "0"
+        status = response.status if response is not None else None
+        history.setdefault(flow_name, []).append(("register", status, removal))
+        return
+    if action not in _ACTIONS or flow_name is None:
         return
     status = response.status if response is not None else None
     removal = step.action == "deregister" or step.options.get("expires") == 0

@@ -597,7 +597,7 @@ class CaseRun:
                 ref="robustness criterion (test-purposes §7: no crash, a valid REGISTER answered)", outcome=FAIL,
                 expected="a final response to a normal REGISTER", observed=f"{why} (the SUT stopped serving)",
                 step=step.name, location=result.location, message_index=req_idx))
-        note_answer(self.register_answers, step, flow_name, ue.flows, response)  # checks/atomic.py
+        note_answer(self.register_answers, step, flow_name, ue.flows, response, request)  # checks/atomic.py
         ctx = self._context(ue, request, response, why)
         ctx.request_source = ctx.flow_addresses.get(flow_name)
         ctx.earlier_paths = [uri for f, uri in self.path_history if f != flow_name]
@@ -721,6 +721,8 @@ class CaseRun:
                         TERMINATING_STEPS[step.action](self, step, result)
                     elif step.action in TOPOLOGY_STEPS:
                         TOPOLOGY_STEPS[step.action](self, step, result)
+                    elif step.action in MORE_STEPS:     # engine/limit_steps.py, robust_steps.py
+                        MORE_STEPS[step.action](self, step, result)
                     elif step.action == "wait":
                         self._wait(float(step.options.get("seconds", 0)))
                     else:
@@ -809,6 +811,7 @@ def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason
 
 from .term_steps import TERMINATING_STEPS  # noqa: E402  (the steps call back into CaseRun)
 from .topo_steps import TOPOLOGY_STEPS  # noqa: E402
+from .robust_steps import STEPS as MORE_STEPS  # noqa: E402
 from .sec_steps import sec_context, sec_register_step  # noqa: E402
 
 #: Step options that make a REGISTER step an IMS AKA / sec-agree one (engine/sec_steps.py).

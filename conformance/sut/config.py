@@ -73,8 +73,8 @@ KNOWN_FAULTS: dict[str, str] = {
         "Proxy-Require and with Security-Client/-Verify (breaks RFC 3329 section 2.3.1: a proxy "
         "MUST remove the sec-agree value, and the header when no value remains)",
     "bind-despite-reject":
-        "a REGISTER refused with 420 (Path without Supported: path) or 423 (Interval Too Brief) "
-        "still adds or updates its bindings (breaks RFC 3261 section 10.3: a REGISTER is "
+        "a REGISTER refused with 420 (Path without Supported: path), 423 (Interval Too Brief) or "
+        "403 (the maximum number of flows reached) still adds or updates its bindings (breaks RFC 3261 section 10.3: a REGISTER is "
         "processed completely or not at all)",
     "accept-bad-credentials":
         "with digest_auth on, the registrar accepts Digest credentials whose response does not "
@@ -138,6 +138,11 @@ class SutConfig:
     # HTTP Digest (RFC 3261 §22, RFC 2617 MD5) required on REGISTER (sut/digestauth.py):
     # username -> password, or None for an unknown user; None switches authentication off.
     digest_auth: object = None
+    # Local policies (RFC 5626 section 6 para 7; TS 24.229 5.4.1.2.2), see sut/register.py:
+    # refuse registrations without instance-id and reg-id or whose first Path URI lacks ;ob, and
+    # at most this many flows (outbound bindings) per (AOR, private identity, instance).
+    reject_non_outbound: bool = False
+    max_flows: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -158,6 +163,8 @@ class SutConfig:
                 raise ValueError(f"{name} must be positive")
         if self.min_expires is not None and self.min_expires <= 0:
             raise ValueError("min_expires must be positive when set")
+        if self.max_flows is not None and self.max_flows <= 0:
+            raise ValueError("max_flows must be positive when set")
         if self.flow_timer is not None and self.flow_timer <= 0:
             raise ValueError("flow_timer must be positive when set")
         if not (isinstance(self.flow_grace, (int, float)) and self.flow_grace > 0):

@@ -220,7 +220,23 @@ class RegisterProcessor:
             planned.append(_Contact(c, min(requested, cfg.max_expires)))
         if cfg.outbound:
             self._outbound(planned, supported, paths)
+            if cfg.reject_non_outbound:
+                self._outbound_only(planned, supported)
         return planned
+
+    def _outbound_only(self, planned: list[_Contact], supported: set[str]) -> None:
+        """RFC 5626 section 6 para 7: "The registrar MAY be configured with local policy to reject
+        any registrations that do not include the instance-id and reg-id, or with Path header
+        field values that do not contain the "ob" URI parameter" (removals stay allowed).  Without
+        Supported: outbound the answer is 421 with Require: outbound (RFC 3261 section 21.4.16),
+        otherwise 403."""
+        if all(p.outbound or p.expires == 0 for p in planned):
+            return
+        if "outbound" not in supported:
+            raise Reject(421, "local policy: registrations must use outbound (RFC 5626)",
+                         [("Require", "outbound")])
+        raise Reject(403, "local policy: registrations must use outbound (instance-id, reg-id, "
+                          "a first Path URI with ;ob)")
 
     def _outbound(self, planned: list[_Contact], supported: set[str], paths: list[str]) -> None:
         """RFC 5626 section 6, paragraphs 3 to 5 and 8: decide which Contacts are outbound."""
@@ -317,7 +333,22 @@ class RegisterProcessor:
                 if cfg.has_fault("replace-on-new-reg-id") and p.outbound:
                     current = [b for b in current if not (b.outbound and b.instance_key == key)]
                 current.append(new)                                  # step 7: added
+        if cfg.max_flows:
+            self._flow_limit(planned, bindings, current, impi)
         return current
+
+    def _flow_limit(self, planned: list[_Contact], before: list[Binding], after: list[Binding],
+                    impi: str) -> None:
+        """TS 24.229 5.4.1.2.2: "If the maximum number of simultaneously registration flows
+        allowed [...] is reached, then the S-CSCF shall reject the REGISTER by generating a 403
+        (Forbidden) response" -- per (IMPU, IMPI, instance); a replacement (Reg1b) adds none."""
+        def flows(bindings: list[Binding], key: str) -> int:
+            return sum(1 for b in bindings if b.outbound and b.instance_key == key and b.impi == impi)
+
+        for key in {instance_key(p.instance) for p in planned if p.outbound and p.expires > 0}:
+            if flows(after, key) > self.config.max_flows and flows(after, key) > flows(before, key):
+                self._refuse(Reject(403, f"maximum number of flows ({self.config.max_flows}) reached "
+                                         "for this instance (TS 24.229 5.4.1.2.2)"))
 
     # -- the 2xx -----------------------------------------------------------------------------
     def _answer(self, aor: str, supported: set[str], paths: list[str]) -> list[tuple[str, str]]:

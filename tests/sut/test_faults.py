@@ -102,10 +102,11 @@ def test_require_without_supported(request_kw):
 @pytest.mark.parametrize("refused, status", [
     (dict(supported="outbound"), 420),                                     # Path without path
     (dict(contacts=[contact("10.0.0.2", reg_id=2, expires=1)]), 423),      # below min_expires
+    (dict(contacts=[contact("10.0.0.2", reg_id=2)]), 403),                 # beyond max_flows
 ])
 def test_bind_despite_reject(refused, status):
     for faults, listed in ((set(), ["10.0.0.1"]), ({"bind-despite-reject"}, ["10.0.0.1", "10.0.0.2"])):
-        sut = Sut(min_expires=60, faults=faults)
+        sut = Sut(min_expires=60, faults=faults, max_flows=1 if status == 403 else None)
         sut.send(register())
         kw = dict(refused)
         kw.setdefault("contacts", [contact("10.0.0.2", reg_id=2)])

@@ -60,3 +60,20 @@ def test_an_accepted_register_must_still_be_listed():
     assert judge(hist, fetch_answer(F2)).outcome == "pass"
     assert judge(hist, fetch_answer("sip:ue@127.0.0.11:5061")).outcome == "fail"
     assert judge(hist, None).outcome == "inconclusive"
+
+
+def test_a_send_step_counts_when_it_sent_a_register_with_a_contact():
+    from conformance.sip.message import Request
+
+    def req(contact, expires=None):
+        headers = [("Contact", contact)] + ([("Expires", expires)] if expires is not None else [])
+        return Request(method="REGISTER", uri="sip:ims.test", headers=headers)
+
+    send = SimpleNamespace(action="send", options={})
+    h: dict = {}
+    note_answer(h, send, "tp", ["tp"], SimpleNamespace(status=403), req("<sip:b@127.0.0.12>;reg-id=1"))
+    assert h["tp"] == [("register", 403, False)]
+    note_answer(h, send, "tp", ["tp"], SimpleNamespace(status=200), req("<sip:b@127.0.0.12>;expires=0"))
+    assert h["tp"][-1] == ("register", 200, True)
+    note_answer(h, send, "tp", ["tp"], SimpleNamespace(status=200), req("*", "0"))
+    assert len(h["tp"]) == 2                     # Contact: * is not one flow's registration
