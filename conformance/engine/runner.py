@@ -70,7 +70,9 @@ def not_applicable_reason(case: CaseSpec, transport: str, target: Target) -> str
     return unavailable_reason(case, transport)
 
 
-PADS = {"{pad600}": "a" * 600, "{pad10k}": "a" * 10240, "{pad60k}": "a" * 61440}
+PADS = {"{pad600}": "a" * 600, "{pad10k}": "a" * 10240, "{pad60k}": "a" * 61440,
+        # a 300-hop Path value list on loopback (TP_ROB_001)
+        "{path300}": ", ".join(f"<sip:hop{i}@127.0.0.1:9;lr>" for i in range(1, 301))}
 
 
 def _pads(text: str) -> str:

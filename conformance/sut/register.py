@@ -243,7 +243,8 @@ class RegisterProcessor:
         first_hop = len(self.vias) == 1                              # para 3: from the Via
         ob = first_hop
         if not first_hop and paths:
-            ob = parse_name_addr(paths[0]).uri.has_param("ob")      # para 3: the first Path URI
+            top = parse_name_addr(paths[0]).uri                      # para 3: the first Path URI;
+            ob = top.is_sip and top.has_param("ob")                 # "ob" is a SIP URI parameter
         if self.config.has_fault("path-without-ob-accepted"):
             ob = True                                                # FAULT: ignore missing ;ob
         for p in planned:

@@ -30,6 +30,7 @@ def _run(tmp: Path, target: str | None) -> dict:
                          ids=["reference-rel8", "fault-omit-require-outbound"])
 def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
     from conformance.analysis.cli import main as analyze_main
+    from conformance.analysis.rejudge import OFFLINE_UNSUPPORTED
 
     results = _run(tmp_path, target)
     checked, verdicts = 0, set()
@@ -37,6 +38,8 @@ def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
         if case["pcap"] is None:
             continue
         case_file = re.match(r"^(.*?):\d+", case["location"]).group(1)
+        if any(s["action"] in OFFLINE_UNSUPPORTED for s in case["steps"]):
+            continue    # a storm or race of REGISTERs built at run time (analysis/rejudge.py)
         out = tmp_path / f"{case['id']}.json"
         argv = [case["pcap"], "--case", case_file, "--id", case["case_id"], "--transport", case["transport"],
                 "--json", str(out), "-q"]

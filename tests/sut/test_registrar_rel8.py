@@ -435,3 +435,11 @@ def test_maximum_number_of_flows_per_instance():
     other = sut.send(register([contact("10.0.0.5", reg_id=1, instance=INSTANCE2)], call_id="C5"))
     assert other.status == 200
     assert Sut().send(register([contact("10.0.0.3", reg_id=3)], call_id="C3")).status == 200
+
+
+def test_a_non_sip_first_path_uri_is_not_an_outbound_edge():
+    """RFC 5626 section 6 para 3 / section 5.1: "ob" is a SIP URI parameter; a first Path URI
+    <tel:...;ob> names no edge proxy the registrar could route back through, so outbound
+    processing is not applied: 439 with reg-id and Supported: outbound (TP_ROB_001)."""
+    r = Sut().send(register(path=["<tel:123;ob>"]))
+    assert r.status == 439
