@@ -76,6 +76,10 @@ KNOWN_FAULTS: dict[str, str] = {
         "a REGISTER refused with 420 (Path without Supported: path), 423 (Interval Too Brief) or "
         "403 (the maximum number of flows reached) still adds or updates its bindings (breaks RFC 3261 section 10.3: a REGISTER is "
         "processed completely or not at all)",
+    "fetch-strips-params":
+        "the 2xx to a fetch (a REGISTER without Contact) lists each binding with its URI and "
+        "expires only, without +sip.instance and reg-id (breaks RFC 3840 section 6: each Contact "
+        "of a 200 to REGISTER includes all the feature parameters of that URI)",
     "accept-bad-credentials":
         "with digest_auth on, the registrar accepts Digest credentials whose response does not "
         "verify (a wrong password); missing credentials are still challenged (breaks RFC 3261 "

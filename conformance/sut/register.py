@@ -358,8 +358,12 @@ class RegisterProcessor:
         listed = self.table.bindings(aor, self.now)
         if cfg.has_fault("list-only-newest") and listed:
             listed = [max(listed, key=lambda b: b.touched)]          # FAULT: hide older bindings
+        bare = cfg.has_fault("fetch-strips-params") and not self.request.values("Contact")
         for b in listed:                     # step 8: every current binding, with "expires"
-            headers.append(("Contact", render_contact(b, self.now)))
+            value = render_contact(b, self.now)
+            if bare:                                                 # FAULT: feature params dropped
+                value = str(NameAddr(uri=b.contact.uri, params={"expires": str(b.remaining(self.now))}))
+            headers.append(("Contact", value))
         # RFC 5626 section 6 para 8 and para 6; RFC 3261 8.2.4 (no extension without Supported).
         require_ob = self.ob_applied and "outbound" in supported
         if cfg.has_fault("omit-require-outbound"):

@@ -31,7 +31,7 @@ def test_every_fault_is_described_and_tested():
               # Digest authentication at the registrar, tested in test_digest_auth.py
               "accept-bad-credentials",
               # a refused REGISTER still binds (RFC 3261 §10.3 atomic), below
-              "bind-despite-reject"}
+              "bind-despite-reject", "fetch-strips-params"}
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
 
@@ -113,3 +113,12 @@ def test_bind_despite_reject(refused, status):
         r = sut.send(register(call_id="C2", token="t2", **kw))
         assert r.status == status
         assert hosts(sut.fetch(call_id="C3")) == listed
+
+
+def test_fetch_strips_params():
+    """RFC 3840 section 6: the 200 to a fetch keeps +sip.instance on each Contact; the fault
+    drops it there only (a registration's own 2xx keeps it)."""
+    for faults, kept in ((set(), True), ({"fetch-strips-params"}, False)):
+        sut = Sut(faults=faults)
+        assert all(c.instance for c in contacts_of(sut.send(register())))
+        assert all(bool(c.instance) == kept for c in contacts_of(sut.fetch(call_id="C9")))
