@@ -13,6 +13,8 @@ verdict is the live run's.
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 from ..cases.model import CaseSpec, StepSpec
 from ..checks import CheckContext
 from ..checks.unchanged import remember
+from ..checks.atomic import note_answer
 from ..engine.judging import StepJudge
 from ..results import StepResult
 from ..sip.errors import ParseError
@@ -87,6 +90,11 @@ def live_only(case: CaseSpec) -> str | None:
     return None
 
 
+#: Step actions whose exchanges are made at run time in numbers (engine/limit_steps.py,
+#: robust_steps.py: copies of flows and UEs): not re-judged offline (a race is, _race_step).
+OFFLINE_UNSUPPORTED = ("flow_limit", "storm")
+
+
 class CaseReplay:
     def __init__(self, case: CaseSpec, transport: str, events: list[WireEvent], *, strict: bool,
                  bound: float, edge_emulated: bool, capabilities: frozenset[str] = frozenset()):
@@ -103,6 +111,7 @@ class CaseReplay:
         self.judge = StepJudge(case, strict, lambda name: self.st.instances.get(name), capabilities)
         self.steps: list[StepResult] = []
         self.classification: str | None = None
+        self.register_answers: dict[str, list] = {}  # flow -> its REGISTERs' answers (checks/atomic.py)
 
     # -- locating things in the capture ---------------------------------------------------------
     def _flow_at(self, addr, transport) -> str | None:
@@ -214,7 +223,8 @@ class CaseReplay:
             closed_flows=set(self.st.closed),
             flow_addresses={n: f.addr for n, f in self.st.flows.items() if f.addr is not None},
             no_response_reason=why or "no final response",
-            contact_elsewhere={n: f.contact_addr for n, f in self.st.flows.items() if f.contact_addr})
+            contact_elsewhere={n: f.contact_addr for n, f in self.st.flows.items() if f.contact_addr},
+            register_answers={k: list(v) for k, v in self.register_answers.items()})
 
     # -- steps --------------------------------------------------------------------------------
     def _exchange_step(self, step: StepSpec, result: StepResult, *, peer: bool) -> None:
@@ -244,6 +254,8 @@ class CaseReplay:
         result.response_index = resp_ev.number if resp_ev is not None else None
         why = "" if resp is not None else "no final response in the capture"
         ue = self.st.flows[step.flow].ue if flow is not None else step.ue
+        if flow is not None:
+            note_answer(self.register_answers, step, flow.name, self.case.ues[ue].flows, resp, req)
         ctx = self._context(ue, req, resp, why)
         if flow is not None:
             ctx.earlier_paths = [uri for f, uri in self.st.path_history if f != flow.name]
@@ -278,6 +290,58 @@ class CaseReplay:
                         self.st.path_history.append((flow.name, str(uri)))
                 except ParseError:
                     pass
+        self.judge.judge(step, result, ctx, result.response_index)
+
+    def _race_step(self, step: StepSpec, result: StepResult) -> None:
+        """engine/robust_steps.race_step offline: the two REGISTERs sent at once (over the step's
+        flow, then over ``with``), each with its final answer (after a Digest retry); the answer
+        that came last is judged, as live."""
+        from ..engine.robust_steps import ORDER, ROBUST, _listed
+        from ..verdict import INFO, PASS
+
+        answered = []
+        for name in (step.flow, step.options["with"]):
+            flow = self.st.flows[name]
+            hit = self._next_stimulus(lambda ev, f=flow: ev.kind == "sip" and ev.message.method == "REGISTER"
+                                      and ev.transport == f.transport)
+            if hit is None:
+                raise LookupError(f"{step.name}: no REGISTER of flow {name} in the capture")
+            i, ev = hit
+            self.st.consumed.add(_key(ev.message))
+            self.st.sut.add(ev.dst)
+            self.st.cursor = i + 1
+            flow.addr = ev.src
+            self._learn(flow, ev.message)
+            answered.append((name, i, ev))
+        done = []
+        for name, i, ev in answered:
+            resp_ev = self._final_response(i, ev)
+            i, ev, req, resp_ev = self._digest_retries(i, ev, resp_ev)
+            resp = resp_ev.message if resp_ev is not None else None
+            note_answer(self.register_answers, dataclasses.replace(step, action="register", options={}), name,
+                        self.case.ues[self.st.flows[name].ue].flows, resp, req)
+            done.append((name, req, resp_ev))
+        self.st.cursor = max(self.st.cursor, *(self.events.index(r) + 1 for _, _, r in done if r is not None))
+        silent = [n for n, _, r in done if r is None]
+        result.findings.append(Finding(
+            check="both racing REGISTERs answered", level="MUST", ref=ROBUST, outcome=FAIL if silent else PASS,
+            expected="a final response to each", observed=f"no answer over {', '.join(silent)}" if silent else
+            "; ".join(f"{n}: {r.message.status}" for n, _, r in done), step=step.name, location=result.location))
+        live = [d for d in done if d[2] is not None]
+        if not live:
+            return
+        name, req, resp_ev = max(live, key=lambda d: self.events.index(d[2]))
+        resp = resp_ev.message
+        result.request_index, result.response_index = None, resp_ev.number
+        if 200 <= resp.status < 300:
+            uri = self._contact(self.st.flows[name])
+            last = uri is not None and _listed(resp, uri)
+            result.findings.append(Finding(
+                check="the binding kept is that of the REGISTER answered last", level="MAY", ref=ORDER + " [I]",
+                outcome=PASS if last else INFO, expected=f"the last 2xx lists <{uri}> ({name})",
+                observed="listed" if last else "not listed", step=step.name, location=result.location,
+                message_index=resp_ev.number))
+        ctx = self._context(self.st.flows[name].ue, req, resp, "")
         self.judge.judge(step, result, ctx, result.response_index)
 
     def _digest_retries(self, i: int, ev: WireEvent, resp_ev: WireEvent | None):
@@ -438,12 +502,14 @@ class CaseReplay:
                     self._stun_step(step, result)
                 elif step.action == "close":
                     self._close_step(step, result)
+                elif step.action == "race":
+                    self._race_step(step, result)
                 elif step.action == "wait":
                     pass
                 elif step.action in LIVE_ONLY_ACTIONS:
                     raise LookupError(f"{step.name}: action {step.action!r} is judged live only "
                                       "(its raw stimulus is not re-judged from a capture)")
-                else:
+                else:   # e.g. OFFLINE_UNSUPPORTED: many exchanges at once, built at run time
                     raise LookupError(f"{step.name}: action {step.action!r} cannot be re-judged offline")
             except LookupError as exc:
                 stopped = str(exc)

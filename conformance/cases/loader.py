@@ -48,6 +48,7 @@ KNOWN_CHECKS: dict[str, str] = {
     "header": "any header: {name: H, present: bool, matches: REGEX}",
     "flow_timer": "Flow-Timer: {valid: true} grammar, {with_require: true} only with Require: outbound",
     "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
+    "atomic": "the flow's binding is listed exactly when its latest accepted REGISTER added it (errors change nothing): {flow: FLOW}",
     "delivered": "which flows got the step's terminating request: {flow: FLOW, not_on: [FLOW], at_most_one_of: [FLOW], count, none, avoid_closed, route_token, request_uri}",
     "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
     "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
@@ -73,10 +74,10 @@ KNOWN_CHECKS: dict[str, str] = {
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
            "stun", "keepalive", "esp_keepalive", "close", "wait", "nat", "request", "invite", "in_dialog",
-           "crlf", "stun_raw")
+           "crlf", "stun_raw", "flow_limit", "race", "storm")
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
 FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "ping", "stun",
-                "keepalive", "esp_keepalive", "close", "crlf", "stun_raw")
+                "keepalive", "esp_keepalive", "close", "crlf", "stun_raw", "flow_limit", "race", "storm")
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue", "reading")
@@ -314,6 +315,8 @@ class _Builder:
                                      data, action, path + [action])
                 flow = self.flow_ref(value["flow"], value, "flow", path + [action, "flow"])
                 options = {k: plain(v) for k, v in value.items() if k != "flow"}
+                if action == "race":   # the second flow of the race (engine/robust_steps.py)
+                    self.flow_ref(value["with"], value, "with", path + [action, "with"])
                 self.step_options(value, path + [action])
             else:
                 flow = self.flow_ref(value, data, action, path + [action])
@@ -409,7 +412,7 @@ class _Builder:
             for key in ("include", "exclude"):
                 for i, name in enumerate(args.get(key, [])):
                     self.flow_ref(name, args[key], i, path + [kind, key, i])
-        elif kind == "expires":
+        elif kind in ("expires", "atomic"):
             self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
         elif kind == "status":
             try:

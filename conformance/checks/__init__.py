@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..verdict import Finding, grade
+from .atomic import atomic_check
 from .contacts import contacts_check, expires_check, reg_ids_check
 from .context import CheckContext, Observation
 from .generic import flow_timer_check, header_check
@@ -61,6 +62,7 @@ CHECKS: dict[str, CheckKind] = {
         CheckKind("header", header_check, "MUST", _const(None)),
         CheckKind("flow_timer", flow_timer_check, "MAY", _const("RFC 5626 §10")),
         CheckKind("expires", expires_check, "MUST", _const("RFC 3261 §10.3 step 8")),
+        CheckKind("atomic", atomic_check, "MUST", _const("RFC 3261 §10.3 (processed atomically)")),
         CheckKind("delivered", delivered_check, "MUST", _const("RFC 5626 §7")),
         CheckKind("by_flow", by_flow_check, "MUST", _const("RFC 5626 §7 ¶2")),
         CheckKind("pong", pong_check, "MUST", _const("RFC 5626 §5.4 ¶2")),

@@ -73,3 +73,5 @@ class CheckContext:
     # deliveries there are named "<flow>@contact".
     contact_elsewhere: dict[str, tuple] = field(default_factory=dict)
     path_transform: bool = False  # the target declares path-transform (RFC 3327 §5.4 MAY)
+    # flow -> (action, status, removal) of its earlier REGISTERs (checks/atomic.py)
+    register_answers: dict[str, list] = field(default_factory=dict)

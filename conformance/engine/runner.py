@@ -17,6 +17,7 @@ from pathlib import Path
 from ..cases.model import CaseSpec, StepSpec
 from ..checks import CheckContext
 from ..checks.unchanged import remember
+from ..checks.atomic import note_answer
 from ..results import CaseResult, MessageRecord, StepResult
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.message import Request, Response, parse_message
@@ -71,7 +72,9 @@ def not_applicable_reason(case: CaseSpec, transport: str, target: Target) -> str
     return unavailable_reason(case, transport)
 
 
-PADS = {"{pad600}": "a" * 600, "{pad10k}": "a" * 10240, "{pad60k}": "a" * 61440}
+PADS = {"{pad600}": "a" * 600, "{pad10k}": "a" * 10240, "{pad60k}": "a" * 61440,
+        # a 300-hop Path value list on loopback (TP_ROB_001)
+        "{path300}": ", ".join(f"<sip:hop{i}@127.0.0.1:9;lr>" for i in range(1, 301))}
 
 
 def _pads(text: str) -> str:
@@ -140,6 +143,7 @@ class CaseRun:
         self.sa_sets: list = []          # every SA set of the case (keys written beside the pcap)
         self.esp_meta: dict[int, dict] = {}  # message index -> the ESP SA it arrived over
         self.register_history: dict[str, list] = {}  # UE -> its REGISTER outcomes (checks/unchanged.py)
+        self.register_answers: dict[str, list] = {}  # flow -> its REGISTERs' answers (checks/atomic.py)
 
     # -- clock and recording ------------------------------------------------------------------
     def _now(self) -> float:
@@ -568,7 +572,8 @@ class CaseRun:
                             closed_flows=set(self.closed_flows),
                             forwarded=[(req, resp) for req, _, resp in self.forwarded[self._step_marks[0]:]],
                             flow_addresses=addresses, no_response_reason=why or "no final response",
-                            sec=sec, mappings={k: list(v) for k, v in self.mappings.items()})
+                            sec=sec, mappings={k: list(v) for k, v in self.mappings.items()},
+                            register_answers={k: list(v) for k, v in self.register_answers.items()})
 
     def _judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, resp_idx) -> None:
         judge = StepJudge(self.case, self.strict, lambda name: self.ues[name].instance,
@@ -608,6 +613,7 @@ class CaseRun:
                 ref="robustness criterion (test-purposes §7: no crash, a valid REGISTER answered)", outcome=FAIL,
                 expected="a final response to a normal REGISTER", observed=f"{why} (the SUT stopped serving)",
                 step=step.name, location=result.location, message_index=req_idx))
+        note_answer(self.register_answers, step, flow_name, ue.flows, response, request)  # checks/atomic.py
         ctx = self._context(ue, request, response, why)
         ctx.request_source = ctx.flow_addresses.get(flow_name)
         if request.method == "REGISTER":  # the UE's REGISTER outcomes (checks/unchanged.py)
@@ -736,6 +742,8 @@ class CaseRun:
                         DIALOG_STEPS[step.action](self, step, result)
                     elif step.action in TOPOLOGY_STEPS:
                         TOPOLOGY_STEPS[step.action](self, step, result)
+                    elif step.action in MORE_STEPS:     # engine/limit_steps.py, robust_steps.py
+                        MORE_STEPS[step.action](self, step, result)
                     elif step.action == "wait":
                         self._wait(float(step.options.get("seconds", 0)))
                     else:
@@ -826,6 +834,7 @@ from .term_steps import TERMINATING_STEPS, ue_answer  # noqa: E402  (the steps c
 from .nat_contact import open_contact  # noqa: E402
 from .topo_steps import TOPOLOGY_STEPS  # noqa: E402
 from .dialog_steps import DIALOG_STEPS, regt_answer as dialog_regt_answer, ue_response as dialog_ue_response  # noqa: E402
+from .robust_steps import STEPS as MORE_STEPS  # noqa: E402
 from .sec_steps import sec_context, sec_register_step  # noqa: E402
 
 #: Step options that make a REGISTER step an IMS AKA / sec-agree one (engine/sec_steps.py).

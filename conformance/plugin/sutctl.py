@@ -58,6 +58,10 @@ class SutController:
                 kwargs["min_expires"] = t.embedded.min_expires
             if t.embedded.digest_auth:
                 kwargs["digest_auth"] = t.auth.password_for
+            if t.embedded.reject_non_outbound:
+                kwargs["reject_non_outbound"] = True
+            if t.embedded.max_flows is not None:
+                kwargs["max_flows"] = t.embedded.max_flows
             if t.embedded.ims:
                 # the IMS P-CSCF authenticates with the profile's subscribers (its HSS)
                 kwargs.update(ims=True, subscribers=t.sec_agree.subscribers or None,

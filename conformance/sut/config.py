@@ -110,6 +110,14 @@ KNOWN_FAULTS: dict[str, str] = {
         "outbound bindings are keyed by (AOR, reg-id) without the instance-id, so another "
         "instance's registration with the same reg-id replaces the first (breaks the (AOR, "
         "instance-id, reg-id) binding of RFC 5626 section 6 paragraph 8)",
+    "bind-despite-reject":
+        "a REGISTER refused with 420 (Path without Supported: path), 423 (Interval Too Brief) or "
+        "403 (the maximum number of flows reached) still adds or updates its bindings (breaks RFC 3261 section 10.3: a REGISTER is "
+        "processed completely or not at all)",
+    "fetch-strips-params":
+        "the 2xx to a fetch (a REGISTER without Contact) lists each binding with its URI and "
+        "expires only, without +sip.instance and reg-id (breaks RFC 3840 section 6: each Contact "
+        "of a 200 to REGISTER includes all the feature parameters of that URI)",
     "accept-bad-credentials":
         "with digest_auth on, the registrar accepts Digest credentials whose response does not "
         "verify (a wrong password); missing credentials are still challenged (breaks RFC 3261 "
@@ -173,6 +181,11 @@ class SutConfig:
     # HTTP Digest (RFC 3261 §22, RFC 2617 MD5) required on REGISTER (sut/digestauth.py):
     # username -> password, or None for an unknown user; None switches authentication off.
     digest_auth: object = None
+    # Local policies (RFC 5626 section 6 para 7; TS 24.229 5.4.1.2.2), see sut/register.py:
+    # refuse registrations without instance-id and reg-id or whose first Path URI lacks ;ob, and
+    # at most this many flows (outbound bindings) per (AOR, private identity, instance).
+    reject_non_outbound: bool = False
+    max_flows: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -193,6 +206,8 @@ class SutConfig:
                 raise ValueError(f"{name} must be positive")
         if self.min_expires is not None and self.min_expires <= 0:
             raise ValueError("min_expires must be positive when set")
+        if self.max_flows is not None and self.max_flows <= 0:
+            raise ValueError("max_flows must be positive when set")
         if self.flow_timer is not None and self.flow_timer <= 0:
             raise ValueError("flow_timer must be positive when set")
         if not (isinstance(self.flow_grace, (int, float)) and self.flow_grace > 0):

@@ -108,6 +108,7 @@ class RegisterProcessor:
         self.call_id = request.get("Call-ID") or ""
         self.cseq = request.cseq[0] if request.cseq else 0
         self.ob_applied = False   # outbound processing applied to a reg-id Contact (para 6, 8)
+        self.late_reject: Reject | None = None   # FAULT bind-despite-reject: refuse after commit
 
     # -- the steps ---------------------------------------------------------------------------
     def run(self) -> list[tuple[str, str]]:
@@ -128,6 +129,8 @@ class RegisterProcessor:
                 self.table.commit(aor, bindings, self.now)           # step 7, last paragraph
             except TableFull as exc:
                 raise Reject(503, f"binding table full: {exc}", [("Retry-After", "60")]) from None
+        if self.late_reject is not None:
+            raise self.late_reject                                   # FAULT: refused, yet bound
         return self._answer(aor, supported, paths)                   # step 8
 
     def _check_request_uri(self) -> None:
@@ -167,8 +170,14 @@ class RegisterProcessor:
             except ParseError as exc:
                 raise Reject(400, f"malformed Path: {exc.reason}") from None
         if paths and "path" not in supported and self.config.require_path_support:
-            raise Reject(420, "Path received without Supported: path", [("Unsupported", "path")])
+            self._refuse(Reject(420, "Path received without Supported: path", [("Unsupported", "path")]))
         return paths
+
+    def _refuse(self, reject: Reject) -> None:
+        """Refuse the request; with the fault bind-despite-reject, only after the commit."""
+        if not self.config.has_fault("bind-despite-reject"):
+            raise reject
+        self.late_reject = self.late_reject or reject                # FAULT: keep processing
 
     def _contacts(self) -> list[NameAddr]:
         try:
@@ -206,19 +215,36 @@ class RegisterProcessor:
             requested = _requested_expiry(c, header, cfg)
             # Step 7: 423 "if and only if" 0 < requested < 3600 and below the configured minimum.
             if cfg.min_expires and 0 < requested < 3600 and requested < cfg.min_expires:
-                raise Reject(423, f"expiry {requested} below {cfg.min_expires}",
-                             [("Min-Expires", str(cfg.min_expires))])
+                self._refuse(Reject(423, f"expiry {requested} below {cfg.min_expires}",
+                                    [("Min-Expires", str(cfg.min_expires))]))
             planned.append(_Contact(c, min(requested, cfg.max_expires)))
         if cfg.outbound:
             self._outbound(planned, supported, paths)
+            if cfg.reject_non_outbound:
+                self._outbound_only(planned, supported)
         return planned
+
+    def _outbound_only(self, planned: list[_Contact], supported: set[str]) -> None:
+        """RFC 5626 section 6 para 7: "The registrar MAY be configured with local policy to reject
+        any registrations that do not include the instance-id and reg-id, or with Path header
+        field values that do not contain the "ob" URI parameter" (removals stay allowed).  Without
+        Supported: outbound the answer is 421 with Require: outbound (RFC 3261 section 21.4.16),
+        otherwise 403."""
+        if all(p.outbound or p.expires == 0 for p in planned):
+            return
+        if "outbound" not in supported:
+            raise Reject(421, "local policy: registrations must use outbound (RFC 5626)",
+                         [("Require", "outbound")])
+        raise Reject(403, "local policy: registrations must use outbound (instance-id, reg-id, "
+                          "a first Path URI with ;ob)")
 
     def _outbound(self, planned: list[_Contact], supported: set[str], paths: list[str]) -> None:
         """RFC 5626 section 6, paragraphs 3 to 5 and 8: decide which Contacts are outbound."""
         first_hop = len(self.vias) == 1                              # para 3: from the Via
         ob = first_hop
         if not first_hop and paths:
-            ob = parse_name_addr(paths[0]).uri.has_param("ob")      # para 3: the first Path URI
+            top = parse_name_addr(paths[0]).uri                      # para 3: the first Path URI;
+            ob = top.is_sip and top.has_param("ob")                 # "ob" is a SIP URI parameter
         if self.config.has_fault("path-without-ob-accepted"):
             ob = True                                                # FAULT: ignore missing ;ob
         for p in planned:
@@ -312,7 +338,22 @@ class RegisterProcessor:
                 if cfg.has_fault("replace-on-new-reg-id") and p.outbound:
                     current = [b for b in current if not (b.outbound and b.instance_key == key)]
                 current.append(new)                                  # step 7: added
+        if cfg.max_flows:
+            self._flow_limit(planned, bindings, current, impi)
         return current
+
+    def _flow_limit(self, planned: list[_Contact], before: list[Binding], after: list[Binding],
+                    impi: str) -> None:
+        """TS 24.229 5.4.1.2.2: "If the maximum number of simultaneously registration flows
+        allowed [...] is reached, then the S-CSCF shall reject the REGISTER by generating a 403
+        (Forbidden) response" -- per (IMPU, IMPI, instance); a replacement (Reg1b) adds none."""
+        def flows(bindings: list[Binding], key: str) -> int:
+            return sum(1 for b in bindings if b.outbound and b.instance_key == key and b.impi == impi)
+
+        for key in {instance_key(p.instance) for p in planned if p.outbound and p.expires > 0}:
+            if flows(after, key) > self.config.max_flows and flows(after, key) > flows(before, key):
+                self._refuse(Reject(403, f"maximum number of flows ({self.config.max_flows}) reached "
+                                         "for this instance (TS 24.229 5.4.1.2.2)"))
 
     # -- the 2xx -----------------------------------------------------------------------------
     def _answer(self, aor: str, supported: set[str], paths: list[str]) -> list[tuple[str, str]]:
@@ -321,8 +362,12 @@ class RegisterProcessor:
         listed = self.table.bindings(aor, self.now)
         if cfg.has_fault("list-only-newest") and listed:
             listed = [max(listed, key=lambda b: b.touched)]          # FAULT: hide older bindings
+        bare = cfg.has_fault("fetch-strips-params") and not self.request.values("Contact")
         for b in listed:                     # step 8: every current binding, with "expires"
-            headers.append(("Contact", render_contact(b, self.now)))
+            value = render_contact(b, self.now)
+            if bare:                                                 # FAULT: feature params dropped
+                value = str(NameAddr(uri=b.contact.uri, params={"expires": str(b.remaining(self.now))}))
+            headers.append(("Contact", value))
         # RFC 5626 section 6 para 8 and para 6; RFC 3261 8.2.4 (no extension without Supported).
         require_ob = self.ob_applied and "outbound" in supported
         if cfg.has_fault("omit-require-outbound"):

@@ -20,7 +20,7 @@ from .flow import FlowInfo
 REASONS = {
     100: "Trying", 200: "OK", 408: "Request Timeout", 430: "Flow Failed",
     480: "Temporarily Unavailable", 483: "Too Many Hops", 487: "Request Terminated", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 416: "Unsupported URI Scheme",
-    420: "Bad Extension", 423: "Interval Too Brief", 439: "First Hop Lacks Outbound Support",
+    420: "Bad Extension", 421: "Extension Required", 423: "Interval Too Brief", 439: "First Hop Lacks Outbound Support",
     481: "Call/Transaction Does Not Exist", 500: "Server Internal Error", 501: "Not Implemented",
     503: "Service Unavailable",
 }

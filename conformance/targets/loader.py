@@ -40,8 +40,11 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "keepalive-crlf": "answers a double-CRLF ping with a CRLF pong on TCP (RFC 5626 section 4.4.1)",
     "keepalive-stun": "answers STUN binding requests on its SIP port (RFC 5626 section 8)",
     "reject-non-outbound": "local policy rejects registrations without outbound (RFC 5626 section 6)",
-    "max-flows": "enforces a maximum number of flows per instance",
+    "max-flows": "enforces a maximum number of flows per (IMPU, IMPI, instance), given in max_flows: N "
+                 "(TS 24.229 5.4.1.2.2: 403 beyond it)",
     "path-transform": "may transform the stored Path vector (RFC 3327 section 5.4)",
+    "path-support-required": "local policy rejects a REGISTER whose Path comes without Supported: path "
+                             "(RFC 3327 section 5.3, the recommended policy: 420 naming path)",
     "sec-agree": "3GPP TS 33.203 security agreement (Security-Client/Server/Verify)",
     "udp-encap": "IMS P-CSCF choosing mod=UDP-enc-tun behind a NAT: ESP in UDP (RFC 3948, TS 33.203 Annex M)",
     "websocket": "SIP over WebSocket (RFC 7118)",
@@ -134,6 +137,11 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
             raise error(f"unknown capability {show(cap)}{did_you_mean(cap, KNOWN_CAPABILITIES)}; "
                         f"known: {', '.join(KNOWN_CAPABILITIES)}", data["capabilities"], i, ["capabilities", i])
 
+    if "max-flows" in data.get("capabilities", []) and "max_flows" not in data:
+        raise error("capability max-flows needs max_flows: N, the operator's limit the SUT enforces "
+                    "(flows per IMPU, IMPI and instance, TS 24.229 5.4.1.2.2)", data, "capabilities",
+                    ["capabilities"])
+
     ids = data.get("identities", {})
     for key, template in ids.items():
         allowed = PLACEHOLDERS[key]
@@ -168,7 +176,9 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                                flow_timer=emb.get("flow_timer"), min_expires=emb.get("min_expires"),
                                flow_grace=emb.get("flow_grace"), ims=bool(emb.get("ims", False)),
                                pcscf_algs=[tuple(p) for p in emb.get("pcscf_algs", [])],
-                               digest_auth=bool(emb.get("digest_auth", False)))
+                               digest_auth=bool(emb.get("digest_auth", False)),
+                               reject_non_outbound=bool(emb.get("reject_non_outbound", False)),
+                               max_flows=emb.get("max_flows"))
         if embedded.ims and embedded.topology == "registrar":
             raise error("ims: true needs topology core or edge (the IMS P-CSCF is the edge)",
                         emb, "ims", ["embedded", "ims"])
@@ -189,7 +199,7 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
     kwargs: dict[str, Any] = {k: plain(data[k]) for k in
                               ("description", "role", "host", "port", "transports", "domain",
                                "capabilities", "ue_addresses", "strict", "peer_address",
-                               "sut_dead_after") if k in data}
+                               "sut_dead_after", "max_flows") if k in data}
     if mangle is not None:
         kwargs["mangle"] = mangle
     if "peer_address" in data:

@@ -49,6 +49,10 @@ class EmbeddedSut:
     pcscf_algs: list[tuple[str, str]] = field(default_factory=list)
     # The registrar requires HTTP Digest (MD5) on REGISTER, with the profile's auth: as its users
     digest_auth: bool = False
+    # Local policies of the embedded registrar: refuse registrations without outbound (RFC 5626
+    # section 6 para 7), and a maximum number of flows per instance (TS 24.229 5.4.1.2.2).
+    reject_non_outbound: bool = False
+    max_flows: int | None = None
 
 
 @dataclass
@@ -131,6 +135,9 @@ class Target:
     # After this many consecutive cases in which nothing at all came from the SUT, the rest of the
     # run is not attempted: each remaining case is inconclusive, "SUT dead" (0: never give up).
     sut_dead_after: int = 5
+    # The operator's maximum number of flows per (IMPU, IMPI, instance) the SUT declares (with
+    # capability max-flows; TS 24.229 5.4.1.2.2): the flow_limit step registers up to it.
+    max_flows: int | None = None
     sec_agree: SecAgreeProfile = field(default_factory=SecAgreeProfile)
     auth: DigestAuthProfile = field(default_factory=DigestAuthProfile)
     path: str = ""  # the file it came from

@@ -33,6 +33,7 @@ def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
     from conformance.analysis.cli import main as analyze_main
     from conformance.analysis.rejudge import live_only
     from conformance.cases.loader import load_case_file
+    from conformance.analysis.rejudge import OFFLINE_UNSUPPORTED
 
     results = _run(tmp_path, target)
     checked, verdicts, skipped = 0, set(), set()
@@ -44,6 +45,8 @@ def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
         if live_only(spec):     # judged live only (CRLF edge cases, malformed STUN, keep-alive loops)
             skipped.add(case["case_id"])
             continue
+        if any(s["action"] in OFFLINE_UNSUPPORTED for s in case["steps"]):
+            continue    # a storm or race of REGISTERs built at run time (analysis/rejudge.py)
         out = tmp_path / f"{case['id']}.json"
         argv = [case["pcap"], "--case", case_file, "--id", case["case_id"], "--transport", case["transport"],
                 "--json", str(out), "-q"]

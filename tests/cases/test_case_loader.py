@@ -552,3 +552,15 @@ def test_unclassified_needs_a_classify_step_and_a_known_capability(tmp_path):
         load_case_file(write(tmp_path, base % "outbound"))
     with pytest.raises(CaseError, match="unknown capability"):
         load_case_file(write(tmp_path, (base % "outbund") + "\n    classify:\n      - {name: x, description: y, checks: [{path: {ob: true}}]}"))
+def test_the_robustness_and_limit_steps_load_and_name_their_flows(tmp_path):
+    """race / storm / flow_limit (engine/robust_steps.py, limit_steps.py): flows checked."""
+    text = MINIMAL.replace("      f1: {address: 1}\n", "      f1: {address: 1, reg_id: 1}\n      f3: {address: 3, reg_id: 1}\n")
+    steps = ("  - race: {flow: f1, with: f3}\n  - storm: {flow: f1, ues: 10}\n  - flow_limit: f1\n"
+             "  - fetch: f1\n    expect: {checks: [{atomic: {flow: f3}}]}\n")
+    [case] = load_case_text(text.replace("  - register: f1\n", steps))
+    assert [s.action for s in case.steps] == ["race", "storm", "flow_limit", "fetch"]
+    assert case.steps[0].options == {"with": "f3"} and case.steps[1].options == {"ues": 10}
+    err = load_error(tmp_path, text.replace("  - register: f1\n", "  - race: {flow: f1, with: f9}\n"))
+    assert "unknown with 'f9'" in str(err) or "f9" in str(err)
+    err = load_error(tmp_path, text.replace("  - register: f1\n", "  - storm: {flow: f1, ues: 1000}\n"))
+    assert "ues" in str(err)

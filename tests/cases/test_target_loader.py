@@ -218,3 +218,18 @@ def test_digest_password_template_allows_only_impi(tmp_path):
     with pytest.raises(TargetError) as e:
         load_target(write(tmp_path, "name: a\nauth:\n  password: 'pw-{user}'\n"))
     assert "{impi}" in str(e.value) and ":3" in str(e.value)
+
+
+def test_max_flows_is_declared_with_its_limit_and_configures_the_embedded_policy(tmp_path):
+    t = load_target(write(tmp_path, """\
+        name: policy
+        port: 0
+        capabilities: [outbound, max-flows, reject-non-outbound]
+        max_flows: 2
+        embedded: {max_flows: 2, reject_non_outbound: true}
+        """))
+    assert t.max_flows == 2 and t.declares("max-flows")
+    assert (t.embedded.max_flows, t.embedded.reject_non_outbound) == (2, True)
+    with pytest.raises(TargetError) as info:
+        load_target(write(tmp_path, "name: x\ncapabilities: [outbound, max-flows]\n"))
+    assert "max_flows" in str(info.value)

@@ -33,7 +33,9 @@ def test_every_fault_is_described_and_tested():
               "accept-bad-icv", "ignore-security-verify", "one-sa-set-per-ue",
               "wrong-terminating-port", "keep-sec-agree",
               # Digest authentication at the registrar, tested in test_digest_auth.py
-              "accept-bad-credentials"}
+              "accept-bad-credentials",
+              # a refused REGISTER still binds (RFC 3261 §10.3 atomic), below
+              "bind-despite-reject", "fetch-strips-params"}
     tested |= {"commit-rejected-contacts", "key-without-instance"}   # below (issue 16)
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
@@ -119,3 +121,28 @@ def test_key_without_instance():
         sut = Sut(faults=faults)
         sut.send(register())
         assert hosts(sut.send(register(other, call_id="C2", token="t2"))) == expected
+
+
+@pytest.mark.parametrize("refused, status", [
+    (dict(supported="outbound"), 420),                                     # Path without path
+    (dict(contacts=[contact("10.0.0.2", reg_id=2, expires=1)]), 423),      # below min_expires
+    (dict(contacts=[contact("10.0.0.2", reg_id=2)]), 403),                 # beyond max_flows
+])
+def test_bind_despite_reject(refused, status):
+    for faults, listed in ((set(), ["10.0.0.1"]), ({"bind-despite-reject"}, ["10.0.0.1", "10.0.0.2"])):
+        sut = Sut(min_expires=60, faults=faults, max_flows=1 if status == 403 else None)
+        sut.send(register())
+        kw = dict(refused)
+        kw.setdefault("contacts", [contact("10.0.0.2", reg_id=2)])
+        r = sut.send(register(call_id="C2", token="t2", **kw))
+        assert r.status == status
+        assert hosts(sut.fetch(call_id="C3")) == listed
+
+
+def test_fetch_strips_params():
+    """RFC 3840 section 6: the 200 to a fetch keeps +sip.instance on each Contact; the fault
+    drops it there only (a registration's own 2xx keeps it)."""
+    for faults, kept in ((set(), True), ({"fetch-strips-params"}, False)):
+        sut = Sut(faults=faults)
+        assert all(c.instance for c in contacts_of(sut.send(register())))
+        assert all(bool(c.instance) == kept for c in contacts_of(sut.fetch(call_id="C9")))

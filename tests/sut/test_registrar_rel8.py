@@ -403,3 +403,43 @@ def test_direct_request_via_stamping(sut):
 def test_response_keeps_an_existing_to_tag(sut):
     req = register(to="<sip:ue-a@ims.test>;tag=abc")
     assert sut.send(req).get("To") == "<sip:ue-a@ims.test>;tag=abc"
+
+
+def test_local_policy_rejects_non_outbound_registrations():
+    """RFC 5626 section 6 para 7 (MAY, a local policy): without instance-id and reg-id, or with a
+    first Path URI lacking ;ob, the registration is refused; outbound ones and removals pass."""
+    strict = Sut(reject_non_outbound=True)
+    assert strict.send(register()).status == 200
+    plain = strict.send(register([contact("10.0.0.2", reg_id=None, instance=None)], call_id="C2"))
+    assert plain.status == 403
+    no_sup = strict.send(register([contact("10.0.0.3", reg_id=None, instance=None)], call_id="C3",
+                                  supported="path"))
+    assert no_sup.status == 421 and "outbound" in no_sup.get("Require")
+    no_ob = strict.send(register([contact("10.0.0.4", reg_id=None)], call_id="C4",
+                                 path=["<sip:t4@ep-t.test;lr>"]))
+    assert no_ob.status == 403
+    assert strict.send(register([contact("10.0.0.1", expires=0)], cseq=2)).status == 200
+    assert Sut().send(register([contact("10.0.0.2", reg_id=None, instance=None)], call_id="C2")).status == 200
+
+
+def test_maximum_number_of_flows_per_instance():
+    """TS 24.229 5.4.1.2.2: one flow more than the maximum is refused with 403; the existing
+    flows stay; a replacement (same reg-id) and another instance are not counted."""
+    sut = Sut(max_flows=2)
+    assert sut.send(register()).status == 200
+    assert sut.send(register([contact("10.0.0.2", reg_id=2)], call_id="C2", token="t2")).status == 200
+    over = sut.send(register([contact("10.0.0.3", reg_id=3)], call_id="C3", token="t3"))
+    assert over.status == 403
+    assert len(contacts_of(sut.fetch(call_id="C9"))) == 2
+    assert sut.send(register([contact("10.0.0.4", reg_id=2)], call_id="C4", token="t4")).status == 200
+    other = sut.send(register([contact("10.0.0.5", reg_id=1, instance=INSTANCE2)], call_id="C5"))
+    assert other.status == 200
+    assert Sut().send(register([contact("10.0.0.3", reg_id=3)], call_id="C3")).status == 200
+
+
+def test_a_non_sip_first_path_uri_is_not_an_outbound_edge():
+    """RFC 5626 section 6 para 3 / section 5.1: "ob" is a SIP URI parameter; a first Path URI
+    <tel:...;ob> names no edge proxy the registrar could route back through, so outbound
+    processing is not applied: 439 with reg-id and Supported: outbound (TP_ROB_001)."""
+    r = Sut().send(register(path=["<tel:123;ob>"]))
+    assert r.status == 439

@@ -25,6 +25,8 @@ def test_registry_defaults():
     # most without an RFC 2119 keyword (route_removed is written at MUST in the cases)
     expected.update({"routed": "MAY"})
     expected["unchanged"] = "MUST"     # a rejected REGISTER changes no binding (checks/unchanged.py)
+    # an error changes no binding (conformance/checks/atomic.py)
+    expected.update({"atomic": "MUST"})
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"
     assert CHECKS["flow_timer"].ref({}) == "RFC 5626 §10"
@@ -80,7 +82,8 @@ def test_no_response_is_inconclusive_for_every_kind():
     ctx = CheckContext(None, None, no_response_reason="no answer")
     args = {"require": {"has": "outbound"}, "supported": {"has": "path"}, "contacts": {"count": 1},
             "reg_ids": {"equal": [1]}, "path": {"echo": True}, "header": {"name": "Path", "present": True},
-            "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]}}
+            "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]},
+            "atomic": {"flow": "f1"}}
     args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {},
                  "sec_response": {"q_values": True}, "via_keep": {}})   # no_security_server / no_sa_offered: a discard passes
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
