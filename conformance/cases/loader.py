@@ -199,6 +199,8 @@ class _Builder:
         self.ues = ues
         for i, cap in enumerate(data.get("applies_to", [])):
             self.capability(cap, data["applies_to"], i, ["applies_to", i])
+        for i, cap in enumerate(data.get("applies_unless", [])):
+            self.capability(cap, data["applies_unless"], i, ["applies_unless", i])
 
         steps = [self.step(s, data["steps"], i) for i, s in enumerate(data["steps"])]
         return CaseSpec(
@@ -209,6 +211,7 @@ class _Builder:
             requirements=list(data.get("requirements", [])),
             test_purposes=list(data.get("test_purposes", [])),
             applies_to=list(data.get("applies_to", [])),
+            applies_unless=list(data.get("applies_unless", [])),
             transports=list(data.get("transports", ["udp", "tcp"])),
             ues=ues,
             steps=steps,

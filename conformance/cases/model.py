@@ -157,6 +157,9 @@ class CaseSpec:
     tags: list[str] = field(default_factory=list)
     location: Location | None = None
     topology: list[str] = field(default_factory=list)  # topology features needed (topology/model.py)
+    # declared local policies under which the case's stimulus is refused by design (e.g.
+    # reject-non-outbound for a case registering a Contact without reg-id): not applicable there
+    applies_unless: list[str] = field(default_factory=list)
 
     def flow(self, name: str) -> tuple[UESpec, FlowSpec]:
         for ue in self.ues.values():

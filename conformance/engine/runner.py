@@ -44,6 +44,10 @@ def not_applicable_reason(case: CaseSpec, transport: str, target: Target) -> str
     if missing:
         return (f"target '{target.name}' does not declare capability "
                 f"{', '.join(repr(m) for m in missing)} required by {case.id}")
+    policy = [c for c in getattr(case, "applies_unless", ()) if target.declares(c)]
+    if policy:
+        return (f"target '{target.name}' declares the local policy {', '.join(repr(p) for p in policy)}, "
+                f"under which {case.id}'s stimulus is refused by design")
     wanted = getattr(case, "topology", None) or []
     if wanted:
         topo = getattr(target, "topology", None)
