@@ -112,7 +112,9 @@ def test_list_coverage_command():
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert re.search(r"TP_REG_003\s+.*covered by .*REG-003", out)
-    assert re.search(r"TP_REG_029\s+.*NOT YET — .*issue 6", out)
+    assert re.search(r"TP_REG_027\s+.*NOT YET — .*issue 18", out)   # the only one left (reg-event)
+    assert re.search(r"TP_REG_029\s+.*covered by .*AKA-014", out)
+    assert "coverage: 105 of 106 test purposes covered" in out
     assert re.search(r"coverage: \d+ of \d+ test purposes covered", out)
     md = subprocess.run([sys.executable, "-m", "conformance", "list", "--coverage", "--markdown"], cwd=ROOT,
                         capture_output=True, text=True, timeout=120).stdout
