@@ -1,7 +1,8 @@
 """Expected verdict tables (expected/*.yaml) and the comparison of a suite run against one.
 
 The table format and the comparison live in conformance.baseline; this adds the assertions
-the project's tests make. Used by test_expected_verdicts.py (the reference CSCF profiles) and
+the project's tests make. Used by test_expected_verdicts.py (the reference CSCF profiles),
+test_expected_fault_verdicts.py (the reference with each deliberate fault) and
 test_kamailio.py (Kamailio).
 """
 
@@ -34,3 +35,22 @@ def assert_run_matches_table(run: SuiteRun, expected: dict[str, dict], table_nam
     got = run.verdicts()
     applicable_ok = all(v in ("pass", "not applicable") for v in got.values())
     assert (run.returncode == 0) == applicable_ok, f"exit {run.returncode}\n{run.output[-2000:]}"
+
+
+def check_table(expected_file: Path, tmp_path: Path) -> None:
+    """Run the suite against the table's target and compare (a table whose target has a network
+    topology is skipped, with the reason, where namespaces cannot be made)."""
+    import pytest
+
+    from suite_runner import ROOT, run_suite
+
+    target, expected = load_table(expected_file)
+    if "\ntopology:" in (ROOT / target).read_text():
+        # network-namespace topologies (docs/topologies.md) need root, nftables and conntrack
+        from conformance.topology.netns import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            pytest.skip(f"{target}: {reason}")
+    run = run_suite(tmp_path, target=ROOT / target)
+    assert_run_matches_table(run, expected, expected_file.name)

@@ -13,25 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from expected_tables import assert_run_matches_table, load_table
+from expected_tables import check_table
 from suite_runner import ROOT, run_suite
 
 EXPECTED = sorted((ROOT / "expected").glob("*.yaml"))
-NON_KAMAILIO = [p for p in EXPECTED if not p.name.startswith("kamailio")]  # test_kamailio.py runs those
+# test_kamailio.py runs the Kamailio tables, test_expected_fault_verdicts.py the deliberate faults
+# (a file of its own, so that pytest-xdist --dist loadfile runs it beside this one)
+PROFILES = [p for p in EXPECTED if not p.name.startswith(("kamailio", "fault-"))]
 
 
-@pytest.mark.parametrize("expected_file", NON_KAMAILIO, ids=[p.stem for p in NON_KAMAILIO])
+@pytest.mark.parametrize("expected_file", PROFILES, ids=[p.stem for p in PROFILES])
 def test_verdicts_match_the_checked_in_table(expected_file: Path, tmp_path: Path):
-    target, expected = load_table(expected_file)
-    if "\ntopology:" in (ROOT / target).read_text():
-        # network-namespace topologies (docs/topologies.md) need root, nftables and conntrack
-        from conformance.topology.netns import unavailable_reason
-
-        reason = unavailable_reason()
-        if reason:
-            pytest.skip(f"{target}: {reason}")
-    run = run_suite(tmp_path, target=ROOT / target)
-    assert_run_matches_table(run, expected, expected_file.name)
+    check_table(expected_file, tmp_path)
 
 
 def test_fault_reasons_name_expected_and_observed_values(tmp_path: Path):
