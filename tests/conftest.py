@@ -1,4 +1,5 @@
-"""How the project's tests spread over pytest-xdist workers (`make test`: -n 2 --dist loadgroup).
+"""How the project's tests spread over pytest-xdist workers (`make test`: -n 3 --dist loadgroup;
+most of a suite run waits on the network, so three workers share two cores well).
 
 Each test file stays on one worker (its module fixtures, a Kamailio on fixed ports, a wheel
 built once), as with --dist loadfile, except the expected-verdict tables: each table is a whole

@@ -67,7 +67,8 @@ def sub_exchange(run, step: StepSpec, action: str, flow: str, into: StepResult, 
     return response_of(run, scratch)
 
 
-def _listed(response: Response, uri: str) -> bool:
+def contact_listed(response: Response, uri: str) -> bool:
+    """Whether the 2xx lists a Contact equal to ``uri`` (RFC 3261 URI comparison)."""
     try:
         want = parse_uri(uri)
         return any(c.uri is not None and not c.star and uri_equal(c.uri, want)
@@ -111,9 +112,9 @@ def flow_limit_step(run, step: StepSpec, result: StepResult) -> None:
             expected="a 2xx to the fetch", observed="no answer" if fetch is None else f"{fetch.status}",
             step=step.name, location=result.location))
         return
-    lost = [n for n in names[:-1] if not _listed(fetch, kept_uris[n])]
+    lost = [n for n in names[:-1] if not contact_listed(fetch, kept_uris[n])]
     accepted = r is not None and 200 <= r.status < 300
-    bound = _listed(fetch, kept_uris[over])
+    bound = contact_listed(fetch, kept_uris[over])
     result.findings.append(Finding(
         check=f"the {limit} flows kept", level="MUST", ref=ATOMIC, outcome=FAIL if lost else PASS,
         expected=f"flows {', '.join(names[:-1])} listed by the fetch", observed=(

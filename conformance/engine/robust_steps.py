@@ -26,7 +26,7 @@ from ..sip.headers import parse_contacts, parse_uri, uri_equal
 from ..sip.message import Response, parse_message
 from ..verdict import FAIL, INFO, PASS, Finding
 from ..results import StepResult
-from .limit_steps import LIMIT_STEPS, clone_flow, sub_exchange
+from .limit_steps import LIMIT_STEPS, clone_flow, contact_listed, sub_exchange
 from .ue import UE, RegDialog, RegisterOptions, build_register, new_branch
 
 ROBUST = "suite: robustness (the SUT still serves)"
@@ -115,15 +115,6 @@ def _settle(run, step, result, ue, flow, ep, request, outcome):
     return request, outcome
 
 
-def _listed(response: Response, uri: str) -> bool:
-    try:
-        want = parse_uri(uri)
-        return any(c.uri is not None and not c.star and uri_equal(c.uri, want)
-                   for c in parse_contacts(response.values("Contact")))
-    except ParseError:
-        return False
-
-
 def race_step(run, step, result) -> None:
     from ..checks.atomic import note_answer
 
@@ -159,7 +150,7 @@ def race_step(run, step, result) -> None:
     result.note = "answers in order: " + ", ".join(f"{n} {f[0].status}" for n, _, f in order)
     if 200 <= response.status < 300:
         uri = ue.contact_uri(ue.flows[name])
-        last = _listed(response, uri)
+        last = contact_listed(response, uri)
         result.findings.append(Finding(
             check="the binding kept is that of the REGISTER answered last", level="MAY", ref=ORDER + " [I]",
             outcome=PASS if last else INFO, expected=f"the last 2xx lists <{uri}> ({name})",
@@ -225,10 +216,10 @@ def storm_step(run, step, result) -> None:
         mine = [x for x in parse_contacts(fetch.values("Contact")) if not x.star and x.instance == c.instance]
         if bound.get(c.name) != new.name:
             continue                                 # its Reg1b was refused: nothing to expect
-        if len(mine) != 1 or not _listed(fetch, c.contact_uri(new)) or _listed(fetch, c.contact_uri(old)):
+        if len(mine) != 1 or not contact_listed(fetch, c.contact_uri(new)) or contact_listed(fetch, c.contact_uri(old)):
             problems.append(f"{c.name}: {len(mine)} binding(s) of its instance"
-                            + (", the replaced flow still listed" if _listed(fetch, c.contact_uri(old)) else "")
-                            + ("" if _listed(fetch, c.contact_uri(new)) else ", its new flow missing"))
+                            + (", the replaced flow still listed" if contact_listed(fetch, c.contact_uri(old)) else "")
+                            + ("" if contact_listed(fetch, c.contact_uri(new)) else ", its new flow missing"))
     result.findings.append(Finding(
         check="after the storm each UE has exactly its new flow bound", level="MUST", ref=NO_LOSS,
         outcome=FAIL if problems else PASS, expected="one binding per UE: the Reg1b flow",
