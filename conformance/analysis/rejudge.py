@@ -296,7 +296,8 @@ class CaseReplay:
         """engine/robust_steps.race_step offline: the two REGISTERs sent at once (over the step's
         flow, then over ``with``), each with its final answer (after a Digest retry); the answer
         that came last is judged, as live."""
-        from ..engine.robust_steps import ORDER, ROBUST, _listed
+        from ..engine.limit_steps import contact_listed
+        from ..engine.robust_steps import ORDER, ROBUST
         from ..verdict import INFO, PASS
 
         answered = []
@@ -335,7 +336,7 @@ class CaseReplay:
         result.request_index, result.response_index = None, resp_ev.number
         if 200 <= resp.status < 300:
             uri = self._contact(self.st.flows[name])
-            last = uri is not None and _listed(resp, uri)
+            last = uri is not None and contact_listed(resp, uri)
             result.findings.append(Finding(
                 check="the binding kept is that of the REGISTER answered last", level="MAY", ref=ORDER + " [I]",
                 outcome=PASS if last else INFO, expected=f"the last 2xx lists <{uri}> ({name})",
