@@ -50,7 +50,7 @@ tools:
 	scripts/install-tools.sh
 
 test: $(STAMP) tools
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 3 --dist loadgroup $(ARGS)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 3 --dist loadfile $(ARGS)
 
 clean:
 	rm -rf reports/*.html reports/*.json reports/*.xml reports/assets pcaps/*.pcap $(VENV)
