@@ -22,7 +22,7 @@ import dataclasses
 import time
 
 from ..sip.errors import LocalProtocolError, ParseError
-from ..sip.headers import parse_contacts, parse_uri, uri_equal
+from ..sip.headers import parse_contacts
 from ..sip.message import Response, parse_message
 from ..verdict import FAIL, INFO, PASS, Finding
 from ..results import StepResult
