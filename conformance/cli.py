@@ -164,7 +164,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .cases.errors import CaseError
+    from .yamlio.errors import CaseError
     from .cases.loader import load_case_file
     from .engine.runner import not_applicable_reason
 
@@ -174,7 +174,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.target:
         from .targets.loader import load_target
 
-        from .cases.errors import TargetError
+        from .yamlio.errors import TargetError
         from .resources import profile_path
 
         path = Path(args.target)

@@ -163,7 +163,7 @@ def render(data: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None,
         stderr: TextIO | None = None) -> int:
-    from .cases.errors import TargetError
+    from .yamlio.errors import TargetError
     from .targets.loader import load_target, target_from_dict
 
     stdin = stdin or sys.stdin

@@ -9,7 +9,7 @@ Layers, as in the rest of the project:
   out come :class:`~conformance.analysis.reassembly.WireEvent` s (SIP message, ping, pong, STUN).
 * ``timeline``: sans-IO; transactions, registrations per AOR / instance / reg-id, terminating
   requests and keep-alives over time.
-* ``rules``: the offline checks, judged with the same functions as live runs (``conformance.checks``).
+* ``rules``: the offline checks, judged with the same functions as live runs (``conformance.meaning.checks``).
 * ``rejudge``: a suite case re-judged from its pcap (``--case``).
 * ``report`` / ``cli``: console table, JSON, HTML; the ``analyze`` command.
 """

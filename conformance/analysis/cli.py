@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
             outbound = None
             if args.target:
-                from ..cases.errors import CaseError as TargetError
+                from ..yamlio.errors import CaseError as TargetError
                 from ..targets.loader import load_target
 
                 try:

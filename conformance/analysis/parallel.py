@@ -49,7 +49,7 @@ from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .timeline import MAX_OPEN, AorState, Counts, Exchange, RegisterOutcome, Timeline, aor_of_to
-from ..verdict import PASS
+from ..meaning.verdict import PASS
 
 MAX_CALL_IDS = 200_000
 _POLL_EVERY = 1 << 16  # events between two looks at the other processes' results

@@ -7,7 +7,7 @@ a STUN Binding request.  A flow is known by its local address and port (the sour
 REGISTER; a new connection gives it a new port); the PEER by its address; a request the SUT sends
 to a flow's address is a delivery to that flow.  Each exchange then gets the same
 :class:`CheckContext` the live runner builds (``engine/runner.py`` ``_context``), and the step's
-expectations are judged by the same :class:`~conformance.engine.judging.StepJudge`, so the
+expectations are judged by the same :class:`~conformance.meaning.judging.StepJudge`, so the
 verdict is the live run's.
 """
 
@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cases.model import CaseSpec, StepSpec
-from ..checks import CheckContext
-from ..checks.unchanged import remember
-from ..checks.atomic import note_answer
-from ..engine.judging import StepJudge
-from ..results import StepResult
+from ..meaning.checks import CheckContext
+from ..meaning.checks.unchanged import remember
+from ..meaning.checks.atomic import note_answer
+from ..meaning.judging import StepJudge
+from ..meaning.results import StepResult
 from ..sip.errors import ParseError
 from ..sip.headers import parse_contacts, parse_name_addr
 from ..sip.message import Request, Response
-from ..verdict import FAIL, INCONCLUSIVE, Finding, combine
+from ..meaning.verdict import FAIL, INCONCLUSIVE, Finding, combine
 from .analyzer import Analysis, analyze
 from .reassembly import WireEvent
 
@@ -298,7 +298,7 @@ class CaseReplay:
         that came last is judged, as live."""
         from ..engine.limit_steps import contact_listed
         from ..engine.robust_steps import ORDER, ROBUST
-        from ..verdict import INFO, PASS
+        from ..meaning.verdict import INFO, PASS
 
         answered = []
         for name in (step.flow, step.options["with"]):
@@ -390,7 +390,7 @@ class CaseReplay:
         self.judge.judge(step, result, ctx, result.response_index)
 
     def _stun_step(self, step: StepSpec, result: StepResult) -> None:
-        from ..sut.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_SUCCESS, decode_xor_address, parse
+        from ..sip.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_SUCCESS, decode_xor_address, parse
 
         flow = self.st.flows[step.flow]
         hit = self._next_stimulus(lambda ev: ev.kind == "stun" and ev.src == flow.addr)
@@ -531,7 +531,7 @@ class CaseReplay:
 
 
 def _select(case_path: Path, capture: Path, case_id: str | None, transport: str | None) -> tuple[CaseSpec, str]:
-    from ..cases.errors import CaseError
+    from ..yamlio.errors import CaseError
     from ..cases.loader import load_case_file
 
     m = re.match(r"^(?P<id>.+)-(?P<t>udp|tcp)$", capture.stem)
@@ -559,7 +559,7 @@ def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, 
     case, transport = _select(case_path, capture, case_id, transport)
     bound, role, tstrict, outbound, caps = 4.0, "registrar", False, None, frozenset()
     if target:
-        from ..cases.errors import CaseError as TargetError
+        from ..yamlio.errors import CaseError as TargetError
         from ..targets.loader import load_target
 
         try:

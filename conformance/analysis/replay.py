@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..engine.pcap import PcapRecorder
-from ..engine.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
+from ..ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from ..engine.transport import TcpEndpoint, TransportError, UdpEndpoint
 from ..sip.errors import ParseError
 from ..sip.message import Request, Response, parse_message

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if not path.is_file():
         print(f"conformance replay: {path}: no such file", file=sys.stderr)
         return EXIT_USAGE
-    from ..plugin.sutctl import SutController, SutStartError
+    from ..control.sutctl import SutController, SutStartError
     from ..targets.loader import load_target
     from .replay import Replayer, load_exchanges
 

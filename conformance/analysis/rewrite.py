@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from ..engine.ue import new_branch, new_tag
+from ..ue.model import new_branch, new_tag
 from ..sip.errors import ParseError
 from ..sip.message import Request, Response
 

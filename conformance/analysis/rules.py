@@ -1,7 +1,7 @@
 """The offline checks: generic rules judged on every exchange of a capture.
 
 Each rule has its clause and level as in the test-purpose catalogue, and is judged with the same
-check functions as a live run (``conformance.checks``: ``require``, ``contacts``, ``path``,
+check functions as a live run (``conformance.meaning.checks``: ``require``, ``contacts``, ``path``,
 ``flow_timer``, ``status``, ``delivered``, ``pong``, ``stun_mapped``) on a :class:`CheckContext`
 built from the captured request and response, with the bindings the timeline knows standing in
 for the UE's flows.  What cannot be seen in a capture is not guessed: "first hop" is taken from
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..checks import CheckContext, Observation, run_check
+from ..meaning.checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
-from ..verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
+from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
 from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, contacts_of, hget,
                        hvalues, instance_of, request_expires, uri_text)
 

@@ -418,7 +418,7 @@ class Timeline:
         return out
 
     def _stun_event(self, ev: WireEvent) -> list:
-        from ..sut.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_REQUEST, CLASS_SUCCESS, decode_xor_address, parse
+        from ..sip.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_REQUEST, CLASS_SUCCESS, decode_xor_address, parse
 
         parsed = parse(ev.data)
         if parsed is None:

@@ -20,9 +20,9 @@ from typing import Any, Iterable
 
 from jsonschema import Draft202012Validator
 
-from .errors import CaseError
+from ..yamlio.errors import CaseError
 from .model import CaseSpec, CheckSpec, ClassSpec, EdgeSpec, Expect, FlowSpec, Grade, Location, StepSpec, UESpec
-from .yamlsrc import YDict, did_you_mean, format_path, line_of, load_documents, plain, show, validate
+from ..yamlio.source import YDict, did_you_mean, format_path, line_of, load_documents, plain, show, validate
 
 __all__ = [
     "ACTIONS", "FLOW_ACTIONS", "KNOWN_CHECKS", "LEVELS", "SCHEMA_PATH", "CaseError",
@@ -38,7 +38,7 @@ def dialog_step(loader, action, value, path):
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "case.schema.yaml"
 
 #: Check kinds a case may use, with what each looks at.  Kept in step with
-#: ``conformance.checks.CHECKS`` (a test compares the two) and with the schema's ``check``.
+#: ``conformance.meaning.checks.CHECKS`` (a test compares the two) and with the schema's ``check``.
 KNOWN_CHECKS: dict[str, str] = {
     "require": "Require header of the response: {has: TAG} or {lacks: TAG}",
     "supported": "Supported header of the response: {has: TAG} or {lacks: TAG}",
@@ -435,7 +435,7 @@ class _Builder:
             except re.error as e:
                 raise self.error(f"not a valid regular expression: {e}", args, "matches",
                                  path + [kind, "matches"]) from None
-        from ..checks import CHECKS
+        from ..meaning.checks import CHECKS
 
         if "ref" not in data and CHECKS[kind].ref(args if isinstance(args, dict) else {}) is None:
             raise self.error(f"a {kind} check has no usual clause: give the sentence it enforces with "

@@ -11,18 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Location:
-    """Where something was written: file, 1-based line, and the key path (``steps[2].expect``)."""
-
-    file: str
-    line: int
-    key: str = ""
-
-    def __str__(self) -> str:
-        key = f": {self.key}" if self.key else ""
-        return f"{self.file}:{self.line}{key}"
+from ..yamlio.errors import Location
 
 
 @dataclass
@@ -71,7 +60,7 @@ class UESpec:
 class CheckSpec:
     """One expectation on a response.
 
-    ``kind`` names a check of ``conformance.checks`` (``require``, ``contacts``, ...), ``args``
+    ``kind`` names a check of ``conformance.meaning.checks`` (``require``, ``contacts``, ...), ``args``
     its arguments from YAML.  ``level`` (MUST/SHOULD/MAY) and ``ref`` override the defaults the
     check kind declares for its usual clause; ``None`` keeps the default.
     """

@@ -26,7 +26,7 @@ import selectors
 import time
 
 from ..sip.errors import LocalProtocolError
-from ..verdict import FAIL, INFO, PASS, Finding
+from ..meaning.verdict import FAIL, INFO, PASS, Finding
 from .raw_steps import answer_bound
 
 VARIANTS = ("single", "with_register", "split", "flood", "in_headers")
@@ -59,7 +59,7 @@ def _received(run, flow, start: int) -> list:
 
 
 def _refresh(run, step, ue, flow):
-    from .ue import build_register, new_branch
+    from ..ue.model import build_register, new_branch
 
     if flow.dialog is None:
         raise LocalProtocolError(f"crlf: flow {flow.name} has not registered yet")

@@ -39,8 +39,8 @@ from ..sip.headers import parse_name_addr, parse_uri
 from ..sip.message import Request, Response
 from .term_steps import PEER_FLOW, _peer_endpoint
 from .transport import UdpEndpoint
-from .ue import new_branch, new_tag
-from ..verdict import INCONCLUSIVE, Finding
+from ..ue.model import new_branch, new_tag
+from ..meaning.verdict import INCONCLUSIVE, Finding
 
 DIALOG_ACTIONS = ("request", "invite", "in_dialog")
 SDP_STUB = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -217,7 +217,7 @@ def _callee_side(request: Request, who: str, local_tag: str) -> Side:
 
 
 def _answer_200(request: Request, to_tag: str, contact: str | None) -> Response:
-    from .uas import build_response
+    from ..ue.uas import build_response
 
     response = build_response(request, 200, "OK", to_tag=to_tag)
     for rr in request.get_all("Record-Route"):     # RFC 3261 §12.1.1: copied into the 2xx

@@ -25,7 +25,7 @@ from ..ims.digest import build_credentials
 from ..sip.errors import ParseError
 from ..sip.headers import format_auth, parse_auth
 from ..sip.message import Request, Response
-from .ue import new_branch
+from ..ue.model import new_branch
 
 MAX_CHALLENGES = 2
 WRONG_PASSWORD = "not-the-password"

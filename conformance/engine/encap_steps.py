@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import socket
 
-from ..results import StepResult
+from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError
 from .encapflow import EncapFlowEndpoint
 from .term_steps import _loop_plan

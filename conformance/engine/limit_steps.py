@@ -18,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 
 from ..cases.model import StepSpec
-from ..results import StepResult
+from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.headers import parse_contacts, parse_uri, uri_equal
 from ..sip.message import Response, parse_message
-from ..verdict import FAIL, INCONCLUSIVE, PASS, Finding
-from .ue import FlowState
+from ..meaning.verdict import FAIL, INCONCLUSIVE, PASS, Finding
+from ..ue.model import FlowState
 
 DECLARED = "suite: declared policy"
 ATOMIC = "RFC 3261 §10.3 (processed atomically)"

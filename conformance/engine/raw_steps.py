@@ -5,7 +5,7 @@ answer recorded, no transaction: the SUT may answer 400 (or another error) or dr
 from __future__ import annotations
 
 from ..sip.torture import adapt, torture_message
-from ..verdict import INFO, PASS, Finding
+from ..meaning.verdict import INFO, PASS, Finding
 
 DEFAULT_BOUND = 1.0  # seconds to wait for an answer at most (a final answer ends the wait at once)
 MIN_BOUND = 0.1      # ... and at least, when the SUT's round trip is known

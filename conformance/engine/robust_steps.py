@@ -24,10 +24,10 @@ import time
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.headers import parse_contacts
 from ..sip.message import Response, parse_message
-from ..verdict import FAIL, INFO, PASS, Finding
-from ..results import StepResult
+from ..meaning.verdict import FAIL, INFO, PASS, Finding
+from ..meaning.results import StepResult
 from .limit_steps import LIMIT_STEPS, clone_flow, contact_listed, sub_exchange
-from .ue import UE, RegDialog, RegisterOptions, build_register, new_branch
+from ..ue.model import UE, RegDialog, RegisterOptions, build_register, new_branch
 
 ROBUST = "suite: robustness (the SUT still serves)"
 NO_LOSS = "suite: robustness (no binding lost)"
@@ -116,7 +116,7 @@ def _settle(run, step, result, ue, flow, ep, request, outcome):
 
 
 def race_step(run, step, result) -> None:
-    from ..checks.atomic import note_answer
+    from ..meaning.checks.atomic import note_answer
 
     ue, first = run._flow(step.flow)
     ue2, second = run._flow(step.options["with"])

@@ -15,24 +15,24 @@ import uuid
 from pathlib import Path
 
 from ..cases.model import CaseSpec, StepSpec
-from ..checks import CheckContext
-from ..checks.unchanged import remember
-from ..checks.atomic import note_answer
-from ..results import CaseResult, MessageRecord, StepResult
+from ..meaning.checks import CheckContext
+from ..meaning.checks.unchanged import remember
+from ..meaning.checks.atomic import note_answer
+from ..meaning.results import CaseResult, MessageRecord, StepResult
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.message import Request, Response, parse_message
 from ..targets.model import Target
-from ..verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine
-from .judging import StepJudge
+from ..meaning.verdict import FAIL, INCONCLUSIVE, Finding, Verdict, combine
+from ..meaning.judging import StepJudge
 from .pcap import PcapRecorder
 from .digest_steps import answer_challenges, prepare as prepare_digest
 from .raw_steps import send_bytes_step
 from .shared_socket import shared_endpoint
-from .transaction import RETRANSMIT, TIMEOUT, ClientTransaction
+from ..ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from .regt import answer
 from .transport import Addr, Incoming, TcpEndpoint, TcpListenEndpoint, TransportError, UdpEndpoint
-from .uas import build_response
-from .ue import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch, new_tag
+from ..ue.uas import build_response
+from ..ue.model import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch, new_tag
 
 MAX_WAIT_STEP = 30.0
 REGISTER_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch")

@@ -46,13 +46,13 @@ from ..ims.espio import EspHub, EspUnavailable
 from ..ims.sa import SaSet, derive_sas
 from ..ims.secagree import IpsecMechanism, client_mechanisms, format_security, mirror
 from ..ims.subscriber import DEFAULT_SUBSCRIBERS, lookup, parse_subscriber
-from ..results import StepResult
+from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.headers import AuthParams, SecurityMechanism, format_auth, parse_auth, parse_security
 from ..sip.message import Response
-from ..verdict import INCONCLUSIVE, Finding
+from ..meaning.verdict import INCONCLUSIVE, Finding
 from .espflow import EspFlowEndpoint
-from .ue import UE, FlowState, build_register, new_branch
+from ..ue.model import UE, FlowState, build_register, new_branch
 
 MAX_ROUNDS = 3
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import os
 import struct
 
-from ..sut.stun import (ATTR_ERROR_CODE, ATTR_UNKNOWN_ATTRIBUTES, BINDING, CLASS_ERROR, CLASS_SUCCESS,
+from ..sip.stun import (ATTR_ERROR_CODE, ATTR_UNKNOWN_ATTRIBUTES, BINDING, CLASS_ERROR, CLASS_SUCCESS,
                         MAGIC_COOKIE, binding_request, message_type, parse)
 from ..sip.errors import LocalProtocolError
-from ..verdict import FAIL, INFO, PASS, Finding
+from ..meaning.verdict import FAIL, INFO, PASS, Finding
 from .raw_steps import answer_bound
 
 VARIANTS = ("bad_cookie", "truncated", "bad_length", "unknown_attribute", "indication", "oversize")

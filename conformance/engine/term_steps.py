@@ -23,14 +23,14 @@ from __future__ import annotations
 import os
 import uuid
 
-from ..results import StepResult
+from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError
 from ..sip.message import Request
-from ..verdict import INCONCLUSIVE, Finding
+from ..meaning.verdict import INCONCLUSIVE, Finding
 from .nat_contact import owner_flow
 from .transport import UdpEndpoint
-from .uas import uas_status
-from .ue import new_branch, new_tag
+from ..ue.uas import uas_status
+from ..ue.model import new_branch, new_tag
 
 PEER_FLOW = "peer"
 MAX_LOOP = 30.0           # a keep-alive loop lasts at most this long (as a wait step)
@@ -256,7 +256,7 @@ def ping_step(run, step, result: StepResult) -> None:
 
 def _stun_once(run, flow, ep, bound: float):
     """One STUN Binding Request: (mapped address or None, why not, request index, response index)."""
-    from ..sut.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_SUCCESS, binding_request, decode_xor_address, parse
+    from ..sip.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_SUCCESS, binding_request, decode_xor_address, parse
 
     tid = os.urandom(12)
     data = binding_request(tid)

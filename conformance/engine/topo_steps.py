@@ -11,7 +11,7 @@ translated it, so the ladder shows the mapping.
 
 from __future__ import annotations
 
-from ..results import StepResult
+from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError
 
 

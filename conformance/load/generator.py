@@ -26,8 +26,8 @@ from collections import deque
 from typing import Callable
 
 from ..cases.model import FlowSpec
-from ..engine.transaction import RETRANSMIT, TIMEOUT, ReliableTransaction, UnreliableTransaction, timer_f
-from ..engine.ue import FlowState
+from ..ue.transaction import RETRANSMIT, TIMEOUT, ReliableTransaction, UnreliableTransaction, timer_f
+from ..ue.model import FlowState
 from .scenario import LoadScenario
 from .stats import LoadStats
 from .templates import Prototype, options

@@ -15,7 +15,7 @@ import time
 import uuid
 
 from ..cases.model import FlowSpec
-from ..engine.ue import UE, FlowState, RegDialog
+from ..ue.model import UE, FlowState, RegDialog
 from ..sip.framing import Message, StreamFramer
 from .templates import Template, options
 

@@ -7,7 +7,7 @@ change (the body is empty).
 
 from __future__ import annotations
 
-from ..engine.ue import UE, FlowState, RegDialog, RegisterOptions, build_register
+from ..ue.model import UE, FlowState, RegDialog, RegisterOptions, build_register
 
 _BRANCH = "z9hG4bKqqBRANCHqq"
 _CSEQ = 987654321

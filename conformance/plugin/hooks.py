@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from .. import __version__
-from ..verdict import Verdict
+from ..meaning.verdict import Verdict
 
 VERDICT_WORDS = {
     "pass": ("passed", "PASS"),

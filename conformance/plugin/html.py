@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from ..report.ladder import message_anchor, render_ladder
-from ..results import CaseResult
+from ..meaning.results import CaseResult
 
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700",
            "not applicable": "#57606a", "error": "#8250df"}

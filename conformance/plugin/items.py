@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from ..cases.errors import CaseError
+from ..yamlio.errors import CaseError
 from ..cases.model import CaseSpec
-from ..results import CaseResult
-from ..verdict import FAIL, INCONCLUSIVE, Verdict
+from ..meaning.results import CaseResult
+from ..meaning.verdict import FAIL, INCONCLUSIVE, Verdict
 
 
 class CaseVerdictFailure(Exception):

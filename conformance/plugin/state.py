@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ..cases.errors import CaseError
+from ..yamlio.errors import CaseError
 from ..cases.model import CaseSpec
 from ..engine.runner import CaseRun, not_applicable_reason, not_applicable_result
-from ..results import CaseResult
+from ..meaning.results import CaseResult
 from ..targets.model import Target
-from ..verdict import Verdict
-from .sutctl import SutController, SutStartError
+from ..meaning.verdict import Verdict
+from ..control.sutctl import SutController, SutStartError
 
 
 class RunState:

@@ -22,7 +22,7 @@ def _natural(text: str) -> list:
 
 def case_index(dirs: Iterable[Path]) -> tuple[dict[str, list[str]], list[str]]:
     """{test purpose: [case ids]} over every case file under ``dirs``, and the load errors."""
-    from ..cases.errors import CaseError
+    from ..yamlio.errors import CaseError
     from ..cases.loader import load_case_file
 
     index: dict[str, list[str]] = {}

@@ -16,7 +16,7 @@ from .flow import FlowInfo
 from .flowtoken import FlowTokenCodec, TokenError
 from .proxy import TerminatingProxy
 from .registrar import Registrar
-from .stun import stun_response
+from ..sip.stun import stun_response
 
 __all__ = [
     "Binding", "BindingTable", "EDGE_MODES", "EdgeProxy", "FlowInfo", "FlowTokenCodec",

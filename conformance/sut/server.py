@@ -57,7 +57,7 @@ from .edge import EdgeProxy
 from .flow import FlowInfo
 from .registrar import Registrar
 from .routing import same_host, udp_destination
-from .stun import MAGIC_COOKIE, stun_response
+from ..sip.stun import MAGIC_COOKIE, stun_response
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from ..cases.errors import TargetError
-from ..cases.yamlsrc import did_you_mean, format_path, line_of, load_documents, plain, show, validate
+from ..yamlio.errors import TargetError
+from ..yamlio.source import did_you_mean, format_path, line_of, load_documents, plain, show, validate
 from .model import DigestAuthProfile, EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target, Timers
 
 __all__ = ["KNOWN_CAPABILITIES", "SCHEMA_PATH", "TargetError", "load_target", "target_from_dict"]

@@ -82,7 +82,7 @@ def test_cli_outputs_json_html_and_console(tmp_path):
 def test_stun_behind_a_nat_is_judged_against_what_the_sut_saw(tmp_path, mapped, verdict):
     """A capture taken at the UE behind a NAT: the 2xx's Via says received=198.51.100.7;rport=61000,
     so the STUN Binding response must map the flow there (RFC 5626 §8), not to the UE's socket."""
-    from conformance.sut.stun import binding_request, stun_response
+    from conformance.sip.stun import binding_request, stun_response
 
     r1 = register(UE1, call_id="n", branch="z9hG4bKn")
     answer = ok(r1, [contact(UE1, 1)]).replace(b";rport\r\n", b";rport=61000;received=198.51.100.7\r\n")

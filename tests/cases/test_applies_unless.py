@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases.errors import CaseError
+from conformance.yamlio.errors import CaseError
 from conformance.cases.loader import load_case_file
 from conformance.engine.runner import not_applicable_reason
 from conformance.targets.loader import load_target

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases.errors import CaseError
+from conformance.yamlio.errors import CaseError
 from conformance.cases.loader import (
     KNOWN_CHECKS, check_unique_ids, load_case_file, load_case_text, parse_status,
 )
@@ -224,7 +224,7 @@ def test_known_checks_match_the_schema_and_the_check_registry():
 
     props = _validator().schema["$defs"]["check"]["properties"]
     assert set(KNOWN_CHECKS) == set(props) - {"level", "ref", "ue", "reading"}
-    checks = pytest.importorskip("conformance.checks")
+    checks = pytest.importorskip("conformance.meaning.checks")
     assert set(KNOWN_CHECKS) == set(checks.CHECKS)
 
 

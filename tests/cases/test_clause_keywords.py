@@ -16,8 +16,8 @@ import pytest
 
 from conformance.cases.loader import load_case_file
 from conformance.catalogue.clauses import Clause, find_verbatim, load_clauses, source_text, spec_dir
-from conformance.catalogue.grading import graded_items, grading_problems
-from conformance.checks import CHECKS
+from conformance.meaning.grading import graded_items, grading_problems
+from conformance.meaning.checks import CHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE_FILES = sorted((ROOT / "testcases").rglob("*.yaml"))
@@ -58,7 +58,7 @@ def test_every_check_is_graded_by_its_clause(path, clauses):
 
 def test_every_default_clause_has_an_entry(clauses):
     """A kind's default ref is a clause with its sentence (or the kind needs an explicit ref)."""
-    from conformance.catalogue.grading import GradedItem
+    from conformance.meaning.grading import GradedItem
 
     problems = []
     for name, kind in CHECKS.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases.errors import CaseError, TargetError
+from conformance.yamlio.errors import CaseError, TargetError
 from conformance.targets.loader import KNOWN_CAPABILITIES, load_target, target_from_dict
 from conformance.targets.model import EmbeddedSut, Identities, ManagedSut, Target, Timers
 

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from conformance.cases.errors import CaseError, TargetError, excerpt
-from conformance.cases.yamlsrc import YDict, YList, format_path, line_of, load_documents, plain, value_line
+from conformance.yamlio.errors import CaseError, TargetError, excerpt
+from conformance.yamlio.source import YDict, YList, format_path, line_of, load_documents, plain, value_line
 
 
 def load(text: str):

@@ -13,7 +13,7 @@ import pytest
 from conformance.cases.loader import load_case_text
 from conformance.engine.runner import CaseRun
 from conformance.targets.loader import target_from_dict
-from conformance.verdict import Verdict
+from conformance.meaning.verdict import Verdict
 
 CASE = """
 id: BAD-001

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases.errors import CaseError
+from conformance.yamlio.errors import CaseError
 from conformance.cases.loader import load_case_text
 from conformance.engine.runner import CaseRun
 from conformance.sut.config import SutConfig
 from conformance.sut.server import ReferenceCscf
 from conformance.targets.loader import target_from_dict
-from conformance.verdict import Verdict
+from conformance.meaning.verdict import Verdict
 
 LOOP = """
 id: LOOP-001

@@ -18,7 +18,7 @@ from conformance.engine.runner import CaseRun
 from conformance.sut.config import SutConfig
 from conformance.sut.server import ReferenceCscf
 from conformance.targets.loader import target_from_dict
-from conformance.verdict import Verdict
+from conformance.meaning.verdict import Verdict
 
 TARGET = """\
 name: reference-behind-relay

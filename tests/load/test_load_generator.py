@@ -12,7 +12,7 @@ from conformance.load.cli import run
 from conformance.load.scenario import LoadScenario
 from conformance.load.stats import percentile, svg_plot
 from conformance.load.templates import Template, options
-from conformance.engine.ue import UE, FlowState, RegDialog
+from conformance.ue.model import UE, FlowState, RegDialog
 from conformance.cases.model import FlowSpec
 from conformance.sip.message import parse_message
 

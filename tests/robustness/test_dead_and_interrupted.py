@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from conformance.plugin.state import RunState
-from conformance.results import CaseResult, MessageRecord
+from conformance.meaning.results import CaseResult, MessageRecord
 from conformance.targets.loader import target_from_dict
-from conformance.verdict import Verdict
+from conformance.meaning.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(ROOT))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cases.errors import TargetError
+from conformance.yamlio.errors import TargetError
 from conformance.mangler.rules import FAULTS, FaultSpec, Mangler
 from conformance.sip.errors import ParseError
 from conformance.sip.message import parse_message

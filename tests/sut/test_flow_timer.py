@@ -15,7 +15,7 @@ from conformance.sut.config import SutConfig
 from conformance.sut.core import ScscfNode
 from conformance.sut.flow import FlowInfo
 from conformance.sut.server import ReferenceCore, ReferenceCscf
-from conformance.sut.stun import binding_request
+from conformance.sip.stun import binding_request
 from conformance.sut.supervision import FlowSupervisor
 from routing_helpers import answer, peer_request, requests, responses
 from sut_helpers import AOR, UE_FLOW, contact, register

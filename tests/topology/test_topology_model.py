@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cases.errors import TargetError
+from conformance.yamlio.errors import TargetError
 from conformance.cases.loader import load_case_text
 from conformance.engine.runner import not_applicable_reason
 from conformance.targets.loader import target_from_dict
@@ -117,8 +117,8 @@ def _resp(via: str):
 
 
 def test_via_received_and_nat_mapping_checks():
-    from conformance.checks import CheckContext
-    from conformance.checks.nat import nat_mapping_check, via_received_check
+    from conformance.meaning.checks import CheckContext
+    from conformance.meaning.checks.nat import nat_mapping_check, via_received_check
 
     ctx = CheckContext(None, _resp("SIP/2.0/UDP 198.18.1.2:4000;branch=z9hG4bKx;received=198.18.2.1;rport=4000"))
     ctx.request_source = ("198.18.2.1", 4000)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance.checks import CheckContext
+from conformance.meaning.checks import CheckContext
 from conformance.sip.message import parse_message
 
 INSTANCE = "<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"

@@ -1,12 +1,12 @@
-"""The atomic check (conformance/checks/atomic.py): a REGISTER answered with an error changes no
+"""The atomic check (conformance/meaning/checks/atomic.py): a REGISTER answered with an error changes no
 binding, judged on a later 2xx from the flow's history of answers."""
 
 from types import SimpleNamespace
 
 import pytest
 
-from conformance.checks import CheckContext, run_check
-from conformance.checks.atomic import expected_listed, note_answer
+from conformance.meaning.checks import CheckContext, run_check
+from conformance.meaning.checks.atomic import expected_listed, note_answer
 from conformance.sip.message import Response
 
 F2 = "sip:ue@127.0.0.12:5062"

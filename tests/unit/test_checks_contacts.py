@@ -1,9 +1,9 @@
-"""contacts / reg_ids / expires checks on a 2xx Contact list (conformance/checks/contacts.py)."""
+"""contacts / reg_ids / expires checks on a 2xx Contact list (conformance/meaning/checks/contacts.py)."""
 
 import pytest
 
-from conformance.checks import CheckContext, run_check
-from conformance.checks.contacts import contacts_check, expires_check, reg_ids_check
+from conformance.meaning.checks import CheckContext, run_check
+from conformance.meaning.checks.contacts import contacts_check, expires_check, reg_ids_check
 from conformance.sip.message import Response
 INSTANCE = "<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"
 

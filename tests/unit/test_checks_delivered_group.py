@@ -1,7 +1,7 @@
 """delivered: {at_most_one_of: [...]}: one branch per instance (RFC 5626 §7 bullet 1)."""
 
-from conformance.checks import CheckContext
-from conformance.checks.terminating import delivered_check
+from conformance.meaning.checks import CheckContext
+from conformance.meaning.checks.terminating import delivered_check
 from conformance.sip.message import Request
 
 

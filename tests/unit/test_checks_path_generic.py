@@ -1,10 +1,10 @@
-"""path, header and flow_timer checks (conformance/checks/path.py, generic.py)."""
+"""path, header and flow_timer checks (conformance/meaning/checks/path.py, generic.py)."""
 
 import pytest
 
-from conformance.checks import CheckContext
-from conformance.checks.generic import flow_timer_check, header_check
-from conformance.checks.path import path_check
+from conformance.meaning.checks import CheckContext
+from conformance.meaning.checks.generic import flow_timer_check, header_check
+from conformance.meaning.checks.path import path_check
 from conformance.sip.message import Request, Response
 
 OB_PATH = "<sip:tok@ep-t.invalid;lr;ob>"

@@ -1,8 +1,8 @@
-"""The check registry, run_check grading and status_check (conformance/checks/__init__.py)."""
+"""The check registry, run_check grading and status_check (conformance/meaning/checks/__init__.py)."""
 
 import pytest
 
-from conformance.checks import CHECKS, CheckContext, run_check, status_check
+from conformance.meaning.checks import CHECKS, CheckContext, run_check, status_check
 from conformance.sip.message import Response
 
 
@@ -15,17 +15,17 @@ def test_registry_defaults():
         "delivered": "MUST", "by_flow": "MUST", "pong": "MUST", "stun_mapped": "MUST", "status": "MUST", "forwarded": "MUST",
         "keepalive": "MUST", "via_keep": "MUST",
     }
-    # IMS AKA / sec-agree (conformance/checks/secagree.py)
+    # IMS AKA / sec-agree (conformance/meaning/checks/secagree.py)
     expected.update({"aka_challenge": "MUST", "security_server": "MUST", "protected": "MUST",
                      "dropped": "MUST", "answered": "MAY", "sa_unused": "MUST", "forwarded_sec": "MUST",
                      "sec_response": "MUST"})
-    # behind a NAT (conformance/checks/nat.py, docs/topologies.md)
+    # behind a NAT (conformance/meaning/checks/nat.py, docs/topologies.md)
     expected.update({"via_received": "MUST", "nat_mapping": "MUST"})
-    # requests through the edge and dialogs (conformance/checks/routed.py): per-argument clauses,
+    # requests through the edge and dialogs (conformance/meaning/checks/routed.py): per-argument clauses,
     # most without an RFC 2119 keyword (route_removed is written at MUST in the cases)
     expected.update({"routed": "MAY"})
     expected["unchanged"] = "MUST"     # a rejected REGISTER changes no binding (checks/unchanged.py)
-    # an error changes no binding (conformance/checks/atomic.py)
+    # an error changes no binding (conformance/meaning/checks/atomic.py)
     expected.update({"atomic": "MUST"})
     assert {k: v.level for k, v in CHECKS.items()} == expected
     assert CHECKS["path"].ref({}) == "RFC 3327 §5.3"

@@ -1,9 +1,9 @@
-"""The require / supported option-tag checks (conformance/checks/tags.py)."""
+"""The require / supported option-tag checks (conformance/meaning/checks/tags.py)."""
 
 import pytest
 
-from conformance.checks import CHECKS, CheckContext
-from conformance.checks.tags import default_ref_require, option_tag_check
+from conformance.meaning.checks import CHECKS, CheckContext
+from conformance.meaning.checks.tags import default_ref_require, option_tag_check
 from conformance.sip.message import Response
 
 require = option_tag_check("Require")

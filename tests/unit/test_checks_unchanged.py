@@ -1,7 +1,7 @@
-"""unchanged: a REGISTER answered with an error changes no binding (conformance/checks/unchanged.py)."""
+"""unchanged: a REGISTER answered with an error changes no binding (conformance/meaning/checks/unchanged.py)."""
 
-from conformance.checks import CheckContext
-from conformance.checks.unchanged import remember, unchanged_check
+from conformance.meaning.checks import CheckContext
+from conformance.meaning.checks.unchanged import remember, unchanged_check
 
 A = "<sip:ue@127.0.0.1:5070>;reg-id=1;+sip.instance=\"<urn:uuid:0000>\";expires=600"
 B = "<sip:ue@127.0.0.2:5071>;reg-id=2;+sip.instance=\"<urn:uuid:0000>\";expires=600"

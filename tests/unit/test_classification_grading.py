@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from conformance.cases.loader import load_case_file, load_case_text
-from conformance.engine.judging import StepJudge
-from conformance.results import StepResult
-from conformance.verdict import FAIL, INFO, combine
+from conformance.meaning.judging import StepJudge
+from conformance.meaning.results import StepResult
+from conformance.meaning.verdict import FAIL, INFO, combine
 
-from conformance.checks import CheckContext
+from conformance.meaning.checks import CheckContext
 from conformance.sip.message import parse_message
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conformance.cases.loader import load_case_file as load_cases
-from conformance.checks import CHECKS
+from conformance.meaning.checks import CHECKS
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAUSES = ROOT / "conformance" / "catalogue" / "clauses" / "edge-dialogs.yaml"

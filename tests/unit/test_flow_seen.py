@@ -3,10 +3,10 @@ compares a Binding response with it (RFC 5626 §8, RFC 3581 §4)."""
 
 from __future__ import annotations
 
-from conformance.checks import run_check
-from conformance.checks.context import CheckContext
+from conformance.meaning.checks import run_check
+from conformance.meaning.checks.context import CheckContext
 from conformance.engine.flow_seen import flow_seen_by_sut, via_seen_address
-from conformance.results import MessageRecord
+from conformance.meaning.results import MessageRecord
 from conformance.sip.message import parse_message
 
 OK = ("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.21:5070;branch=z9hG4bK1;rport={rport}{received}\r\n"

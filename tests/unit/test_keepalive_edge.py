@@ -8,13 +8,13 @@ import os
 
 import pytest
 
-from conformance.checks import run_check
-from conformance.checks.context import CheckContext
+from conformance.meaning.checks import run_check
+from conformance.meaning.checks.context import CheckContext
 from conformance.engine.crlf_steps import in_headers
 from conformance.engine.stun_raw_steps import UNKNOWN_REQUIRED, VARIANTS, build_variant, judge_stun_answer
 from conformance.sip.message import parse_message
 from conformance.sut.keep import add_keep
-from conformance.sut.stun import binding_request, parse, stun_response
+from conformance.sip.stun import binding_request, parse, stun_response
 
 TID = bytes(range(12))
 
@@ -41,7 +41,7 @@ def test_an_answer_to_a_malformed_message_is_recorded_not_failed():
 
 
 def test_a_420_without_unknown_attributes_fails_the_must():
-    from conformance.sut.stun import ATTR_ERROR_CODE, CLASS_ERROR, _attr, _build
+    from conformance.sip.stun import ATTR_ERROR_CODE, CLASS_ERROR, _attr, _build
     import struct
 
     error = struct.pack("!HBB", 0, 4, 20) + b"Unknown Attribute"

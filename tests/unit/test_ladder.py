@@ -4,8 +4,8 @@ import re
 import xml.etree.ElementTree as ET
 
 from conformance.report.ladder import describe, layout, message_anchor, render_ladder, render_ladder_svg
-from conformance.results import CaseResult, MessageRecord, StepResult
-from conformance.verdict import Finding, Verdict
+from conformance.meaning.results import CaseResult, MessageRecord, StepResult
+from conformance.meaning.verdict import Finding, Verdict
 
 SUT = ("127.0.0.1", 5060)
 SCSCF = ("127.0.0.1", 5070)

@@ -3,10 +3,10 @@ a registrar that routes terminating requests by Contact fails on plain loopback.
 
 from __future__ import annotations
 
-from conformance.checks import run_check
-from conformance.checks.context import CheckContext
+from conformance.meaning.checks import run_check
+from conformance.meaning.checks.context import CheckContext
 from conformance.engine.nat_contact import alt_ip, owner_flow
-from conformance.engine.ue import UE, FlowState
+from conformance.ue.model import UE, FlowState
 from conformance.cases.model import FlowSpec
 from conformance.sip.message import parse_message
 
@@ -76,7 +76,7 @@ steps:
 def test_a_second_instance_of_an_aor_names_a_ue_declared_before():
     import pytest
 
-    from conformance.cases.errors import CaseError
+    from conformance.yamlio.errors import CaseError
     from conformance.cases.loader import load_case_text
 
     [case] = load_case_text(CASE.replace("{other}", "a"))

@@ -1,8 +1,8 @@
 """The pytest failure text of a case (conformance/plugin/items.py: render_failure)."""
 
 from conformance.plugin.items import render_failure
-from conformance.results import CaseResult, MessageRecord, StepResult
-from conformance.verdict import Finding, Verdict
+from conformance.meaning.results import CaseResult, MessageRecord, StepResult
+from conformance.meaning.verdict import Finding, Verdict
 
 
 def _finding(outcome="fail", check="Require has outbound", **kw):

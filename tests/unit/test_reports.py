@@ -7,8 +7,8 @@ import pytest
 
 from conformance.report.junit import write_junit
 from conformance.report.summary import counts, requirement_verdicts, summary_lines, write_results
-from conformance.results import CaseResult, MessageRecord, StepResult
-from conformance.verdict import Finding, Verdict
+from conformance.meaning.results import CaseResult, MessageRecord, StepResult
+from conformance.meaning.verdict import Finding, Verdict
 
 
 def case(id_, verdict, reason="r", **kw):
@@ -190,7 +190,7 @@ def test_junit_sorted_and_no_target_name(tmp_path):
 def test_a_failing_finding_shows_the_sentence_it_broke(tmp_path):
     """results.json and the HTML report carry the clause's sentence of a failing finding, and a
     reading note beside a recorded one (quote_findings fills the quote from the catalogue)."""
-    from conformance.engine.judging import quote_findings
+    from conformance.meaning.judging import quote_findings
     from conformance.plugin.html import render_case_html
 
     r = _case_result()

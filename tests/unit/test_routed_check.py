@@ -1,6 +1,6 @@
 """checks/routed.py: where a request sent through the SUT's edge went (RFC 3261 §16.4, RFC 5626 §5.3)."""
 
-from conformance.checks import CheckContext, run_check
+from conformance.meaning.checks import CheckContext, run_check
 from conformance.sip.message import Request
 
 ROUTE = "<sip:TOKEN1@127.0.0.1:5060;lr;ob>"

@@ -3,7 +3,7 @@ received under a changed spi-c, terminating requests in clear (no sockets)."""
 
 from __future__ import annotations
 
-from conformance.checks import CheckContext, run_check
+from conformance.meaning.checks import CheckContext, run_check
 from conformance.sip.message import parse_message
 
 
@@ -121,8 +121,8 @@ def test_protected_delivery_pairings_fail_only_what_both_readings_forbid():
 def test_a_class_whose_may_check_does_not_hold_is_not_chosen():
     # a reading graded by [M] text (MAY) is still a class: its check must hold for membership
     from conformance.cases.model import CaseSpec, CheckSpec, ClassSpec, StepSpec
-    from conformance.engine.judging import StepJudge
-    from conformance.results import StepResult
+    from conformance.meaning.judging import StepJudge
+    from conformance.meaning.results import StepResult
 
     step = StepSpec("peer_request", classify=[
         ClassSpec("ports", "seed paper", [CheckSpec("protected", {"delivery": "f1", "pairing": "ports"}, level="MAY")]),

@@ -1,8 +1,8 @@
-"""Non-INVITE client transaction timers (conformance/engine/transaction.py, RFC 3261 §17.1.2)."""
+"""Non-INVITE client transaction timers (conformance/ue/transaction.py, RFC 3261 §17.1.2)."""
 
 import pytest
 
-from conformance.engine.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
+from conformance.ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 
 
 def tx(reliable=False, t1=0.5, t2=4.0, timeout=32.0, started=100.0):

@@ -1,9 +1,9 @@
-"""The UE model and the REGISTER builder (conformance/engine/ue.py)."""
+"""The UE model and the REGISTER builder (conformance/ue/model.py)."""
 
 import pytest
 
 from conformance.cases.model import EdgeSpec, FlowSpec
-from conformance.engine.ue import (UE, USER_AGENT, FlowState, RegDialog, RegisterOptions, build_register,
+from conformance.ue.model import (UE, USER_AGENT, FlowState, RegDialog, RegisterOptions, build_register,
                                    new_branch)
 from conformance.sip.headers import parse_contacts, parse_name_addrs, parse_option_tags, parse_vias
 from conformance.sip.message import Request, parse_message

@@ -1,8 +1,8 @@
-"""verdict.grade and verdict.combine (conformance/verdict.py)."""
+"""verdict.grade and verdict.combine (conformance/meaning/verdict.py)."""
 
 import pytest
 
-from conformance.verdict import (FAIL, INCONCLUSIVE, INFO, PASS, WARN, CaseVerdict, Finding, Verdict,
+from conformance.meaning.verdict import (FAIL, INCONCLUSIVE, INFO, PASS, WARN, CaseVerdict, Finding, Verdict,
                                  combine, grade)
 
 

@@ -22,10 +22,10 @@
 
 from __future__ import annotations
 
-from ..ims.digest import rspauth
-from ..ims.secagree import ALG_PAIRS, q_problems
-from ..sip.errors import ParseError
-from ..sip.headers import SecurityMechanism, parse_auth, parse_security
+from ...ims.digest import rspauth
+from ...ims.secagree import ALG_PAIRS, q_problems
+from ...sip.errors import ParseError
+from ...sip.headers import SecurityMechanism, parse_auth, parse_security
 from .context import CheckContext, Observation
 
 QUESTIONS = ("keys_hidden", "q_values", "no_security_server", "supported_only", "no_sa_offered",

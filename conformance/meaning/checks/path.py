@@ -6,7 +6,7 @@ RFC 3327 §5.3 describes the registrar copying the request's Path into the 2xx w
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
+from ...sip.errors import ParseError
 from .context import CheckContext, Observation
 
 
@@ -37,7 +37,7 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if args.get("lr") or args.get("unique_token"):
         out.extend(_top_uri_checks(args, ctx, got, shown))
     if args.get("ob"):
-        from ..sip.headers import parse_name_addr
+        from ...sip.headers import parse_name_addr
 
         if not got:
             out.append(Observation("first Path URI has ;ob", None, "a Path URI with ;ob", shown))
@@ -52,7 +52,7 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def _top_uri_checks(args: dict, ctx: CheckContext, got: list[str], shown: str) -> list[Observation]:
-    from ..sip.headers import parse_name_addr
+    from ...sip.headers import parse_name_addr
 
     out: list[Observation] = []
     if not got:

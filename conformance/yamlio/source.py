@@ -9,7 +9,7 @@ key (mappings) or item (sequences).  Scalars stay plain Python values (``True``,
 
 Two things a plain ``SafeLoader`` accepts are errors here: a key written twice in one mapping
 (both lines are named), and anything that is not valid YAML (the file and the line pyyaml
-reports).  Both raise :class:`~conformance.cases.errors.CaseError`, or the subclass the caller
+reports).  Both raise :class:`~conformance.yamlio.errors.CaseError`, or the subclass the caller
 passes (``TargetError`` for target profiles).
 """
 

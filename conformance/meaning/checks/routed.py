@@ -18,7 +18,7 @@ Call-ID only):
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
+from ...sip.errors import ParseError
 from .context import CheckContext, Observation
 
 DEFAULT_REFS = {
@@ -41,7 +41,7 @@ def _shown(got: dict) -> str:
 
 
 def _uri(value: str):
-    from ..sip.headers import parse_name_addr
+    from ...sip.headers import parse_name_addr
 
     try:
         return parse_name_addr(value).uri
@@ -50,7 +50,7 @@ def _uri(value: str):
 
 
 def _same(a, b) -> bool:
-    from ..sip.headers import uri_equal
+    from ...sip.headers import uri_equal
 
     if a is None or b is None:
         return False

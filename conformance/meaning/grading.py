@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..cases.model import CaseSpec, CheckSpec, StepSpec
-from .clauses import Clause, level_of_refs, lookup, stronger
+from ..catalogue.clauses import Clause, level_of_refs, lookup, stronger
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class GradedItem:
 
 def check_ref_level(spec: CheckSpec) -> tuple[str | None, str]:
     """A check's effective ref and level (explicit, else its kind's default)."""
-    from ..checks import CHECKS
+    from .checks import CHECKS
 
     kind = CHECKS[spec.kind]
     args = spec.args if isinstance(spec.args, dict) else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..sip.errors import ParseError
+from ...sip.errors import ParseError
 from .context import CheckContext, Observation
 
 
@@ -28,7 +28,7 @@ def header_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def flow_timer_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    from ..sip.headers import parse_flow_timer, parse_option_tags
+    from ...sip.headers import parse_flow_timer, parse_option_tags
 
     if ctx.response is None:
         return [Observation("Flow-Timer grammar", None, "a final response", ctx.no_response_reason)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..sip.message import Request, Response
+from ...sip.message import Request, Response
 
 
 @dataclass

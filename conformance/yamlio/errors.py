@@ -11,11 +11,23 @@ with their numbers, the first thing a case author needs to fix the file::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from .model import Location
+__all__ = ["CaseError", "Location", "TargetError", "excerpt"]
 
-__all__ = ["CaseError", "TargetError", "excerpt"]
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written: file, 1-based line, and the key path (``steps[2].expect``)."""
+
+    file: str
+    line: int
+    key: str = ""
+
+    def __str__(self) -> str:
+        key = f": {self.key}" if self.key else ""
+        return f"{self.file}:{self.line}{key}"
 
 
 def excerpt(source: str | None, line: int, before: int = 1, after: int = 2) -> str:

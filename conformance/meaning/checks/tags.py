@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
-from ..sip.headers import parse_option_tags
+from ...sip.errors import ParseError
+from ...sip.headers import parse_option_tags
 from .context import CheckContext, Observation
 
 

@@ -7,9 +7,9 @@ import dataclasses
 from typing import Callable
 
 from ..cases.model import CaseSpec, CheckSpec, StepSpec
-from ..checks import CheckContext, run_check, status_check
-from ..results import StepResult
-from ..verdict import FAIL, INCONCLUSIVE, PASS, WARN, Finding, grade
+from .checks import CheckContext, run_check, status_check
+from .results import StepResult
+from .verdict import FAIL, INCONCLUSIVE, PASS, WARN, Finding, grade
 
 
 class StepJudge:

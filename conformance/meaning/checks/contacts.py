@@ -8,8 +8,8 @@ Contacts, but no RFC text requires it: that check defaults to SHOULD.
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
-from ..sip.headers import parse_contacts, parse_uri, uri_equal  # module level: the checks run per message offline
+from ...sip.errors import ParseError
+from ...sip.headers import parse_contacts, parse_uri, uri_equal  # module level: the checks run per message offline
 from .context import CheckContext, Observation
 
 

@@ -8,12 +8,12 @@ Path values of the REGISTER response they relay.
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
+from ...sip.errors import ParseError
 from .context import CheckContext, Observation
 
 
 def _top_path(request):
-    from ..sip.headers import parse_name_addr
+    from ...sip.headers import parse_name_addr
 
     values = request.values("Path")
     if not values:

@@ -10,7 +10,7 @@ expected exactly when the latest REGISTER of the flow that got a 2xx added or re
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
+from ...sip.errors import ParseError
 from .contacts import _contacts, _same_uri, _show
 from .context import CheckContext, Observation
 

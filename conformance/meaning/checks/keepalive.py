@@ -53,8 +53,8 @@ def via_keep_check(args: dict, ctx: CheckContext) -> list[Observation]:
     keep-alives (the profile declares ``keep``), "MUST add a parameter value to the "keep"
     parameter" (section 4.4), and with a Flow-Timer in the same message "the header field value
     and the "keep" parameter value MUST be identical" (section 5)."""
-    from ..sip.errors import ParseError
-    from ..sip.headers import parse_flow_timer, parse_vias
+    from ...sip.errors import ParseError
+    from ...sip.headers import parse_flow_timer, parse_vias
 
     label = "Via keep has a value"
     expected = "keep=<seconds> on the top Via"

@@ -16,8 +16,8 @@ UE had no binding (a case's AOR is its own, unique per run).
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
-from ..sip.headers import parse_contacts, uri_equal
+from ...sip.errors import ParseError
+from ...sip.headers import parse_contacts, uri_equal
 from .context import CheckContext, Observation
 
 LABEL = "bindings unchanged by the rejected REGISTER"

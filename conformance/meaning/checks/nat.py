@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
+from ...sip.errors import ParseError
 from .context import CheckContext, Observation
 
 
 def via_received_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    from ..sip.headers import parse_vias
+    from ...sip.headers import parse_vias
 
     src = ctx.request_source
     expected = (f"top Via with received={src[0]};rport={src[1]}" if src
