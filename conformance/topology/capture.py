@@ -18,6 +18,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .nsenter import in_namespace
+
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 MAX_FRAMES = 200_000
@@ -78,8 +80,6 @@ class NatCapture:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        from .netns import in_namespace
-
         def open_all():
             out = []
             for name in self.interfaces:

@@ -17,7 +17,7 @@ at interpreter exit.
 from __future__ import annotations
 
 import atexit
-import ctypes
+import ipaddress
 import os
 import re
 import shutil
@@ -28,9 +28,9 @@ import threading
 import uuid
 
 from .capture import NatCapture
+from .nsenter import in_namespace
 from .model import ALLOWED_NETS, V4, TopologySpec
 
-CLONE_NEWNET = 0x40000000
 PREFIX = "cft"
 NFT_TABLE = "cftnat"
 _NAME_RE = re.compile(rf"^{PREFIX}(\d+)x[0-9a-f]+-\w+$")
@@ -55,12 +55,6 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
-    return libc
-
-
 def _run(cmd: list[str], *, input_: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, input=input_, capture_output=True, text=True, timeout=30)
     if check and proc.returncode != 0:
@@ -68,34 +62,8 @@ def _run(cmd: list[str], *, input_: str | None = None, check: bool = True) -> su
     return proc
 
 
-def in_namespace(path: str, fn, *args):
-    """Run ``fn(*args)`` in a helper thread inside the network namespace at ``path``; return
-    its result (or raise its exception).  Threads it starts stay in that namespace."""
-    box: dict = {}
-
-    def body():
-        try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                if _libc().setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns({path}): {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            box["value"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["error"] = exc
-
-    t = threading.Thread(target=body, name="netns-helper", daemon=True)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 def _check_address(ip: str) -> None:
-    addr = __import__("ipaddress").ip_address(ip)
+    addr = ipaddress.ip_address(ip)
     if not any(addr in net for net in ALLOWED_NETS):
         raise ValueError(f"{ip} is outside 198.18.0.0/15 and 2001:db8::/32")
 
