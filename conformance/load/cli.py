@@ -94,7 +94,7 @@ def run(sc: LoadScenario, *, progress=None, embedded: bool = False) -> dict:
     ref = None
     if embedded:
         from ..sut.config import SutConfig
-        from ..sut.server import ReferenceCscf
+        from ..sut.server.reference import ReferenceCscf
 
         flows = sc.ues * 2 + 16
         if sc.transport == "tcp" and sc.tcp_connections == 0 and flows > 200:

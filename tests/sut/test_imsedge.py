@@ -19,7 +19,7 @@ from conformance.sip.message import parse_message
 from conformance.sut.actions import ClaimSpi, ReleaseSpi, SendIp, SendOnFlow, SendToHop
 from conformance.sut.config import SutConfig
 from conformance.sut.flow import FlowInfo
-from conformance.sut.imsedge import ImsEdgeProxy
+from conformance.sut.ims.proxy import ImsEdgeProxy
 
 PCSCF, UE1, UE2 = "127.0.0.1", "127.0.0.11", "127.0.0.12"
 PORT_PS, PORT_PC = 6100, 6101

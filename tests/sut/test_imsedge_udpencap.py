@@ -20,7 +20,7 @@ from conformance.sip.message import parse_message
 from conformance.sut.actions import SendIp, SendOnFlow, SendToHop
 from conformance.sut.config import SutConfig
 from conformance.sut.flow import FlowInfo
-from conformance.sut.imsedge import ImsEdgeProxy
+from conformance.sut.ims.proxy import ImsEdgeProxy
 
 PCSCF, PRIVATE, PUBLIC = "198.18.2.2", "198.18.1.2", "198.18.2.1"
 PORT_PS, PORT_PC = 6100, 6101

@@ -12,7 +12,7 @@ from conformance.ims.ippkt import ipv4_unwrap, ipv4_wrap
 from conformance.sip.message import parse_message
 from conformance.sut.actions import InjectIp, SendFromPort, SendOnFlow, SendToHop
 from conformance.sut.flow import FlowInfo
-from conformance.sut.imstcp import seal_tcp
+from conformance.sut.ims.tcp import seal_tcp
 
 from test_imsedge import PCSCF, PORT_PC, PORT_PS, UE1, Ue, challenged, make_edge, only
 

@@ -46,18 +46,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..sip.errors import ParseError
-from ..sip.framing import Message, Ping, StreamFramer, classify_datagram
-from .actions import (ClaimSpi, CloseFlow, InjectIp, ReleaseSpi, SendFromPort, SendIp, SendOnFlow,
+from ...sip.errors import ParseError
+from ...sip.framing import Message, Ping, StreamFramer, classify_datagram
+from ..actions import (ClaimSpi, CloseFlow, InjectIp, ReleaseSpi, SendFromPort, SendIp, SendOnFlow,
                       SendToHop)
-from .bindings import Binding
-from .config import SutConfig
-from .core import ScscfNode
-from .edge import EdgeProxy
-from .flow import FlowInfo
-from .registrar import Registrar
-from .routing import same_host, udp_destination
-from ..sip.stun import MAGIC_COOKIE, stun_response
+from ..registrar.bindings import Binding
+from ..config import SutConfig
+from ..registrar.scscf import ScscfNode
+from ..edge.proxy import EdgeProxy
+from ..flow import FlowInfo
+from ..registrar.registrar import Registrar
+from ..common.routing import same_host, udp_destination
+from ...sip.stun import MAGIC_COOKIE, stun_response
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class ReferenceCore:
                                              port if topology == "registrar" else core_port))
         if topology in ("edge", "core"):
             if self.config.ims:
-                from .imsedge import ImsEdgeProxy
+                from ..ims.proxy import ImsEdgeProxy
                 self.edge = ImsEdgeProxy(self.config, next_hop=self.config.edge_next_hop)
             else:
                 self.edge = EdgeProxy(self.config, next_hop=self.config.edge_next_hop)
@@ -265,7 +265,7 @@ class ReferenceCore:
 
     def _start_ims(self) -> None:
         """Bind the P-CSCF's protected ports and open its ESP mailbox."""
-        from ..ims.espio import EspHub, EspUnavailable
+        from ...ims.espio import EspHub, EspUnavailable
 
         try:
             hub = EspHub.shared()
@@ -279,7 +279,7 @@ class ReferenceCore:
         self.edge.port_ps, self.edge.port_pc = (lst.port for lst in self._protected)
         self.edge.spi_source = lambda avoid: hub.new_spi(avoid)
         self._esp = hub.mailbox(f"reference P-CSCF {self._host}:{self.port}")
-        from .imstcp import start_tcp
+        from ..ims.tcp import start_tcp
         self._ps_tcp = start_tcp(self, _Listener)
 
     @property
@@ -297,7 +297,7 @@ class ReferenceCore:
 
     def _close_all(self) -> None:
         if self._ps_tcp is not None:
-            from .imstcp import stop_tcp
+            from ..ims.tcp import stop_tcp
             stop_tcp(self)
             self._ps_tcp = None
         if self._esp is not None:
@@ -596,7 +596,7 @@ class ReferenceCore:
                 return False
             return True
         if isinstance(action, SendFromPort):
-            from .imstcp import send_from_port
+            from ..ims.tcp import send_from_port
             return send_from_port(self, action)
         if isinstance(action, ClaimSpi):
             if self._esp is not None:

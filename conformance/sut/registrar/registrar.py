@@ -22,14 +22,14 @@ import secrets
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from ..sip.errors import ParseError
-from ..sip.headers import Via, parse_cseq, parse_name_addr, parse_option_tags, parse_uri, parse_vias
-from ..sip.message import Request, Response, parse_message
+from ...sip.errors import ParseError
+from ...sip.headers import Via, parse_cseq, parse_name_addr, parse_option_tags, parse_uri, parse_vias
+from ...sip.message import Request, Response, parse_message
 from .bindings import Binding, BindingTable
-from .config import SutConfig
-from .flow import FlowInfo
+from ..config import SutConfig
+from ..flow import FlowInfo
 from .register import Reject, RegisterProcessor, canonical_aor
-from .responses import build_response
+from ..common.responses import build_response
 from .transactions import TransactionCache, transaction_key
 
 log = logging.getLogger(__name__)

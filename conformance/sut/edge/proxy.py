@@ -48,20 +48,20 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ..sip.errors import ParseError
-from ..sip.headers import SipUri, Via, parse_auth, parse_contacts, parse_flow_timer, \
+from ...sip.errors import ParseError
+from ...sip.headers import SipUri, Via, parse_auth, parse_contacts, parse_flow_timer, \
     parse_name_addr, parse_option_tags, parse_vias, uri_equal
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, CloseFlow, SendOnFlow, SendToHop
-from .config import SutConfig
-from .flow import FlowInfo
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, CloseFlow, SendOnFlow, SendToHop
+from ..config import SutConfig
+from ..flow import FlowInfo
 from .flowtoken import FlowTokenCodec, TokenError
-from .register import canonical_aor
-from .registrar import _basic_problem
-from .responses import build_response, stamp_top_via
-from .keep import add_keep
-from .supervision import FlowSupervisor
-from .routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
+from ..registrar.register import canonical_aor
+from ..registrar.registrar import _basic_problem
+from ..common.responses import build_response, stamp_top_via
+from ..common.keep import add_keep
+from ..common.supervision import FlowSupervisor
+from ..common.routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
     pop_value, push_value, safe_uri, same_host, set_values, udp_destination, via_value
 
 log = logging.getLogger(__name__)

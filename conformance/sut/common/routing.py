@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
-from ..sip.errors import ParseError
-from ..sip.headers import SipUri, parse_name_addr, parse_uri, parse_via
-from ..sip.message import Request, Response, SipMessage, canonical_name
-from .flow import FlowInfo
+from ...sip.errors import ParseError
+from ...sip.headers import SipUri, parse_name_addr, parse_uri, parse_via
+from ...sip.message import Request, Response, SipMessage, canonical_name
+from ..flow import FlowInfo
 
 DEFAULT_PORT = 5060
 MAGIC_COOKIE = "z9hG4bK"

@@ -40,17 +40,17 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
-from ..sip.errors import ParseError
-from ..sip.headers import SipUri, parse_name_addr, parse_via, parse_vias, uri_equal
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, SendOnFlow, SendToHop
+from ...sip.errors import ParseError
+from ...sip.headers import SipUri, parse_name_addr, parse_via, parse_vias, uri_equal
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, SendOnFlow, SendToHop
 from .bindings import Binding
-from .config import SutConfig
-from .flow import FlowInfo
+from ..config import SutConfig
+from ..flow import FlowInfo
 from .register import canonical_aor
 from .registrar import Registrar
-from .responses import build_response, stamp_top_via
-from .routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
+from ..common.responses import build_response, stamp_top_via
+from ..common.routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
     pop_value, push_value, safe_uri, set_values, udp_destination, via_value
 from .transactions import transaction_key
 

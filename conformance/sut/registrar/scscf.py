@@ -25,17 +25,17 @@ descriptor").
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, CloseFlow, SendOnFlow
-from .config import SutConfig
-from .flow import FlowInfo
-from .proxy import TerminatingProxy
+from ...sip.errors import ParseError
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, CloseFlow, SendOnFlow
+from ..config import SutConfig
+from ..flow import FlowInfo
+from .terminating import TerminatingProxy
 from .registrar import Registrar, _basic_problem
-from .routing import udp_destination
-from .keep import add_keep
-from .supervision import FlowSupervisor
-from ..sip.headers import parse_flow_timer, parse_vias
+from ..common.routing import udp_destination
+from ..common.keep import add_keep
+from ..common.supervision import FlowSupervisor
+from ...sip.headers import parse_flow_timer, parse_vias
 
 
 class ScscfNode:

@@ -72,24 +72,24 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..ims.aka import AuthCentre, AuthVector
-from ..ims.digest import build_challenge, verify_credentials
-from ..ims.endpoint import EspEndpoint, SelectorMismatch
-from ..ims.errors import AkaError, BadIcv, EspError, SecAgreeError
-from ..ims.ippkt import ipv4_unwrap, udp_parse
-from ..ims.sa import SaSet, derive_sas
-from ..ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi, parse_ipsec, \
+from ...ims.aka import AuthCentre, AuthVector
+from ...ims.digest import build_challenge, verify_credentials
+from ...ims.endpoint import EspEndpoint, SelectorMismatch
+from ...ims.errors import AkaError, BadIcv, EspError, SecAgreeError
+from ...ims.ippkt import ipv4_unwrap, udp_parse
+from ...ims.sa import SaSet, derive_sas
+from ...ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi, parse_ipsec, \
     server_mechanisms, verify_mismatches
-from ..ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
-from ..sip.errors import ParseError
-from ..sip.headers import format_auth, parse_auth, parse_contacts, parse_option_tags, parse_security, \
+from ...ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
+from ...sip.errors import ParseError
+from ...sip.headers import format_auth, parse_auth, parse_contacts, parse_option_tags, parse_security, \
     parse_vias
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
-from .config import SutConfig
-from .edge import EdgeProxy
-from .flow import FlowInfo
-from .responses import build_response
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
+from ..config import SutConfig
+from ..edge.proxy import EdgeProxy
+from ..flow import FlowInfo
+from ..common.responses import build_response
 from .salifetime import REG_AWAIT_AUTH, granted_expiry, next_lifetime
 from .udpencap import UdpEncapMixin
 
@@ -184,7 +184,7 @@ def with_authentication_info(data: bytes, rec) -> bytes:
     rec.auth_info = None
     if msg.status >= 300:
         return data
-    from ..ims.digest import rspauth
+    from ...ims.digest import rspauth
 
     value = rspauth(username=info["username"] or "", realm=info["realm"] or "", password=rec.vector.xres,
                     uri=info["uri"] or "", nonce=info["nonce"] or "", qop=info["qop"], nc=info["nc"],
@@ -273,7 +273,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
     # -- entry points --------------------------------------------------------------------------
     def receive(self, data: bytes, flow: FlowInfo, now: float, wall: float | None = None) -> list[Action]:
         if flow.transport == "tcp" and flow.local[1] == self.port_ps and self.port_ps is not None:
-            from .imstcp import receive_protected_tcp    # it came through the TUN gateway
+            from .tcp import receive_protected_tcp    # it came through the TUN gateway
 
             return receive_protected_tcp(self, data, flow, now)
         if flow.transport == "udp" and flow.local[1] in (self.port_ps, self.port_pc):
@@ -341,7 +341,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         except EspError as exc:
             return self._drop(f"{exc}")
         if opened.next_header == 6:
-            from .imstcp import inject_tcp               # TCP: back into the TUN (sut/imstcp.py)
+            from .tcp import inject_tcp               # TCP: back into the TUN (sut/imstcp.py)
 
             return inject_tcp(self, src, dst, opened.payload)
         try:
@@ -565,7 +565,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         for a in actions or []:
             if isinstance(a, SendOnFlow) and a.flow.reliable and a.flow.local[1] == self.port_ps \
                     and not a.data.startswith(b"SIP/2.0 ") and self.port_ps is not None:
-                from .imstcp import route_tcp_request  # the UE's connection, or port_pc -> port_us
+                from .tcp import route_tcp_request  # the UE's connection, or port_pc -> port_us
                 out += route_tcp_request(self, a)
                 continue
             if not (isinstance(a, SendOnFlow) and not a.flow.reliable
@@ -618,6 +618,6 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                                   headers=headers, warning=warning, warn_agent=self.config.server_name)
         self.log.append(f"{request.summary()} -> {response.summary()}")
         del self.log[:-1000]
-        from .routing import udp_destination
+        from ..common.routing import udp_destination
         return [SendOnFlow(flow, bytes(response),
                            None if flow.reliable else udp_destination(response, flow))]

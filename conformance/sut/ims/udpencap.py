@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..ims.errors import EspError
-from ..ims.secagree import UDP_ENC_TUN
-from ..ims.udpencap import classify, open_tunnel, seal_tunnel
-from ..sip.errors import ParseError
-from ..sip.framing import classify_datagram
-from ..sip.headers import parse_vias
-from .actions import Action, SendOnFlow
-from .flow import FlowInfo
+from ...ims.errors import EspError
+from ...ims.secagree import UDP_ENC_TUN
+from ...ims.udpencap import classify, open_tunnel, seal_tunnel
+from ...sip.errors import ParseError
+from ...sip.framing import classify_datagram
+from ...sip.headers import parse_vias
+from ..actions import Action, SendOnFlow
+from ..flow import FlowInfo
 
 ENCAP = UDP_ENC_TUN.lower()
 MAX_PENDING = 256

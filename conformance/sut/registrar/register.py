@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
-from ..sip.errors import ParseError
-from ..sip.headers import NameAddr, SipUri, Via, parse_auth, parse_contacts, parse_name_addr, \
+from ...sip.errors import ParseError
+from ...sip.headers import NameAddr, SipUri, Via, parse_auth, parse_contacts, parse_name_addr, \
     parse_option_tags, parse_uri, uri_equal
-from ..sip.message import Request
+from ...sip.message import Request
 from .bindings import Binding, BindingTable, TableFull, instance_key
-from .config import SutConfig
-from .flow import FlowInfo
+from ..config import SutConfig
+from ..flow import FlowInfo
 
 MAX_DELTA = 2 ** 32 - 1          # RFC 3261 section 20.19 / 10.2.1.1 cap on delta-seconds
 _DIGITS = re.compile(r"^[0-9]+$")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..ims.secagree import ALG_PAIRS
+from ...ims.secagree import ALG_PAIRS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def config_kwargs(args: argparse.Namespace) -> dict:
     if args.subscribers:
         import yaml
 
-        from ..ims.subscriber import parse_subscribers
+        from ...ims.subscriber import parse_subscribers
 
         try:
             with open(args.subscribers, encoding="utf-8") as fh:

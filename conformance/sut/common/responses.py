@@ -12,10 +12,10 @@ import hashlib
 import ipaddress
 import re
 
-from ..sip.errors import ParseError
-from ..sip.headers import Via, parse_name_addr, quote_string
-from ..sip.message import Request, Response
-from .flow import FlowInfo
+from ...sip.errors import ParseError
+from ...sip.headers import Via, parse_name_addr, quote_string
+from ...sip.message import Request, Response
+from ..flow import FlowInfo
 
 REASONS = {
     100: "Trying", 200: "OK", 408: "Request Timeout", 430: "Flow Failed",

@@ -11,9 +11,9 @@ binding", no keyword).  Only UDP flows are tracked (TCP SAs stay until replaced)
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
-from ..sip.headers import parse_name_addr
-from ..sip.message import Response, parse_message
+from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr
+from ...sip.message import Response, parse_message
 
 #: The temporary set's lifetime: reg-await-auth (TS 24.229, default 4 minutes) [M].
 REG_AWAIT_AUTH = 240.0

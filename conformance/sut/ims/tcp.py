@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import socket
 
-from ..ims.errors import EspError
-from ..ims.esp import PROTO_ESP, PROTO_TCP
-from ..ims.ippkt import ipv4_wrap
-from ..ims.tuncore import clear_selector
-from ..sip.errors import ParseError
-from ..sip.headers import parse_contacts
-from ..sip.message import Response, parse_message
-from .actions import Action, InjectIp, SendFromPort, SendOnFlow
-from .flow import FlowInfo
+from ...ims.errors import EspError
+from ...ims.esp import PROTO_ESP, PROTO_TCP
+from ...ims.ippkt import ipv4_wrap
+from ...ims.tuncore import clear_selector
+from ...sip.errors import ParseError
+from ...sip.headers import parse_contacts
+from ...sip.message import Response, parse_message
+from ..actions import Action, InjectIp, SendFromPort, SendOnFlow
+from ..flow import FlowInfo
 
 __all__ = ["inject_tcp", "receive_protected_tcp", "route_tcp_request", "seal_tcp",
            "send_from_port", "start_tcp", "stop_tcp"]
@@ -129,7 +129,7 @@ def route_tcp_request(edge, action: SendOnFlow) -> list[Action]:
 def start_tcp(server, listener_cls):
     """A TUN-bound TCP listener on ``port_ps`` and the gateway's protector; None (and UDP only)
     when the gateway cannot run here or the P-CSCF is not on IPv4."""
-    from ..ims.tungw import TunGateway, TunUnavailable
+    from ...ims.tungw import TunGateway, TunUnavailable
 
     if server._family != socket.AF_INET:
         return None
@@ -196,7 +196,7 @@ def send_from_port(server, action: SendFromPort) -> bool:
     import selectors
     import time
 
-    from .server import _Conn
+    from ..server.reference import _Conn
 
     state = getattr(server, "_tcp_esp", None)
     if state is None:
