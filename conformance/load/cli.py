@@ -98,7 +98,7 @@ def run(sc: LoadScenario, *, progress=None, embedded: bool = False) -> dict:
 
         flows = sc.ues * 2 + 16
         if sc.transport == "tcp" and sc.tcp_connections == 0 and flows > 200:
-            sc.tcp_connections = 8  # the reference accepts at most 256 connections (sut/server.py)
+            sc.tcp_connections = 8  # the reference accepts at most 256 connections (sut/server/connections.py)
         ref = ReferenceCscf(SutConfig(max_bindings=max(10_000, flows)), host=sc.host, port=0)
         ref.start()
         sc.port = ref.port

@@ -1,6 +1,6 @@
 """Keep-alive edge cases, sans-IO: malformed STUN variants and how their answers are judged
 (engine/stun_raw_steps.py, TP_EDGE_017), the CRLF-in-headers message (engine/crlf_steps.py,
-TP_EDGE_014), the Via keep parameter (sut/keep.py and the via_keep check, RFC 6223)."""
+TP_EDGE_014), the Via keep parameter (sut/common/keep.py and the via_keep check, RFC 6223)."""
 
 from __future__ import annotations
 

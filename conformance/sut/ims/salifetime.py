@@ -1,4 +1,4 @@
-"""SA lifetimes of the reference IMS P-CSCF (sans-IO helpers for sut/imsedge.py).
+"""SA lifetimes of the reference IMS P-CSCF (sans-IO helpers for ims/proxy.py).
 
 The P-CSCF's rule is not read (TS 24.229 5.2.2 / TS 33.203, [M]); the reference mirrors the
 UE's (TS 24.229 5.1.1.5.1): a temporary set lives for reg-await-auth, and after a 2xx to
