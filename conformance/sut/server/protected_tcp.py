@@ -24,6 +24,20 @@ from .connections import Connections, Listener
 __all__ = ["ProtectedTcp"]
 
 
+def _tun_socket(gateway: TunGateway, address: tuple[str, int]) -> socket.socket:
+    """A non-blocking TCP socket bound to the TUN device and to ``address``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        gateway.bind_socket(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setblocking(False)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class ProtectedTcp:
     """A running TUN-bound TCP listener on ``port_ps`` (with ``port_pc`` reserved) and the
     gateway's protector; :meth:`start` makes one, :meth:`stop` ends it."""
@@ -48,24 +62,19 @@ class ProtectedTcp:
             gateway = TunGateway.shared()
         except TunUnavailable:
             return None
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            gateway.bind_socket(tcp)
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            tcp.bind((host, edge.port_ps))
+            tcp = _tun_socket(gateway, (host, edge.port_ps))
+        except OSError:
+            return None
+        try:
             tcp.listen(64)
-            tcp.setblocking(False)
         except OSError:
             tcp.close()
             return None
         # port_pc reserved for TCP too (bound, not listening: a connection may bind it again)
-        pc = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            gateway.bind_socket(pc)
-            pc.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            pc.bind((host, edge.port_pc))
+            pc = _tun_socket(gateway, (host, edge.port_pc))
         except OSError:
-            pc.close()
             tcp.close()
             return None
         listener = Listener("edge-ps-tcp", edge, edge.port_ps, udp=edge_udp, tcp=tcp)
@@ -103,12 +112,11 @@ class ProtectedTcp:
         conn = self.connections.between(action.local, action.address)
         if conn is not None:
             return self.connections.send(conn, action.data, action.ref)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            self.gateway.bind_socket(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setblocking(False)
-            sock.bind(tuple(action.local))
+            sock = _tun_socket(self.gateway, tuple(action.local))
+        except OSError:
+            return False
+        try:
             rc = sock.connect_ex(tuple(action.address))
             if rc not in (0, errno.EINPROGRESS):
                 raise OSError(rc, "connect failed")
