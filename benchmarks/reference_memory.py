@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conformance.sip.message import make_request  # noqa: E402
 from conformance.sut.config import SutConfig  # noqa: E402
 from conformance.sut.flow import FlowInfo  # noqa: E402
-from conformance.sut.registrar import Registrar  # noqa: E402
+from conformance.sut.registrar.registrar import Registrar  # noqa: E402
 
 
 def register(i: int, cseq: int, expires: int = 600):

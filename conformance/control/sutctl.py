@@ -44,7 +44,7 @@ class SutController:
         t = self.target
         if t.embedded is not None:
             from ..sut.config import SutConfig
-            from ..sut.server import ReferenceCore
+            from ..sut.server.reference import ReferenceCore
 
             kwargs = dict(mode=t.embedded.mode, domain=t.domain, faults=frozenset(t.embedded.faults),
                           topology=t.embedded.topology, edge_mode=t.embedded.edge_mode)

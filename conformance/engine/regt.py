@@ -44,7 +44,7 @@ class EmulatedRegistrar:
     def new_core(self, domain: str):
         """A fresh registrar for one case (per-case state: cases stay independent)."""
         from ..sut.config import SutConfig
-        from ..sut.registrar import Registrar
+        from ..sut.registrar.registrar import Registrar
 
         return Registrar(SutConfig(mode="rel8", domain=domain, server_name="conformance-suite REG-T"))
 

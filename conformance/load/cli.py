@@ -94,11 +94,11 @@ def run(sc: LoadScenario, *, progress=None, embedded: bool = False) -> dict:
     ref = None
     if embedded:
         from ..sut.config import SutConfig
-        from ..sut.server import ReferenceCscf
+        from ..sut.server.reference import ReferenceCscf
 
         flows = sc.ues * 2 + 16
         if sc.transport == "tcp" and sc.tcp_connections == 0 and flows > 200:
-            sc.tcp_connections = 8  # the reference accepts at most 256 connections (sut/server.py)
+            sc.tcp_connections = 8  # the reference accepts at most 256 connections (sut/server/connections.py)
         ref = ReferenceCscf(SutConfig(max_bindings=max(10_000, flows)), host=sc.host, port=0)
         ref.start()
         sc.port = ref.port

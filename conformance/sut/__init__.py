@@ -1,35 +1,21 @@
 """The embedded reference CSCF: the suite's default system under test.
 
-Sans-IO parts: ``Registrar`` (RFC 3261 section 10.3, RFC 5626 section 6), ``TerminatingProxy``
-and ``ScscfNode`` (the S-CSCF: registrar plus RFC 5626 section 7 routing), ``EdgeProxy`` (the
-P-CSCF role, RFC 5626 section 5), ``FlowTokenCodec`` (section 5.2) and ``stun_response``
-(section 8).  ``ReferenceCore`` serves them on UDP and TCP in the registrar, edge or core
-topology; ``ReferenceCscf`` is the registrar-topology server kept for existing callers;
-``conformance sut`` (``cli.main``) runs them from the command line.
+One subpackage per role, so that each role's rules are read (and changed) in one place, and the
+sans-IO rules never import the sockets that serve them:
+
+* ``registrar/``: the S-CSCF.  ``Registrar`` (RFC 3261 section 10.3, RFC 5626 section 6) with
+  its binding table, REGISTER processing, Digest authentication and transaction cache;
+  ``TerminatingProxy`` (RFC 5626 section 7); ``ScscfNode``, the two as one node.
+* ``edge/``: the P-CSCF as an RFC 5626 edge proxy (``EdgeProxy``, section 5) and its flow
+  tokens (section 5.2).
+* ``ims/``: the IMS P-CSCF: the edge proxy with IMS AKA and sec-agree, ESP in transport mode,
+  SIP over TCP over ESP, UDP-encapsulated tunnel mode, SA lifetimes, its command-line options.
+* ``common/``: the sans-IO SIP helpers the roles share (responses, header surgery, Flow-Timer
+  supervision, the Via keep parameter).
+* ``server/``: the thin I/O: ``ReferenceCore`` serves the nodes on UDP and TCP in the
+  registrar, edge or core topology (``ReferenceCscf``: the registrar topology), its TCP
+  connections, and the IMS P-CSCF's TUN-bound TCP.
+
+Beside them: ``config`` (``SutConfig`` and the known faults), ``flow`` (``FlowInfo``),
+``actions`` (what a node asks the server to do) and ``cli`` (``conformance sut``).
 """
-
-from .bindings import Binding, BindingTable, TableFull, instance_key
-from .config import EDGE_MODES, KNOWN_FAULTS, MODES, TOPOLOGIES, SutConfig
-from .core import ScscfNode
-from .edge import EdgeProxy
-from .flow import FlowInfo
-from .flowtoken import FlowTokenCodec, TokenError
-from .proxy import TerminatingProxy
-from .registrar import Registrar
-from ..sip.stun import stun_response
-
-__all__ = [
-    "Binding", "BindingTable", "EDGE_MODES", "EdgeProxy", "FlowInfo", "FlowTokenCodec",
-    "KNOWN_FAULTS", "MODES", "Registrar", "ReferenceCore", "ReferenceCscf", "ScscfNode",
-    "SutConfig", "TOPOLOGIES", "TableFull", "TerminatingProxy", "TokenError", "instance_key",
-    "stun_response",
-]
-
-
-def __getattr__(name: str):
-    # The server pulls in sockets and threads; import it only when asked for.
-    if name in ("ReferenceCscf", "ReferenceCore"):
-        from . import server
-
-        return getattr(server, name)
-    raise AttributeError(name)

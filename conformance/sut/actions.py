@@ -76,7 +76,7 @@ class ReleaseSpi:
 @dataclass(frozen=True)
 class InjectIp:
     """Hand a checked clear IPv4 packet (TCP that arrived inside ESP) to the kernel through the
-    TUN gateway (:mod:`conformance.ims.tungw`, sut/imstcp.py)."""
+    TUN gateway (:mod:`conformance.ims.tungw`, sut/ims/tcp.py, sut/server/protected_tcp.py)."""
 
     packet: bytes
     ref: object = None

@@ -11,7 +11,7 @@
 ``--listen`` is where UEs talk to the reference: the registrar (topology registrar) or the edge
 proxy (edge, core).  In the core topology the S-CSCF listens on ``--core-port`` (0 picks one)
 and the edge forwards to it; in the edge topology the edge forwards to ``--next-hop``.
-``--ims`` makes the edge an IMS P-CSCF with IMS AKA and sec-agree (sut/ims_cli.py; root).
+``--ims`` makes the edge an IMS P-CSCF with IMS AKA and sec-agree (sut/ims/cli.py; root).
 
 Listening is refused outside 127.0.0.0/8 and ::1 unless ``--allow-non-loopback`` is given:
 the reference carries deliberate faults and, unless ``--digest-auth``, no authentication, so it
@@ -26,8 +26,9 @@ import signal
 import sys
 import threading
 
-from . import ims_cli
 from .config import EDGE_MODES, KNOWN_FAULTS, MODES, TOPOLOGIES, TRANSPORTS, SutConfig
+from .ims import cli as ims_cli
+from .server.reference import ReferenceCore
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -105,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conformance sut: refusing to listen on {host} (not loopback); "
               "pass --allow-non-loopback to insist", file=sys.stderr)
         return 2
-    from .server import ReferenceCore
 
     stop = threading.Event()
 

@@ -136,7 +136,7 @@ class SutConfig:
     ``flow_timer`` switches on Flow-Timer in direct-flow outbound 2xx (RFC 5626 section 6 para 11).
     ``max_bindings`` and ``max_bindings_per_aor`` bound the binding table.
 
-    Topology (what one :class:`~conformance.sut.server.ReferenceCore` runs): ``"registrar"``
+    Topology (what one :class:`~conformance.sut.server.reference.ReferenceCore` runs): ``"registrar"``
     (the S-CSCF alone, UEs or an emulated edge talk to it directly), ``"edge"`` (the edge proxy
     / P-CSCF alone, in front of the registrar at ``edge_next_hop`` = (host, port, transport)),
     or ``"core"`` (the edge on the advertised port and the S-CSCF on a second port, the edge's
@@ -174,14 +174,14 @@ class SutConfig:
     core_transport: str = "tcp"
     branch_timeout: float = 4.0
     flow_token_key: str | None = None
-    # IMS P-CSCF (the edge): IMS AKA and sec-agree (TS 33.203, TS 24.229), see sut/imsedge.py.
+    # IMS P-CSCF (the edge): IMS AKA and sec-agree (TS 33.203, TS 24.229), see sut/ims/proxy.py.
     ims: bool = False
     subscribers: dict | None = None           # impi ("*": any) -> ims.subscriber.Subscriber
     pcscf_algs: tuple = ()                    # (alg, ealg) preference; () = secagree.ALG_PAIRS
-    # HTTP Digest (RFC 3261 §22, RFC 2617 MD5) required on REGISTER (sut/digestauth.py):
+    # HTTP Digest (RFC 3261 §22, RFC 2617 MD5) required on REGISTER (sut/registrar/digestauth.py):
     # username -> password, or None for an unknown user; None switches authentication off.
     digest_auth: object = None
-    # Local policies (RFC 5626 section 6 para 7; TS 24.229 5.4.1.2.2), see sut/register.py:
+    # Local policies (RFC 5626 section 6 para 7; TS 24.229 5.4.1.2.2), see sut/registrar/register.py:
     # refuse registrations without instance-id and reg-id or whose first Path URI lacks ;ob, and
     # at most this many flows (outbound bindings) per (AOR, private identity, instance).
     reject_non_outbound: bool = False

@@ -12,7 +12,7 @@ from conformance.yamlio.errors import CaseError
 from conformance.cases.loader import load_case_text
 from conformance.engine.runner import CaseRun
 from conformance.sut.config import SutConfig
-from conformance.sut.server import ReferenceCscf
+from conformance.sut.server.reference import ReferenceCscf
 from conformance.targets.loader import target_from_dict
 from conformance.meaning.verdict import Verdict
 

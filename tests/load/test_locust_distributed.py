@@ -37,7 +37,7 @@ def _locust() -> list[str]:
 
 def test_master_and_two_workers_aggregate_counts(tmp_path):
     from conformance.sut.config import SutConfig
-    from conformance.sut.server import ReferenceCscf
+    from conformance.sut.server.reference import ReferenceCscf
 
     ref = ReferenceCscf(SutConfig())
     ref.start()

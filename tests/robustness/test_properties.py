@@ -167,7 +167,7 @@ def test_built_contacts_round_trip_through_the_grammar(reg_id, uuid, expires, us
 # -- the reference registrar's binding rules over generated REGISTER sequences ------------------------------
 from conformance.sut.config import SutConfig  # noqa: E402
 from conformance.sut.flow import FlowInfo  # noqa: E402
-from conformance.sut.registrar import Registrar  # noqa: E402
+from conformance.sut.registrar.registrar import Registrar  # noqa: E402
 
 AORS = ["sip:alice@ims.test", "sip:bob@ims.test"]
 INSTANCES = ["00000000-0000-1000-8000-000A95A0E128", "11111111-2222-1000-8000-000A95A0E128"]

@@ -14,7 +14,7 @@ import pytest
 from conformance.sip.message import Response, parse_message
 from conformance.sut.config import SutConfig
 from conformance.sut.flow import FlowInfo
-from conformance.sut.registrar import Registrar
+from conformance.sut.registrar.registrar import Registrar
 
 ROOT = Path(__file__).resolve().parents[2]
 INVALID = sorted((ROOT / "tests" / "sip" / "data" / "rfc4475" / "invalid").glob("*.dat"))
@@ -61,7 +61,7 @@ def test_registrar_takes_a_thousand_random_mutations_of_a_register():
 
 
 def test_running_server_survives_invalid_messages_over_udp_and_tcp():
-    from conformance.sut.server import ReferenceCore
+    from conformance.sut.server.reference import ReferenceCore
 
     core = ReferenceCore(SutConfig(), host="127.0.0.1", port=0)
     core.start()

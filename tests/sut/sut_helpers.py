@@ -12,7 +12,7 @@ from conformance.sip.headers import parse_contacts, parse_option_tags
 from conformance.sip.message import Request
 from conformance.sut.config import SutConfig
 from conformance.sut.flow import FlowInfo
-from conformance.sut.registrar import Registrar
+from conformance.sut.registrar.registrar import Registrar
 
 INSTANCE = '"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"'
 INSTANCE2 = '"<urn:uuid:11111111-2222-1000-8000-000A95A0E128>"'

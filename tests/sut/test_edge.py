@@ -7,9 +7,9 @@ import pytest
 from conformance.sip.headers import parse_name_addr
 from conformance.sut.actions import SendOnFlow, SendToHop
 from conformance.sut.config import SutConfig
-from conformance.sut.edge import EdgeProxy
+from conformance.sut.edge.proxy import EdgeProxy
 from conformance.sut.flow import FlowInfo
-from conformance.sut.flowtoken import FlowTokenCodec
+from conformance.sut.edge.flowtoken import FlowTokenCodec
 from routing_helpers import answer, peer_request, requests, responses
 from sut_helpers import contact, register
 

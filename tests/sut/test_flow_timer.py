@@ -12,11 +12,11 @@ import pytest
 
 from conformance.sut.actions import CloseFlow
 from conformance.sut.config import SutConfig
-from conformance.sut.core import ScscfNode
+from conformance.sut.registrar.scscf import ScscfNode
 from conformance.sut.flow import FlowInfo
-from conformance.sut.server import ReferenceCore, ReferenceCscf
+from conformance.sut.server.reference import ReferenceCore, ReferenceCscf
 from conformance.sip.stun import binding_request
-from conformance.sut.supervision import FlowSupervisor
+from conformance.sut.common.supervision import FlowSupervisor
 from routing_helpers import answer, peer_request, requests, responses
 from sut_helpers import AOR, UE_FLOW, contact, register
 from test_edge import UE1, UE_UDP, Edge, terminating

@@ -19,7 +19,7 @@ from conformance.sip.message import parse_message
 from conformance.sut.actions import ClaimSpi, ReleaseSpi, SendIp, SendOnFlow, SendToHop
 from conformance.sut.config import SutConfig
 from conformance.sut.flow import FlowInfo
-from conformance.sut.imsedge import ImsEdgeProxy
+from conformance.sut.ims.proxy import ImsEdgeProxy
 
 PCSCF, UE1, UE2 = "127.0.0.1", "127.0.0.11", "127.0.0.12"
 PORT_PS, PORT_PC = 6100, 6101
@@ -240,7 +240,7 @@ def test_terminating_requests_leave_from_port_pc_to_port_us(fault, sa):
     rec = next(iter(edge.by_flow.values()))
     request = (b"MESSAGE sip:a@127.0.0.11 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKm\r\n"
                b"Content-Length: 0\r\n\r\n")
-    number, msg = ue.open(only(edge._protect([SendOnFlow(rec.flow, request)], 2.0), SendIp))
+    number, msg = ue.open(only(edge.protect([SendOnFlow(rec.flow, request)], 2.0), SendIp))
     assert number == sa and msg.method == "MESSAGE"
 
 
@@ -279,7 +279,7 @@ def test_keep_sec_agree_fault_forwards_sec_agree_and_the_security_headers():
 
 
 def test_sa_sets_live_for_reg_await_auth_then_for_the_registration_plus_30_s():
-    # sut/salifetime.py: the UE's rule of TS 24.229 5.1.1.5.1 mirrored by the reference
+    # sut/ims/salifetime.py: the UE's rule of TS 24.229 5.1.1.5.1 mirrored by the reference
     edge, ue = make_edge(), Ue()
     actions, _ = challenged(edge, ue)
     spis = sorted(a.spi for a in actions if isinstance(a, ClaimSpi))

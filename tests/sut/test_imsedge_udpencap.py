@@ -20,7 +20,7 @@ from conformance.sip.message import parse_message
 from conformance.sut.actions import SendIp, SendOnFlow, SendToHop
 from conformance.sut.config import SutConfig
 from conformance.sut.flow import FlowInfo
-from conformance.sut.imsedge import ImsEdgeProxy
+from conformance.sut.ims.proxy import ImsEdgeProxy
 
 PCSCF, PRIVATE, PUBLIC = "198.18.2.2", "198.18.1.2", "198.18.2.1"
 PORT_PS, PORT_PC = 6100, 6101
@@ -128,7 +128,7 @@ def test_without_keepalives_the_answer_goes_to_the_public_address_and_port_us():
     actions = edge.receive(ue.protected(), at(PORT_PS, 22222), 1.0)
     rec = next(iter(edge.by_flow.values()))
     request = b"MESSAGE sip:a@x SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.2.2;branch=z9hG4bKm\r\nContent-Length: 0\r\n\r\n"
-    send = next(a for a in edge._protect([SendOnFlow(rec.flow, request)], 2.0))
+    send = next(a for a in edge.protect([SendOnFlow(rec.flow, request)], 2.0))
     assert send.address == (PUBLIC, PORT_US)                           # the port-preserving guess
     assert actions
 
@@ -162,7 +162,7 @@ def test_wrong_terminating_port_fault_sends_over_sa2_to_port_uc_mapping():
     edge.receive(ue.protected(), at(PORT_PS, 22222), 1.0)
     rec = next(iter(edge.by_flow.values()))
     request = b"MESSAGE sip:a@x SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.2.2;branch=z9hG4bKm\r\nContent-Length: 0\r\n\r\n"
-    send = next(a for a in edge._protect([SendOnFlow(rec.flow, request)], 2.0))
+    send = next(a for a in edge.protect([SendOnFlow(rec.flow, request)], 2.0))
     assert send.flow.local == (PCSCF, PORT_PS) and send.address == (PUBLIC, 22222)
     assert udpencap.open_tunnel(ue.ep, send.data)[0].sa.number == 2
 
@@ -184,5 +184,5 @@ def test_after_a_rebinding_the_sa_set_follows_the_authenticated_source():
     edge.receive(refresh, FlowInfo("udp", (PCSCF, PORT_PS), (moved, 26000)), 6.0)
     assert rec.outer == {1: (moved, 26000), 4: (moved, 27000)} and rec.public_ip == moved
     request = b"MESSAGE sip:a@x SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.2.2;branch=z9hG4bKm\r\nContent-Length: 0\r\n\r\n"
-    send = next(a for a in edge._protect([SendOnFlow(rec.flow, request)], 7.0))
+    send = next(a for a in edge.protect([SendOnFlow(rec.flow, request)], 7.0))
     assert send.address == (moved, 27000)

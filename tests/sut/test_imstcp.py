@@ -12,7 +12,6 @@ from conformance.ims.ippkt import ipv4_unwrap, ipv4_wrap
 from conformance.sip.message import parse_message
 from conformance.sut.actions import InjectIp, SendFromPort, SendOnFlow, SendToHop
 from conformance.sut.flow import FlowInfo
-from conformance.sut.imstcp import seal_tcp
 
 from test_imsedge import PCSCF, PORT_PC, PORT_PS, UE1, Ue, challenged, make_edge, only
 
@@ -63,7 +62,7 @@ def test_protected_register_on_the_port_ps_connection_makes_it_the_flow():
     assert rec.established and rec.flow == flow and edge.by_flow[flow] is rec
     # a request for the UE on that flow stays a TCP send (the server writes it, the TUN seals it)
     request = b"MESSAGE sip:a@127.0.0.11 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
-    out = edge._protect([SendOnFlow(flow, request)], 0.0)
+    out = edge.protect([SendOnFlow(flow, request)], 0.0)
     assert out == [SendOnFlow(flow, request)]
 
 
@@ -79,16 +78,16 @@ def test_seal_tcp_picks_the_sa_by_ports_and_refuses_unknown_ones():
     edge, ue = make_edge(), Ue()
     challenged(edge, ue)
     seg = _segment(PORT_PS, ue.port_uc, b"SIP/2.0 200 OK\r\n\r\n")
-    sealed = seal_tcp(edge, ipv4_wrap(PCSCF, ue.ip, PROTO_TCP, seg))
+    sealed = edge.seal_tcp(ipv4_wrap(PCSCF, ue.ip, PROTO_TCP, seg))
     src, dst, proto, esp = ipv4_unwrap(sealed)
     assert (src, dst, proto) == (PCSCF, ue.ip, PROTO_ESP)
     inbound = ue.ep.unprotect(esp)
     assert inbound.sa.number == 2 and inbound.packet.payload == seg
     sa3 = ue.sas[3]
     seg3 = _segment(sa3.sport, sa3.dport, b"MESSAGE")
-    assert ue.ep.unprotect(ipv4_unwrap(seal_tcp(edge, ipv4_wrap(PCSCF, ue.ip, PROTO_TCP, seg3)))[3]).sa.number == 3
-    assert seal_tcp(edge, ipv4_wrap(PCSCF, ue.ip, PROTO_TCP, _segment(PORT_PS, 1))) is None
-    assert seal_tcp(edge, ipv4_wrap(PCSCF, "127.0.0.99", PROTO_TCP, seg)) is None
+    assert ue.ep.unprotect(ipv4_unwrap(edge.seal_tcp(ipv4_wrap(PCSCF, ue.ip, PROTO_TCP, seg3)))[3]).sa.number == 3
+    assert edge.seal_tcp(ipv4_wrap(PCSCF, ue.ip, PROTO_TCP, _segment(PORT_PS, 1))) is None
+    assert edge.seal_tcp(ipv4_wrap(PCSCF, "127.0.0.99", PROTO_TCP, seg)) is None
 
 
 def test_wrong_terminating_port_fault_over_tcp_opens_port_pc_to_port_us():
@@ -98,7 +97,7 @@ def test_wrong_terminating_port_fault_over_tcp_opens_port_pc_to_port_us():
     edge.receive(_sip_of(ue, ue.protected()), flow, 0.0)
     request = b"MESSAGE sip:a@127.0.0.11 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
     response = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"
-    out = edge._protect([SendOnFlow(flow, request), SendOnFlow(flow, response)], 0.0)
+    out = edge.protect([SendOnFlow(flow, request), SendOnFlow(flow, response)], 0.0)
     assert out[0] == SendFromPort((PCSCF, PORT_PC), (UE1, ue.port_us), request)
     assert out[1] == SendOnFlow(flow, response)                # responses stay on the flow
 
@@ -111,6 +110,6 @@ def test_without_outbound_requests_go_from_port_pc_and_the_fault_swaps_the_two()
         plain = _sip_of(ue, ue.protected()).replace(b";reg-id=1", b"")   # no outbound
         edge.receive(plain, flow, 0.0)
         request = b"MESSAGE sip:a@127.0.0.11 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
-        out = edge._protect([SendOnFlow(flow, request)], 0.0)
+        out = edge.protect([SendOnFlow(flow, request)], 0.0)
         pc = SendFromPort((PCSCF, PORT_PC), (UE1, ue.port_us), request)
         assert out == ([pc] if expect_pc else [SendOnFlow(flow, request)])

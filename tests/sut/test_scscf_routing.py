@@ -8,8 +8,8 @@ import pytest
 from conformance.sip.headers import parse_name_addr
 from conformance.sut.actions import SendOnFlow, SendToHop
 from conformance.sut.config import SutConfig
-from conformance.sut.core import ScscfNode
-from conformance.sut.registrar import Registrar
+from conformance.sut.registrar.scscf import ScscfNode
+from conformance.sut.registrar.registrar import Registrar
 from routing_helpers import CORE, PEER_FLOW, answer, peer_request, requests, responses
 from sut_helpers import EDGE_FLOW, INSTANCE2, UE_FLOW, contact, register
 

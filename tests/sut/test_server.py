@@ -11,7 +11,7 @@ from conformance.sip.framing import Message, StreamFramer
 from conformance.sip.headers import parse_vias
 from conformance.sip.message import parse_message
 from conformance.sut.config import SutConfig
-from conformance.sut.server import ReferenceCscf
+from conformance.sut.server.reference import ReferenceCscf
 from sut_helpers import AOR, contact, register
 
 TIMEOUT = 3.0

@@ -7,7 +7,7 @@ import pytest
 
 from conformance.sip.framing import classify_datagram
 from conformance.sut.flow import FlowInfo
-from conformance.sut.flowtoken import FlowTokenCodec, TokenError
+from conformance.sut.edge.flowtoken import FlowTokenCodec, TokenError
 from conformance.sip.stun import (binding_request, decode_xor_address, message_type, parse,
                                   split_type, stun_response)
 

@@ -12,7 +12,7 @@ import pytest
 from conformance.sip.framing import Message, StreamFramer
 from conformance.sip.message import parse_message
 from conformance.sut.config import SutConfig
-from conformance.sut.server import ReferenceCore, ReferenceCscf
+from conformance.sut.server.reference import ReferenceCore, ReferenceCscf
 from conformance.sip.stun import binding_request, decode_xor_address, parse
 from routing_helpers import answer, peer_request
 from sut_helpers import AOR, contact, register

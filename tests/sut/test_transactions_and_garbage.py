@@ -7,7 +7,7 @@ import random
 import pytest
 
 from conformance.sip.message import Request, Response
-from conformance.sut import registrar as registrar_module
+from conformance.sut.registrar import registrar as registrar_module
 from sut_helpers import EDGE_FLOW, contact, contacts_of, register
 
 

@@ -6,11 +6,11 @@ import pytest
 
 from conformance.sip.headers import parse_contacts, parse_via
 from conformance.sip.message import Response
-from conformance.sut.bindings import Binding, BindingTable, TableFull, instance_key
+from conformance.sut.registrar.bindings import Binding, BindingTable, TableFull, instance_key
 from conformance.sut.config import SutConfig
 from conformance.sut.flow import FlowInfo
-from conformance.sut.responses import stamp_top_via, warning_value
-from conformance.sut.transactions import TransactionCache
+from conformance.sut.common.responses import stamp_top_via, warning_value
+from conformance.sut.registrar.transactions import TransactionCache
 from sut_helpers import Sut, contact, contacts_of, register
 
 FLOW = FlowInfo("udp", ("127.0.0.1", 5060), ("127.0.0.5", 3333))

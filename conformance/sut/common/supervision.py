@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from .flow import FlowInfo
+from ..flow import FlowInfo
 
 MAX_SUPERVISED = 10_000
 

@@ -1,5 +1,5 @@
 """The reference P-CSCF's UDP-encapsulated tunnel mode (``mod=UDP-enc-tun``, TS 33.203 Annex M;
-RFC 3948), sans-IO: a mixin of :class:`~.imsedge.ImsEdgeProxy`.
+RFC 3948), sans-IO: a mixin of :class:`~.proxy.ImsEdgeProxy`.
 
 * Mode (TS 33.203 Annex M NAT detection, as this reference reads it): the P-CSCF compares the
   top Via's sent-by of the initial REGISTER with the packet's source address.  When they
@@ -11,7 +11,7 @@ RFC 3948), sans-IO: a mixin of :class:`~.imsedge.ImsEdgeProxy`.
   NAT-keepalives (0xFF) are ignored but tell where the UE's protected port is mapped; ESP is
   checked (SPI, replay window, ICV, inner selectors) before use; an authenticated packet on SA 1
   (to port_ps) or SA 4 (to port_pc) records its outer source as that port's mapping.
-* Sending (SA 3 from port_pc, as :meth:`ImsEdgeProxy._protect` does for transport mode) goes as
+* Sending (SA 3 from port_pc, as :meth:`ImsEdgeProxy.protect` does for transport mode) goes as
   ESP in UDP to the mapping of the UE's port_us: learned from its keep-alives or ESP, failing
   that the UE's public address (the initial REGISTER's source) with port_us itself.
 * After a NAT rebinding the keep-alives come from an unknown address: they are kept (bounded)
@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..ims.errors import EspError
-from ..ims.secagree import UDP_ENC_TUN
-from ..ims.udpencap import classify, open_tunnel, seal_tunnel
-from ..sip.errors import ParseError
-from ..sip.framing import classify_datagram
-from ..sip.headers import parse_vias
-from .actions import Action, SendOnFlow
-from .flow import FlowInfo
+from ...ims.errors import EspError
+from ...ims.secagree import UDP_ENC_TUN
+from ...ims.udpencap import classify, open_tunnel, seal_tunnel
+from ...sip.errors import ParseError
+from ...sip.framing import classify_datagram
+from ...sip.headers import parse_vias
+from ..actions import Action, SendOnFlow
+from ..flow import FlowInfo
 
 ENCAP = UDP_ENC_TUN.lower()
 MAX_PENDING = 256
@@ -51,8 +51,14 @@ def via_host(request) -> str | None:
 
 class UdpEncapMixin:
     """Needs ``port_ps``, ``port_pc``, ``by_spi``, ``by_nonce``, ``supervisor``, ``config``,
-    ``_drop``, ``_protect``, ``_response``, ``_request``, ``_reply``,
-    ``_protected_register`` (all of :class:`~.imsedge.ImsEdgeProxy`)."""
+    ``_drop``, ``protect``, ``_response``, ``_request``, ``_reply``,
+    ``_protected_register`` (all of :class:`~.proxy.ImsEdgeProxy`); keeps its mappings in the
+    SA record's ``public_ip``, ``outer`` and ``learned``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # (public address, our port) -> where a keep-alive nobody owned came from (bounded)
+        self._encap_pending: dict[tuple, tuple] = {}
 
     # -- the choice ----------------------------------------------------------------------------
     def behind_nat(self, request, flow: FlowInfo) -> bool:
@@ -84,7 +90,7 @@ class UdpEncapMixin:
         """The UDP-enc-tun SA set a keep-alive from ``flow.remote`` belongs to, if it can be told."""
         n = self._encap_sa_number(flow)
         sets = [r for r in self.by_nonce.values()
-                if getattr(r, "mode", "trans").lower() == ENCAP and r.public_ip == flow.remote[0]]
+                if r.mode.lower() == ENCAP and r.public_ip == flow.remote[0]]
         known = [r for r in sets if r.outer.get(n) == flow.remote]
         same_port = [r for r in sets if r.sas[n].sport == flow.remote[1]]
         unlearned = [r for r in sets if n not in r.learned]
@@ -101,7 +107,7 @@ class UdpEncapMixin:
             if rec is None:
                 # perhaps after a NAT rebinding: kept until an authenticated packet from that
                 # public address names its SA set (see _adopt_pending)
-                pending = self._pending()
+                pending = self._encap_pending
                 pending.pop((flow.remote[0], flow.local[1]), None)
                 pending[(flow.remote[0], flow.local[1])] = flow.remote
                 while len(pending) > MAX_PENDING:
@@ -117,7 +123,7 @@ class UdpEncapMixin:
             return None                       # SIP, STUN, CRLF in clear, an IKE marker
         spi = int.from_bytes(data[:4], "big")
         rec = self.by_spi.get(spi)
-        if rec is None or getattr(rec, "mode", "trans").lower() != ENCAP:
+        if rec is None or rec.mode.lower() != ENCAP:
             return self._drop(f"UDP-encapsulated ESP with SPI {spi:#x} from "
                               f"{flow.remote[0]}:{flow.remote[1]}: no UDP-enc-tun SA has it")
         n = rec.sas.by_spi(spi).number
@@ -132,13 +138,6 @@ class UdpEncapMixin:
         self._adopt_pending(rec, n, flow)
         return self._protected_message(payload, rec, now)
 
-    def _pending(self) -> dict:
-        """(public address, our port) -> where a keep-alive nobody owned came from."""
-        pending = getattr(self, "_encap_pending", None)
-        if pending is None:
-            pending = self._encap_pending = {}
-        return pending
-
     def _adopt_pending(self, rec, n: int, flow: FlowInfo) -> None:
         """An authenticated packet on SA ``n`` from a new public address (a NAT rebinding): the
         SA set now lives there, and a keep-alive from there to the other protected port, kept
@@ -146,7 +145,7 @@ class UdpEncapMixin:
         address of authenticated packets; [I] for sec-agree SAs)."""
         rec.public_ip = flow.remote[0]
         other, port = (4, self.port_pc) if n == 1 else (1, self.port_ps)
-        waiting = self._pending().pop((flow.remote[0], port), None)
+        waiting = self._encap_pending.pop((flow.remote[0], port), None)
         if waiting is not None and rec.outer.get(other, ("", 0))[0] != flow.remote[0]:
             rec.outer[other] = waiting
             rec.learned.add(other)

@@ -14,13 +14,14 @@ import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
-from ..sip.errors import ParseError
-from ..sip.headers import NameAddr, SipUri, Via, parse_auth, parse_contacts, parse_name_addr, \
+from ...sip.errors import ParseError
+from ...sip.headers import NameAddr, SipUri, Via, parse_auth, parse_contacts, parse_name_addr, \
     parse_option_tags, parse_uri, uri_equal
-from ..sip.message import Request
+from ...sip.message import Request
+from ..common.routing import canonical_aor
+from ..config import SutConfig
+from ..flow import FlowInfo
 from .bindings import Binding, BindingTable, TableFull, instance_key
-from .config import SutConfig
-from .flow import FlowInfo
 
 MAX_DELTA = 2 ** 32 - 1          # RFC 3261 section 20.19 / 10.2.1.1 cap on delta-seconds
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -46,14 +47,6 @@ class _Contact:
     outbound: bool = False        # keyed by (instance, reg-id) -- RFC 5626 section 6 para 8
     instance: str | None = None
     reg_id: int | None = None
-
-
-def canonical_aor(uri: SipUri) -> str:
-    """RFC 3261 section 10.3 step 5: drop URI parameters, unescape, and (our choice, hosts being
-    case-insensitive) lower-case the host: ``sip:user@host``."""
-    user = unquote(uri.user) if uri.user is not None else None
-    host = uri.host.lower()
-    return f"{uri.scheme}:{user}@{host}" if user is not None else f"{uri.scheme}:{host}"
 
 
 def _served(host: str, config: SutConfig, flow: FlowInfo) -> bool:
@@ -392,4 +385,4 @@ def render_contact(binding: Binding, now: float) -> str:
     return str(NameAddr(uri=c.uri, display=c.display, params=params))
 
 
-__all__ = ["Reject", "RegisterProcessor", "canonical_aor", "render_contact"]
+__all__ = ["Reject", "RegisterProcessor", "render_contact"]

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Hashable
 
-from ..sip.message import Request, Response
+from ...sip.message import Request, Response
 
 MAGIC_COOKIE = "z9hG4bK"
 TIMER_J = 32.0  # 64 * T1 with T1 = 500 ms (RFC 3261 section 17.2.2)

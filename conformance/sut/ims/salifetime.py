@@ -1,4 +1,4 @@
-"""SA lifetimes of the reference IMS P-CSCF (sans-IO helpers for sut/imsedge.py).
+"""SA lifetimes of the reference IMS P-CSCF (sans-IO helpers for ims/proxy.py).
 
 The P-CSCF's rule is not read (TS 24.229 5.2.2 / TS 33.203, [M]); the reference mirrors the
 UE's (TS 24.229 5.1.1.5.1): a temporary set lives for reg-await-auth, and after a 2xx to
@@ -11,9 +11,9 @@ binding", no keyword).  Only UDP flows are tracked (TCP SAs stay until replaced)
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
-from ..sip.headers import parse_name_addr
-from ..sip.message import Response, parse_message
+from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr
+from ...sip.message import Response, parse_message
 
 #: The temporary set's lifetime: reg-await-auth (TS 24.229, default 4 minutes) [M].
 REG_AWAIT_AUTH = 240.0

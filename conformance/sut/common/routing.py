@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from urllib.parse import unquote
 
-from ..sip.errors import ParseError
-from ..sip.headers import SipUri, parse_name_addr, parse_uri, parse_via
-from ..sip.message import Request, Response, SipMessage, canonical_name
-from .flow import FlowInfo
+from ...sip.errors import ParseError
+from ...sip.headers import SipUri, parse_name_addr, parse_uri, parse_via
+from ...sip.message import Request, Response, SipMessage, canonical_name
+from ..flow import FlowInfo
 
 DEFAULT_PORT = 5060
 MAGIC_COOKIE = "z9hG4bK"
@@ -149,6 +150,14 @@ def safe_uri(text: str) -> SipUri | None:
         return None
 
 
-__all__ = ["bracket", "copy_message", "derived_branch", "hop_of_uri", "is_own_uri", "max_forwards",
-           "pop_value", "push_value", "safe_uri", "same_host", "set_values", "top_route",
-           "udp_destination", "uri_transport", "via_value"]
+def canonical_aor(uri: SipUri) -> str:
+    """RFC 3261 section 10.3 step 5: drop URI parameters, unescape, and (our choice, hosts being
+    case-insensitive) lower-case the host: ``sip:user@host``."""
+    user = unquote(uri.user) if uri.user is not None else None
+    host = uri.host.lower()
+    return f"{uri.scheme}:{user}@{host}" if user is not None else f"{uri.scheme}:{host}"
+
+
+__all__ = ["bracket", "canonical_aor", "copy_message", "derived_branch", "hop_of_uri", "is_own_uri",
+           "max_forwards", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
+           "top_route", "udp_destination", "uri_transport", "via_value"]

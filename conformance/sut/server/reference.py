@@ -1,5 +1,7 @@
-"""Thin I/O around the sans-IO parts of the reference: the S-CSCF (:class:`~.core.ScscfNode`,
-registrar plus terminating proxy) and the edge proxy (:class:`~.edge.EdgeProxy`).
+"""Thin I/O around the sans-IO parts of the reference: the S-CSCF
+(:class:`~conformance.sut.registrar.scscf.ScscfNode`, registrar plus terminating proxy) and the
+edge proxy (:class:`~conformance.sut.edge.proxy.EdgeProxy`, or the IMS P-CSCF
+:class:`~conformance.sut.ims.proxy.ImsEdgeProxy`).
 
 One selector thread serves every listener of the process.  A listener is UDP and TCP on the
 same port (RFC 3261 section 18.2.1: "For any port and interface that a server listens on for
@@ -21,7 +23,7 @@ I/O rules:
   TCP: a connection of the same node whose remote address is that hop is reused (accepted or
   opened earlier), else a new one is opened with a bounded connect.
 * UDP: SIP goes to the node; CRLF keep-alives are ignored; STUN Binding requests are answered
-  on the same socket (RFC 5626 section 8, :func:`~.stun.stun_response`).
+  on the same socket (RFC 5626 section 8, :func:`~conformance.sip.stun.stun_response`).
 * Every CRLF ping (TCP) and every non-SIP datagram (STUN, CRLF keep-alive) is reported to the
   node as traffic on its flow (``flow_activity``), for Flow-Timer supervision (RFC 5626
   section 5.4); SIP messages count through ``receive``.  The nodes' timers are driven with
@@ -29,8 +31,8 @@ I/O rules:
   declared failed.
 * Actions that cannot be performed are reported back with the node's ``send_failed``.
 
-Buffers are bounded (per-connection input via the framer, output by ``MAX_OUTPUT``, and the
-number of connections by ``MAX_CONNECTIONS``).  No name is ever resolved: next hops must be
+Buffers are bounded (per-connection input via the framer, output and the number of connections
+by :mod:`.connections`).  No name is ever resolved: next hops must be
 literal addresses.
 """
 
@@ -38,57 +40,34 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import itertools
 import logging
 import selectors
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
-from ..sip.errors import ParseError
-from ..sip.framing import Message, Ping, StreamFramer, classify_datagram
-from .actions import (ClaimSpi, CloseFlow, InjectIp, ReleaseSpi, SendFromPort, SendIp, SendOnFlow,
-                      SendToHop)
-from .bindings import Binding
-from .config import SutConfig
-from .core import ScscfNode
-from .edge import EdgeProxy
-from .flow import FlowInfo
-from .registrar import Registrar
-from .routing import same_host, udp_destination
-from ..sip.stun import MAGIC_COOKIE, stun_response
+from ...ims.espio import EspHub, EspUnavailable
+from ...sip.errors import ParseError
+from ...sip.framing import Message, Ping, classify_datagram
+from ...sip.stun import MAGIC_COOKIE, stun_response
+from ..actions import ClaimSpi, CloseFlow, InjectIp, ReleaseSpi, SendFromPort, SendIp, SendOnFlow, \
+    SendToHop
+from ..common.routing import same_host
+from ..config import SutConfig
+from ..edge.proxy import EdgeProxy
+from ..flow import FlowInfo
+from ..ims.proxy import ImsEdgeProxy
+from ..registrar.bindings import Binding
+from ..registrar.registrar import Registrar
+from ..registrar.scscf import ScscfNode
+from .connections import Connection, Connections, Listener
+from .protected_tcp import ProtectedTcp
 
 log = logging.getLogger(__name__)
 
-MAX_CONNECTIONS = 256
-MAX_OUTPUT = 1024 * 1024
 RECV_SIZE = 65536
 BIND_ATTEMPTS = 50
-CONNECT_TIMEOUT = 3.0
 MAX_FAILURE_DEPTH = 8
-
-
-@dataclass(eq=False)
-class _Listener:
-    name: str
-    node: object
-    port: int
-    udp: socket.socket | None = None
-    tcp: socket.socket | None = None
-    host: str | None = None  # None: the server's host; else a dual-stack twin's address
-
-
-@dataclass(eq=False)
-class _Conn:
-    sock: socket.socket
-    flow: FlowInfo
-    listener: _Listener
-    framer: StreamFramer = field(default_factory=StreamFramer)
-    out: bytearray = field(default_factory=bytearray)
-    connecting: bool = False
-    connect_deadline: float | None = None
-    refs: list = field(default_factory=list)
 
 
 class ReferenceCore:
@@ -105,32 +84,29 @@ class ReferenceCore:
         topology = self.config.topology
         self.scscf: ScscfNode | None = None
         self.edge: EdgeProxy | None = None
-        self._listeners: list[_Listener] = []
+        self._listeners: list[Listener] = []
         if topology in ("registrar", "core"):
             self.scscf = ScscfNode(self.config, registrar)
-            self._listeners.append(_Listener("core", self.scscf,
+            self._listeners.append(Listener("core", self.scscf,
                                              port if topology == "registrar" else core_port))
         if topology in ("edge", "core"):
             if self.config.ims:
-                from .imsedge import ImsEdgeProxy
                 self.edge = ImsEdgeProxy(self.config, next_hop=self.config.edge_next_hop)
             else:
                 self.edge = EdgeProxy(self.config, next_hop=self.config.edge_next_hop)
-            self._listeners.insert(0, _Listener("edge", self.edge, port))
+            self._listeners.insert(0, Listener("edge", self.edge, port))
         # IMS P-CSCF: the protected ports (UDP sockets that only catch clear datagrams, which are
         # dropped) and the ESP mailbox of the process's raw-socket hub (ims/espio.py).
-        self._protected: list[_Listener] = []
+        self._protected: list[Listener] = []
         self._esp = None
-        self._ps_tcp: _Listener | None = None   # TCP over ESP on port_ps (sut/imstcp.py)
+        self._ps_tcp: ProtectedTcp | None = None   # TCP over ESP on port_ps
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sel: selectors.BaseSelector | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
-        self._conns: dict[socket.socket, _Conn] = {}
-        self._by_id: dict[int, _Conn] = {}
-        self._conn_ids = itertools.count(1)
+        self._tcp = Connections(self._lock)
 
     # -- properties --------------------------------------------------------------------------
     @property
@@ -161,7 +137,7 @@ class ReferenceCore:
 
     @property
     def log(self):
-        """What the registrar handled (a bounded list of :class:`~.registrar.Handled`)."""
+        """What the registrar handled (a bounded list of :class:`~conformance.sut.registrar.registrar.Handled`)."""
         return self.registrar.log if self.registrar is not None else []
 
     def lookup(self, aor: str) -> list[Binding]:
@@ -171,7 +147,7 @@ class ReferenceCore:
         with self._lock:
             return self.registrar.lookup(aor, time.monotonic())
 
-    def _listener(self, name: str) -> _Listener:
+    def _listener(self, name: str) -> Listener:
         return next(lst for lst in self._listeners if lst.name == name)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -186,13 +162,14 @@ class ReferenceCore:
                     self.edge.next_hop = (self._host, lst.port, self.config.core_transport)
             if self._alt_host:
                 for lst in list(self._listeners):
-                    twin = _Listener(lst.name + "-alt", lst.node, lst.port, host=self._alt_host)
+                    twin = Listener(lst.name + "-alt", lst.node, lst.port, host=self._alt_host)
                     self._bind(twin)
                     self._listeners.append(twin)
         except OSError:
             self._close_all()
             raise
         self._sel = selectors.DefaultSelector()
+        self._tcp.selector = self._sel
         if self.config.ims and self.edge is not None:
             try:
                 self._start_ims()
@@ -208,7 +185,8 @@ class ReferenceCore:
         for lst in self._protected:
             self._sel.register(lst.udp, selectors.EVENT_READ, ("udp", lst))
         if self._ps_tcp is not None:
-            self._sel.register(self._ps_tcp.tcp, selectors.EVENT_READ, ("listen", self._ps_tcp))
+            self._sel.register(self._ps_tcp.listener.tcp, selectors.EVENT_READ,
+                               ("listen", self._ps_tcp.listener))
         if self._esp is not None:
             self._sel.register(self._esp, selectors.EVENT_READ, "esp")
         self._stop.clear()
@@ -235,7 +213,7 @@ class ReferenceCore:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _bind(self, lst: _Listener) -> None:
+    def _bind(self, lst: Listener) -> None:
         """Bind UDP and TCP to one port; with port 0, retry until both get the same one."""
         attempts = BIND_ATTEMPTS if lst.port == 0 else 1
         last: OSError | None = None
@@ -265,8 +243,6 @@ class ReferenceCore:
 
     def _start_ims(self) -> None:
         """Bind the P-CSCF's protected ports and open its ESP mailbox."""
-        from ..ims.espio import EspHub, EspUnavailable
-
         try:
             hub = EspHub.shared()
         except EspUnavailable as exc:
@@ -275,12 +251,12 @@ class ReferenceCore:
             udp = socket.socket(self._family, socket.SOCK_DGRAM)
             udp.bind((self._host, 0))
             udp.setblocking(False)
-            self._protected.append(_Listener(name, self.edge, udp.getsockname()[1], udp=udp))
+            self._protected.append(Listener(name, self.edge, udp.getsockname()[1], udp=udp))
         self.edge.port_ps, self.edge.port_pc = (lst.port for lst in self._protected)
         self.edge.spi_source = lambda avoid: hub.new_spi(avoid)
         self._esp = hub.mailbox(f"reference P-CSCF {self._host}:{self.port}")
-        from .imstcp import start_tcp
-        self._ps_tcp = start_tcp(self, _Listener)
+        self._ps_tcp = ProtectedTcp.start(self.edge, self._host, self._listener("edge").udp, self._lock,
+                                          self._tcp)
 
     @property
     def protected_ports(self) -> tuple[int, int] | None:
@@ -297,8 +273,7 @@ class ReferenceCore:
 
     def _close_all(self) -> None:
         if self._ps_tcp is not None:
-            from .imstcp import stop_tcp
-            stop_tcp(self)
+            self._ps_tcp.stop()
             self._ps_tcp = None
         if self._esp is not None:
             self._esp.close()
@@ -307,8 +282,8 @@ class ReferenceCore:
             if lst.udp is not None:
                 lst.udp.close()
                 lst.udp = None
-        for conn in list(self._conns.values()):
-            self._close(conn, notify=False)
+        for conn in self._tcp:
+            self._tcp.close(conn, notify=False)
         for lst in self._listeners:
             for s in (lst.udp, lst.tcp):
                 if s is not None:
@@ -325,7 +300,7 @@ class ReferenceCore:
                     pass
         if self._sel is not None:
             self._sel.close()
-        self._wake_r = self._wake_w = self._sel = None
+        self._wake_r = self._wake_w = self._sel = self._tcp.selector = None
 
     # -- the loop ----------------------------------------------------------------------------
     def _timeout(self) -> float:
@@ -336,7 +311,7 @@ class ReferenceCore:
                 d = lst.node.next_deadline()
                 if d is not None:
                     times.append(d - now)
-        times += [c.connect_deadline - now for c in self._conns.values() if c.connect_deadline]
+        times += [c.connect_deadline - now for c in self._tcp if c.connect_deadline]
         return max(0.0, min(times))
 
     def _run(self) -> None:
@@ -357,7 +332,7 @@ class ReferenceCore:
 
     def _timers(self) -> None:
         now = time.monotonic()
-        for conn in list(self._conns.values()):
+        for conn in self._tcp:
             if conn.connecting and conn.connect_deadline and conn.connect_deadline <= now:
                 self._connect_failed(conn)
         for lst in self._listeners:
@@ -384,18 +359,18 @@ class ReferenceCore:
             else:
                 self._on_accept(lst)
             return
-        conn: _Conn = key.data
+        conn: Connection = key.data
         if conn.connecting:
             if mask & (selectors.EVENT_WRITE | selectors.EVENT_READ):
                 self._on_connected(conn)
             return
         if mask & selectors.EVENT_READ:
             self._on_tcp_read(conn)
-        if mask & selectors.EVENT_WRITE and conn.sock in self._conns:
-            self._flush(conn)
+        if mask & selectors.EVENT_WRITE and conn in self._tcp:
+            self._tcp.flush(conn)
 
     # -- UDP ---------------------------------------------------------------------------------
-    def _on_udp(self, lst: _Listener) -> None:
+    def _on_udp(self, lst: Listener) -> None:
         try:
             data, addr = lst.udp.recvfrom(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -434,27 +409,18 @@ class ReferenceCore:
         return stun_response(data, flow.remote)
 
     # -- TCP ---------------------------------------------------------------------------------
-    def _on_accept(self, lst: _Listener) -> None:
+    def _on_accept(self, lst: Listener) -> None:
         try:
             sock, addr = lst.tcp.accept()
         except (BlockingIOError, InterruptedError, OSError):
             return
-        if len(self._conns) >= MAX_CONNECTIONS:
+        if self._tcp.full:
             sock.close()
             return
         sock.setblocking(False)
-        local = sock.getsockname()
-        flow = FlowInfo("tcp", (local[0], local[1]), (addr[0], addr[1]), next(self._conn_ids))
-        self._add_conn(_Conn(sock, flow, lst), selectors.EVENT_READ)
+        self._tcp.add(Connection(sock, self._tcp.new_flow(sock.getsockname(), addr), lst))
 
-    def _add_conn(self, conn: _Conn, events: int) -> None:
-        self._conns[conn.sock] = conn
-        self._by_id[conn.flow.conn_id] = conn
-        self._sel.register(conn.sock, events, conn)
-        with self._lock:
-            conn.listener.node.flow_opened(conn.flow)
-
-    def _on_tcp_read(self, conn: _Conn) -> None:
+    def _on_tcp_read(self, conn: Connection) -> None:
         try:
             data = conn.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -462,63 +428,29 @@ class ReferenceCore:
         except OSError:
             data = b""
         if not data:
-            self._close(conn)
+            self._tcp.close(conn)
             return
         try:
             frames = conn.framer.feed(data)
         except ParseError as exc:
             log.info("reference CSCF: closing %s: %s", conn.flow, exc)
-            self._close(conn)
+            self._tcp.close(conn)
             return
         for frame in frames:
             if isinstance(frame, Ping):
                 with self._lock:
                     conn.listener.node.flow_activity(conn.flow, time.monotonic())
                 if not self.config.has_fault("no-crlf-pong"):
-                    self._send(conn, b"\r\n")          # RFC 5626 section 5.4: pong at once
+                    self._tcp.send(conn, b"\r\n")      # RFC 5626 section 5.4: pong at once
                 # else FAULT: the ping goes unanswered
             elif isinstance(frame, Message):
                 self._deliver(conn.listener, frame.data, conn.flow)
-            if conn.sock not in self._conns:
+            if conn not in self._tcp:
                 return
 
-    def _send(self, conn: _Conn, data: bytes) -> bool:
-        conn.out += data
-        if len(conn.out) > MAX_OUTPUT:
-            self._close(conn)          # the peer does not read: do not buffer without limit
-            return False
-        if not conn.connecting:
-            self._flush(conn)
-        return True
-
-    def _flush(self, conn: _Conn) -> None:
-        try:
-            sent = conn.sock.send(conn.out)
-            del conn.out[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            self._close(conn)
-            return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
-        self._sel.modify(conn.sock, events, conn)
-
-    def _close(self, conn: _Conn, notify: bool = True) -> None:
-        self._conns.pop(conn.sock, None)
-        self._by_id.pop(conn.flow.conn_id, None)
-        try:
-            if self._sel is not None:
-                self._sel.unregister(conn.sock)
-        except (KeyError, ValueError):
-            pass
-        conn.sock.close()
-        if notify:
-            with self._lock:
-                conn.listener.node.flow_closed(conn.flow)
-
     # -- outgoing connections ----------------------------------------------------------------
-    def _connect(self, lst: _Listener, address: tuple[str, int], data: bytes, ref: object) -> bool:
-        if len(self._conns) >= MAX_CONNECTIONS:
+    def _connect(self, lst: Listener, address: tuple[str, int], data: bytes, ref: object) -> bool:
+        if self._tcp.full:
             return False
         sock = socket.socket(self._family, socket.SOCK_STREAM)
         try:
@@ -531,14 +463,10 @@ class ReferenceCore:
         except OSError:
             sock.close()
             return False
-        flow = FlowInfo("tcp", (local[0], local[1]), (address[0], address[1]), next(self._conn_ids))
-        conn = _Conn(sock, flow, lst, connecting=True,
-                     connect_deadline=time.monotonic() + CONNECT_TIMEOUT, refs=[ref])
-        conn.out += data
-        self._add_conn(conn, selectors.EVENT_WRITE)
+        self._tcp.add_outgoing(sock, self._tcp.new_flow(local, address), lst, data, ref)
         return True
 
-    def _on_connected(self, conn: _Conn) -> None:
+    def _on_connected(self, conn: Connection) -> None:
         err = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             self._connect_failed(conn)
@@ -546,21 +474,21 @@ class ReferenceCore:
         conn.connecting = False
         conn.connect_deadline = None
         conn.refs.clear()
-        self._flush(conn)
+        self._tcp.flush(conn)
 
-    def _connect_failed(self, conn: _Conn) -> None:
+    def _connect_failed(self, conn: Connection) -> None:
         refs = list(conn.refs)
-        self._close(conn)
+        self._tcp.close(conn)
         for ref in refs:
             self._failed(conn.listener, ref)
 
     # -- performing the nodes' actions -------------------------------------------------------
-    def _deliver(self, lst: _Listener, data: bytes, flow: FlowInfo) -> None:
+    def _deliver(self, lst: Listener, data: bytes, flow: FlowInfo) -> None:
         with self._lock:
             actions = lst.node.receive(data, flow, time.monotonic(), time.time())
         self._perform(lst, actions)
 
-    def _perform(self, lst: _Listener, actions, depth: int = 0) -> None:
+    def _perform(self, lst: Listener, actions, depth: int = 0) -> None:
         for action in actions or ():
             try:
                 ok = self._do(lst, action)
@@ -570,14 +498,14 @@ class ReferenceCore:
             if not ok:
                 self._failed(lst, action.ref, depth)
 
-    def _failed(self, lst: _Listener, ref: object, depth: int = 0) -> None:
+    def _failed(self, lst: Listener, ref: object, depth: int = 0) -> None:
         if ref is None or depth > MAX_FAILURE_DEPTH:
             return
         with self._lock:
             more = lst.node.send_failed(ref, time.monotonic())
         self._perform(lst, more, depth + 1)
 
-    def _do(self, lst: _Listener, action) -> bool:
+    def _do(self, lst: Listener, action) -> bool:
         if isinstance(action, SendIp):
             if self._esp is None:
                 return False
@@ -587,17 +515,9 @@ class ReferenceCore:
                 return False
             return True
         if isinstance(action, InjectIp):
-            state = getattr(self, "_tcp_esp", None)
-            if state is None:
-                return False
-            try:
-                state[0].inject(action.packet)
-            except Exception:  # noqa: BLE001 - an EspError: the TUN is gone
-                return False
-            return True
+            return self._ps_tcp is not None and self._ps_tcp.inject(action.packet)
         if isinstance(action, SendFromPort):
-            from .imstcp import send_from_port
-            return send_from_port(self, action)
+            return self._ps_tcp is not None and self._ps_tcp.send_from_port(action)
         if isinstance(action, ClaimSpi):
             if self._esp is not None:
                 self._esp.claim(action.spi)
@@ -608,19 +528,17 @@ class ReferenceCore:
             return True
         if isinstance(action, CloseFlow):
             if action.flow.reliable:
-                conn = self._by_id.get(action.flow.conn_id)
-                if conn is not None and conn.flow == action.flow:
-                    self._close(conn)                         # the node hears flow_closed
+                conn = self._tcp.of_flow(action.flow)
+                if conn is not None:
+                    self._tcp.close(conn)                     # the node hears flow_closed
             return True
         if isinstance(action, SendOnFlow):
             flow = action.flow
             if flow.reliable:
-                conn = self._by_id.get(flow.conn_id)
-                if conn is None or conn.flow != flow:
+                conn = self._tcp.of_flow(flow)
+                if conn is None:
                     return False                             # the connection is gone
-                if conn.connecting:
-                    conn.refs.append(action.ref)
-                return self._send(conn, action.data)
+                return self._tcp.send(conn, action.data, action.ref)
             sock = self._udp_for(flow.local) or lst.udp
             sock.sendto(action.data, action.address or flow.remote)
             return True
@@ -635,12 +553,10 @@ class ReferenceCore:
             if action.transport == "udp":
                 lst.udp.sendto(action.data, (host, port))
                 return True
-            for conn in self._conns.values():
+            for conn in self._tcp:
                 if conn.listener is lst and conn.flow.remote[1] == port \
                         and same_host(conn.flow.remote[0], host):
-                    if conn.connecting:
-                        conn.refs.append(action.ref)
-                    return self._send(conn, action.data)
+                    return self._tcp.send(conn, action.data, action.ref)
             return self._connect(lst, (host, port), action.data, action.ref)
         return False
 
@@ -661,4 +577,4 @@ class ReferenceCscf(ReferenceCore):
         super().__init__(config, host=host, port=port, registrar=registrar)
 
 
-__all__ = ["ReferenceCore", "ReferenceCscf", "udp_destination"]
+__all__ = ["ReferenceCore", "ReferenceCscf"]

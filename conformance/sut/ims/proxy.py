@@ -1,6 +1,6 @@
 """The reference IMS P-CSCF: the edge proxy with IMS AKA and sec-agree, sans-IO.
 
-:class:`ImsEdgeProxy` is :class:`~.edge.EdgeProxy` plus the TS 33.203 / TS 24.229 security
+:class:`ImsEdgeProxy` is :class:`~conformance.sut.edge.proxy.EdgeProxy` plus the TS 33.203 / TS 24.229 security
 set-up between UE and P-CSCF.  For the lab it also plays the authentication part of the
 S-CSCF/HSS: it holds the subscriber table (``SutConfig.subscribers``, ``"*"`` for any IMPI) and
 one AuC per IMPI (:class:`~conformance.ims.aka.AuthCentre`).
@@ -52,7 +52,7 @@ Protected traffic (ESP to ``port_ps``, :meth:`receive_esp`)
   classically (:func:`udp_sa_toward_ue`).  Both inbound SAs (1 and 4) are listened on, so a UE
   may answer our requests from port_uc or from port_us.
 
-SA lifetimes (sut/salifetime.py): a temporary set lives for reg-await-auth, an established one
+SA lifetimes (salifetime.py): a temporary set lives for reg-await-auth, an established one
 for its registration plus 30 s (the UE's rule of TS 24.229 5.1.1.5.1; the P-CSCF's is [M]).
 
 SA sets: Rel-8 (``edge_mode: rel8``) keeps one set per flow (TS 24.229 5.1.1.2.1: with
@@ -72,25 +72,27 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..ims.aka import AuthCentre, AuthVector
-from ..ims.digest import build_challenge, verify_credentials
-from ..ims.endpoint import EspEndpoint, SelectorMismatch
-from ..ims.errors import AkaError, BadIcv, EspError, SecAgreeError
-from ..ims.ippkt import ipv4_unwrap, udp_parse
-from ..ims.sa import SaSet, derive_sas
-from ..ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi, parse_ipsec, \
+from ...ims.aka import AuthCentre, AuthVector
+from ...ims.digest import build_challenge, rspauth, verify_credentials
+from ...ims.endpoint import EspEndpoint, SelectorMismatch
+from ...ims.errors import AkaError, BadIcv, EspError, SecAgreeError
+from ...ims.ippkt import ipv4_unwrap, udp_parse
+from ...ims.sa import SaSet, derive_sas
+from ...ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi, parse_ipsec, \
     server_mechanisms, verify_mismatches
-from ..ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
-from ..sip.errors import ParseError
-from ..sip.headers import format_auth, parse_auth, parse_contacts, parse_option_tags, parse_security, \
-    parse_vias
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
-from .config import SutConfig
-from .edge import EdgeProxy
-from .flow import FlowInfo
-from .responses import build_response
+from ...ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
+from ...sip.errors import ParseError
+from ...sip.headers import format_auth, parse_auth, parse_contacts, parse_option_tags, \
+    parse_security, parse_vias
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
+from ..common.responses import build_response
+from ..common.routing import udp_destination
+from ..config import SutConfig
+from ..edge.proxy import EdgeProxy
+from ..flow import FlowInfo
 from .salifetime import REG_AWAIT_AUTH, granted_expiry, next_lifetime
+from .tcp import ProtectedTcpMixin
 from .udpencap import UdpEncapMixin
 
 MAX_SA_SETS = 4096
@@ -112,9 +114,12 @@ class SaRecord:
     nonce: str
     realm: str
     established: bool = False
-    expires_at: float | None = None    # when the set is deleted (sut/salifetime.py)
+    expires_at: float | None = None    # when the set is deleted (salifetime.py)
     lifetime_from_registration: bool = False
-    mode: str = "trans"          # or UDP-enc-tun: ESP in UDP through a NAT (sut/udpencap.py)
+    mode: str = "trans"          # or UDP-enc-tun: ESP in UDP through a NAT (udpencap.py)
+    public_ip: str | None = None  # UDP-enc-tun: the UE's address as the P-CSCF sees it (its NAT's)
+    outer: dict = field(default_factory=dict)    # UDP-enc-tun: SA number (1, 4) -> that port's mapping
+    learned: set = field(default_factory=set)    # UDP-enc-tun: the SA numbers whose mapping was seen
     outbound: bool | None = None  # the last 2xx to a REGISTER over this set had Require: outbound
     contacts: set = field(default_factory=set)   # contact addresses registered over this set
     auth_info: dict | None = None   # the authenticated REGISTER's digest values, until its 2xx
@@ -184,8 +189,6 @@ def with_authentication_info(data: bytes, rec) -> bytes:
     rec.auth_info = None
     if msg.status >= 300:
         return data
-    from ..ims.digest import rspauth
-
     value = rspauth(username=info["username"] or "", realm=info["realm"] or "", password=rec.vector.xres,
                     uri=info["uri"] or "", nonce=info["nonce"] or "", qop=info["qop"], nc=info["nc"],
                     cnonce=info["cnonce"])
@@ -239,7 +242,7 @@ def udp_sa_toward_ue(outbound: bool | None, port: int, port_uc: int) -> int:
     return 2 if port == port_uc else 3
 
 
-class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
+class ImsEdgeProxy(ProtectedTcpMixin, UdpEncapMixin, EdgeProxy):
     """The edge proxy with IMS AKA and sec-agree.  ``port_ps`` / ``port_pc`` are the protected
     server and client ports (set by the server once bound); ``rand`` and ``spi_source`` are
     injectable for tests."""
@@ -273,9 +276,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
     # -- entry points --------------------------------------------------------------------------
     def receive(self, data: bytes, flow: FlowInfo, now: float, wall: float | None = None) -> list[Action]:
         if flow.transport == "tcp" and flow.local[1] == self.port_ps and self.port_ps is not None:
-            from .imstcp import receive_protected_tcp    # it came through the TUN gateway
-
-            return receive_protected_tcp(self, data, flow, now)
+            return self.receive_tcp(data, flow, now)    # it came through the TUN gateway
         if flow.transport == "udp" and flow.local[1] in (self.port_ps, self.port_pc):
             encap = self.receive_encap(data, flow, now)      # RFC 3948 ESP-in-UDP, keep-alives
             if encap is not None:
@@ -291,20 +292,20 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                 "sec-agree" in _tags(message, "Require") + _tags(message, "Proxy-Require"):
             self.supervisor.activity(flow, now)
             try:
-                return self._protect(self._initial(message, flow, now), now)
+                return self.protect(self._initial(message, flow, now), now)
             except Exception as exc:  # noqa: BLE001 - as EdgeProxy.receive
                 return self._reply(message, flow, 500, f"internal error: {exc!r}")
         if isinstance(message, Request) and message.method == "REGISTER" and message.get("Authorization"):
             data = bytes(_integrity(message, "no"))     # TS 24.229 5.2.2 [M]: not the UE's to set
-        return self._protect(super().receive(data, flow, now, wall), now)
+        return self.protect(super().receive(data, flow, now, wall), now)
 
     def on_timer(self, now: float) -> list[Action]:
         actions: list[Action] = []
         for rec in [r for r in self.by_nonce.values() if r.expires_at is not None and r.expires_at <= now]:
-            self.log.append(f"SA set of {rec.impi} at {rec.ue_ip} expired")    # sut/salifetime.py
+            self.log.append(f"SA set of {rec.impi} at {rec.ue_ip} expired")    # salifetime.py
             del self.log[:-1000]
             actions += self._remove(rec)
-        return actions + self._protect(super().on_timer(now), now)
+        return actions + self.protect(super().on_timer(now), now)
 
     def next_deadline(self) -> float | None:
         times = [r.expires_at for r in self.by_nonce.values() if r.expires_at is not None]
@@ -312,7 +313,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         return min(times + ([other] if other is not None else [])) if times or other is not None else None
 
     def send_failed(self, ref: object, now: float) -> list[Action]:
-        return self._protect(super().send_failed(ref, now), now)
+        return self.protect(super().send_failed(ref, now), now)
 
     def receive_esp(self, packet: bytes, now: float) -> list[Action]:
         """An IPv4/ESP packet for one of our SPIs."""
@@ -341,9 +342,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         except EspError as exc:
             return self._drop(f"{exc}")
         if opened.next_header == 6:
-            from .imstcp import inject_tcp               # TCP: back into the TUN (sut/imstcp.py)
-
-            return inject_tcp(self, src, dst, opened.payload)
+            return self.inject_tcp(src, dst, opened.payload)     # TCP: back into the TUN (tcp.py)
         try:
             if opened.next_header != 17:
                 raise EspError(f"next header {opened.next_header} is neither UDP nor TCP")
@@ -360,7 +359,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
             return self._drop("protected datagram is not SIP")
         self.supervisor.activity(rec.flow, now)
         if isinstance(message, Response):
-            return self._protect(self._response(message, rec.flow, now), now)
+            return self.protect(self._response(message, rec.flow, now), now)
         try:
             if message.method == "REGISTER":
                 actions = self._protected_register(message, rec, now)
@@ -369,7 +368,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         except Exception as exc:  # noqa: BLE001
             actions = [] if message.method == "ACK" else \
                 self._reply(message, rec.flow, 500, f"internal error: {exc!r}")
-        return self._protect(actions, now)
+        return self.protect(actions, now)
 
     # -- the initial REGISTER -------------------------------------------------------------------
     def _initial(self, request: Request, flow: FlowInfo, now: float) -> list[Action]:
@@ -430,7 +429,7 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                        vector, vector.nonce(), self.config.domain, mode=mode)
         if mode != "trans":
             self.start_encap(rec, flow)
-        rec.expires_at = now + REG_AWAIT_AUTH          # the temporary set (sut/salifetime.py)
+        rec.expires_at = now + REG_AWAIT_AUTH          # the temporary set (salifetime.py)
         actions += self._add(rec)
         challenge = build_challenge(rec.realm, rec.nonce)
         actions += self._reply_with(request, flow, 401, [("WWW-Authenticate", challenge),
@@ -559,14 +558,13 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
         return actions
 
     # -- sending ---------------------------------------------------------------------------------
-    def _protect(self, actions: list[Action], now: float) -> list[Action]:
+    def protect(self, actions: list[Action], now: float) -> list[Action]:
         """Messages for protected flows leave over SA 3 (port_pc -> port_us) as ESP."""
         out: list[Action] = []
         for a in actions or []:
             if isinstance(a, SendOnFlow) and a.flow.reliable and a.flow.local[1] == self.port_ps \
                     and not a.data.startswith(b"SIP/2.0 ") and self.port_ps is not None:
-                from .imstcp import route_tcp_request  # the UE's connection, or port_pc -> port_us
-                out += route_tcp_request(self, a)
+                out += self.route_tcp_request(a)    # the UE's connection, or port_pc -> port_us
                 continue
             if not (isinstance(a, SendOnFlow) and not a.flow.reliable
                     and a.flow.local[1] == self.port_ps and self.port_ps is not None):
@@ -618,6 +616,5 @@ class ImsEdgeProxy(UdpEncapMixin, EdgeProxy):
                                   headers=headers, warning=warning, warn_agent=self.config.server_name)
         self.log.append(f"{request.summary()} -> {response.summary()}")
         del self.log[:-1000]
-        from .routing import udp_destination
         return [SendOnFlow(flow, bytes(response),
                            None if flow.reliable else udp_destination(response, flow))]

@@ -24,10 +24,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ims.digest import build_challenge, verify_credentials
-from ..sip.errors import ParseError
-from ..sip.headers import parse_auth
-from ..sip.message import Request
+from ...ims.digest import build_challenge, verify_credentials
+from ...sip.errors import ParseError
+from ...sip.headers import parse_auth
+from ...sip.message import Request
 
 
 @dataclass

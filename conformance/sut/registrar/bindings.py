@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .flow import FlowInfo
+from ..flow import FlowInfo
 
 
 class TableFull(Exception):

@@ -12,10 +12,10 @@ import hashlib
 import ipaddress
 import re
 
-from ..sip.errors import ParseError
-from ..sip.headers import Via, parse_name_addr, quote_string
-from ..sip.message import Request, Response
-from .flow import FlowInfo
+from ...sip.errors import ParseError
+from ...sip.headers import Via, parse_cseq, parse_name_addr, quote_string
+from ...sip.message import Request, Response
+from ..flow import FlowInfo
 
 REASONS = {
     100: "Trying", 200: "OK", 408: "Request Timeout", 430: "Flow Failed",
@@ -26,7 +26,7 @@ REASONS = {
 }
 
 
-def _ip(text: str) -> ipaddress._BaseAddress | None:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.strip("[]"))
     except ValueError:
@@ -102,4 +102,31 @@ def _with_tag(to_value: str, tag: str) -> str:
     return f"{to_value};tag={tag}"
 
 
-__all__ = ["REASONS", "build_response", "stamp_top_via", "to_tag", "warning_value"]
+def basic_problem(request: Request, vias: list[Via]) -> str | None:
+    """RFC 3261 section 8.1.1 mandatory headers and their syntax; the reason text, or None."""
+    for name in ("To", "From", "Call-ID", "CSeq"):
+        values = request.get_all(name)
+        if not values:
+            return f"missing {name} header"
+        if len(values) > 1:
+            return f"more than one {name} header"
+    for name in ("To", "From"):
+        try:
+            parse_name_addr(request.get(name) or "")
+        except ParseError as exc:
+            return f"malformed {name}: {exc.reason}"
+    try:
+        number, method = parse_cseq(request.get("CSeq") or "")
+    except ParseError as exc:
+        return exc.reason
+    if method != request.method:
+        # RFC 3261 section 8.1.1.5: the CSeq method MUST match the request's method.
+        return f"CSeq method {method} does not match {request.method}"
+    if not request.call_id or not request.call_id.strip():
+        return "empty Call-ID"
+    if any(v.duplicate_params for v in vias[:1]):
+        return f"repeated Via parameter(s): {', '.join(vias[0].duplicate_params)}"
+    return None
+
+
+__all__ = ["basic_problem", "build_response", "REASONS", "stamp_top_via", "to_tag", "warning_value"]

@@ -27,7 +27,7 @@ import ipaddress
 import secrets
 import struct
 
-from .flow import FlowInfo
+from ..flow import FlowInfo
 
 MAC_SIZE = 10                                  # 80 bits
 _TRANSPORTS = {"udp": 0, "tcp": 1}

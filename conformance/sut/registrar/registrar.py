@@ -22,14 +22,17 @@ import secrets
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from ..sip.errors import ParseError
-from ..sip.headers import Via, parse_cseq, parse_name_addr, parse_option_tags, parse_uri, parse_vias
-from ..sip.message import Request, Response, parse_message
+from ...sip.errors import ParseError
+from ...sip.headers import Via, parse_cseq, parse_name_addr, parse_option_tags, parse_uri, \
+    parse_vias
+from ...sip.message import Request, Response, parse_message
+from ..common.responses import basic_problem, build_response
+from ..common.routing import canonical_aor
+from ..config import SutConfig
+from ..flow import FlowInfo
 from .bindings import Binding, BindingTable
-from .config import SutConfig
-from .flow import FlowInfo
-from .register import Reject, RegisterProcessor, canonical_aor
-from .responses import build_response
+from .digestauth import DigestAuthenticator
+from .register import Reject, RegisterProcessor
 from .transactions import TransactionCache, transaction_key
 
 log = logging.getLogger(__name__)
@@ -61,8 +64,6 @@ class Registrar:
         self.log_size = log_size
         self.auth = None
         if self.config.digest_auth is not None:
-            from .digestauth import DigestAuthenticator
-
             self.auth = DigestAuthenticator(self.config.domain, self.config.digest_auth,
                                             accept_bad=self.config.has_fault("accept-bad-credentials"))
 
@@ -146,7 +147,7 @@ class Registrar:
         top = vias[0]
         if problem:
             return self._reply(request, top, flow, 400, warning=problem)
-        bad = _basic_problem(request, vias)
+        bad = basic_problem(request, vias)
         if bad:
             return self._reply(request, top, flow, 400, warning=bad)
         if request.method != "CANCEL":
@@ -206,33 +207,6 @@ class Registrar:
         self.log.append(Handled(now, flow, request, response, note))
         if len(self.log) > self.log_size:
             del self.log[: len(self.log) - self.log_size]
-
-
-def _basic_problem(request: Request, vias: list[Via]) -> str | None:
-    """RFC 3261 section 8.1.1 mandatory headers and their syntax; the reason text, or None."""
-    for name in ("To", "From", "Call-ID", "CSeq"):
-        values = request.get_all(name)
-        if not values:
-            return f"missing {name} header"
-        if len(values) > 1:
-            return f"more than one {name} header"
-    for name in ("To", "From"):
-        try:
-            parse_name_addr(request.get(name) or "")
-        except ParseError as exc:
-            return f"malformed {name}: {exc.reason}"
-    try:
-        number, method = parse_cseq(request.get("CSeq") or "")
-    except ParseError as exc:
-        return exc.reason
-    if method != request.method:
-        # RFC 3261 section 8.1.1.5: the CSeq method MUST match the request's method.
-        return f"CSeq method {method} does not match {request.method}"
-    if not request.call_id or not request.call_id.strip():
-        return "empty Call-ID"
-    if any(v.duplicate_params for v in vias[:1]):
-        return f"repeated Via parameter(s): {', '.join(vias[0].duplicate_params)}"
-    return None
 
 
 def _salvage(data: bytes) -> Request | None:

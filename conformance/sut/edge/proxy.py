@@ -19,7 +19,7 @@ REGISTER (section 5.1, RFC 3327 section 5.2)
 
 Flow supervision (section 5.4)
   A flow whose 2xx to REGISTER went back with a Flow-Timer is supervised
-  (:class:`~.supervision.FlowSupervisor`): any traffic from it (SIP, CRLF ping, STUN; the
+  (``FlowSupervisor``, common/supervision.py): any traffic from it (SIP, CRLF ping, STUN; the
   server reports keep-alives through :meth:`EdgeProxy.flow_activity`) restarts its clock; silent
   for longer than Flow-Timer + ``flow_grace`` it is declared failed: the edge forgets it, so a
   request for its token gets 430 (section 5.3.1), and a TCP flow's connection is closed.
@@ -48,21 +48,20 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ..sip.errors import ParseError
-from ..sip.headers import SipUri, Via, parse_auth, parse_contacts, parse_flow_timer, \
+from ...sip.errors import ParseError
+from ...sip.headers import SipUri, Via, parse_auth, parse_contacts, parse_flow_timer, \
     parse_name_addr, parse_option_tags, parse_vias, uri_equal
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, CloseFlow, SendOnFlow, SendToHop
-from .config import SutConfig
-from .flow import FlowInfo
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, CloseFlow, SendOnFlow, SendToHop
+from ..common.keep import add_keep
+from ..common.responses import basic_problem, build_response, stamp_top_via
+from ..common.routing import bracket, canonical_aor, copy_message, derived_branch, hop_of_uri, \
+    is_own_uri, max_forwards, pop_value, push_value, safe_uri, same_host, set_values, \
+    udp_destination, via_value
+from ..common.supervision import FlowSupervisor
+from ..config import SutConfig
+from ..flow import FlowInfo
 from .flowtoken import FlowTokenCodec, TokenError
-from .register import canonical_aor
-from .registrar import _basic_problem
-from .responses import build_response, stamp_top_via
-from .keep import add_keep
-from .supervision import FlowSupervisor
-from .routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
-    pop_value, push_value, safe_uri, same_host, set_values, udp_destination, via_value
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +227,7 @@ class EdgeProxy:
         if not vias:
             return []                                    # RFC 3261 18.2.2: no way back
         ack = request.method == "ACK"
-        problem = _basic_problem(request, vias)
+        problem = basic_problem(request, vias)
         if problem:
             return [] if ack else self._reply(request, flow, 400, problem)
         self._seen(flow, now)

@@ -1,23 +1,23 @@
 """The reference S-CSCF as one sans-IO node: registrar (UAS) plus terminating proxy.
 
-:class:`ScscfNode` takes what arrived on a flow and returns :mod:`.actions`:
+:class:`ScscfNode` takes what arrived on a flow and returns :mod:`~conformance.sut.actions`:
 
 * REGISTER, requests addressed to the node itself (``OPTIONS sip:domain``), CANCEL/ACK that
   match nothing, and anything that does not parse go to the :class:`~.registrar.Registrar`,
   whose behaviour is unchanged (its response goes back over the flow, for UDP to the stamped
   Via: RFC 3261 section 18.2.2, RFC 3581 section 4);
 * other requests for a user of our domain, or routed through us, go to the
-  :class:`~.proxy.TerminatingProxy` (RFC 5626 section 7, RFC 3261 section 16);
+  :class:`~.terminating.TerminatingProxy` (RFC 5626 section 7, RFC 3261 section 16);
 * responses go to the proxy (they answer its branches).
 
 The same interface (``receive``, ``flow_opened``, ``flow_closed``, ``flow_activity``,
-``on_timer``, ``next_deadline``, ``send_failed``) is what :class:`~.edge.EdgeProxy` offers, so
+``on_timer``, ``next_deadline``, ``send_failed``) is what :class:`~conformance.sut.edge.proxy.EdgeProxy` offers, so
 the server drives both alike.
 
 Direct flows and Flow-Timer (RFC 5626 section 6 paragraph 11): when the registrar's 2xx to a
 REGISTER that came straight from the UA carries a Flow-Timer, the node supervises that flow
-like an edge proxy does (section 5.4, :class:`~.supervision.FlowSupervisor`); a flow silent for
-longer than Flow-Timer + ``flow_grace`` is known to be dead, so every binding using it is
+like an edge proxy does (section 5.4, ``FlowSupervisor`` in common/supervision.py); a flow
+silent for longer than Flow-Timer + ``flow_grace`` is known to be dead, so every binding using it is
 invalidated (section 7) and a TCP flow's connection is closed (section 7: "if a proxy closes a
 file descriptor, it MUST invalidate all the bindings ... with flows that use that file
 descriptor").
@@ -25,17 +25,18 @@ descriptor").
 
 from __future__ import annotations
 
-from ..sip.errors import ParseError
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, CloseFlow, SendOnFlow
-from .config import SutConfig
-from .flow import FlowInfo
-from .proxy import TerminatingProxy
-from .registrar import Registrar, _basic_problem
-from .routing import udp_destination
-from .keep import add_keep
-from .supervision import FlowSupervisor
-from ..sip.headers import parse_flow_timer, parse_vias
+from ...sip.errors import ParseError
+from ...sip.headers import parse_flow_timer, parse_vias
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, CloseFlow, SendOnFlow
+from ..common.keep import add_keep
+from ..common.responses import basic_problem
+from ..common.routing import udp_destination
+from ..common.supervision import FlowSupervisor
+from ..config import SutConfig
+from ..flow import FlowInfo
+from .registrar import Registrar
+from .terminating import TerminatingProxy
 
 
 class ScscfNode:
@@ -85,7 +86,7 @@ class ScscfNode:
             vias = parse_vias(request)
         except ParseError:
             return False
-        if not vias or _basic_problem(request, vias):
+        if not vias or basic_problem(request, vias):
             return False                         # the registrar answers 400 (or drops)
         return self.proxy.wants(request)
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 
-from ..sip.errors import ParseError
-from ..sip.headers import parse_flow_timer, parse_via
-from ..sip.message import Response
+from ...sip.errors import ParseError
+from ...sip.headers import parse_flow_timer, parse_via
+from ...sip.message import Response
 from .routing import set_values
 
 _BARE_KEEP = re.compile(r";\s*keep\s*(?=;|$)", re.IGNORECASE)

@@ -30,7 +30,7 @@ registered AOR of our domain is forwarded to the AOR's current bindings:
 * Mid-dialog requests that carry our Route (we record-routed the INVITE) are forwarded to the
   next Route or the Request-URI; ACK for a 2xx is forwarded statelessly.
 
-Everything returns a list of :mod:`.actions` for the server to perform; time is passed in.
+Everything returns a list of :mod:`~conformance.sut.actions` for the server to perform; time is passed in.
 """
 
 from __future__ import annotations
@@ -40,18 +40,18 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
-from ..sip.errors import ParseError
-from ..sip.headers import SipUri, parse_name_addr, parse_via, parse_vias, uri_equal
-from ..sip.message import Request, Response, parse_message
-from .actions import Action, SendOnFlow, SendToHop
+from ...sip.errors import ParseError
+from ...sip.headers import SipUri, parse_name_addr, parse_via, parse_vias, uri_equal
+from ...sip.message import Request, Response, parse_message
+from ..actions import Action, SendOnFlow, SendToHop
+from ..common.responses import build_response, stamp_top_via
+from ..common.routing import bracket, canonical_aor, copy_message, derived_branch, hop_of_uri, \
+    is_own_uri, max_forwards, pop_value, push_value, safe_uri, set_values, udp_destination, \
+    via_value
+from ..config import SutConfig
+from ..flow import FlowInfo
 from .bindings import Binding
-from .config import SutConfig
-from .flow import FlowInfo
-from .register import canonical_aor
 from .registrar import Registrar
-from .responses import build_response, stamp_top_via
-from .routing import bracket, copy_message, derived_branch, hop_of_uri, is_own_uri, max_forwards, \
-    pop_value, push_value, safe_uri, set_values, udp_destination, via_value
 from .transactions import transaction_key
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The ``conformance sut --ims`` options: the reference P-CSCF with IMS AKA and sec-agree
-(TS 33.203, TS 24.229 5.2.2; sut/imsedge.py) standalone, as the targets' ``embedded: {ims: true}``.
+(TS 33.203, TS 24.229 5.2.2; sut/ims/proxy.py) standalone, as the targets' ``embedded: {ims: true}``.
 
     conformance sut --ims [--topology core|edge] [--subscribers FILE] [--pcscf-alg ALG/EALG ...]
 
@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..ims.secagree import ALG_PAIRS
+import yaml
+
+from ...ims.secagree import ALG_PAIRS
+from ...ims.subscriber import parse_subscribers
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,10 +46,6 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         raise ValueError("--ims needs --topology core or edge (the IMS P-CSCF is the edge)")
     subscribers = None
     if args.subscribers:
-        import yaml
-
-        from ..ims.subscriber import parse_subscribers
-
         try:
             with open(args.subscribers, encoding="utf-8") as fh:
                 data = yaml.safe_load(fh)
