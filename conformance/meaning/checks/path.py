@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ...sip.errors import ParseError
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 
 def _norm(values: list[str]) -> list[str]:
@@ -78,3 +79,33 @@ def _top_uri_checks(args: dict, ctx: CheckContext, got: list[str], shown: str) -
                                "a Path URI differing from those of the other flows",
                                f"{mine}; earlier flows: {', '.join(ctx.earlier_paths) or 'none'}"))
     return out
+
+
+KIND = CheckKind(
+    name='path',
+    summary='The Path header of the 2xx.',
+    handler=path_check,
+    level='MAY',
+    ref="RFC 3327 §5.3",
+    order=50,
+    args_doc="`{echo: true}` the 2xx Path equals the request's; `{present: true}`; `{ob: true}`",
+    clause_doc='RFC 3327 §5.3 (no keyword)',
+    schema={
+        'type': 'object',
+        'additionalProperties': False,
+        'minProperties': 1,
+        'properties': {
+            'echo': {'description': "The 2xx Path equals the request's.", 'type': 'boolean'},
+            'present': {
+                'description': 'A Path header is (true) or is not (false) present.',
+                'type': 'boolean',
+            },
+            'ob': {'description': 'The top Path URI carries ;ob.', 'type': 'boolean'},
+            'lr': {'description': 'The top Path URI carries ;lr (RFC 3327 section 4).', 'type': 'boolean'},
+            'unique_token': {
+                'description': "The top Path URI differs from the ones returned for the case's other flows (RFC 5626 section 5.1).",
+                'type': 'boolean',
+            },
+        },
+    },
+)

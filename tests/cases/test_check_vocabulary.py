@@ -1,0 +1,58 @@
+"""The check vocabulary has one source, conformance.meaning.checks.CHECKS: the case schema's check
+kinds and docs/case-format.md's check table are generated from it and must be current."""
+
+import pytest
+
+from conformance.cases.loader import CHECK_OPTIONS, _validator
+from conformance.meaning.checks import CHECKS, vocabulary
+
+
+def test_schema_and_docs_are_generated_from_the_registry():
+    assert vocabulary.stale() == [], "run python -m conformance.meaning.checks.vocabulary --write"
+
+
+def test_the_schema_knows_exactly_the_registered_kinds():
+    props = _validator().schema["$defs"]["check"]["properties"]
+    assert set(props) - set(CHECK_OPTIONS) == set(CHECKS)
+    for name, kind in CHECKS.items():
+        assert props[name] == {"description": kind.summary, **kind.schema}
+
+
+def test_the_docs_table_has_one_row_per_kind_with_its_default_level():
+    text = vocabulary.DOCS_PATH.read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    table = {row.split("`")[1]: row for row in rows if row.split("`")[1] in CHECKS}
+    assert set(table) == set(CHECKS)
+    for name, kind in CHECKS.items():
+        assert table[name].endswith(f"| {kind.level}; {kind.clause_doc} |")
+
+
+@pytest.fixture
+def copies(tmp_path, monkeypatch):
+    for attr in ("SCHEMA_PATH", "DOCS_PATH"):
+        copy = tmp_path / getattr(vocabulary, attr).name
+        copy.write_text(getattr(vocabulary, attr).read_text(encoding="utf-8"), encoding="utf-8")
+        monkeypatch.setattr(vocabulary, attr, copy)
+    return vocabulary.SCHEMA_PATH, vocabulary.DOCS_PATH
+
+
+def test_check_fails_on_a_stale_region_and_write_mends_it(copies, capsys):
+    schema, docs = copies
+    assert vocabulary.main(["--check"]) == 0
+    docs.write_text(docs.read_text(encoding="utf-8").replace("| `pong` |", "| `pongg` |"), encoding="utf-8")
+    text = schema.read_text(encoding="utf-8")
+    schema.write_text(text.replace("      pong:\n", "      pongg:\n", 1), encoding="utf-8")
+    assert vocabulary.main(["--check"]) == 1
+    assert {p.name for p in vocabulary.stale()} == {schema.name, docs.name}
+    assert str(docs) in capsys.readouterr().err
+    assert vocabulary.main(["--write"]) == 0
+    assert vocabulary.main(["--check"]) == 0
+    assert schema.read_text(encoding="utf-8") == text
+
+
+def test_a_region_without_its_markers_is_an_error(copies):
+    schema, _ = copies
+    schema.write_text(schema.read_text(encoding="utf-8").replace("# END generated: check kinds", "#"),
+                      encoding="utf-8")
+    with pytest.raises(SystemExit, match="END generated: check kinds"):
+        vocabulary.main(["--check"])
