@@ -9,13 +9,12 @@ Path values of the REGISTER response they relay.
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
 
 def _top_path(request):
-    from ...sip.headers import parse_name_addr
-
     values = request.values("Path")
     if not values:
         return None, "no Path"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_flow_timer, parse_option_tags
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
@@ -29,8 +30,6 @@ def header_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def flow_timer_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    from ...sip.headers import parse_flow_timer, parse_option_tags
-
     if ctx.response is None:
         return [Observation("Flow-Timer grammar", None, "a final response", ctx.no_response_reason)]
     values = ctx.response.get_all("Flow-Timer")

@@ -7,6 +7,8 @@ that each keep-alive of the step was answered, whatever the transport.
 
 from __future__ import annotations
 
+from ...sip.errors import ParseError
+from ...sip.headers import parse_flow_timer, parse_vias
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
@@ -54,9 +56,6 @@ def via_keep_check(args: dict, ctx: CheckContext) -> list[Observation]:
     keep-alives (the profile declares ``keep``), "MUST add a parameter value to the "keep"
     parameter" (section 4.4), and with a Flow-Timer in the same message "the header field value
     and the "keep" parameter value MUST be identical" (section 5)."""
-    from ...sip.errors import ParseError
-    from ...sip.headers import parse_flow_timer, parse_vias
-
     label = "Via keep has a value"
     expected = "keep=<seconds> on the top Via"
     if ctx.response is None:

@@ -10,14 +10,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from ...sip.errors import ParseError
+from ...sip.headers import parse_vias
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
 
 def via_received_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    from ...sip.headers import parse_vias
-
     src = ctx.request_source
     expected = (f"top Via with received={src[0]};rport={src[1]}" if src
                 else "top Via with received and rport of the request's source")
@@ -35,8 +36,6 @@ def via_received_check(args: dict, ctx: CheckContext) -> list[Observation]:
     observed = f"received={via.received or '(none)'};rport={rport if rport else '(none)'}"
     if src is None:
         return [Observation("Via received/rport", None, expected, observed + "; the source is unknown")]
-    import ipaddress
-
     try:
         same_ip = ipaddress.ip_address(received) == ipaddress.ip_address(src[0])
     except ValueError:

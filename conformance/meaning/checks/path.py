@@ -7,6 +7,7 @@ RFC 3327 §5.3 describes the registrar copying the request's Path into the 2xx w
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
@@ -38,8 +39,6 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if args.get("lr") or args.get("unique_token"):
         out.extend(_top_uri_checks(args, ctx, got, shown))
     if args.get("ob"):
-        from ...sip.headers import parse_name_addr
-
         if not got:
             out.append(Observation("first Path URI has ;ob", None, "a Path URI with ;ob", shown))
         else:
@@ -53,8 +52,6 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def _top_uri_checks(args: dict, ctx: CheckContext, got: list[str], shown: str) -> list[Observation]:
-    from ...sip.headers import parse_name_addr
-
     out: list[Observation] = []
     if not got:
         if args.get("lr"):

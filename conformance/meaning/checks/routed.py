@@ -19,6 +19,7 @@ Call-ID only):
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr, uri_equal
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
@@ -42,8 +43,6 @@ def _shown(got: dict) -> str:
 
 
 def _uri(value: str):
-    from ...sip.headers import parse_name_addr
-
     try:
         return parse_name_addr(value).uri
     except ParseError:
@@ -51,8 +50,6 @@ def _uri(value: str):
 
 
 def _same(a, b) -> bool:
-    from ...sip.headers import uri_equal
-
     if a is None or b is None:
         return False
     try:

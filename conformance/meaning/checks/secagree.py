@@ -11,7 +11,7 @@ from ...ims.aka import split_nonce
 from ...ims.errors import AkaError, SecAgreeError
 from ...ims.secagree import IpsecMechanism
 from ...sip.errors import ParseError
-from ...sip.headers import parse_auth, parse_security
+from ...sip.headers import parse_auth, parse_option_tags, parse_security
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
@@ -261,8 +261,6 @@ def _integrity(req) -> str | None:
 
 def forwarded_sec_check(args: dict, ctx: CheckContext) -> list[Observation]:
     """What the P-CSCF forwarded to REG-T, as to sec-agree (TP_SEC_013, TP_SEC_014)."""
-    from ...sip.headers import parse_option_tags
-
     regs = [req for req, _ in ctx.forwarded if req.method == "REGISTER"]
     want_ip = args.get("integrity_protected")
     if not regs:

@@ -9,13 +9,12 @@ top Route of what it receives.
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr, uri_equal
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
 
 def _top_route_user(request) -> str | None:
-    from ...sip.headers import parse_name_addr
-
     routes = request.values("Route")
     if not routes:
         return None
@@ -86,8 +85,6 @@ def _route_tokens(got: dict, ctx: CheckContext) -> list[Observation]:
 
 def _request_uris(got: dict, ctx: CheckContext) -> list[Observation]:
     """RFC 3261 §16.6 step 2: the Request-URI of the copy is the registered Contact URI."""
-    from ...sip.headers import uri_equal
-
     if not got:
         return [Observation("Request-URI is the registered Contact", None, "a delivered request", "nothing delivered")]
     out = []
