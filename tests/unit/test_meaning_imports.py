@@ -1,6 +1,6 @@
-"""The meaning layer (conformance/meaning/) and the sans-IO UE (conformance/ue/) open no socket:
-nothing they import, directly or through other modules of the package, at module level or
-inside a function, is a socket module or a module of the I/O layers.  So checks judge a pcap
+"""The meaning layer (conformance/meaning/) and the sans-IO UE (conformance/ue/: model, transactions,
+UAS answers) open no socket: nothing they import, directly or through other modules of the
+package, at module level or inside a function, is a socket module or a module of the I/O layers.  So checks judge a pcap
 as they judge a live run, and the in-memory UE <-> reference harness needs no network."""
 
 import ast
@@ -17,6 +17,10 @@ SOCKET_MODULES = {"socket", "selectors", "ssl", "socketserver", "asyncio", "scap
 IO_PACKAGES = {"engine", "sut", "plugin", "topology", "control", "report", "analysis", "load", "mangler",
                "targets"}
 LAYERS = ("meaning", "ue")
+#: The in-memory harness pairs the UE with the reference registrar's sans-IO core (conformance/sut/),
+#: which the UE itself must not import; that it opens no socket tests/unit/test_r1_r3_in_memory.py
+#: proves with socket.socket refusing.
+NOT_IN_LAYERS = {"conformance.ue.harness"}
 
 
 def _module_file(name: str) -> Path | None:
@@ -52,8 +56,9 @@ def _imports(name: str, extra: dict[str, str]) -> list[tuple[str, int]]:
 
 
 def _layer_modules() -> list[str]:
-    return sorted(".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
-                  for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py"))
+    names = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__")
+             for layer in LAYERS for p in (PACKAGE / layer).rglob("*.py")}
+    return sorted(names - NOT_IN_LAYERS)
 
 
 def forbidden_imports(roots: list[str], extra: dict[str, str] | None = None) -> list[str]:
