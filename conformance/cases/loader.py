@@ -378,24 +378,18 @@ class _Builder:
             raise self.error(f"unknown check kind {kind!r}{did_you_mean(kind, CHECKS)}",
                              data, kind, path + [kind])
         args = data[kind]
-        if kind == "contacts":
-            for key in ("include", "exclude"):
-                for i, name in enumerate(args.get(key, [])):
-                    self.flow_ref(name, args[key], i, path + [kind, key, i])
-        elif kind in ("expires", "atomic"):
-            self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
-        elif kind == "status":
+        for key in CHECKS[kind].flow_args:        # arguments naming the case's flows
+            value = args.get(key)
+            if isinstance(value, list):
+                for i, name in enumerate(value):
+                    self.flow_ref(name, value, i, path + [kind, key, i])
+            elif value is not None:
+                self.flow_ref(value, args, key, path + [kind, key])
+        if kind == "status":
             try:
                 args = dict(args, **{"in": parse_status(args["in"])})
             except ValueError as e:
                 raise self.error(str(e), args, "in", path + [kind, "in"]) from None
-        elif kind == "delivered":
-            if "flow" in args:
-                self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
-            for i, name in enumerate(args.get("not_on", [])):
-                self.flow_ref(name, args["not_on"], i, path + [kind, "not_on", i])
-        elif kind == "protected" and "delivery" in args:
-            self.flow_ref(args["delivery"], args, "delivery", path + [kind, "delivery"])
         elif kind == "header" and "matches" in args:
             try:
                 re.compile(args["matches"])

@@ -56,3 +56,25 @@ def test_a_region_without_its_markers_is_an_error(copies):
                       encoding="utf-8")
     with pytest.raises(SystemExit, match="END generated: check kinds"):
         vocabulary.main(["--check"])
+
+
+FLOW_ARGS = [(name, key) for name, kind in CHECKS.items() for key in kind.flow_args]
+
+
+def test_the_kinds_that_name_flows_declare_them():
+    assert set(FLOW_ARGS) >= {("contacts", "include"), ("contacts", "exclude"), ("expires", "flow"),
+                              ("atomic", "flow"), ("delivered", "flow"), ("delivered", "not_on"),
+                              ("protected", "delivery")}
+
+
+@pytest.mark.parametrize("kind, key", FLOW_ARGS)
+def test_the_loader_refuses_an_undeclared_flow_in_a_flow_argument(kind, key):
+    from conformance.cases.loader import load_case_text
+    from conformance.yamlio.errors import CaseError
+
+    value = "[f1, f9]" if CHECKS[kind].schema["properties"][key].get("type") == "array" else "f9"
+    text = ("id: VOC-001\ntitle: t\npurpose: p\nues:\n  a:\n    flows:\n      f1: {address: 1}\n"
+            f"steps:\n  - register: f1\n    expect:\n      checks:\n        - {kind}: {{{key}: {value}}}\n")
+    with pytest.raises(CaseError, match="unknown flow 'f9'; this case declares: f1"):
+        load_case_text(text, "voc.yaml")
+    load_case_text(text.replace("f9", "f1"), "voc.yaml")

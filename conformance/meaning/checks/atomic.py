@@ -76,6 +76,7 @@ KIND = CheckKind(
     level='MUST',
     ref="RFC 3261 §10.3 (processed atomically)",
     order=110,
+    flow_args=("flow",),
     args_doc="`{flow: FLOW}`: FLOW's Contact is listed exactly when the flow's latest REGISTER that got a 2xx (register/refresh, not a removal) added it: a REGISTER answered with an error changes no binding (use it on a fetch after the error)",
     clause_doc='RFC 3261 §10.3 (processed atomically)',
     schema={

@@ -36,6 +36,9 @@ class CheckKind:
     clause_doc: str
     #: Position in the docs' table and the schema's list.
     order: int = 1000
+    #: Arguments that name flows of the case (a name or a list of names): the loader refuses a
+    #: case naming a flow it does not declare.
+    flow_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not callable(self.ref):

@@ -360,6 +360,7 @@ KINDS = (
         level='MUST',
         ref="TS 24.229 5.1.1.2.2 a)",
         order=190,
+        flow_args=("delivery",),
         args_doc="`{}`: the final response came over ESP SA 3 (port_pc -> port_us; over TCP: SA 2 on the UE's connection, TS 24.229 5.1.1.2.2 b)); `{delivery: FLOW}`: the step's terminating requests on FLOW did; `{clear_delivery: FLOW}`: none of them came in clear (none at all passes). `pairing:` which reading: `flow` (default, TS 24.229 5.1.1.2.2), `ports` (the seed paper: requests port_pc -> port_us over SA 3, responses over the request's SA pair, SA 2) or `any` (either; the observation names the reading(s) matched)",
         clause_doc='TS 24.229 5.1.1.2.2 a)',
         schema={

@@ -126,6 +126,7 @@ KINDS = (
         level='MUST',
         ref="RFC 5626 §7",
         order=140,
+        flow_args=("flow", "not_on"),
         args_doc="`{flow: FLOW}`, `not_on: [FLOW]`, `at_most_one_of: [FLOW, ...]` (flows of one instance: at most one got the request), `count`, `none`, ... on the step's terminating request",
         clause_doc='RFC 5626 §7',
         schema={
