@@ -78,3 +78,15 @@ def test_the_loader_refuses_an_undeclared_flow_in_a_flow_argument(kind, key):
     with pytest.raises(CaseError, match="unknown flow 'f9'; this case declares: f1"):
         load_case_text(text, "voc.yaml")
     load_case_text(text.replace("f9", "f1"), "voc.yaml")
+
+
+def test_the_emitted_yaml_reads_back_as_the_fragment():
+    import yaml
+
+    tricky = {"k": {"description": "a: b, with 'quotes' and # not a comment", "enum": ["yes", "no", "a, b", "null"],
+                    "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[1-6]xx$"},
+                              {"type": "array", "items": {"$ref": "#/$defs/x"}, "minItems": 1}],
+                    "properties": {}, "in": {"const": True, "x-expected": "'all'"}, "n": 0.5}}
+    lines: list[str] = []
+    vocabulary._emit(lines, tricky, 2)
+    assert yaml.safe_load("\n".join(lines)) == tricky

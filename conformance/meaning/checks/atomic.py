@@ -70,21 +70,28 @@ def atomic_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 KIND = CheckKind(
-    name='atomic',
-    summary="The flow's binding is listed exactly when the flow's latest REGISTER that got a 2xx added it: an error changes no binding (RFC 3261 section 10.3).",
+    name="atomic",
+    summary=(
+        "The flow's binding is listed exactly when the flow's latest REGISTER that got a 2xx added it: an "
+        "error changes no binding (RFC 3261 section 10.3)."
+    ),
     handler=atomic_check,
-    level='MUST',
+    level="MUST",
     ref="RFC 3261 §10.3 (processed atomically)",
     order=110,
     flow_args=("flow",),
-    args_doc="`{flow: FLOW}`: FLOW's Contact is listed exactly when the flow's latest REGISTER that got a 2xx (register/refresh, not a removal) added it: a REGISTER answered with an error changes no binding (use it on a fetch after the error)",
-    clause_doc='RFC 3261 §10.3 (processed atomically)',
+    args_doc=(
+        "`{flow: FLOW}`: FLOW's Contact is listed exactly when the flow's latest REGISTER that got a 2xx "
+        "(register/refresh, not a removal) added it: a REGISTER answered with an error changes no binding "
+        "(use it on a fetch after the error)"
+    ),
+    clause_doc="RFC 3261 §10.3 (processed atomically)",
     schema={
-        'type': 'object',
-        'additionalProperties': False,
-        'required': ['flow'],
-        'properties': {
-            'flow': {'description': 'The flow whose binding to look for.', '$ref': '#/$defs/flow_name'},
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["flow"],
+        "properties": {
+            "flow": {"description": "The flow whose binding to look for.", "$ref": "#/$defs/flow_name"},
         },
     },
 )

@@ -62,34 +62,43 @@ def forwarded_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 KIND = CheckKind(
-    name='forwarded',
+    name="forwarded",
     summary="What an edge-only SUT forwarded to the tester's emulated registrar (REG-T) in this step.",
     handler=forwarded_check,
-    level='MUST',
+    level="MUST",
     ref="RFC 5626 §5.1",
     order=155,
-    args_doc="`{path_ob: bool}`, `{path_lr: true}`, `{via_added: true}`, `{relayed_unaltered: true}`: what an edge-only SUT forwarded to the tester's emulated registrar (REG-T) in this step",
-    clause_doc='RFC 5626 §5.1',
+    args_doc=(
+        "`{path_ob: bool}`, `{path_lr: true}`, `{via_added: true}`, `{relayed_unaltered: true}`: what an "
+        "edge-only SUT forwarded to the tester's emulated registrar (REG-T) in this step"
+    ),
+    clause_doc="RFC 5626 §5.1",
     schema={
-        'type': 'object',
-        'additionalProperties': False,
-        'minProperties': 1,
-        'properties': {
-            'path_ob': {
-                'description': "The top Path URI (the SUT's) has (true) or has not (false) ;ob (RFC 5626 section 5.1).",
-                'type': 'boolean',
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "path_ob": {
+                "description": (
+                    "The top Path URI (the SUT's) has (true) or has not "
+                    "(false) ;ob (RFC 5626 section 5.1)."
+                ),
+                "type": "boolean",
             },
-            'path_lr': {
-                'description': 'The top Path URI has ;lr (RFC 3327 section 4).',
-                'type': 'boolean',
+            "path_lr": {
+                "description": "The top Path URI has ;lr (RFC 3327 section 4).",
+                "type": "boolean",
             },
-            'via_added': {
-                'description': 'The SUT added exactly one Via (RFC 3261 section 16.6 step 8).',
-                'type': 'boolean',
+            "via_added": {
+                "description": "The SUT added exactly one Via (RFC 3261 section 16.6 step 8).",
+                "type": "boolean",
             },
-            'relayed_unaltered': {
-                'description': "The 2xx the UE got carries the Path values of the registrar's 2xx unchanged (RFC 3327 section 5.2).",
-                'type': 'boolean',
+            "relayed_unaltered": {
+                "description": (
+                    "The 2xx the UE got carries the Path values of the registrar's 2xx unchanged (RFC 3327 "
+                    "section 5.2)."
+                ),
+                "type": "boolean",
             },
         },
     },

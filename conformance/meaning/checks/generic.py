@@ -61,46 +61,55 @@ def flow_timer_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 KINDS = (
     CheckKind(
-        name='header',
-        summary='Presence or pattern of any header.',
+        name="header",
+        summary="Presence or pattern of any header.",
         handler=header_check,
-        level='MUST',
+        level="MUST",
         ref=None,
         order=60,
-        args_doc='`{name: H, present: bool, matches: REGEX}`',
-        clause_doc='no usual clause: `ref:` required',
+        args_doc="`{name: H, present: bool, matches: REGEX}`",
+        clause_doc="no usual clause: `ref:` required",
         schema={
-            'type': 'object',
-            'additionalProperties': False,
-            'required': ['name'],
-            'properties': {
-                'name': {'description': 'The header name.', 'type': 'string', 'minLength': 1},
-                'present': {
-                    'description': 'The header is (true) or is not (false) present.',
-                    'type': 'boolean',
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"description": "The header name.", "type": "string", "minLength": 1},
+                "present": {
+                    "description": "The header is (true) or is not (false) present.",
+                    "type": "boolean",
                 },
-                'matches': {'description': 'A regular expression every value must match.', 'type': 'string'},
+                "matches": {"description": "A regular expression every value must match.", "type": "string"},
             },
         },
     ),
     CheckKind(
-        name='flow_timer',
-        summary='Flow-Timer: {valid: true} its grammar, {with_require: true} only together with Require: outbound.',
+        name="flow_timer",
+        summary=(
+            "Flow-Timer: {valid: true} its grammar, {with_require: true} only together with Require: "
+            "outbound."
+        ),
         handler=flow_timer_check,
-        level='MAY',
+        level="MAY",
         ref="RFC 5626 §10",
         order=70,
-        args_doc='`{valid: true}`: a Flow-Timer, if present, is `1*DIGIT`; `{with_require: true}`: a Flow-Timer comes only with `Require: outbound`',
-        clause_doc='RFC 5626 §10 (grammar, no keyword)',
+        args_doc=(
+            "`{valid: true}`: a Flow-Timer, if present, is `1*DIGIT`; `{with_require: true}`: a Flow-Timer "
+            "comes only with `Require: outbound`"
+        ),
+        clause_doc="RFC 5626 §10 (grammar, no keyword)",
         schema={
-            'type': 'object',
-            'additionalProperties': False,
-            'minProperties': 1,
-            'properties': {
-                'valid': {'description': 'A Flow-Timer, if present, is 1*DIGIT.', 'type': 'boolean'},
-                'with_require': {
-                    'description': 'A Flow-Timer, if present, comes in a response with Require outbound (RFC 5626 sections 5.4, 6).',
-                    'type': 'boolean',
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "valid": {"description": "A Flow-Timer, if present, is 1*DIGIT.", "type": "boolean"},
+                "with_require": {
+                    "description": (
+                        "A Flow-Timer, if present, comes in a response with Require outbound (RFC 5626 "
+                        "sections 5.4, 6)."
+                    ),
+                    "type": "boolean",
                 },
             },
         },

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ...sip.errors import ParseError
 from ...sip.headers import parse_flow_timer, parse_vias
 from .context import CheckContext, Observation
-from .kind import CheckKind
+from .kind import NO_ARGS, CheckKind
 
 
 def pong_check(args: dict, ctx: CheckContext) -> list[Observation]:
@@ -83,57 +83,69 @@ def via_keep_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 KINDS = (
     CheckKind(
-        name='keepalive',
-        summary='Each keep-alive of the step was answered (a CRLF pong on TCP, a STUN Binding response on UDP): {}.',
+        name="keepalive",
+        summary=(
+            "Each keep-alive of the step was answered (a CRLF pong on TCP, a STUN Binding response on UDP): "
+            "{}."
+        ),
         handler=keepalive_check,
-        level='MUST',
+        level="MUST",
         ref="RFC 5626 §5.4 ¶2; RFC 5626 §8 ¶3",
         order=80,
-        args_doc='`{}`: each keep-alive of the step (ping, stun, keepalive) was answered',
-        clause_doc='RFC 5626 §5.4 ¶2; RFC 5626 §8 ¶3',
-        schema={'type': 'object', 'additionalProperties': False, 'properties': {}},
+        args_doc="`{}`: each keep-alive of the step (ping, stun, keepalive) was answered",
+        clause_doc="RFC 5626 §5.4 ¶2; RFC 5626 §8 ¶3",
+        schema=NO_ARGS,
     ),
     CheckKind(
-        name='pong',
+        name="pong",
         summary="A CRLF pong answers the step's ping: {} or {within: SECONDS}.",
         handler=pong_check,
-        level='MUST',
+        level="MUST",
         ref="RFC 5626 §5.4 ¶2",
         order=82,
-        args_doc="`{}` or `{within: SECONDS}`: a CRLF pong answers the step's ping within that many seconds (default 10)",
-        clause_doc='RFC 5626 §5.4 ¶2',
+        args_doc=(
+            "`{}` or `{within: SECONDS}`: a CRLF pong answers the step's ping within that many seconds "
+            "(default 10)"
+        ),
+        clause_doc="RFC 5626 §5.4 ¶2",
         schema={
-            'type': 'object',
-            'additionalProperties': False,
-            'properties': {
-                'within': {
-                    'description': 'Seconds (default 10, RFC 5626 section 4.4.1).',
-                    'type': 'number',
-                    'exclusiveMinimum': 0,
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "within": {
+                    "description": "Seconds (default 10, RFC 5626 section 4.4.1).",
+                    "type": "number",
+                    "exclusiveMinimum": 0,
                 },
             },
         },
     ),
     CheckKind(
-        name='stun_mapped',
+        name="stun_mapped",
         summary="A STUN Binding success response with XOR-MAPPED-ADDRESS equal to the flow's address: {}.",
         handler=stun_mapped_check,
-        level='MUST',
+        level="MUST",
         ref="RFC 5626 §8 ¶2",
         order=84,
         args_doc="`{}`: a STUN Binding success response whose XOR-MAPPED-ADDRESS is the flow's address",
-        clause_doc='RFC 5626 §8 ¶2',
-        schema={'type': 'object', 'additionalProperties': False, 'properties': {}},
+        clause_doc="RFC 5626 §8 ¶2",
+        schema=NO_ARGS,
     ),
     CheckKind(
-        name='via_keep',
-        summary="The 2xx's top Via gives the bare keep of the request a value, equal to the Flow-Timer of the same response if any (RFC 6223 sections 4.4 and 5): {}.",
+        name="via_keep",
+        summary=(
+            "The 2xx's top Via gives the bare keep of the request a value, equal to the Flow-Timer of the "
+            "same response if any (RFC 6223 sections 4.4 and 5): {}."
+        ),
         handler=via_keep_check,
-        level='MUST',
+        level="MUST",
         ref="RFC 6223 §4.4; RFC 6223 §5",
         order=100,
-        args_doc="`{}`: the request had a bare `keep` on its top Via (`via_keep: true`); the 2xx's top Via gives it a value, equal to the response's Flow-Timer if any",
-        clause_doc='RFC 6223 §4.4; RFC 6223 §5',
-        schema={'type': 'object', 'additionalProperties': False, 'properties': {}},
+        args_doc=(
+            "`{}`: the request had a bare `keep` on its top Via (`via_keep: true`); the 2xx's top Via gives "
+            "it a value, equal to the response's Flow-Timer if any"
+        ),
+        clause_doc="RFC 6223 §4.4; RFC 6223 §5",
+        schema=NO_ARGS,
     ),
 )

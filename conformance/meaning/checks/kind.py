@@ -14,6 +14,9 @@ from .context import CheckContext, Observation
 
 Handler = Callable[[dict, CheckContext], "list[Observation]"]
 
+#: The arguments of a kind that takes none: ``{}``.
+NO_ARGS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+
 
 @dataclass(frozen=True)
 class CheckKind:
@@ -46,4 +49,4 @@ class CheckKind:
             object.__setattr__(self, "ref", lambda args: text)
 
 
-__all__ = ["CheckKind", "Handler"]
+__all__ = ["NO_ARGS", "CheckKind", "Handler"]

@@ -15,7 +15,7 @@ import ipaddress
 from ...sip.errors import ParseError
 from ...sip.headers import parse_vias
 from .context import CheckContext, Observation
-from .kind import CheckKind
+from .kind import NO_ARGS, CheckKind
 
 
 def via_received_check(args: dict, ctx: CheckContext) -> list[Observation]:
@@ -57,34 +57,46 @@ def nat_mapping_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 KINDS = (
     CheckKind(
-        name='via_received',
-        summary="The response's top Via carries received and rport equal to the address the request came from as the SUT saw it (behind a NAT: the mapping), RFC 3581 section 4: {}.",
+        name="via_received",
+        summary=(
+            "The response's top Via carries received and rport equal to the address the request came from as "
+            "the SUT saw it (behind a NAT: the mapping), RFC 3581 section 4: {}."
+        ),
         handler=via_received_check,
-        level='MUST',
+        level="MUST",
         ref="RFC 3581 §4",
         order=120,
-        args_doc="`{}`: the top Via has `received`/`rport` = the request's source as the SUT saw it (behind a NAT: the mapping)",
-        clause_doc='RFC 3581 §4',
-        schema={'type': 'object', 'additionalProperties': False, 'properties': {}},
+        args_doc=(
+            "`{}`: the top Via has `received`/`rport` = the request's source as the SUT saw it (behind a "
+            "NAT: the mapping)"
+        ),
+        clause_doc="RFC 3581 §4",
+        schema=NO_ARGS,
     ),
     CheckKind(
-        name='nat_mapping',
-        summary="The flow's NAT mapping so far: {flow: FLOW, changed: bool} (changed: the flow has been seen under more than one mapping).",
+        name="nat_mapping",
+        summary=(
+            "The flow's NAT mapping so far: {flow: FLOW, changed: bool} (changed: the flow has been seen "
+            "under more than one mapping)."
+        ),
         handler=nat_mapping_check,
-        level='MUST',
+        level="MUST",
         ref=None,
         order=160,
-        args_doc='`{flow: FLOW, changed: bool}`: the flow was seen under one NAT mapping, or under a new one',
-        clause_doc='no usual clause: `ref:` required',
+        args_doc="`{flow: FLOW, changed: bool}`: the flow was seen under one NAT mapping, or under a new one",
+        clause_doc="no usual clause: `ref:` required",
         schema={
-            'type': 'object',
-            'additionalProperties': False,
-            'required': ['flow', 'changed'],
-            'properties': {
-                'flow': {'description': 'The flow.', 'type': 'string'},
-                'changed': {
-                    'description': 'true when the mapping must have changed, false when it must be the same throughout.',
-                    'type': 'boolean',
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["flow", "changed"],
+            "properties": {
+                "flow": {"description": "The flow.", "type": "string"},
+                "changed": {
+                    "description": (
+                        "true when the mapping must have changed, false "
+                        "when it must be the same throughout."
+                    ),
+                    "type": "boolean",
                 },
             },
         },

@@ -79,29 +79,32 @@ def _top_uri_checks(args: dict, ctx: CheckContext, got: list[str], shown: str) -
 
 
 KIND = CheckKind(
-    name='path',
-    summary='The Path header of the 2xx.',
+    name="path",
+    summary="The Path header of the 2xx.",
     handler=path_check,
-    level='MAY',
+    level="MAY",
     ref="RFC 3327 §5.3",
     order=50,
     args_doc="`{echo: true}` the 2xx Path equals the request's; `{present: true}`; `{ob: true}`",
-    clause_doc='RFC 3327 §5.3 (no keyword)',
+    clause_doc="RFC 3327 §5.3 (no keyword)",
     schema={
-        'type': 'object',
-        'additionalProperties': False,
-        'minProperties': 1,
-        'properties': {
-            'echo': {'description': "The 2xx Path equals the request's.", 'type': 'boolean'},
-            'present': {
-                'description': 'A Path header is (true) or is not (false) present.',
-                'type': 'boolean',
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "echo": {"description": "The 2xx Path equals the request's.", "type": "boolean"},
+            "present": {
+                "description": "A Path header is (true) or is not (false) present.",
+                "type": "boolean",
             },
-            'ob': {'description': 'The top Path URI carries ;ob.', 'type': 'boolean'},
-            'lr': {'description': 'The top Path URI carries ;lr (RFC 3327 section 4).', 'type': 'boolean'},
-            'unique_token': {
-                'description': "The top Path URI differs from the ones returned for the case's other flows (RFC 5626 section 5.1).",
-                'type': 'boolean',
+            "ob": {"description": "The top Path URI carries ;ob.", "type": "boolean"},
+            "lr": {"description": "The top Path URI carries ;lr (RFC 3327 section 4).", "type": "boolean"},
+            "unique_token": {
+                "description": (
+                    "The top Path URI differs from the ones returned for the case's other flows (RFC 5626 "
+                    "section 5.1)."
+                ),
+                "type": "boolean",
             },
         },
     },

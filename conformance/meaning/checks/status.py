@@ -26,34 +26,34 @@ def status_kind_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 KIND = CheckKind(
-    name='status',
-    summary='A further check on the final status, with its own level: {in: CODE | [CODES] | 4xx}.',
+    name="status",
+    summary="A further check on the final status, with its own level: {in: CODE | [CODES] | 4xx}.",
     handler=status_kind_check,
-    level='MUST',
+    level="MUST",
     ref=None,
     order=65,
-    args_doc='`{in: CODE \\| [CODES] \\| 4xx}`: a further check on the final status, with its own level',
-    clause_doc='no usual clause: `ref:` required',
+    args_doc="`{in: CODE \\| [CODES] \\| 4xx}`: a further check on the final status, with its own level",
+    clause_doc="no usual clause: `ref:` required",
     schema={
-        'type': 'object',
-        'additionalProperties': False,
-        'required': ['in'],
-        'properties': {
-            'in': {
-                'description': 'A code, a list of codes, or a class such as 4xx.',
-                'anyOf': [
-                    {'type': 'integer', 'minimum': 100, 'maximum': 699},
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["in"],
+        "properties": {
+            "in": {
+                "description": "A code, a list of codes, or a class such as 4xx.",
+                "anyOf": [
+                    {"type": "integer", "minimum": 100, "maximum": 699},
                     {
-                        'type': 'array',
-                        'minItems': 1,
-                        'items': {
-                            'anyOf': [
-                                {'type': 'integer', 'minimum': 100, 'maximum': 699},
-                                {'type': 'string', 'pattern': '^[1-6]xx$'},
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "anyOf": [
+                                {"type": "integer", "minimum": 100, "maximum": 699},
+                                {"type": "string", "pattern": "^[1-6]xx$"},
                             ],
                         },
                     },
-                    {'type': 'string', 'pattern': '^[1-6]xx$'},
+                    {"type": "string", "pattern": "^[1-6]xx$"},
                 ],
             },
         },

@@ -32,7 +32,7 @@ def schema_region() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _scalar(value) -> str:
+def _scalar(value, in_flow: bool = False) -> str:
     """Plain when YAML reads the text back as the same value, else double-quoted (JSON)."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -40,7 +40,7 @@ def _scalar(value) -> str:
         return repr(value)
     text = str(value)
     plain = text and text.strip() == text and text[0] not in "-?:,[]{}#&*!|>'\"%@`^" \
-        and ": " not in text and " #" not in text
+        and ": " not in text and " #" not in text and not (in_flow and any(c in text for c in ",[]{}"))
     if plain and yaml.safe_load(text) == text:
         return text
     return json.dumps(text, ensure_ascii=False)
@@ -50,11 +50,11 @@ def _flow(value) -> str | None:
     """The flow form the schema is written in for short leaves: a list of scalars, ``{}``, a lone
     ``$ref``, or a few scalar keywords without a description."""
     if isinstance(value, list) and all(not isinstance(v, (list, dict)) for v in value):
-        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+        return "[" + ", ".join(_scalar(v, True) for v in value) + "]"
     if isinstance(value, dict) and (list(value) in ([], ["$ref"]) or (
             len(value) <= 3 and "description" not in value
             and all(not isinstance(v, (list, dict)) for v in value.values()))):
-        return "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {_scalar(v, True)}" for k, v in value.items()) + "}"
     return None
 
 
