@@ -23,8 +23,11 @@ from ..sut.config import SutConfig
 from ..sut.flow import FlowInfo
 from ..sut.registrar import Registrar
 from .model import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch
+from .transaction import RETRANSMIT, ClientTransaction
 
 REGISTRAR_ADDRESS = ("192.0.2.100", 5060)
+#: RFC 3261 timers of the UE's client transactions (section 17.1.1.1), Timer F = 64*T1.
+T1, T2 = 0.5, 4.0
 #: The first local port given to a flow (each flow gets the next).
 FIRST_PORT = 40000
 
@@ -47,8 +50,9 @@ class Exchange:
     flow: str
     action: str
     request: Request                 # as the registrar parsed it
-    response: Response | None        # as the UE parsed it; None: the registrar sent nothing
+    response: Response | None        # as the UE parsed it; None: no final response reached it
     context: CheckContext            # what a case's checks see for this exchange
+    retransmissions: int = 0         # of the request, by the UE's client transaction (UDP)
 
     @property
     def status(self) -> int | None:
@@ -78,29 +82,47 @@ class Harness:
         """A flow from ``address`` (the UE's IP on it).  ``edge``: the tester's emulated edge is
         in front of the registrar (a Via and a Path with ;ob), as in the registrar cases
         (``edge: {}``); False: the UE is the registrar's first hop."""
-        edge = EdgeSpec() if edge else None
-        spec = FlowSpec(name=name, address=len(self.ue.flows) + 1, reg_id=reg_id, transport=transport, edge=edge)
-        state = FlowState(spec=spec, local_ip=address, transport=transport, local_port=self._next_port, edge=edge)
+        emulated = EdgeSpec() if edge else None
+        spec = FlowSpec(name=name, address=len(self.ue.flows) + 1, reg_id=reg_id, transport=transport, edge=emulated)
+        state = FlowState(spec=spec, local_ip=address, transport=transport, local_port=self._next_port,
+                          edge=emulated)
         self._next_port += 1
         state.port_uc = state.port_us = state.local_port
         self.ue.flows[name] = state
         return state
 
     def register(self, flow: str, action: str = "register", *, expires: int | None = 600,
-                 call_id: str | None = None) -> Exchange:
+                 call_id: str | None = None, lose: int = 0) -> Exchange:
         """One REGISTER step: ``action`` register | refresh | deregister | deregister_all | fetch;
         ``call_id`` "new", the name of another flow whose dialog to share (Reg1b), or None (the
-        flow's own, new on its first REGISTER)."""
+        flow's own, new on its first REGISTER).  ``lose``: that many of the registrar's answers
+        are lost on the way back; over UDP the UE's client transaction retransmits at Timer E
+        (the clock moves to each deadline) until an answer arrives or Timer F fires."""
         state = self.ue.flows[flow]
         opts = RegisterOptions(kind=action, expires=0 if action == "deregister" else expires)
-        self._dialog_for(state, action, call_id)
+        self._dialog_for(state, call_id)
         request = build_register(self.ue, state, opts, branch=new_branch())
-        received = self._to_registrar(flow, request)
-        answer = self.registrar.handle(received, self._flow_info(state), self.clock.now)
-        response = self._to_ue(flow, answer) if answer is not None else None
-        return Exchange(flow, action, received, response, self._context(flow, action, expires, request, response))
+        transaction = ClientTransaction(reliable=state.transport != "udp", t1=T1, t2=T2, timeout=64 * T1,
+                                        started=self.clock.now)
+        response = None
+        while True:
+            received = self._to_registrar(flow, request)
+            answer = self.registrar.handle(received, self._flow_info(state), self.clock.now)
+            if answer is not None and lose > 0:
+                lose -= 1
+                self.wire.append(("lost", flow, answer.to_bytes()))
+            elif answer is not None:
+                response = self._to_ue(flow, answer)
+                if transaction.on_response(response.status):
+                    break
+            self.clock.now = max(self.clock.now, transaction.next_deadline())
+            if transaction.on_timer(self.clock.now) != RETRANSMIT:
+                response = None                       # Timer F: no final response
+                break
+        context = self._context(flow, action, expires, request, response)
+        return Exchange(flow, action, received, response, context, transaction.retransmissions)
 
-    def _dialog_for(self, state: FlowState, action: str, call_id: str | None) -> None:
+    def _dialog_for(self, state: FlowState, call_id: str | None) -> None:
         if call_id == "new" or (state.dialog is None and call_id is None):
             state.dialog = RegDialog(call_id=f"{uuid.uuid4().hex}@{state.local_ip}")
         elif call_id is not None:
@@ -137,7 +159,7 @@ class Harness:
             flow_reg_ids={f.name: f.reg_id for f in self.ue.flows.values()},
             flow_tokens={f.name: f.edge_token for f in self.ue.flows.values() if f.edge is not None},
             flow_addresses={f.name: (f.local_ip, f.local_port) for f in self.ue.flows.values()},
-            no_response_reason="the registrar sent no response",
+            no_response_reason=f"no final response before Timer F ({64 * T1:g} s)",
             register_history=list(self._register_history),
             register_answers={k: list(v) for k, v in self._register_answers.items()},
         )

@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from conformance.sut.config import SutConfig
-from conformance.ue.harness import Harness, judge
+from conformance.ue.harness import T1, Harness, judge
 
 IP1, IP2, IP3 = "192.0.2.1", "192.0.2.2", "192.0.2.3"
 
@@ -243,3 +243,30 @@ def test_deregistering_all_leaves_no_binding():
 def test_deregistering_all_a_registrar_requiring_outbound_anyway_fails():
     x = deregister_all(harness("require-without-supported"))
     assert not_passed(judge(x, DEREGISTER_ALL)) == ["Require lacks outbound: fail"]
+
+
+# -- the UE's client transaction over UDP, on the fake clock --------------------------------------
+def test_lost_answers_the_ue_retransmits_and_the_registrar_answers_from_its_transaction_cache():
+    h = harness()
+    h.flow("f1", IP1, reg_id=1)
+    h.flow("f2", IP2, reg_id=2)
+    assert h.register("f1").status == 200
+    started = h.clock.now
+    x = h.register("f2", lose=2)
+    assert x.retransmissions == 2 and h.clock.now == started + T1 + 2 * T1     # Timer E: 0.5 s, then 1 s
+    assert [d for d, _, _ in h.wire[2:]] == ["sent", "lost", "sent", "lost", "sent", "received"]
+    lost = [data for d, _, data in h.wire if d == "lost"]
+    assert x.status == 200 and lost == [x.response.to_bytes()] * 2   # the cached 2xx, not a 500 for the CSeq
+    assert not_passed(judge(x, REG2)) == []
+
+
+def test_no_answer_within_timer_f_leaves_the_checks_inconclusive():
+    h = harness()
+    h.flow("f1", IP1, reg_id=1)
+    started = h.clock.now
+    x = h.register("f1", lose=100)
+    assert x.response is None and h.clock.now == started + 64 * T1
+    assert x.retransmissions == 10                # 0.5, 1, 2, 4, 4, ... s until Timer F at 32 s
+    findings = judge(x, REG1A)
+    assert findings and {f.outcome for f in findings} == {"inconclusive"}
+    assert {f.observed for f in findings} == {"no final response before Timer F (32 s)"}
