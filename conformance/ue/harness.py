@@ -5,8 +5,9 @@ serialised and parsed again, the reference :class:`~conformance.sut.registrar.Re
 answers it on a :class:`~conformance.sut.flow.FlowInfo` naming the flow's address, and its
 response is serialised and parsed for the UE.  The UE's client transaction carries each request
 (over UDP a lost answer is retransmitted at Timer E), and time is a :class:`FakeClock` that the
-caller and the transaction's timers move.  So registration behaviour (R1-R3: Reg1a, Reg2, Reg1b, Rel-7) is testable and judged by the same
-check functions as a case, in microseconds and without a socket.
+caller and the transaction's timers move.  So registration behaviour (R1-R3: Reg1a, Reg2, Reg1b,
+Rel-7) is testable and judged by the same check functions as a case, in microseconds and without
+a socket.
 """
 
 from __future__ import annotations
