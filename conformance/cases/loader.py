@@ -20,12 +20,13 @@ from typing import Any, Iterable
 
 from jsonschema import Draft202012Validator
 
+from ..meaning.checks import CHECKS
 from ..yamlio.errors import CaseError
 from .model import CaseSpec, CheckSpec, ClassSpec, EdgeSpec, Expect, FlowSpec, Grade, Location, StepSpec, UESpec
 from ..yamlio.source import YDict, did_you_mean, format_path, line_of, load_documents, plain, show, validate
 
 __all__ = [
-    "ACTIONS", "FLOW_ACTIONS", "KNOWN_CHECKS", "LEVELS", "SCHEMA_PATH", "CaseError",
+    "ACTIONS", "FLOW_ACTIONS", "LEVELS", "SCHEMA_PATH", "CaseError",
     "check_unique_ids", "load_case_file", "load_case_text", "parse_status",
 ]
 
@@ -36,40 +37,6 @@ def dialog_step(loader, action, value, path):
 
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "case.schema.yaml"
-
-#: Check kinds a case may use, with what each looks at.  Kept in step with
-#: ``conformance.meaning.checks.CHECKS`` (a test compares the two) and with the schema's ``check``.
-KNOWN_CHECKS: dict[str, str] = {
-    "require": "Require header of the response: {has: TAG} or {lacks: TAG}",
-    "supported": "Supported header of the response: {has: TAG} or {lacks: TAG}",
-    "contacts": "the Contact list: count, instance_count, include, exclude, expires, instance, empty",
-    "reg_ids": "the reg-ids on the UE's Contacts: {equal: [N, ...]}",
-    "path": "the Path header: echo, present, ob",
-    "header": "any header: {name: H, present: bool, matches: REGEX}",
-    "flow_timer": "Flow-Timer: {valid: true} grammar, {with_require: true} only with Require: outbound",
-    "expires": "one flow's Contact expires: {flow: FLOW, min: N, max: N}",
-    "atomic": "the flow's binding is listed exactly when its latest accepted REGISTER added it (errors change nothing): {flow: FLOW}",
-    "delivered": "which flows got the step's terminating request: {flow: FLOW, not_on: [FLOW], at_most_one_of: [FLOW], count, none, avoid_closed, route_token, request_uri}",
-    "pong": "a CRLF pong answers the step's ping: {within: SECONDS}",
-    "stun_mapped": "a STUN Binding response with the flow's address in XOR-MAPPED-ADDRESS",
-    "keepalive": "each keep-alive of the step was answered (CRLF pong on TCP, STUN on UDP): {}",
-    "via_keep": "the top Via of the 2xx gives keep a value, equal to its Flow-Timer if any (RFC 6223): {}",
-    "status": "a further check on the final status with its own level: {in: CODES}",
-    "by_flow": "no terminating request reached a flow's advertised Contact address (routing by Contact): {}",
-    "via_received": "the response's top Via has received/rport = the request's source as the SUT saw it (RFC 3581): {}",
-    "nat_mapping": "the flow's NAT mapping: {flow: FLOW, changed: bool}",
-    "forwarded": "what an edge-only SUT forwarded to the emulated registrar: {path_ob, path_lr, via_added, relayed_unaltered}",
-    "aka_challenge": "a 401 with an AKAv1-MD5 challenge: {network: authentic|rejected|stale, new_nonce: bool}",
-    "security_server": "Security-Server usable for the four SAs: {from_client: bool, distinct_spis: bool}",
-    "protected": "came over ESP towards the UE: {} for the final response, {delivery: FLOW}, {clear_delivery: FLOW}; {pairing: flow|ports|any}",
-    "sec_response": "one question on a sec-agree response: {keys_hidden | q_values | no_security_server | supported_only | no_sa_offered | static: true} or {authentication_info: present|directives|rspauth}",
-    "dropped": "no response: the stimulus was discarded: {}; {or_rejected: true}: or a non-2xx final response",
-    "answered": "a response came (the flow's SA set still carries requests): {}",
-    "sa_unused": "no ESP to an spi-c sent only in a changed Security-Client: {}",
-    "routed": "where a request through the edge went (engine/dialog_steps.py): {reached: FLOW, route_removed, record_route, upstream}",
-    "unchanged": "after a REGISTER answered with an error, the 2xx lists the bindings of the 2xx before it: {}",
-    "forwarded_sec": "what the SUT forwarded to REG-T, as to sec-agree: {sec_agree_removed, security_headers_removed, integrity_protected: yes|no}",
-}
 
 #: Step actions, in the order docs/case-format.md lists them.
 ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
@@ -402,41 +369,33 @@ class _Builder:
     def check(self, data: YDict, parent: Any, index: int, path: list) -> CheckSpec:
         kinds = [k for k in data if k not in CHECK_OPTIONS]
         if not kinds:
-            raise self.error(f"a check needs a kind: one of {', '.join(KNOWN_CHECKS)}", parent, index, path)
+            raise self.error(f"a check needs a kind: one of {', '.join(CHECKS)}", parent, index, path)
         if len(kinds) > 1:
             raise self.error(f"one check per entry, this one has {' and '.join(kinds)}; "
                              "write them as separate list items", data, kinds[1], path + [kinds[1]])
         kind = kinds[0]
-        if kind not in KNOWN_CHECKS:  # the schema already refuses these; kept for safety
-            raise self.error(f"unknown check kind {kind!r}{did_you_mean(kind, KNOWN_CHECKS)}",
+        if kind not in CHECKS:  # the schema already refuses these; kept for safety
+            raise self.error(f"unknown check kind {kind!r}{did_you_mean(kind, CHECKS)}",
                              data, kind, path + [kind])
         args = data[kind]
-        if kind == "contacts":
-            for key in ("include", "exclude"):
-                for i, name in enumerate(args.get(key, [])):
-                    self.flow_ref(name, args[key], i, path + [kind, key, i])
-        elif kind in ("expires", "atomic"):
-            self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
-        elif kind == "status":
+        for key in CHECKS[kind].flow_args:        # arguments naming the case's flows
+            value = args.get(key)
+            if isinstance(value, list):
+                for i, name in enumerate(value):
+                    self.flow_ref(name, value, i, path + [kind, key, i])
+            elif value is not None:
+                self.flow_ref(value, args, key, path + [kind, key])
+        if kind == "status":
             try:
                 args = dict(args, **{"in": parse_status(args["in"])})
             except ValueError as e:
                 raise self.error(str(e), args, "in", path + [kind, "in"]) from None
-        elif kind == "delivered":
-            if "flow" in args:
-                self.flow_ref(args["flow"], args, "flow", path + [kind, "flow"])
-            for i, name in enumerate(args.get("not_on", [])):
-                self.flow_ref(name, args["not_on"], i, path + [kind, "not_on", i])
-        elif kind == "protected" and "delivery" in args:
-            self.flow_ref(args["delivery"], args, "delivery", path + [kind, "delivery"])
         elif kind == "header" and "matches" in args:
             try:
                 re.compile(args["matches"])
             except re.error as e:
                 raise self.error(f"not a valid regular expression: {e}", args, "matches",
                                  path + [kind, "matches"]) from None
-        from ..meaning.checks import CHECKS
-
         if "ref" not in data and CHECKS[kind].ref(args if isinstance(args, dict) else {}) is None:
             raise self.error(f"a {kind} check has no usual clause: give the sentence it enforces with "
                              "'ref:' (and its 'level:')", parent, index, path)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..cases.model import CaseSpec, CheckSpec, StepSpec
 from ..catalogue.clauses import Clause, level_of_refs, lookup, stronger
+from .checks import CHECKS
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,6 @@ class GradedItem:
 
 def check_ref_level(spec: CheckSpec) -> tuple[str | None, str]:
     """A check's effective ref and level (explicit, else its kind's default)."""
-    from .checks import CHECKS
-
     kind = CHECKS[spec.kind]
     args = spec.args if isinstance(spec.args, dict) else {}
     return (spec.ref or kind.ref(args) or None), (spec.level or kind.level)

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Callable
 
 from ..cases.model import CaseSpec, CheckSpec, StepSpec
+from ..catalogue.clauses import quote_of
 from .checks import CheckContext, run_check, status_check
 from .results import StepResult
 from .verdict import FAIL, INCONCLUSIVE, PASS, WARN, Finding, grade
@@ -106,8 +107,6 @@ def closed_before_answer(ctx: CheckContext) -> bool:
 
 def quote_findings(findings: list[Finding]) -> None:
     """Put the quoted sentence of its clause on each failing or warning finding."""
-    from ..catalogue.clauses import quote_of
-
     for f in findings:
         if f.outcome in (FAIL, WARN) and f.ref and not f.quote:
             f.quote = quote_of(f.ref)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ...sip.errors import ParseError
 from .contacts import _contacts, _same_uri, _show
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 #: Actions whose answer the history keeps (a fetch changes nothing, deregister_all every flow).
 _ACTIONS = ("register", "refresh", "deregister", "deregister_all")
@@ -66,6 +67,34 @@ def atomic_check(args: dict, ctx: CheckContext) -> list[Observation]:
         return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
     listed = any(c.uri is not None and not c.star and _same_uri(uri, c.uri) for c in contacts)
     return [Observation(label, listed == want, expected, _show(contacts, ctx.instance))]
+
+
+KIND = CheckKind(
+    name="atomic",
+    summary=(
+        "The flow's binding is listed exactly when the flow's latest REGISTER that got a 2xx added it: an "
+        "error changes no binding (RFC 3261 section 10.3)."
+    ),
+    handler=atomic_check,
+    level="MUST",
+    ref="RFC 3261 §10.3 (processed atomically)",
+    order=110,
+    flow_args=("flow",),
+    args_doc=(
+        "`{flow: FLOW}`: FLOW's Contact is listed exactly when the flow's latest REGISTER that got a 2xx "
+        "(register/refresh, not a removal) added it: a REGISTER answered with an error changes no binding "
+        "(use it on a fetch after the error)"
+    ),
+    clause_doc="RFC 3261 §10.3 (processed atomically)",
+    schema={
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["flow"],
+        "properties": {
+            "flow": {"description": "The flow whose binding to look for.", "$ref": "#/$defs/flow_name"},
+        },
+    },
+)
 
 
 __all__ = ["atomic_check", "expected_listed", "note_answer"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ...sip.errors import ParseError
 from ...sip.headers import parse_contacts, parse_uri, uri_equal  # module level: the checks run per message offline
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 
 def _contacts(ctx: CheckContext):
@@ -133,3 +134,108 @@ def expires_check(args: dict, ctx: CheckContext) -> list[Observation]:
         return [Observation(label, False, expected, f"no expires on {match[0]}")]
     ok = ("min" not in args or value >= int(args["min"])) and ("max" not in args or value <= int(args["max"]))
     return [Observation(label, ok, expected, f"expires={value}")]
+
+def contacts_ref(args: dict) -> str:
+    """``instance: all`` is RFC 3840 §6 ("each Contact header field value MUST include all of the
+    feature parameters"); the rest of the list is RFC 3261 §10.3 step 8."""
+    refs = []
+    if set(args) - {"instance"}:
+        refs.append("RFC 3261 §10.3 step 8")
+    if "instance" in args:
+        refs.append("RFC 3840 §6")
+    return "; ".join(refs) or "RFC 3261 §10.3 step 8"
+
+
+KINDS = (
+    CheckKind(
+        name="contacts",
+        summary="The Contact list of the response.",
+        handler=contacts_check,
+        level="MUST",
+        ref=contacts_ref,
+        order=30,
+        flow_args=("include", "exclude"),
+        args_doc=(
+            "`count`, `instance_count`, `include: [FLOW]`, `exclude: [FLOW]`, `expires: all`, `instance: "
+            "all`, `empty: true`"
+        ),
+        clause_doc="RFC 3261 §10.3 step 8 (`instance: all`: RFC 3840 §6)",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "count": {"description": "Exactly this many Contacts.", "type": "integer", "minimum": 0},
+                "instance_count": {
+                    "description": "Exactly this many Contacts with the UE's +sip.instance.",
+                    "type": "integer",
+                    "minimum": 0,
+                },
+                "include": {
+                    "description": "Flows whose Contact must be listed.",
+                    "type": "array",
+                    "items": {"$ref": "#/$defs/flow_name"},
+                },
+                "exclude": {
+                    "description": "Flows whose Contact must not be listed.",
+                    "type": "array",
+                    "items": {"$ref": "#/$defs/flow_name"},
+                },
+                "expires": {
+                    "description": "'all': every Contact carries an expires parameter.",
+                    "const": "all",
+                    "x-expected": "'all'",
+                },
+                "instance": {
+                    "description": "'all': every Contact of the UE carries +sip.instance.",
+                    "const": "all",
+                    "x-expected": "'all'",
+                },
+                "empty": {"description": "true: no Contact at all.", "type": "boolean"},
+            },
+        },
+    ),
+    CheckKind(
+        name="reg_ids",
+        summary="The reg-ids on the UE's Contacts.",
+        handler=reg_ids_check,
+        level="MAY",
+        ref="RFC 5626 §9.2",
+        order=40,
+        args_doc="`{equal: [N, ...]}` the reg-ids on the UE's Contacts",
+        clause_doc="RFC 5626 §9.2 (an example, no keyword)",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["equal"],
+            "properties": {
+                "equal": {
+                    "description": "The reg-ids expected, in any order.",
+                    "type": "array",
+                    "items": {"description": "A reg-id.", "type": "integer", "minimum": 1},
+                },
+            },
+        },
+    ),
+    CheckKind(
+        name="expires",
+        summary="Bounds on one flow's Contact expires.",
+        handler=expires_check,
+        level="MUST",
+        ref="RFC 3261 §10.3 step 8",
+        order=90,
+        flow_args=("flow",),
+        args_doc="`{flow: FLOW, min: N, max: N}` on that flow's Contact `expires`",
+        clause_doc="RFC 3261 §10.3 step 8",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["flow"],
+            "properties": {
+                "flow": {"description": "The flow whose Contact to look at.", "$ref": "#/$defs/flow_name"},
+                "min": {"description": "Lowest accepted value.", "type": "integer", "minimum": 0},
+                "max": {"description": "Highest accepted value.", "type": "integer", "minimum": 0},
+            },
+        },
+    ),
+)

@@ -9,12 +9,12 @@ Path values of the REGISTER response they relay.
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 
 def _top_path(request):
-    from ...sip.headers import parse_name_addr
-
     values = request.values("Path")
     if not values:
         return None, "no Path"
@@ -59,3 +59,47 @@ def forwarded_check(args: dict, ctx: CheckContext) -> list[Observation]:
             out.append(Observation("Path relayed unaltered", got_path == sent_path,
                                    f"Path: {', '.join(sent_path) or '(none)'}", f"Path: {', '.join(got_path) or '(none)'}"))
     return out
+
+
+KIND = CheckKind(
+    name="forwarded",
+    summary="What an edge-only SUT forwarded to the tester's emulated registrar (REG-T) in this step.",
+    handler=forwarded_check,
+    level="MUST",
+    ref="RFC 5626 §5.1",
+    order=155,
+    args_doc=(
+        "`{path_ob: bool}`, `{path_lr: true}`, `{via_added: true}`, `{relayed_unaltered: true}`: what an "
+        "edge-only SUT forwarded to the tester's emulated registrar (REG-T) in this step"
+    ),
+    clause_doc="RFC 5626 §5.1",
+    schema={
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "path_ob": {
+                "description": (
+                    "The top Path URI (the SUT's) has (true) or has not "
+                    "(false) ;ob (RFC 5626 section 5.1)."
+                ),
+                "type": "boolean",
+            },
+            "path_lr": {
+                "description": "The top Path URI has ;lr (RFC 3327 section 4).",
+                "type": "boolean",
+            },
+            "via_added": {
+                "description": "The SUT added exactly one Via (RFC 3261 section 16.6 step 8).",
+                "type": "boolean",
+            },
+            "relayed_unaltered": {
+                "description": (
+                    "The 2xx the UE got carries the Path values of the registrar's 2xx unchanged (RFC 3327 "
+                    "section 5.2)."
+                ),
+                "type": "boolean",
+            },
+        },
+    },
+)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_flow_timer, parse_option_tags
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 
 def header_check(args: dict, ctx: CheckContext) -> list[Observation]:
@@ -28,8 +30,6 @@ def header_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def flow_timer_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    from ...sip.headers import parse_flow_timer, parse_option_tags
-
     if ctx.response is None:
         return [Observation("Flow-Timer grammar", None, "a final response", ctx.no_response_reason)]
     values = ctx.response.get_all("Flow-Timer")
@@ -57,3 +57,61 @@ def flow_timer_check(args: dict, ctx: CheckContext) -> list[Observation]:
     except ParseError:
         ok = False
     return out + [Observation("Flow-Timer grammar", ok, "one Flow-Timer: 1*DIGIT", " | ".join(values))]
+
+
+KINDS = (
+    CheckKind(
+        name="header",
+        summary="Presence or pattern of any header.",
+        handler=header_check,
+        level="MUST",
+        ref=None,
+        order=60,
+        args_doc="`{name: H, present: bool, matches: REGEX}`",
+        clause_doc="no usual clause: `ref:` required",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"description": "The header name.", "type": "string", "minLength": 1},
+                "present": {
+                    "description": "The header is (true) or is not (false) present.",
+                    "type": "boolean",
+                },
+                "matches": {"description": "A regular expression every value must match.", "type": "string"},
+            },
+        },
+    ),
+    CheckKind(
+        name="flow_timer",
+        summary=(
+            "Flow-Timer: {valid: true} its grammar, {with_require: true} only together with Require: "
+            "outbound."
+        ),
+        handler=flow_timer_check,
+        level="MAY",
+        ref="RFC 5626 §10",
+        order=70,
+        args_doc=(
+            "`{valid: true}`: a Flow-Timer, if present, is `1*DIGIT`; `{with_require: true}`: a Flow-Timer "
+            "comes only with `Require: outbound`"
+        ),
+        clause_doc="RFC 5626 §10 (grammar, no keyword)",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "valid": {"description": "A Flow-Timer, if present, is 1*DIGIT.", "type": "boolean"},
+                "with_require": {
+                    "description": (
+                        "A Flow-Timer, if present, comes in a response with Require outbound (RFC 5626 "
+                        "sections 5.4, 6)."
+                    ),
+                    "type": "boolean",
+                },
+            },
+        },
+    ),
+)

@@ -7,7 +7,10 @@ that each keep-alive of the step was answered, whatever the transport.
 
 from __future__ import annotations
 
+from ...sip.errors import ParseError
+from ...sip.headers import parse_flow_timer, parse_vias
 from .context import CheckContext, Observation
+from .kind import NO_ARGS, CheckKind
 
 
 def pong_check(args: dict, ctx: CheckContext) -> list[Observation]:
@@ -53,9 +56,6 @@ def via_keep_check(args: dict, ctx: CheckContext) -> list[Observation]:
     keep-alives (the profile declares ``keep``), "MUST add a parameter value to the "keep"
     parameter" (section 4.4), and with a Flow-Timer in the same message "the header field value
     and the "keep" parameter value MUST be identical" (section 5)."""
-    from ...sip.errors import ParseError
-    from ...sip.headers import parse_flow_timer, parse_vias
-
     label = "Via keep has a value"
     expected = "keep=<seconds> on the top Via"
     if ctx.response is None:
@@ -79,3 +79,73 @@ def via_keep_check(args: dict, ctx: CheckContext) -> list[Observation]:
         out.append(Observation("keep equals Flow-Timer", ft == int(keep), f"keep={ctx.response.get('Flow-Timer')}",
                                f"keep={keep}, Flow-Timer: {ctx.response.get('Flow-Timer')}"))
     return out
+
+
+KINDS = (
+    CheckKind(
+        name="keepalive",
+        summary=(
+            "Each keep-alive of the step was answered (a CRLF pong on TCP, a STUN Binding response on UDP): "
+            "{}."
+        ),
+        handler=keepalive_check,
+        level="MUST",
+        ref="RFC 5626 §5.4 ¶2; RFC 5626 §8 ¶3",
+        order=80,
+        args_doc="`{}`: each keep-alive of the step (ping, stun, keepalive) was answered",
+        clause_doc="RFC 5626 §5.4 ¶2; RFC 5626 §8 ¶3",
+        schema=NO_ARGS,
+    ),
+    CheckKind(
+        name="pong",
+        summary="A CRLF pong answers the step's ping: {} or {within: SECONDS}.",
+        handler=pong_check,
+        level="MUST",
+        ref="RFC 5626 §5.4 ¶2",
+        order=82,
+        args_doc=(
+            "`{}` or `{within: SECONDS}`: a CRLF pong answers the step's ping within that many seconds "
+            "(default 10)"
+        ),
+        clause_doc="RFC 5626 §5.4 ¶2",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "within": {
+                    "description": "Seconds (default 10, RFC 5626 section 4.4.1).",
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                },
+            },
+        },
+    ),
+    CheckKind(
+        name="stun_mapped",
+        summary="A STUN Binding success response with XOR-MAPPED-ADDRESS equal to the flow's address: {}.",
+        handler=stun_mapped_check,
+        level="MUST",
+        ref="RFC 5626 §8 ¶2",
+        order=84,
+        args_doc="`{}`: a STUN Binding success response whose XOR-MAPPED-ADDRESS is the flow's address",
+        clause_doc="RFC 5626 §8 ¶2",
+        schema=NO_ARGS,
+    ),
+    CheckKind(
+        name="via_keep",
+        summary=(
+            "The 2xx's top Via gives the bare keep of the request a value, equal to the Flow-Timer of the "
+            "same response if any (RFC 6223 sections 4.4 and 5): {}."
+        ),
+        handler=via_keep_check,
+        level="MUST",
+        ref="RFC 6223 §4.4; RFC 6223 §5",
+        order=100,
+        args_doc=(
+            "`{}`: the request had a bare `keep` on its top Via (`via_keep: true`); the 2xx's top Via gives "
+            "it a value, equal to the response's Flow-Timer if any"
+        ),
+        clause_doc="RFC 6223 §4.4; RFC 6223 §5",
+        schema=NO_ARGS,
+    ),
+)

@@ -10,13 +10,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from ...sip.errors import ParseError
+from ...sip.headers import parse_vias
 from .context import CheckContext, Observation
+from .kind import NO_ARGS, CheckKind
 
 
 def via_received_check(args: dict, ctx: CheckContext) -> list[Observation]:
-    from ...sip.headers import parse_vias
-
     src = ctx.request_source
     expected = (f"top Via with received={src[0]};rport={src[1]}" if src
                 else "top Via with received and rport of the request's source")
@@ -34,8 +36,6 @@ def via_received_check(args: dict, ctx: CheckContext) -> list[Observation]:
     observed = f"received={via.received or '(none)'};rport={rport if rport else '(none)'}"
     if src is None:
         return [Observation("Via received/rport", None, expected, observed + "; the source is unknown")]
-    import ipaddress
-
     try:
         same_ip = ipaddress.ip_address(received) == ipaddress.ip_address(src[0])
     except ValueError:
@@ -53,3 +53,52 @@ def nat_mapping_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if args["changed"]:
         return [Observation(f"NAT mapping of {flow} changed", len(seen) > 1, "a new mapping", shown)]
     return [Observation(f"NAT mapping of {flow} kept", len(seen) == 1, "one mapping throughout", shown)]
+
+
+KINDS = (
+    CheckKind(
+        name="via_received",
+        summary=(
+            "The response's top Via carries received and rport equal to the address the request came from as "
+            "the SUT saw it (behind a NAT: the mapping), RFC 3581 section 4: {}."
+        ),
+        handler=via_received_check,
+        level="MUST",
+        ref="RFC 3581 §4",
+        order=120,
+        args_doc=(
+            "`{}`: the top Via has `received`/`rport` = the request's source as the SUT saw it (behind a "
+            "NAT: the mapping)"
+        ),
+        clause_doc="RFC 3581 §4",
+        schema=NO_ARGS,
+    ),
+    CheckKind(
+        name="nat_mapping",
+        summary=(
+            "The flow's NAT mapping so far: {flow: FLOW, changed: bool} (changed: the flow has been seen "
+            "under more than one mapping)."
+        ),
+        handler=nat_mapping_check,
+        level="MUST",
+        ref=None,
+        order=160,
+        args_doc="`{flow: FLOW, changed: bool}`: the flow was seen under one NAT mapping, or under a new one",
+        clause_doc="no usual clause: `ref:` required",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["flow", "changed"],
+            "properties": {
+                "flow": {"description": "The flow.", "type": "string"},
+                "changed": {
+                    "description": (
+                        "true when the mapping must have changed, false "
+                        "when it must be the same throughout."
+                    ),
+                    "type": "boolean",
+                },
+            },
+        },
+    ),
+)

@@ -7,7 +7,9 @@ RFC 3327 §5.3 describes the registrar copying the request's Path into the 2xx w
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 
 def _norm(values: list[str]) -> list[str]:
@@ -37,8 +39,6 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if args.get("lr") or args.get("unique_token"):
         out.extend(_top_uri_checks(args, ctx, got, shown))
     if args.get("ob"):
-        from ...sip.headers import parse_name_addr
-
         if not got:
             out.append(Observation("first Path URI has ;ob", None, "a Path URI with ;ob", shown))
         else:
@@ -52,8 +52,6 @@ def path_check(args: dict, ctx: CheckContext) -> list[Observation]:
 
 
 def _top_uri_checks(args: dict, ctx: CheckContext, got: list[str], shown: str) -> list[Observation]:
-    from ...sip.headers import parse_name_addr
-
     out: list[Observation] = []
     if not got:
         if args.get("lr"):
@@ -78,3 +76,36 @@ def _top_uri_checks(args: dict, ctx: CheckContext, got: list[str], shown: str) -
                                "a Path URI differing from those of the other flows",
                                f"{mine}; earlier flows: {', '.join(ctx.earlier_paths) or 'none'}"))
     return out
+
+
+KIND = CheckKind(
+    name="path",
+    summary="The Path header of the 2xx.",
+    handler=path_check,
+    level="MAY",
+    ref="RFC 3327 §5.3",
+    order=50,
+    args_doc="`{echo: true}` the 2xx Path equals the request's; `{present: true}`; `{ob: true}`",
+    clause_doc="RFC 3327 §5.3 (no keyword)",
+    schema={
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "echo": {"description": "The 2xx Path equals the request's.", "type": "boolean"},
+            "present": {
+                "description": "A Path header is (true) or is not (false) present.",
+                "type": "boolean",
+            },
+            "ob": {"description": "The top Path URI carries ;ob.", "type": "boolean"},
+            "lr": {"description": "The top Path URI carries ;lr (RFC 3327 section 4).", "type": "boolean"},
+            "unique_token": {
+                "description": (
+                    "The top Path URI differs from the ones returned for the case's other flows (RFC 5626 "
+                    "section 5.1)."
+                ),
+                "type": "boolean",
+            },
+        },
+    },
+)

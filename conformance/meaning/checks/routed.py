@@ -19,7 +19,9 @@ Call-ID only):
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr, uri_equal
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 DEFAULT_REFS = {
     "reached": "RFC 5626 §5.3.1 ¶1 (route set adjusted for mid-dialog requests)",
@@ -41,8 +43,6 @@ def _shown(got: dict) -> str:
 
 
 def _uri(value: str):
-    from ...sip.headers import parse_name_addr
-
     try:
         return parse_name_addr(value).uri
     except ParseError:
@@ -50,8 +50,6 @@ def _uri(value: str):
 
 
 def _same(a, b) -> bool:
-    from ...sip.headers import uri_equal
-
     if a is None or b is None:
         return False
     try:
@@ -109,3 +107,62 @@ def routed_check(args: dict, ctx: CheckContext) -> list[Observation]:
                                else "nothing forwarded upstream (the request is not the token flow's own)",
                                f"reached {where}" if went else f"received on {_shown(got)}; nothing reached the core side"))
     return out
+
+
+KIND = CheckKind(
+    name="routed",
+    summary=(
+        "Where a request through the edge went (checks/routed.py): reached: FLOW (over the flow, nothing at "
+        "its dialog Contact address), route_removed, record_route, upstream."
+    ),
+    handler=routed_check,
+    level="MAY",
+    ref=default_ref,
+    order=250,
+    args_doc=(
+        "`{reached: FLOW}`: the step's request came over FLOW once and nothing reached the flow's dialog "
+        "Contact; `{route_removed: true}`: no copy beyond the SUT still has the Route value sent to the SUT "
+        "(judged only when there is one); `{record_route: true}`: the callee's request has a Record-Route "
+        "naming the SUT; `{upstream: true\\|false}`: the request went (or not) towards the core (REG-T, or "
+        "through the core to another flow)"
+    ),
+    clause_doc=(
+        "reached: RFC 5626 §5.3.1 ¶1, route_removed: RFC 3261 §16.4 (write `level: MUST`), record_route: "
+        "§5.3.1 ¶1 note, upstream: §5.3 ¶3"
+    ),
+    schema={
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "reached": {
+                "description": (
+                    "The flow that must receive the request, over the "
+                    "flow and not at its dialog Contact."
+                ),
+                "$ref": "#/$defs/flow_name",
+            },
+            "route_removed": {
+                "description": (
+                    "true: no copy beyond the SUT still carries the Route value addressed to the SUT (RFC "
+                    "3261 section 16.4)."
+                ),
+                "type": "boolean",
+            },
+            "record_route": {
+                "description": (
+                    "true: the request the callee received carries a "
+                    "Record-Route value naming the SUT."
+                ),
+                "type": "boolean",
+            },
+            "upstream": {
+                "description": (
+                    "true: the request went on towards the core (REG-T, or a flow other than the sender's "
+                    "through the core)."
+                ),
+                "type": "boolean",
+            },
+        },
+    },
+)

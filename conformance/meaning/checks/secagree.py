@@ -11,8 +11,9 @@ from ...ims.aka import split_nonce
 from ...ims.errors import AkaError, SecAgreeError
 from ...ims.secagree import IpsecMechanism
 from ...sip.errors import ParseError
-from ...sip.headers import parse_auth, parse_security
+from ...sip.headers import parse_auth, parse_option_tags, parse_security
 from .context import CheckContext, Observation
+from .kind import NO_ARGS, CheckKind
 
 
 def _no_response(label: str, expected: str, ctx: CheckContext) -> list[Observation]:
@@ -260,8 +261,6 @@ def _integrity(req) -> str | None:
 
 def forwarded_sec_check(args: dict, ctx: CheckContext) -> list[Observation]:
     """What the P-CSCF forwarded to REG-T, as to sec-agree (TP_SEC_013, TP_SEC_014)."""
-    from ...sip.headers import parse_option_tags
-
     regs = [req for req, _ in ctx.forwarded if req.method == "REGISTER"]
     want_ip = args.get("integrity_protected")
     if not regs:
@@ -303,3 +302,211 @@ def forwarded_sec_check(args: dict, ctx: CheckContext) -> list[Observation]:
                                f'integrity-protected="{want_ip}"' + (" or absent" if want_ip == "no" else ""),
                                f'integrity-protected="{got}"' if got is not None else "no integrity-protected"))
     return out
+
+
+KINDS = (
+    CheckKind(
+        name="aka_challenge",
+        summary=(
+            "A 401 with an AKAv1-MD5 challenge (WWW-Authenticate, qop, nonce = RAND || AUTN) and the UE's "
+            "verdict on AUTN."
+        ),
+        handler=aka_challenge_check,
+        level="MUST",
+        ref="RFC 3261 §22.4 item 8; RFC 3310 §3.1-3.3",
+        order=170,
+        args_doc=(
+            "`{network: authentic\\|rejected\\|stale, new_nonce: bool}`: a 401 with WWW-Authenticate, "
+            "`algorithm=AKAv1-MD5`, qop, nonce = RAND ‖ AUTN, no ck/ik; the UE's verdict on AUTN"
+        ),
+        clause_doc="RFC 3261 §22.4 item 8; RFC 3310 §3.1-3.3",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "network": {
+                    "description": (
+                        "authentic (default): the UE verifies MAC and SQN; rejected: a MAC failure is "
+                        "expected; stale: an SQN failure is expected."
+                    ),
+                    "enum": ["authentic", "rejected", "stale"],
+                },
+                "new_nonce": {
+                    "description": "The nonce differs from the previous challenge's.",
+                    "type": "boolean",
+                },
+            },
+        },
+    ),
+    CheckKind(
+        name="security_server",
+        summary="Security-Server usable for the four SAs, its alg/ealg from the UE's offer.",
+        handler=security_server_check,
+        level="MUST",
+        ref="TS 24.229 5.1.1.5.1",
+        order=180,
+        args_doc=(
+            "`{from_client: bool, distinct_spis: bool}`: an `ipsec-3gpp` Security-Server usable for the four "
+            "SAs, alg/ealg from the UE's offer"
+        ),
+        clause_doc="TS 24.229 5.1.1.5.1",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "from_client": {
+                    "description": "Check that alg/ealg is one the UE offered (default true).",
+                    "type": "boolean",
+                },
+                "distinct_spis": {
+                    "description": "Check that spi-c and spi-s are distinct and non-zero (default true).",
+                    "type": "boolean",
+                },
+            },
+        },
+    ),
+    CheckKind(
+        name="protected",
+        summary=(
+            "Came over ESP towards the UE (by default SA 3, P-CSCF port_pc -> UE port_us; see pairing): {} "
+            "the final response, {delivery: FLOW} the step's terminating requests on FLOW."
+        ),
+        handler=protected_check,
+        level="MUST",
+        ref="TS 24.229 5.1.1.2.2 a)",
+        order=190,
+        flow_args=("delivery",),
+        args_doc=(
+            "`{}`: the final response came over ESP SA 3 (port_pc -> port_us; over TCP: SA 2 on the UE's "
+            "connection, TS 24.229 5.1.1.2.2 b)); `{delivery: FLOW}`: the step's terminating requests on "
+            "FLOW did; `{clear_delivery: FLOW}`: none of them came in clear (none at all passes). `pairing:` "
+            "which reading: `flow` (default, TS 24.229 5.1.1.2.2), `ports` (the seed paper: requests port_pc "
+            "-> port_us over SA 3, responses over the request's SA pair, SA 2) or `any` (either; the "
+            "observation names the reading(s) matched)"
+        ),
+        clause_doc="TS 24.229 5.1.1.2.2 a)",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "delivery": {
+                    "description": "The flow whose terminating requests to look at.",
+                    "$ref": "#/$defs/flow_name",
+                },
+                "clear_delivery": {
+                    "description": (
+                        "The flow that must get no terminating request in "
+                        "clear (no delivery at all passes)."
+                    ),
+                    "$ref": "#/$defs/flow_name",
+                },
+                "pairing": {
+                    "description": (
+                        "Which reading of where the P-CSCF sends: flow (default, TS 24.229 5.1.1.2.2: UDP SA "
+                        "3 port_pc -> port_us; TCP with outbound the UE's connection), ports (the seed "
+                        "paper: requests over SA 3 port_pc -> port_us, responses over their request's SA "
+                        "pair, SA 2), any (either; the observation names the reading matched)."
+                    ),
+                    "enum": ["flow", "ports", "any"],
+                },
+            },
+        },
+    ),
+    CheckKind(
+        name="dropped",
+        summary=(
+            "No response to the stimulus (it was discarded); {or_rejected: true}: or a final response other "
+            "than 2xx (no registration from the stimulus)."
+        ),
+        handler=dropped_check,
+        level="MUST",
+        ref=None,
+        order=210,
+        args_doc=(
+            "`{}`: no response came (the stimulus was discarded); `{or_rejected: true}`: or a final response "
+            "other than 2xx (the stimulus brought no registration)"
+        ),
+        clause_doc="no usual clause: `ref:` required",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "or_rejected": {
+                    "description": "A final response other than 2xx passes too.",
+                    "type": "boolean",
+                },
+            },
+        },
+    ),
+    CheckKind(
+        name="answered",
+        summary="A response came (the flow's SA set still carries its requests).",
+        handler=answered_check,
+        level="MAY",
+        ref="TS 24.229 5.1.1.2.1",
+        order=220,
+        args_doc="`{}`: a response came (the flow's SA set still carries requests)",
+        clause_doc='TS 24.229 5.1.1.2.1 ("will have no impact", no shall)',
+        schema=NO_ARGS,
+    ),
+    CheckKind(
+        name="sa_unused",
+        summary=(
+            "No ESP reached the UE under an spi-c it sent only in a changed Security-Client (no SA from the "
+            "changed values, TP_SEC_006): {}."
+        ),
+        handler=sa_unused_check,
+        level="MUST",
+        ref="robustness criterion (TP_SEC_006: no SA from the changed values)",
+        order=230,
+        args_doc=(
+            "`{}`: no ESP reached the UE under an spi-c sent only in a `security_client: changed` REGISTER "
+            "(no SA from the changed values)"
+        ),
+        clause_doc="robustness criterion (TP_SEC_006)",
+        schema=NO_ARGS,
+    ),
+    CheckKind(
+        name="forwarded_sec",
+        summary=(
+            "What the SUT forwarded to the emulated registrar (REG-T) in this step, as to sec-agree "
+            "(TP_SEC_013, TP_SEC_014)."
+        ),
+        handler=forwarded_sec_check,
+        level="MUST",
+        ref="RFC 3329 §2.3.1",
+        order=240,
+        args_doc=(
+            '`{sec_agree_removed: true}`: what reached REG-T has no sec-agree in Require/Proxy-Require and '
+            'no header left empty; `{security_headers_removed: true}`: no Security-Client/-Verify; '
+            '`{integrity_protected: yes\\|no}`: that value in Authorization ("no" also passes when absent, '
+            'or when nothing was forwarded)'
+        ),
+        clause_doc="RFC 3329 §2.3.1",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "sec_agree_removed": {
+                    "description": (
+                        "No sec-agree in Require or Proxy-Require, and no such header left empty (RFC 3329 "
+                        "section 2.3.1)."
+                    ),
+                    "type": "boolean",
+                },
+                "security_headers_removed": {
+                    "description": "No Security-Client or Security-Verify (TS 24.228 example flows).",
+                    "type": "boolean",
+                },
+                "integrity_protected": {
+                    "description": (
+                        "The integrity-protected value in Authorization: no (absent also passes) or yes. "
+                        "Nothing forwarded passes for no (the UE's value never reached the registrar)."
+                    ),
+                    "enum": ["yes", "no"],
+                },
+            },
+        },
+    ),
+)

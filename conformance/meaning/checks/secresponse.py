@@ -27,6 +27,7 @@ from ...ims.secagree import ALG_PAIRS, q_problems
 from ...sip.errors import ParseError
 from ...sip.headers import SecurityMechanism, parse_auth, parse_security
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 QUESTIONS = ("keys_hidden", "q_values", "no_security_server", "supported_only", "no_sa_offered",
              "static", "authentication_info")
@@ -169,3 +170,73 @@ def _authentication_info(which: str, ctx: CheckContext, shown: str) -> list[Obse
                    qop=info.get("qop") or creds.get("qop"), nc=info.get("nc"), cnonce=info.get("cnonce"))
     return [Observation("Authentication-Info rspauth", info.get("rspauth") == want,
                         f"rspauth={want} (XRES as password, RFC 3310 §3.5)", f"rspauth={info.get('rspauth')}")]
+
+
+KIND = CheckKind(
+    name="sec_response",
+    summary=(
+        "One question on a response to a sec-agree REGISTER (checks/secresponse.py): keys_hidden (no ck/ik "
+        "in WWW-Authenticate), q_values (RFC 3329 §2.2), no_security_server, supported_only (known alg/ealg "
+        "only), no_sa_offered (no 401 with Security-Server), static (the same mechanisms as the flow's "
+        "previous Security-Server), authentication_info: present | directives | rspauth."
+    ),
+    handler=sec_response_check,
+    level="MUST",
+    ref=sec_response_ref,
+    order=200,
+    args_doc=(
+        "one question on a response to a sec-agree REGISTER: `{keys_hidden: true}` no ck/ik in "
+        "WWW-Authenticate; `{q_values: true}` several mechanisms each with a distinct qvalue; "
+        "`{no_security_server: true}`; `{supported_only: true}` only known ipsec-3gpp alg/ealg pairs; "
+        "`{no_sa_offered: true}` no 401 with Security-Server; `{static: true}` the same mechanisms and "
+        "algorithms as the flow's previous Security-Server; `{authentication_info: "
+        "present\\|directives\\|rspauth}` (directives and rspauth pass when it is absent)"
+    ),
+    clause_doc=(
+        "by question (RFC 3329 §2.2, §2.3.2, §2.3.1, RFC 2617 §3.2.3, the robustness criterion), else an "
+        "explicit `ref:`"
+    ),
+    schema={
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": {
+            "keys_hidden": {
+                "description": "WWW-Authenticate without ck and ik (TP_SEC_002).",
+                "const": True,
+            },
+            "q_values": {
+                "description": "Several mechanisms: a qvalue on each, all different (RFC 3329 §2.2).",
+                "const": True,
+            },
+            "no_security_server": {
+                "description": "No Security-Server in the response (RFC 3329 §2.3.2).",
+                "const": True,
+            },
+            "supported_only": {
+                "description": "A Security-Server, if any, offers only known ipsec-3gpp alg/ealg pairs.",
+                "const": True,
+            },
+            "no_sa_offered": {
+                "description": "No 401 with Security-Server (no SA set agreed).",
+                "const": True,
+            },
+            "static": {
+                "description": (
+                    "The same mechanisms, alg, ealg, prot and mod as the flow's previous Security-Server "
+                    "(RFC 3329 §2.3.1)."
+                ),
+                "const": True,
+            },
+            "authentication_info": {
+                "description": (
+                    "present: the 2xx has Authentication-Info; directives: if present, rspauth, cnonce and "
+                    "nc are there and the request's (RFC 2617 §3.2.3); rspauth: if present, its value with "
+                    "the UE's RES as password (RFC 3310 §3.5)."
+                ),
+                "enum": ["present", "directives", "rspauth"],
+            },
+        },
+    },
+)

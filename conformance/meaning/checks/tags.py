@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...sip.errors import ParseError
 from ...sip.headers import parse_option_tags
 from .context import CheckContext, Observation
+from .kind import CheckKind
 
 
 def _tags(ctx: CheckContext, header: str) -> tuple[list[str] | None, str]:
@@ -35,3 +36,29 @@ def option_tag_check(header: str):
 
 def default_ref_require(args: dict) -> str:
     return "RFC 5626 §6 ¶8" if "has" in args else "RFC 5626 §6 ¶6"
+
+
+KINDS = (
+    CheckKind(
+        name="require",
+        summary="Require header: {has: TAG} or {lacks: TAG}.",
+        handler=option_tag_check("Require"),
+        level="MUST",
+        ref=default_ref_require,
+        order=10,
+        args_doc="`{has: TAG}` or `{lacks: TAG}`",
+        clause_doc="has: RFC 5626 §6 ¶8, lacks: RFC 5626 §6 ¶6",
+        schema={"$ref": "#/$defs/tag_args"},
+    ),
+    CheckKind(
+        name="supported",
+        summary="Supported header: {has: TAG} or {lacks: TAG}.",
+        handler=option_tag_check("Supported"),
+        level="MAY",
+        ref="RFC 3261 §20.37",
+        order=20,
+        args_doc="`{has: TAG}` or `{lacks: TAG}`",
+        clause_doc="RFC 3261 §20.37",
+        schema={"$ref": "#/$defs/tag_args"},
+    ),
+)

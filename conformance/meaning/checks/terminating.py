@@ -9,12 +9,12 @@ top Route of what it receives.
 from __future__ import annotations
 
 from ...sip.errors import ParseError
+from ...sip.headers import parse_name_addr, uri_equal
 from .context import CheckContext, Observation
+from .kind import NO_ARGS, CheckKind
 
 
 def _top_route_user(request) -> str | None:
-    from ...sip.headers import parse_name_addr
-
     routes = request.values("Route")
     if not routes:
         return None
@@ -85,8 +85,6 @@ def _route_tokens(got: dict, ctx: CheckContext) -> list[Observation]:
 
 def _request_uris(got: dict, ctx: CheckContext) -> list[Observation]:
     """RFC 3261 §16.6 step 2: the Request-URI of the copy is the registered Contact URI."""
-    from ...sip.headers import uri_equal
-
     if not got:
         return [Observation("Request-URI is the registered Contact", None, "a delivered request", "nothing delivered")]
     out = []
@@ -118,3 +116,91 @@ def by_flow_check(args: dict, ctx: CheckContext) -> list[Observation]:
                           for f, n in sorted(hits.items())) or "nothing at the Contact addresses")
     return [Observation("routed over the flow, not to the Contact address", not hits,
                         f"nothing at the advertised Contact addresses ({where})", observed)]
+
+
+KINDS = (
+    CheckKind(
+        name="delivered",
+        summary="Which flows received the terminating request of this step.",
+        handler=delivered_check,
+        level="MUST",
+        ref="RFC 5626 §7",
+        order=140,
+        flow_args=("flow", "not_on"),
+        args_doc=(
+            "`{flow: FLOW}`, `not_on: [FLOW]`, `at_most_one_of: [FLOW, ...]` (flows of one instance: at most "
+            "one got the request), `count`, `none`, ... on the step's terminating request"
+        ),
+        clause_doc="RFC 5626 §7",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "flow": {
+                    "description": "The flow that must receive it (exactly once).",
+                    "$ref": "#/$defs/flow_name",
+                },
+                "not_on": {
+                    "description": "Flows that must not receive it.",
+                    "type": "array",
+                    "items": {"$ref": "#/$defs/flow_name"},
+                },
+                "at_most_one_of": {
+                    "description": (
+                        "Flows of one instance: at most one of them receives it (RFC 5626 section 7, one "
+                        "branch per instance; the UE answers 2xx, so no retry on another)."
+                    ),
+                    "type": "array",
+                    "minItems": 2,
+                    "items": {"$ref": "#/$defs/flow_name"},
+                },
+                "none": {"description": "true: no flow receives it.", "type": "boolean"},
+                "count": {
+                    "description": (
+                        "Exactly this many deliveries, over all flows (one branch per instance, RFC 5626 "
+                        "section 7)."
+                    ),
+                    "type": "integer",
+                    "minimum": 0,
+                },
+                "avoid_closed": {
+                    "description": "true: nothing is delivered over a flow the case closed.",
+                    "type": "boolean",
+                },
+                "route_token": {
+                    "description": (
+                        "true: each delivered request's top Route names the emulated edge token of the flow "
+                        "it arrived on (the stored Path as preloaded Route, RFC 3327 section 5.4)."
+                    ),
+                    "type": "boolean",
+                },
+                "request_uri": {
+                    "description": (
+                        "true: each delivered request's Request-URI is the Contact URI registered over that "
+                        "flow (RFC 3261 section 16.6 step 2)."
+                    ),
+                    "type": "boolean",
+                },
+            },
+        },
+    ),
+    CheckKind(
+        name="by_flow",
+        summary=(
+            "No terminating request of the step reached a flow's advertised Contact address (flows with "
+            "contact: elsewhere): it went over the flow or the stored Path, not by Contact (RFC 5626 section "
+            "7): {}."
+        ),
+        handler=by_flow_check,
+        level="MUST",
+        ref="RFC 5626 §7 ¶2",
+        order=150,
+        args_doc=(
+            "`{}`: no terminating request of the step reached a flow's advertised Contact address (`contact: "
+            "elsewhere`); no finding where no flow advertises elsewhere"
+        ),
+        clause_doc="RFC 5626 §7 ¶2 (behind an edge: cite RFC 5626 §6 ¶2)",
+        schema=NO_ARGS,
+    ),
+)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from ...sip.errors import ParseError
 from ...sip.headers import parse_contacts, uri_equal
 from .context import CheckContext, Observation
+from .kind import NO_ARGS, CheckKind
 
 LABEL = "bindings unchanged by the rejected REGISTER"
 
@@ -87,6 +88,27 @@ def unchanged_check(args: dict, ctx: CheckContext) -> list[Observation]:
         parts.append(f"added: {_show(new)}")
     return [Observation(LABEL, False, f"{expected} ({status} rejected it): {_show(old)}",
                         f"{'; '.join(parts)} (now {_show(now)})")]
+
+
+KIND = CheckKind(
+    name="unchanged",
+    summary=(
+        "After the UE's previous REGISTER was answered with an error (3xx-6xx), this 2xx lists the same "
+        "bindings (Contact URI, +sip.instance, reg-id) as the last 2xx before it (RFC 3261 section 8.2: a "
+        "rejected request changes no state). Says nothing when that REGISTER was not rejected."
+    ),
+    handler=unchanged_check,
+    level="MUST",
+    ref="RFC 3261 §8.2 ¶2",
+    order=130,
+    args_doc=(
+        "`{}`: after the UE's previous REGISTER was answered with an error (3xx-6xx), this 2xx (e.g. a "
+        "`fetch`) lists the bindings (Contact URI, +sip.instance, reg-id) of the last 2xx before it, none if "
+        "there was none; nothing to judge when that REGISTER was not rejected"
+    ),
+    clause_doc="RFC 3261 §8.2 ¶2",
+    schema=NO_ARGS,
+)
 
 
 __all__ = ["remember", "unchanged_check"]
