@@ -23,7 +23,7 @@ from ..meaning.verdict import Finding
 from ..sip.message import Request, Response, parse_message
 from ..sut.config import SutConfig
 from ..sut.flow import FlowInfo
-from ..sut.registrar import Registrar
+from ..sut.registrar.registrar import Registrar
 from .model import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch
 from .transaction import RETRANSMIT, ClientTransaction
 
