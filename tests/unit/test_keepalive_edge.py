@@ -1,5 +1,5 @@
 """Keep-alive edge cases, sans-IO: malformed STUN variants and how their answers are judged
-(engine/stun_raw_steps.py, TP_EDGE_017), the CRLF-in-headers message (engine/crlf_steps.py,
+(steps/stun_raw.py, TP_EDGE_017), the CRLF-in-headers message (steps/crlf.py,
 TP_EDGE_014), the Via keep parameter (sut/common/keep.py and the via_keep check, RFC 6223)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from conformance.meaning.checks import run_check
 from conformance.meaning.checks.context import CheckContext
-from conformance.engine.crlf_steps import in_headers
-from conformance.engine.stun_raw_steps import UNKNOWN_REQUIRED, VARIANTS, build_variant, judge_stun_answer
+from conformance.steps.crlf import in_headers
+from conformance.steps.stun_raw import UNKNOWN_REQUIRED, VARIANTS, build_variant, judge_stun_answer
 from conformance.sip.message import parse_message
 from conformance.sut.common.keep import add_keep
 from conformance.sip.stun import binding_request, parse, stun_response
