@@ -29,7 +29,8 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_contacts, parse_name_addr
 from ..sip.message import Request, Response
 from ..meaning.verdict import FAIL, INCONCLUSIVE, Finding, combine
-from .analyzer import Analysis, analyze
+from .analyzer import analyze
+from .result import Analysis
 from .reassembly import WireEvent
 
 REGISTER_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch")
