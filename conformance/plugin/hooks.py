@@ -254,9 +254,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if hasattr(config, "workerinput"):
+        return  # the controller reports the whole run
     state = config.stash[STATE_KEY]
     skipped = list(dict.fromkeys(state.not_cases))
-    if skipped and not hasattr(config, "workerinput"):
+    if skipped:
         terminalreporter.write_line(f"not collected as cases (no top-level id: or steps:): {', '.join(skipped[:10])}"
                                     + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
     results = state.results

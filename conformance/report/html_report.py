@@ -20,6 +20,7 @@ TITLE = "SIP Outbound (RFC 5626) conformance report"
 RANK = {"error": 0, "fail": 1, "inconclusive": 2, "pass": 3, "not applicable": 4}
 # rows that are no case (a file that could not be loaded, a plain pytest test) by pytest's word
 OUTCOME_RANK = {"error": 0, "failed": 0, "passed": 3, "skipped": 4}
+ROW_REASON_MAX = 200  # characters of the reason in a row; the case's detail has all of it
 PYTEST_HTML_OPTIONS = ("initial_sort=verdict", "render_collapsed=passed,skipped")
 
 
@@ -59,10 +60,11 @@ def row_cells(case: dict | None, outcome: str) -> tuple[tuple[int, str], ...]:
 
 
 def row_reason(case: dict) -> str:
-    """Why the case has its verdict, in its row: the reason, or for a pass its warnings (a pass
-    without any says nothing more than its badge)."""
+    """Why the case has its verdict, in its row: the reason (its start, when long), or for a
+    pass its warnings (a pass without any says nothing more than its badge)."""
     if case["verdict"] != "pass":
-        return case.get("reason", "")
+        reason = case.get("reason", "")
+        return reason if len(reason) <= ROW_REASON_MAX else reason[:ROW_REASON_MAX - 1] + "…"
     warnings = case.get("warnings") or []
     return f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}: {warnings[0]}" if warnings else ""
 

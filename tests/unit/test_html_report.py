@@ -17,7 +17,8 @@ import pytest
 from conformance.meaning.results import CaseResult, MessageRecord, StepResult
 from conformance.meaning.verdict import Finding, Verdict
 from conformance.plugin.state import RunState
-from conformance.report.html_report import PYTEST_HTML_OPTIONS, not_applicable_log, row_cells
+from conformance.report.html_report import (PYTEST_HTML_OPTIONS, ROW_REASON_MAX, not_applicable_log, row_cells,
+                                            row_reason)
 
 pytest_plugins = ["pytester"]
 
@@ -156,3 +157,10 @@ def test_rows_that_are_no_case_rank_by_pytests_outcome():
     ranked = sorted(cells, key=cells.get)
     assert set(ranked[:2]) == {"broken file", "error"} and ranked[2:] == ["pass", "n/a"]
     assert not_applicable_log({"verdict": "not applicable", "reason": "a <b>"}) == ["not applicable: a &lt;b&gt;"]
+
+
+def test_a_rows_reason_is_short_and_a_plain_pass_has_none():
+    long = "register f2: " + "x" * 400
+    assert len(row_reason({"verdict": "fail", "reason": long})) == ROW_REASON_MAX
+    assert row_reason({"verdict": "pass", "reason": "all checks passed"}) == ""
+    assert row_reason({"verdict": "pass", "reason": "all checks passed", "warnings": ["w1", "w2"]}) == "2 warnings: w1"
