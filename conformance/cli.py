@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .report.html_report import PYTEST_HTML_OPTIONS
 
 
 def _repo_root() -> Path:
@@ -95,6 +96,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         f"--reports-dir={reports}",
         f"--pcap-dir={args.pcap_dir}",
         f"--html={reports / 'report.html'}", "--self-contained-html",
+        # the report's rows: failures first, not-applicable cases last and folded (report/html_report.py)
+        *(arg for option in PYTEST_HTML_OPTIONS for arg in ("-o", option)),
         "-o", "console_output_style=count",
         # installed from a wheel, `conformance` is imported before pytest loads the plugin's entry
         # point, so pytest cannot assert-rewrite it (YAML cases need no rewriting)

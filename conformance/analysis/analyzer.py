@@ -4,52 +4,14 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass, field
 
 from ..sip import headers
-from .capture import CaptureReader, Problem
-from .reassembly import Reassembler, WireEvent
+from .capture import CaptureReader
+from .parallel import analyze_parallel
+from .reassembly import Reassembler
+from .result import CACHE_MAX, Analysis, log_item
 from .rules import Judge
-from .timeline import Delivery, Exchange, KeepAlive, RegisterOutcome, Timeline
-
-MAX_LOG = 2000  # registrations / deliveries / keep-alives listed in the report
-CACHE_MAX = 65536  # parsed name-addrs and URIs kept by text while analysing
-
-
-@dataclass
-class Analysis:
-    path: str
-    problems: list[Problem]
-    judge: Judge
-    timeline: Timeline
-    reader: CaptureReader
-    reassembler: Reassembler
-    seconds: float
-    registrations: list[dict] = field(default_factory=list)
-    deliveries: list[dict] = field(default_factory=list)
-    keepalives: list[dict] = field(default_factory=list)
-    events: list[WireEvent] | None = None  # kept only when asked (``--case``)
-    processes: list[dict] | None = None  # per process (events seen, peak RSS) when split by AOR
-    serial_because: str = ""  # why a split analysis was not used
-
-
-    @property
-    def messages(self) -> int:
-        return self.timeline.counts.messages
-
-
-def _register_log(out: RegisterOutcome) -> dict:
-    ex = out.exchange
-    resp = ex.response
-    return {"packets": ex.packets, "time": round(ex.req_event.time, 6), "aor": out.aor,
-            "flow": [ex.req_event.transport, list(ex.req_event.src), list(ex.req_event.dst)],
-            "call_id": ex.request.call_id, "cseq": ex.request.get("CSeq"),
-            "status": f"{resp.status} {resp.reason}" if resp is not None else None,
-            "contacts": [str(c) for c in out.contacts] + (["*"] if out.star else []),
-            "supported": ex.request.values("Supported"), "require": resp.values("Require") if resp else [],
-            "path": ex.request.values("Path"), "response_path": resp.values("Path") if resp else [],
-            "changes": [{"kind": c.kind, "binding": c.binding.label(), "reg_id": c.binding.reg_id,
-                         "instance": c.binding.instance} for c in out.changes]}
+from .timeline import Exchange, Timeline
 
 
 def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False,
@@ -60,8 +22,6 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
     no RFC 5626 is held to its duties only when it does (Judge.classify)."""
     serial_because = ""
     if processes > 1 and not keep_events:
-        from .parallel import analyze_parallel
-
         try:
             a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound,
                                                  outbound=outbound)
@@ -101,7 +61,7 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
             for item in timeline.feed(ev):
                 if type(item) is Exchange:
                     continue  # neither logged nor judged (its RegisterOutcome is)
-                _log(a, item)
+                log_item(a, item)
                 judge.feed(item)
 
     try:
@@ -109,32 +69,10 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
             handle(reasm.feed(seg))
         handle(reasm.finish())
         for item in timeline.finish():
-            _log(a, item)
+            log_item(a, item)
             judge.feed(item)
     finally:
         gc.set_threshold(*thresholds)
         headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX = caches
     a.seconds = time.perf_counter() - t0
     return a
-
-
-def _log(a: Analysis, item) -> None:
-    if isinstance(item, RegisterOutcome):
-        if len(a.registrations) < MAX_LOG:
-            a.registrations.append(_register_log(item))
-    elif isinstance(item, Delivery):
-        if len(a.deliveries) < MAX_LOG:
-            b = item.binding
-            ev = item.event
-            a.deliveries.append({"packet": ev.number, "method": item.request.method, "aor": b.aor,
-                                 "binding": b.label(), "binding_state": b.state, "by_request_uri": item.by_uri,
-                                 "on_registered_flow": item.on_flow,
-                                 "flow": [ev.transport, list(ev.src), list(ev.dst)]})
-    elif isinstance(item, KeepAlive):
-        if len(a.keepalives) < MAX_LOG:
-            r = item.request
-            a.keepalives.append({"kind": "CRLF ping" if item.kind == "pong" else "STUN Binding",
-                                 "packets": [r.number] + ([item.answer.number] if item.answer else []),
-                                 "flow": [r.transport, list(r.src), list(r.dst)],
-                                 "delay_ms": round(item.delay * 1000, 3) if item.delay is not None else None,
-                                 "mapped": list(item.mapped) if item.mapped else None, "note": item.note})

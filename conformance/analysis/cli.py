@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"conformance analyze: {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from .report import console, to_dict, write_html, write_json
+    from ..report.capture_analysis import console, to_dict, write_html, write_json
 
     doc = to_dict(analysis, case_doc)
     if args.json:

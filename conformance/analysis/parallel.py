@@ -41,10 +41,10 @@ import zlib
 from itertools import islice
 
 from ..sip import headers
-from .analyzer import CACHE_MAX, MAX_LOG, Analysis, _log, _register_log
 from .capture import CaptureReader
 from ..sip.framing import classify_datagram
 from .reassembly import Reassembler, WireEvent
+from .result import CACHE_MAX, MAX_LOG, Analysis, log_item, register_log
 from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
@@ -195,15 +195,15 @@ class _Share:
             judge.key = (idx, j)
             if isinstance(item, RegisterOutcome):
                 if len(self.regs) < MAX_LOG:
-                    self.regs.append(((idx, j), _register_log(item)))
+                    self.regs.append(((idx, j), register_log(item)))
             else:
-                _log(self.logs, item)
+                log_item(self.logs, item)
             judge.feed(item)
 
     def finish(self, idx: int) -> None:
         for j, item in enumerate(self.tl.finish()):
             self.judge.key = (idx, j)
-            _log(self.logs, item)
+            log_item(self.logs, item)
             self.judge.feed(item)
 
     def result(self, **extra) -> dict:

@@ -28,7 +28,8 @@ from ..meaning.verdict import FAIL, INCONCLUSIVE, Finding, combine
 from ..engine.digest import MAX_CHALLENGES
 from ..engine.registration import SEC_OPTIONS
 from ..steps import KINDS
-from .analyzer import Analysis, analyze
+from .analyzer import analyze
+from .result import Analysis
 from .reassembly import WireEvent
 
 class CaseSelectionError(Exception):

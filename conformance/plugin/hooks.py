@@ -12,13 +12,24 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from .. import __version__
 from ..meaning.verdict import Verdict
+from ..report.certificate import write_certificate
+from ..report.junit import write_junit
+from ..report.summary import summary_lines, write_results
+from ..resources import profile_path
+from ..targets.loader import load_target
+from ..targets.model import EmbeddedSut, Target
+from . import html_hooks
+from .items import CaseFile
+from .state import STATE_KEY, RunState
 
 VERDICT_WORDS = {
     "pass": ("passed", "PASS"),
@@ -28,9 +39,6 @@ VERDICT_WORDS = {
     "error": ("error", "ERROR"),
 }
 LETTERS = {"pass": ".", "fail": "F", "inconclusive": "I", "not applicable": "n", "error": "E"}
-
-_RESULTS = pytest.StashKey[list]()
-_TARGET_INFO = pytest.StashKey[dict]()
 
 
 def pytest_addoption(parser):
@@ -53,16 +61,10 @@ def _default_target_path(config) -> Path | None:
         p = base / "targets" / "reference-rel8.yaml"
         if p.exists():
             return p
-    from ..resources import profile_path  # an installed package: conformance/profiles/
-
-    return profile_path("reference-rel8")
+    return profile_path("reference-rel8")  # an installed package: conformance/profiles/
 
 
 def _load_target(config):
-    from ..resources import profile_path
-    from ..targets.loader import load_target
-    from ..targets.model import EmbeddedSut, Target
-
     opt = config.getoption("target")
     if opt:
         # a file, or the name of a profile the suite ships (--target reference-rel7)
@@ -80,28 +82,20 @@ def pytest_configure(config):
                       ("R3", "instance and reg-id decide add or replace"), ("P1", "Rel-7 S-CSCF"),
                       ("P2", "Rel-7 P-CSCF"), ("transport_udp", "over UDP"), ("transport_tcp", "over TCP")):
         config.addinivalue_line("markers", f"{req}: {text}")
-    config.stash[_RESULTS] = []
     if config.getoption("target"):
         config.option.continue_on_collection_errors = True
-    from .state import STATE_KEY, RunState
-
     try:
         target = _load_target(config)
     except Exception as exc:  # a bad profile is a usage error, reported before anything runs
         raise pytest.UsageError(str(exc)) from None
     strict = config.getoption("conformance_strict")
     # The SUT starts lazily, at the first case that runs, so an xdist controller never starts it.
-    config.stash[STATE_KEY] = RunState(target, pcap_dir=Path(config.getoption("pcap_dir")),
-                                       reports_dir=Path(config.getoption("reports_dir")),
-                                       strict=True if strict else None)
-    config.stash[_TARGET_INFO] = {"name": target.name, "description": target.description,
-                                  "path": target.path, "role": target.role,
-                                  "capabilities": list(target.capabilities),
-                                  "strict": bool(strict or target.strict)}
+    state = config.stash[STATE_KEY] = RunState(target, pcap_dir=Path(config.getoption("pcap_dir")),
+                                               reports_dir=Path(config.getoption("reports_dir")),
+                                               strict=True if strict else None)
+    config.pluginmanager.register(ResultRecorder(state), "conformance-results")
     if config.pluginmanager.hasplugin("html"):
-        from . import html
-
-        config.pluginmanager.register(html, "conformance-html")
+        config.pluginmanager.register(html_hooks, "conformance-html")
     _catch_sigterm(config)
 
 
@@ -116,9 +110,6 @@ def _catch_sigterm(config) -> None:
     """Plain ``pytest testcases``: SIGTERM ends the run like Ctrl-C (reports written, marked
     incomplete, the SUT stopped).  ``conformance run`` installs the same handler itself; a
     handler someone else installed is left alone."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread() or hasattr(config, "workerinput"):
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -126,12 +117,8 @@ def _catch_sigterm(config) -> None:
 
 
 def pytest_unconfigure(config):
-    from .state import STATE_KEY
-
     previous = config.stash.get(_SIGTERM_PREVIOUS, None)
     if previous is not None:
-        import signal
-
         signal.signal(signal.SIGTERM, previous)
 
     state = config.stash.get(STATE_KEY, None)
@@ -141,7 +128,6 @@ def pytest_unconfigure(config):
 
 _CASE_LIKE = re.compile(r"^(?:id|steps)[ \t]*:", re.M)
 _GIVEN = pytest.StashKey[tuple]()
-_COLLECT_ERRORS = pytest.StashKey[list]()
 
 
 def _given(config) -> tuple[set[Path], list[Path]]:
@@ -184,24 +170,34 @@ def is_case_file(config, file_path: Path) -> bool:
         except OSError:
             return True  # unreadable: loading it says so
         if not case_like:
-            _SKIPPED.append(str(file_path))
+            config.stash[STATE_KEY].not_cases.append(str(file_path))
         return case_like
     return False
 
 
 def pytest_collect_file(parent, file_path: Path):
     if is_case_file(parent.config, file_path):
-        from .items import CaseFile
-
         return CaseFile.from_parent(parent, path=file_path)
     return None
 
 
-def pytest_collectreport(report):
-    """A case file that could not be loaded: remembered for the summary and the certificate (a
-    run with one is never an overall pass)."""
-    if report.failed:
-        _COLLECT_FAILED.append(str(report.nodeid or report.fspath))
+class ResultRecorder:
+    """The hooks pytest calls without the config (a report alone), bound to the run's state.
+    Results are gathered from the reports, so they arrive alike with and without pytest-xdist."""
+
+    def __init__(self, state: RunState):
+        self.state = state
+
+    def pytest_collectreport(self, report):
+        """A case file that could not be loaded: remembered for the summary and the certificate
+        (a run with one is never an overall pass)."""
+        if report.failed:
+            self.state.collection_errors.append(str(report.nodeid or report.fspath))
+
+    def pytest_runtest_logreport(self, report):
+        data = getattr(report, "conformance", None)
+        if data and report.when == "call":
+            self.state.results.append(data)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -211,10 +207,12 @@ def pytest_runtest_makereport(item, call):
     result = getattr(item, "result", None)
     if call.when == "call" and result is not None:
         report.conformance = result.to_dict()
+        if result.verdict == Verdict.NOT_APPLICABLE:
+            # the case file and line, and the plain reason: not the place in items.py that skipped
+            path, line, _ = item.reportinfo()
+            report.longrepr = (os.fspath(path), line + 1, f"not applicable: {result.reason}")
         if item.config.pluginmanager.hasplugin("html"):
-            from .html import extras_for
-
-            report.extras = getattr(report, "extras", []) + extras_for(result, item.config)
+            report.extras = getattr(report, "extras", []) + html_hooks.extras_for(result, item.config)
 
 
 def pytest_report_teststatus(report, config):
@@ -226,74 +224,49 @@ def pytest_report_teststatus(report, config):
     return None
 
 
-def pytest_runtest_logreport(report):
-    data = getattr(report, "conformance", None)
-    if data and report.when == "call":
-        _CURRENT.append(data)
-
-
-_CURRENT: list = []
-_COLLECT_FAILED: list = []  # node ids of the files whose collection failed in this session
-_SKIPPED: list = []  # YAML files of a --case-path folder left alone (no top-level id: or steps:)
-
-
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    results = list(_CURRENT)
-    _CURRENT.clear()
-    config.stash[_RESULTS] = results
-    config.stash[_COLLECT_ERRORS] = collect_errors = list(dict.fromkeys(_COLLECT_FAILED))
-    _COLLECT_FAILED.clear()
+    state = config.stash[STATE_KEY]
+    results = state.results
+    collect_errors = list(dict.fromkeys(state.collection_errors))
     interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
     if not results and not interrupted:
         return
-    from ..report.junit import write_junit
-    from ..report.summary import write_results
-
     reports_dir = Path(config.getoption("reports_dir"))
     meta = {
         "suite": "outbound-conformance", "version": __version__,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "target": config.stash.get(_TARGET_INFO, {}), "exitstatus": int(exitstatus),
+        "target": state.target_info, "exitstatus": int(exitstatus),
         "complete": int(exitstatus) in (0, 1),
         # pytest's INTERRUPTED (Ctrl-C, SIGINT, SIGTERM): conformance run maps it to its exit code 5
         "interrupted": interrupted,
         # set when the run gave up on a SUT that stopped answering (target sut_dead_after)
-        "sut_dead": _sut_dead(config),
+        "sut_dead": state.sut_dead,
         # files that could not be loaded: the run is then no verdict on the SUT (overall: error)
         "collection_errors": collect_errors,
         "command": " ".join(sys.argv), "cwd": os.getcwd(),
     }
     write_results(reports_dir / "results.json", results, meta)
     write_junit(reports_dir / "junit.xml", results, meta)
-    from ..report.certificate import write_certificate
-
     write_certificate(reports_dir, results, meta)
 
 
-def _sut_dead(config) -> str | None:
-    from .state import STATE_KEY
-
-    state = config.stash.get(STATE_KEY, None)
-    return getattr(state, "sut_dead", None)
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    skipped = list(dict.fromkeys(_SKIPPED))
-    _SKIPPED.clear()
-    if skipped and not hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
+        return  # the controller reports the whole run
+    state = config.stash[STATE_KEY]
+    skipped = list(dict.fromkeys(state.not_cases))
+    if skipped:
         terminalreporter.write_line(f"not collected as cases (no top-level id: or steps:): {', '.join(skipped[:10])}"
                                     + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""))
-    results = config.stash.get(_RESULTS, [])
+    results = state.results
     if not results:
         return
-    from ..report.summary import summary_lines
-
     tr = terminalreporter
     tr.section("conformance verdicts")
-    for line in summary_lines(results, collection_errors=len(config.stash.get(_COLLECT_ERRORS, []))):
+    for line in summary_lines(results, collection_errors=len(set(state.collection_errors))):
         tr.write_line(line)
     tr.write_line(f"results: {Path(config.getoption('reports_dir')) / 'results.json'}  "
                   f"junit: {Path(config.getoption('reports_dir')) / 'junit.xml'}  "

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from ..yamlio.errors import CaseError
+from ..cases.loader import load_case_file
 from ..cases.model import CaseSpec
 from ..meaning.results import CaseResult
-from ..meaning.verdict import FAIL, INCONCLUSIVE, Verdict
+from ..meaning.verdict import Verdict
+from ..report.failure import render_failure
+from ..yamlio.errors import CaseError
+from .state import STATE_KEY
 
 
 class CaseVerdictFailure(Exception):
@@ -23,14 +26,8 @@ class CaseVerdictFailure(Exception):
         self.result = result
 
 
-class NotApplicable(Exception):
-    pass
-
-
 class CaseFile(pytest.File):
     def collect(self):
-        from ..cases.loader import load_case_file
-
         state = self.config.stash.get(STATE_KEY, None)
         cases = load_case_file(self.path)
         for case in cases:
@@ -73,6 +70,7 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         state = self.config.stash[STATE_KEY]
         self.result = state.run_case(self.case, self.transport)
+        self.user_properties.extend(verdict_properties(self.result))
         v = self.result.verdict
         if v == Verdict.NOT_APPLICABLE:
             pytest.skip(f"not applicable: {self.result.reason}")
@@ -85,34 +83,14 @@ class CaseItem(pytest.Item):
         return super().repr_failure(excinfo)
 
 
-def render_failure(r: CaseResult) -> str:
-    """The failure text: which step, what was expected, what arrived, where, and which clause."""
-    lines = [f"{r.id} {str(r.verdict).upper()}: {r.title}", f"  case: {r.location}"]
-    if r.test_purposes:
-        lines.append(f"  test purposes: {', '.join(r.test_purposes)}")
-    shown = False
-    for step in r.steps:
-        bad = [f for f in step.findings if f.outcome in (FAIL, INCONCLUSIVE)]
-        if not bad and not (r.verdict == Verdict.INCONCLUSIVE and step.note):
-            continue
-        lines.append(f"  step {step.name} ({step.location}){': ' + step.note if step.note else ''}")
-        for f in bad:
-            shown = True
-            lines.append(f"    {f.outcome.upper()} {f.check} [{f.level}, {f.ref}]")
-            lines.append(f"      expected: {f.expected}")
-            lines.append(f"      observed: {f.observed}")
-            if f.location:
-                lines.append(f"      check written at {f.location}")
-        if step.response_index is not None and bad:
-            msg = r.messages[step.response_index]
-            lines.append("      response:")
-            lines.extend("        | " + ln for ln in msg.text.rstrip().splitlines()[:25])
-    if not shown:
-        lines.append(f"  reason: {r.reason}")
+def verdict_properties(r: CaseResult) -> list[tuple[str, str]]:
+    """The verdict as the item's user properties, so pytest's JUnit, pytest-html and any other
+    plugin see it (not only the suite's own reports)."""
+    props = [("verdict", str(r.verdict)), ("reason", r.reason)]
+    if r.classification:
+        props.append(("classification", r.classification))
+    if r.warnings:
+        props.append(("warnings", "; ".join(r.warnings)))
     if r.pcap:
-        lines.append(f"  pcap: {r.pcap}")
-    return "\n".join(lines)
-
-
-# Imported last to avoid a cycle (state imports the runner, which imports checks).
-from .state import STATE_KEY  # noqa: E402
+        props.append(("pcap", r.pcap))
+    return props

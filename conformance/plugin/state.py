@@ -1,4 +1,8 @@
-"""Per-session state of the plugin: the target, its SUT, the run token and the output folders."""
+"""Per-session state of the plugin: the target, its SUT, the run token, the output folders, and
+what the run gathered for its reports (the case results, the files that could not be loaded).
+
+It lives on the pytest config (``config.stash[STATE_KEY]``), one per session, so two sessions
+in one process (pytester, a pytest.main() caller) never share results."""
 
 from __future__ import annotations
 
@@ -10,11 +14,14 @@ import pytest
 from ..yamlio.errors import CaseError
 from ..cases.model import CaseSpec
 from ..engine.applicability import not_applicable_reason, not_applicable_result
+from ..engine.regt import EmulatedRegistrar
 from ..engine.runner import CaseRun
 from ..meaning.results import CaseResult
 from ..targets.model import Target
 from ..meaning.verdict import Verdict
 from ..control.sutctl import SutController, SutStartError
+from ..topology import describe
+from ..topology.netns import Topology, TopologyUnavailable, cleanup_stale
 
 
 class RunState:
@@ -31,6 +38,16 @@ class RunState:
         self.topology = None  # the running network-namespace topology (target.topology)
         self._silent: list[str] = []  # consecutive attempted cases in which the SUT sent nothing
         self.sut_dead: str | None = None  # why the rest of the run is not attempted
+        self.results: list[dict] = []  # each finished case's result (CaseResult.to_dict()), in order
+        self.collection_errors: list[str] = []  # node ids of the case files that could not be loaded
+        self.not_cases: list[str] = []  # YAML files of a --case-path folder left alone (no id:/steps:)
+
+    @property
+    def target_info(self) -> dict:
+        """The target as the reports name it."""
+        t = self.target
+        return {"name": t.name, "description": t.description, "path": t.path, "role": t.role,
+                "capabilities": list(t.capabilities), "strict": bool(self.strict or t.strict)}
 
     def register_case_id(self, case: CaseSpec, file: str) -> None:
         """A case id names one case in the whole run: its second definition, in another file, is
@@ -51,8 +68,6 @@ class RunState:
             try:
                 next_hop = None
                 if self.target.role == "edge" and self.regt is None:
-                    from ..engine.regt import EmulatedRegistrar
-
                     t = self.target
                     self.regt = EmulatedRegistrar(t.regt_host, t.regt_port, t.regt_transport)
                 if self.regt is not None:
@@ -95,9 +110,6 @@ class RunState:
     def _start_topology(self) -> str | None:
         """Create the target's topology; why it cannot be, or None.  A case of a target whose
         topology cannot be created is inconclusive (the SUT sits inside it), with the reason."""
-        from ..topology import describe
-        from ..topology.netns import Topology, TopologyUnavailable, cleanup_stale
-
         spec = self.target.topology
         try:
             cleanup_stale()

@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..catalogue import load_catalogue
 from .summary import ORDER, counts, derive
 
 REQUIREMENTS = {
@@ -326,8 +327,6 @@ def render_certificate_html(cert: dict[str, Any], *, report_href: str | None = "
 
 def _catalogue() -> dict[str, dict]:
     try:
-        from ..catalogue import load_catalogue
-
         return {tp["id"]: tp for tp in load_catalogue()}
     except Exception:  # the certificate never fails for want of the catalogue
         return {}

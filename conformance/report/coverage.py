@@ -12,6 +12,10 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from ..cases.loader import load_case_file
+from ..catalogue import load_catalogue
+from ..yamlio.errors import CaseError
+
 COVERAGE_DOC = Path(__file__).resolve().parents[2] / "docs" / "coverage.md"
 REGENERATE = "python scripts/update-catalogue.py --docs-only"
 
@@ -22,9 +26,6 @@ def _natural(text: str) -> list:
 
 def case_index(dirs: Iterable[Path]) -> tuple[dict[str, list[str]], list[str]]:
     """{test purpose: [case ids]} over every case file under ``dirs``, and the load errors."""
-    from ..yamlio.errors import CaseError
-    from ..cases.loader import load_case_file
-
     index: dict[str, list[str]] = {}
     errors: list[str] = []
     files = sorted({p for d in dirs for p in ([Path(d)] if Path(d).is_file() else Path(d).rglob("*.y*ml"))})
@@ -45,8 +46,6 @@ def case_index(dirs: Iterable[Path]) -> tuple[dict[str, list[str]], list[str]]:
 def coverage_rows(index: dict[str, list[str]], catalogue: list[dict] | None = None) -> list[dict]:
     """One row per catalogue test purpose: its data, the covering cases, the reason if none."""
     if catalogue is None:
-        from ..catalogue import load_catalogue
-
         catalogue = load_catalogue()
     rows = []
     for tp in catalogue:
@@ -75,8 +74,6 @@ def totals(rows: list[dict]) -> tuple[int, int]:
 def render_text(index: dict[str, list[str]], catalogue: list[dict] | None = None, *,
                 uncovered_only: bool = False) -> list[str]:
     if catalogue is None:
-        from ..catalogue import load_catalogue
-
         catalogue = load_catalogue()
     rows = coverage_rows(index, catalogue)
     lines: list[str] = []
@@ -104,8 +101,6 @@ def _md(text: str) -> str:
 
 def render_markdown(index: dict[str, list[str]], catalogue: list[dict] | None = None) -> str:
     if catalogue is None:
-        from ..catalogue import load_catalogue
-
         catalogue = load_catalogue()
     rows = coverage_rows(index, catalogue)
     c, n = totals(rows)

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from ..sip.headers import parse_contacts
+from ..sip.message import parse_message
+
 COL_W = 200  # distance between lifelines
 LEFT = 78  # room for the time offsets
 TOP = 62  # lifeline heads
@@ -57,16 +60,12 @@ def is_keepalive(m: dict) -> bool:
 # -- what a message says, briefly -----------------------------------------------------------
 def _parse(text: str):
     try:
-        from ..sip.message import parse_message
-
         return parse_message(text.encode("utf-8", "surrogateescape"))
     except Exception:  # anything unparseable is labelled by its summary alone
         return None
 
 
 def _contact_facts(msg) -> tuple[int, list[str], bool]:
-    from ..sip.headers import parse_contacts
-
     contacts = parse_contacts(msg)
     star = any(c.star for c in contacts)
     reg_ids = [c.param("reg-id") or "" for c in contacts if not c.star]

@@ -12,7 +12,7 @@ from analysis_craft import AOR, REGISTRAR, UE1, UE2, contact, ok, register, tcp,
 
 from conformance.analysis.analyzer import analyze
 from conformance.analysis.parallel import analyze_parallel
-from conformance.analysis.report import to_dict
+from conformance.report.capture_analysis import to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE = ("10.0.0.50", 5060)

@@ -23,7 +23,7 @@ from conformance.analysis import rules
 from conformance.analysis.analyzer import analyze
 from conformance.analysis.capture import CaptureReader
 from conformance.analysis.parallel import owner
-from conformance.analysis.report import to_dict
+from conformance.report.capture_analysis import to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted(p for p in (ROOT / "pcaps" / "samples").rglob("*") if p.suffix in (".pcap", ".pcapng"))

@@ -3,6 +3,7 @@ DOM after pytest-html's scripts ran), plus case selection and `conformance list 
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -52,9 +53,19 @@ def test_report_html_shows_verdicts_and_a_ladder_per_case(fault_run):
     dom = dump_dom(fault_run.reports / "report.html")
     verdicts = fault_run.verdicts()
     assert verdicts["REG-003[udp]"] == "fail" and verdicts["REG-001[udp]"] == "pass"
-    # the Verdict column and per-case badges, rendered by pytest-html's scripts
-    assert re.search(r'<td class="col-verdict"><span class="verdict" data-verdict="fail"', dom)
-    assert re.search(r'<td class="col-verdict"><span class="verdict" data-verdict="pass"', dom)
+    # the Verdict column and per-case badges, rendered by pytest-html's scripts (the comment is
+    # the row's rank, on which pytest-html sorts: failures first, not-applicable cases last)
+    assert re.search(r'<td class="col-verdict"><!--1--><span class="verdict" data-verdict="fail"', dom)
+    assert re.search(r'<td class="col-verdict"><!--3--><span class="verdict" data-verdict="pass"', dom)
+    ranks = [int(r) for r in re.findall(r'<td class="col-verdict"><!--(\d)-->', dom)]
+    assert ranks == sorted(ranks) and len(ranks) == len(fault_run.results["cases"])
+    # not-applicable rows folded, their log the plain reason (no skip tuple of plugin/items.py)
+    na = [c for c in fault_run.results["cases"] if c["verdict"] == "not applicable"]
+    assert na  # EDGE-006 is written for an edge, not a registrar
+    assert dom.count('<td class="col-result collapsed">Skipped</td>') == len(na)
+    for c in na:
+        assert f'<div class="log">not applicable: {html.escape(c["reason"], quote=False)}</div>' in dom
+    assert "items.py" not in dom
     with_messages = [c for c in fault_run.results["cases"] if c.get("messages")]
     assert dom.count('class="ladder-svg"') == len(with_messages) >= 5
     # lifelines: the UE flows and the SUT; REG-003 goes through the emulated edge

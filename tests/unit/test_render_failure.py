@@ -1,6 +1,6 @@
-"""The pytest failure text of a case (conformance/plugin/items.py: render_failure)."""
+"""The pytest failure text of a case (conformance/report/failure.py: render_failure)."""
 
-from conformance.plugin.items import render_failure
+from conformance.report.failure import render_failure
 from conformance.meaning.results import CaseResult, MessageRecord, StepResult
 from conformance.meaning.verdict import Finding, Verdict
 

@@ -191,7 +191,7 @@ def test_a_failing_finding_shows_the_sentence_it_broke(tmp_path):
     """results.json and the HTML report carry the clause's sentence of a failing finding, and a
     reading note beside a recorded one (quote_findings fills the quote from the catalogue)."""
     from conformance.meaning.judging import quote_findings
-    from conformance.plugin.html import render_case_html
+    from conformance.report.case_extras import findings_html
 
     r = _case_result()
     recorded = Finding(check="Flow-Timer", level="MAY", ref="RFC 5626 §10", outcome="info", expected="e",
@@ -204,5 +204,5 @@ def test_a_failing_finding_shows_the_sentence_it_broke(tmp_path):
     d = r.to_dict()
     assert d["steps"][0]["findings"][0]["quote"] == f.quote
     assert d["steps"][0]["findings"][1]["reading"] == "the suite reads the grammar strictly"
-    html = render_case_html(r, None)
+    html = findings_html(r)
     assert "MUST include the outbound option-tag" in html and "reading kept by the suite" in html

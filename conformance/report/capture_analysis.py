@@ -1,4 +1,5 @@
-"""Rendering an analysis: console table, JSON document, self-contained HTML page."""
+"""``conformance analyze``'s output, rendered from an analysis of a capture: the JSON document,
+the console table and the self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from .analyzer import Analysis
+from ..analysis.result import Analysis
 
 
 def to_dict(a: Analysis, case: dict | None = None) -> dict:
