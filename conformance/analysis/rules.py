@@ -17,7 +17,7 @@ from ..meaning.checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
-from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, _uri_key, contacts_of, hget,
+from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, uri_key, contacts_of, hget,
                        hvalues, instance_of, request_expires, uri_text)
 
 
@@ -339,7 +339,7 @@ class Judge:
         by_ukey: dict[str, int] = {}
         for i, c in enumerate(contacts):
             if c.uri is not None:
-                by_ukey.setdefault(_uri_key(c.uri), i)  # the first Contact with that URI
+                by_ukey.setdefault(uri_key(c.uri), i)  # the first Contact with that URI
         star = out.star
         for b in out.before:
             i = by_ukey.get(b.ukey)
@@ -517,7 +517,7 @@ class Judge:
 
 
 def _same(contact, b: Binding) -> bool:
-    return contact.uri is not None and _uri_key(contact.uri) == b.ukey
+    return contact.uri is not None and uri_key(contact.uri) == b.ukey
 
 
 class _Ctx:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
 from ..sip.headers import NameAddr, parse_name_addr, parse_uri, uri_equal
-from ..sip.message import _NOT_LISTS, Request, Response, split_list
+from ..sip.message import NOT_LISTS, Request, Response, split_list
 from .reassembly import WireEvent
 
 MAX_OPEN = 20000  # open transactions remembered
@@ -56,7 +56,7 @@ _TEXTS: dict[int, tuple] = {}
 _INSTANCES: dict[int, tuple] = {}
 
 
-def _uri_key(uri) -> str:
+def uri_key(uri) -> str:
     """A comparable form of a Contact URI: scheme, user, host, port and transport."""
     if uri is None:
         return ""
@@ -71,7 +71,7 @@ def _uri_key(uri) -> str:
 
 
 def uri_text(uri) -> str:
-    """``str(uri)``, remembered (see _uri_key)."""
+    """``str(uri)``, remembered (see uri_key)."""
     hit = _TEXTS.get(id(uri))
     if hit is not None and hit[0] is uri:
         return hit[1]
@@ -83,7 +83,7 @@ def uri_text(uri) -> str:
 
 
 def instance_of(contact: NameAddr) -> str | None:
-    """``contact.instance`` (the unquoted +sip.instance), remembered (see _uri_key)."""
+    """``contact.instance`` (the unquoted +sip.instance), remembered (see uri_key)."""
     hit = _INSTANCES.get(id(contact))
     if hit is not None and hit[0] is contact:
         return hit[1]
@@ -101,7 +101,7 @@ def hvalues(msg, key: str) -> list[str]:
     lines = msg.header_index().get(key)
     if not lines:
         return []
-    if key in _NOT_LISTS:
+    if key in NOT_LISTS:
         return list(lines)
     if len(lines) == 1:
         return split_list(lines[0])
@@ -192,12 +192,12 @@ def binding_key(contact: NameAddr) -> tuple:
     instance = instance_of(contact)
     if instance and contact.reg_id is not None:
         return ("outbound", instance, contact.reg_id)
-    return ("uri", _uri_key(contact.uri))
+    return ("uri", uri_key(contact.uri))
 
 
 def _asked(request: Request, contacts: list[NameAddr]) -> set[str]:
     """The URI keys of the Contacts a REGISTER adds or refreshes (expiry other than 0)."""
-    return {_uri_key(c.uri) for c in contacts if c.uri is not None and request_expires(request, c) != 0}
+    return {uri_key(c.uri) for c in contacts if c.uri is not None and request_expires(request, c) != 0}
 
 
 def _concurrent(b: "Binding", asked: set[str]) -> bool:
@@ -207,7 +207,7 @@ def _concurrent(b: "Binding", asked: set[str]) -> bool:
     if not asked or b.born_with is None:
         return True
     for c in b.born_with:
-        if _uri_key(c.uri) in asked:
+        if uri_key(c.uri) in asked:
             return True
     return False
 
@@ -515,7 +515,7 @@ class Timeline:
         aor = aor_of(req)
         paths = len(hvalues(req, "path"))
         try:
-            mine = sorted(_uri_key(c.uri) for c in contacts_of(req) if c.uri is not None)
+            mine = sorted(uri_key(c.uri) for c in contacts_of(req) if c.uri is not None)
         except ParseError:
             return None
         n = 0
@@ -531,7 +531,7 @@ class Timeline:
             if len(hvalues(r, "via")) >= vias and len(hvalues(r, "path")) >= paths:
                 continue
             try:
-                theirs = sorted(_uri_key(c.uri) for c in contacts_of(r) if c.uri is not None)
+                theirs = sorted(uri_key(c.uri) for c in contacts_of(r) if c.uri is not None)
             except ParseError:
                 continue
             if theirs == mine:
@@ -615,7 +615,7 @@ class Timeline:
         pkt, now = ex.final_event.number, ex.final_event.time
         req = ex.request
         req_n = ex.req_event.number
-        req_keys = {_uri_key(c.uri): c for c in out.contacts}
+        req_keys = {uri_key(c.uri): c for c in out.contacts}
         # What the request removes (RFC 3261 §10.3 steps 6 and 7): with a 2xx, it is gone.
         zero = {k for k, c in req_keys.items() if request_expires(req, c) == 0} if req_keys else ()
         out.removal = out.star or bool(zero)
@@ -628,7 +628,7 @@ class Timeline:
             if key in seen:
                 continue
             seen.add(key)
-            ukey = _uri_key(c.uri)
+            ukey = uri_key(c.uri)
             mine = req_keys.get(ukey)
             expires = c.expires
             flagged = False
@@ -715,7 +715,7 @@ class Timeline:
         except ParseError:
             ruri = None
         if ruri is not None:
-            b = self._by_uri.get(_uri_key(ruri))
+            b = self._by_uri.get(uri_key(ruri))
             if b is not None and uri_equal(b.uri, ruri) and (binding is None or binding is b):
                 binding, by_uri = b, True
         if binding is None:

@@ -23,7 +23,7 @@ _R = {1: 8, 2: 0, 3: 4, 4: 8, 5: 12}          # r1..r5 in octets
 _C = {1: 0, 2: 1, 3: 2, 4: 4, 5: 8}           # last octet of c1..c5
 
 
-def _xor(a: bytes, b: bytes) -> bytes:
+def xor(a: bytes, b: bytes) -> bytes:
     return bytes(x ^ y for x, y in zip(a, b))
 
 
@@ -35,7 +35,7 @@ def _c(i: int) -> bytes:
     return bytes(15) + bytes([_C[i]])
 
 
-def _check(name: str, value: bytes, size: int) -> bytes:
+def sized(name: str, value: bytes, size: int) -> bytes:
     value = bytes(value)
     if len(value) != size:
         raise ValueError(f"{name} must be {size} octets, got {len(value)}")
@@ -44,9 +44,9 @@ def _check(name: str, value: bytes, size: int) -> bytes:
 
 def compute_opc(k: bytes, op: bytes) -> bytes:
     """OPc = OP xor E_K(OP) (TS 35.206 §4.1)."""
-    k, op = _check("K", k, 16), _check("OP", op, 16)
+    k, op = sized("K", k, 16), sized("OP", op, 16)
     enc = Cipher(algorithms.AES(k), modes.ECB()).encryptor()
-    return _xor(op, enc.update(op) + enc.finalize())
+    return xor(op, enc.update(op) + enc.finalize())
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,10 @@ class Milenage:
     name = "milenage"
 
     def __init__(self, k: bytes, *, op: bytes | None = None, opc: bytes | None = None):
-        self.k = _check("K", k, 16)
+        self.k = sized("K", k, 16)
         if (op is None) == (opc is None):
             raise ValueError("give exactly one of op and opc")
-        self.opc = compute_opc(self.k, op) if op is not None else _check("OPc", opc, 16)
+        self.opc = compute_opc(self.k, op) if op is not None else sized("OPc", opc, 16)
         self._aes = Cipher(algorithms.AES(self.k), modes.ECB())
 
     def _e(self, block: bytes) -> bytes:
@@ -77,13 +77,13 @@ class Milenage:
         return enc.update(block) + enc.finalize()
 
     def _temp(self, rand: bytes) -> bytes:
-        return self._e(_xor(_check("RAND", rand, 16), self.opc))
+        return self._e(xor(sized("RAND", rand, 16), self.opc))
 
     def f1_both(self, rand: bytes, sqn: bytes, amf: bytes) -> tuple[bytes, bytes]:
         """(MAC-A, MAC-S) = (f1, f1*) for this RAND, SQN (6 octets) and AMF (2 octets)."""
-        sqn, amf = _check("SQN", sqn, 6), _check("AMF", amf, 2)
+        sqn, amf = sized("SQN", sqn, 6), sized("AMF", amf, 2)
         in1 = sqn + amf + sqn + amf
-        out1 = _xor(self._e(_xor(_xor(self._temp(rand), _rot(_xor(in1, self.opc), _R[1])),
+        out1 = xor(self._e(xor(xor(self._temp(rand), _rot(xor(in1, self.opc), _R[1])),
                                  _c(1))), self.opc)
         return out1[:8], out1[8:]
 
@@ -94,7 +94,7 @@ class Milenage:
         return self.f1_both(rand, sqn, amf)[1]
 
     def _out(self, temp: bytes, i: int) -> bytes:
-        return _xor(self._e(_xor(_rot(_xor(temp, self.opc), _R[i]), _c(i))), self.opc)
+        return xor(self._e(xor(_rot(xor(temp, self.opc), _R[i]), _c(i))), self.opc)
 
     def f2345(self, rand: bytes) -> tuple[bytes, bytes, bytes, bytes]:
         """(RES, CK, IK, AK) = (f2, f3, f4, f5)."""

@@ -15,7 +15,7 @@ either.
 
 from __future__ import annotations
 
-from .milenage import MilenageOutput, _check, _xor
+from .milenage import MilenageOutput, sized, xor
 
 __all__ = ["XorTest"]
 
@@ -24,17 +24,17 @@ class XorTest:
     name = "xor"
 
     def __init__(self, k: bytes, *, res_len: int = 16):
-        self.k = _check("K", k, 16)
+        self.k = sized("K", k, 16)
         if not 4 <= res_len <= 16:
             raise ValueError("RES is 32 to 128 bits (TS 34.108 8.1.2)")
         self.res_len = res_len
 
     def _xdout(self, rand: bytes) -> bytes:
-        return _xor(self.k, _check("RAND", rand, 16))
+        return xor(self.k, sized("RAND", rand, 16))
 
     def f1(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
-        cdout = _check("SQN", sqn, 6) + _check("AMF", amf, 2)
-        return _xor(self._xdout(rand)[:8], cdout)
+        cdout = sized("SQN", sqn, 6) + sized("AMF", amf, 2)
+        return xor(self._xdout(rand)[:8], cdout)
 
     f1_star = f1
 

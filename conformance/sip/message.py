@@ -56,7 +56,7 @@ _CANONICAL = {
 
 # Headers whose values never contain a list separator (RFC 3261 section 7.3.1: these carry
 # commas inside a single value and must not be split).
-_NOT_LISTS = {
+NOT_LISTS = {
     "www-authenticate", "authorization", "proxy-authenticate", "proxy-authorization",
     "authentication-info", "date", "retry-after", "subject", "user-agent", "server",
     "call-id", "cseq", "content-length", "content-type", "expires", "min-expires",
@@ -189,7 +189,7 @@ class SipMessage:
         Headers that never form lists (Authorization, Date, ...) are returned one per line.
         """
         lines = self.get_all(name)
-        if _key(name) in _NOT_LISTS:
+        if _key(name) in NOT_LISTS:
             return list(lines)
         out: list[str] = []
         for line in lines:

@@ -11,7 +11,7 @@ expected exactly when the latest REGISTER of the flow that got a 2xx added or re
 from __future__ import annotations
 
 from ...sip.errors import ParseError
-from .contacts import _contacts, _same_uri, _show
+from .contacts import contact_list, same_uri, show_contacts
 from .context import CheckContext, Observation
 from .kind import CheckKind
 
@@ -62,11 +62,11 @@ def atomic_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if uri is None:
         return [Observation(label, None, expected, f"flow {flow} never sent a REGISTER")]
     try:
-        contacts = _contacts(ctx)
+        contacts = contact_list(ctx)
     except ParseError as exc:
         return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
-    listed = any(c.uri is not None and not c.star and _same_uri(uri, c.uri) for c in contacts)
-    return [Observation(label, listed == want, expected, _show(contacts, ctx.instance))]
+    listed = any(c.uri is not None and not c.star and same_uri(uri, c.uri) for c in contacts)
+    return [Observation(label, listed == want, expected, show_contacts(contacts, ctx.instance))]
 
 
 KIND = CheckKind(

@@ -14,18 +14,18 @@ from .context import CheckContext, Observation
 from .kind import CheckKind
 
 
-def _contacts(ctx: CheckContext):
+def contact_list(ctx: CheckContext):
     return parse_contacts(ctx.response.values("Contact"))
 
 
-def _same_uri(a: str, b) -> bool:
+def same_uri(a: str, b) -> bool:
     try:
         return uri_equal(parse_uri(a), b if not isinstance(b, str) else parse_uri(b))
     except ParseError:
         return False
 
 
-def _show(contacts, instance: str | None = None) -> str:
+def show_contacts(contacts, instance: str | None = None) -> str:
     """The Contact list, compactly: the UE's own (long) instance URN is abbreviated."""
     if not contacts:
         return "no Contact"
@@ -43,14 +43,14 @@ def contacts_check(args: dict, ctx: CheckContext) -> list[Observation]:
         return [Observation("Contact list", None, "a final response listing the bindings",
                             ctx.no_response_reason)]
     try:
-        contacts = [c for c in _contacts(ctx)]
+        contacts = [c for c in contact_list(ctx)]
     except ParseError as exc:
         values = ctx.response.values("Contact")
         return [Observation("Contact list", False, "Contact values following RFC 3261 §25",
                             f"unparseable Contact {values!r}: {exc}")]
     real = [c for c in contacts if not c.star]
     mine = [c for c in real if ctx.instance is not None and c.instance == ctx.instance]
-    shown = _show(contacts, ctx.instance)
+    shown = show_contacts(contacts, ctx.instance)
     out: list[Observation] = []
     if args.get("empty"):
         out.append(Observation("no Contact listed", not contacts, "no Contact header", shown))
@@ -66,12 +66,12 @@ def contacts_check(args: dict, ctx: CheckContext) -> list[Observation]:
             f"{len(mine)} of the UE's; {shown}"))
     for flow in args.get("include", []) or []:
         uri = ctx.flow_contacts.get(flow)
-        found = uri is not None and any(c.uri is not None and _same_uri(uri, c.uri) for c in real)
+        found = uri is not None and any(c.uri is not None and same_uri(uri, c.uri) for c in real)
         out.append(Observation(f"binding of flow {flow} listed", found,
                                f"a Contact for <{uri}>", shown))
     for flow in args.get("exclude", []) or []:
         uri = ctx.flow_contacts.get(flow)
-        found = uri is not None and any(c.uri is not None and _same_uri(uri, c.uri) for c in real)
+        found = uri is not None and any(c.uri is not None and same_uri(uri, c.uri) for c in real)
         out.append(Observation(f"binding of flow {flow} not listed", not found,
                                f"no Contact for <{uri}>", shown))
     if args.get("expires") == "all":
@@ -96,7 +96,7 @@ def reg_ids_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if ctx.response is None:
         return [Observation(label, None, expected, ctx.no_response_reason)]
     try:
-        contacts = _contacts(ctx)
+        contacts = contact_list(ctx)
     except ParseError as exc:
         return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
     mine = [c for c in contacts if not c.star and c.instance == ctx.instance]
@@ -123,12 +123,12 @@ def expires_check(args: dict, ctx: CheckContext) -> list[Observation]:
     if ctx.response is None:
         return [Observation(label, None, expected, ctx.no_response_reason)]
     try:
-        contacts = _contacts(ctx)
+        contacts = contact_list(ctx)
     except ParseError as exc:
         return [Observation(label, False, expected, f"unparseable Contact: {exc}")]
-    match = [c for c in contacts if c.uri is not None and uri and _same_uri(uri, c.uri)]
+    match = [c for c in contacts if c.uri is not None and uri and same_uri(uri, c.uri)]
     if not match:
-        return [Observation(label, None, expected, f"flow {flow} not listed: {_show(contacts, ctx.instance)}")]
+        return [Observation(label, None, expected, f"flow {flow} not listed: {show_contacts(contacts, ctx.instance)}")]
     value = match[0].expires
     if value is None:
         return [Observation(label, False, expected, f"no expires on {match[0]}")]
