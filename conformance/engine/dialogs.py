@@ -168,7 +168,7 @@ def answer_200(request: Request, to_tag: str, contact: str | None) -> Response:
 
 def ue_response(run, flow_name: str, request: Request) -> Response | None:
     """A UE flow's answer while a dialog case runs: 200 to the INVITE (the UE is the callee) and
-    to in-dialog requests; None: the ordinary answer (engine/uas.py)."""
+    to in-dialog requests; None: the ordinary answer (ue/uas.py)."""
     st = run.state(DialogState)
     if not st.active or flow_name.startswith("contact-"):
         return None

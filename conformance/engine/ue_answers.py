@@ -1,4 +1,4 @@
-"""How a UE answers the requests the SUT delivers to its flows: 200 (or what engine/uas.py says)
+"""How a UE answers the requests the SUT delivers to its flows: 200 (or what ue/uas.py says)
 unless the running step asks for other codes (``peer_request: {answer: {FLOW: CODE}}``)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class UeAnswers:
 def ue_answer(run, flow_name: str, request) -> tuple[int, str]:
     """How the UE (or, on a flow with the tester's emulated edge, that edge) answers a request
     delivered on ``flow_name``: the step's ``answer:`` ({FLOW: CODE}, ``first: CODE`` for the
-    step's first delivery), else the default of engine/uas.py.  A request that reached a flow's
+    step's first delivery), else the default of ue/uas.py.  A request that reached a flow's
     advertised Contact gets that flow's answer."""
     answers = run.state(UeAnswers).answers
     if answers and request.method != "ACK":

@@ -2,7 +2,7 @@
 
 UDP: one socket per local address, shared by every flow from that address (responses are
 matched on the top Via branch); Timer E retransmissions and Timer F (bounded by the scenario's
-timeout) are the engine's own slotted transactions (``engine/transaction.py``).  TCP: one connection per flow (a flow is a connection,
+timeout) are the engine's own slotted transactions (``ue/transaction.py``).  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
 of the loop (1 ms at least) leave in one send() per connection, and responses are read where
 they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates

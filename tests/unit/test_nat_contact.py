@@ -94,7 +94,7 @@ def test_the_step_chooses_the_ue_answer_per_flow_or_for_the_first_flow_reached()
     req = parse_message(MESSAGE)
     run = RunStates()
     run.deliveries, run.step_marks = [("x", req, 0)], (0, 1)
-    assert ue_answer(run, "f1", req) == (200, "OK")                   # the default (engine/uas.py)
+    assert ue_answer(run, "f1", req) == (200, "OK")                   # the default (ue/uas.py)
     run.state(UeAnswers).answers = {"first": 486}
     run.deliveries += [("f2@contact", req, 1)]
     assert ue_answer(run, "f2@contact", req)[0] == 486                # the first flow reached

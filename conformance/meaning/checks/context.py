@@ -55,7 +55,7 @@ class CheckContext:
     keepalive_answered: int = 0
     keepalive_note: str = ""
     pong_note: str = ""
-    # IMS AKA / sec-agree (engine/sec_steps.sec_context): the UE's AKA verdict on the last
+    # IMS AKA / sec-agree (engine/secreg.sec_context): the UE's AKA verdict on the last
     # challenge, what it offered, its protected ports; "response": the ESP SA the final response
     # came over (None: in clear); "deliveries": flow -> the SA of each terminating request.
     sec: dict = field(default_factory=dict)
@@ -63,7 +63,7 @@ class CheckContext:
     # in order; the address the step's request came from as the SUT saw it (the NAT's mapping).
     mappings: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     request_source: tuple[str, int] | None = None
-    # Requests from UE flows and dialogs (engine/dialog_steps.py): what was sent, by whom, what
+    # Requests from UE flows and dialogs (engine/dialogs.py): what was sent, by whom, what
     # reached REG-T, the request the callee got, the route set used; read by checks/routed.py.
     dialog: dict = field(default_factory=dict)
     # The UE's earlier REGISTER exchanges, in order: (final status or None, its Contact values)

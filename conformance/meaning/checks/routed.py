@@ -1,6 +1,6 @@
 """Where a request sent through the SUT's edge proxy went (RFC 5626 §5.3, RFC 3261 §16.4, §12).
 
-Reads ``ctx.dialog`` (engine/dialog_steps.py) and ``ctx.deliveries`` (the step's method and
+Reads ``ctx.dialog`` (engine/dialogs.py) and ``ctx.deliveries`` (the step's method and
 Call-ID only):
 
 - ``reached: FLOW``: the request arrived over FLOW, once, and nothing arrived at the address the
