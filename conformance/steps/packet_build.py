@@ -85,7 +85,8 @@ def pad_message(data: bytes, size: int) -> bytes:
 
 def fill_template(template: str, fields: dict[str, object]) -> bytes:
     """A message template's ``{name}`` placeholders filled (only names, never expressions: the
-    template is text, not code); LF line ends become CRLF."""
+    template is text, not code); LF line ends become CRLF, and a header section without its
+    empty line gets one."""
     def one(m: re.Match) -> str:
         name = m.group(1)
         if name not in fields:
@@ -95,6 +96,8 @@ def fill_template(template: str, fields: dict[str, object]) -> bytes:
     text = re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", one, template)
     if "\r\n" not in text:
         text = text.replace("\n", "\r\n")
+    if "\r\n\r\n" not in text:   # a YAML block ends with one line end: the empty line added
+        text = text.rstrip("\r\n") + "\r\n\r\n"
     return text.encode("utf-8")
 
 
