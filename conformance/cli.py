@@ -166,7 +166,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from .yamlio.errors import CaseError
     from .cases.loader import load_case_file
-    from .engine.runner import not_applicable_reason
+    from .engine.applicability import not_applicable_reason
 
     if getattr(args, "coverage", False):
         return cmd_coverage(args)

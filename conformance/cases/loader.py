@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from jsonschema import Draft202012Validator
 
+from ..steps import KINDS
 from ..yamlio.errors import CaseError
 from .model import CaseSpec, CheckSpec, ClassSpec, EdgeSpec, Expect, FlowSpec, Grade, Location, StepSpec, UESpec
 from ..yamlio.source import YDict, did_you_mean, format_path, line_of, load_documents, plain, show, validate
@@ -28,12 +29,6 @@ __all__ = [
     "ACTIONS", "FLOW_ACTIONS", "KNOWN_CHECKS", "LEVELS", "SCHEMA_PATH", "CaseError",
     "check_unique_ids", "load_case_file", "load_case_text", "parse_status",
 ]
-
-def dialog_step(loader, action, value, path):
-    from ..engine.dialog_steps import parse_step
-
-    return parse_step(loader, action, value, path)
-
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "case.schema.yaml"
 
@@ -71,13 +66,10 @@ KNOWN_CHECKS: dict[str, str] = {
     "forwarded_sec": "what the SUT forwarded to REG-T, as to sec-agree: {sec_agree_removed, security_headers_removed, integrity_protected: yes|no}",
 }
 
-#: Step actions, in the order docs/case-format.md lists them.
-ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "peer_request", "ping",
-           "stun", "keepalive", "esp_keepalive", "close", "wait", "nat", "request", "invite", "in_dialog",
-           "crlf", "stun_raw", "flow_limit", "race", "storm")
+#: Step actions (the registry of step kinds, conformance/steps/), in the order the docs list them.
+ACTIONS = tuple(KINDS)
 #: Actions whose value is a flow name or ``{flow: NAME, ...options}``.
-FLOW_ACTIONS = ("register", "refresh", "deregister", "deregister_all", "fetch", "send", "send_bytes", "ping", "stun",
-                "keepalive", "esp_keepalive", "close", "crlf", "stun_raw", "flow_limit", "race", "storm")
+FLOW_ACTIONS = tuple(name for name, kind in KINDS.items() if kind.needs_flow)
 #: Flow actions that may name no flow: ``close: {last_delivered: true}``.
 LEVELS = ("MUST", "SHOULD", "MAY")
 CHECK_OPTIONS = ("level", "ref", "ue", "reading")
@@ -289,26 +281,9 @@ class _Builder:
         flow: str | None = None
         options: dict[str, Any] = {}
         ue_name: str | None = None
-        if action == "wait":
-            options = {"seconds": value}
-            name = f"wait {value:g}s"
-        elif action == "nat":
-            options = {"do": value}
-            name = f"nat {value}"
-        elif action in ("request", "invite", "in_dialog"):   # engine/dialog_steps.py
-            options, flow, ue_name, name = dialog_step(self, action, value, path)
-        elif action == "peer_request":
-            ue_name = value["to"]
-            if ue_name not in self.ues:
-                raise self.error(f"unknown UE {show(ue_name)}{did_you_mean(ue_name, list(self.ues))}; "
-                                 f"this case declares: {', '.join(self.ues)}", value, "to",
-                                 path + [action, "to"])
-            options = {k: plain(v) for k, v in value.items()}
-            options.setdefault("method", "MESSAGE")
-            if "route_from" in value:
-                self.flow_ref(value["route_from"]["flow"], value["route_from"], "flow",
-                              path + [action, "route_from", "flow"])
-            name = f"peer_request {options['method']} to {ue_name}"
+        parse = KINDS[action].parse
+        if parse is not None:   # a value the generic flow/options form does not read (steps/)
+            options, flow, ue_name, name = parse(self, action, value, path)
         else:
             if action == "close" and isinstance(value, dict) and value.get("last_delivered"):
                 options = {"last_delivered": True}
@@ -318,7 +293,7 @@ class _Builder:
                                      data, action, path + [action])
                 flow = self.flow_ref(value["flow"], value, "flow", path + [action, "flow"])
                 options = {k: plain(v) for k, v in value.items() if k != "flow"}
-                if action == "race":   # the second flow of the race (engine/robust_steps.py)
+                if action == "race":   # the second flow of the race (steps/race.py)
                     self.flow_ref(value["with"], value, "with", path + [action, "with"])
                 self.step_options(value, path + [action])
             else:

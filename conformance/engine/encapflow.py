@@ -15,7 +15,7 @@ maps each protected port like any UDP flow:
   whenever :meth:`keepalive` is called (the ``esp_keepalive`` step);
 * the same deliberate faults as :class:`~.espflow.EspFlowEndpoint` (``mode``).
 
-The endpoint stands in for the raw-socket flow in :class:`~.sec_steps.FlowSec`: ``mailbox``
+The endpoint stands in for the raw-socket flow in :class:`~.flowsec.FlowSec`: ``mailbox``
 keeps the SPIs the sec-agree steps claim (no hub to tell), ``use`` takes the SA set, and
 ``modes`` is what the UE offers in Security-Client (UDP-enc-tun first, then trans).  When the
 P-CSCF chooses transport mode nonetheless, nothing is sent: every send fails with the reason.
@@ -66,7 +66,7 @@ class EncapFlowEndpoint:
         self.port_us = us.getsockname()[1]
         self.on_wire = on_wire
         self.mailbox = SpiBook()
-        self.sec = None                     # the FlowSec (sec_steps) this endpoint serves
+        self.sec = None                     # the FlowSec (engine/flowsec.py) this endpoint serves
         self.endpoint: EspEndpoint | None = None
         self.pcscf: Addr | None = None      # (address, port_ps)
         self.pcscf_pc: Addr | None = None   # (address, port_pc)

@@ -37,6 +37,7 @@ from ..ims.tuncore import Binding
 from ..ims.tungw import TunGateway, TunUnavailable, tun_available
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.framing import Message, Ping, Pong, StreamFramer
+from .flowsec import FlowSec, SecUnavailable, esp_hub
 from .transport import Addr, Incoming, TransportError
 
 __all__ = ["TcpEspFlowEndpoint", "tcp_flow_sec", "unavailable_reason"]
@@ -284,17 +285,15 @@ class TcpEspFlowEndpoint:
 
 
 def tcp_flow_sec(run, flow, step):
-    """The sec-agree state of a TCP flow (the TCP twin of :func:`.sec_steps.flow_sec`)."""
-    from .sec_steps import FlowSec, SecUnavailable, _hub
-
-    hub = _hub(run)
+    """The sec-agree state of a TCP flow (the TCP twin of :func:`.secreg.flow_sec`)."""
+    hub = esp_hub()
     try:
         gateway = TunGateway.shared()
     except TunUnavailable as exc:
         raise SecUnavailable(f"TCP over ESP needs the TUN gateway: {exc}") from None
     mailbox = hub.mailbox(f"tester {run.item_id} {flow.name}")
     try:
-        esp = TcpEspFlowEndpoint(gateway, mailbox, flow.local_ip, run._on_esp_packet,
+        esp = TcpEspFlowEndpoint(gateway, mailbox, flow.local_ip, run.on_esp_packet,
                                  run.target.timers.connect)
     except TransportError:
         mailbox.close()

@@ -80,7 +80,7 @@ def open_contact(run, flow) -> None:
         return
     name = flow.name + SUFFIX
     if flow.transport == "udp":
-        ep = UdpEndpoint(ip, run._on_wire)
+        ep = UdpEndpoint(ip, run.on_wire)
         run.endpoints[name] = ep
         flow.contact_addr = tuple(ep.local[:2])
     else:
@@ -89,7 +89,7 @@ def open_contact(run, flow) -> None:
         sock.bind((ip, 0))
         sock.listen(8)
         sock.setblocking(False)
-        ep = _OwnedListen(sock, run._on_wire)
+        ep = _OwnedListen(sock, run.on_wire)
         run.endpoints[name + "-listen"] = ep
         flow.contact_addr = tuple(ep.local[:2])
 

@@ -17,14 +17,14 @@ def shared_endpoint(run, flow, new_connection: bool = False):
     """The owner flow's endpoint (opened if needed); ``flow`` takes its local port."""
     owner_name = flow.spec.socket
     try:
-        ue_owner, owner = run._flow(owner_name)
+        ue_owner, owner = run.flow(owner_name)
     except LocalProtocolError:
         raise LocalProtocolError(f"flow {flow.name}: socket: {owner_name} is not a flow of this case") from None
     if owner is flow or getattr(owner.spec, "socket", None):
         raise LocalProtocolError(f"flow {flow.name}: socket: {owner_name} must name a flow with its own socket")
     if owner.local_ip != flow.local_ip or owner.transport != flow.transport:
         raise LocalProtocolError(f"flow {flow.name}: socket: {owner_name} has another address or transport")
-    ep = run._endpoint(owner, new_connection=new_connection)
+    ep = run.endpoint(owner, new_connection=new_connection)
     flow.local_port = owner.local_port
     flow.port_uc = flow.port_us = owner.local_port
     return ep

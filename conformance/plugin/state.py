@@ -9,7 +9,8 @@ import pytest
 
 from ..yamlio.errors import CaseError
 from ..cases.model import CaseSpec
-from ..engine.runner import CaseRun, not_applicable_reason, not_applicable_result
+from ..engine.applicability import not_applicable_reason, not_applicable_result
+from ..engine.runner import CaseRun
 from ..meaning.results import CaseResult
 from ..targets.model import Target
 from ..meaning.verdict import Verdict

@@ -57,7 +57,7 @@ class FlowState:
     # The emulated edge proxy in front of the SUT for this flow, if any (None: the UE talks to the
     # SUT directly, or the SUT contains its own edge proxy).
     edge: EdgeSpec | None = None
-    # sec-agree state (engine/sec_steps.FlowSec) once the flow uses IMS AKA and sec-agree: its
+    # sec-agree state (engine/flowsec.FlowSec) once the flow uses IMS AKA and sec-agree: its
     # Contact then carries port_us (TS 24.229 5.1.1.2.1).
     sec: object = None
     # The Contact's (host, port) when the flow advertises an address other than its socket, as

@@ -10,7 +10,7 @@ import pytest
 
 from conformance.yamlio.errors import CaseError
 from conformance.cases.loader import load_case_file
-from conformance.engine.runner import not_applicable_reason
+from conformance.engine.applicability import not_applicable_reason
 from conformance.targets.loader import load_target
 
 ROOT = Path(__file__).resolve().parents[2]

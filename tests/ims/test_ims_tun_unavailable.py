@@ -9,7 +9,7 @@ import pytest
 
 from conformance.cases.loader import load_case_file
 from conformance.engine import esptcp
-from conformance.engine.runner import not_applicable_reason
+from conformance.engine.applicability import not_applicable_reason
 from conformance.ims import tungw
 from conformance.targets.loader import load_target
 

@@ -118,11 +118,14 @@ steps:
 def test_late_delays_each_interval_in_seconds_whatever_the_unit():
     from types import SimpleNamespace
 
-    from conformance.engine.term_steps import _loop_plan
+    from conformance.engine.api import RunStates
+    from conformance.engine.keepalive_loop import loop_plan
+    from conformance.engine.registration import RegistrationState
 
-    run = SimpleNamespace(flow_timers={"f1": 2})
+    run = RunStates()
+    run.state(RegistrationState).flow_timers["f1"] = 2
     flow = SimpleNamespace(name="f1")
     step = SimpleNamespace(options={"every": 1.0, "for": 2, "unit": "flow_timer", "late": 0.25})
-    assert _loop_plan(run, step, flow) == (2.25, 4.0)          # 100% of Flow-Timer 2 s, 0.25 s late
+    assert loop_plan(run, step, flow) == (2.25, 4.0)          # 100% of Flow-Timer 2 s, 0.25 s late
     step.options.pop("late")
-    assert _loop_plan(run, step, flow) == (2.0, 4.0)
+    assert loop_plan(run, step, flow) == (2.0, 4.0)

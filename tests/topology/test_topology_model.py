@@ -6,7 +6,7 @@ import pytest
 
 from conformance.yamlio.errors import TargetError
 from conformance.cases.loader import load_case_text
-from conformance.engine.runner import not_applicable_reason
+from conformance.engine.applicability import not_applicable_reason
 from conformance.targets.loader import target_from_dict
 from conformance.topology.model import PRESETS, TopologySpec, topology_from
 

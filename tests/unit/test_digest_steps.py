@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from conformance.engine.digest_steps import WRONG_PASSWORD, credentials_for, digest_challenge, with_credentials
+from conformance.engine.digest import WRONG_PASSWORD, credentials_for, digest_challenge, with_credentials
 from conformance.ims.digest import verify_credentials
 from conformance.sip.headers import parse_auth
 from conformance.sip.message import Request, Response
@@ -70,14 +70,16 @@ def test_answer_verifies_at_the_server():
 def test_replay_puts_the_flows_last_credentials_in_unchanged():
     import pytest
 
-    from conformance.engine.digest_steps import prepare
+    from conformance.engine.api import RunStates
+    from conformance.engine.digest import DigestSent, prepare
     from conformance.sip.errors import LocalProtocolError
 
-    run = SimpleNamespace(digest_sent={"f1": ("Authorization", 'Digest username="a", nc=00000001')})
+    run = RunStates()
+    run.state(DigestSent).by_flow["f1"] = ("Authorization", 'Digest username="a", nc=00000001')
     step = SimpleNamespace(options={"digest": {"replay": "f1"}})
     out = prepare(run, step, REQ)
     assert out.get_all("Authorization") == ['Digest username="a", nc=00000001']
     assert prepare(run, SimpleNamespace(options={}), REQ) is REQ
     assert credentials_for(run, step, SimpleNamespace(impi="x")) is None     # never answered
     with pytest.raises(LocalProtocolError, match="has sent no credentials"):
-        prepare(SimpleNamespace(), SimpleNamespace(options={"digest": {"replay": "f2"}}), REQ)
+        prepare(RunStates(), SimpleNamespace(options={"digest": {"replay": "f2"}}), REQ)

@@ -10,8 +10,8 @@ import pytest
 
 from conformance.meaning.checks import run_check
 from conformance.meaning.checks.context import CheckContext
-from conformance.engine.crlf_steps import in_headers
-from conformance.engine.stun_raw_steps import UNKNOWN_REQUIRED, VARIANTS, build_variant, judge_stun_answer
+from conformance.steps.crlf import in_headers
+from conformance.steps.stun_raw import UNKNOWN_REQUIRED, VARIANTS, build_variant, judge_stun_answer
 from conformance.sip.message import parse_message
 from conformance.sut.keep import add_keep
 from conformance.sip.stun import binding_request, parse, stun_response

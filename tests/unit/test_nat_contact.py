@@ -87,19 +87,20 @@ def test_a_second_instance_of_an_aor_names_a_ue_declared_before():
 
 
 def test_the_step_chooses_the_ue_answer_per_flow_or_for_the_first_flow_reached():
-    from types import SimpleNamespace
 
-    from conformance.engine.term_steps import ue_answer
+    from conformance.engine.api import RunStates
+    from conformance.engine.ue_answers import UeAnswers, ue_answer
 
     req = parse_message(MESSAGE)
-    run = SimpleNamespace(ue_answers={}, deliveries=[("x", req, 0)], _step_marks=(0, 1))
+    run = RunStates()
+    run.deliveries, run.step_marks = [("x", req, 0)], (0, 1)
     assert ue_answer(run, "f1", req) == (200, "OK")                   # the default (engine/uas.py)
-    run.ue_answers = {"first": 486}
+    run.state(UeAnswers).answers = {"first": 486}
     run.deliveries += [("f2@contact", req, 1)]
     assert ue_answer(run, "f2@contact", req)[0] == 486                # the first flow reached
     run.deliveries += [("f1", req, 2)]
     assert ue_answer(run, "f1", req)[0] == 200                        # the next flow: default
     run.deliveries += [("f2", req, 3)]
     assert ue_answer(run, "f2", req)[0] == 486                        # the first flow again
-    run.ue_answers = {"f1": 430}
+    run.state(UeAnswers).answers = {"f1": 430}
     assert ue_answer(run, "f1", req) == (430, "Flow Failed")

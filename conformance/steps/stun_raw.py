@@ -21,9 +21,14 @@ import struct
 
 from ..sip.stun import (ATTR_ERROR_CODE, ATTR_UNKNOWN_ATTRIBUTES, BINDING, CLASS_ERROR, CLASS_SUCCESS,
                         MAGIC_COOKIE, binding_request, message_type, parse)
-from ..sip.errors import LocalProtocolError
+from ..cases.model import StepSpec
+from ..engine.api import RunApi
+from ..engine.bounds import answer_bound
+from ..engine.keepalive_log import KeepaliveLog
+from ..meaning.results import StepResult
 from ..meaning.verdict import FAIL, INFO, PASS, Finding
-from .raw_steps import answer_bound
+from ..sip.errors import LocalProtocolError
+from .kind import StepKind
 
 VARIANTS = ("bad_cookie", "truncated", "bad_length", "unknown_attribute", "indication", "oversize")
 UNKNOWN_REQUIRED = 0x7F31          # comprehension-required range 0x0000-0x7FFF, unassigned
@@ -99,27 +104,27 @@ def judge_stun_answer(variant: str, answer: bytes | None, tid: bytes) -> list[tu
              PASS if answer is None else INFO, "no answer (the message is discarded)", observed)]
 
 
-def stun_raw_step(run, step, result) -> None:
-    _, flow = run._flow(step.flow)
+def stun_raw(run: RunApi, step: StepSpec, result: StepResult) -> None:
+    _, flow = run.flow(step.flow)
     if flow.transport != "udp":
         raise LocalProtocolError(f"stun_raw needs a UDP flow; {flow.name} is {flow.transport}")
     variant = step.options["variant"]
     tid = os.urandom(12)
     data = build_variant(variant, tid)
-    ep = run._endpoint(flow)
+    ep = run.endpoint(flow)
     dst = run.sut_for(ep.local[0])
-    start = len(run._keepalives)
+    start = len(run.state(KeepaliveLog).seen)
     garbage_start = len(run.messages)
     ep.send(data, dst)
-    result.request_index = run._record("sent", flow.name, "udp", ep.local, dst, data,
+    result.request_index = run.record("sent", flow.name, "udp", ep.local, dst, data,
                                        f"STUN {variant.replace('_', ' ')} ({len(data)} bytes)",
                                        "invalid message (deliberate): malformed or unusual STUN")
     bound = float(step.options["timeout"]) if "timeout" in step.options else answer_bound(run)
 
     def answers():
-        return [k for k in run._keepalives[start:] if k[0] == flow.name and k[1] == "stun"]
+        return [k for k in run.state(KeepaliveLog).seen[start:] if k[0] == flow.name and k[1] == "stun"]
 
-    run._wait(bound, until=lambda: bool(answers()))
+    run.wait(bound, until=lambda: bool(answers()))
     got = answers()
     answer = got[0][2] if got else None
     if got:
@@ -137,4 +142,16 @@ def stun_raw_step(run, step, result) -> None:
     result.note = result.findings[0].observed
 
 
-__all__ = ["VARIANTS", "build_variant", "judge_stun_answer", "stun_raw_step"]
+__all__ = ["KIND", "VARIANTS", "build_variant", "judge_stun_answer", "stun_raw"]
+
+
+KIND = StepKind(
+    name="stun_raw",
+    summary="A malformed or unusual STUN message to the SIP UDP port (steps/stun_raw.py, TP_EDGE_017).",
+    schema={"$ref": "#/$defs/stun_raw_action"}, needs_flow=True, live=stun_raw, order=200,
+    offline_reason="its raw stimulus is not re-judged from a capture",
+    extra={"usage": "`stun_raw: {flow: FLOW, variant: V}`",
+           "table": ("a malformed or unusual STUN message to the SIP UDP port (TP_EDGE_017): `bad_cookie`, "
+                     "`truncated`, `bad_length`, `unknown_attribute` (comprehension-required), `indication`, "
+                     "`oversize` (65,000 bytes); the answer is recorded (RFC 5389 §7.3, no keyword), a 420 must "
+                     "list the attribute in UNKNOWN-ATTRIBUTES (MUST, §7.3.1.1)")})

@@ -35,59 +35,31 @@ from __future__ import annotations
 import base64
 import secrets
 import socket
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ..cases.model import StepSpec
-from ..ims.aka import AkaResult, SqnState, check_challenge, split_nonce
+from ..ims.aka import SqnState, check_challenge, split_nonce
 from ..ims.digest import build_credentials
 from ..ims.endpoint import EspEndpoint
 from ..ims.errors import AkaError, MacFailure, SecAgreeError, SqnOutOfRange
-from ..ims.espio import EspHub, EspUnavailable
-from ..ims.sa import SaSet, derive_sas
+from ..ims.sa import derive_sas
 from ..ims.secagree import IpsecMechanism, client_mechanisms, format_security, mirror
 from ..ims.subscriber import DEFAULT_SUBSCRIBERS, lookup, parse_subscriber
 from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError, ParseError
-from ..sip.headers import AuthParams, SecurityMechanism, format_auth, parse_auth, parse_security
+from ..sip.headers import SecurityMechanism, format_auth, parse_auth, parse_security
 from ..sip.message import Response
 from ..meaning.verdict import INCONCLUSIVE, Finding
+from .encapsec import encap_flow_sec
 from .espflow import EspFlowEndpoint
+from .espstate import EspState
+from .esptcp import tcp_flow_sec
+from .flowsec import FlowSec, SecUnavailable, Usim, esp_hub
+from .registration import RegistrationState, dialog_for, register_options
+from .transport import UdpEndpoint
 from ..ue.model import UE, FlowState, build_register, new_branch
 
 MAX_ROUNDS = 3
-
-
-@dataclass
-class Usim:
-    """The UE's credentials and SQN record (one per UE, i.e. per IMPI)."""
-
-    algo: object
-    sqns: SqnState
-
-
-@dataclass
-class FlowSec:
-    """sec-agree state of one flow."""
-
-    port_uc: int
-    port_us: int
-    esp: EspFlowEndpoint
-    offer: list[tuple[str, str]]
-    client: list[IpsecMechanism] = field(default_factory=list)
-    server_raw: list[SecurityMechanism] = field(default_factory=list)
-    server: IpsecMechanism | None = None
-    challenge: AuthParams | None = None
-    aka: AkaResult | None = None
-    aka_error: AkaError | None = None
-    aka_note: str = ""
-    previous_nonce: str | None = None
-    sas: SaSet | None = None
-    established: bool = False
-    nc: int = 0
-    last_authorization: str | None = None
-    changed_spis: set = field(default_factory=set)   # spi-c values sent in a changed Security-Client
-    esp_spis: list = field(default_factory=list)     # SPI of every ESP packet received, in order
-    servers: list = field(default_factory=list)      # each Security-Server received, as sent (TP_SEC_021)
 
 
 def usim_for(run, ue: UE) -> Usim:
@@ -112,8 +84,6 @@ def renew_port_uc(run, flow: FlowState, sec: FlowSec) -> None:
     """A new protected client port for a new Security-Client (TS 24.229 5.1.1.5.1: "new values
     for spi_uc, spi_us and port_uc"); the old port's socket is closed once the new one is bound,
     so the two differ."""
-    from .transport import UdpEndpoint
-
     if hasattr(sec.esp, "renew_port_uc"):              # TCP over ESP (engine/esptcp.py)
         sec.port_uc = sec.esp.renew_port_uc()
         return
@@ -122,7 +92,7 @@ def renew_port_uc(run, flow: FlowState, sec: FlowSec) -> None:
     s.setblocking(False)
     name = f"{flow.name}~uc"
     old = run.endpoints.get(name)
-    ep = UdpEndpoint.adopt(s, run._on_wire)
+    ep = UdpEndpoint.adopt(s, run.on_wire)
     ep.owned = True
     run.endpoints[name] = ep
     if old is not None:
@@ -132,30 +102,15 @@ def renew_port_uc(run, flow: FlowState, sec: FlowSec) -> None:
     sec.esp.clear_uc = s
 
 
-def _hub(run) -> EspHub:
-    try:
-        return EspHub.shared()
-    except EspUnavailable as exc:
-        raise SecUnavailable(str(exc)) from None
-
-
-class SecUnavailable(Exception):
-    """No raw ESP sockets here: the step cannot run (inconclusive, with the reason)."""
-
-
 def flow_sec(run, flow: FlowState, step: StepSpec) -> FlowSec:
     """The flow's sec-agree state; on first use reserve port_uc/port_us and open its mailbox."""
     if flow.sec is not None:
         return flow.sec
     if step.options.get("udp_encap"):
-        from .encap_steps import encap_flow_sec        # RFC 3948 ESP-in-UDP (mod=UDP-enc-tun)
-
-        return encap_flow_sec(run, flow, step)
+        return encap_flow_sec(run, flow, step)         # RFC 3948 ESP-in-UDP (mod=UDP-enc-tun)
     if flow.transport != "udp":
-        from .esptcp import tcp_flow_sec               # TCP over ESP through the TUN gateway
-
-        return tcp_flow_sec(run, flow, step)
-    hub = _hub(run)
+        return tcp_flow_sec(run, flow, step)           # TCP over ESP through the TUN gateway
+    hub = esp_hub()
     socks = []
     for _ in range(2):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -163,11 +118,9 @@ def flow_sec(run, flow: FlowState, step: StepSpec) -> FlowSec:
         s.setblocking(False)
         socks.append(s)
     port_uc, port_us = socks[0].getsockname()[1], socks[1].getsockname()[1]
-    from .transport import UdpEndpoint
-
     # the reserving sockets are ordinary endpoints too: anything sent in clear to them is seen
     for name, s in ((f"{flow.name}~uc", socks[0]), (f"{flow.name}~us", socks[1])):
-        ep = UdpEndpoint.adopt(s, run._on_wire)
+        ep = UdpEndpoint.adopt(s, run.on_wire)
         ep.owned = True
         run.endpoints[name] = ep
     mailbox = hub.mailbox(f"tester {run.item_id} {flow.name}")
@@ -176,9 +129,9 @@ def flow_sec(run, flow: FlowState, step: StepSpec) -> FlowSec:
     def on_packet(direction: str, packet: bytes) -> None:
         if direction == "received" and len(packet) >= 24:
             seen.append(int.from_bytes(packet[(packet[0] & 0x0F) * 4:][:4], "big"))
-        run._on_esp_packet(direction, packet)
+        run.on_esp_packet(direction, packet)
 
-    esp = EspFlowEndpoint(mailbox, flow.local_ip, port_uc, port_us, socks[0], run._on_wire,
+    esp = EspFlowEndpoint(mailbox, flow.local_ip, port_uc, port_us, socks[0], run.on_wire,
                           on_packet, lambda: hub.new_spi())
     offer = [tuple(p) for p in (step.options.get("algorithms") or run.target.sec_agree.offer)]
     flow.sec = FlowSec(port_uc, port_us, esp, offer, esp_spis=seen)
@@ -189,7 +142,7 @@ def flow_sec(run, flow: FlowState, step: StepSpec) -> FlowSec:
 
 # -- the step ---------------------------------------------------------------------------------
 def sec_register_step(run, step: StepSpec, result: StepResult) -> None:
-    ue, flow = run._flow(step.flow)
+    ue, flow = run.flow(step.flow)
     try:
         sec = flow_sec(run, flow, step)
     except SecUnavailable as exc:
@@ -219,24 +172,23 @@ def sec_register_step(run, step: StepSpec, result: StepResult) -> None:
             continue
         break
     result.request_index, result.response_index = req_idx, resp_idx
-    ctx = run._context(ue, request, response, why)
+    ctx = run.context(ue, request, response, why)
     if response is None:
         result.note = why
     elif 200 <= response.status < 300:
-        run._remember_path(flow.name, response)
-        run._remember_flow_timer(flow.name, response)
-    run._judge(step, result, ctx, resp_idx)
+        run.state(RegistrationState).remember_2xx(flow.name, response)
+    run.judge(step, result, ctx, resp_idx)
 
 
 def _base_request(run, step, ue, flow, sec, *, initial: bool):
-    opts = run._options(step, ue)
+    opts = register_options(run, step, ue)
     opts.authorization = False
     if "sec-agree" not in opts.supported:
         opts.supported = list(opts.supported) + ["sec-agree"]     # RFC 3329 §2.3.2 SHOULD
     for tag in ("sec-agree",):
         if tag not in opts.require:
             opts.require.append(tag)
-    run._dialog_for(step, flow)
+    dialog_for(run, step, flow)
     branch = new_branch()
     request = build_register(ue, flow, opts, branch=branch)
     if not initial:
@@ -251,7 +203,7 @@ def _base_request(run, step, ue, flow, sec, *, initial: bool):
 
 def _initial(run, step, ue, flow, sec: FlowSec):
     """The unprotected REGISTER (initial, after a MAC failure, or with auts)."""
-    hub = _hub(run)
+    hub = esp_hub()
     usim = usim_for(run, ue)
     for spi, _ in list(sec.esp.mailbox.spis):
         if spi not in sec.changed_spis:          # still watched (TP_SEC_006)
@@ -263,7 +215,7 @@ def _initial(run, step, ue, flow, sec: FlowSec):
     sec.client = client_mechanisms(sec.offer, port_c=sec.port_uc, port_s=sec.port_us,
                                    spi_c=spi_c, spi_s=hub.new_spi(avoid={spi_c}),
                                    modes=getattr(sec.esp, "modes", None))
-    ep = run._endpoint(flow)
+    ep = run.endpoint(flow)
     flow.port_uc, flow.port_us = sec.port_uc, sec.port_us
     request = _base_request(run, step, ue, flow, sec, initial=True)
     uri = f"sip:{ue.domain}"
@@ -338,7 +290,7 @@ def _read_challenge(run, ue, flow, sec: FlowSec, response: Response | None, usim
     for sa in sec.sas.inbound("ue"):
         sec.esp.mailbox.claim(sa.spi)
     sec.esp.use(EspEndpoint(sec.sas, "ue"), (pcscf_ip, chosen.port_s))
-    run.sa_sets.append(sec.sas)
+    run.state(EspState).sa_sets.append(sec.sas)
 
 
 def _protected(run, step, ue, flow, sec: FlowSec):
@@ -363,14 +315,14 @@ def _protected(run, step, ue, flow, sec: FlowSec):
     client = sec.client
     if o.get("security_client") == "changed":
         # TP_SEC_006: another spi-c than REGISTER #1's; watched, so that ESP sent to it is seen
-        spi = _hub(run).new_spi()
+        spi = esp_hub().new_spi()
         sec.changed_spis.add(spi)
         sec.esp.mailbox.claim(spi)
         client = [replace(m, spi_c=spi) for m in sec.client]
     if o.get("security_client") == "renewed":
         # TP_SEC_017: a re-registration announcing a new SA set (new spi-c, spi-s and port-c, the
         # same port-s, TS 34.229-1 §8.2); the new SPIs are watched, the new port reserved
-        hub = _hub(run)
+        hub = esp_hub()
         spi_c = hub.new_spi()
         spi_s = hub.new_spi(avoid={spi_c})
         for spi in (spi_c, spi_s):
@@ -379,9 +331,7 @@ def _protected(run, step, ue, flow, sec: FlowSec):
         reserve = socket.socket(socket.AF_INET6 if ":" in flow.local_ip else socket.AF_INET, socket.SOCK_DGRAM)
         reserve.bind((flow.local_ip, 0))
         reserve.setblocking(False)
-        from .transport import UdpEndpoint
-
-        ep = UdpEndpoint.adopt(reserve, run._on_wire)     # closed with the run's endpoints
+        ep = UdpEndpoint.adopt(reserve, run.on_wire)     # closed with the run's endpoints
         ep.owned = True
         run.endpoints[f"{flow.name}~uc{len(sec.changed_spis)}"] = ep
         client = [replace(m, spi_c=spi_c, spi_s=spi_s, port_c=reserve.getsockname()[1]) for m in sec.client]
@@ -423,7 +373,7 @@ def sec_context(run, flow_name: str | None) -> dict:
     if flow_name is None:
         return info
     try:
-        _, flow = run._flow(flow_name)
+        _, flow = run.flow(flow_name)
     except LocalProtocolError:
         return info
     sec = flow.sec

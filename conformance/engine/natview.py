@@ -1,33 +1,10 @@
-"""Steps that act on the network topology, and the NAT's view of a case.
-
-- ``nat: rebind``: the NAT's public address changes and every mapping is forgotten (a NAT
-  rebinding, RFC 5626 §4.4.2: the UE learns it from a changed XOR-MAPPED-ADDRESS).
-- ``nat: flush``: every mapping is forgotten (conntrack flushed), the public address stays.
-
-After the case, :func:`merge_nat_view` adds the frames captured on the NAT's veth ends to the
-case's pcap (each packet before and after translation) and notes on each UE message how the NAT
-translated it, so the ladder shows the mapping.
-"""
+"""The NAT's view of a case: after the case, the frames captured on the NAT's veth ends join the
+case's pcap (each packet before and after translation), and each UE message gets a note saying
+how the NAT translated it, so the ladder shows the mapping."""
 
 from __future__ import annotations
 
-from ..meaning.results import StepResult
-from ..sip.errors import LocalProtocolError
-
-
-def nat_step(run, step, result: StepResult) -> None:
-    topo = run.topology
-    what = step.options.get("do") or step.options.get("action")
-    if topo is None:
-        raise LocalProtocolError("nat: the target has no network topology")
-    if what == "rebind":
-        old, new = topo.rebind()
-        result.note = f"NAT rebinding: public address {old} -> {new}, every mapping forgotten"
-    elif what == "flush":
-        topo.flush()
-        result.note = "NAT mappings flushed (conntrack -F)"
-    else:
-        raise LocalProtocolError(f"nat: unknown action {what!r} (rebind, flush)")
+from .espstate import EspState
 
 
 def merge_nat_view(run) -> None:
@@ -35,13 +12,13 @@ def merge_nat_view(run) -> None:
     cap = getattr(topo, "capture", None)
     if cap is None:
         return
-    start = run._wall0
+    start = run.wall_start
     for f in cap.since(run.nat_mark):
         run.pcap.ether(f.when, f.data)
     behind = {f.local_ip for u in run.ues.values() for f in u.flows.values() if topo.spec.behind_nat(f.local_ip)}
     if not behind:
         return
-    encap = getattr(run, "encap_ports", None) or set()
+    encap = run.state(EspState).encap_ports
     for m in run.messages:
         local = m.src if m.direction == "sent" else m.dst
         if not local or local[0] not in behind or not m.text:
@@ -73,12 +50,3 @@ def merge_nat_view(run) -> None:
             note = f"NAT mapping {seen[-1][0]}:{seen[-1][1]}" if seen else ""
         if note:
             m.note = f"{m.note}; {note}" if m.note else note
-
-
-def _esp_keepalive(run, step, result: StepResult) -> None:
-    from .encap_steps import esp_keepalive_step
-
-    esp_keepalive_step(run, step, result)
-
-
-TOPOLOGY_STEPS = {"nat": nat_step, "esp_keepalive": _esp_keepalive}

@@ -10,7 +10,7 @@ less: declared versus observed).  Copies are named ``F_1`` ... ``F_<N+1>``; ever
 the case's messages and pcap.
 
 Shared helpers (``clone_flow``, ``sub_exchange``, ``response_of``) are used by the robustness
-steps too (engine/robust_steps.py).
+steps too (steps/storm.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from ..sip.headers import parse_contacts, parse_uri, uri_equal
 from ..sip.message import Response, parse_message
 from ..meaning.verdict import FAIL, INCONCLUSIVE, PASS, Finding
 from ..ue.model import FlowState
+from ..engine.api import RunApi
+from .kind import StepKind
+from .register import register
 
 DECLARED = "suite: declared policy"
 ATOMIC = "RFC 3261 §10.3 (processed atomically)"
@@ -58,7 +61,7 @@ def sub_exchange(run, step: StepSpec, action: str, flow: str, into: StepResult, 
                               preamble=False)
     scratch = into if expect is not None else StepResult(name=step.name, action=action, flow=flow,
                                                          location=into.location)
-    run._register_step(sub, scratch)
+    register(run, sub, scratch)
     if scratch is not into:
         into.findings.extend(f for f in scratch.findings if f.outcome in (FAIL, INCONCLUSIVE))
         into.request_index, into.response_index = scratch.request_index, scratch.response_index
@@ -77,12 +80,12 @@ def contact_listed(response: Response, uri: str) -> bool:
         return False
 
 
-def flow_limit_step(run, step: StepSpec, result: StepResult) -> None:
+def flow_limit(run: RunApi, step: StepSpec, result: StepResult) -> None:
     limit = getattr(run.target, "max_flows", None)
     if not limit:
         raise LocalProtocolError("flow_limit: the target declares no max_flows (the operator's limit, "
                                  "docs/targets.md)")
-    ue, template = run._flow(step.flow)
+    ue, template = run.flow(step.flow)
     base = {k: v for k, v in step.options.items() if k not in ("contact",)}
     names = []
     for i in range(1, limit + 2):
@@ -128,6 +131,17 @@ def flow_limit_step(run, step: StepSpec, result: StepResult) -> None:
             location=result.location, message_index=result.response_index))
 
 
-LIMIT_STEPS = {"flow_limit": flow_limit_step}
+__all__ = ["KIND", "clone_flow", "contact_listed", "flow_limit", "response_of", "sub_exchange"]
 
-__all__ = ["LIMIT_STEPS", "clone_flow", "flow_limit_step", "response_of", "sub_exchange"]
+
+KIND = StepKind(
+    name="flow_limit",
+    summary=("Registers copies of the flow (reg-id 1..N, N = the target's max_flows) and then one more, judged by "
+             "expect; a fetch afterwards must list the N and not the refused one (TS 24.229 5.4.1.2.2, "
+             "steps/flow_limit.py)."),
+    schema={"$ref": "#/$defs/flow_action"}, needs_flow=True, live=flow_limit, order=210,
+    extra={"usage": "`flow_limit: FLOW`",
+           "table": ("against a target declaring `max-flows` with `max_flows: N`: copies of FLOW (its address, "
+                     "transport, edge; a new port and Call-ID each, named `FLOW_1`...) register reg-ids 1..N, each "
+                     "must be accepted, then reg-id N+1, judged by the step's `expect`; a fetch afterwards must list "
+                     "the N and not the refused one (TS 24.229 5.4.1.2.2)")})

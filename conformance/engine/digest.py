@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass, field
 
 from ..ims.digest import build_credentials
-from ..sip.errors import ParseError
+from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.headers import format_auth, parse_auth
 from ..sip.message import Request, Response
 from ..ue.model import new_branch
@@ -65,11 +66,15 @@ def with_credentials(request: Request, header: str, value: str, *, new_cseq: int
     return out
 
 
-def _sent(run) -> dict:
+@dataclass
+class DigestSent:
     """Per flow, the last (header, credentials) the engine sent (for ``digest: {replay: FLOW}``)."""
-    if not hasattr(run, "digest_sent"):
-        run.digest_sent = {}
-    return run.digest_sent
+
+    by_flow: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _sent(run) -> dict:
+    return run.state(DigestSent).by_flow
 
 
 def prepare(run, step, request: Request) -> Request:
@@ -79,8 +84,6 @@ def prepare(run, step, request: Request) -> Request:
         return request
     sent = _sent(run).get(choice["replay"])
     if sent is None:
-        from ..sip.errors import LocalProtocolError
-
         raise LocalProtocolError(f"digest: replay of flow {choice['replay']}, which has sent no credentials yet")
     out = Request(method=request.method, uri=request.uri, body=request.body,
                   headers=[(n, v) for n, v in request.headers
@@ -141,4 +144,4 @@ def answer_challenges(run, step, result, ue, flow_name, ep, request, outcome, *,
     return request, outcome
 
 
-__all__ = ["answer_challenges", "credentials_for", "digest_challenge", "prepare", "with_credentials"]
+__all__ = ["DigestSent", "answer_challenges", "credentials_for", "digest_challenge", "prepare", "with_credentials"]

@@ -16,8 +16,8 @@
   (section 4.4.1: ping and pong "cannot be sent in the middle of a SIP message"; no keyword), so
   a 400, a closed connection or no answer are what the text leads to; anything else is recorded.
 
-The pong count and the answers are read from what the runner recorded (``run._keepalives``,
-``run.messages``); the variants' byte strings are built by :func:`variant_bytes` (sans-IO).
+The pong count and the answers are read from what the runner recorded (the run's :class:`~conformance.engine.keepalive_log.KeepaliveLog`
+and ``run.messages``); the variants' byte strings are built by :func:`variant_bytes` (sans-IO).
 """
 
 from __future__ import annotations
@@ -25,9 +25,17 @@ from __future__ import annotations
 import selectors
 import time
 
-from ..sip.errors import LocalProtocolError
+from ..cases.model import StepSpec
+from ..engine.api import RunApi
+from ..engine.bounds import answer_bound
+from ..engine.keepalive_log import KeepaliveLog
+from ..engine.registration import register_options
+from ..engine.transport import TcpEndpoint
+from ..meaning.results import StepResult
 from ..meaning.verdict import FAIL, INFO, PASS, Finding
-from .raw_steps import answer_bound
+from ..sip.errors import LocalProtocolError
+from ..ue.model import build_register, new_branch
+from .kind import StepKind
 
 VARIANTS = ("single", "with_register", "split", "flood", "in_headers")
 PONG_REF = "RFC 5626 §5.4 ¶2"
@@ -51,7 +59,7 @@ def _finding(step, result, check, level, ref, outcome, expected, observed, index
 
 
 def _pongs(run, flow, start: int) -> list:
-    return [k for k in run._keepalives[start:] if k[0] == flow.name and k[1] == "pong"]
+    return [k for k in run.state(KeepaliveLog).seen[start:] if k[0] == flow.name and k[1] == "pong"]
 
 
 def _received(run, flow, start: int) -> list:
@@ -59,18 +67,16 @@ def _received(run, flow, start: int) -> list:
 
 
 def _refresh(run, step, ue, flow):
-    from ..ue.model import build_register, new_branch
-
     if flow.dialog is None:
         raise LocalProtocolError(f"crlf: flow {flow.name} has not registered yet")
-    opts = run._options(step, ue)
+    opts = register_options(run, step, ue)
     opts.kind = "refresh"
     flow.dialog.next_cseq()
     return build_register(ue, flow, opts, branch=new_branch())
 
 
-def crlf_step(run, step, result) -> None:
-    ue, flow = run._flow(step.flow)
+def crlf(run: RunApi, step: StepSpec, result: StepResult) -> None:
+    ue, flow = run.flow(step.flow)
     if flow.transport != "tcp":
         raise LocalProtocolError(f"crlf needs a TCP flow; {flow.name} is {flow.transport}")
     variant = step.options["variant"]
@@ -78,12 +84,12 @@ def crlf_step(run, step, result) -> None:
     if variant == "flood":
         _flood(run, step, result, flow, float(step.options.get("timeout", 1.0)))
         return
-    ep = run._endpoint(flow)
-    k0, m0 = len(run._keepalives), len(run.messages)
+    ep = run.endpoint(flow)
+    k0, m0 = len(run.state(KeepaliveLog).seen), len(run.messages)
     if variant == "single":
         ep.send(b"\r\n")
-        result.request_index = run._record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n", "single CRLF")
-        run._wait(bound, until=lambda: ep.closed)
+        result.request_index = run.record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n", "single CRLF")
+        run.wait(bound, until=lambda: ep.closed)
         got = _received(run, flow, m0)
         errors = [m for m in got if m.text.startswith("SIP/2.0 ")]
         closed = ep.closed or any(not m.text for m in got)
@@ -99,18 +105,18 @@ def crlf_step(run, step, result) -> None:
     if variant == "split":
         gap = float(step.options.get("gap", 0.5))
         ep.send(b"\r\n")
-        result.request_index = run._record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n",
+        result.request_index = run.record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n",
                                            "CRLF ping, first half")
-        run._wait(gap)
+        run.wait(gap)
         early = _pongs(run, flow, k0)
-        k1 = len(run._keepalives)
+        k1 = len(run.state(KeepaliveLog).seen)
         if ep.closed:
             _finding(step, result, "one pong after the second half", "MUST", PONG_REF, FAIL,
                      "a CRLF pong after the second half of the ping", "the SUT closed the connection after the first half")
             return
         ep.send(b"\r\n")
-        run._record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n", "CRLF ping, second half")
-        run._wait(bound, until=lambda: bool(_pongs(run, flow, k1)))
+        run.record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n", "CRLF ping, second half")
+        run.wait(bound, until=lambda: bool(_pongs(run, flow, k1)))
         late = _pongs(run, flow, k1)
         result.response_index = late[0][3] if late else None
         observed = f"{len(late)} pong(s) after the second half" + (f", {len(early)} before it" if early else "")
@@ -132,10 +138,10 @@ def crlf_step(run, step, result) -> None:
 
         ep.send = prefixed
         try:
-            run._send_and_judge(step, result, ue, flow.name, ep, request)
+            run.send_and_judge(step, result, ue, flow.name, ep, request)
         finally:
             ep.send = send
-        run._wait(0.05)
+        run.wait(0.05)
         for idx in (result.request_index, result.response_index):
             if idx is not None:   # the pong may share a segment with the answer: dissectors may stumble
                 m = run.messages[idx]
@@ -150,7 +156,7 @@ def crlf_step(run, step, result) -> None:
         request = _refresh(run, step, ue, flow)
         data = in_headers(request.to_bytes())
         ep.send(data)
-        result.request_index = run._record("sent", flow.name, "tcp", ep.local, ep.remote, data,
+        result.request_index = run.record("sent", flow.name, "tcp", ep.local, ep.remote, data,
                                            f"{request.summary()} with CRLF CRLF inside its headers",
                                            "invalid message (deliberate): a double CRLF after the first header line")
 
@@ -158,7 +164,7 @@ def crlf_step(run, step, result) -> None:
             return ep.closed or any(m.text.startswith("SIP/2.0 ") and not m.text[8:9] == "1"
                                     for m in _received(run, flow, m0))
 
-        run._wait(bound, until=final)
+        run.wait(bound, until=final)
         got = [m for m in _received(run, flow, m0) if m.text.startswith("SIP/2.0 ")]
         pongs = _pongs(run, flow, k0)
         closed = ep.closed
@@ -178,20 +184,18 @@ def crlf_step(run, step, result) -> None:
 
 
 def _flood(run, step, result, flow, bound: float) -> None:
-    from .transport import TcpEndpoint
-
     count = int(step.options.get("count", 10_000))
     if not 0 < count <= MAX_FLOOD:
         raise LocalProtocolError(f"crlf flood: count must be 1 to {MAX_FLOOD}")
     ip = flow.local_ip
-    ep = TcpEndpoint(ip, run.sut_for(ip), run._on_wire, run.target.timers.connect,
+    ep = TcpEndpoint(ip, run.sut_for(ip), run.on_wire, run.target.timers.connect,
                      sock_factory=run.sock_factory(ip, getattr(flow.spec, "site", 1)))
     data = b"\r\n\r\n" * count
     started = time.monotonic()
     pongs, closed = 0, ""
     try:
         ep.send(data)
-        result.request_index = run._record("sent", flow.name, "tcp", ep.local, ep.remote, b"",
+        result.request_index = run.record("sent", flow.name, "tcp", ep.local, ep.remote, b"",
                                            f"{count} CRLF pings in one write ({len(data)} bytes)",
                                            "a flood (deliberate), over a connection of its own")
         with selectors.DefaultSelector() as sel:
@@ -209,11 +213,27 @@ def _flood(run, step, result, flow, bound: float) -> None:
     finally:
         ep.close()
     observed = f"{pongs} of {count} pongs within {bound:g} s" + (f"; {closed}" if closed else "")
-    result.response_index = run._record("received", flow.name, "tcp", ep.remote, ep.local, b"",
+    result.response_index = run.record("received", flow.name, "tcp", ep.remote, ep.local, b"",
                                         f"{pongs} CRLF pongs", observed)
     _finding(step, result, "answers to the flood (recorded; rate limiting acceptable)", "MAY", FLOOD_REF,
              PASS, "any number of pongs, or a closed connection", observed, result.response_index)
     result.note = observed
 
 
-__all__ = ["VARIANTS", "crlf_step", "in_headers"]
+__all__ = ["KIND", "VARIANTS", "crlf", "in_headers"]
+
+
+KIND = StepKind(
+    name="crlf",
+    summary=("CRLF edge cases on a TCP flow (steps/crlf.py, TP_EDGE_014): single, with_register, split, flood, "
+             "in_headers."),
+    schema={"$ref": "#/$defs/crlf_action"}, needs_flow=True, live=crlf, order=190,
+    offline_reason="its raw stimulus is not re-judged from a capture",
+    extra={"usage": "`crlf: {flow: FLOW, variant: V}`",
+           "table": ("CRLF edge cases on a TCP flow (TP_EDGE_014), judged by the step: `single` (one CRLF: ignored, "
+                     "MUST, RFC 3261 §7.5), `with_register` (a ping and a refresh REGISTER in one segment: a pong, "
+                     "MUST, and the step's `expect` on the REGISTER's answer), `split` (a ping in two halves `gap` s "
+                     "apart, default 0.5: one pong after the second half, MUST), `flood` (`count` pings, default "
+                     "10000, in one write over a connection of its own: the pongs within `timeout`, default 1 s, "
+                     "recorded), `in_headers` (a refresh REGISTER with a double CRLF inside its headers: the answer "
+                     "recorded)")})

@@ -1,0 +1,90 @@
+"""What a case run keeps of the wire: the message list, the pcap, and the ESP keys beside it.
+
+Endpoints report every datagram and TCP event through :meth:`Recording.on_wire`, so the pcap
+holds what really crossed the wire (retransmissions, pongs, garbage) while the message list
+holds what the steps and checks speak about.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from ..ims.wireshark import write_config_dir
+from ..meaning.results import MessageRecord
+from .espstate import EspState
+from .pcap import PcapRecorder
+from .transport import Addr
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+class Recording:
+    """The clock, the message list and the pcap of one case run."""
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.wall_start = time.time()
+        self.pcap = PcapRecorder(self.wall_start)
+        self.messages: list[MessageRecord] = []
+        self.current_step = ""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        """The pcap's clock: wall time that never jumps within the run."""
+        return self.wall_start + (time.monotonic() - self.t0)
+
+    def on_wire(self, direction: str, transport: str, src: Addr, dst: Addr, data: bytes, event: str) -> None:
+        when = self.wall()
+        if transport == "udp":
+            self.pcap.udp(when, src, dst, data)
+        elif event == "open":
+            self.pcap.tcp_open(when, src, dst)
+        elif event in ("close", "closed") or direction == "closed":
+            self.pcap.tcp_close(when, src, dst)
+        elif data:
+            self.pcap.tcp_data(when, src, dst, data)
+
+    def on_esp_packet(self, direction: str, packet: bytes) -> None:
+        self.pcap.raw_ip(self.wall(), packet)
+
+    def record(self, direction: str, flow: str, transport: str, src: Addr, dst: Addr, data: bytes,
+               summary: str, note: str = "") -> int:
+        idx = len(self.messages)
+        self.messages.append(MessageRecord(
+            index=idx, time=round(time.monotonic() - self.t0, 6), direction=direction, flow=flow,
+            transport=transport, src=tuple(src), dst=tuple(dst), summary=summary,
+            text=data.decode("utf-8", "replace"), step=self.current_step, note=note))
+        return idx
+
+    def write_pcap(self, path: Path, esp: EspState | None) -> None:
+        """The pcap, and the ESP keys of its SA sets beside it (when the case had any)."""
+        self.pcap.write(path)
+        if esp is not None and esp.sa_sets:
+            write_keys(path, esp.sa_sets, esp.encap_ports)
+
+
+def keys_dir(pcap_path: Path) -> Path:
+    """Where the ESP keys of a case's pcap are written (a Wireshark configuration directory)."""
+    return pcap_path.with_suffix(".wireshark")
+
+
+def write_keys(pcap_path: Path, sa_sets, encap_ports=()) -> Path:
+    """esp_sa + preferences (decryption and ICV check on) + decode_as_entries (SIP on every
+    protected port): ``WIRESHARK_CONFIG_DIR=<dir> tshark -r <pcap>`` shows the SIP inside.
+    SAs of UDP-encapsulated flows (a port in ``encap_ports``) match any address (the NAT
+    changes the outer ones) and their ports decode as UDPENCAP (RFC 3948)."""
+    sas = [sa for s in sa_sets for sa in s.sas]
+    encap = {sa.spi for sa in sas if {sa.sport, sa.dport} & set(encap_ports)}
+    directory = write_config_dir(keys_dir(pcap_path), sas, any_address_spis=encap)
+    ports = sorted({p for sa in sas for p in (sa.sport, sa.dport)})
+    wrapped = {p for sa in sas if sa.spi in encap for p in (sa.sport, sa.dport)}
+    (directory / "decode_as_entries").write_text(
+        "".join(f"decode_as_entry: udp.port,{p},(none),{'UDPENCAP' if p in wrapped else 'SIP'}\n"
+                for p in ports))
+    return directory

@@ -1,0 +1,56 @@
+"""``close: FLOW``: the flow disappears as after lost coverage: its TCP connection is closed, its
+UDP socket closed (later datagrams to it draw ICMP port unreachable).  ``{last_delivered: true}``
+closes the flow that received the latest terminating request."""
+
+from __future__ import annotations
+
+from ..cases.model import StepSpec
+from ..engine.api import RunApi
+from ..engine.nat_contact import owner_flow
+from ..engine.peer import PEER_FLOW
+from ..meaning.results import StepResult
+from ..sip.errors import LocalProtocolError
+from .kind import StepKind
+
+
+def close(run: RunApi, step: StepSpec, result: StepResult) -> None:
+    name = step.flow
+    if step.options.get("last_delivered"):
+        flows = [f for f, _, _ in run.deliveries if f != PEER_FLOW]
+        if not flows:
+            raise LocalProtocolError("close: last_delivered, but no flow has received a request yet")
+        name = owner_flow(flows[-1])   # a request routed to f1's Contact: f1 is the flow meant
+    _, flow = run.flow(name)
+    ep = run.endpoints.pop(flow.name, None)
+    if ep is not None:
+        ep.close()
+    run.closed_flows.add(flow.name)
+    result.flow = flow.name
+    result.note = f"flow {flow.name} closed ({flow.transport} {flow.local_ip}:{flow.local_port})"
+
+
+def offline(replay, step: StepSpec, result: StepResult) -> None:
+    name = step.flow
+    if step.options.get("last_delivered"):
+        if not replay.st.deliveries:
+            raise LookupError("close: last_delivered, but no flow has received a request yet")
+        name = replay.st.deliveries[-1].split("@contact", 1)[0]
+    replay.st.closed.add(name)
+    result.flow = name
+    result.note = f"flow {name} closed"
+
+
+KIND = StepKind(
+    name="close",
+    summary=("The flow disappears: its TCP connection is closed, its UDP socket stops answering (lost coverage). "
+             "A flow name, or {last_delivered: true} for the flow that received the latest terminating request."),
+    schema={"anyOf": [{"$ref": "#/$defs/flow_name"},
+                      {"type": "object", "additionalProperties": False,
+                       "properties": {"flow": {"description": "The flow to close.", "$ref": "#/$defs/flow_name"},
+                                      "last_delivered": {"description": "Close the flow that received the latest terminating request.",
+                                                         "const": True}}}],
+            "x-expected": "a flow name, or {last_delivered: true}"},
+    needs_flow=True, live=close, offline=offline, order=130,
+    extra={"usage": "`close: FLOW`",
+           "table": ("the flow disappears: its TCP connection is closed, its UDP socket stops answering (lost "
+                     "coverage); `{last_delivered: true}`: the flow that received the latest terminating request")})
