@@ -225,3 +225,13 @@ def test_template_fields_name_flows_and_ues():
     assert fields["path_f1"] == "sip:tok@sut;lr" and fields["aor_b"] == "sip:ue-b@ims.test"
     assert fields["contact_fb"].startswith("sip:ue-b@127.0.0.12:5064")
     assert (fields["sut"], fields["cseq"], fields["call_id"]) == ("[2001:db8:2::2]:5060", 4, "c@x")
+
+
+def test_the_case_schema_carries_the_kinds_fragment():
+    from conformance.cases.loader import SCHEMA_PATH
+    from conformance.yamlio.source import load_documents, plain
+
+    _, docs = load_documents(SCHEMA_PATH)
+    schema = plain(docs[0][1])
+    assert schema["$defs"]["step"]["properties"]["packet"]["$ref"] == "#/$defs/packet_action"
+    assert schema["$defs"]["packet_action"] == KINDS["packet"].schema
