@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scapy.layers.inet6 import L3RawSocket6
 from scapy.supersocket import L3RawSocket
@@ -223,7 +223,7 @@ class CraftedEndpoint:
         return self.answer_ep is not None and self.answer_ep.closed
 
     def send(self, data: bytes, dst) -> None:
-        packets = build(Datagram(**{**self.datagram.__dict__, "payload": data}))
+        packets = build(replace(self.datagram, payload=data))
         for pkt in packets:
             wire = bytes(pkt)
             if self.raw.send(pkt) != len(wire):   # Scapy logs a socket error and returns 0
@@ -315,11 +315,16 @@ def _exchange_and_judge(run, step, result, ue, addr: Addressing, ep: CraftedEndp
     first_d, first_f = len(run.deliveries), len(run.forwarded)
     name = addr.answer_flow or step.flow
     if ep.answer_ep is None:   # no flow of the tester has that source: nothing can be answered
-        data = request.to_bytes()
-        ep.send(data, (addr.dst, addr.dport))
-        req_idx = run.record("sent", step.flow, "udp", ep.local, (addr.dst, addr.dport), data, request.summary())
-        run.wait(float(step.options.get("timeout", 1.0)))
+        data, dst = request.to_bytes(), (addr.dst, addr.dport)
         response, resp_idx, why = None, None, f"the source {addr.src}:{addr.sport} is no flow of the tester"
+        try:
+            ep.send(data, dst)
+        except TransportError as exc:
+            why = str(exc)
+        req_idx = run.record("sent", step.flow, "udp", ep.local, dst, data, request.summary(),
+                             "" if ep.sent else f"send failed: {why}")
+        if ep.sent:
+            run.wait(float(step.options.get("timeout", 1.0)))
     else:
         response, req_idx, resp_idx, why = run.exchange(name, ep, request, step.options.get("timeout"),
                                                         dst=(addr.dst, addr.dport))

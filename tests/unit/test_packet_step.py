@@ -235,3 +235,16 @@ def test_the_case_schema_carries_the_kinds_fragment():
     schema = plain(docs[0][1])
     assert schema["$defs"]["step"]["properties"]["packet"]["$ref"] == "#/$defs/packet_action"
     assert schema["$defs"]["packet_action"] == KINDS["packet"].schema
+
+
+def test_a_source_that_is_no_flow_is_sent_recorded_and_judged_without_an_answer(raw):
+    run = FakeRun(topology=SimpleNamespace(), addresses=("198.18.1.2", "198.18.3.2"), sut=("198.18.2.2", 5060))
+    result = StepResult(name="packet f1", action="packet", flow="f1")
+    packet_step.live(run, step(ip={"src": "198.18.1.9"}, udp={"sport": 40000}, sip={"template": "register"}), result)
+    [pkt] = [IP(p) for p in raw.sent]
+    assert (pkt[IP].src, pkt[UDP].sport) == ("198.18.1.9", 40000)
+    [(kind, ctx)] = run.calls
+    assert kind == "judge" and ctx.response is None and ctx.dialog["sender"] == "f1"
+    record = run.messages[result.request_index]
+    assert (record.flow, record.src) == ("f1", ("198.18.1.9", 40000))
+    assert "source spoofed as 198.18.1.9" in record.note and "no flow of the tester" in result.note
