@@ -91,8 +91,8 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
     # Parsed Contact / URI texts are cached by text; a registration load repeats each binding's
     # text at every refresh, so the cache must hold a capture's bindings (tens of thousands) or it
     # is cleared before any text comes back.  Still bounded (cleared when full), restored after.
-    caches = headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX
-    headers._NAME_ADDR_CACHE_MAX = headers._URI_CACHE_MAX = max(caches[0], CACHE_MAX)
+    caches = headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX
+    headers.NAME_ADDR_CACHE_MAX = headers.URI_CACHE_MAX = max(caches[0], CACHE_MAX)
 
     def handle(events):
         for ev in events:
@@ -113,7 +113,7 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
             judge.feed(item)
     finally:
         gc.set_threshold(*thresholds)
-        headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX = caches
+        headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX = caches
     a.seconds = time.perf_counter() - t0
     return a
 

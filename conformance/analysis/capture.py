@@ -202,14 +202,14 @@ class _FastPcapReader:
         if len(hdr) < 20:
             raise ValueError("Invalid pcap file (too short)")
         self.linktype = struct.unpack(endian + "HHIIII", hdr)[5]
-        self._rec = struct.Struct(endian + "IIII")
+        self.record_struct = struct.Struct(endian + "IIII")
 
-    def _read_packet(self, size: int):
+    def _read_packet(self, size: int):   # the name of Scapy's RawPcapReader method it stands in for
         f = self.f
         hdr = f.read(16)
         if len(hdr) < 16:
             raise EOFError
-        sec, usec, caplen, wirelen = self._rec.unpack(hdr)
+        sec, usec, caplen, wirelen = self.record_struct.unpack(hdr)
         read = f.read(min(caplen, _SCAPY_READ_BOUND))
         remaining = caplen - len(read)
         while remaining > 0:
@@ -341,7 +341,7 @@ class CaptureReader:
         stats = self.stats
         linktype = reader.linktype
         res = 1_000_000_000 if reader.nano else 1_000_000
-        rec = reader._rec
+        rec = reader.record_struct
         unpack_rec = rec.unpack_from
         size = os.path.getsize(self.path)
         frags: dict = {}

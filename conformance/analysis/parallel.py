@@ -94,7 +94,7 @@ class _PartReassembler(Reassembler):
         self._table = _table(n)
         self._calls: dict[bytes, int] = {}
         self._aors: dict[bytes, int] = {}  # To value as written -> process
-        self._last: tuple = (None, 0)  # (datagram, its process) from the loop's look at it
+        self.last_seen: tuple = (None, 0)  # (datagram, its process) from the loop's look at it
 
     def part(self, data: bytes) -> int:
         body = data.lstrip(b"\r\n")
@@ -131,7 +131,7 @@ class _PartReassembler(Reassembler):
         return p
 
     def _message(self, base: dict, data: bytes) -> WireEvent:
-        p = self._last[1] if data is self._last[0] else self.part(data)
+        p = self.last_seen[1] if data is self.last_seen[0] else self.part(data)
         if p == self.k:
             return super()._message(base, data)
         return WireEvent(base["number"], base["time"], base["transport"], base["src"], base["dst"], "skip",
@@ -282,7 +282,7 @@ def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=()) -> 
                             tl.last_time = seg.time
                         send(p, (idx, seg.number, seg.time, "udp", seg.src, seg.dst, seg.number, data))
                         continue
-                    reasm._last = (data, p)
+                    reasm.last_seen = (data, p)
             handle(reasm.feed(seg))
         handle(reasm.finish())
         for p in range(1, n):
@@ -363,8 +363,8 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
     t0 = time.perf_counter()
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
-    caches = headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX
-    headers._NAME_ADDR_CACHE_MAX = headers._URI_CACHE_MAX = max(caches[0], CACHE_MAX)
+    caches = headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX
+    headers.NAME_ADDR_CACHE_MAX = headers.URI_CACHE_MAX = max(caches[0], CACHE_MAX)
     peers: list[dict] = []
     try:
         for k in range(1, processes):
@@ -420,7 +420,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
             results.append(p["result"] if p["result"] is not None else _read(p))
     finally:
         gc.set_threshold(*thresholds)
-        headers._NAME_ADDR_CACHE_MAX, headers._URI_CACHE_MAX = caches
+        headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX = caches
     for res in results:
         if res.get("unsafe"):
             return None, res["unsafe"]
@@ -466,13 +466,13 @@ def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float)
         res.counts = {outcome: totals[outcome] for outcome in order if outcome in totals}
         for key, f in sorted((kf for r in results for kf in r["results"][rid][2]), key=lambda t: t[0]):
             if f.finding.outcome == PASS:
-                if res._passes_kept >= KEEP_PASSES:
+                if res.passes_kept >= KEEP_PASSES:
                     continue
-                res._passes_kept += 1
+                res.passes_kept += 1
             else:
-                if res._others_kept >= KEEP_OTHERS:
+                if res.others_kept >= KEEP_OTHERS:
                     continue
-                res._others_kept += 1
+                res.others_kept += 1
             res.findings.append(f)
     a = Analysis(path, reader.problems, judge, tl, reader, reasm, 0.0)
     a.registrations = [d for _, d in sorted((x for r in results for x in r["registrations"]),

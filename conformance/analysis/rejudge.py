@@ -6,7 +6,7 @@ capture: a request from the tester (a REGISTER from a UE flow, the PEER's reques
 a STUN Binding request.  A flow is known by its local address and port (the source of its
 REGISTER; a new connection gives it a new port); the PEER by its address; a request the SUT sends
 to a flow's address is a delivery to that flow.  Each exchange then gets the same
-:class:`CheckContext` the live runner builds (``engine/runner.py`` ``context``), and the step's
+:class:`CheckContext` the live runner builds (``engine/judging.py`` ``context``), and the step's
 expectations are judged by the same :class:`~conformance.meaning.judging.StepJudge`, so the
 verdict is the live run's.
 """
@@ -227,7 +227,7 @@ class CaseReplay:
         self.st.cursor = i + 1
 
     def digest_retries(self, i: int, ev: WireEvent, resp_ev: WireEvent | None):
-        """A 401/407 the live run answered within the step (engine/digest_steps.py): the retry is
+        """A 401/407 the live run answered within the step (engine/digest.py): the retry is
         the next request from the same address with the same Call-ID and method carrying
         credentials; the step is judged on the retry's answer, as live."""
         for _ in range(MAX_CHALLENGES):

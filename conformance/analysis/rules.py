@@ -87,8 +87,8 @@ class RuleResult:
     rule: Rule
     counts: dict[str, int] = field(default_factory=dict)
     findings: list[OfflineFinding] = field(default_factory=list)
-    _passes_kept: int = 0
-    _others_kept: int = 0
+    passes_kept: int = 0
+    others_kept: int = 0
     exempt: str = ""  # why the rule binds no SUT here (its findings are recorded only)
 
     @property
@@ -126,7 +126,7 @@ _TAGS: dict[tuple, list[str] | None] = {}  # option tags by header values (read-
 def _tags_or_none(msg, header: str) -> list[str] | None:
     """The option tags of a header; None when unparseable (the check reads that as a violation)."""
     key = header.lower()
-    lines = msg._index().get(key)
+    lines = msg.header_index().get(key)
     values = tuple(lines) if lines else ()  # the header's lines as written: the tags follow from them
     try:
         return _TAGS[values]
@@ -173,13 +173,13 @@ class Judge:
                 self._first(rule_id, f.outcome)
             res.counts[f.outcome] = res.counts.get(f.outcome, 0) + 1
             if f.outcome == PASS:
-                if res._passes_kept >= KEEP_PASSES:
+                if res.passes_kept >= KEEP_PASSES:
                     continue
-                res._passes_kept += 1
+                res.passes_kept += 1
             else:
-                if res._others_kept >= KEEP_OTHERS:
+                if res.others_kept >= KEEP_OTHERS:
                     continue
-                res._others_kept += 1
+                res.others_kept += 1
             res.findings.append(OfflineFinding(rule_id, f, list(packets)))
             self._kept(rule_id)
 
@@ -196,7 +196,7 @@ class Judge:
         without running the check (the same counts and kept findings as running it)."""
         if passes and self.count_passes:
             res = self.results[rule_id]
-            if res._passes_kept >= KEEP_PASSES:
+            if res.passes_kept >= KEEP_PASSES:
                 res.counts[PASS] = res.counts.get(PASS, 0) + passes
                 return
         rule = RULES[rule_id]

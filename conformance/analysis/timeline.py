@@ -98,7 +98,7 @@ def hvalues(msg, key: str) -> list[str]:
     """``msg.values(name)`` for the header's canonical lower-case name ``key`` ("via", "contact"):
     the same list, from the message's header index without the copies and name look-ups of the
     general accessor (the analysis reads a few headers of every message, several times)."""
-    lines = msg._index().get(key)
+    lines = msg.header_index().get(key)
     if not lines:
         return []
     if key in _NOT_LISTS:
@@ -113,7 +113,7 @@ def hvalues(msg, key: str) -> list[str]:
 
 def hget(msg, key: str) -> str | None:
     """``msg.get(name)`` for the canonical lower-case name ``key``."""
-    lines = msg._index().get(key)
+    lines = msg.header_index().get(key)
     return lines[0] if lines else None
 
 
@@ -123,7 +123,7 @@ _AORS: dict[str, str] = {}  # To value -> AOR (bounded)
 
 def cseq_of(msg) -> tuple[int, str] | None:
     """``msg.cseq`` (the same reading of the first CSeq)."""
-    lines = msg._index().get("cseq")
+    lines = msg.header_index().get("cseq")
     if not lines:
         return None
     value = lines[0]
@@ -478,7 +478,7 @@ class Timeline:
                     outer = self.open.get((call_id, cseq, m.group(1))) if m else None
                     if outer is not None:
                         outer.proxied = True
-                if outer is None and ev.src[0] in self._registrar_ips and (len(vias) > 1 or "path" in msg._index()):
+                if outer is None and ev.src[0] in self._registrar_ips and (len(vias) > 1 or "path" in msg.header_index()):
                     # sent by a host that receives REGISTERs (an edge) and not matched by its Via:
                     # a proxy that changed the Call-ID or the Via
                     outer = self._outer_leg(ex, len(vias))

@@ -164,9 +164,9 @@ class EncapFlowEndpoint:
 
     # -- receiving -----------------------------------------------------------------------------
     def read(self) -> list[Incoming]:
-        return self._read(self.uc_sock)
+        return self.read_from(self.uc_sock)
 
-    def _read(self, sock: socket.socket) -> list[Incoming]:
+    def read_from(self, sock: socket.socket) -> list[Incoming]:
         out: list[Incoming] = []
         local = tuple(sock.getsockname()[:2])
         while True:
@@ -228,7 +228,7 @@ class _PortUs:
         return self.flow.us_sock.fileno()
 
     def read(self) -> list[Incoming]:
-        return self.flow._read(self.flow.us_sock)
+        return self.flow.read_from(self.flow.us_sock)
 
     def send(self, data: bytes, dst: Addr | None = None) -> None:
         self.flow.send(data, dst)

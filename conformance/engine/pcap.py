@@ -13,6 +13,7 @@ which the runner calls in a ``finally`` so the file exists even when the case fa
 from __future__ import annotations
 
 import array
+import bisect
 import functools
 import ipaddress
 import socket
@@ -97,7 +98,6 @@ class PcapRecorder:
     def ether(self, when: float, frame: bytes) -> None:
         """A whole Ethernet frame as captured elsewhere (the NAT's veth ends, topology/); kept in
         time order among the rebuilt packets."""
-        import bisect
 
         i = bisect.bisect_right([t for t, _ in self._packets], when)
         self._packets.insert(i, (when, frame))

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 import sys
 from dataclasses import dataclass
 from typing import Callable
+
+from ..sip.errors import ParseError
+from ..sip.framing import Message, Ping, Pong, StreamFramer, classify_datagram
 
 Addr = tuple[str, int]
 WireHook = Callable[[str, str, Addr, Addr, bytes, str], None]
@@ -63,7 +67,6 @@ def _enable_icmp_errors(sock: socket.socket, family: int) -> bool:
 
 def _icmp_errors(sock: socket.socket) -> list[tuple[Addr | None, str]]:
     """Drain the socket's error queue: (destination that was refused, what the ICMP said)."""
-    import struct
 
     out = []
     for _ in range(64):
@@ -119,7 +122,6 @@ class UdpEndpoint:
         self.on_wire("sent", "udp", self.local, dst, data, "message")
 
     def read(self) -> list[Incoming]:
-        from ..sip.framing import classify_datagram
 
         out: list[Incoming] = []
         while True:
@@ -157,7 +159,6 @@ class TcpEndpoint:
     transport = "tcp"
 
     def __init__(self, local_ip: str, remote: Addr, on_wire: WireHook, timeout: float, sock_factory=None):
-        from ..sip.framing import StreamFramer
 
         self.sock = (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)
         self.remote = remote
@@ -180,7 +181,6 @@ class TcpEndpoint:
     @classmethod
     def adopt(cls, sock: socket.socket, remote: Addr, on_wire: WireHook) -> "TcpEndpoint":
         """Wrap an accepted connection (the emulated registrar's side of the SUT's connection)."""
-        from ..sip.framing import StreamFramer
 
         ep = cls.__new__(cls)
         ep.sock, ep.remote, ep.on_wire, ep.closed = sock, remote, on_wire, False
@@ -213,8 +213,6 @@ class TcpEndpoint:
         self.on_wire("sent", "tcp", self.local, self.remote, data, event)
 
     def read(self) -> list[Incoming]:
-        from ..sip.errors import ParseError
-        from ..sip.framing import Message, Ping, Pong
 
         out: list[Incoming] = []
         if self.closed:

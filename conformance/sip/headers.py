@@ -251,7 +251,7 @@ def _split_uri_params(text: str, whole: str) -> dict[str, str | None]:
 
 
 _URI_CACHE: dict[str, SipUri] = {}  # as _NAME_ADDR_CACHE: shared, read-only, bounded
-_URI_CACHE_MAX = 8192
+URI_CACHE_MAX = 8192
 
 
 def parse_uri(text: str) -> SipUri:
@@ -260,7 +260,7 @@ def parse_uri(text: str) -> SipUri:
     if hit is not None:
         return hit
     uri = _parse_uri(text)
-    if len(_URI_CACHE) >= _URI_CACHE_MAX:
+    if len(_URI_CACHE) >= URI_CACHE_MAX:
         _URI_CACHE.clear()
     _URI_CACHE[text] = uri
     return uri
@@ -410,7 +410,7 @@ class NameAddr:
 # of a message several times, and refreshes repeat it.  The results are shared and never
 # modified by their users (treat a NameAddr as read-only); bounded by clearing when full.
 _NAME_ADDR_CACHE: dict[str, NameAddr] = {}
-_NAME_ADDR_CACHE_MAX = 8192
+NAME_ADDR_CACHE_MAX = 8192
 
 
 def parse_name_addr(text: str) -> NameAddr:
@@ -423,7 +423,7 @@ def parse_name_addr(text: str) -> NameAddr:
     if hit is not None:
         return hit
     na = _parse_name_addr(text)
-    if len(_NAME_ADDR_CACHE) >= _NAME_ADDR_CACHE_MAX:
+    if len(_NAME_ADDR_CACHE) >= NAME_ADDR_CACHE_MAX:
         _NAME_ADDR_CACHE.clear()
     _NAME_ADDR_CACHE[text] = na
     return na

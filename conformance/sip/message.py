@@ -151,7 +151,7 @@ class SipMessage:
     def _matches(self, stored: str, wanted: str) -> bool:
         return _key(stored) == wanted
 
-    def _index(self) -> dict[str, list[str]]:
+    def header_index(self) -> dict[str, list[str]]:
         """Header values by canonical lower-case name, built once per state of ``headers``.
 
         The index is rebuilt when ``headers`` is another list or has another length: change a
@@ -176,7 +176,7 @@ class SipMessage:
 
     def get_all(self, name: str) -> list[str]:
         """Values of every header line with this name (compact form included), in order."""
-        return list(self._index().get(_KEYS.get(name) or _key(name), ()))
+        return list(self.header_index().get(_KEYS.get(name) or _key(name), ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first header line with this name."""
@@ -351,7 +351,7 @@ _NAMES_MAX = 4096
 
 
 def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]], dict[str, list[str]]] | None:
-    """The start line, header lines and header index (``SipMessage._index``) of a plain header
+    """The start line, header lines and header index (``SipMessage.header_index``) of a plain header
     section (CRLF line ends, no folding, valid names), decoded in one go; None for anything
     else, which the line-by-line parser below handles (and reports with byte offsets).  The
     headers are the same as that parser's."""

@@ -17,7 +17,7 @@ __all__ = ["KINDS", "StepKind", "kind_of"]
 def _discover() -> dict[str, StepKind]:
     found: list[StepKind] = []
     for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_") or info.name == "kind":
+        if info.name.startswith("_") or info.name in ("kind", "vocabulary"):   # not step kinds
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         kinds = getattr(module, "KINDS", None) or ((module.KIND,) if hasattr(module, "KIND") else ())

@@ -38,8 +38,6 @@ __all__ = ["KIND", "Addressing", "CraftedEndpoint", "addressing", "template_fiel
 _FLOW_OR_NAME = {"type": "string", "minLength": 1}
 
 SCHEMA = {
-    "description": "A request crafted with Scapy as layers (steps/packet.py): IP (source, fragments), "
-                   "UDP ports, optional ESP, and the SIP message.",
     "type": "object",
     "x-expected": "a mapping with 'flow:' and 'sip:', optionally ip, udp, esp, timeout",
     "additionalProperties": False,
@@ -374,5 +372,11 @@ KIND = StepKind(
     offline=None,
     offline_reason="the crafted packets are judged live: a capture shows the fragments but not which flow crafted them",
     order=240,
-    docs="docs/case-format.md#packet",
+    docs="docs/case-format.md#crafted-packets-packet",
+    extra={"usage": "`packet: {flow: FLOW, ip, udp, esp, sip}`",
+           "table": "a request crafted with Scapy as layers (below, \"Crafted packets\"): in IP fragments "
+                    "(`ip.fragment`), from another flow's address and port (inside the suite's namespaces "
+                    "only), in ESP with a chosen SPI and sequence number; a `register` or text template, "
+                    "padded (`sip.pad`); answered on the flow whose address it claims and judged like any "
+                    "request"},
 )

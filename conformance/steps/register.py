@@ -72,7 +72,7 @@ def exchange_offline(replay, step: StepSpec, result: StepResult, *, peer: bool =
         remember(replay.st.register_history[ue], resp)
     end = replay.window_end(i)
     # What the SUT forwarded to the tester's emulated registrar (an edge-only SUT), with the
-    # emulated registrar's answer (engine/runner.py ``forwarded``).
+    # emulated registrar's answer (the run's ``forwarded``).
     for j in range(i + 1, end):
         f = replay.events[j]
         if (f.kind == "sip" and isinstance(f.message, Request) and f.src in replay.st.sut

@@ -18,7 +18,7 @@ from .ping import offline_keepalive
 
 def expected_mapping(run, flow) -> tuple[dict, str]:
     """({flow: the address a STUN Binding response must map it to}, where that comes from)."""
-    if getattr(run, "topology", None) is not None:
+    if run.topology is not None:
         mapped = run.flow_mapping(flow)
         if mapped is not None:
             return {flow.name: tuple(mapped)}, "the NAT's mapping of the flow"

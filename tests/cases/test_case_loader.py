@@ -504,7 +504,7 @@ def test_digest_replay_names_a_declared_flow(tmp_path):
     assert err.message.startswith("unknown flow 'f9'")
 
 
-# --- dialog steps (engine/dialog_steps.py) ------------------------------------------------------
+# --- dialog steps (steps/dialog.py) --------------------------------------------------------------
 
 @pytest.mark.parametrize("new, line, key, message", [
     ("  - request: {from: f9, to: a}", 9, "steps[0].request.from", "unknown flow 'f9'; this case declares: f1"),
@@ -553,7 +553,7 @@ def test_unclassified_needs_a_classify_step_and_a_known_capability(tmp_path):
     with pytest.raises(CaseError, match="unknown capability"):
         load_case_file(write(tmp_path, (base % "outbund") + "\n    classify:\n      - {name: x, description: y, checks: [{path: {ob: true}}]}"))
 def test_the_robustness_and_limit_steps_load_and_name_their_flows(tmp_path):
-    """race / storm / flow_limit (engine/robust_steps.py, limit_steps.py): flows checked."""
+    """race / storm / flow_limit (steps/race.py, storm.py, flow_limit.py): flows checked."""
     text = MINIMAL.replace("      f1: {address: 1}\n", "      f1: {address: 1, reg_id: 1}\n      f3: {address: 3, reg_id: 1}\n")
     steps = ("  - race: {flow: f1, with: f3}\n  - storm: {flow: f1, ues: 10}\n  - flow_limit: f1\n"
              "  - fetch: f1\n    expect: {checks: [{atomic: {flow: f3}}]}\n")

@@ -32,7 +32,7 @@ def _parse(data: bytes, fast: bool):
         m = message.parse_message(data)
     except ParseError as exc:
         return ("error", str(exc))
-    return ("ok", m.start_line(), m.headers, {k: list(v) for k, v in m._index().items()}, m.body)
+    return ("ok", m.start_line(), m.headers, {k: list(v) for k, v in m.header_index().items()}, m.body)
 
 
 @pytest.mark.parametrize("seed", range(4))

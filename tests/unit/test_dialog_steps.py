@@ -1,4 +1,4 @@
-"""engine/dialog_steps.py: the dialog state a callee keeps and the 200 it answers (RFC 3261 §12.1)."""
+"""engine/dialogs.py: the dialog state a callee keeps and the 200 it answers (RFC 3261 §12.1)."""
 
 from conformance.engine.dialogs import answer_200, build_request, callee_side, first_hop
 from conformance.sip.message import parse_message

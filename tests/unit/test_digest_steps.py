@@ -1,4 +1,4 @@
-"""Answering Digest challenges in the engine (engine/digest_steps.py): the retried request, the
+"""Answering Digest challenges in the engine (engine/digest.py): the retried request, the
 credentials a step option asks for, which challenges are answered."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Keep-alive edge cases, sans-IO: malformed STUN variants and how their answers are judged
-(engine/stun_raw_steps.py, TP_EDGE_017), the CRLF-in-headers message (engine/crlf_steps.py,
+(steps/stun_raw.py, TP_EDGE_017), the CRLF-in-headers message (steps/crlf.py,
 TP_EDGE_014), the Via keep parameter (sut/keep.py and the via_keep check, RFC 6223)."""
 
 from __future__ import annotations

@@ -227,16 +227,6 @@ def test_template_fields_name_flows_and_ues():
     assert (fields["sut"], fields["cseq"], fields["call_id"]) == ("[2001:db8:2::2]:5060", 4, "c@x")
 
 
-def test_the_case_schema_carries_the_kinds_fragment():
-    from conformance.cases.loader import SCHEMA_PATH
-    from conformance.yamlio.source import load_documents, plain
-
-    _, docs = load_documents(SCHEMA_PATH)
-    schema = plain(docs[0][1])
-    assert schema["$defs"]["step"]["properties"]["packet"]["$ref"] == "#/$defs/packet_action"
-    assert schema["$defs"]["packet_action"] == KINDS["packet"].schema
-
-
 def test_a_source_that_is_no_flow_is_sent_recorded_and_judged_without_an_answer(raw):
     run = FakeRun(topology=SimpleNamespace(), addresses=("198.18.1.2", "198.18.3.2"), sut=("198.18.2.2", 5060))
     result = StepResult(name="packet f1", action="packet", flow="f1")
