@@ -133,6 +133,8 @@ def addressing(options: dict, flow: str, flows: dict[str, tuple[str, int]], sut:
     else:
         owner = (src_flow or flow) if sport_spec == "flow" else str(sport_spec)
         sport = flow_addr(owner)[1]
+    if (":" in src) != (":" in sut[0]):
+        raise LocalProtocolError(f"packet: the source {src} and the SUT's address {sut[0]} are of different IP versions")
     dport = sut[1] if udp.get("dport", "sut") == "sut" else int(udp["dport"])
     answer = next((name for name, addr in flows.items() if tuple(addr) == (src, sport)), None)
     return Addressing(src, sport, sut[0], dport, answer, (src, sport) != tuple(flow_addr(flow)))
@@ -272,6 +274,9 @@ def _describe(addr: Addressing, ep: CraftedEndpoint, d: Datagram, own: str) -> s
 def live(run, step, result) -> None:
     o = step.options
     ue, flow = run.flow(step.flow)
+    if flow.transport != "udp":
+        raise LocalProtocolError(f"packet: crafts UDP datagrams; flow {flow.name} is {flow.transport} "
+                                 "(the case declares transports: [udp])")
     run.endpoint(flow)   # the flow's socket bound: its port is the default source port
     flows = {f.name: (f.local_ip, f.local_port) for u in run.ues.values() for f in u.flows.values()
              if f.local_port is not None}

@@ -52,6 +52,18 @@ def test_a_flow_without_a_socket_is_an_error():
         addressing({"ip": {"src": "fz"}}, "f1", FLOWS, SUT)
 
 
+def test_the_source_has_the_suts_ip_version():
+    with pytest.raises(LocalProtocolError, match="different IP versions"):
+        addressing({"ip": {"src": "2001:db8:1::9"}, "udp": {"sport": 1}}, "f1", FLOWS, SUT)
+
+
+def test_a_tcp_flow_is_refused():
+    run = FakeRun()
+    run.flow("f1")[1].transport = "tcp"
+    with pytest.raises(LocalProtocolError, match="crafts UDP datagrams"):
+        packet_step.live(run, step(sip={"template": "register"}), StepResult(name="p", action="packet", flow="f1"))
+
+
 def test_spoofing_only_inside_the_namespaces_and_their_ranges():
     own = addressing({}, "f1", FLOWS, SUT)
     assert spoof_refusal(own, "198.18.1.2", has_topology=False) is None
