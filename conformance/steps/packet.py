@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from scapy.layers.inet6 import L3RawSocket6
 from scapy.supersocket import L3RawSocket
 
+from ..engine.dialogs import collect_routed, judge_routed
 from ..engine.registration import RegistrationState
 from ..engine.transport import TransportError
 from ..meaning.verdict import INCONCLUSIVE, Finding
@@ -29,7 +30,7 @@ from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.headers import parse_name_addr
 from ..sip.message import Request, parse_message
 from ..topology.model import ALLOWED_NETS
-from ..ue.model import RegDialog, RegisterOptions, build_register, new_branch, new_tag
+from ..ue.model import RegDialog, RegisterOptions, build_register, new_branch
 from .kind import StepKind
 from .packet_build import Datagram, EspFields, build, fill_template, pad_message
 
@@ -313,8 +314,8 @@ def live(run, step, result) -> None:
 
 def _exchange_and_judge(run, step, result, ue, addr: Addressing, ep: CraftedEndpoint, request: Request) -> None:
     """A request that is not the flow's own REGISTER: judged on its answer and on where the SUT
-    sent it (the ``routed``/``delivered`` checks read the step's deliveries and what reached the
-    emulated registrar, as for ``request:``)."""
+    sent it, as ``request:`` is (the ``routed``/``delivered`` checks; the sender is the flow
+    whose address the packet claims)."""
     first_d, first_f = len(run.deliveries), len(run.forwarded)
     name = addr.answer_flow or step.flow
     if ep.answer_ep is None:   # no flow of the tester has that source: nothing can be answered
@@ -337,22 +338,10 @@ def _exchange_and_judge(run, step, result, ue, addr: Addressing, ep: CraftedEndp
         f.message_index = resp_idx
     result.findings.extend(found)
     run.wait(0.05)
-    mine = [(f, r, i) for f, r, i in run.deliveries[first_d:]
-            if r.call_id == request.call_id and r.method == request.method]
-    upstream = [r for r, _, _ in run.forwarded[first_f:]
-                if r.call_id == request.call_id and r.method == request.method]
-    ctx = run.context(ue, request, response, why)
-    ctx.request_source = (addr.src, addr.sport)
-    ctx.deliveries = {}
-    for flow_name, req, _ in mine:
-        ctx.deliveries.setdefault(flow_name, []).append(req)
-    ctx.delivery_index = mine[0][2] if mine else req_idx
-    ctx.dialog = {"sent": request, "sender": name, "upstream": upstream, "sut": (addr.dst, addr.dport),
-                  "peer": tuple(run.peer), "token_flow": _token_flow(request, run.state(RegistrationState).last_path),
-                  "callee_request": mine[0][1] if mine else (upstream[0] if upstream else None)}
-    if response is None:
-        result.note = why
-    run.judge(step, result, ctx, resp_idx)
+    mine, up = collect_routed(run, request, first_d, first_f, request.method)
+    token_flow = _token_flow(request, run.state(RegistrationState).last_path)
+    judge_routed(run, step, result, ue, request, response, why, mine, up, name,
+                 {"token_flow": token_flow, "callee_request": mine[0][1] if mine else (up[0] if up else None)})
 
 
 def _token_flow(request: Request, paths: dict[str, str]) -> str | None:
