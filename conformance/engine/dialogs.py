@@ -212,3 +212,27 @@ def has_to_tag(request: Request) -> bool:
 
 class NoPath(Exception):
     """A flow named by path_of got no 2xx with a Path: the stimulus cannot be built."""
+
+
+def collect_routed(run, request: Request, first_delivery: int, first_forward: int, method: str):
+    """Where the SUT sent ``request`` since the marks: (deliveries to UE flows, copies that
+    reached the emulated registrar), matched by Call-ID and method."""
+    mine = [(f, r, i) for f, r, i in run.deliveries[first_delivery:]
+            if r.call_id == request.call_id and r.method == method]
+    up = [r for r, _, _ in run.forwarded[first_forward:] if r.call_id == request.call_id and r.method == method]
+    return mine, up
+
+
+def judge_routed(run, step, result, ue, request, response, why, mine, up, sender, extra=None):
+    """Judge a request step on its answer and on where the SUT sent it: ``ctx.deliveries`` and
+    ``ctx.dialog`` for the ``routed`` and ``delivered`` checks (request/invite/in_dialog, packet)."""
+    ctx = run.context(ue, request, response, why)
+    ctx.deliveries = {}
+    for flow, req, _ in mine:
+        ctx.deliveries.setdefault(flow, []).append(req)
+    ctx.delivery_index = mine[0][2] if mine else result.request_index
+    ctx.dialog = {"sent": request, "sender": sender, "upstream": up, "sut": tuple(run.sut),
+                  "peer": tuple(peer_endpoint(run).local), **(extra or {})}
+    if response is None:
+        result.note = why
+    run.judge(step, result, ctx, result.response_index)

@@ -103,8 +103,11 @@ class PcapRecorder:
         self._packets.insert(i, (when, frame))
 
     def raw_ip(self, when: float, packet: bytes) -> None:
-        """A whole IP packet as sent or received (ESP: the encrypted packet, not its content)."""
-        self._packets.append((when, _ETHER_HEAD + struct.pack("!H", _ETHER_IPV4) + bytes(packet)))
+        """A whole IP packet (v4 or v6) as sent or received (ESP: the encrypted packet, not its
+        content; a fragment as it went on the wire)."""
+        packet = bytes(packet)
+        etype = _ETHER_IPV6 if packet[:1] and packet[0] >> 4 == 6 else _ETHER_IPV4
+        self._packets.append((when, _ETHER_HEAD + struct.pack("!H", etype) + packet))
 
     def _tcp_seg(self, when, src, dst, flags, payload=b""):
         key = frozenset((src, dst))

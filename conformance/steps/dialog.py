@@ -35,14 +35,13 @@ import uuid
 
 from ..cases.model import StepSpec
 from ..engine.api import RunApi
-from ..engine.dialogs import (SDP_STUB, DialogState, NoPath, Side, build_request, dialog_contact, first_hop,
-                              host_port, sender, uri_of)
-from ..engine.peer import PEER_FLOW, peer_endpoint
+from ..engine.dialogs import (SDP_STUB, DialogState, NoPath, Side, build_request, collect_routed, dialog_contact,
+                              first_hop, host_port, judge_routed, sender, uri_of)
+from ..engine.peer import PEER_FLOW
 from ..meaning.results import StepResult
 from ..meaning.verdict import INCONCLUSIVE, Finding
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.headers import parse_name_addr
-from ..sip.message import Request
 from ..ue.model import new_tag
 from ..yamlio.source import plain
 from .kind import StepKind
@@ -73,27 +72,6 @@ def parse(loader, action: str, value: dict, path: list):
                 loader.flow_ref(uri[key], uri, key, path + [action, "uri", key])
     method = options.setdefault("method", "INVITE" if action == "invite" else "MESSAGE")
     return options, flow, ue_name, f"{action} {method} from {sender}" + (f" to {ue_name}" if ue_name else "")
-
-
-
-def _collect(run, request: Request, first_delivery: int, first_forward: int, method: str):
-    mine = [(f, r, i) for f, r, i in run.deliveries[first_delivery:]
-            if r.call_id == request.call_id and r.method == method]
-    up = [r for r, _, _ in run.forwarded[first_forward:] if r.call_id == request.call_id and r.method == method]
-    return mine, up
-
-
-def _judge(run, step, result, ue, request, response, why, mine, up, sender, extra=None):
-    ctx = run.context(ue, request, response, why)
-    ctx.deliveries = {}
-    for flow, req, _ in mine:
-        ctx.deliveries.setdefault(flow, []).append(req)
-    ctx.delivery_index = mine[0][2] if mine else result.request_index
-    ctx.dialog = {"sent": request, "sender": sender, "upstream": up, "sut": tuple(run.sut),
-                  "peer": tuple(peer_endpoint(run).local), **(extra or {})}
-    if response is None:
-        result.note = why
-    run.judge(step, result, ctx, result.response_index)
 
 
 def request(run: RunApi, step: StepSpec, result: StepResult) -> None:
@@ -141,10 +119,10 @@ def _request_step(run, step, result) -> None:
     if method == "INVITE" and response is not None:
         _ack(run, st, request, response, who, name, ep, sent_by, transport, from_uri, tag, to_uri, dst)
     run.wait(0.05)
-    mine, up = _collect(run, request, first_d, first_f, method)
+    mine, up = collect_routed(run, request, first_d, first_f, method)
     top = (o.get("route") or [None])[0]
     token_flow = top.get("path_of") if isinstance(top, dict) else None
-    _judge(run, step, result, ue or (target_ue or next(iter(run.ues.values()))), request, response, why, mine, up, who,
+    judge_routed(run, step, result, ue or (target_ue or next(iter(run.ues.values()))), request, response, why, mine, up, who,
            {"callee_request": (mine[0][1] if mine else (up[0] if up else None)), "token_flow": token_flow})
 
 
@@ -205,9 +183,9 @@ def in_dialog(run: RunApi, step: StepSpec, result: StepResult) -> None:
     response, req_idx, resp_idx, why = run.exchange(name, ep, request, o.get("timeout"), dst=dst)
     result.request_index, result.response_index = req_idx, resp_idx
     run.wait(0.05)
-    mine, up = _collect(run, request, first_d, first_f, method)
+    mine, up = collect_routed(run, request, first_d, first_f, method)
     owner = ue or next(iter(run.ues.values()))
-    _judge(run, step, result, owner, request, response, why, mine, up, who,
+    judge_routed(run, step, result, owner, request, response, why, mine, up, who,
            {"callee_request": (mine[0][1] if mine else (up[0] if up else None)), "route_set": list(side.route_set)})
     if method == "BYE":
         st.active = False
