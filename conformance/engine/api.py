@@ -45,6 +45,7 @@ class RunApi(Protocol):
     sut: Addr
     peer: Addr
     topology: Any
+    nat_mark: int        # where this case's part of the NAT capture starts
     strict: bool
     run_token: str
     item_id: str
