@@ -41,15 +41,19 @@ def storm(run: RunApi, step: StepSpec, result: StepResult) -> None:
     for wave in (1, 2):
         items = []
         for c in clones:
-            if wave == 2:
-                old = c.flows[f"{c.name}_w1"]
-                ep = run.endpoints.get(old.name)
-                if ep is not None:
-                    ep.close()                       # the flow is gone (lost coverage, a restart)
-                run.closed_flows.add(old.name)
             flow = clone_flow(c, template, f"{c.name}_w{wave}", template.reg_id)
             ep, request = register_request(run, c, flow)
             items.append((flow.name, ep, request, c))
+        if wave == 2:
+            # The first wave's flows are gone (lost coverage, a restart).  Closed only now, once the
+            # new sockets hold their ports: a new flow never reuses its old flow's port, so its
+            # Contact always differs from the one it replaces (else "replaced" cannot be told).
+            for c in clones:
+                old = c.flows[f"{c.name}_w1"]
+                ep = run.endpoints.get(old.name)
+                if ep is not None:
+                    ep.close()
+                run.closed_flows.add(old.name)
         answers = burst(run, [(n, e, r) for n, e, r, _ in items], timeout)
         for (name, ep, request, c), outcome in zip(items, answers):
             full = (outcome[0], outcome[1], outcome[2], "" if outcome[0] else "no final response")
