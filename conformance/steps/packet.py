@@ -3,7 +3,7 @@ socket cannot send -- the request in IP fragments (RFC 3261 §18.1.1, TP_REG_037
 address and port that are another flow's (TP_EDGE_010/011, inside the suite's namespaces only),
 or inside ESP with a chosen SPI and sequence number.
 
-The packets (:mod:`.packet_build`) go out through Scapy's L3 raw socket, made inside the network
+The packets (:mod:`conformance.engine.packet_build`) go out through Scapy's L3 raw socket, made inside the network
 namespace of the sending flow's address when the target has a topology.  The request is then
 answered and judged like any other: the exchange runs through a :class:`CraftedEndpoint` that
 puts the crafted packets on the wire (again, for a UDP retransmission) and writes each into the
@@ -18,9 +18,7 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass, replace
-
-from scapy.layers.inet6 import L3RawSocket6
-from scapy.supersocket import L3RawSocket
+from typing import TYPE_CHECKING
 
 from ..engine.dialogs import collect_routed, judge_routed
 from ..engine.registration import RegistrationState
@@ -32,9 +30,19 @@ from ..sip.message import Request, parse_message
 from ..topology.model import ALLOWED_NETS
 from ..ue.model import RegDialog, RegisterOptions, build_register, new_branch
 from .kind import StepKind
-from .packet_build import Datagram, EspFields, build, fill_template, pad_message
+if TYPE_CHECKING:
+    from ..engine.packet_build import Datagram
 
 __all__ = ["KIND", "Addressing", "CraftedEndpoint", "addressing", "template_fields"]
+
+
+def crafting():
+    """Scapy and the packet builder, loaded by the first packet: step that runs.  The registry
+    imports every step module at start-up, and a run without packet: steps must not pay for
+    Scapy's import (about half a second, in every ``conformance run``)."""
+    from ..engine import packet_build
+
+    return packet_build
 
 _FLOW_OR_NAME = {"type": "string", "minLength": 1}
 
@@ -192,11 +200,11 @@ def _message(run, step, ue, flow) -> Request:
     else:
         paths = run.state(RegistrationState).last_path
         try:
-            data = fill_template(sip["template"], template_fields(ue, flow, run.ues, paths, run.sut_for(flow.local_ip)))
+            data = crafting().fill_template(sip["template"], template_fields(ue, flow, run.ues, paths, run.sut_for(flow.local_ip)))
         except KeyError as exc:
             raise LocalProtocolError(f"packet: {exc.args[0]}") from None
     if "pad" in sip:
-        data = pad_message(data, int(sip["pad"]))
+        data = crafting().pad_message(data, int(sip["pad"]))
     try:
         request = parse_message(data)
     except ParseError as exc:
@@ -224,7 +232,7 @@ class CraftedEndpoint:
         return self.answer_ep is not None and self.answer_ep.closed
 
     def send(self, data: bytes, dst) -> None:
-        packets = build(replace(self.datagram, payload=data))
+        packets = crafting().build(replace(self.datagram, payload=data))
         for pkt in packets:
             wire = bytes(pkt)
             if self.raw.send(pkt) != len(wire):   # Scapy logs a socket error and returns 0
@@ -237,6 +245,9 @@ def raw_socket(run, flow, ipv6: bool):
     """Scapy's L3 raw socket, in the namespace of the flow's address when a topology owns it.
     Its receiving half (an AF_PACKET socket seeing every frame) is closed at once: answers come
     back on the flows' own sockets."""
+    from scapy.layers.inet6 import L3RawSocket6    # Scapy only when a packet is sent (see crafting)
+    from scapy.supersocket import L3RawSocket
+
     cls = L3RawSocket6 if ipv6 else L3RawSocket
     topo = run.topology
     role = None
@@ -288,9 +299,10 @@ def live(run, step, result) -> None:
         return
     request = _message(run, step, ue, flow)
     ip, esp = o.get("ip") or {}, o.get("esp")
-    datagram = Datagram(addr.src, addr.dst, addr.sport, addr.dport, request.to_bytes(), fragment=ip.get("fragment"),
+    build = crafting()
+    datagram = build.Datagram(addr.src, addr.dst, addr.sport, addr.dport, request.to_bytes(), fragment=ip.get("fragment"),
                         ttl=ip.get("ttl"), ip_id=ip.get("id"),
-                        esp=EspFields(esp["spi"], esp["seq"]) if esp else None)
+                        esp=build.EspFields(esp["spi"], esp["seq"]) if esp else None)
     try:
         sock = raw_socket(run, flow, datagram.ipv6)
     except PermissionError as exc:

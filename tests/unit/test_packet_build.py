@@ -10,7 +10,7 @@ from scapy.layers.ipsec import ESP, SecurityAssociation
 
 from types import SimpleNamespace
 from conformance.sip.layer import SIP, SIPRequest
-from conformance.steps.packet_build import (PAD_HEADER, Datagram, EspFields, build, fill_template,
+from conformance.engine.packet_build import (PAD_HEADER, Datagram, EspFields, build, fill_template,
                                             pad_message, wire_size)
 
 REGISTER = (b"REGISTER sip:ims.test SIP/2.0\r\n"

@@ -17,6 +17,7 @@ from conformance.meaning.results import StepResult
 from conformance.sip.errors import LocalProtocolError
 from conformance.sip.message import parse_message
 from conformance.steps import KINDS
+from conformance.engine.packet_build import Datagram
 from conformance.steps import packet as packet_step
 from conformance.steps.packet import CraftedEndpoint, addressing, spoof_refusal, template_fields
 from conformance.ue.model import UE, FlowState
@@ -175,7 +176,7 @@ def test_a_fragmented_register_goes_through_send_and_judge_and_into_the_pcap(raw
 
 def test_a_retransmission_repeats_the_crafted_packets(raw):
     run = FakeRun()
-    ep = CraftedEndpoint(run, packet_step.Datagram("127.0.0.11", "127.0.0.1", 5062, 5060, b"", fragment=600), raw)
+    ep = CraftedEndpoint(run, Datagram("127.0.0.11", "127.0.0.1", 5062, 5060, b"", fragment=600), raw)
     data = b"OPTIONS sip:x SIP/2.0\r\n" + b"X: " + b"a" * 1000 + b"\r\nContent-Length: 0\r\n\r\n"
     ep.send(data, ("127.0.0.1", 5060))
     ep.send(data, ("127.0.0.1", 5060))
@@ -187,7 +188,7 @@ def test_a_refused_raw_send_is_a_transport_error():
         def send(self, pkt):
             return 0
 
-    ep = CraftedEndpoint(FakeRun(), packet_step.Datagram("127.0.0.11", "127.0.0.1", 5062, 5060, b""), Refusing())
+    ep = CraftedEndpoint(FakeRun(), Datagram("127.0.0.11", "127.0.0.1", 5062, 5060, b""), Refusing())
     with pytest.raises(TransportError, match="raw IP send"):
         ep.send(b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n", ("127.0.0.1", 5060))
 
