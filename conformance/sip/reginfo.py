@@ -84,6 +84,8 @@ class Contact:
     def __post_init__(self):
         # instance and reg_id are views of two unknown-params: keep both ways of building a
         # Contact (from a document, or by a notifier from the binding) saying the same thing.
+        if self.display_lang is not None and self.display_name is None:
+            raise ValueError("display_lang without display_name: xml:lang belongs to <display-name>")
         params = {name.lower(): value for name, value in self.unknown_params.items()}
         if self.instance is not None:
             quoted = f'"{_bracketed(self.instance)}"'
