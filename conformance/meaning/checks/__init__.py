@@ -12,33 +12,13 @@ them.  Adding a check kind is adding it beside its function, then running
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ...registry import discover
 from ..verdict import Finding, grade
 from .context import CheckContext, Observation
 from .kind import CheckKind
 from .status import status_check
 
-_NOT_KINDS = frozenset({"context", "kind", "vocabulary"})
-
-
-def _discover() -> dict[str, CheckKind]:
-    found: list[CheckKind] = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_") or info.name in _NOT_KINDS:
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found.extend(getattr(module, "KINDS", None) or ((module.KIND,) if hasattr(module, "KIND") else ()))
-    by_name: dict[str, CheckKind] = {}
-    for kind in sorted(found, key=lambda k: (k.order, k.name)):
-        if kind.name in by_name:
-            raise RuntimeError(f"check kind {kind.name!r} is defined twice")
-        by_name[kind.name] = kind
-    return by_name
-
-
-CHECKS: dict[str, CheckKind] = _discover()
+CHECKS: dict[str, CheckKind] = discover(__path__, __name__, "check kind", skip=("context", "kind", "vocabulary"))
 
 
 def run_check(kind: str, args, ctx: CheckContext, *, level: str | None = None, ref: str | None = None,
