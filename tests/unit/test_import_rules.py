@@ -75,7 +75,11 @@ def test_plugin_imports_no_reference_module():
                      + "\n".join(bad))
 
 
-def _cycles() -> list[list[str]]:
+def _cycles(nodes=None, edges=None) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), of the package's import
+    graph or of a given one (``nodes``, ``edges(node)``)."""
+    nodes = sorted(MODULES) if nodes is None else nodes
+    edges = edges or (lambda m: imports(m)[0])
     sys.setrecursionlimit(max(10000, sys.getrecursionlimit()))
     index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
 
@@ -84,7 +88,7 @@ def _cycles() -> list[list[str]]:
         counter[0] += 1
         stack.append(v)
         on.add(v)
-        for w in imports(v)[0]:
+        for w in edges(v):
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -101,7 +105,7 @@ def _cycles() -> list[list[str]]:
             if len(comp) > 1:
                 out.append(sorted(comp))
 
-    for m in sorted(MODULES):
+    for m in nodes:
         if m not in index:
             visit(m)
     return out
@@ -117,3 +121,9 @@ def test_rules_see_real_imports():
     """The reader must find what is there, or every rule above passes vacuously."""
     assert "conformance.sip.message" in imports("conformance.meaning.checks.context")[0]
     assert "socket" in imports("conformance.engine.transport")[1]
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(list(graph), graph.__getitem__) == [["a", "b", "c"]]
+    assert _cycles(["d", "e"], {"d": {"e"}, "e": set()}.__getitem__) == []
