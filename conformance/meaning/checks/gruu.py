@@ -112,7 +112,7 @@ def gruu_check(args: dict, ctx: CheckContext) -> list[Observation]:
     pub = _param(contact, "pub-gruu") if contact is not None else None
     temp = _param(contact, "temp-gruu") if contact is not None else None
     shown = f"{contact}" if contact is not None else why
-    if args.get("present"):
+    if args.get("present") or set(args) == {"flow"}:      # {flow: F} alone asks for both GRUUs
         for name, value in (("pub-gruu", pub), ("temp-gruu", temp)):
             out.append(Observation(f"{name} on flow {flow}'s Contact", None if contact is None else value is not None,
                                    f"a {name} Contact header field parameter (Supported: gruu, +sip.instance)",
@@ -156,7 +156,7 @@ def _pub_form(ctx: CheckContext, flow: str, contact, pub: str | None, shown: str
     aor = _aor(ctx)
     expected = f"{aor or 'the AOR'};gr=<a value> (RFC 5627 §5.1)"
     if pub is None:
-        return Observation(label, None, expected, f"no pub-gruu: {shown}")
+        return Observation(label, None, expected, f"no pub-gruu: {shown}" if contact is not None else shown)
     try:
         uri = parse_uri(pub)
     except ParseError as exc:
@@ -220,7 +220,7 @@ KINDS = (
         ref=gruu_ref,
         order=95,
         flow_args=("flow", "same_pub_as", "distinct_from"),
-        args_doc=("`{flow: FLOW}` with `present: true` (pub-gruu and temp-gruu on its Contact), `absent: true` (none: "
+        args_doc=("`{flow: FLOW}` with `present: true` (pub-gruu and temp-gruu on its Contact; the default), `absent: true` (none: "
                   "no Supported: gruu), `pub_form: true` (the AOR plus `gr=value`), `same_pub_as: [FLOW]` (one "
                   "pub-gruu per AOR and instance, in this and earlier 2xx), `distinct_from: [FLOW]` (flows of "
                   "another instance or AOR: no GRUU in common)"),
@@ -230,7 +230,6 @@ KINDS = (
             "type": "object",
             "additionalProperties": False,
             "required": ["flow"],
-            "minProperties": 2,
             "properties": {
                 "flow": _FLOW,
                 "present": {"description": "pub-gruu and temp-gruu on the flow's Contact.", "const": True},
@@ -250,12 +249,12 @@ KINDS = (
         ref="RFC 5627 §5.1 ¶6",
         order=96,
         flow_args=("flow",),
-        args_doc="`{flow: FLOW, new: true}`: its temp-gruu is none an earlier 2xx gave the instance",
+        args_doc="`{flow: FLOW}` (or with `new: true`): its temp-gruu is none an earlier 2xx gave the instance",
         clause_doc="RFC 5627 §5.1 ¶6",
         schema={
             "type": "object",
             "additionalProperties": False,
-            "required": ["flow", "new"],
+            "required": ["flow"],
             "properties": {
                 "flow": _FLOW,
                 "new": {"description": "The temp-gruu differs from every earlier one of the instance.", "const": True},
