@@ -197,3 +197,31 @@ def test_checks_pass_on_a_whole_reg2_exchange():
                 + run_check("temp_gruu", {"flow": "f2", "new": True}, now))
     assert [f.outcome for f in findings] == [PASS] * 5, findings
     assert findings[0].ref == "RFC 5627 §5.2; RFC 5627 §5.1 ¶4"
+
+
+def test_not_echoed_fails_when_the_registrar_returns_the_uas_own_gruus():
+    ue_pub, ue_temp = "sip:ue-chosen@ims.test;gr=mine", "sip:ue-chosen-temp@ims.test;gr"
+    sent = Request(method="REGISTER", uri="sip:ims.test", headers=[
+        ("To", f"<{AOR}>"), ("Call-ID", "c1"), ("CSeq", "1 REGISTER"),
+        ("Contact", contact(FLOWS["f1"], reg_id=1, pub=ue_pub, temp=ue_temp))])
+
+    def judged(pub, temp):
+        c = ctx(contact(FLOWS["f1"], reg_id=1, pub=pub, temp=temp))
+        c.request = sent
+        return gruu_check({"flow": "f1", "not_echoed": True}, c)
+
+    assert [o.ok for o in judged(PUB, "sip:t1@ims.test;gr")] == [True, True]
+    echoed = judged(ue_pub, ue_temp)
+    assert [(o.label, o.ok) for o in echoed] == [
+        ("pub-gruu the UA sent on flow f1's Contact ignored", False),
+        ("temp-gruu the UA sent on flow f1's Contact ignored", False)]
+    assert echoed[0].observed == f"pub-gruu {ue_pub}"
+    assert [o.ok for o in judged(PUB, ue_temp)] == [True, False]
+    # a REGISTER that suggested nothing: nothing to judge
+    assert gruu_check({"flow": "f1", "not_echoed": True}, ctx(contact(FLOWS["f1"], reg_id=1, pub=PUB))) == []
+    c = ctx(contact(FLOWS["f1"], reg_id=1, pub=ue_pub, temp="sip:t1@ims.test;gr"))
+    c.request = sent
+    findings = run_check("gruu", {"flow": "f1", "not_echoed": True}, c)
+    assert [(f.outcome, f.ref) for f in findings] == [
+        (FAIL, "RFC 5627 §5.1 ¶4 (pub-gruu ignored); RFC 5627 §5.1 ¶7"),
+        (PASS, "RFC 5627 §5.1 ¶4 (pub-gruu ignored); RFC 5627 §5.1 ¶7")]

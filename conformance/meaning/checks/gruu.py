@@ -147,6 +147,29 @@ def gruu_check(args: dict, ctx: CheckContext) -> list[Observation]:
         out.append(Observation(label, not same, "no pub-gruu or temp-gruu equal to one of the other instance's",
                                f"equal: {', '.join(same)}" if same else
                                f"flow {flow}: {', '.join(mine)}; flow {other}: {', '.join(theirs)}"))
+    if args.get("not_echoed"):
+        out.extend(_not_echoed(ctx, flow, contact, shown))
+    return out
+
+
+def _not_echoed(ctx: CheckContext, flow: str, contact, shown: str) -> list[Observation]:
+    """RFC 5627 §5.1: a pub-gruu / temp-gruu the UA put on its Contact MUST be ignored (a UA cannot
+    suggest a GRUU): the 2xx's values are not the ones the REGISTER carried."""
+    try:
+        sent = binding_of(parse_contacts(ctx.request.values("Contact")), ctx.flow_contacts.get(flow),
+                          ctx.flow_reg_ids.get(flow)) if ctx.request is not None else None
+    except ParseError:
+        sent = None
+    out = []
+    for name in ("pub-gruu", "temp-gruu"):
+        label = f"{name} the UA sent on flow {flow}'s Contact ignored"
+        mine = _param(sent, name) if sent is not None else None
+        if mine is None:
+            continue                    # the REGISTER suggested none: nothing to ignore
+        got = _param(contact, name) if contact is not None else None
+        out.append(Observation(label, None if contact is None else not _same(mine, got),
+                               f"the registrar's own {name}, not {mine}",
+                               shown if contact is None else f"{name} {got}" if got else f"no {name}"))
     return out
 
 
@@ -205,6 +228,8 @@ def gruu_ref(args: dict) -> str:
         refs.append("RFC 5627 §5.4 ¶3")
     if args.get("absent"):
         refs.append("RFC 3261 §8.2.4")
+    if args.get("not_echoed"):
+        refs.append("RFC 5627 §5.1 ¶4 (pub-gruu ignored); RFC 5627 §5.1 ¶7")
     return "; ".join(refs) or "RFC 5627 §5.2"
 
 
@@ -223,9 +248,10 @@ KINDS = (
         args_doc=("`{flow: FLOW}` with `present: true` (pub-gruu and temp-gruu on its Contact; the default), `absent: true` (none: "
                   "no Supported: gruu), `pub_form: true` (the AOR plus `gr=value`), `same_pub_as: [FLOW]` (one "
                   "pub-gruu per AOR and instance, in this and earlier 2xx), `distinct_from: [FLOW]` (flows of "
-                  "another instance or AOR: no GRUU in common)"),
+                  "another instance or AOR: no GRUU in common), `not_echoed: true` (GRUUs the UA put on its Contact "
+                  "are not the 2xx's)"),
         clause_doc=("present, same_pub_as: RFC 5627 §5.2; pub_form: §5.1 ¶4; distinct_from: §5.4 ¶3; "
-                    "absent: RFC 3261 §8.2.4"),
+                    "absent: RFC 3261 §8.2.4; not_echoed: §5.1 ¶4, ¶7"),
         schema={
             "type": "object",
             "additionalProperties": False,
@@ -238,6 +264,8 @@ KINDS = (
                              "const": True},
                 "same_pub_as": dict(_FLOWS, description="Flows of the same instance: the same pub-gruu."),
                 "distinct_from": dict(_FLOWS, description="Flows of another instance or AOR: no GRUU in common."),
+                "not_echoed": {"description": ("A pub-gruu / temp-gruu the REGISTER's Contact carried is not "
+                                               "the one the 2xx gives (the registrar ignores it)."), "const": True},
             },
         },
     ),
