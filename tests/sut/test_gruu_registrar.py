@@ -115,3 +115,13 @@ def test_reginfo_contacts_carry_the_gruus():
     assert flows[1].pub_gruu == flows[2].pub_gruu == PUB
     [temp] = flows[2].temp_gruus
     assert temp.uri == gruu_params(r2)[2][1] and temp.first_cseq == 1
+
+
+@pytest.mark.parametrize("uri", ["sip:ue-a@ims.test", f"{PUB}", "sip:tgruu.abc@ims.test;gr"])
+def test_a_contact_that_is_the_aor_or_a_gruu_is_403(uri):
+    """RFC 5627 section 5.1: MUST reject with 403 (a routing loop); not for a removal."""
+    n = Node()
+    n.register([f"<{uri}>;+sip.instance={INSTANCE2};reg-id=1"], status=403, supported=SUP)
+    assert n.node.registrar.lookup(AOR, n.now) == []
+    n.register([f"<{uri}>;+sip.instance={INSTANCE2};reg-id=1;expires=0"], supported=SUP)
+    Node(gruu=False).register([f"<{uri}>;+sip.instance={INSTANCE2};reg-id=1"], supported=SUP)
