@@ -1,8 +1,11 @@
 #!/bin/sh
 # Install, start, stop Kamailio 5.6 as a system under test for the conformance suite.
 #
-#   kamailioctl.sh install           install kamailio + kamailio-outbound-modules (Debian) if missing
-#   kamailioctl.sh installed         exit 0 when kamailio and its outbound and stun modules are there
+#   kamailioctl.sh install           install kamailio + kamailio-outbound-modules +
+#                                    kamailio-presence-modules (Debian) if missing
+#   kamailioctl.sh installed [regevent]  exit 0 when kamailio and its outbound and stun modules
+#                                    are there (with regevent: and the presence, presence_reginfo,
+#                                    pua and pua_reginfo modules of the regevent profile)
 #   kamailioctl.sh start PROFILE     start a profile and wait (bounded) until it listens
 #   kamailioctl.sh stop PROFILE      stop it (SIGTERM, bounded wait, SIGKILL fallback)
 #   kamailioctl.sh status [PROFILE]  running or not, with pid and ports
@@ -13,6 +16,10 @@
 #              registrar.cfg -A BACKEND 127.0.0.1:5074 udp+tcp  its own registrar (started with it)
 #   rel7       rel7.cfg                 127.0.0.1:5073 udp+tcp  Rel-7-like overwrite registrar
 #   registrar-auth registrar.cfg -A WITH_AUTH 127.0.0.1:5075 udp+tcp  the registrar requiring Digest
+#   regevent   registrar.cfg -A WITH_REGEVENT 127.0.0.1:5076 udp+tcp  the registrar serving the reg
+#              event package (RFC 3680: presence, presence_reginfo, pua, pua_reginfo; modules and
+#              routes in regevent-*.cfg), its text database under the run dir (copied afresh from
+#              the kamailio package's db_text schema at every start)
 #
 # Each instance runs in the foreground of its own background job (kamailio -DD -E), with its pid
 # file and log under $KAMAILIO_RUN_DIR/<instance>/ (default: run/ next to this script). Start and
@@ -43,6 +50,7 @@ instance_spec() {
     case "$1" in
         registrar)    echo "registrar.cfg 5071 -" ;;
         registrar-auth) echo "registrar.cfg 5075 WITH_AUTH" ;;
+        regevent)     echo "registrar.cfg 5076 WITH_REGEVENT" ;;
         edge)         echo "edge.cfg 5072 -" ;;
         edge-backend) echo "registrar.cfg 5074 BACKEND" ;;
         rel7)         echo "rel7.cfg 5073 -" ;;
@@ -55,9 +63,10 @@ profile_instances() {
     case "$1" in
         registrar) echo "registrar" ;;
         registrar-auth) echo "registrar-auth" ;;
+        regevent)  echo "regevent" ;;
         edge)      echo "edge-backend edge" ;;
         rel7)      echo "rel7" ;;
-        *) die "unknown profile '$1' (known: registrar, registrar-auth, edge, rel7)" ;;
+        *) die "unknown profile '$1' (known: registrar, registrar-auth, regevent, edge, rel7)" ;;
     esac
 }
 
@@ -115,6 +124,16 @@ start_instance() {
     rm -f "$dir/kamailio.pid"
     extra=""
     [ "$defines" != "-" ] && extra="-A $defines"
+    if [ "$defines" = WITH_REGEVENT ]; then
+        # presence and pua need a database at start-up, though they keep everything in memory
+        # (regevent-modules.cfg): the db_text tables they check, fresh from the package's schema
+        schema=/usr/share/kamailio/dbtext/kamailio
+        [ -f "$schema/version" ] || die "$name: $schema/version is missing (the kamailio package's db_text schema)"
+        rm -rf "$dir/dbtext"
+        mkdir -p "$dir/dbtext"
+        for t in version presentity active_watchers watchers pua; do cp "$schema/$t" "$dir/dbtext/$t"; done
+        extra="$extra -A REGEVENT_DB=\"text://$dir/dbtext\""
+    fi
     if [ -n "$SUT_HOST" ]; then
         case "$SUT_HOST" in *:*) lhost="[$SUT_HOST]" ;; *) lhost=$SUT_HOST ;; esac
         extra="$extra -l udp:127.0.0.1:$port -l tcp:127.0.0.1:$port -l udp:$lhost:$port -l tcp:$lhost:$port"
@@ -213,20 +232,31 @@ status_instance() {
     return 3
 }
 
-have_kamailio() {
+# have_modules MODULE...: kamailio is installed and each MODULE.so is in its module directory
+have_modules() {
     command -v kamailio >/dev/null 2>&1 || return 1
     for d in /usr/lib/*/kamailio/modules /usr/lib/kamailio/modules /usr/lib64/kamailio/modules; do
-        [ -f "$d/outbound.so" ] && [ -f "$d/stun.so" ] && return 0
+        [ -d "$d" ] || continue
+        found=yes
+        for m in "$@"; do [ -f "$d/$m.so" ] || found=""; done
+        [ -n "$found" ] && return 0
     done
     return 1
 }
 
+# the outbound registrar and edge profiles (outbound, stun: kamailio-outbound-modules)
+have_kamailio() { have_modules outbound stun; }
+
+# the regevent profile: the reg event package (presence, presence_reginfo, pua, pua_reginfo:
+# kamailio-presence-modules) over the text database (db_text: in the kamailio package itself)
+have_regevent() { have_kamailio && have_modules presence presence_reginfo pua pua_reginfo db_text; }
+
 install_kamailio() {
-    if have_kamailio; then
-        say "kamailio $(kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') with the outbound module is installed"
+    if have_regevent; then
+        say "kamailio $(kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') with the outbound and presence modules is installed"
         return 0
     fi
-    [ "$(id -u)" = "0" ] || die "kamailio (with kamailio-outbound-modules) is missing and installing it needs root"
+    [ "$(id -u)" = "0" ] || die "kamailio (with kamailio-outbound-modules and kamailio-presence-modules) is missing and installing it needs root"
     command -v apt-get >/dev/null 2>&1 || die "kamailio is missing and this is not a Debian-like system (no apt-get)"
     # A policy-rc.d that denies every service start, so that the package does not start its own
     # kamailio on 5060; removed (or the previous one restored) afterwards.
@@ -241,12 +271,13 @@ install_kamailio() {
     printf '#!/bin/sh\n# kamailioctl.sh install: no service starts during the install\nexit 101\n' >"$policy"
     chmod 755 "$policy"
     export DEBIAN_FRONTEND=noninteractive
-    say "installing kamailio and kamailio-outbound-modules from the distribution's packages"
+    say "installing kamailio, kamailio-outbound-modules and kamailio-presence-modules from the distribution's packages"
     apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends kamailio kamailio-outbound-modules >/dev/null
+    apt-get install -y -qq --no-install-recommends kamailio kamailio-outbound-modules kamailio-presence-modules >/dev/null
     restore
     trap - EXIT INT TERM
     have_kamailio || die "installed, but kamailio or its outbound/stun modules are still missing"
+    have_regevent || die "installed, but the presence/presence_reginfo/pua/pua_reginfo/db_text modules are still missing"
     say "installed $(kamailio -v 2>/dev/null | head -n 1)"
 }
 
@@ -257,9 +288,9 @@ case "$cmd" in
     install)
         install_kamailio ;;
     installed)
-        have_kamailio ;;
+        if [ "${2:-}" = regevent ]; then have_regevent; else have_kamailio; fi ;;
     start)
-        [ $# -eq 2 ] || die "usage: $0 start registrar|registrar-auth|edge|rel7"
+        [ $# -eq 2 ] || die "usage: $0 start registrar|registrar-auth|regevent|edge|rel7"
         started=""
         for i in $(profile_instances "$2"); do
             # in a subshell, so that a failure can still stop what this profile already started
@@ -270,17 +301,17 @@ case "$cmd" in
             started="$i $started"
         done ;;
     stop)
-        [ $# -eq 2 ] || die "usage: $0 stop registrar|registrar-auth|edge|rel7"
+        [ $# -eq 2 ] || die "usage: $0 stop registrar|registrar-auth|regevent|edge|rel7"
         for i in $(reverse $(profile_instances "$2")); do stop_instance "$i"; done ;;
     status)
         rc=0
         if [ $# -ge 2 ]; then
             for i in $(profile_instances "$2"); do status_instance "$i" || rc=3; done
         else
-            for i in registrar registrar-auth edge edge-backend rel7; do status_instance "$i" || true; done
+            for i in registrar registrar-auth regevent edge edge-backend rel7; do status_instance "$i" || true; done
         fi
         exit $rc ;;
     *)
-        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, registrar-auth, edge, rel7)" >&2
+        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, registrar-auth, regevent, edge, rel7)" >&2
         exit 2 ;;
 esac
