@@ -96,7 +96,11 @@ def build_subscribe(sub: Subscription, ue: UE, flow: FlowState, *, expires: int,
                 ("Call-ID", sub.call_id),
                 ("CSeq", f"{sub.cseq} SUBSCRIBE")]
     if in_dialog:
-        headers += [("Route", r if r.startswith("<") else f"<{r}>") for r in sub.route_set]
+        # the route set as the emulated edge forwards the request: its own entry taken off
+        # (RFC 3261 §16.4), since the tester is that edge
+        own = edge_uri(flow) if flow.edge is not None else None
+        headers += [("Route", r if r.startswith("<") else f"<{r}>") for r in sub.route_set
+                    if own is None or own not in r]
     if flow.edge is not None:
         headers.append(("Record-Route", f"<{edge_uri(flow)};lr;ob>"))
     headers += [("Contact", contact_value(ue, flow)),
