@@ -218,3 +218,9 @@ def test_a_failed_reginfo_check_fails_and_quotes_nothing_it_has_not():
     assert [f.outcome for f in found] == ["fail"] and found[0].ref == "RFC 6665 §4.2.1.2"
     recorded = run_check("reginfo_record", {"full": True}, ctx_for(notify(1, body(0, "partial", []))))
     assert [f.outcome for f in recorded] != ["fail"]
+
+
+def test_params_of_a_flow_without_a_contact_is_recorded_not_inconclusive():
+    newest = body(0, "full", [contact("c2", F2, reg_id=2)])
+    o = only(record_check({"params": ["f1"]}, ctx_for(notify(1, newest))))
+    assert o.ok is False and "no <contact>" in o.observed

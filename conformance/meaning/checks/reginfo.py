@@ -299,7 +299,7 @@ def _params(re, ctx, reg, flow) -> Observation:
         return _no_view(re, label, want)
     active = [c for c in _flow_contacts(reg, uri) if c.state == "active"] or _flow_contacts(reg, uri)
     if not active:
-        return Observation(label, None, want, f"no <contact> with <uri>{uri}</uri>")
+        return Observation(label, False, want, f"no <contact> with <uri>{uri}</uri>")
     c = active[0]
     ok = c.instance == ctx.instance and (rid is None or c.reg_id == rid)
     shown = ", ".join(f'<unknown-param name="{k}">{v}</unknown-param>' for k, v in c.unknown_params.items())
