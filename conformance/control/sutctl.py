@@ -66,6 +66,8 @@ class SutController:
                 kwargs["reg_event"] = t.embedded.reg_event
             if t.embedded.gruu is not None:
                 kwargs["gruu"] = t.embedded.gruu
+            if t.embedded.pcscf_reg_event:
+                kwargs["pcscf_reg_event"] = True
             if t.embedded.ims:
                 # the IMS P-CSCF authenticates with the profile's subscribers (its HSS)
                 kwargs.update(ims=True, subscribers=t.sec_agree.subscribers or None,

@@ -214,6 +214,9 @@ class SutConfig:
     # (sut/registrar/gruu.py); None = the mode's default (reg event: rel8 and rel7; GRUU: rel8).
     reg_event: bool | None = None
     gruu: bool | None = None
+    # The IMS P-CSCF (ims: true, topology core) subscribes to the reg event of each UE it
+    # registered at the S-CSCF (TS 24.229 5.2.3, sut/ims/regwatch.py) as ``pcscf_uri``.
+    pcscf_reg_event: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -262,6 +265,9 @@ class SutConfig:
             raise ValueError("branch_timeout must be positive")
         if self.ims and self.topology == "registrar":
             raise ValueError("ims (IMS AKA and sec-agree at the P-CSCF) needs topology edge or core")
+        if self.pcscf_reg_event and not (self.ims and self.topology == "core"):
+            raise ValueError("pcscf_reg_event needs ims and topology core (the reference P-CSCF "
+                             "subscribes at the reference S-CSCF)")
         if self.flow_token_key is not None and not self.flow_token_key:
             raise ValueError("flow_token_key must not be empty when set")
 
@@ -269,6 +275,11 @@ class SutConfig:
     def reg_event_on(self) -> bool:
         """The S-CSCF serves SUBSCRIBE for the reg event package (RFC 3680)."""
         return self.reg_event if self.reg_event is not None else self.mode in ("rel8", "rel7")
+
+    @property
+    def pcscf_uri(self) -> str:
+        """The reference P-CSCF's own URI, a trusted watcher of every AOR at the S-CSCF."""
+        return f"sip:pcscf@{self.domain}"
 
     @property
     def gruu_on(self) -> bool:

@@ -56,6 +56,7 @@ class EmbeddedSut:
     # RFC 3680 reg event notifier and RFC 5627 GRUUs; None: the mode's default (sut/config.py)
     reg_event: bool | None = None
     gruu: bool | None = None
+    pcscf_reg_event: bool = False    # the IMS P-CSCF subscribes to the reg event (TS 24.229 5.2.3)
 
 
 @dataclass

@@ -122,3 +122,23 @@ def test_subscribe_gets_200_then_notifies_on_the_subscriber_flow(cscf, transport
     finally:
         ue.close()
         other.close()
+
+
+def test_through_the_edge_the_notify_follows_the_edge_record_route():
+    """Core topology: the edge record-routes the UE's SUBSCRIBE with its flow token (RFC 5626
+    section 5.3.2 note), so the S-CSCF's NOTIFY comes back over the UE's flow through the edge."""
+    with ReferenceCscf(SutConfig(topology="core"), host="127.0.0.1", port=0) as core:
+        ue = Udp(core)
+        try:
+            ue.send(register("udp", ue.port, 1, "reg-e"))
+            assert ue.receive().status == 200
+            ue.send(subscribe("udp", ue.port))
+            first, second = ue.receive(), ue.receive()
+            ok, notify = (first, second) if isinstance(first, Response) else (second, first)
+            assert ok.status == 200 and len(ok.values("Record-Route")) == 1
+            assert f":{core.edge_address[1]}" in ok.get("Record-Route")
+            assert notify.method == "NOTIFY" and parse_reginfo(notify.body).version == 0
+            assert notify.values("Route") == []                  # the edge removed its own value
+            ue.send(ok_to(notify))
+        finally:
+            ue.close()

@@ -64,6 +64,8 @@ class ScscfNode:
                 server=self.registrar.server_header, address_of=lambda: self.proxy.address,
                 gruus=self.registrar.gruu)
             self.registrar.table.observer = self.notifier.on_change
+            if self.config.pcscf_reg_event:
+                self.notifier.watchers.add(self.config.pcscf_uri)   # TS 24.229 5.2.3
 
     @property
     def address(self) -> tuple[str, int]:
