@@ -9,6 +9,7 @@ import pytest
 from conformance.sip.headers import parse_contacts
 
 from regevent_helpers import Node, contacts, gruu_params
+from routing_helpers import PEER_FLOW, peer_request, requests, responses
 from sut_helpers import AOR, INSTANCE2, contact
 
 SUP = "path, outbound, gruu"
@@ -115,3 +116,25 @@ def test_reginfo_contacts_carry_the_gruus():
     assert flows[1].pub_gruu == flows[2].pub_gruu == PUB
     [temp] = flows[2].temp_gruus
     assert temp.uri == gruu_params(r2)[2][1] and temp.first_cseq == 1
+
+
+@pytest.mark.parametrize("uri", ["sip:ue-a@ims.test", f"{PUB}", "sip:tgruu.abc@ims.test;gr"])
+def test_a_contact_that_is_the_aor_or_a_gruu_is_403(uri):
+    """RFC 5627 section 5.1: MUST reject with 403 (a routing loop); not for a removal."""
+    n = Node()
+    n.register([f"<{uri}>;+sip.instance={INSTANCE2};reg-id=1"], status=403, supported=SUP)
+    assert n.node.registrar.lookup(AOR, n.now) == []
+    n.register([f"<{uri}>;+sip.instance={INSTANCE2};reg-id=1;expires=0"], supported=SUP)
+    Node(gruu=False).register([f"<{uri}>;+sip.instance={INSTANCE2};reg-id=1"], supported=SUP)
+
+
+def test_the_registry_is_bounded(monkeypatch):
+    monkeypatch.setattr("conformance.sut.registrar.gruu.MAX_INSTANCES", 2)
+    n = Node()
+    for i in range(3):
+        n.register([contact(f"10.0.0.{i + 1}", instance=f'"<urn:uuid:{i}>"')], call_id=f"C{i}",
+                   supported=SUP)
+    assert len(n.node.registrar.gruu) == 2
+    [(_, r)] = responses(n.send(peer_request(uri="sip:ue-a@ims.test;gr=urn:uuid:0"), PEER_FLOW))
+    assert r.status == 404                                    # the oldest instance forgotten
+    assert len(requests(n.send(peer_request(uri="sip:ue-a@ims.test;gr=urn:uuid:2"), PEER_FLOW))) == 1

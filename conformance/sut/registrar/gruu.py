@@ -35,6 +35,7 @@ from ..config import SutConfig
 from .bindings import Binding, instance_key
 
 MAX_TEMP_PER_INSTANCE = 64          # bound: the oldest valid temp-gruu goes first
+MAX_INSTANCES = 20_000              # bound on (AOR, instance) entries: the oldest goes first
 
 
 @dataclass
@@ -84,6 +85,8 @@ class GruuRegistry:
         if not supported:
             return
         entry = self._by_instance.setdefault((aor, key), _Instance())
+        while len(self._by_instance) > MAX_INSTANCES:
+            self._forget(next(iter(self._by_instance)))
         flow_key = binding.reg_id if self.config.has_fault("gruu-pub-per-flow") else None
         if flow_key not in entry.pub:
             gr = binding.instance.strip().strip("<>")
@@ -99,6 +102,12 @@ class GruuRegistry:
             old, _ = entry.temps.pop(0)
             self._temp_index.pop(_temp_user(old), None)
 
+    def _forget(self, aor_key: tuple[str, str]) -> None:
+        self._drop_temps(*aor_key)
+        entry = self._by_instance.pop(aor_key)
+        for pub in entry.pub.values():
+            self._pub_index.pop(pub.split(";gr=", 1)[1].lower(), None)
+
     def _drop_temps(self, aor: str, key: str) -> None:
         entry = self._by_instance.get((aor, key))
         if entry is None:
@@ -108,6 +117,10 @@ class GruuRegistry:
         entry.temps.clear()
 
     # -- reading -------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """How many (AOR, instance) entries are held."""
+        return len(self._by_instance)
+
     def pub_gruu(self, binding: Binding) -> str | None:
         if binding.instance is None:
             return None

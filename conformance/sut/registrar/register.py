@@ -118,6 +118,7 @@ class RegisterProcessor:
             bindings = self._remove_all(contacts, bindings)          # step 6
         elif contacts:
             planned = self._plan(contacts, supported, paths)         # step 7 and RFC 5626 s6
+            self._gruu_loops(aor, planned)                           # RFC 5627 section 5.1
             bindings = self._apply(aor, planned, bindings, paths)
         if contacts:
             try:
@@ -222,6 +223,23 @@ class RegisterProcessor:
             if cfg.reject_non_outbound:
                 self._outbound_only(planned, supported)
         return planned
+
+    def _gruu_loops(self, aor: str, planned: list[_Contact]) -> None:
+        """RFC 5627 section 5.1, for a Contact with +sip.instance and a non-zero expiry when GRUU
+        is on: a Contact URI equivalent to the AOR, or a GRUU of this domain, or not a SIP URI
+        "MUST" be rejected with 403 (a routing loop)."""
+        if self.gruu is None:
+            return
+        for p in planned:
+            if p.expires == 0 or not p.value.has_param("+sip.instance"):
+                continue
+            uri = p.value.uri
+            if not uri.is_sip:
+                raise Reject(403, "a Contact with +sip.instance must be a SIP URI (RFC 5627 section 5.1)")
+            own_gruu = uri.has_param("gr") and _served(uri.host, self.config, self.flow)
+            if uri_equal(uri, parse_uri(aor)) or own_gruu:
+                raise Reject(403, "the Contact is the AOR or one of its GRUUs: a routing loop "
+                                  "(RFC 5627 section 5.1)")
 
     def _outbound_only(self, planned: list[_Contact], supported: set[str]) -> None:
         """RFC 5626 section 6 para 7: "The registrar MAY be configured with local policy to reject
