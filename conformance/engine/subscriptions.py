@@ -29,6 +29,9 @@ class Subscriptions:
             sub = next((s for s in self.subs.values() if matches(s, request)), None)
             if sub is None:
                 self.unmatched.append(idx)
+                if messages is not None and 0 <= idx < len(messages):
+                    messages[idx].note = "; ".join(n for n in (messages[idx].note, "NOTIFY of no subscription of "
+                                                               "the case (Call-ID and To tag match none)") if n)
                 continue
             if repeated(sub, request):
                 continue

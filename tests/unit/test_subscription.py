@@ -151,3 +151,13 @@ def test_run_state_collects_notifies_of_any_step_once():
     assert [n.index for n in sub.notifies] == [4] and st.unmatched == [5]
     assert repeated(sub, n1)
     assert [n.index for n in sub.take_new()] == [4] and sub.take_new() == []
+
+
+def test_a_notify_of_no_subscription_is_noted_on_its_message():
+    from types import SimpleNamespace
+
+    st = Subscriptions()
+    st.subs["reg"] = new_sub()
+    messages = [SimpleNamespace(note="")]
+    st.collect([("f1", notify(new_sub(), 1, b"", to_tag="nobody"), 0)], messages)
+    assert "no subscription" in messages[0].note and st.unmatched == [0]
