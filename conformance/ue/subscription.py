@@ -211,6 +211,12 @@ def merge(before: RegInfo | None, doc: RegInfo) -> tuple[RegInfo | None, str, in
         return (doc if doc.state == "full" else replace(doc, state="full")), "", None
     expected = before.version + 1
     if doc.version < expected:
+        if doc.state == "full":
+            # §5.2 (no keyword) would discard it; a full document states the notifier's whole
+            # current state, so it stands as the view: the content is judged at its own strength,
+            # the numbering by the version check (reginfo_record), not twice
+            return doc, (f"version {doc.version} is below {expected}: RFC 3680 §5.2 would discard it; its "
+                         "full state is taken as the notifier's current state"), expected
         return before, f"version {doc.version} is below {expected}: discarded (RFC 3680 §5.2)", expected
     note = ""
     if doc.version > expected:

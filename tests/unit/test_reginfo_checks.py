@@ -224,3 +224,12 @@ def test_params_of_a_flow_without_a_contact_is_recorded_not_inconclusive():
     newest = body(0, "full", [contact("c2", F2, reg_id=2)])
     o = only(record_check({"params": ["f1"]}, ctx_for(notify(1, newest))))
     assert o.ok is False and "no <contact>" in o.observed
+
+
+def test_a_notifier_repeating_version_0_is_recorded_while_its_full_state_is_judged():
+    one = notify(1, body(0, "full", [contact("c1", F1)]))
+    both = notify(2, TWO)                                   # version 0 again, full state
+    ctx = ctx_for(one, both, earlier=1)
+    assert [o.ok for o in reginfo_check({"flows": ["f1", "f2"], "count": 2}, ctx)] == [True, True, True]
+    o = only(record_check({"version": True}, ctx))
+    assert o.ok is False and "below 1" in o.observed

@@ -123,6 +123,9 @@ def test_a_version_gap_is_processed_and_noted_an_old_one_discarded():
     assert "gap" in gap.version_note and len(sub.view.registrations[0].contacts) == 2
     old = absorb(sub, notify(sub, 3, doc(1, "partial", [contact("c3", 5072, reg_id=3)])), 3, "f1")
     assert "discarded" in old.version_note and len(sub.view.registrations[0].contacts) == 2
+    again = absorb(sub, notify(sub, 4, doc(0, "full", [contact("c1", 5070)])), 4, "f1")
+    assert "below 4" in again.version_note                     # a full document stands, noted
+    assert [c.id for c in sub.view.registrations[0].contacts] == ["c1"]
 
 
 def test_a_broken_body_keeps_the_view_and_says_why():
