@@ -108,7 +108,7 @@ def notify(run: RunApi, step: StepSpec, result: StepResult) -> None:
     new = sub.take_new()
     _judge_notifies(run.judge, run.context(run.ues[sub.ue], new[-1].request if new else None, None,
                                            f"no NOTIFY of subscription {name} within {bound:g} s"),
-                    step, result, sub, new, max(run.now() - started, bound if not new else 0.0))
+                    step, result, sub, new, bound if not new else run.now() - started)
 
 
 def _judge_notifies(judge, ctx, step, result, sub, new, waited) -> None:

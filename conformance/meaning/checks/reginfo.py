@@ -95,7 +95,7 @@ def notify_check(args: dict, ctx: CheckContext) -> list[Observation]:
         out.append(Observation(
             f"NOTIFY of subscription {name}", bool(notifies), "a NOTIFY in the subscription's dialog",
             f"{len(notifies)} NOTIFY: {got}" if notifies else
-            f"no NOTIFY of subscription {name} within {re.get('waited', 0):g} s"))
+            f"no NOTIFY of subscription {name} within {round(re.get('waited', 0), 1):g} s"))
     if args.get("event"):
         want = re.get("event", "reg")
         for n in notifies:
@@ -313,7 +313,7 @@ def _versions(re: dict) -> Observation:
     if not docs:
         return _no_view(re, label, expected)
     seq = [n.doc.version for n in docs]
-    notes = [n.version_note for n in docs if n.version_note]
+    notes = list(dict.fromkeys(n.version_note for n in docs if n.version_note))
     ok = seq[0] == 0 and not notes
     return Observation(label, ok, expected, "versions " + ", ".join(map(str, seq)) + (
         ("; " + "; ".join(notes)) if notes else "") + ("" if seq[0] == 0 else f"; the first is {seq[0]}, not 0"))
