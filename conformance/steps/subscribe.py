@@ -77,7 +77,8 @@ def subscribe(run: RunApi, step: StepSpec, result: StepResult) -> None:
         st.collect(run.deliveries, run.messages)
         waited = run.now() - started
     ctx = run.context(ue, request, response, why)
-    ctx.reg_event = _context(sub, sub.take_new(), waited or bound, request, response)
+    new = sub.take_new()
+    ctx.reg_event = _context(sub, new, waited if new else bound, request, response)
     if response is None:
         result.note = why
     run.judge(step, result, ctx, resp_idx)
