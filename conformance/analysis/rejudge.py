@@ -57,6 +57,7 @@ class _State:
     instances: dict[str, str | None] = field(default_factory=dict)
     closed: set[str] = field(default_factory=set)
     path_history: list[tuple[str, str]] = field(default_factory=list)
+    gruu_history: list = field(default_factory=list)  # checks/gruu.py GruuSeen, in order
     register_history: dict[str, list] = field(default_factory=dict)  # UE -> REGISTER outcomes
     deliveries: list[str] = field(default_factory=list)  # flow names, in order
     consumed: set[tuple] = field(default_factory=set)

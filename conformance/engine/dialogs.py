@@ -74,9 +74,12 @@ def dialog_contact(run, flow, ue, *, ob: bool) -> str:
 
 # -- building requests ----------------------------------------------------------------------
 def uri_of(run, spec) -> str:
-    """A URI from a case's spec: {path_of: F, host, port, ob}, {contact_of: F}, {peer: true}, text."""
+    """A URI from a case's spec: {path_of: F, host, port, ob}, {contact_of: F}, {peer: true},
+    {pub_gruu_of: F}, {temp_gruu_of: F, which: latest|first}, text."""
     if isinstance(spec, str):
         return spec
+    if "pub_gruu_of" in spec or "temp_gruu_of" in spec:
+        return gruu_uri(run.state(RegistrationState), spec)
     if spec.get("nobody"):              # an AOR of the domain that no one registered
         return f"sip:nobody-{run.run_token}@{run.target.domain}"
     if spec.get("peer"):
@@ -212,6 +215,34 @@ def has_to_tag(request: Request) -> bool:
 
 class NoPath(Exception):
     """A flow named by path_of got no 2xx with a Path: the stimulus cannot be built."""
+
+    check = "Path URI of the flow"
+    ref = "RFC 3327 §5.3 (Path returned in the 2xx)"
+    expected = "a Path in the flow's 2xx to REGISTER (the edge's URI with the flow token)"
+
+
+class NoGruu(NoPath):
+    """A flow named by pub_gruu_of / temp_gruu_of got no such GRUU in a 2xx to REGISTER."""
+
+    check = "GRUU of the flow"
+    ref = "RFC 5627 §5.2"
+    expected = "a pub-gruu / temp-gruu on the flow's Contact in a 2xx to REGISTER"
+
+
+def is_gruu_spec(spec) -> bool:
+    return isinstance(spec, dict) and ("pub_gruu_of" in spec or "temp_gruu_of" in spec)
+
+
+def gruu_uri(reg: RegistrationState, spec: dict) -> str:
+    """``{pub_gruu_of: F}``: the flow's latest pub-gruu; ``{temp_gruu_of: F, which: latest|first}``:
+    the latest (default) or the first temp-gruu the flow got (RFC 5627 §5.2)."""
+    if "pub_gruu_of" in spec:
+        flow, values, what = spec["pub_gruu_of"], reg.gruus(spec["pub_gruu_of"], "pub"), "pub-gruu"
+    else:
+        flow, values, what = spec["temp_gruu_of"], reg.gruus(spec["temp_gruu_of"], "temp"), "temp-gruu"
+    if not values:
+        raise NoGruu(f"flow {flow} got no 2xx to REGISTER with a {what} on its Contact")
+    return values[0] if spec.get("which") == "first" else values[-1]
 
 
 def collect_routed(run, request: Request, first_delivery: int, first_forward: int, method: str):

@@ -96,8 +96,11 @@ class Judging:
             ctx.register_history = list(reg.register_history.setdefault(ue.name, []))
             remember(reg.register_history[ue.name], response)
         ctx.earlier_paths = [uri for f, uri in reg.path_history if f != flow_name]
+        ctx.gruu_history = list(reg.gruu_history)
         if response is None:
             result.note = "; ".join(n for n in (result.note, why) if n)
         elif 200 <= response.status < 300 and request.method == "REGISTER":
-            reg.remember_2xx(flow_name, response)
+            flow = ue.flows.get(flow_name)
+            reg.remember_2xx(flow_name, response, contact_uri=ctx.flow_contacts.get(flow_name),
+                             reg_id=flow.reg_id if flow is not None else None)
         self.judge(step, result, ctx, resp_idx)

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..cases.model import StepSpec
+from ..meaning.checks.gruu import GruuSeen, flow_gruus
 from ..sip.errors import LocalProtocolError, ParseError
 from ..sip.headers import parse_flow_timer, parse_name_addr
 from ..sip.message import Response
@@ -49,10 +50,18 @@ class RegistrationState:
     register_history: dict[str, list] = field(default_factory=dict)
     #: flow -> its REGISTERs' answers (checks/atomic.py)
     register_answers: dict[str, list] = field(default_factory=dict)
+    #: the GRUUs each 2xx to REGISTER gave the flow that sent it, in order (RFC 5627 §5.2;
+    #: checks/gruu.py, and the ``pub_gruu_of`` / ``temp_gruu_of`` Request-URIs)
+    gruu_history: list[GruuSeen] = field(default_factory=list)
 
-    def remember_2xx(self, flow_name: str, response: Response) -> None:
-        """Keep the top Path URI (the edge's URI with the flow's token) and the Flow-Timer the
-        SUT gave the flow (RFC 5626 §4.4.1, for keep-alive loops) of a 2xx to REGISTER."""
+    def remember_2xx(self, flow_name: str, response: Response, *, contact_uri: str | None = None,
+                     reg_id=None) -> None:
+        """Keep the top Path URI (the edge's URI with the flow's token), the Flow-Timer the
+        SUT gave the flow (RFC 5626 §4.4.1, for keep-alive loops) and, given the flow's Contact
+        URI, the GRUUs on the flow's binding (RFC 5627 §5.2) of a 2xx to REGISTER."""
+        seen = flow_gruus(response, flow_name, contact_uri, reg_id, response.call_id or "")
+        if seen is not None and (seen.pub or seen.temp):
+            self.gruu_history.append(seen)
         paths = response.values("Path")
         if paths:
             try:
@@ -66,6 +75,10 @@ class RegistrationState:
             self.flow_timers[flow_name] = parse_flow_timer(response.get("Flow-Timer") or "")
         except ParseError:
             self.flow_timers.pop(flow_name, None)
+
+    def gruus(self, flow_name: str, which: str) -> list[str]:
+        """Every pub-gruu (``which="pub"``) or temp-gruu (``"temp"``) the flow got, oldest first."""
+        return list(dict.fromkeys(v for s in self.gruu_history if s.flow == flow_name and (v := getattr(s, which))))
 
 
 def register_options(run, step: StepSpec, ue: UE) -> RegisterOptions:

@@ -2,7 +2,8 @@
 
 Rendered from the same case results (plain dicts) as ``results.json``.  It names the SUT (the
 target profile, and the Server / User-Agent headers the SUT itself sent), what it declares,
-the date and suite version, and gives a verdict per requirement (R1, R2, R3, P1, P2), per
+the date and suite version, and gives a verdict per requirement (R1, R2, R3, P1, P2, and the
+feature rows REGEV and GRUU, fed by the REGEV-* and GRUU-* cases), per
 clause cited by the cases (RFC section / TS clause) and per catalogue test purpose, each
 derived from the cases behind it with ``summary.derive``: any fail (or error) -> fail, else any
 inconclusive -> inconclusive, else pass; only not-applicable cases -> not applicable.
@@ -25,7 +26,22 @@ REQUIREMENTS = {
     "R3": "+sip.instance and reg-id decide between adding a flow and replacing one",
     "P1": "A Rel-7 S-CSCF that overwrites bindings is recognised",
     "P2": "A Rel-7 P-CSCF (one flow per UE) is recognised",
+    "REGEV": "The reg event package (RFC 3680) tells the subscriber about every flow of the AOR",
+    "GRUU": ("GRUUs (RFC 5627): one public GRUU per AOR and instance, temporary GRUUs tied to the Call-ID, "
+             "a GRUU routed to one flow of its instance"),
 }
+
+#: Feature rows fed by the case id's prefix (the cases of a feature need not name it in
+#: ``requirements:``, whose values are R1-P2): REGEV-* cases the reg-event row, GRUU-* the GRUU row.
+ROW_PREFIXES = {"REGEV": "REGEV-", "GRUU": "GRUU-"}
+
+
+def covers(req: str, result: dict) -> bool:
+    """Whether a case result counts towards a requirement row: listed, or by its id's prefix."""
+    if req in result.get("requirements", []):
+        return True
+    prefix = ROW_PREFIXES.get(req)
+    return prefix is not None and str(result.get("case_id") or result["id"].split("[")[0]).startswith(prefix)
 
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#9a6700",
            "not applicable": "#57606a", "error": "#8250df", "not tested": "#8c959f"}
@@ -97,7 +113,7 @@ def build_certificate(results: list[dict], meta: dict[str, Any],
     reqs = []
     for req in list(REQUIREMENTS) + sorted({q for r in results for q in r.get("requirements", [])}
                                            - set(REQUIREMENTS)):
-        rs = [r for r in results if req in r.get("requirements", [])]
+        rs = [r for r in results if covers(req, r)]
         reqs.append({"id": req, "meaning": REQUIREMENTS.get(req, ""), "verdict": _verdict_of(rs),
                      "counts": _counts_of(rs), "cases": _case_ids(rs),
                      "failed": _case_ids(r for r in rs if r["verdict"] in ("fail", "error"))})

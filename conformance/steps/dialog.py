@@ -36,7 +36,7 @@ import uuid
 from ..cases.model import StepSpec
 from ..engine.api import RunApi
 from ..engine.dialogs import (SDP_STUB, DialogState, NoPath, Side, build_request, collect_routed, dialog_contact,
-                              first_hop, host_port, judge_routed, sender, uri_of)
+                              first_hop, host_port, is_gruu_spec, judge_routed, sender, uri_of)
 from ..engine.peer import PEER_FLOW
 from ..meaning.results import StepResult
 from ..meaning.verdict import INCONCLUSIVE, Finding
@@ -67,7 +67,7 @@ def parse(loader, action: str, value: dict, path: list):
             loader.flow_ref(r["path_of"], r, "path_of", path + [action, "route", i, "path_of"])
     uri = value.get("uri")
     if isinstance(uri, dict):
-        for key in ("path_of", "contact_of", "elsewhere_of"):
+        for key in ("path_of", "contact_of", "elsewhere_of", "pub_gruu_of", "temp_gruu_of"):
             if key in uri:
                 loader.flow_ref(uri[key], uri, key, path + [action, "uri", key])
     method = options.setdefault("method", "INVITE" if action == "invite" else "MESSAGE")
@@ -80,9 +80,7 @@ def request(run: RunApi, step: StepSpec, result: StepResult) -> None:
     except NoPath as exc:
         result.note = str(exc)
         result.findings.append(Finding(
-            check="Path URI of the flow", level="MAY", ref="RFC 3327 §5.3 (Path returned in the 2xx)",
-            outcome=INCONCLUSIVE,
-            expected="a Path in the flow's 2xx to REGISTER (the edge's URI with the flow token)",
+            check=exc.check, level="MAY", ref=exc.ref, outcome=INCONCLUSIVE, expected=exc.expected,
             observed=str(exc), step=step.name, location=result.location))
 
 
@@ -95,6 +93,8 @@ def _request_step(run, step, result) -> None:
     routes = [uri_of(run, r) for r in (o.get("route") or [])]
     uri = o.get("uri")
     request_uri = uri_of(run, uri) if uri is not None else (target_ue.impu if target_ue else f"sip:peer@{run.target.domain}")
+    if who == PEER_FLOW and is_gruu_spec(uri):
+        dst = run.peer     # a GRUU is dereferenced by the authoritative proxy (RFC 5627 §3.4), as peer_request
     method = o["method"]
     if ue is not None:
         from_uri = ue.impu
@@ -206,8 +206,10 @@ KINDS = (
            "address); `route` values and `uri` are `{path_of: FLOW}` (the flow's top Path URI from its latest 2xx: "
            "the edge's URI with its token; `host`, `port`, `ob: false`, `at_peer: true` change it), "
            "`{contact_of: FLOW}`, `{elsewhere_of: FLOW}` (the flow's address, another port: not the flow, recorded "
-           "as `contact-FLOW`), `{peer: true}`, `{nobody: true}` (an AOR no one registered) or a literal; default "
-           "Request-URI the `to` UE's AOR (steps/dialog.py)")),
+           "as `contact-FLOW`), `{peer: true}`, `{nobody: true}` (an AOR no one registered), `{pub_gruu_of: FLOW}`, "
+           "`{temp_gruu_of: FLOW, which: latest\\|first}` (GRUUs from the flow's 2xx to REGISTER; the PEER sends "
+           "these where terminating requests go) or a literal; default Request-URI the `to` UE's AOR "
+           "(steps/dialog.py)")),
     _kind("invite", request, 170,
           ("A dialog-forming INVITE through the SUT (from a UE flow or the PEER): the callee answers 200 with "
            "Record-Route copied, the caller ACKs through the route set."), "dialog_request",

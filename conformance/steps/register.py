@@ -9,6 +9,7 @@ from ..engine.api import RunApi
 from ..engine.registration import SEC_OPTIONS, dialog_for, register_options
 from ..engine.secreg import sec_register_step
 from ..meaning.checks.atomic import note_answer
+from ..meaning.checks.gruu import flow_gruus
 from ..meaning.checks.unchanged import remember
 from ..meaning.results import StepResult
 from ..sip.errors import ParseError
@@ -67,6 +68,7 @@ def exchange_offline(replay, step: StepSpec, result: StepResult, *, peer: bool =
     ctx = replay.context(ue, req, resp, why)
     if flow is not None:
         ctx.earlier_paths = [uri for f, uri in replay.st.path_history if f != flow.name]
+        ctx.gruu_history = list(replay.st.gruu_history)
     if ue is not None and req.method == "REGISTER":  # checks/unchanged.py
         ctx.register_history = list(replay.st.register_history.setdefault(ue, []))
         remember(replay.st.register_history[ue], resp)
@@ -98,6 +100,9 @@ def exchange_offline(replay, step: StepSpec, result: StepResult, *, peer: bool =
                     replay.st.path_history.append((flow.name, str(uri)))
             except ParseError:
                 pass
+        seen = flow_gruus(resp, flow.name, ctx.flow_contacts.get(flow.name), flow.reg_id, resp.call_id or "")
+        if seen is not None and (seen.pub or seen.temp):   # as RegistrationState.remember_2xx
+            replay.st.gruu_history.append(seen)
     replay.judge.judge(step, result, ctx, result.response_index)
 
 

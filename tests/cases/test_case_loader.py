@@ -504,6 +504,10 @@ def test_digest_replay_names_a_declared_flow(tmp_path):
      "unknown flow 'f2'; this case declares: f1"),
     ("  - request: {from: peer, to: a, uri: {contact_of: g1}}", 9, "steps[0].request.uri.contact_of",
      "unknown flow 'g1'; this case declares: f1"),
+    ("  - request: {from: peer, to: a, uri: {pub_gruu_of: g1}}", 9, "steps[0].request.uri.pub_gruu_of",
+     "unknown flow 'g1'; this case declares: f1"),
+    ("  - invite: {from: peer, to: a, uri: {temp_gruu_of: g2, which: first}}", 9,
+     "steps[0].invite.uri.temp_gruu_of", "unknown flow 'g2'; this case declares: f1"),
 ])
 def test_dialog_steps_name_known_flows_and_ues(tmp_path, new, line, key, message):
     err = load_error(tmp_path, MINIMAL.replace("  - register: f1", new))
@@ -518,6 +522,19 @@ def test_dialog_steps_load_with_their_defaults(tmp_path):
     assert (invite.action, invite.flow, invite.ue, invite.options["method"]) == ("invite", "f1", "a", "INVITE")
     assert (bye.action, bye.options["method"], bye.options["from"]) == ("in_dialog", "BYE", "callee")
     assert (req.flow, req.ue, req.options["method"]) == (None, "a", "MESSAGE")
+
+
+def test_gruu_request_uris_load_and_which_is_latest_or_first(tmp_path):
+    text = MINIMAL.replace("  - register: f1", "  - register: f1\n"
+                           "  - request: {from: peer, to: a, uri: {pub_gruu_of: f1}}\n"
+                           "  - invite: {from: peer, to: a, uri: {temp_gruu_of: f1, which: first}}\n"
+                           "  - request: {from: peer, to: a, uri: {temp_gruu_of: f1}}")
+    [case] = load_case_file(write(tmp_path, text))
+    assert [s.options["uri"] for s in case.steps[1:]] == [
+        {"pub_gruu_of": "f1"}, {"temp_gruu_of": "f1", "which": "first"}, {"temp_gruu_of": "f1"}]
+    with pytest.raises(CaseError) as e:
+        load_case_file(write(tmp_path, text.replace("which: first", "which: oldest")))
+    assert "case.yaml:11: steps[2].invite.uri.which: expected latest or first" in str(e.value)
 
 
 def test_a_status_without_its_clause_names_file_line_and_key(tmp_path):

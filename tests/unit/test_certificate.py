@@ -56,12 +56,33 @@ def test_requirement_verdicts_cover_all_five_and_say_not_tested():
                case("C[tcp]", "not applicable", reqs=["P2"]), case("D[udp]", "fail", reqs=["R3"])]
     cert = build_certificate(results, META)
     reqs = {q["id"]: q["verdict"] for q in cert["requirements"]}
-    assert reqs == {"R1": "pass", "R2": "inconclusive", "R3": "fail", "P1": "not tested", "P2": "not applicable"}
+    assert reqs == {"R1": "pass", "R2": "inconclusive", "R3": "fail", "P1": "not tested", "P2": "not applicable",
+                    "REGEV": "not tested", "GRUU": "not tested"}
     r2 = cert["requirements"][1]
     assert r2["counts"]["pass"] == 1 and r2["counts"]["inconclusive"] == 1 and r2["cases"] == ["A[udp]", "B[udp]"]
     assert cert["overall"] == "fail"
     assert cert["counts"] == {"pass": 1, "fail": 1, "inconclusive": 1, "not applicable": 1, "error": 0}
     assert cert["applicable"] == 3
+
+
+def test_reg_event_and_gruu_rows_are_fed_by_the_case_id_prefix():
+    """REGEV-* cases make the reg-event row, GRUU-* the GRUU row, each only its own (a case id
+    merely containing the word does not count), beside what they list in requirements."""
+    results = [case("GRUU-001[udp]", "pass"), case("GRUU-006[tcp]", "fail", reqs=["R3"]),
+               case("REGEV-001[udp]", "inconclusive"), case("REG-004B[udp]", "pass", reqs=["R3"]),
+               case("XGRUU-1[udp]", "fail"), case("REGEVX[udp]", "fail")]
+    cert = build_certificate(results, META)
+    rows = {q["id"]: q for q in cert["requirements"]}
+    assert rows["GRUU"]["verdict"] == "fail" and rows["GRUU"]["cases"] == ["GRUU-001[udp]", "GRUU-006[tcp]"]
+    assert rows["GRUU"]["failed"] == ["GRUU-006[tcp]"] and rows["GRUU"]["meaning"].startswith("GRUUs (RFC 5627)")
+    assert rows["REGEV"]["verdict"] == "inconclusive" and rows["REGEV"]["cases"] == ["REGEV-001[udp]"]
+    assert rows["R3"]["cases"] == ["GRUU-006[tcp]", "REG-004B[udp]"]
+    assert [q["id"] for q in cert["requirements"]][-2:] == ["REGEV", "GRUU"]
+    html = render_certificate_html(cert)
+    assert 'data-requirement="GRUU"' in html and 'data-requirement="REGEV"' in html
+    # only not-applicable GRUU cases (a target without the gruu capability): not applicable
+    na = build_certificate([case("GRUU-001[udp]", "not applicable")], META)
+    assert {q["id"]: q["verdict"] for q in na["requirements"]}["GRUU"] == "not applicable"
 
 
 @pytest.mark.parametrize("verdicts, overall", [

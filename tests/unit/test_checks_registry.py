@@ -71,6 +71,7 @@ def test_no_response_is_inconclusive_for_every_kind():
             "atomic": {"flow": "f1"}}
     args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {},
                  "sec_response": {"q_values": True}, "via_keep": {}})   # no_security_server / no_sa_offered: a discard passes
+    args.update({"gruu": {"flow": "f1", "present": True, "pub_form": True}, "temp_gruu": {"flow": "f1", "new": True}})
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
     # dropped / answered judge the absence or presence of a response itself; sa_unused and
     # forwarded_sec judge the ESP the UE received and what reached REG-T (test_secagree_checks.py)

@@ -24,8 +24,12 @@ def test_catalogue_data_file_is_well_formed():
     assert len(ids) == len(set(ids))
     for tp in cat:
         assert tp["id"].startswith("TP_") and tp["title"] and tp["role"] and tp["level"] and tp["section"], tp
-    families = {tp["id"].rsplit("_", 1)[0] for tp in cat}
+    families = {tp["id"].rsplit("_", 1)[0] for tp in cat if not tp.get("quote")}
     assert families == {"TP_REG", "TP_TERM", "TP_EDGE", "TP_SEC", "TP_IMS", "TP_ROB"}
+    # test purposes the catalogue lacks are added by hand with the sentence they rest on
+    for tp in cat:
+        if tp.get("quote"):
+            assert tp.get("source") and len(tp["quote"]) > 20, tp
 
 
 def test_every_uncovered_test_purpose_has_a_reason_and_cases_cite_known_ones():
@@ -94,3 +98,18 @@ def test_update_catalogue_parses_headings_and_keeps_reasons():
     assert reasons == {"TP_REG_001": None, "TP_REG_002": "hand-written", "TP_IMS_001": "to write",
                        "TP_IMS_002": "to write"}
     assert mod.dump(merged).startswith("# The test-purpose catalogue as data")
+
+
+def test_update_catalogue_keeps_hand_added_test_purposes_with_their_quote():
+    """A test purpose the catalogue lacks (added by hand with its sentence) survives a regeneration,
+    after the catalogue's; one without a quote, or one the catalogue now has, is not doubled."""
+    mod = _script()
+    parsed = mod.parse_catalogue(CATALOGUE)
+    old = [{"id": "TP_GRUU_001", "title": "pub-gruu", "role": "REG", "level": "MUST", "section": "GRUU",
+            "source": "RFC 5627 §5.2", "quote": "the registrar MUST add a \"pub-gruu\""},
+           {"id": "TP_OLD_001", "title": "gone from the catalogue", "reason": "x"},
+           {"id": "TP_REG_001", "title": "stale copy", "quote": "q"}]
+    merged = mod.merge(parsed, old, covered=set())
+    ids = [t["id"] for t in merged]
+    assert ids == ["TP_REG_001", "TP_REG_002", "TP_IMS_001", "TP_IMS_002", "TP_GRUU_001"]
+    assert merged[-1]["quote"] == old[0]["quote"] and merged[0]["title"] == "Reg1a accepted"
