@@ -86,3 +86,19 @@ def test_with_gruu_off_a_gr_uri_is_just_the_aor():
     n = Node(gruu=False)
     n.register()
     assert len(requests(to(n, "sip:ue-a@ims.test;gr=urn:uuid:whatever"))) == 1
+
+
+def test_one_instance_in_two_aors_keeps_both_pub_gruus_valid():
+    """RFC 5627 section 5.4: a public GRUU stays valid as long as its AOR does, also when the same
+    instance registers another AOR (section 4.4.1) -- the index is per (AOR, instance)."""
+    n = Node()
+    r1, _ = n.register(supported=SUP)
+    r2, _ = n.register([contact("10.0.0.2").replace("ue-a@", "ue-b@")], call_id="C2", token="t2",
+                       supported=SUP, to="<sip:ue-b@ims.test>")
+    pub_a = gruu_params(r1)[1][0]
+    pub_b = next(iter(gruu_params(r2).values()))[0]
+    assert pub_a != pub_b and pub_a.split(";gr=")[1] == pub_b.split(";gr=")[1]
+    [(_, fwd_a)] = requests(to(n, pub_a))
+    assert fwd_a.uri == "sip:ue-a@10.0.0.1;transport=tcp"
+    [(_, fwd_b)] = requests(to(n, pub_b))
+    assert fwd_b.uri == "sip:ue-b@10.0.0.2;transport=tcp"

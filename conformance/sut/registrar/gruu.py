@@ -60,7 +60,9 @@ class GruuRegistry:
     def __init__(self, config: SutConfig):
         self.config = config
         self._by_instance: dict[tuple[str, str], _Instance] = {}
-        self._pub_index: dict[str, tuple[str, str]] = {}       # gr value -> (aor, instance key)
+        # (aor, gr value) -> (aor, instance key): one instance may hold GRUUs of several AORs (section
+        # 4.4.1), and each stays valid while its AOR is (section 5.4)
+        self._pub_index: dict[tuple[str, str], tuple[str, str]] = {}
         self._temp_index: dict[str, tuple[str, str]] = {}      # temp user -> (aor, instance key)
 
     # -- making and invalidating ---------------------------------------------------------------
@@ -93,7 +95,7 @@ class GruuRegistry:
             if flow_key is not None:
                 gr = f"{gr}-flow{flow_key}"            # FAULT gruu-pub-per-flow: one per reg-id
             entry.pub[flow_key] = f"{aor};gr={gr}"
-            self._pub_index[gr.lower()] = (aor, key)
+            self._pub_index[(aor, gr.lower())] = (aor, key)
         user = f"tgruu.{secrets.token_hex(16)}"
         host = aor.split("@", 1)[1]
         entry.temps.append((f"sip:{user}@{host};gr", cseq))
@@ -106,7 +108,7 @@ class GruuRegistry:
         self._drop_temps(*aor_key)
         entry = self._by_instance.pop(aor_key)
         for pub in entry.pub.values():
-            self._pub_index.pop(pub.split(";gr=", 1)[1].lower(), None)
+            self._pub_index.pop((aor_key[0], pub.split(";gr=", 1)[1].lower()), None)
 
     def _drop_temps(self, aor: str, key: str) -> None:
         entry = self._by_instance.get((aor, key))
@@ -158,8 +160,8 @@ class GruuRegistry:
                 self._drop_temps(aor, key)
                 return None
             return Resolved(aor, key, True)
-        found = self._pub_index.get(value.lower())
-        if found is None or found[0] != canonical_aor(uri):
+        found = self._pub_index.get((canonical_aor(uri), value.lower()))
+        if found is None:
             return None
         return Resolved(found[0], found[1], False)
 
