@@ -17,6 +17,7 @@ from ..meaning.checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
+from .regevent import EVENT_KINDS, NotifyOutcome
 from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, uri_key, contacts_of, hget,
                        hvalues, instance_of, request_expires, uri_text)
 
@@ -53,6 +54,15 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("KA-pong", "KA", "CRLF ping answered by a CRLF pong", "MUST", "RFC 5626 §5.4"),
     Rule("KA-stun", "KA", "STUN Binding answered with XOR-MAPPED-ADDRESS of the sender", "MUST", "RFC 5626 §8"),
     Rule("TERM-binding", "TERM", "terminating requests only to current bindings", "MUST", "RFC 5626 §7"),
+    # Reg event (RFC 3680): each NOTIFY's view (RFC 3680 §5.2) against the bindings then (regevent.py).
+    Rule("REGEV-current", "REGEV", "the NOTIFY after a 2xx to SUBSCRIBE shows every binding active with its "
+         "instance and reg-id, ended ones terminated", "MUST", "RFC 6665 §4.2.1.2"),
+    Rule("REGEV-change", "REGEV", "a later NOTIFY leaves the view matching the bindings (added, refreshed, "
+         "ended)", "SHOULD", "RFC 6665 §4.2.2"),
+    Rule("REGEV-event", "REGEV", "an ended contact is terminated with the event of its ending "
+         "(unregistered, expired); a replaced one terminated", "MAY", "RFC 3680 §4.7.1"),
+    Rule("REGEV-version", "REGEV", "reginfo versions start at 0 and go up by one per NOTIFY", "MAY",
+         "RFC 3680 §5.1"),
 )}
 
 # RFC 5626's registrar duties: they bind a registrar that implements RFC 5626 (its traffic shows
@@ -227,6 +237,8 @@ class Judge:
             self._delivery(item)
         elif isinstance(item, KeepAlive):
             self._keepalive(item)
+        elif isinstance(item, NotifyOutcome):
+            self._notify(item)
         elif isinstance(item, Exchange):
             pass  # REGISTERs are judged through their RegisterOutcome
 
@@ -472,6 +484,49 @@ class Judge:
                            else "the request's source in the capture")
         self._check("KA-stun", "stun_mapped", {}, ctx, packets, where)
 
+    # -- reg event -------------------------------------------------------------------------------
+    def _notify(self, out: NotifyOutcome) -> None:
+        """A NOTIFY of a reg subscription: its version, then the view it leaves against the
+        bindings of the subscribed AOR when it was sent (regevent.compare)."""
+        sub, ev = out.sub, out.event
+        packets = [ev.number]
+        where = f"NOTIFY {sub.aor} (packet {ev.number}; {sub.label()})"
+        if out.doc is not None:
+            self._observe("REGEV-version", Observation(
+                "reginfo version in sequence", not out.version_note,
+                "version 0 first, then one more per NOTIFY of the subscription (RFC 3680 §5.1)",
+                out.version_note or f"version {out.doc.version}"), packets, where)
+        rule = "REGEV-current" if out.first else "REGEV-change"
+        if out.problem:  # its own body refused, a partial with no full state before, a version not applicable
+            self._observe(rule, Observation("reginfo view", False,
+                                            "a reginfo document giving the subscriber the current state",
+                                            out.problem), packets, where)
+            return
+        cmp = out.comparison
+        if cmp is None:
+            if not out.bindings.known:
+                self._observe(rule, Observation("reginfo view against the bindings", None,
+                                                "the bindings of the AOR as the capture shows them",
+                                                "the capture shows no registration of the AOR before this NOTIFY"),
+                              packets, where)
+            return
+        state = [d for d in cmp.discrepancies if d.kind not in EVENT_KINDS]
+        events = [d for d in cmp.discrepancies if d.kind in EVENT_KINDS]
+        at = out.bindings
+        expected = (f"{len(at.active)} binding(s) of {sub.aor} each an active <contact> with its +sip.instance "
+                    "and reg-id, ended ones terminated, <registration> state active while any is bound"
+                    + (f"; REGISTER in flight: packet(s) {', '.join(map(str, at.in_flight))}" if at.in_flight else ""))
+        self._observe(rule, Observation("reginfo view matches the bindings", _ok(state), expected,
+                                        "; ".join(d.text + (" (a REGISTER in flight may explain it)"
+                                                            if d.unsettled else "") for d in state)
+                                        or f"{cmp.judged} binding(s) as bound"), packets, where)
+        if events or cmp.ended_shown:
+            self._observe("REGEV-event", Observation(
+                "ended contacts told by their event", _ok(events),
+                "a contact whose binding ended: state=\"terminated\", event unregistered (expiry 0) or "
+                "expired", "; ".join(d.text for d in events) or f"{cmp.ended_shown} ended contact(s) terminated"),
+                packets, where)
+
     # -- summary --------------------------------------------------------------------------------
     def classify(self, outbound_declared: bool | None = None) -> dict | None:
         """The registrar's class from the whole capture, and what it changes: a registrar that
@@ -514,6 +569,13 @@ class Judge:
             if v in vs:
                 return v
         return Verdict.NOT_APPLICABLE
+
+
+def _ok(found) -> bool | None:
+    """True: nothing found; False: a finding no REGISTER in flight explains; None: only such ones."""
+    if not found:
+        return True
+    return None if all(d.unsettled for d in found) else False
 
 
 def _same(contact, b: Binding) -> bool:

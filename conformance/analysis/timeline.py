@@ -38,12 +38,14 @@ from ..sip.errors import ParseError
 from ..sip.headers import NameAddr, parse_name_addr, parse_uri, uri_equal
 from ..sip.message import NOT_LISTS, Request, Response, split_list
 from .reassembly import WireEvent
+from .regevent import RegEventTracker, is_reg_event
 
 MAX_OPEN = 20000  # open transactions remembered
 MAX_HISTORY = 50  # events kept per binding
 MAX_GONE = 200  # replaced / removed bindings kept per AOR
 OUTER_LOOKBACK = 64  # open transactions looked through for the UE-side leg of a proxied REGISTER
 EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
+_REG_EVENT_METHODS = ("SUBSCRIBE", "NOTIFY")
 _BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 
 
@@ -278,6 +280,17 @@ class Binding:
     # The Contact list of the 2xx that created it (what that registration's 2xx said): for a
     # REGISTER in flight at the same time, it tells which of the two the registrar processed first.
     born_with: list | None = None
+    # The binding's Contact in the latest 2xx that listed it (its GRUU parameters, RFC 5627 §5.1:
+    # read only for the output), and its state in the latest reg-event NOTIFY that covered it.
+    listed_as: NameAddr | None = None
+    reg_event: str | None = None
+
+    def gruus(self) -> tuple[str | None, str | None]:
+        """(pub-gruu, temp-gruu) of the latest 2xx Contact of this binding."""
+        c = self.listed_as
+        if c is None:
+            return None, None
+        return _unquoted(c.param("pub-gruu")), _unquoted(c.param("temp-gruu"))
 
     def note(self, packet: int, time: float, what: str) -> None:
         self.history.append((packet, time, what))
@@ -294,7 +307,28 @@ class Binding:
                 "expires": self.expires, "state": self.state, "created": self.created,
                 "updated": self.updated, "ended": self.ended,
                 "flow": [self.flow[0], list(self.flow[1]), list(self.flow[2])], "path": self.path,
-                "history": [{"packet": p, "time": round(t, 6), "what": w} for p, t, w in self.history]}
+                "history": [{"packet": p, "time": round(t, 6), "what": w} for p, t, w in self.history],
+                **self._extras()}
+
+    def _extras(self) -> dict:
+        """GRUUs and reg-event state, only when the capture shows them (the document of a capture
+        without them is unchanged)."""
+        out = {}
+        pub, temp = self.gruus()
+        if pub is not None:
+            out["pub_gruu"] = pub
+        if temp is not None:
+            out["temp_gruu"] = temp
+        if self.reg_event is not None:
+            out["reg_event"] = self.reg_event
+        return out
+
+
+def _unquoted(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 
 @dataclass
@@ -372,6 +406,7 @@ class Timeline:
         self._by_uri: dict[str, Binding] = {}  # Contact URI key -> latest binding with it
         self.counts = Counts()
         self.last_time = 0.0
+        self.regev = None  # RegEventTracker, made at the first reg-event SUBSCRIBE / NOTIFY
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, ev: WireEvent) -> list:
@@ -486,6 +521,11 @@ class Timeline:
                     outer.relayed = True
                     outer.inner, ex.outer = ex, outer
             else:
+                if msg.method in _REG_EVENT_METHODS and is_reg_event(msg):
+                    # a reg-event dialog's request: followed there, not a terminating request
+                    if self.regev is None:
+                        self.regev = RegEventTracker(self)
+                    return self.regev.request(ev, msg, cseq)
                 d = self._delivery(ev, msg)
                 if d is not None:
                     out.append(d)
@@ -503,6 +543,8 @@ class Timeline:
         out = [ex]
         if ex.request.method == "REGISTER":
             out.append(self._register(ex))
+        elif self.regev is not None and ex.request.method in _REG_EVENT_METHODS:
+            self.regev.response(ex)
         return out
 
     def _outer_leg(self, inner: Exchange, vias: int) -> Exchange | None:
@@ -655,7 +697,7 @@ class Timeline:
                 b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
                             hvalues(req, "path") if mine is not None else [], pkt, pkt,
-                            ukey=ukey, born_with=listed)
+                            ukey=ukey, born_with=listed, listed_as=c)
                 self._by_uri[ukey] = b
                 kind = "created" if mine is not None else "appeared"
                 b.note(pkt, now, kind)
@@ -665,7 +707,7 @@ class Timeline:
                     self._ue_addrs[ev.src] = (out.aor, key)
             else:
                 if mine is not None or old.updated <= req_n:  # not a listing older than a refresh
-                    old.expires, old.expires_at = expires, expires_at
+                    old.expires, old.expires_at, old.listed_as = expires, expires_at, c
                 if mine is not None:
                     old.updated = pkt
                     if old.flow != flow:

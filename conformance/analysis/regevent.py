@@ -1,0 +1,401 @@
+"""Reg event subscriptions (RFC 3680, RFC 6665) followed in a capture (sans-IO).
+
+The timeline hands every SUBSCRIBE and NOTIFY with ``Event: reg`` (and their final responses)
+to a :class:`RegEventTracker`, made on the first one, so a capture without them pays for a method
+check only.  A subscription is its dialog: the Call-ID and the subscriber's tag (the From tag of
+the SUBSCRIBE, the To tag of each NOTIFY); the notifier's tag comes from the 2xx to the SUBSCRIBE
+or from the first NOTIFY (which may overtake that 2xx, RFC 6665 §4.1.2.4).  Retransmissions count
+once: a request of the dialog with a CSeq already seen is not looked at again, whatever its
+transaction state.
+
+Per subscription the subscriber's view is kept as RFC 3680 §5.2 computes it, with
+:func:`conformance.sip.reginfo.parse_reginfo` and :func:`~conformance.sip.reginfo.apply_partial`
+(the one parser): the first full document, then each partial applied in version order.  A
+version gap, a partial before any full document, or a body that does not parse leaves the view
+unknown until the next full document (the subscriber would refresh, §5.2).
+
+Each NOTIFY becomes a :class:`NotifyOutcome`: the view after it, and the bindings of the
+subscribed AOR *as they stood when it was sent* (:class:`BindingsAt`): the active bindings with
+the expiry applied, the ended ones, and what is unsettled: a REGISTER of that AOR in flight (its
+request seen, its final response not yet) may or may not have been processed by the notifier,
+so the bindings it touches are not judged from that NOTIFY (rules.py makes them inconclusive),
+nor is a binding within ``EXPIRY_SLACK`` of its expiry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..sip.errors import ParseError
+from ..sip.headers import parse_name_addr, parse_uri
+from ..sip.message import Request
+from ..sip.reginfo import RegInfo, Registration, parse_reginfo, apply_partial
+from .reassembly import WireEvent
+
+MAX_SUBSCRIPTIONS = 10000  # subscriptions remembered (oldest forgotten beyond)
+IN_FLIGHT_LOOKBACK = 4000  # open transactions looked through for REGISTERs in flight
+
+
+def is_reg_event(msg) -> bool:
+    """Whether a SUBSCRIBE / NOTIFY is for the reg event package (``Event: reg``, any params)."""
+    lines = msg.header_index().get("event")
+    if not lines:
+        return False
+    return lines[0].split(";", 1)[0].strip().lower() == "reg"
+
+
+def _tag(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return parse_name_addr(value).tag
+    except ParseError:
+        return None
+
+
+def _aor(uri_text: str) -> str:
+    """An AOR as the timeline writes it (scheme, user, host)."""
+    from .timeline import aor_of_to
+
+    return aor_of_to(f"<{uri_text.strip().strip('<>')}>")
+
+
+@dataclass
+class Subscription:
+    call_id: str
+    subscriber_tag: str
+    aor: str  # the subscribed resource: the AOR of the SUBSCRIBE's Request-URI
+    subscribe_packet: int
+    notifier_tag: str | None = None
+    subscribed: list[int] = field(default_factory=list)  # packets of the SUBSCRIBEs (initial, refreshes)
+    accepted: list[int] = field(default_factory=list)  # packets of their 2xx
+    awaiting_first: bool = True  # the next NOTIFY follows a 2xx to SUBSCRIBE (RFC 6665 §4.2.1.2)
+    cseqs: set = field(default_factory=set)  # (method, CSeq number) seen in this dialog
+    view: RegInfo | None = None  # the subscriber's view (full state) after the latest NOTIFY
+    version: int | None = None  # the latest version received
+    lost: str = ""  # why the view is unknown (until the next full document)
+    notifies: list[int] = field(default_factory=list)  # packets of its NOTIFYs
+    state: str = "pending"  # the Subscription-State of the latest NOTIFY (active, pending, terminated)
+
+    def label(self) -> str:
+        return f"reg subscription to {self.aor} (Call-ID {self.call_id})"
+
+    def to_dict(self) -> dict:
+        reg = self.registration()
+        return {"aor": self.aor, "call_id": self.call_id, "subscribe_packets": self.subscribed,
+                "accepted_packets": self.accepted, "notify_packets": self.notifies, "state": self.state,
+                "version": self.version, "view_lost": self.lost or None,
+                "registration_state": reg.state if reg is not None else None,
+                "contacts": [{"id": c.id, "uri": c.uri, "state": c.state, "event": c.event,
+                              "instance": c.instance, "reg_id": c.reg_id, "pub_gruu": c.pub_gruu,
+                              "temp_gruus": [t.uri for t in c.temp_gruus]}
+                             for c in (reg.contacts if reg is not None else ())]}
+
+    def registration(self) -> Registration | None:
+        """The view's <registration> of the subscribed AOR."""
+        if self.view is None:
+            return None
+        for r in self.view.registrations:
+            if _aor(r.aor) == self.aor:
+                return r
+        return None
+
+
+@dataclass
+class BindingsAt:
+    """The subscribed AOR's bindings when a NOTIFY was sent."""
+    known: bool  # the capture showed a REGISTER answered for the AOR by then
+    active: list  # Binding, bound then (expiry applied)
+    ended: list  # Binding, the latest ended one per Contact URI not bound again
+    unsettled: set  # URI keys and ("outbound", instance, reg-id) keys a REGISTER in flight touches
+    unsettled_all: bool  # a REGISTER in flight removes every binding (Contact: *)
+    in_flight: list[int]  # packets of those REGISTERs
+
+
+@dataclass
+class NotifyOutcome:
+    event: WireEvent
+    request: Request
+    sub: Subscription
+    first: bool  # the NOTIFY that follows a 2xx to SUBSCRIBE: "the current resource state"
+    doc: RegInfo | None  # the document it carried
+    problem: str  # why no view follows from it (body, version, order)
+    version_note: str  # a version out of sequence (RFC 3680 §5.1)
+    bindings: BindingsAt
+    subscription_state: str
+    comparison: "Comparison | None" = None  # the view against the bindings (compare())
+
+
+class RegEventTracker:
+    """Subscriptions of a capture, keyed on (Call-ID, subscriber tag)."""
+
+    def __init__(self, timeline):
+        self.tl = timeline
+        self.subs: dict[tuple[str, str], Subscription] = {}
+
+    # -- requests -------------------------------------------------------------------------------
+    def request(self, ev: WireEvent, msg: Request, cseq) -> list:
+        call_id = (msg.header_index().get("call-id") or [""])[0]
+        num = cseq[0] if cseq else None
+        if msg.method == "SUBSCRIBE":
+            tag = _tag((msg.header_index().get("from") or [None])[0])
+            if tag is None:
+                return []
+            key = (call_id, tag)
+            sub = self.subs.get(key)
+            if sub is None:
+                try:
+                    aor = _aor(str(parse_uri(msg.uri)))
+                except ParseError:
+                    aor = _aor(msg.uri)
+                sub = self.subs[key] = Subscription(call_id, tag, aor, ev.number)
+                if len(self.subs) > MAX_SUBSCRIPTIONS:
+                    self.subs.pop(next(iter(self.subs)))
+            if ("SUBSCRIBE", num) in sub.cseqs:
+                return []  # a retransmission
+            sub.cseqs.add(("SUBSCRIBE", num))
+            sub.subscribed.append(ev.number)
+            return []
+        # NOTIFY: from the notifier, To = the subscriber (with its tag)
+        tag = _tag((msg.header_index().get("to") or [None])[0])
+        sub = self.subs.get((call_id, tag)) if tag else None
+        if sub is None:
+            return []  # no SUBSCRIBE of it in the capture: nothing to judge against
+        if ("NOTIFY", num) in sub.cseqs:
+            return []
+        sub.cseqs.add(("NOTIFY", num))
+        if sub.notifier_tag is None:
+            sub.notifier_tag = _tag((msg.header_index().get("from") or [None])[0])
+        sub.notifies.append(ev.number)
+        first = sub.awaiting_first
+        sub.awaiting_first = False
+        state_line = (msg.header_index().get("subscription-state") or [""])[0]
+        sub.state = state_line.split(";", 1)[0].strip().lower() or sub.state
+        doc, problem, note = self._apply(sub, msg)
+        out = NotifyOutcome(ev, msg, sub, first, doc, problem, note, self._bindings_at(sub.aor, ev), state_line)
+        out.comparison = compare(out)
+        if out.comparison is not None:
+            where = f"NOTIFY packet {ev.number}, version {sub.version}"
+            for b, c in out.comparison.covered:
+                shown = f"{c.state} event={c.event}"
+                if b.reg_event is None or not b.reg_event.startswith(shown + " ("):  # as first shown so
+                    b.reg_event = f"{shown} ({where})"
+                    b.note(ev.number, ev.time, f"reg-event: contact {c.state}, event {c.event} (version {sub.version})")
+        return [out]
+
+    def _apply(self, sub: Subscription, msg: Request) -> tuple[RegInfo | None, str, str]:
+        """The NOTIFY's document applied to the view (RFC 3680 §5.2): (document, problem, note on
+        its version)."""
+        if not msg.body:
+            sub.lost = "a NOTIFY without a body"
+            sub.view = None
+            return None, sub.lost, ""
+        try:
+            doc = parse_reginfo(msg.body)
+        except ParseError as exc:
+            sub.view = None
+            sub.lost = f"its body is refused: {exc}"
+            return None, sub.lost, ""
+        note = ""
+        if sub.version is not None and doc.version != sub.version + 1:
+            note = f"<reginfo version=\"{doc.version}\"> after version {sub.version} (one more expected)"
+        elif sub.version is None and doc.version != 0:
+            note = f"<reginfo version=\"{doc.version}\"> in the first NOTIFY (versions start at 0)"
+        if doc.state == "full":
+            sub.view, sub.lost = doc, ""
+            sub.version = doc.version
+            return doc, "", note
+        prev = sub.version
+        sub.version = doc.version
+        if sub.view is None:
+            if sub.lost:
+                return doc, "", note  # the view was lost before (reported then): nothing to apply to
+            sub.lost = f"<reginfo state=\"partial\"> (version {doc.version}) before any full document"
+            return doc, sub.lost, note
+        try:
+            sub.view = apply_partial(sub.view, doc)
+        except ParseError as exc:
+            sub.view = None
+            sub.lost = f"partial version {doc.version} cannot be applied after version {prev}: {exc}"
+            return doc, sub.lost, note
+        return doc, "", note
+
+    # -- responses ------------------------------------------------------------------------------
+    def response(self, ex) -> None:
+        req, resp = ex.request, ex.response
+        if req.method != "SUBSCRIBE" or resp is None or not 200 <= resp.status < 300:
+            return
+        call_id = (req.header_index().get("call-id") or [""])[0]
+        sub = self.subs.get((call_id, _tag((req.header_index().get("from") or [None])[0]) or ""))
+        if sub is None:
+            return
+        sub.accepted.append(ex.final_event.number)
+        if sub.notifier_tag is None:
+            sub.notifier_tag = _tag((resp.header_index().get("to") or [None])[0])
+        # The NOTIFY that must follow (RFC 6665 §4.2.1.2): unless it already came, overtaking
+        # the 2xx (a NOTIFY after this SUBSCRIBE was sent, before its 2xx).
+        sent = ex.req_event.number
+        if not any(n > sent for n in sub.notifies):
+            sub.awaiting_first = True
+
+    # -- the bindings a NOTIFY is judged against ------------------------------------------------
+    def _bindings_at(self, aor: str, ev: WireEvent) -> BindingsAt:
+        from .timeline import EXPIRY_SLACK, aor_of, binding_key, contacts_of, request_expires, uri_key
+
+        tl = self.tl
+        st = tl.aors.get(aor)
+        now = ev.time
+        unsettled: set = set()
+        star = False
+        in_flight: list[int] = []
+        n = 0
+        for ex in reversed(tl.open.values()):
+            n += 1
+            if n > IN_FLIGHT_LOOKBACK:
+                break
+            r = ex.request
+            if r.method != "REGISTER" or ex.final_event is not None or aor_of(r) != aor:
+                continue
+            in_flight.append(ex.req_event.number)
+            try:
+                cs = contacts_of(r)
+            except ParseError:
+                star = True
+                continue
+            for c in cs:
+                if c.star:
+                    star = True
+                elif c.uri is not None:
+                    unsettled.add(uri_key(c.uri))
+                    if request_expires(r, c) != 0:
+                        unsettled.add(binding_key(c))  # may replace the binding of that key
+        if st is None:
+            return BindingsAt(False, [], [], unsettled, star, in_flight)
+        active, ended = [], []
+        for b in st.bindings.values():
+            if b.expires_at is not None and b.expires_at < now - EXPIRY_SLACK:
+                ended.append(b)  # expired (the timeline ends it at the next REGISTER)
+                continue
+            if b.expires_at is not None and b.expires_at <= now + EXPIRY_SLACK:
+                unsettled.add(b.ukey)
+            active.append(b)
+        bound = {b.ukey for b in active}
+        latest: dict[str, object] = {}
+        for g in st.gone:
+            if g.ukey not in bound:
+                latest[g.ukey] = g
+        ended += list(latest.values())
+        return BindingsAt(True, active, ended, unsettled, star, in_flight)
+
+
+# -- the view against the bindings ------------------------------------------------------------------
+
+# What the state of a contact whose binding ended says (RFC 3680 §4.7.1): "The unregistered event
+# occurs when a REGISTER request sets the expiration time of that contact to zero", an expiration
+# "occurs when the contact was not refreshed".  Other endings (a Reg1b replacement, a binding
+# the registrar dropped) have no event of their own: any terminated event does.
+ENDED_EVENT = {"removed": "unregistered", "expired": "expired"}
+# Findings on the view (the current state) vs on how an ending is told (the event, a replacement).
+STATE_KINDS = ("no-registration", "missing", "instance", "reg-id", "ended-active", "aor-state")
+EVENT_KINDS = ("event", "replaced-active")
+
+
+@dataclass
+class Discrepancy:
+    kind: str  # one of STATE_KINDS or EVENT_KINDS
+    text: str  # names the XML element
+    unsettled: bool  # a REGISTER in flight (or an expiry at that moment) may explain it
+
+
+@dataclass
+class Comparison:
+    judged: int  # bindings judged (active and ended ones the view shows)
+    ended_shown: int  # ended bindings the view shows
+    discrepancies: list[Discrepancy]
+    covered: list  # (Binding, reginfo Contact) the NOTIFY's view shows
+
+
+def _ukey(contact_uri: str) -> str | None:
+    from .timeline import uri_key
+
+    try:
+        return uri_key(parse_uri(contact_uri))
+    except ParseError:
+        return None
+
+
+def compare(out: NotifyOutcome) -> Comparison | None:
+    """The view after a NOTIFY against the subscribed AOR's bindings then; None when there is no
+    view (see ``out.problem``) or the capture holds no registration of the AOR."""
+    sub, at = out.sub, out.bindings
+    if sub.view is None or out.problem or not at.known:
+        return None
+    reg = sub.registration()
+    contacts = reg.contacts if reg is not None else ()
+    by_key: dict[str, list] = {}
+    for c in contacts:
+        k = _ukey(c.uri)
+        if k is not None:
+            by_key.setdefault(k, []).append(c)
+    found: list[Discrepancy] = []
+    covered = []
+    judged = ended_shown = 0
+
+    def settled(b) -> bool:
+        return not (at.unsettled_all or b.ukey in at.unsettled or b.key in at.unsettled)
+
+    if reg is None and at.active:
+        found.append(Discrepancy("no-registration", f'no <registration aor="{sub.aor}"> in the view, '
+                                 f"{len(at.active)} binding(s) bound", all(not settled(b) for b in at.active)))
+    for b in at.active:
+        judged += 1
+        cs = by_key.get(b.ukey, [])
+        live = [c for c in cs if c.state == "active"]
+        if cs:
+            covered.append((b, (live or cs)[-1]))
+        if reg is None:
+            continue
+        if not live:
+            ended = f' (<contact id="{cs[-1].id}"> of that URI is state="{cs[-1].state}" event="{cs[-1].event}")' \
+                if cs else ""
+            found.append(Discrepancy("missing", f"no active <contact> with <uri>{b.uri}</uri> for the binding "
+                                     f"{b.label()}{ended}", not settled(b)))
+            continue
+        c = live[-1]
+        if b.instance and c.instance != b.instance:
+            found.append(Discrepancy("instance", f'<contact id="{c.id}"> <unknown-param name="+sip.instance"> is '
+                                     f"{c.instance or 'absent'}, the binding's +sip.instance is {b.instance}",
+                                     not settled(b)))
+        if b.reg_id is not None and str(c.reg_id) != str(b.reg_id).strip('"'):
+            found.append(Discrepancy("reg-id", f'<contact id="{c.id}"> <unknown-param name="reg-id"> is '
+                                     f"{c.reg_id if c.reg_id is not None else 'absent'}, the binding's reg-id is "
+                                     f"{b.reg_id}", not settled(b)))
+    for g in at.ended:
+        cs = by_key.get(g.ukey)
+        if not cs:
+            continue  # not in the view: removed from the table, or never shown
+        judged += 1
+        ended_shown += 1
+        c = cs[-1]
+        covered.append((g, c))
+        how = f"{g.state} in packet {g.ended}" if g.ended is not None else "expired by then"
+        if c.state == "active":
+            kind = "replaced-active" if g.state in ("replaced", "overwritten") else "ended-active"
+            want = ENDED_EVENT.get(g.state if g.ended is not None else "expired")
+            found.append(Discrepancy(kind, f'<contact id="{c.id}" state="active"> for <uri>{g.uri}</uri>, '
+                                     f'{how}: expected state="terminated"' + (f' event="{want}"' if want else ""),
+                                     not settled(g)))
+            continue
+        want = ENDED_EVENT.get(g.state if g.ended is not None else "expired")
+        if want and c.event != want:
+            found.append(Discrepancy("event", f'<contact id="{c.id}" state="terminated" event="{c.event}"> for '
+                                     f'<uri>{g.uri}</uri>, {how}: expected event="{want}"', not settled(g)))
+    if reg is not None:
+        if at.active and reg.state != "active":
+            found.append(Discrepancy("aor-state", f'<registration aor="{reg.aor}" state="{reg.state}"> with '
+                                     f"{len(at.active)} binding(s) bound: expected state=\"active\"",
+                                     all(not settled(b) for b in at.active)))
+        elif not at.active and reg.state == "active" and not any(c.state == "active" for c in contacts):
+            found.append(Discrepancy("aor-state", f'<registration aor="{reg.aor}" state="active"> with no contact '
+                                     'bound: expected state="terminated"', bool(at.in_flight)))
+    return Comparison(judged, ended_shown, found, covered)
