@@ -30,6 +30,7 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_uri
 from ..sip.message import Request
 from ..sip.reginfo import RegInfo, Registration, parse_reginfo, apply_partial
+from .reading import EXPIRY_SLACK, aor_of, aor_of_to, binding_key, contacts_of, request_expires, uri_key
 from .reassembly import WireEvent
 
 MAX_SUBSCRIPTIONS = 10000  # subscriptions remembered (oldest forgotten beyond)
@@ -55,8 +56,6 @@ def _tag(value: str | None) -> str | None:
 
 def _aor(uri_text: str) -> str:
     """An AOR as the timeline writes it (scheme, user, host)."""
-    from .timeline import aor_of_to
-
     return aor_of_to(f"<{uri_text.strip().strip('<>')}>")
 
 
@@ -240,8 +239,6 @@ class RegEventTracker:
 
     # -- the bindings a NOTIFY is judged against ------------------------------------------------
     def _bindings_at(self, aor: str, ev: WireEvent) -> BindingsAt:
-        from .timeline import EXPIRY_SLACK, aor_of, binding_key, contacts_of, request_expires, uri_key
-
         tl = self.tl
         st = tl.aors.get(aor)
         now = ev.time
@@ -316,8 +313,6 @@ class Comparison:
 
 
 def _ukey(contact_uri: str) -> str | None:
-    from .timeline import uri_key
-
     try:
         return uri_key(parse_uri(contact_uri))
     except ParseError:
