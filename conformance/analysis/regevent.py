@@ -308,6 +308,7 @@ class Discrepancy:
 class Comparison:
     judged: int  # bindings judged (active and ended ones the view shows)
     ended_shown: int  # ended bindings the view shows
+    replaced_shown: int  # of which replaced (Reg1b) or overwritten ones
     discrepancies: list[Discrepancy]
     covered: list  # (Binding, reginfo Contact) the NOTIFY's view shows
 
@@ -334,7 +335,7 @@ def compare(out: NotifyOutcome) -> Comparison | None:
             by_key.setdefault(k, []).append(c)
     found: list[Discrepancy] = []
     covered = []
-    judged = ended_shown = 0
+    judged = ended_shown = replaced_shown = 0
 
     def settled(b) -> bool:
         return not (at.unsettled_all or b.ukey in at.unsettled or b.key in at.unsettled)
@@ -371,6 +372,7 @@ def compare(out: NotifyOutcome) -> Comparison | None:
             continue  # not in the view: removed from the table, or never shown
         judged += 1
         ended_shown += 1
+        replaced_shown += g.state in ("replaced", "overwritten")
         c = cs[-1]
         covered.append((g, c))
         how = f"{g.state} in packet {g.ended}" if g.ended is not None else "expired by then"
@@ -393,4 +395,4 @@ def compare(out: NotifyOutcome) -> Comparison | None:
         elif not at.active and reg.state == "active" and not any(c.state == "active" for c in contacts):
             found.append(Discrepancy("aor-state", f'<registration aor="{reg.aor}" state="active"> with no contact '
                                      'bound: expected state="terminated"', bool(at.in_flight)))
-    return Comparison(judged, ended_shown, found, covered)
+    return Comparison(judged, ended_shown, replaced_shown, found, covered)

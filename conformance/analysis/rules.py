@@ -58,11 +58,13 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("REGEV-current", "REGEV", "the NOTIFY after a 2xx to SUBSCRIBE shows every binding active with its "
          "instance and reg-id, ended ones terminated", "MUST", "RFC 6665 §4.2.1.2"),
     Rule("REGEV-change", "REGEV", "a later NOTIFY leaves the view matching the bindings (added, refreshed, "
-         "ended)", "SHOULD", "RFC 6665 §4.2.2"),
-    Rule("REGEV-event", "REGEV", "an ended contact is terminated with the event of its ending "
-         "(unregistered, expired); a replaced one terminated", "MAY", "RFC 3680 §4.7.1"),
+         "ended)", "SHOULD", "RFC 6665 §4.2.2; RFC 3680 §4.7.2"),
+    Rule("REGEV-event", "REGEV", "a contact whose binding ended is terminated with the event of its ending "
+         "(unregistered, expired)", "MAY", "RFC 3680 §4.7.1 (unregistered); RFC 3680 §4.7.1 (expired)"),
+    Rule("REGEV-replaced", "REGEV", "a contact replaced by Reg1b (same instance and reg-id) is shown terminated",
+         "MAY", "TS 24.229 (reg-event Reg1b) [M]"),
     Rule("REGEV-version", "REGEV", "reginfo versions start at 0 and go up by one per NOTIFY", "MAY",
-         "RFC 3680 §5.1"),
+         "RFC 3680 §5.1 (version)"),
 )}
 
 # RFC 5626's registrar duties: they bind a registrar that implements RFC 5626 (its traffic shows
@@ -520,11 +522,20 @@ class Judge:
                                         "; ".join(d.text + (" (a REGISTER in flight may explain it)"
                                                             if d.unsettled else "") for d in state)
                                         or f"{cmp.judged} binding(s) as bound"), packets, where)
-        if events or cmp.ended_shown:
+        replaced = [d for d in events if d.kind == "replaced-active"]
+        events = [d for d in events if d.kind != "replaced-active"]
+        if events or cmp.ended_shown > cmp.replaced_shown:
             self._observe("REGEV-event", Observation(
                 "ended contacts told by their event", _ok(events),
                 "a contact whose binding ended: state=\"terminated\", event unregistered (expiry 0) or "
-                "expired", "; ".join(d.text for d in events) or f"{cmp.ended_shown} ended contact(s) terminated"),
+                "expired", "; ".join(d.text for d in events)
+                or f"{cmp.ended_shown - cmp.replaced_shown} ended contact(s) terminated"), packets, where)
+        if cmp.replaced_shown:
+            self._observe("REGEV-replaced", Observation(
+                "replaced contacts terminated", _ok(replaced),
+                "the contact of a binding replaced by another with the same instance and reg-id: "
+                "state=\"terminated\" (RFC 3680 §4.7.1 has no \"replaced\" event)",
+                "; ".join(d.text for d in replaced) or f"{cmp.replaced_shown} replaced contact(s) terminated"),
                 packets, where)
 
     # -- summary --------------------------------------------------------------------------------

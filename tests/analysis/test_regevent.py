@@ -27,7 +27,7 @@ def _gruu(c: str, temp: str) -> str:
 
 
 def scenario(tmp_path, *, transport="udp", full0=None, partial1=None, skip_v1=False, retransmit=False,
-             name="regev.pcap", crossing=False):
+             name="regev.pcap", crossing=False, reg1b=None):
     """Write the scenario's capture; the arguments swap in a broken NOTIFY."""
     p = Packets(transport)
     t = transport
@@ -68,8 +68,8 @@ def scenario(tmp_path, *, transport="udp", full0=None, partial1=None, skip_v1=Fa
                                 state="partial", aor_state="active"), 2)
     # Reg1b: UE3 replaces reg-id 1
     reg(UE3, register(UE3, call_id="c", branch="z9hG4bKc1", transport=t), [_gruu(c3, "3")])
-    ntf(doc(2, [rc("c1", UE1, 1, "terminated", "unregistered", transport=t), rc("c3", UE3, 1, transport=t)],
-            state="partial"), 3)
+    ntf(reg1b or doc(2, [rc("c1", UE1, 1, "terminated", "unregistered", transport=t),
+                         rc("c3", UE3, 1, transport=t)], state="partial"), 3)
     # Contact: * ends them all
     star = register(UE3, call_id="c", cseq=2, branch="z9hG4bKc2", contacts=["*"], transport=t)
     p.send(UE3, REGISTRAR, star)
@@ -94,7 +94,8 @@ def test_a_correct_sequence_gives_no_finding(tmp_path, transport):
     assert rules["REGEV-current"]["counts"] == {"pass": 1}
     assert rules["REGEV-change"]["counts"] == {"pass": 3}
     assert rules["REGEV-version"]["counts"] == {"pass": 4}
-    assert rules["REGEV-event"]["counts"] == {"pass": 3}  # c2, then c1 and c2, then all three shown ended
+    assert rules["REGEV-event"]["counts"] == {"pass": 3}  # c2, then c2, then c2 and c3 shown ended
+    assert rules["REGEV-replaced"]["counts"] == {"pass": 2}  # c1 after Reg1b, in both later NOTIFYs
     assert not any(_bad(r) for r in rules.values())
     assert to_dict(a)["verdict"] == "pass"
 
@@ -150,6 +151,16 @@ def test_a_wrong_event_for_an_unregistered_contact_is_recorded(tmp_path):
     assert f["packets"] == [11] and rule["counts"]["info"] == 3
     assert f["outcome"] == "info" and 'event="expired"' in f["observed"] and 'expected event="unregistered"' in \
         f["observed"]
+
+
+def test_a_replaced_contact_left_active_is_recorded(tmp_path):
+    # Reg1b: the NOTIFY adds the new contact and leaves the replaced one active
+    kept = doc(2, [rc("c3", UE3, 1)], state="partial")
+    rules = _rules(analyze(str(scenario(tmp_path, reg1b=kept))))
+    f = _bad(rules["REGEV-replaced"])[0]
+    assert f["outcome"] == "info" and rules["REGEV-replaced"]["level"] == "MAY"
+    assert '<contact id="c1" state="active"> for <uri>sip:ue@10.0.0.1:40001</uri>, replaced in packet' in f["observed"]
+    assert not _bad(rules["REGEV-change"]) and not _bad(rules["REGEV-current"])
 
 
 def test_a_version_gap_is_a_finding_and_the_view_is_lost_until_a_full_document(tmp_path):
