@@ -292,14 +292,17 @@ class RegEventTracker:
 # "occurs when the contact was not refreshed".  Other endings (a Reg1b replacement, a binding
 # the registrar dropped) have no event of their own: any terminated event does.
 ENDED_EVENT = {"removed": "unregistered", "expired": "expired"}
-# Findings on the view (the current state) vs on how an ending is told (the event, a replacement).
-STATE_KINDS = ("no-registration", "missing", "instance", "reg-id", "ended-active", "aor-state")
-EVENT_KINDS = ("event", "replaced-active")
+# The rule each kind of discrepancy is judged by (rules.py); the others ("no-registration",
+# "missing", "duplicate", "ended-active": the bindings themselves) by REGEV-current / REGEV-change.
+# As the live checks grade them: the contacts bound MUST / SHOULD be shown; their parameters, the
+# <registration> state, the events and a replacement's showing are descriptive in RFC 3680.
+KIND_RULE = {"instance": "REGEV-params", "reg-id": "REGEV-params", "aor-state": "REGEV-aor",
+             "event": "REGEV-event", "replaced-active": "REGEV-replaced"}
 
 
 @dataclass
 class Discrepancy:
-    kind: str  # one of STATE_KINDS or EVENT_KINDS
+    kind: str  # a key of KIND_RULE, or one of the bindings' own kinds
     text: str  # names the XML element
     unsettled: bool  # a REGISTER in flight (or an expiry at that moment) may explain it
 
@@ -309,6 +312,8 @@ class Comparison:
     judged: int  # bindings judged (active and ended ones the view shows)
     ended_shown: int  # ended bindings the view shows
     replaced_shown: int  # of which replaced (Reg1b) or overwritten ones
+    params_judged: int  # active bindings with an instance or reg-id the view shows active
+    aor_judged: bool  # the view has the AOR's <registration>
     discrepancies: list[Discrepancy]
     covered: list  # (Binding, reginfo Contact) the NOTIFY's view shows
 
@@ -335,7 +340,7 @@ def compare(out: NotifyOutcome) -> Comparison | None:
             by_key.setdefault(k, []).append(c)
     found: list[Discrepancy] = []
     covered = []
-    judged = ended_shown = replaced_shown = 0
+    judged = ended_shown = replaced_shown = params_judged = 0
 
     def settled(b) -> bool:
         return not (at.unsettled_all or b.ukey in at.unsettled or b.key in at.unsettled)
@@ -358,6 +363,12 @@ def compare(out: NotifyOutcome) -> Comparison | None:
                                      f"{b.label()}{ended}", not settled(b)))
             continue
         c = live[-1]
+        if len(live) > 1:
+            found.append(Discrepancy("duplicate", f"{len(live)} active <contact> elements with <uri>{b.uri}</uri> "
+                                     f"(ids {', '.join(x.id for x in live)}) for the one binding {b.label()}",
+                                     not settled(b)))
+        if b.instance or b.reg_id is not None:
+            params_judged += 1
         if b.instance and c.instance != b.instance:
             found.append(Discrepancy("instance", f'<contact id="{c.id}"> <unknown-param name="+sip.instance"> is '
                                      f"{c.instance or 'absent'}, the binding's +sip.instance is {b.instance}",
@@ -395,4 +406,4 @@ def compare(out: NotifyOutcome) -> Comparison | None:
         elif not at.active and reg.state == "active" and not any(c.state == "active" for c in contacts):
             found.append(Discrepancy("aor-state", f'<registration aor="{reg.aor}" state="active"> with no contact '
                                      'bound: expected state="terminated"', bool(at.in_flight)))
-    return Comparison(judged, ended_shown, replaced_shown, found, covered)
+    return Comparison(judged, ended_shown, replaced_shown, params_judged, reg is not None, found, covered)

@@ -17,7 +17,7 @@ from ..meaning.checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
-from .regevent import EVENT_KINDS, NotifyOutcome
+from .regevent import KIND_RULE, NotifyOutcome
 from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, uri_key, contacts_of, hget,
                        hvalues, instance_of, request_expires, uri_text)
 
@@ -59,6 +59,11 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "instance and reg-id, ended ones terminated", "MUST", "RFC 6665 §4.2.1.2"),
     Rule("REGEV-change", "REGEV", "a later NOTIFY leaves the view matching the bindings (added, refreshed, "
          "ended)", "SHOULD", "RFC 6665 §4.2.2; RFC 3680 §4.7.2"),
+    Rule("REGEV-body", "REGEV", "a NOTIFY's body is a reginfo document", "MUST", "RFC 3680 §5.1 (well-formed)"),
+    Rule("REGEV-params", "REGEV", "each active <contact> carries its binding's +sip.instance and reg-id as "
+         "<unknown-param>", "MAY", "RFC 3680 §5.1 (unknown-param)"),
+    Rule("REGEV-aor", "REGEV", "<registration> state active while a contact is bound, terminated when none is",
+         "MAY", "RFC 3680 §4.7.1 (active); RFC 3680 §4.7.1 (terminated)"),
     Rule("REGEV-event", "REGEV", "a contact whose binding ended is terminated with the event of its ending "
          "(unregistered, expired)", "MAY", "RFC 3680 §4.7.1 (unregistered); RFC 3680 §4.7.1 (expired)"),
     Rule("REGEV-replaced", "REGEV", "a contact replaced by Reg1b (same instance and reg-id) is shown terminated",
@@ -500,7 +505,7 @@ class Judge:
                 out.version_note or f"version {out.doc.version}"), packets, where)
         rule = "REGEV-current" if out.first else "REGEV-change"
         if out.problem:  # its own body refused, a partial with no full state before, a version not applicable
-            self._observe(rule, Observation("reginfo view", False,
+            self._observe("REGEV-body" if out.doc is None else rule, Observation("reginfo view", False,
                                             "a reginfo document giving the subscriber the current state",
                                             out.problem), packets, where)
             return
@@ -512,31 +517,41 @@ class Judge:
                                                 "the capture shows no registration of the AOR before this NOTIFY"),
                               packets, where)
             return
-        state = [d for d in cmp.discrepancies if d.kind not in EVENT_KINDS]
-        events = [d for d in cmp.discrepancies if d.kind in EVENT_KINDS]
+        by_rule: dict[str, list] = {}
+        for d in cmp.discrepancies:
+            by_rule.setdefault(KIND_RULE.get(d.kind, rule), []).append(d)
+        state = by_rule.get(rule, [])
         at = out.bindings
-        expected = (f"{len(at.active)} binding(s) of {sub.aor} each an active <contact> with its +sip.instance "
-                    "and reg-id, ended ones terminated, <registration> state active while any is bound"
+        expected = (f"{len(at.active)} binding(s) of {sub.aor}, each one active <contact> with its <uri>, "
+                    "ended ones not active"
                     + (f"; REGISTER in flight: packet(s) {', '.join(map(str, at.in_flight))}" if at.in_flight else ""))
         self._observe(rule, Observation("reginfo view matches the bindings", _ok(state), expected,
-                                        "; ".join(d.text + (" (a REGISTER in flight may explain it)"
-                                                            if d.unsettled else "") for d in state)
-                                        or f"{cmp.judged} binding(s) as bound"), packets, where)
-        replaced = [d for d in events if d.kind == "replaced-active"]
-        events = [d for d in events if d.kind != "replaced-active"]
+                                        _texts(state) or f"{cmp.judged} binding(s) as bound"), packets, where)
+        params = by_rule.get("REGEV-params", [])
+        if cmp.params_judged:
+            self._observe("REGEV-params", Observation(
+                "instance and reg-id of the contacts", _ok(params),
+                "<unknown-param name=\"+sip.instance\"> and <unknown-param name=\"reg-id\"> as the binding's",
+                _texts(params) or f"{cmp.params_judged} contact(s) with their instance / reg-id"), packets, where)
+        aor = by_rule.get("REGEV-aor", [])
+        if cmp.aor_judged:
+            self._observe("REGEV-aor", Observation(
+                "<registration> state", _ok(aor), "active while a contact is bound, terminated (or init) when none is",
+                _texts(aor) or ("active" if at.active else "not active")), packets, where)
+        events = by_rule.get("REGEV-event", [])
+        replaced = by_rule.get("REGEV-replaced", [])
         if events or cmp.ended_shown > cmp.replaced_shown:
             self._observe("REGEV-event", Observation(
                 "ended contacts told by their event", _ok(events),
                 "a contact whose binding ended: state=\"terminated\", event unregistered (expiry 0) or "
-                "expired", "; ".join(d.text for d in events)
-                or f"{cmp.ended_shown - cmp.replaced_shown} ended contact(s) terminated"), packets, where)
+                "expired", _texts(events) or f"{cmp.ended_shown - cmp.replaced_shown} ended contact(s) terminated"),
+                packets, where)
         if cmp.replaced_shown:
             self._observe("REGEV-replaced", Observation(
                 "replaced contacts terminated", _ok(replaced),
                 "the contact of a binding replaced by another with the same instance and reg-id: "
                 "state=\"terminated\" (RFC 3680 §4.7.1 has no \"replaced\" event)",
-                "; ".join(d.text for d in replaced) or f"{cmp.replaced_shown} replaced contact(s) terminated"),
-                packets, where)
+                _texts(replaced) or f"{cmp.replaced_shown} replaced contact(s) terminated"), packets, where)
 
     # -- summary --------------------------------------------------------------------------------
     def classify(self, outbound_declared: bool | None = None) -> dict | None:
@@ -580,6 +595,10 @@ class Judge:
             if v in vs:
                 return v
         return Verdict.NOT_APPLICABLE
+
+
+def _texts(found) -> str:
+    return "; ".join(d.text + (" (a REGISTER in flight may explain it)" if d.unsettled else "") for d in found)
 
 
 def _ok(found) -> bool | None:

@@ -96,6 +96,8 @@ def test_a_correct_sequence_gives_no_finding(tmp_path, transport):
     assert rules["REGEV-version"]["counts"] == {"pass": 4}
     assert rules["REGEV-event"]["counts"] == {"pass": 3}  # c2, then c2, then c2 and c3 shown ended
     assert rules["REGEV-replaced"]["counts"] == {"pass": 2}  # c1 after Reg1b, in both later NOTIFYs
+    assert rules["REGEV-params"]["counts"] == {"pass": 3}  # the NOTIFYs with a binding bound
+    assert rules["REGEV-aor"]["counts"] == {"pass": 4} and rules["REGEV-body"]["counts"] == {}
     assert not any(_bad(r) for r in rules.values())
     assert to_dict(a)["verdict"] == "pass"
 
@@ -125,7 +127,10 @@ def test_one_contact_per_instance_fails_naming_the_folded_flow(tmp_path):
 
 def test_a_contact_without_its_instance_and_reg_id_is_named(tmp_path):
     bare = doc(0, [rc("c1", UE1, None, instance=None), rc("c2", UE2, 2)])
-    [f] = _bad(_rules(analyze(str(scenario(tmp_path, full0=bare))))["REGEV-current"])
+    rules = _rules(analyze(str(scenario(tmp_path, full0=bare))))
+    assert not _bad(rules["REGEV-current"])  # the contact is there; its parameters are recorded
+    f, later = _bad(rules["REGEV-params"])  # the view keeps it so until Reg1b ends it
+    assert later["packets"] == [11] and f["outcome"] == "info" and rules["REGEV-params"]["ref"] == "RFC 3680 §5.1 (unknown-param)"
     assert '<contact id="c1"> <unknown-param name="+sip.instance"> is absent' in f["observed"]
     assert '<contact id="c1"> <unknown-param name="reg-id"> is absent' in f["observed"]
 
@@ -264,3 +269,28 @@ def test_the_rules_levels_follow_their_clauses():
     for rid, rule in RULES.items():
         if rid.startswith("REGEV-"):
             assert level_of_refs(rule.ref, clauses) == rule.level, rid
+
+
+def test_a_body_that_is_no_reginfo_document_fails_and_the_view_waits_for_a_full_one(tmp_path):
+    broken = b"<reginfo xmlns='urn:ietf:params:xml:ns:reginfo' version='0' state='full'><registration"
+    rules = _rules(analyze(str(scenario(tmp_path, full0=broken))))
+    [f] = _bad(rules["REGEV-body"])
+    assert f["outcome"] == "fail" and rules["REGEV-body"]["ref"] == "RFC 3680 §5.1 (well-formed)"
+    assert "not well-formed XML" in f["observed"]
+    # the partials after it have no view to apply to: not judged, and not reported again
+    assert rules["REGEV-change"]["counts"] == {}
+
+
+def test_a_duplicate_contact_for_one_binding_is_named(tmp_path):
+    twice = doc(0, [rc("c1", UE1, 1), rc("c1b", UE1, 1), rc("c2", UE2, 2)])
+    [f] = _bad(_rules(analyze(str(scenario(tmp_path, full0=twice))))["REGEV-current"])
+    assert f["outcome"] == "fail" and "2 active <contact> elements with <uri>sip:ue@10.0.0.1:40001</uri>" in \
+        f["observed"]
+
+
+def test_a_registration_state_at_odds_with_the_bindings_is_recorded(tmp_path):
+    wrong = doc(0, [rc("c1", UE1, 1), rc("c2", UE2, 2)], aor_state="init")
+    rules = _rules(analyze(str(scenario(tmp_path, full0=wrong))))
+    [f] = _bad(rules["REGEV-aor"])
+    assert f["outcome"] == "info" and '<registration aor="sip:ue@ims.test" state="init">' in f["observed"]
+    assert not _bad(rules["REGEV-current"])
