@@ -292,6 +292,9 @@ class RegEventTracker:
 # "occurs when the contact was not refreshed".  Other endings (a Reg1b replacement, a binding
 # the registrar dropped) have no event of their own: any terminated event does.
 ENDED_EVENT = {"removed": "unregistered", "expired": "expired"}
+# Events of endings the registrar decides without a REGISTER (RFC 3680 §4.7.1): a capture cannot
+# tell them wrong (an expiry by the registrar's clock, a flow failure, an administrator).
+UNSEEN_ENDINGS = ("expired", "deactivated", "probation", "rejected")
 # The rule each kind of discrepancy is judged by (rules.py); the others ("no-registration",
 # "missing", "duplicate", "ended-active": the bindings themselves) by REGEV-current / REGEV-change.
 # As the live checks grade them: the contacts bound MUST / SHOULD be shown; their parameters, the
@@ -359,8 +362,14 @@ def compare(out: NotifyOutcome) -> Comparison | None:
         if not live:
             ended = f' (<contact id="{cs[-1].id}"> of that URI is state="{cs[-1].state}" event="{cs[-1].event}")' \
                 if cs else ""
+            # ended by the registrar without a REGISTER (a flow failure, an administrator): the
+            # capture shows no such thing, nor can it contradict it
+            unseen = bool(cs) and cs[-1].event in UNSEEN_ENDINGS
             found.append(Discrepancy("missing", f"no active <contact> with <uri>{b.uri}</uri> for the binding "
-                                     f"{b.label()}{ended}", not settled(b)))
+                                     f"{b.label()}{ended}" + (
+                                         ": an ending without a REGISTER (flow failure, administrator), "
+                                         "not seen in the capture" if unseen else ""),
+                                     unseen or not settled(b)))
             continue
         c = live[-1]
         if len(live) > 1:

@@ -294,3 +294,32 @@ def test_a_registration_state_at_odds_with_the_bindings_is_recorded(tmp_path):
     [f] = _bad(rules["REGEV-aor"])
     assert f["outcome"] == "info" and '<registration aor="sip:ue@ims.test" state="init">' in f["observed"]
     assert not _bad(rules["REGEV-current"])
+
+
+def _two_flows_subscribed(p: Packets) -> None:
+    r1 = register(UE1, call_id="a", branch="z9hG4bKa1")
+    p.send(UE1, REGISTRAR, r1)
+    p.send(REGISTRAR, UE1, ok(r1, [contact(UE1, 1)]))
+    r2 = register(UE2, call_id="b", branch="z9hG4bKb1", reg_id=2)
+    p.send(UE2, REGISTRAR, r2)
+    p.send(REGISTRAR, UE2, ok(r2, [contact(UE1, 1), contact(UE2, 2)]))
+    sub = subscribe(UE1)
+    p.send(UE1, REGISTRAR, sub)
+    p.send(REGISTRAR, UE1, answer(sub, to_tag="ntf1", expires=600))
+    n = notify(UE1, doc(0, [rc("c1", UE1, 1), rc("c2", UE2, 2)]))
+    p.send(REGISTRAR, UE1, n)
+    p.send(UE1, REGISTRAR, answer(n))
+
+
+@pytest.mark.parametrize("event, outcome", [("deactivated", "inconclusive"), ("unregistered", "warn")])
+def test_an_ending_the_capture_cannot_see_is_inconclusive(tmp_path, event, outcome):
+    # the registrar ends UE2's binding without a REGISTER (a flow failure: deactivated); an
+    # "unregistered" contact needs a REGISTER with expiry 0, which the capture would show
+    p = Packets()
+    _two_flows_subscribed(p)
+    n = notify(UE1, doc(1, [rc("c2", UE2, 2, "terminated", event)], state="partial", aor_state="active"), cseq=2)
+    p.send(REGISTRAR, UE1, n)
+    p.send(UE1, REGISTRAR, answer(n))
+    rules = _rules(analyze(str(write(tmp_path / "t.pcap", p.packets))))
+    [f] = _bad(rules["REGEV-change"])
+    assert f["outcome"] == outcome and f'event="{event}"' in f["observed"]
