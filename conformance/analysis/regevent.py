@@ -24,7 +24,7 @@ nor is a binding within ``EXPIRY_SLACK`` of its expiry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_uri
@@ -92,12 +92,16 @@ class Subscription:
 
     def registration(self) -> Registration | None:
         """The view's <registration> of the subscribed AOR."""
-        if self.view is None:
-            return None
-        for r in self.view.registrations:
-            if _aor(r.aor) == self.aor:
-                return r
+        return registration_of(self.view, self.aor)
+
+
+def registration_of(view: RegInfo | None, aor: str) -> Registration | None:
+    if view is None:
         return None
+    for r in view.registrations:
+        if _aor(r.aor) == aor:
+            return r
+    return None
 
 
 @dataclass
@@ -122,7 +126,11 @@ class NotifyOutcome:
     version_note: str  # a version out of sequence (RFC 3680 §5.1)
     bindings: BindingsAt
     subscription_state: str
+    view: RegInfo | None = None  # the subscriber's view after this NOTIFY
     comparison: "Comparison | None" = None  # the view against the bindings (compare())
+    # REGISTERs in flight when it was sent, not yet answered: its judgement waits for them
+    pending: set = field(default_factory=set)
+    settled_by: list = field(default_factory=list)  # packets of their final responses
 
 
 class RegEventTracker:
@@ -131,6 +139,7 @@ class RegEventTracker:
     def __init__(self, timeline):
         self.tl = timeline
         self.subs: dict[tuple[str, str], Subscription] = {}
+        self.deferred: list[NotifyOutcome] = []  # NOTIFYs waiting for REGISTERs in flight (settle)
 
     # -- requests -------------------------------------------------------------------------------
     def request(self, ev: WireEvent, msg: Request, cseq) -> list:
@@ -171,8 +180,14 @@ class RegEventTracker:
         state_line = (msg.header_index().get("subscription-state") or [""])[0]
         sub.state = state_line.split(";", 1)[0].strip().lower() or sub.state
         doc, problem, note = self._apply(sub, msg)
-        out = NotifyOutcome(ev, msg, sub, first, doc, problem, note, self._bindings_at(sub.aor, ev), state_line)
+        out = NotifyOutcome(ev, msg, sub, first, doc, problem, note, self._bindings_at(sub.aor, ev), state_line,
+                            view=sub.view)
         out.comparison = compare(out)
+        if out.comparison is not None and any(d.unsettled for d in out.comparison.discrepancies) \
+                and out.bindings.in_flight:
+            # judged once those REGISTERs are answered: the view may show their outcome already
+            out.pending = set(out.bindings.in_flight)
+            self.deferred.append(out)
         if out.comparison is not None:
             where = f"NOTIFY packet {ev.number}, version {sub.version}"
             for b, c in out.comparison.covered:
@@ -180,7 +195,42 @@ class RegEventTracker:
                 if b.reg_event is None or not b.reg_event.startswith(shown + " ("):  # as first shown so
                     b.reg_event = f"{shown} ({where})"
                     b.note(ev.number, ev.time, f"reg-event: contact {c.state}, event {c.event} (version {sub.version})")
-        return [out]
+        return [] if out.pending else [out]
+
+    def settle(self, ex) -> list:
+        """A REGISTER was answered: the NOTIFYs that waited for it (and no other), judged now.
+
+        A discrepancy a REGISTER in flight could explain stays only if the view is at odds with
+        the bindings after that REGISTER too (then the view matches neither what the notifier
+        knew before nor after it)."""
+        n = ex.req_event.number
+        done = []
+        for out in self.deferred:
+            if n in out.pending:
+                out.pending.discard(n)
+                out.settled_by.append(ex.final_event.number)
+                if not out.pending:
+                    done.append(out)
+        if not done:
+            return []
+        self.deferred = [o for o in self.deferred if o.pending]
+        for out in done:
+            after = replace(out, bindings=self._bindings_at(out.sub.aor, ex.final_event))
+            later = compare(after)
+            still = {(d.kind, d.subject): d for d in (later.discrepancies if later is not None else ())}
+            kept = []
+            for d in out.comparison.discrepancies:
+                if not d.unsettled:
+                    kept.append(d)
+                elif (d.kind, d.subject) in still:
+                    kept.append(still[(d.kind, d.subject)])
+            out.comparison.discrepancies = kept
+        return done
+
+    def finish(self) -> list:
+        """End of capture: NOTIFYs still waiting for a REGISTER's answer, judged as they stand."""
+        out, self.deferred = self.deferred, []
+        return out
 
     def _apply(self, sub: Subscription, msg: Request) -> tuple[RegInfo | None, str, str]:
         """The NOTIFY's document applied to the view (RFC 3680 §5.2): (document, problem, note on
@@ -308,6 +358,7 @@ class Discrepancy:
     kind: str  # a key of KIND_RULE, or one of the bindings' own kinds
     text: str  # names the XML element
     unsettled: bool  # a REGISTER in flight (or an expiry at that moment) may explain it
+    subject: str = ""  # the binding's URI key (or the AOR) it is about
 
 
 @dataclass
@@ -332,9 +383,9 @@ def compare(out: NotifyOutcome) -> Comparison | None:
     """The view after a NOTIFY against the subscribed AOR's bindings then; None when there is no
     view (see ``out.problem``) or the capture holds no registration of the AOR."""
     sub, at = out.sub, out.bindings
-    if sub.view is None or out.problem or not at.known:
+    if out.view is None or out.problem or not at.known:
         return None
-    reg = sub.registration()
+    reg = registration_of(out.view, sub.aor)
     contacts = reg.contacts if reg is not None else ()
     by_key: dict[str, list] = {}
     for c in contacts:
@@ -350,7 +401,7 @@ def compare(out: NotifyOutcome) -> Comparison | None:
 
     if reg is None and at.active:
         found.append(Discrepancy("no-registration", f'no <registration aor="{sub.aor}"> in the view, '
-                                 f"{len(at.active)} binding(s) bound", all(not settled(b) for b in at.active)))
+                                 f"{len(at.active)} binding(s) bound", all(not settled(b) for b in at.active), "aor"))
     for b in at.active:
         judged += 1
         cs = by_key.get(b.ukey, [])
@@ -369,23 +420,23 @@ def compare(out: NotifyOutcome) -> Comparison | None:
                                      f"{b.label()}{ended}" + (
                                          ": an ending without a REGISTER (flow failure, administrator), "
                                          "not seen in the capture" if unseen else ""),
-                                     unseen or not settled(b)))
+                                     unseen or not settled(b), b.ukey))
             continue
         c = live[-1]
         if len(live) > 1:
             found.append(Discrepancy("duplicate", f"{len(live)} active <contact> elements with <uri>{b.uri}</uri> "
                                      f"(ids {', '.join(x.id for x in live)}) for the one binding {b.label()}",
-                                     not settled(b)))
+                                     not settled(b), b.ukey))
         if b.instance or b.reg_id is not None:
             params_judged += 1
         if b.instance and c.instance != b.instance:
             found.append(Discrepancy("instance", f'<contact id="{c.id}"> <unknown-param name="+sip.instance"> is '
                                      f"{c.instance or 'absent'}, the binding's +sip.instance is {b.instance}",
-                                     not settled(b)))
+                                     not settled(b), b.ukey))
         if b.reg_id is not None and str(c.reg_id) != str(b.reg_id).strip('"'):
             found.append(Discrepancy("reg-id", f'<contact id="{c.id}"> <unknown-param name="reg-id"> is '
                                      f"{c.reg_id if c.reg_id is not None else 'absent'}, the binding's reg-id is "
-                                     f"{b.reg_id}", not settled(b)))
+                                     f"{b.reg_id}", not settled(b), b.ukey))
     for g in at.ended:
         cs = by_key.get(g.ukey)
         if not cs:
@@ -401,18 +452,18 @@ def compare(out: NotifyOutcome) -> Comparison | None:
             want = ENDED_EVENT.get(g.state if g.ended is not None else "expired")
             found.append(Discrepancy(kind, f'<contact id="{c.id}" state="active"> for <uri>{g.uri}</uri>, '
                                      f'{how}: expected state="terminated"' + (f' event="{want}"' if want else ""),
-                                     not settled(g)))
+                                     not settled(g), g.ukey))
             continue
         want = ENDED_EVENT.get(g.state if g.ended is not None else "expired")
         if want and c.event != want:
             found.append(Discrepancy("event", f'<contact id="{c.id}" state="terminated" event="{c.event}"> for '
-                                     f'<uri>{g.uri}</uri>, {how}: expected event="{want}"', not settled(g)))
+                                     f'<uri>{g.uri}</uri>, {how}: expected event="{want}"', not settled(g), g.ukey))
     if reg is not None:
         if at.active and reg.state != "active":
             found.append(Discrepancy("aor-state", f'<registration aor="{reg.aor}" state="{reg.state}"> with '
                                      f"{len(at.active)} binding(s) bound: expected state=\"active\"",
-                                     all(not settled(b) for b in at.active)))
+                                     all(not settled(b) for b in at.active), "aor"))
         elif not at.active and reg.state == "active" and not any(c.state == "active" for c in contacts):
             found.append(Discrepancy("aor-state", f'<registration aor="{reg.aor}" state="active"> with no contact '
-                                     'bound: expected state="terminated"', bool(at.in_flight)))
+                                     'bound: expected state="terminated"', bool(at.in_flight), "aor"))
     return Comparison(judged, ended_shown, replaced_shown, params_judged, reg is not None, found, covered)

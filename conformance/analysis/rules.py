@@ -524,7 +524,9 @@ class Judge:
         at = out.bindings
         expected = (f"{len(at.active)} binding(s) of {sub.aor}, each one active <contact> with its <uri>, "
                     "ended ones not active"
-                    + (f"; REGISTER in flight: packet(s) {', '.join(map(str, at.in_flight))}" if at.in_flight else ""))
+                    + (f"; REGISTER in flight: packet(s) {', '.join(map(str, at.in_flight))}" if at.in_flight else "")
+                    + (f" (judged against the bindings before it and after its answer, packet(s) "
+                       f"{', '.join(map(str, out.settled_by))}: either will do)" if out.settled_by else ""))
         self._observe(rule, Observation("reginfo view matches the bindings", _ok(state), expected,
                                         _texts(state) or f"{cmp.judged} binding(s) as bound"), packets, where)
         params = by_rule.get("REGEV-params", [])

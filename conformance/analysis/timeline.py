@@ -281,7 +281,7 @@ class Timeline:
         return []
 
     def finish(self) -> list:
-        """End of capture: unanswered keep-alives."""
+        """End of capture: unanswered keep-alives, NOTIFYs still waiting for a REGISTER's answer."""
         out: list = []
         for ping in self._pings.values():
             waited = self.last_time - ping.time
@@ -293,6 +293,8 @@ class Timeline:
                                  note=f"no Binding response; the capture ends {waited:.3f} s after the request"))
         self._pings.clear()
         self._stun.clear()
+        if self.regev is not None:
+            out += self.regev.finish()
         return out
 
     def _stun_event(self, ev: WireEvent) -> list:
@@ -386,6 +388,8 @@ class Timeline:
         out = [ex]
         if ex.request.method == "REGISTER":
             out.append(self._register(ex))
+            if self.regev is not None and self.regev.deferred:
+                out += self.regev.settle(ex)  # NOTIFYs that waited for this REGISTER's answer
         elif self.regev is not None and ex.request.method in _REG_EVENT_METHODS:
             self.regev.response(ex)
         return out
