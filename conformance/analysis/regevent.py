@@ -183,8 +183,8 @@ class RegEventTracker:
         out = NotifyOutcome(ev, msg, sub, first, doc, problem, note, self._bindings_at(sub.aor, ev), state_line,
                             view=sub.view)
         out.comparison = compare(out)
-        if out.comparison is not None and any(d.unsettled for d in out.comparison.discrepancies) \
-                and out.bindings.in_flight:
+        if out.comparison is not None and out.bindings.in_flight and (
+                out.comparison.ahead or any(d.unsettled for d in out.comparison.discrepancies)):
             # judged once those REGISTERs are answered: the view may show their outcome already
             out.pending = set(out.bindings.in_flight)
             self.deferred.append(out)
@@ -202,7 +202,8 @@ class RegEventTracker:
 
         A discrepancy a REGISTER in flight could explain stays only if the view is at odds with
         the bindings after that REGISTER too (then the view matches neither what the notifier
-        knew before nor after it)."""
+        knew before nor after it).  A view that shows a contact only that REGISTER asked for is
+        judged against the bindings after it alone (the notifier had processed it)."""
         n = ex.req_event.number
         done = []
         for out in self.deferred:
@@ -217,6 +218,11 @@ class RegEventTracker:
         for out in done:
             after = replace(out, bindings=self._bindings_at(out.sub.aor, ex.final_event))
             later = compare(after)
+            if out.comparison.ahead and later is not None:
+                # the view shows what a REGISTER in flight asked for: the notifier had processed it
+                later.covered = out.comparison.covered
+                out.comparison = later
+                continue
             still = {(d.kind, d.subject): d for d in (later.discrepancies if later is not None else ())}
             kept = []
             for d in out.comparison.discrepancies:
@@ -370,6 +376,7 @@ class Comparison:
     aor_judged: bool  # the view has the AOR's <registration>
     discrepancies: list[Discrepancy]
     covered: list  # (Binding, reginfo Contact) the NOTIFY's view shows
+    ahead: bool = False  # the view shows a contact only a REGISTER in flight asks for: it was processed
 
 
 def _ukey(contact_uri: str) -> str | None:
@@ -466,4 +473,7 @@ def compare(out: NotifyOutcome) -> Comparison | None:
         elif not at.active and reg.state == "active" and not any(c.state == "active" for c in contacts):
             found.append(Discrepancy("aor-state", f'<registration aor="{reg.aor}" state="active"> with no contact '
                                      'bound: expected state="terminated"', bool(at.in_flight), "aor"))
-    return Comparison(judged, ended_shown, replaced_shown, params_judged, reg is not None, found, covered)
+    bound = {b.ukey for b in at.active}
+    ahead = any(c.state == "active" and k in at.unsettled and k not in bound
+                for k, cs in by_key.items() for c in cs)
+    return Comparison(judged, ended_shown, replaced_shown, params_judged, reg is not None, found, covered, ahead)

@@ -216,6 +216,24 @@ def test_a_notify_crossing_a_register_at_odds_with_both_states(tmp_path, answere
     assert f["outcome"] == outcome and "no active <contact> with <uri>sip:ue@10.0.0.2:40002</uri>" in f["observed"]
 
 
+def test_a_notify_showing_a_register_in_flight_is_judged_after_it(tmp_path):
+    # Reg1b from UE3 in flight; the NOTIFY shows UE3's new contact (so the notifier had processed
+    # the REGISTER) but leaves UE1's replaced contact active: judged against the bindings after it
+    p = Packets()
+    _two_flows_subscribed(p)
+    reg1b = register(UE3, call_id="c", branch="z9hG4bKc1")
+    p.send(UE3, REGISTRAR, reg1b)
+    n = notify(UE1, doc(1, [rc("c3", UE3, 1)], state="partial", aor_state="active"), cseq=2)
+    p.send(REGISTRAR, UE1, n)
+    p.send(UE1, REGISTRAR, answer(n))
+    p.send(REGISTRAR, UE3, ok(reg1b, [contact(UE3, 1), contact(UE2, 2)]))
+    rules = _rules(analyze(str(write(tmp_path / "t.pcap", p.packets))))
+    [f] = _bad(rules["REGEV-replaced"])
+    assert f["outcome"] == "info" and '<contact id="c1" state="active"> for <uri>sip:ue@10.0.0.1:40001</uri>' in \
+        f["observed"]
+    assert rules["REGEV-change"]["counts"] == {"pass": 1}
+
+
 def test_the_notify_is_judged_against_the_bindings_when_it_was_sent(tmp_path):
     # The same full NOTIFY after Reg1a only: one contact is right then, though Reg2 comes later.
     p = Packets()
