@@ -98,7 +98,7 @@ def _gruu_lines(doc: dict) -> list[str]:
     shown = [b for b in doc["bindings"] if "pub_gruu" in b or "temp_gruu" in b or "reg_event" in b]
     lines = []
     if shown:
-        lines += ["", "bindings (GRUUs from the latest 2xx Contact; reg-event state from the latest NOTIFY):"]
+        lines += ["", "bindings (GRUUs: the latest 2xx Contact; reg-event: the state of its <contact> in the view, with the NOTIFY that first showed it):"]
         for b in shown[:40]:
             extra = [f"{k.replace('_', '-')} {b[k]}" for k in ("pub_gruu", "temp_gruu") if k in b]
             if "reg_event" in b:
