@@ -98,7 +98,8 @@ def _gruu_lines(doc: dict) -> list[str]:
     shown = [b for b in doc["bindings"] if "pub_gruu" in b or "temp_gruu" in b or "reg_event" in b]
     lines = []
     if shown:
-        lines += ["", "bindings (GRUUs: the latest 2xx Contact; reg-event: the state of its <contact> in the view, with the NOTIFY that first showed it):"]
+        lines += ["", "bindings (GRUUs: the latest 2xx Contact; reg-event: the state of its <contact> in the view, "
+                      "with the NOTIFY that first showed it):"]
         for b in shown[:40]:
             extra = [f"{k.replace('_', '-')} {b[k]}" for k in ("pub_gruu", "temp_gruu") if k in b]
             if "reg_event" in b:
@@ -185,7 +186,8 @@ def write_html(path: Path, doc: dict) -> None:
                        f"<td>{e(', '.join(map(str, s['subscribe_packets'])))}</td>"
                        f"<td>{e(', '.join(map(str, s['notify_packets'])))}</td><td>{s['version']}</td>"
                        f"<td>{e(str(s['registration_state']))}"
-                       + (f" (view lost: {e(s['view_lost'])})" if s["view_lost"] else "") + f"</td><td>{e(cs)}</td></tr>")
+                       + (f" (view lost: {e(s['view_lost'])})" if s["view_lost"] else "")
+                       + f"</td><td>{e(cs)}</td></tr>")
     out.append("</table><h2>Terminating requests</h2><table><tr><th>packet</th><th>method</th><th>binding</th>"
                "<th>binding state</th><th>flow</th></tr>")
     for d in doc["terminating"]:

@@ -130,7 +130,8 @@ def test_a_contact_without_its_instance_and_reg_id_is_named(tmp_path):
     rules = _rules(analyze(str(scenario(tmp_path, full0=bare))))
     assert not _bad(rules["REGEV-current"])  # the contact is there; its parameters are recorded
     f, later = _bad(rules["REGEV-params"])  # the view keeps it so until Reg1b ends it
-    assert later["packets"] == [11] and f["outcome"] == "info" and rules["REGEV-params"]["ref"] == "RFC 3680 §5.1 (unknown-param)"
+    assert later["packets"] == [11] and f["outcome"] == "info"
+    assert rules["REGEV-params"]["ref"] == "RFC 3680 §5.1 (unknown-param)"
     assert '<contact id="c1"> <unknown-param name="+sip.instance"> is absent' in f["observed"]
     assert '<contact id="c1"> <unknown-param name="reg-id"> is absent' in f["observed"]
 
