@@ -35,6 +35,7 @@ from .reassembly import WireEvent
 
 MAX_SUBSCRIPTIONS = 10000  # subscriptions remembered (oldest forgotten beyond)
 IN_FLIGHT_LOOKBACK = 4000  # open transactions looked through for REGISTERs in flight
+MAX_DEFERRED = 1000  # NOTIFYs waiting for a REGISTER's answer (the oldest judged as they stand beyond)
 
 
 def is_reg_event(msg) -> bool:
@@ -188,6 +189,10 @@ class RegEventTracker:
             # judged once those REGISTERs are answered: the view may show their outcome already
             out.pending = set(out.bindings.in_flight)
             self.deferred.append(out)
+            if len(self.deferred) > MAX_DEFERRED:  # its REGISTER long forgotten: judged as it stands
+                overdue = self.deferred.pop(0)
+                overdue.pending.clear()
+                return [overdue] + ([] if out.pending else [out])
         if out.comparison is not None:
             where = f"NOTIFY packet {ev.number}, version {sub.version}"
             for b, c in out.comparison.covered:
