@@ -189,10 +189,11 @@ class RegEventTracker:
             # judged once those REGISTERs are answered: the view may show their outcome already
             out.pending = set(out.bindings.in_flight)
             self.deferred.append(out)
-            if len(self.deferred) > MAX_DEFERRED:  # its REGISTER long forgotten: judged as it stands
-                overdue = self.deferred.pop(0)
-                overdue.pending.clear()
-                return [overdue] + ([] if out.pending else [out])
+        emit = [] if out.pending else [out]
+        if len(self.deferred) > MAX_DEFERRED:  # the oldest one's REGISTER long forgotten: judged as it stands
+            overdue = self.deferred.pop(0)
+            overdue.pending.clear()
+            emit.insert(0, overdue)
         if out.comparison is not None:
             where = f"NOTIFY packet {ev.number}, version {sub.version}"
             for b, c in out.comparison.covered:
@@ -200,7 +201,7 @@ class RegEventTracker:
                 if b.reg_event is None or not b.reg_event.startswith(shown + " ("):  # as first shown so
                     b.reg_event = f"{shown} ({where})"
                     b.note(ev.number, ev.time, f"reg-event: contact {c.state}, event {c.event} (version {sub.version})")
-        return [] if out.pending else [out]
+        return emit
 
     def settle(self, ex) -> list:
         """A REGISTER was answered: the NOTIFYs that waited for it (and no other), judged now.

@@ -361,3 +361,23 @@ def test_an_ending_the_capture_cannot_see_is_inconclusive(tmp_path, event, outco
     rules = _rules(analyze(str(write(tmp_path / "t.pcap", p.packets))))
     [f] = _bad(rules["REGEV-change"])
     assert f["outcome"] == outcome and f'event="{event}"' in f["observed"]
+
+
+def test_notifies_waiting_for_an_answer_are_bounded(tmp_path, monkeypatch):
+    # a REGISTER never answered: with room for one waiting NOTIFY, the older is judged when the
+    # next one comes, as it stands (inconclusive), and none is lost
+    import conformance.analysis.regevent as regevent
+
+    monkeypatch.setattr(regevent, "MAX_DEFERRED", 1)
+    p = Packets()
+    _two_flows_subscribed(p)
+    refresh = register(UE2, call_id="b", cseq=2, branch="z9hG4bKb2", reg_id=2, expires=0)
+    p.send(UE2, REGISTRAR, refresh)
+    for v in (1, 2):
+        n = notify(UE1, doc(v, [rc("c2", UE2, 2, "terminated", "unregistered")], state="partial",
+                            aor_state="active"), cseq=v + 1)
+        p.send(REGISTRAR, UE1, n)
+        p.send(UE1, REGISTRAR, answer(n))
+    rules = _rules(analyze(str(write(tmp_path / "t.pcap", p.packets))))
+    assert rules["REGEV-change"]["counts"] == {"inconclusive": 2}
+    assert [f["packets"] for f in rules["REGEV-change"]["findings"]] == [[10], [12]]
