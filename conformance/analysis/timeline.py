@@ -9,6 +9,9 @@ Feed :class:`~conformance.analysis.reassembly.WireEvent` s in capture order to
 * :class:`Delivery` — a non-REGISTER request towards a registered Contact or a registered flow,
   with the flow it used and the state of the binding it reached.
 * :class:`KeepAlive` — a CRLF ping and its pong (or none), a STUN Binding request and its answer.
+* :class:`~conformance.analysis.regevent.NotifyOutcome` — a NOTIFY of a reg-event subscription
+  with the view it leaves and the bindings when it was sent (regevent.py; SUBSCRIBE / NOTIFY with
+  ``Event: reg`` go there, not to the terminating requests).
 
 The registrar's statement is the Contact list of its 2xx (RFC 3261 §10.3 step 8): the model of
 the bindings of an AOR is that list, dated, with each binding's expiry; the REGISTER that led to
@@ -124,7 +127,7 @@ class Binding:
     # REGISTER in flight at the same time, it tells which of the two the registrar processed first.
     born_with: list | None = None
     # The binding's Contact in the latest 2xx that listed it (its GRUU parameters, RFC 5627 §5.1:
-    # read only for the output), and its state in the latest reg-event NOTIFY that covered it.
+    # read only for the output), and the state of its <contact> in the reg-event view (regevent.py).
     listed_as: NameAddr | None = None
     reg_event: str | None = None
 
