@@ -45,3 +45,13 @@ def test_drops_unregistered_leaves_the_contact_active_in_the_view():
     [f] = bad["REGEV-change"]
     assert f["outcome"] == "warn" and 'state="active"> for <uri>' in f["observed"]
     assert 'expected state="terminated" event="unregistered"' in f["observed"]
+
+
+def test_the_timeline_shows_each_bindings_gruus_from_a_live_capture():
+    # GRUU-002 (branch gruu): two flows of one instance with Supported: gruu; the reference gives
+    # one pub-gruu per AOR and instance, and the instance's latest temp-gruu in each Contact
+    d = to_dict(analyze(str(SAMPLES / "reference-rel8" / "GRUU-002-udp.pcap")))
+    flows = [b for b in d["bindings"] if b["state"] == "active"]
+    assert len(flows) == 2 and all(b["pub_gruu"].endswith(";gr=urn:uuid:" + b["instance"][10:-1]) for b in flows)
+    assert flows[0]["pub_gruu"] == flows[1]["pub_gruu"]
+    assert all(b["temp_gruu"].endswith(";gr") for b in flows)
