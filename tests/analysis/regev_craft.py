@@ -23,19 +23,19 @@ def doc(version, contacts, *, state="full", aor_state=None) -> bytes:
     return render_reginfo(RegInfo(version, state, (Registration(AOR, "r1", aor_state, tuple(contacts)),)))
 
 
-def subscribe(addr, *, call_id="s1", cseq=1, branch="z9hG4bKs1", expires=600, transport="udp") -> bytes:
+def subscribe(addr, *, call_id="s1", cseq=1, branch="z9hG4bKs1", expires=600, transport="udp", frm=AOR) -> bytes:
     lines = [f"SUBSCRIBE {AOR} SIP/2.0", f"Via: SIP/2.0/{transport.upper()} {hp(addr)};branch={branch};rport",
-             "Max-Forwards: 70", f"From: <{AOR}>;tag=sub1", f"To: <{AOR}>", f"Call-ID: {call_id}",
+             "Max-Forwards: 70", f"From: <{frm}>;tag=sub1", f"To: <{AOR}>", f"Call-ID: {call_id}",
              f"CSeq: {cseq} SUBSCRIBE", "Event: reg", "Accept: application/reginfo+xml", f"Expires: {expires}",
              f"Contact: <{uri(addr, transport)};ob>", "Supported: outbound", "Content-Length: 0"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def notify(addr, body: bytes, *, call_id="s1", cseq=1, branch=None, sub_state="active;expires=600",
-           transport="udp") -> bytes:
+           transport="udp", to=AOR) -> bytes:
     lines = [f"NOTIFY {uri(addr, transport)};ob SIP/2.0",
              f"Via: SIP/2.0/{transport.upper()} {hp(REGISTRAR)};branch={branch or f'z9hG4bKn{call_id}{cseq}'}",
-             "Max-Forwards: 70", f"From: <{AOR}>;tag=ntf1", f"To: <{AOR}>;tag=sub1", f"Call-ID: {call_id}",
+             "Max-Forwards: 70", f"From: <{AOR}>;tag=ntf1", f"To: <{to}>;tag=sub1", f"Call-ID: {call_id}",
              f"CSeq: {cseq} NOTIFY", "Event: reg", f"Subscription-State: {sub_state}",
              f"Contact: <sip:scscf@{hp(REGISTRAR)}>", "Content-Type: application/reginfo+xml",
              f"Content-Length: {len(body)}"]

@@ -381,3 +381,22 @@ def test_notifies_waiting_for_an_answer_are_bounded(tmp_path, monkeypatch):
     rules = _rules(analyze(str(write(tmp_path / "t.pcap", p.packets))))
     assert rules["REGEV-change"]["counts"] == {"inconclusive": 2}
     assert [f["packets"] for f in rules["REGEV-change"]["findings"]] == [[10], [12]]
+
+
+def test_a_p_cscf_subscription_is_followed_like_the_ues(tmp_path):
+    # TS 24.229 5.2.3: the P-CSCF subscribes to the UE's AOR from its own address and URI
+    pcscf = ("10.0.0.50", 5060)
+    p = Packets()
+    r1 = register(UE1, call_id="a", branch="z9hG4bKa1")
+    p.send(UE1, REGISTRAR, r1)
+    p.send(REGISTRAR, UE1, ok(r1, [contact(UE1, 1)]))
+    sub = subscribe(pcscf, frm="sip:pcscf.ims.test")
+    p.send(pcscf, REGISTRAR, sub)
+    p.send(REGISTRAR, pcscf, answer(sub, to_tag="ntf1", expires=600))
+    n = notify(pcscf, doc(0, []), to="sip:pcscf.ims.test")  # no contact: UE1's binding missing
+    p.send(REGISTRAR, pcscf, n)
+    p.send(pcscf, REGISTRAR, answer(n))
+    d = to_dict(analyze(str(write(tmp_path / "t.pcap", p.packets))))
+    [f] = _bad(_rules_doc(d)["REGEV-current"])
+    assert f["outcome"] == "fail" and "no active <contact> with <uri>sip:ue@10.0.0.1:40001</uri>" in f["observed"]
+    assert d["reg_event"][0]["aor"] == AOR and d["terminating"] == []  # the NOTIFY is no terminating request
