@@ -62,6 +62,12 @@ class SutController:
                 kwargs["reject_non_outbound"] = True
             if t.embedded.max_flows is not None:
                 kwargs["max_flows"] = t.embedded.max_flows
+            if t.embedded.reg_event is not None:
+                kwargs["reg_event"] = t.embedded.reg_event
+            if t.embedded.gruu is not None:
+                kwargs["gruu"] = t.embedded.gruu
+            if t.embedded.pcscf_reg_event:
+                kwargs["pcscf_reg_event"] = True
             if t.embedded.ims:
                 # the IMS P-CSCF authenticates with the profile's subscribers (its HSS)
                 kwargs.update(ims=True, subscribers=t.sec_agree.subscribers or None,

@@ -5,7 +5,7 @@
                     [--topology registrar|edge|core] [--core-port N] [--edge-mode rel8|rel7]
                     [--next-hop IP:PORT] [--next-hop-transport udp|tcp]
                     [--core-transport udp|tcp] [--branch-timeout S] [--flow-token-key K]
-                    [--digest-auth PASSWORD-TEMPLATE]
+                    [--digest-auth PASSWORD-TEMPLATE] [--[no-]reg-event] [--[no-]gruu]
                     [--ims [--subscribers FILE] [--pcscf-alg ALG/EALG ...]]
 
 ``--listen`` is where UEs talk to the reference: the registrar (topology registrar) or the edge
@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--digest-auth", default=None, metavar="TEMPLATE",
                    help="require HTTP Digest (MD5) on REGISTER; the password of a user is TEMPLATE "
                         "with {impi} replaced by the username (e.g. 'secret-{impi}')")
+    p.add_argument("--reg-event", action=argparse.BooleanOptionalAction, default=None,
+                   help="serve the RFC 3680 reg event package (default: on in rel8 and rel7)")
+    p.add_argument("--gruu", action=argparse.BooleanOptionalAction, default=None,
+                   help="hand out RFC 5627 GRUUs (default: on in rel8)")
     ims_cli.add_arguments(p)
     return p
 
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                            branch_timeout=args.branch_timeout, flow_token_key=args.flow_token_key,
                            digest_auth=(None if args.digest_auth is None else
                                         (lambda user, t=args.digest_auth: t.replace("{impi}", user))),
+                           reg_event=args.reg_event, gruu=args.gruu,
                            **ims_cli.config_kwargs(args))
     except ValueError as exc:
         print(f"conformance sut: {exc}", file=sys.stderr)

@@ -122,6 +122,30 @@ KNOWN_FAULTS: dict[str, str] = {
         "with digest_auth on, the registrar accepts Digest credentials whose response does not "
         "verify (a wrong password); missing credentials are still challenged (breaks RFC 3261 "
         "section 22 / RFC 2617 section 3.2.2: the registrar requires authentication)",
+    "notify-only-newest":
+        "the reg event notifier lists only the most recently registered or refreshed contact in "
+        "every NOTIFY, full state included (breaks RFC 3680 section 4.3: full state is 'the list "
+        "of all contacts bound to the address-of-record')",
+    "notify-one-contact-per-instance":
+        "the reg event notifier folds the flows of one instance into a single <contact> (the "
+        "newest flow's), so a UE with two reg-ids shows one contact (breaks RFC 3680 section 4.3 "
+        "full state and RFC 5626 section 6 paragraph 8: each (instance, reg-id) is a binding)",
+    "notify-drops-unregistered":
+        "a contact de-registered by a REGISTER is left out of the partial NOTIFY instead of being "
+        "shown state=terminated event=unregistered (breaks RFC 3680 section 4.3: notifications "
+        "'only contain information on the contacts whose state has changed')",
+    "gruu-pub-per-flow":
+        "the public GRUU is made per flow (per instance and reg-id) instead of one per AOR and "
+        "instance (breaks RFC 5627 section 5.1: a new public GRUU only when there is no valid one "
+        "for the AOR and instance ID)",
+    "gruu-temp-survives-callid":
+        "a REGISTER with a new Call-ID for an instance (and reg-id) does not invalidate the "
+        "earlier temporary GRUUs, which keep routing (breaks RFC 5627 section 5.1: the registrar "
+        "MUST invalidate all previously generated temporary GRUUs)",
+    "gruu-route-all-flows":
+        "a request to a GRUU is forked to every flow of the instance at once instead of one flow "
+        "at a time (breaks RFC 5627 section 6.1 with RFC 5626 section 7: MUST NOT populate the "
+        "target set with more than one contact with the same AOR and instance-id at a time)",
 }
 
 
@@ -186,6 +210,13 @@ class SutConfig:
     # at most this many flows (outbound bindings) per (AOR, private identity, instance).
     reject_non_outbound: bool = False
     max_flows: int | None = None
+    # RFC 3680 reg event notifier of the S-CSCF (sut/registrar/regevent.py) and RFC 5627 GRUUs
+    # (sut/registrar/gruu.py); None = the mode's default (reg event: rel8 and rel7; GRUU: rel8).
+    reg_event: bool | None = None
+    gruu: bool | None = None
+    # The IMS P-CSCF (ims: true, topology core) subscribes to the reg event of each UE it
+    # registered at the S-CSCF (TS 24.229 5.2.3, sut/ims/regwatch.py) as ``pcscf_uri``.
+    pcscf_reg_event: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -234,8 +265,26 @@ class SutConfig:
             raise ValueError("branch_timeout must be positive")
         if self.ims and self.topology == "registrar":
             raise ValueError("ims (IMS AKA and sec-agree at the P-CSCF) needs topology edge or core")
+        if self.pcscf_reg_event and not (self.ims and self.topology == "core"):
+            raise ValueError("pcscf_reg_event needs ims and topology core (the reference P-CSCF "
+                             "subscribes at the reference S-CSCF)")
         if self.flow_token_key is not None and not self.flow_token_key:
             raise ValueError("flow_token_key must not be empty when set")
+
+    @property
+    def reg_event_on(self) -> bool:
+        """The S-CSCF serves SUBSCRIBE for the reg event package (RFC 3680)."""
+        return self.reg_event if self.reg_event is not None else self.mode in ("rel8", "rel7")
+
+    @property
+    def pcscf_uri(self) -> str:
+        """The reference P-CSCF's own URI, a trusted watcher of every AOR at the S-CSCF."""
+        return f"sip:pcscf@{self.domain}"
+
+    @property
+    def gruu_on(self) -> bool:
+        """The registrar hands out GRUUs (RFC 5627 section 5) to REGISTERs with Supported: gruu."""
+        return self.gruu if self.gruu is not None else self.mode == "rel8"
 
     def has_fault(self, name: str) -> bool:
         return name in self.faults
@@ -247,8 +296,16 @@ class SutConfig:
 
     @property
     def supported_tags(self) -> tuple[str, ...]:
-        """Option tags this registrar understands (RFC 3261 8.2.2.3).  GRUU is not implemented."""
+        """Option tags this registrar announces in Supported.  "gruu" is understood when GRUU is
+        on (see :attr:`understood_tags`) but never announced: RFC 5627 section 5.2 "The
+        registrar SHOULD NOT include the "gruu" option tag in the Require or Supported header
+        field of the response"."""
         return ("path", "outbound") if self.outbound else ("path",)
+
+    @property
+    def understood_tags(self) -> tuple[str, ...]:
+        """Option tags accepted in Require (RFC 3261 8.2.2.3; RFC 5627 section 5.1)."""
+        return self.supported_tags + (("gruu",) if self.gruu_on else ())
 
 
 __all__ = ["EDGE_MODES", "KNOWN_FAULTS", "MODES", "TOPOLOGIES", "TRANSPORTS", "SutConfig"]

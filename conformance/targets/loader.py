@@ -178,7 +178,9 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                                pcscf_algs=[tuple(p) for p in emb.get("pcscf_algs", [])],
                                digest_auth=bool(emb.get("digest_auth", False)),
                                reject_non_outbound=bool(emb.get("reject_non_outbound", False)),
-                               max_flows=emb.get("max_flows"))
+                               max_flows=emb.get("max_flows"), reg_event=emb.get("reg_event"),
+                               gruu=emb.get("gruu"),
+                               pcscf_reg_event=bool(emb.get("pcscf_reg_event", False)))
         if embedded.ims and embedded.topology == "registrar":
             raise error("ims: true needs topology core or edge (the IMS P-CSCF is the edge)",
                         emb, "ims", ["embedded", "ims"])

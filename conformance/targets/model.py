@@ -53,6 +53,10 @@ class EmbeddedSut:
     # section 6 para 7), and a maximum number of flows per instance (TS 24.229 5.4.1.2.2).
     reject_non_outbound: bool = False
     max_flows: int | None = None
+    # RFC 3680 reg event notifier and RFC 5627 GRUUs; None: the mode's default (sut/config.py)
+    reg_event: bool | None = None
+    gruu: bool | None = None
+    pcscf_reg_event: bool = False    # the IMS P-CSCF subscribes to the reg event (TS 24.229 5.2.3)
 
 
 @dataclass

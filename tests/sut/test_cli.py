@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.sip.message import parse_message
-from conformance.sut.cli import main, parse_listen
+from conformance.sut.cli import build_parser, main, parse_listen
 from test_server import options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +102,10 @@ class _nullcontext:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_reg_event_and_gruu_switches():
+    args = build_parser().parse_args(["--no-reg-event", "--gruu"])
+    assert (args.reg_event, args.gruu) == (False, True)
+    args = build_parser().parse_args([])
+    assert (args.reg_event, args.gruu) == (None, None)        # the mode's defaults

@@ -305,9 +305,17 @@ def test_aor_is_canonical(sut):
 
 
 def test_unknown_require_is_420(sut):
-    r = sut.send(register(require="gruu, sec-agree"))
-    assert r.status == 420 and r.values("Unsupported") == ["gruu", "sec-agree"]
+    r = sut.send(register(require="x-unknown, sec-agree"))
+    assert r.status == 420 and r.values("Unsupported") == ["x-unknown", "sec-agree"]
     assert sut.bindings() == []
+
+
+def test_require_gruu_needs_gruu_on():
+    """RFC 5627 section 5.1: Require: gruu asks the registrar to understand GRUU; the rel8
+    reference does (GRUU on by default), with gruu=False it is an unknown option tag (420)."""
+    assert Sut().send(register(require="gruu")).status == 200
+    r = Sut(gruu=False).send(register(require="gruu"))
+    assert r.status == 420 and r.values("Unsupported") == ["gruu"]
 
 
 def test_domains(sut):

@@ -30,8 +30,9 @@ Other requests (section 5.3)
   is the request's source makes the request "outgoing" (it goes on towards the core); any
   other is "incoming": the Route value is removed and the request goes over the token's flow
   (TCP: that connection; UDP: from our socket to the UE's address and port), or gets 430 when
-  that flow no longer exists (section 5.3.1 SHOULD).  A dialog-forming INVITE gets a
-  Record-Route with the token (section 5.3.1 and 5.3.2 notes).  Requests without our token
+  that flow no longer exists (section 5.3.1 SHOULD).  A dialog-forming INVITE (and a UE's
+  SUBSCRIBE, for the reg event NOTIFYs) gets a Record-Route with the token (section 5.3.1 and
+  5.3.2 notes).  Requests without our token
   are outgoing and go to the next Route, else to ``next_hop``.
 
 rel7 mode (a Rel-7 P-CSCF, the problem P2)
@@ -322,9 +323,9 @@ class EdgeProxy:
             transport, address = self.next_hop[2], (self.next_hop[0], self.next_hop[1])
         else:
             return [] if request.method == "ACK" else self._reply(request, flow, 503, "no next hop")
-        if request.method == "INVITE" and not self.rel7 and self._from_ue(flow):
+        if request.method in ("INVITE", "SUBSCRIBE") and not self.rel7 and self._from_ue(flow):
             # Section 5.3.2 note: record-route with a token of the UE's flow, so that
-            # mid-dialog requests reach this flow.
+            # mid-dialog requests reach this flow (the NOTIFYs of a reg event subscription too).
             push_value(work, "Record-Route", f"<sip:{self.codec.encode(flow)}@"
                                              f"{bracket(self.address[0])}:{self.address[1]};"
                                              f"transport={transport};lr>")

@@ -61,6 +61,10 @@ address replaces that address's old one.  Rel-7 (``edge_mode: rel7``, or the fau
 ``one-sa-set-per-ue``) keeps one set per IMPI: a second registration deletes the first's SAs
 (problem P2).  Registrations without sec-agree are still served as by the plain edge (a lab
 relaxation, so that the outbound cases run against this profile too).
+
+With ``pcscf_reg_event`` (topology core) the P-CSCF subscribes to the reg event of each IMPU it
+registered at the S-CSCF (TS 24.229 5.2.3, regwatch.py): the NOTIFYs are answered here, and an
+established SA set whose contacts are all shown terminated is deleted.
 """
 
 from __future__ import annotations
@@ -82,16 +86,17 @@ from ...ims.secagree import ALG_PAIRS, IpsecMechanism, format_security, new_spi,
     server_mechanisms, verify_mismatches
 from ...ims.subscriber import DEFAULT_SUBSCRIBERS, lookup
 from ...sip.errors import ParseError
-from ...sip.headers import format_auth, parse_auth, parse_contacts, parse_option_tags, \
-    parse_security, parse_vias
+from ...sip.headers import format_auth, parse_auth, parse_contacts, parse_name_addr, \
+    parse_option_tags, parse_security, parse_vias
 from ...sip.message import Request, Response, parse_message
-from ..actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow
+from ..actions import Action, ClaimSpi, ReleaseSpi, SendIp, SendOnFlow, SendToHop
 from ..common.responses import build_response
-from ..common.routing import udp_destination
+from ..common.routing import canonical_aor, udp_destination
 from ..config import SutConfig
 from ..edge.proxy import EdgeProxy
 from ..flow import FlowInfo
 from .salifetime import REG_AWAIT_AUTH, granted_expiry, next_lifetime
+from .regwatch import RegWatcher
 from .tcp import ProtectedTcpMixin
 from .udpencap import UdpEncapMixin
 
@@ -261,6 +266,8 @@ class ImsEdgeProxy(ProtectedTcpMixin, UdpEncapMixin, EdgeProxy):
         self.by_flow: dict[FlowInfo, SaRecord] = {}
         self.by_nonce: dict[str, SaRecord] = {}
         self.dropped: list[str] = []          # why protected-port traffic was dropped (bounded)
+        # TS 24.229 5.2.3: our own reg event subscriptions at the S-CSCF (regwatch.py)
+        self.regwatch = RegWatcher(self.config.domain) if self.config.pcscf_reg_event else None
 
     @property
     def algs(self) -> tuple:
@@ -288,6 +295,8 @@ class ImsEdgeProxy(ProtectedTcpMixin, UdpEncapMixin, EdgeProxy):
             message = parse_message(data)
         except ParseError:
             message = None
+        if self.regwatch is not None and isinstance(message, Request) and self.regwatch.owns_request(message):
+            return self._watched_notify(message, flow)
         if isinstance(message, Request) and message.method == "REGISTER" and \
                 "sec-agree" in _tags(message, "Require") + _tags(message, "Proxy-Require"):
             self.supervisor.activity(flow, now)
@@ -369,6 +378,47 @@ class ImsEdgeProxy(ProtectedTcpMixin, UdpEncapMixin, EdgeProxy):
             actions = [] if message.method == "ACK" else \
                 self._reply(message, rec.flow, 500, f"internal error: {exc!r}")
         return self.protect(actions, now)
+
+    # -- our reg event subscriptions (TS 24.229 5.2.3, regwatch.py) ------------------------------
+    def _response(self, response: Response, flow: FlowInfo, now: float) -> list[Action]:
+        if self.regwatch is not None and self.regwatch.owns_response(response):
+            self.regwatch.on_response(response)
+            return []
+        actions = super()._response(response, flow, now)
+        if self.regwatch is not None:
+            actions += self._watch(response)
+        return actions
+
+    def _watch(self, response: Response) -> list[Action]:
+        """After a 2xx to REGISTER that left a contact bound: subscribe to the IMPU's reg event
+        at the S-CSCF (our next hop), once per IMPU."""
+        cseq = response.cseq
+        if not (cseq and cseq[1] == "REGISTER" and 200 <= response.status < 300
+                and response.values("Contact") and self.next_hop is not None):
+            return []
+        try:
+            impu = canonical_aor(parse_name_addr(response.get("To") or "").uri)
+        except (ParseError, AttributeError):
+            return []
+        data = self.regwatch.subscribe(impu, self.address, self.core_transport)
+        if data is None:
+            return []
+        return [SendToHop(self.core_transport, (self.next_hop[0], self.next_hop[1]), data)]
+
+    def _watched_notify(self, request: Request, flow: FlowInfo) -> list[Action]:
+        """A NOTIFY of our subscription: 200, then the terminated contacts are forgotten and an
+        established SA set left without a contact is deleted."""
+        status, gone = self.regwatch.on_notify(request)
+        actions = self._reply(request, flow, status)
+        for rec in list(self.by_nonce.values()):
+            if rec.contacts & set(gone):
+                rec.contacts -= set(gone)
+                if not rec.contacts and rec.established:
+                    self.log.append(f"SA set of {rec.impi} at {rec.ue_ip} deleted: its contacts "
+                                    "were terminated (reg event, TS 24.229 5.2.3)")
+                    del self.log[:-1000]
+                    actions += self._remove(rec)
+        return actions
 
     # -- the initial REGISTER -------------------------------------------------------------------
     def _initial(self, request: Request, flow: FlowInfo, now: float) -> list[Action]:

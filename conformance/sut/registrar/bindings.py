@@ -12,6 +12,11 @@ registrations that use instance-id and reg-id and some registrations that do not
 Time is never read here: every call that depends on it takes ``now`` (seconds, any epoch).
 The registrar edits a copy of an AOR's list and commits it in one step, which gives the
 all-or-nothing processing of RFC 3261 section 10.3 ("processed atomically").
+
+``observer`` (optional) hears every change of an AOR's list as ``observer(aor, before, after,
+cause)`` with cause ``"register"`` (a committed REGISTER), ``"expired"`` (expired bindings
+dropped when the AOR was read) or ``"deactivated"`` (a flow failed, RFC 5626 section 7): the reg
+event notifier (regevent.py) turns these into NOTIFYs.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class BindingTable:
     max_per_aor: int = 64
     _by_aor: dict[str, list[Binding]] = field(default_factory=dict)
     _counter: int = 0
+    observer: Callable[[str, list[Binding], list[Binding], str], None] | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def bindings(self, aor: str, now: float) -> list[Binding]:
@@ -99,7 +105,7 @@ class BindingTable:
         current = self._by_aor.get(aor, [])
         live = [b for b in current if b.alive(now)]
         if len(live) != len(current):
-            self._store(aor, live)
+            self._store(aor, live, "expired")
         return list(live)
 
     lookup = bindings
@@ -130,7 +136,7 @@ class BindingTable:
             others = len(self) - len(self._by_aor.get(aor, []))
             if others + len(new) > self.max_bindings:
                 raise TableFull(f"the table holds {others} bindings (limit {self.max_bindings})")
-        self._store(aor, new)
+        self._store(aor, new, "register")
 
     def purge(self, now: float) -> int:
         """Drop every expired binding; return how many went."""
@@ -147,7 +153,7 @@ class BindingTable:
             keep = []
             for b in self._by_aor[aor]:
                 (removed if predicate(b) else keep).append(b)
-            self._store(aor, keep)
+            self._store(aor, keep, "deactivated")
         return removed
 
     def drop_flow(self, flow: FlowInfo) -> list[Binding]:
@@ -160,7 +166,11 @@ class BindingTable:
     def clear(self) -> None:
         self._by_aor.clear()
 
-    def _store(self, aor: str, bindings: list[Binding]) -> None:
+    def _store(self, aor: str, bindings: list[Binding], cause: str) -> None:
+        before = self._by_aor.get(aor, [])
+        if self.observer is not None and (len(before) != len(bindings)
+                                          or any(a is not b for a, b in zip(before, bindings))):
+            self.observer(aor, list(before), list(bindings), cause)
         if bindings:
             self._by_aor[aor] = bindings
         else:

@@ -95,8 +95,10 @@ class RegisterProcessor:
     """One REGISTER request against the table; call :meth:`run` to get the 2xx headers."""
 
     def __init__(self, config: SutConfig, table: BindingTable, request: Request, vias: list[Via],
-                 flow: FlowInfo, now: float):
+                 flow: FlowInfo, now: float, gruu=None):
         self.config, self.table, self.request = config, table, request
+        self.gruu = gruu          # a GruuRegistry (RFC 5627) or None
+        self.gruu_ops: list[tuple[Binding, list[Binding]]] = []   # applied after the commit
         self.vias, self.flow, self.now = vias, flow, now
         self.call_id = request.get("Call-ID") or ""
         self.cseq = request.cseq[0] if request.cseq else 0
@@ -116,12 +118,17 @@ class RegisterProcessor:
             bindings = self._remove_all(contacts, bindings)          # step 6
         elif contacts:
             planned = self._plan(contacts, supported, paths)         # step 7 and RFC 5626 s6
+            self._gruu_loops(aor, planned)                           # RFC 5627 section 5.1
             bindings = self._apply(aor, planned, bindings, paths)
         if contacts:
             try:
                 self.table.commit(aor, bindings, self.now)           # step 7, last paragraph
             except TableFull as exc:
                 raise Reject(503, f"binding table full: {exc}", [("Retry-After", "60")]) from None
+            if self.gruu is not None:                                # RFC 5627 section 5.1
+                for new, previous in self.gruu_ops:
+                    self.gruu.registered(aor, new, previous, self.call_id, self.cseq,
+                                         "gruu" in supported)
         if self.late_reject is not None:
             raise self.late_reject                                   # FAULT: refused, yet bound
         return self._answer(aor, supported, paths)                   # step 8
@@ -217,6 +224,23 @@ class RegisterProcessor:
                 self._outbound_only(planned, supported)
         return planned
 
+    def _gruu_loops(self, aor: str, planned: list[_Contact]) -> None:
+        """RFC 5627 section 5.1, for a Contact with +sip.instance and a non-zero expiry when GRUU
+        is on: a Contact URI equivalent to the AOR, or a GRUU of this domain, or not a SIP URI
+        "MUST" be rejected with 403 (a routing loop)."""
+        if self.gruu is None:
+            return
+        for p in planned:
+            if p.expires == 0 or not p.value.has_param("+sip.instance"):
+                continue
+            uri = p.value.uri
+            if not uri.is_sip:
+                raise Reject(403, "a Contact with +sip.instance must be a SIP URI (RFC 5627 section 5.1)")
+            own_gruu = uri.has_param("gr") and _served(uri.host, self.config, self.flow)
+            if uri_equal(uri, parse_uri(aor)) or own_gruu:
+                raise Reject(403, "the Contact is the AOR or one of its GRUUs: a routing loop "
+                                  "(RFC 5627 section 5.1)")
+
     def _outbound_only(self, planned: list[_Contact], supported: set[str]) -> None:
         """RFC 5626 section 6 para 7: "The registrar MAY be configured with local policy to reject
         any registrations that do not include the instance-id and reg-id, or with Path header
@@ -310,6 +334,8 @@ class RegisterProcessor:
                 path=tuple(paths), flow=self.flow, impi=impi, outbound=p.outbound, direct=direct,
                 touched=self.table.next_touch())
             fresh.add(id(new))
+            if p.expires > 0 and new.instance is not None:
+                self.gruu_ops.append((new, list(bindings)))          # RFC 5627 section 5.1
             if p.expires == 0:
                 current = [b for b in current if not any(b is m for m in match)]  # step 7
             elif match:
@@ -356,8 +382,9 @@ class RegisterProcessor:
         if cfg.has_fault("list-only-newest") and listed:
             listed = [max(listed, key=lambda b: b.touched)]          # FAULT: hide older bindings
         bare = cfg.has_fault("fetch-strips-params") and not self.request.values("Contact")
+        gruus = self.gruu if "gruu" in supported else None          # RFC 5627 section 5.2
         for b in listed:                     # step 8: every current binding, with "expires"
-            value = render_contact(b, self.now)
+            value = render_contact(b, self.now, gruus)
             if bare:                                                 # FAULT: feature params dropped
                 value = str(NameAddr(uri=b.contact.uri, params={"expires": str(b.remaining(self.now))}))
             headers.append(("Contact", value))
@@ -376,11 +403,20 @@ class RegisterProcessor:
         return headers
 
 
-def render_contact(binding: Binding, now: float) -> str:
+def render_contact(binding: Binding, now: float, gruus=None) -> str:
     """A Contact value for a 2xx: the stored URI and parameters (RFC 5626 section 6 para 8,
-    RFC 3840 section 6) with ``expires`` replaced by the remaining lifetime (step 8)."""
+    RFC 3840 section 6) with ``expires`` replaced by the remaining lifetime (step 8).  With
+    ``gruus`` (a GruuRegistry, the REGISTER had Supported: gruu) a binding with an instance gets
+    its "pub-gruu" and the newest "temp-gruu" as quoted strings (RFC 5627 section 5.2); any
+    pub-gruu/temp-gruu the UA sent is never echoed (section 5.1: MUST be ignored)."""
     c: NameAddr = binding.contact
-    params = {k: v for k, v in c.params.items() if k != "expires"}
+    params = {k: v for k, v in c.params.items() if k not in ("expires", "pub-gruu", "temp-gruu")}
+    if gruus is not None and binding.instance is not None:
+        pub, temp = gruus.pub_gruu(binding), gruus.temp_gruu(binding)
+        if pub is not None:
+            params["pub-gruu"] = f'"{pub}"'
+        if temp is not None:
+            params["temp-gruu"] = f'"{temp}"'
     params["expires"] = str(binding.remaining(now))
     return str(NameAddr(uri=c.uri, display=c.display, params=params))
 

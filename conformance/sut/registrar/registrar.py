@@ -32,6 +32,7 @@ from ..config import SutConfig
 from ..flow import FlowInfo
 from .bindings import Binding, BindingTable
 from .digestauth import DigestAuthenticator
+from .gruu import GruuRegistry
 from .register import Reject, RegisterProcessor
 from .transactions import TransactionCache, transaction_key
 
@@ -62,6 +63,7 @@ class Registrar:
         self.tag_secret = tag_secret if tag_secret is not None else secrets.token_hex(8)
         self.log: list[Handled] = []
         self.log_size = log_size
+        self.gruu = GruuRegistry(self.config) if self.config.gruu_on else None   # RFC 5627
         self.auth = None
         if self.config.digest_auth is not None:
             self.auth = DigestAuthenticator(self.config.domain, self.config.digest_auth,
@@ -156,7 +158,7 @@ class Registrar:
                 required = parse_option_tags(request.values("Require"))
             except ParseError as exc:
                 return self._reply(request, top, flow, 400, warning=f"malformed Require: {exc.reason}")
-            unknown = [t for t in required if t not in self.config.supported_tags]
+            unknown = [t for t in required if t not in self.config.understood_tags]
             if unknown:
                 return self._reply(request, top, flow, 420, headers=[("Unsupported", ", ".join(unknown))],
                                    warning=f"unsupported option tag(s) in Require: {', '.join(unknown)}")
@@ -166,7 +168,8 @@ class Registrar:
                 return self._reply(request, top, flow, refused.status, headers=refused.headers,
                                    warning=refused.warning)
             try:
-                headers = RegisterProcessor(self.config, self.table, request, vias, flow, now).run()
+                headers = RegisterProcessor(self.config, self.table, request, vias, flow, now,
+                                            gruu=self.gruu).run()
             except Reject as rej:
                 return self._reply(request, top, flow, rej.status, headers=rej.headers,
                                    warning=rej.warning, reason=rej.reason)

@@ -8,7 +8,10 @@
   Via: RFC 3261 section 18.2.2, RFC 3581 section 4);
 * other requests for a user of our domain, or routed through us, go to the
   :class:`~.terminating.TerminatingProxy` (RFC 5626 section 7, RFC 3261 section 16);
-* responses go to the proxy (they answer its branches).
+* responses go to the proxy (they answer its branches);
+* with ``reg_event`` on, SUBSCRIBE for the reg event package and the answers to its NOTIFYs go
+  to the :class:`~.regevent.RegEventNotifier` (RFC 3680), which the binding table tells of
+  every change; its NOTIFYs are flushed after each event (a REGISTER's 2xx goes out first).
 
 The same interface (``receive``, ``flow_opened``, ``flow_closed``, ``flow_activity``,
 ``on_timer``, ``next_deadline``, ``send_failed``) is what :class:`~conformance.sut.edge.proxy.EdgeProxy` offers, so
@@ -35,6 +38,7 @@ from ..common.routing import udp_destination
 from ..common.supervision import FlowSupervisor
 from ..config import SutConfig
 from ..flow import FlowInfo
+from .regevent import RegEventNotifier
 from .registrar import Registrar
 from .terminating import TerminatingProxy
 
@@ -53,6 +57,15 @@ class ScscfNode:
         if self.config.has_fault("no-flow-grace"):
             self.supervisor.grace = 0.0                  # FAULT: a flow fails at exactly Flow-Timer
         self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
+        self.notifier: RegEventNotifier | None = None
+        if self.config.reg_event_on:
+            self.notifier = RegEventNotifier(
+                self.config, self.registrar.table, tag_secret=self.registrar.tag_secret,
+                server=self.registrar.server_header, address_of=lambda: self.proxy.address,
+                gruus=self.registrar.gruu)
+            self.registrar.table.observer = self.notifier.on_change
+            if self.config.pcscf_reg_event:
+                self.notifier.watchers.add(self.config.pcscf_uri)   # TS 24.229 5.2.3
 
     @property
     def address(self) -> tuple[str, int]:
@@ -64,13 +77,25 @@ class ScscfNode:
 
     def receive(self, data: bytes, flow: FlowInfo, now: float,
                 wall: float | None = None) -> list[Action]:
+        actions = self._receive(data, flow, now, wall)
+        if self.notifier is not None:
+            actions += self.notifier.flush(now)          # RFC 3680: NOTIFYs after the change
+        return actions
+
+    def _receive(self, data: bytes, flow: FlowInfo, now: float,
+                 wall: float | None = None) -> list[Action]:
         self.supervisor.activity(flow, now)              # any traffic keeps a flow alive
         try:
             message = parse_message(data)
         except ParseError:
             message = None
         if message is not None and not isinstance(message, Request):
+            if self.notifier is not None and self.notifier.owns(message):
+                return self.notifier.handle_response(message, now)
             return self.proxy.handle_response(message, flow, now)
+        if (message is not None and self.notifier is not None and self.notifier.wants(message)
+                and self._well_formed(message)):
+            return self.notifier.handle_subscribe(message, flow, now)
         if message is not None and self._for_proxy(message):
             return self.proxy.handle_request(message, flow, now)
         response = self.registrar.handle_bytes(data, flow, now, wall=wall)
@@ -82,13 +107,15 @@ class ScscfNode:
         return [SendOnFlow(flow, bytes(response), address)]
 
     def _for_proxy(self, request: Request) -> bool:
+        return self._well_formed(request) and self.proxy.wants(request)
+
+    @staticmethod
+    def _well_formed(request: Request) -> bool:
         try:
             vias = parse_vias(request)
         except ParseError:
             return False
-        if not vias or basic_problem(request, vias):
-            return False                         # the registrar answers 400 (or drops)
-        return self.proxy.wants(request)
+        return bool(vias) and not basic_problem(request, vias)   # else the registrar answers 400
 
     def _supervise(self, response: Response, flow: FlowInfo, now: float) -> None:
         """A 2xx to REGISTER with a Flow-Timer went back over a direct flow (the registrar adds
@@ -119,6 +146,8 @@ class ScscfNode:
 
     def on_timer(self, now: float) -> list[Action]:
         actions = self.proxy.on_timer(now)
+        if self.notifier is not None:
+            actions += self.notifier.on_timer(now)       # retransmissions, expiries
         for flow in self.supervisor.expired(now):
             # Section 5.4: silent for longer than Flow-Timer + grace, the flow is dead; section 7:
             # every binding using it is invalidated, whatever its AOR.
@@ -128,13 +157,19 @@ class ScscfNode:
             del self.failed_flows[:-100]
             if flow.reliable:
                 actions.append(CloseFlow(flow))
+        if self.notifier is not None:
+            actions += self.notifier.flush(now)          # "deactivated" contacts
         return actions
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self.proxy.next_deadline(), self.supervisor.next_deadline()) if t is not None]
+        notifier = self.notifier.next_deadline() if self.notifier is not None else None
+        times = [t for t in (self.proxy.next_deadline(), self.supervisor.next_deadline(), notifier)
+                 if t is not None]
         return min(times) if times else None
 
     def send_failed(self, ref: object, now: float) -> list[Action]:
+        if self.notifier is not None and isinstance(ref, tuple) and ref and ref[0] == "notify":
+            return self.notifier.send_failed(ref, now)
         return self.proxy.send_failed(ref, now)
 
 

@@ -237,6 +237,14 @@ class TerminatingProxy:
             r = parse_name_addr(work.values("Route")[0]).uri
             target = Target(uri=work.uri, hop=hop_of_uri(r, flow.transport))
             ctx.groups = [Group([target])]
+        elif (uri is not None and self.is_ours(uri) and uri.user is not None
+              and uri.has_param("gr") and self.registrar.gruu is not None):
+            groups = self._gruu_groups(uri, now)                     # RFC 5627 section 6.1
+            if groups is None:
+                return actions + self._final_local(ctx, 404, "not a valid GRUU of this domain", now)
+            if not groups:
+                return actions + self._final_local(ctx, 480, "no contact bound to this GRUU", now)
+            ctx.groups = groups
         elif uri is not None and self.is_ours(uri) and uri.user is not None:
             ctx.groups = self._target_groups(uri, now)
             if not ctx.groups:
@@ -263,6 +271,25 @@ class TerminatingProxy:
             members.sort(key=lambda b: b.touched, reverse=True)     # the most recent first
             out.append(Group([self._binding_target(b) for b in members]))
         return out
+
+    def _gruu_groups(self, uri: SipUri, now: float) -> list[Group] | None:
+        """RFC 5627 section 6.1: a GRUU resolves to the contacts of its AOR and instance only;
+        None when it is no valid GRUU (404), [] when none is bound (480).  The instance's flows
+        are one group, tried one at a time, the most recent first (RFC 5626 section 7)."""
+        gruus = self.registrar.gruu
+        found = gruus.resolve(uri)
+        if found is None:
+            return None
+        live = self.registrar.table.bindings(found.aor, now)
+        if found.temporary and gruus.resolve(uri, live) is None:
+            return None                          # section 5.3: its last contact had gone
+        members = sorted((b for b in live if b.instance_key == found.instance),
+                         key=lambda b: b.touched, reverse=True)
+        if not members:
+            return []
+        if self.config.has_fault("gruu-route-all-flows"):
+            return [Group([self._binding_target(b)]) for b in members]   # FAULT: fork to all flows
+        return [Group([self._binding_target(b) for b in members])]
 
     def _binding_target(self, b: Binding) -> Target:
         uri = str(b.contact.uri)
