@@ -26,6 +26,7 @@ from ..sip.headers import parse_contacts, parse_name_addr
 from ..sip.message import Request, Response
 from ..meaning.verdict import FAIL, INCONCLUSIVE, Finding, combine
 from ..engine.digest import MAX_CHALLENGES
+from ..engine.api import RunStates
 from ..engine.registration import SEC_OPTIONS
 from ..steps import KINDS
 from .analyzer import analyze
@@ -89,9 +90,12 @@ def live_only(case: CaseSpec) -> str | None:
 OFFLINE_UNSUPPORTED = tuple(name for name, kind in KINDS.items() if kind.offline is None and not kind.offline_reason)
 
 
-class CaseReplay:
+class CaseReplay(RunStates):
+    """``state(Cls)``: per-feature state of the offline handlers, as ``run.state`` live."""
+
     def __init__(self, case: CaseSpec, transport: str, events: list[WireEvent], *, strict: bool,
                  bound: float, edge_emulated: bool, capabilities: frozenset[str] = frozenset()):
+        RunStates.__init__(self)
         self.case = case
         self.transport = transport
         self.events = events

@@ -77,6 +77,7 @@ def test_no_response_is_inconclusive_for_every_kind():
     assert set(args) == set(CHECKS) - {"delivered", "by_flow", "pong", "stun_mapped", "forwarded", "keepalive",
                                        "dropped", "answered", "nat_mapping", "sa_unused", "forwarded_sec",
                                        "routed",
+                                       "notify", "reginfo", "reginfo_record",  # the NOTIFYs: test_reginfo_checks.py
                                        "unchanged"}   # only after a rejected REGISTER: test_checks_unchanged.py
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)

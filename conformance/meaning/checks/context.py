@@ -75,3 +75,6 @@ class CheckContext:
     path_transform: bool = False  # the target declares path-transform (RFC 3327 §5.4 MAY)
     # flow -> (action, status, removal) of its earlier REGISTERs (checks/atomic.py)
     register_answers: dict[str, list] = field(default_factory=dict)
+    # A reg-event subscription (steps/subscribe.py, checks/reginfo.py): its name, event, AOR,
+    # this step's NOTIFYs, all of them, the registration view after them, how long the step listened.
+    reg_event: dict = field(default_factory=dict)
