@@ -54,7 +54,8 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("KA-pong", "KA", "CRLF ping answered by a CRLF pong", "MUST", "RFC 5626 §5.4"),
     Rule("KA-stun", "KA", "STUN Binding answered with XOR-MAPPED-ADDRESS of the sender", "MUST", "RFC 5626 §8"),
     Rule("TERM-binding", "TERM", "terminating requests only to current bindings", "MUST", "RFC 5626 §7"),
-    # Reg event (RFC 3680): each NOTIFY's view (RFC 3680 §5.2) against the bindings then (regevent.py).
+    # Reg event (RFC 3680): each NOTIFY's view (RFC 3680 §5.2) against the bindings then (regevent.py);
+    # the refs and their levels are the live reg-event checks' (clauses/reg-event.yaml).
     Rule("REGEV-current", "REGEV", "the NOTIFY after a 2xx to SUBSCRIBE shows every binding active with its "
          "instance and reg-id, ended ones terminated", "MUST", "RFC 6665 §4.2.1.2"),
     Rule("REGEV-change", "REGEV", "a later NOTIFY leaves the view matching the bindings (added, refreshed, "
