@@ -67,8 +67,6 @@ RULES: dict[str, Rule] = {r.id: r for r in (
          "MAY", "RFC 3680 §4.7.1 (active); RFC 3680 §4.7.1 (terminated)"),
     Rule("REGEV-event", "REGEV", "a contact whose binding ended is terminated with the event of its ending "
          "(unregistered, expired)", "MAY", "RFC 3680 §4.7.1 (unregistered); RFC 3680 §4.7.1 (expired)"),
-    Rule("REGEV-replaced", "REGEV", "a contact replaced by Reg1b (same instance and reg-id) is shown terminated",
-         "MAY", "TS 24.229 (reg-event Reg1b) [M]"),
     Rule("REGEV-version", "REGEV", "reginfo versions start at 0 and go up by one per NOTIFY", "MAY",
          "RFC 3680 §5.1 (version)"),
 )}
@@ -542,19 +540,12 @@ class Judge:
                 "<registration> state", _ok(aor), "active while a contact is bound, terminated (or init) when none is",
                 _texts(aor) or ("active" if at.active else "not active")), packets, where)
         events = by_rule.get("REGEV-event", [])
-        replaced = by_rule.get("REGEV-replaced", [])
         if events or cmp.ended_shown > cmp.replaced_shown:
             self._observe("REGEV-event", Observation(
                 "ended contacts told by their event", _ok(events),
                 "a contact whose binding ended: state=\"terminated\", event unregistered (expiry 0) or "
                 "expired", _texts(events) or f"{cmp.ended_shown - cmp.replaced_shown} ended contact(s) terminated"),
                 packets, where)
-        if cmp.replaced_shown:
-            self._observe("REGEV-replaced", Observation(
-                "replaced contacts terminated", _ok(replaced),
-                "the contact of a binding replaced by another with the same instance and reg-id: "
-                "state=\"terminated\" (RFC 3680 §4.7.1 has no \"replaced\" event)",
-                _texts(replaced) or f"{cmp.replaced_shown} replaced contact(s) terminated"), packets, where)
 
     # -- summary --------------------------------------------------------------------------------
     def classify(self, outbound_declared: bool | None = None) -> dict | None:
