@@ -17,6 +17,7 @@ from ..meaning.checks import CheckContext, Observation, run_check
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
+from .regevent import KIND_RULE, NotifyOutcome
 from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, uri_key, contacts_of, hget,
                        hvalues, instance_of, request_expires, uri_text)
 
@@ -53,6 +54,21 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("KA-pong", "KA", "CRLF ping answered by a CRLF pong", "MUST", "RFC 5626 §5.4"),
     Rule("KA-stun", "KA", "STUN Binding answered with XOR-MAPPED-ADDRESS of the sender", "MUST", "RFC 5626 §8"),
     Rule("TERM-binding", "TERM", "terminating requests only to current bindings", "MUST", "RFC 5626 §7"),
+    # Reg event (RFC 3680): each NOTIFY's view (RFC 3680 §5.2) against the bindings then (regevent.py);
+    # the refs and their levels are the live reg-event checks' (clauses/reg-event.yaml).
+    Rule("REGEV-current", "REGEV", "the NOTIFY after a 2xx to SUBSCRIBE shows every binding active with its "
+         "instance and reg-id, ended ones terminated", "MUST", "RFC 6665 §4.2.1.2"),
+    Rule("REGEV-change", "REGEV", "a later NOTIFY leaves the view matching the bindings (added, refreshed, "
+         "ended)", "SHOULD", "RFC 6665 §4.2.2; RFC 3680 §4.7.2"),
+    Rule("REGEV-body", "REGEV", "a NOTIFY's body is a reginfo document", "MUST", "RFC 3680 §5.1 (well-formed)"),
+    Rule("REGEV-params", "REGEV", "each active <contact> carries its binding's +sip.instance and reg-id as "
+         "<unknown-param>", "MAY", "RFC 3680 §5.1 (unknown-param)"),
+    Rule("REGEV-aor", "REGEV", "<registration> state active while a contact is bound, terminated when none is",
+         "MAY", "RFC 3680 §4.7.1 (active); RFC 3680 §4.7.1 (terminated)"),
+    Rule("REGEV-event", "REGEV", "a contact whose binding ended is terminated with the event of its ending "
+         "(unregistered, expired)", "MAY", "RFC 3680 §4.7.1 (unregistered); RFC 3680 §4.7.1 (expired)"),
+    Rule("REGEV-version", "REGEV", "reginfo versions start at 0 and go up by one per NOTIFY", "MAY",
+         "RFC 3680 §5.1 (version)"),
 )}
 
 # RFC 5626's registrar duties: they bind a registrar that implements RFC 5626 (its traffic shows
@@ -227,6 +243,8 @@ class Judge:
             self._delivery(item)
         elif isinstance(item, KeepAlive):
             self._keepalive(item)
+        elif isinstance(item, NotifyOutcome):
+            self._notify(item)
         elif isinstance(item, Exchange):
             pass  # REGISTERs are judged through their RegisterOutcome
 
@@ -472,6 +490,63 @@ class Judge:
                            else "the request's source in the capture")
         self._check("KA-stun", "stun_mapped", {}, ctx, packets, where)
 
+    # -- reg event -------------------------------------------------------------------------------
+    def _notify(self, out: NotifyOutcome) -> None:
+        """A NOTIFY of a reg subscription: its version, then the view it leaves against the
+        bindings of the subscribed AOR when it was sent (regevent.compare)."""
+        sub, ev = out.sub, out.event
+        packets = [ev.number]
+        where = f"NOTIFY {sub.aor} (packet {ev.number}; {sub.label()})"
+        if out.doc is not None:
+            self._observe("REGEV-version", Observation(
+                "reginfo version in sequence", not out.version_note,
+                "version 0 first, then one more per NOTIFY of the subscription (RFC 3680 §5.1)",
+                out.version_note or f"version {out.doc.version}"), packets, where)
+        rule = "REGEV-current" if out.first else "REGEV-change"
+        if out.problem:  # its own body refused, a partial with no full state before, a version not applicable
+            self._observe("REGEV-body" if out.doc is None else rule, Observation("reginfo view", False,
+                                            "a reginfo document giving the subscriber the current state",
+                                            out.problem), packets, where)
+            return
+        cmp = out.comparison
+        if cmp is None:
+            if not out.bindings.known:
+                self._observe(rule, Observation("reginfo view against the bindings", None,
+                                                "the bindings of the AOR as the capture shows them",
+                                                "the capture shows no registration of the AOR before this NOTIFY"),
+                              packets, where)
+            return
+        by_rule: dict[str, list] = {}
+        for d in cmp.discrepancies:
+            by_rule.setdefault(KIND_RULE.get(d.kind, rule), []).append(d)
+        state = by_rule.get(rule, [])
+        at = out.bindings
+        expected = (f"{len(at.active)} binding(s) of {sub.aor}, each one active <contact> with its <uri>, "
+                    "ended ones not active"
+                    + (f"; REGISTER in flight: packet(s) {', '.join(map(str, at.in_flight))}" if at.in_flight else "")
+                    + (f" (judged against the bindings before it and after its answer, packet(s) "
+                       f"{', '.join(map(str, out.settled_by))}: either will do)" if out.settled_by else ""))
+        self._observe(rule, Observation("reginfo view matches the bindings", _ok(state), expected,
+                                        _texts(state) or f"{cmp.judged} binding(s) as bound"), packets, where)
+        params = by_rule.get("REGEV-params", [])
+        if cmp.params_judged:
+            self._observe("REGEV-params", Observation(
+                "instance and reg-id of the contacts", _ok(params),
+                "<unknown-param name=\"+sip.instance\"> and <unknown-param name=\"reg-id\"> as the binding's",
+                _texts(params) or f"{cmp.params_judged} contact(s) with their instance / reg-id"), packets, where)
+        aor = by_rule.get("REGEV-aor", [])
+        if cmp.aor_judged:
+            self._observe("REGEV-aor", Observation(
+                "<registration> state", _ok(aor), "active while a contact is bound, terminated (or init) when none is",
+                _texts(aor) or ("active" if at.active else "not active")), packets, where)
+        events = by_rule.get("REGEV-event", [])
+        if events or cmp.ended_shown > cmp.replaced_shown:
+            self._observe("REGEV-event", Observation(
+                "ended contacts told by their event", _ok(events),
+                "a contact whose binding ended: state=\"terminated\", event unregistered (expiry 0) or "
+                "expired", _texts(events) or f"{cmp.ended_shown - cmp.replaced_shown} ended contact(s) terminated"),
+                packets, where)
+
     # -- summary --------------------------------------------------------------------------------
     def classify(self, outbound_declared: bool | None = None) -> dict | None:
         """The registrar's class from the whole capture, and what it changes: a registrar that
@@ -514,6 +589,17 @@ class Judge:
             if v in vs:
                 return v
         return Verdict.NOT_APPLICABLE
+
+
+def _texts(found) -> str:
+    return "; ".join(d.text + (" (a REGISTER in flight may explain it)" if d.unsettled else "") for d in found)
+
+
+def _ok(found) -> bool | None:
+    """True: nothing found; False: a finding no REGISTER in flight explains; None: only such ones."""
+    if not found:
+        return True
+    return None if all(d.unsettled for d in found) else False
 
 
 def _same(contact, b: Binding) -> bool:

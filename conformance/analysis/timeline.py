@@ -9,6 +9,9 @@ Feed :class:`~conformance.analysis.reassembly.WireEvent` s in capture order to
 * :class:`Delivery` — a non-REGISTER request towards a registered Contact or a registered flow,
   with the flow it used and the state of the binding it reached.
 * :class:`KeepAlive` — a CRLF ping and its pong (or none), a STUN Binding request and its answer.
+* :class:`~conformance.analysis.regevent.NotifyOutcome` — a NOTIFY of a reg-event subscription
+  with the view it leaves and the bindings when it was sent (regevent.py; SUBSCRIBE / NOTIFY with
+  ``Event: reg`` go there, not to the terminating requests).
 
 The registrar's statement is the Contact list of its 2xx (RFC 3261 §10.3 step 8): the model of
 the bindings of an AOR is that list, dated, with each binding's expiry; the REGISTER that led to
@@ -30,169 +33,22 @@ capped.
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
-from ..sip.headers import NameAddr, parse_name_addr, parse_uri, uri_equal
-from ..sip.message import NOT_LISTS, Request, Response, split_list
+from ..sip.headers import NameAddr, parse_uri, uri_equal
+from ..sip.message import Request, Response
+from .reading import (_BRANCH, EXPIRY_SLACK, aor_of, aor_of_to, binding_key, contacts_of, cseq_of, hget,  # noqa: F401
+                      hvalues, instance_of, request_expires, top_branch, uri_key, uri_text)
 from .reassembly import WireEvent
+from .regevent import RegEventTracker, is_reg_event
 
 MAX_OPEN = 20000  # open transactions remembered
 MAX_HISTORY = 50  # events kept per binding
 MAX_GONE = 200  # replaced / removed bindings kept per AOR
 OUTER_LOOKBACK = 64  # open transactions looked through for the UE-side leg of a proxied REGISTER
-EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
-_BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
-
-
-# Derived values of parsed URIs and name-addrs, by object: those objects are shared by text
-# (conformance.sip.headers caches them) and read-only, and each comes back at every refresh of
-# its binding.  Entries hold their object, so an id is never reused while remembered; bounded.
-_MEMO_MAX = 1 << 17
-_UKEYS: dict[int, tuple] = {}
-_TEXTS: dict[int, tuple] = {}
-_INSTANCES: dict[int, tuple] = {}
-
-
-def uri_key(uri) -> str:
-    """A comparable form of a Contact URI: scheme, user, host, port and transport."""
-    if uri is None:
-        return ""
-    hit = _UKEYS.get(id(uri))
-    if hit is not None and hit[0] is uri:
-        return hit[1]
-    key = _uri_key_of(uri)
-    if len(_UKEYS) >= _MEMO_MAX:
-        _UKEYS.clear()
-    _UKEYS[id(uri)] = (uri, key)
-    return key
-
-
-def uri_text(uri) -> str:
-    """``str(uri)``, remembered (see uri_key)."""
-    hit = _TEXTS.get(id(uri))
-    if hit is not None and hit[0] is uri:
-        return hit[1]
-    text = str(uri)
-    if len(_TEXTS) >= _MEMO_MAX:
-        _TEXTS.clear()
-    _TEXTS[id(uri)] = (uri, text)
-    return text
-
-
-def instance_of(contact: NameAddr) -> str | None:
-    """``contact.instance`` (the unquoted +sip.instance), remembered (see uri_key)."""
-    hit = _INSTANCES.get(id(contact))
-    if hit is not None and hit[0] is contact:
-        return hit[1]
-    value = contact.instance
-    if len(_INSTANCES) >= _MEMO_MAX:
-        _INSTANCES.clear()
-    _INSTANCES[id(contact)] = (contact, value)
-    return value
-
-
-def hvalues(msg, key: str) -> list[str]:
-    """``msg.values(name)`` for the header's canonical lower-case name ``key`` ("via", "contact"):
-    the same list, from the message's header index without the copies and name look-ups of the
-    general accessor (the analysis reads a few headers of every message, several times)."""
-    lines = msg.header_index().get(key)
-    if not lines:
-        return []
-    if key in NOT_LISTS:
-        return list(lines)
-    if len(lines) == 1:
-        return split_list(lines[0])
-    out: list[str] = []
-    for line in lines:
-        out.extend(split_list(line))
-    return out
-
-
-def hget(msg, key: str) -> str | None:
-    """``msg.get(name)`` for the canonical lower-case name ``key``."""
-    lines = msg.header_index().get(key)
-    return lines[0] if lines else None
-
-
-_CSEQS: dict[str, tuple[int, str] | None] = {}  # CSeq value -> its reading (bounded)
-_AORS: dict[str, str] = {}  # To value -> AOR (bounded)
-
-
-def cseq_of(msg) -> tuple[int, str] | None:
-    """``msg.cseq`` (the same reading of the first CSeq)."""
-    lines = msg.header_index().get("cseq")
-    if not lines:
-        return None
-    value = lines[0]
-    try:
-        return _CSEQS[value]
-    except KeyError:
-        pass
-    parts = value.split()
-    out = None if len(parts) != 2 or not parts[0].isdigit() else (int(parts[0]), parts[1])
-    if len(_CSEQS) >= 4096:
-        _CSEQS.clear()
-    _CSEQS[value] = out
-    return out
-
-
-def contacts_of(msg) -> list[NameAddr]:
-    """``parse_contacts(msg)``: the message's Contact values parsed (ParseError as it raises)."""
-    return [parse_name_addr(v) for v in hvalues(msg, "contact")]
-
-
-def top_branch(msg, vias: list[str] | None = None) -> str | None:
-    """``msg.top_branch`` (the same expression), from the Via values when the caller has them."""
-    if vias is None:
-        vias = hvalues(msg, "via")
-    if not vias:
-        return None
-    m = _BRANCH.search(vias[0])
-    return m.group(1) if m else None
-
-
-def _uri_key_of(uri) -> str:
-    host = (uri.host or "").lower()
-    port = uri.port or ""
-    transport = (uri.param("transport") or "udp").lower() if uri.is_sip else ""
-    return f"{uri.scheme}:{uri.user or ''}@{host}:{port};{transport}"
-
-
-def aor_of(request: Request) -> str:
-    return aor_of_to(hget(request, "to"))
-
-
-def aor_of_to(to: str | None) -> str:
-    """The AOR of a To header value (its URI's scheme, user and host); remembered by value."""
-    hit = _AORS.get(to) if to is not None else None
-    if hit is not None:
-        return hit
-    aor = _aor_of_to(to)
-    if to is not None:
-        if len(_AORS) >= _MEMO_MAX:
-            _AORS.clear()
-        _AORS[to] = aor
-    return aor
-
-
-def _aor_of_to(to: str | None) -> str:
-    try:
-        uri = parse_name_addr(to or "").uri
-    except ParseError:
-        return to or "?"
-    if uri is None:
-        return "?"
-    return f"{uri.scheme}:{uri.user + '@' if uri.user else ''}{uri.host.lower()}"
-
-
-def binding_key(contact: NameAddr) -> tuple:
-    instance = instance_of(contact)
-    if instance and contact.reg_id is not None:
-        return ("outbound", instance, contact.reg_id)
-    return ("uri", uri_key(contact.uri))
+_REG_EVENT_METHODS = ("SUBSCRIBE", "NOTIFY")
 
 
 def _asked(request: Request, contacts: list[NameAddr]) -> set[str]:
@@ -218,14 +74,6 @@ def _last_gone(st: "AorState", ukey: str) -> "Binding | None":
         if g.ukey == ukey:
             return g
     return None
-
-
-def request_expires(request: Request, contact: NameAddr) -> int | None:
-    """The expiry a REGISTER asks for one Contact: its parameter, else the Expires header."""
-    if contact.expires is not None:
-        return contact.expires
-    value = (hget(request, "expires") or "").strip()
-    return int(value) if value.isdigit() else None
 
 
 @dataclass
@@ -278,6 +126,17 @@ class Binding:
     # The Contact list of the 2xx that created it (what that registration's 2xx said): for a
     # REGISTER in flight at the same time, it tells which of the two the registrar processed first.
     born_with: list | None = None
+    # The binding's Contact in the latest 2xx that listed it (its GRUU parameters, RFC 5627 §5.1:
+    # read only for the output), and the state of its <contact> in the reg-event view (regevent.py).
+    listed_as: NameAddr | None = None
+    reg_event: str | None = None
+
+    def gruus(self) -> tuple[str | None, str | None]:
+        """(pub-gruu, temp-gruu) of the latest 2xx Contact of this binding."""
+        c = self.listed_as
+        if c is None:
+            return None, None
+        return _unquoted(c.param("pub-gruu")), _unquoted(c.param("temp-gruu"))
 
     def note(self, packet: int, time: float, what: str) -> None:
         self.history.append((packet, time, what))
@@ -294,7 +153,28 @@ class Binding:
                 "expires": self.expires, "state": self.state, "created": self.created,
                 "updated": self.updated, "ended": self.ended,
                 "flow": [self.flow[0], list(self.flow[1]), list(self.flow[2])], "path": self.path,
-                "history": [{"packet": p, "time": round(t, 6), "what": w} for p, t, w in self.history]}
+                "history": [{"packet": p, "time": round(t, 6), "what": w} for p, t, w in self.history],
+                **self._extras()}
+
+    def _extras(self) -> dict:
+        """GRUUs and reg-event state, only when the capture shows them (the document of a capture
+        without them is unchanged)."""
+        out = {}
+        pub, temp = self.gruus()
+        if pub is not None:
+            out["pub_gruu"] = pub
+        if temp is not None:
+            out["temp_gruu"] = temp
+        if self.reg_event is not None:
+            out["reg_event"] = self.reg_event
+        return out
+
+
+def _unquoted(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 
 @dataclass
@@ -372,6 +252,7 @@ class Timeline:
         self._by_uri: dict[str, Binding] = {}  # Contact URI key -> latest binding with it
         self.counts = Counts()
         self.last_time = 0.0
+        self.regev = None  # RegEventTracker, made at the first reg-event SUBSCRIBE / NOTIFY
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, ev: WireEvent) -> list:
@@ -403,7 +284,7 @@ class Timeline:
         return []
 
     def finish(self) -> list:
-        """End of capture: unanswered keep-alives."""
+        """End of capture: unanswered keep-alives, NOTIFYs still waiting for a REGISTER's answer."""
         out: list = []
         for ping in self._pings.values():
             waited = self.last_time - ping.time
@@ -415,6 +296,8 @@ class Timeline:
                                  note=f"no Binding response; the capture ends {waited:.3f} s after the request"))
         self._pings.clear()
         self._stun.clear()
+        if self.regev is not None:
+            out += self.regev.finish()
         return out
 
     def _stun_event(self, ev: WireEvent) -> list:
@@ -486,6 +369,11 @@ class Timeline:
                     outer.relayed = True
                     outer.inner, ex.outer = ex, outer
             else:
+                if msg.method in _REG_EVENT_METHODS and is_reg_event(msg):
+                    # a reg-event dialog's request: followed there, not a terminating request
+                    if self.regev is None:
+                        self.regev = RegEventTracker(self)
+                    return self.regev.request(ev, msg, cseq)
                 d = self._delivery(ev, msg)
                 if d is not None:
                     out.append(d)
@@ -503,6 +391,10 @@ class Timeline:
         out = [ex]
         if ex.request.method == "REGISTER":
             out.append(self._register(ex))
+            if self.regev is not None and self.regev.deferred:
+                out += self.regev.settle(ex)  # NOTIFYs that waited for this REGISTER's answer
+        elif self.regev is not None and ex.request.method in _REG_EVENT_METHODS:
+            self.regev.response(ex)
         return out
 
     def _outer_leg(self, inner: Exchange, vias: int) -> Exchange | None:
@@ -655,7 +547,7 @@ class Timeline:
                 b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
                             hvalues(req, "path") if mine is not None else [], pkt, pkt,
-                            ukey=ukey, born_with=listed)
+                            ukey=ukey, born_with=listed, listed_as=c)
                 self._by_uri[ukey] = b
                 kind = "created" if mine is not None else "appeared"
                 b.note(pkt, now, kind)
@@ -665,7 +557,7 @@ class Timeline:
                     self._ue_addrs[ev.src] = (out.aor, key)
             else:
                 if mine is not None or old.updated <= req_n:  # not a listing older than a refresh
-                    old.expires, old.expires_at = expires, expires_at
+                    old.expires, old.expires_at, old.listed_as = expires, expires_at, c
                 if mine is not None:
                     old.updated = pkt
                     if old.flow != flow:

@@ -35,6 +35,8 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
         "messages_per_second": round(c.messages / a.seconds) if a.seconds > 0 else None,
         "processes": a.processes or [],  # split by AOR over these processes; empty: one process
     }
+    if a.timeline.regev is not None:  # reg-event subscriptions (only when the capture has them)
+        doc["reg_event"] = [sub.to_dict() for sub in list(a.timeline.regev.subs.values())[:2000]]
     if a.serial_because:
         doc["serial_because"] = a.serial_because
     if case is not None:
@@ -75,6 +77,7 @@ def console(doc: dict) -> str:
                          f"observed {f['observed']}")
         if len(fails) > 20:
             lines.append(f"  ... {len(fails) - 20} more (see --json / --html)")
+    lines += _gruu_lines(doc)
     cl = doc.get("classification")
     if cl:
         lines.append("")
@@ -87,6 +90,26 @@ def console(doc: dict) -> str:
     lines.append("")
     lines.append(f"verdict: {doc['verdict'].upper()}")
     return "\n".join(lines)
+
+
+def _gruu_lines(doc: dict) -> list[str]:
+    """The bindings with GRUUs or a reg-event state, and the reg subscriptions: only when the
+    capture shows them."""
+    shown = [b for b in doc["bindings"] if "pub_gruu" in b or "temp_gruu" in b or "reg_event" in b]
+    lines = []
+    if shown:
+        lines += ["", "bindings (GRUUs: the latest 2xx Contact; reg-event: the state of its <contact> in the view, "
+                      "with the NOTIFY that first showed it):"]
+        for b in shown[:40]:
+            extra = [f"{k.replace('_', '-')} {b[k]}" for k in ("pub_gruu", "temp_gruu") if k in b]
+            if "reg_event" in b:
+                extra.append(f"reg-event: {b['reg_event']}")
+            lines.append(f"  {b['aor']} <{b['uri']}> reg-id {b['reg_id']} {b['state']}: " + "; ".join(extra))
+    for s in doc.get("reg_event", [])[:20]:
+        lines.append(f"reg subscription {s['aor']} Call-ID {s['call_id']}: {len(s['notify_packets'])} NOTIFY, "
+                     f"version {s['version']}, registration {s['registration_state']}"
+                     + (f", view lost: {s['view_lost']}" if s["view_lost"] else ""))
+    return lines
 
 
 _CSS = """body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:.5em 0}
@@ -147,6 +170,24 @@ def write_html(path: Path, doc: dict) -> None:
         out.append(f"<tr><td>{e('/'.join(map(str, g['packets'])))}</td><td>{e(g['aor'])}</td>"
                    f"<td>{e(fl[0])} {e(fl[1][0])}:{fl[1][1]} &rarr; {e(fl[2][0])}:{fl[2][1]}</td>"
                    f"<td>{e(str(g['status']))}</td><td>{e(' , '.join(g['contacts']))}</td><td>{e(changes)}</td></tr>")
+    out.append("</table><h2>Bindings</h2><table><tr><th>AOR</th><th>Contact</th><th>reg-id</th><th>state</th>"
+               "<th>created / ended</th><th>pub-gruu</th><th>temp-gruu</th><th>reg-event state</th></tr>")
+    for b in doc["bindings"]:
+        out.append(f"<tr><td>{e(b['aor'])}</td><td>{e(b['uri'])}</td><td>{e(str(b['reg_id']))}</td>"
+                   f"<td>{e(b['state'])}</td><td>{b['created']} / {b['ended'] if b['ended'] is not None else ''}</td>"
+                   f"<td>{e(b.get('pub_gruu', ''))}</td><td>{e(b.get('temp_gruu', ''))}</td>"
+                   f"<td>{e(b.get('reg_event', ''))}</td></tr>")
+    if doc.get("reg_event"):
+        out.append("</table><h2>Reg-event subscriptions</h2><table><tr><th>AOR</th><th>Call-ID</th>"
+                   "<th>SUBSCRIBE</th><th>NOTIFY</th><th>version</th><th>registration</th><th>contacts</th></tr>")
+        for s in doc["reg_event"]:
+            cs = "; ".join(f"{c['id']} {c['uri']} {c['state']}/{c['event']}" for c in s["contacts"])
+            out.append(f"<tr><td>{e(s['aor'])}</td><td>{e(s['call_id'])}</td>"
+                       f"<td>{e(', '.join(map(str, s['subscribe_packets'])))}</td>"
+                       f"<td>{e(', '.join(map(str, s['notify_packets'])))}</td><td>{s['version']}</td>"
+                       f"<td>{e(str(s['registration_state']))}"
+                       + (f" (view lost: {e(s['view_lost'])})" if s["view_lost"] else "")
+                       + f"</td><td>{e(cs)}</td></tr>")
     out.append("</table><h2>Terminating requests</h2><table><tr><th>packet</th><th>method</th><th>binding</th>"
                "<th>binding state</th><th>flow</th></tr>")
     for d in doc["terminating"]:

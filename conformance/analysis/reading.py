@@ -1,0 +1,171 @@
+"""What the offline analysis reads of a SIP message, remembered by value (sans-IO): a few header
+fields from the message's header index, Contact URIs and their comparable keys, the AOR of a To,
+the binding key of a Contact.  Shared by the timeline (timeline.py, which re-exports these names)
+and the reg-event follower (regevent.py)."""
+
+from __future__ import annotations
+
+import re
+
+from ..sip.errors import ParseError
+from ..sip.headers import NameAddr, parse_name_addr
+from ..sip.message import NOT_LISTS, Request, split_list
+
+EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
+_BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
+
+
+# Derived values of parsed URIs and name-addrs, by object: those objects are shared by text
+# (conformance.sip.headers caches them) and read-only, and each comes back at every refresh of
+# its binding.  Entries hold their object, so an id is never reused while remembered; bounded.
+_MEMO_MAX = 1 << 17
+_UKEYS: dict[int, tuple] = {}
+_TEXTS: dict[int, tuple] = {}
+_INSTANCES: dict[int, tuple] = {}
+
+
+def uri_key(uri) -> str:
+    """A comparable form of a Contact URI: scheme, user, host, port and transport."""
+    if uri is None:
+        return ""
+    hit = _UKEYS.get(id(uri))
+    if hit is not None and hit[0] is uri:
+        return hit[1]
+    key = _uri_key_of(uri)
+    if len(_UKEYS) >= _MEMO_MAX:
+        _UKEYS.clear()
+    _UKEYS[id(uri)] = (uri, key)
+    return key
+
+
+def uri_text(uri) -> str:
+    """``str(uri)``, remembered (see uri_key)."""
+    hit = _TEXTS.get(id(uri))
+    if hit is not None and hit[0] is uri:
+        return hit[1]
+    text = str(uri)
+    if len(_TEXTS) >= _MEMO_MAX:
+        _TEXTS.clear()
+    _TEXTS[id(uri)] = (uri, text)
+    return text
+
+
+def instance_of(contact: NameAddr) -> str | None:
+    """``contact.instance`` (the unquoted +sip.instance), remembered (see uri_key)."""
+    hit = _INSTANCES.get(id(contact))
+    if hit is not None and hit[0] is contact:
+        return hit[1]
+    value = contact.instance
+    if len(_INSTANCES) >= _MEMO_MAX:
+        _INSTANCES.clear()
+    _INSTANCES[id(contact)] = (contact, value)
+    return value
+
+
+def hvalues(msg, key: str) -> list[str]:
+    """``msg.values(name)`` for the header's canonical lower-case name ``key`` ("via", "contact"):
+    the same list, from the message's header index without the copies and name look-ups of the
+    general accessor (the analysis reads a few headers of every message, several times)."""
+    lines = msg.header_index().get(key)
+    if not lines:
+        return []
+    if key in NOT_LISTS:
+        return list(lines)
+    if len(lines) == 1:
+        return split_list(lines[0])
+    out: list[str] = []
+    for line in lines:
+        out.extend(split_list(line))
+    return out
+
+
+def hget(msg, key: str) -> str | None:
+    """``msg.get(name)`` for the canonical lower-case name ``key``."""
+    lines = msg.header_index().get(key)
+    return lines[0] if lines else None
+
+
+_CSEQS: dict[str, tuple[int, str] | None] = {}  # CSeq value -> its reading (bounded)
+_AORS: dict[str, str] = {}  # To value -> AOR (bounded)
+
+
+def cseq_of(msg) -> tuple[int, str] | None:
+    """``msg.cseq`` (the same reading of the first CSeq)."""
+    lines = msg.header_index().get("cseq")
+    if not lines:
+        return None
+    value = lines[0]
+    try:
+        return _CSEQS[value]
+    except KeyError:
+        pass
+    parts = value.split()
+    out = None if len(parts) != 2 or not parts[0].isdigit() else (int(parts[0]), parts[1])
+    if len(_CSEQS) >= 4096:
+        _CSEQS.clear()
+    _CSEQS[value] = out
+    return out
+
+
+def contacts_of(msg) -> list[NameAddr]:
+    """``parse_contacts(msg)``: the message's Contact values parsed (ParseError as it raises)."""
+    return [parse_name_addr(v) for v in hvalues(msg, "contact")]
+
+
+def top_branch(msg, vias: list[str] | None = None) -> str | None:
+    """``msg.top_branch`` (the same expression), from the Via values when the caller has them."""
+    if vias is None:
+        vias = hvalues(msg, "via")
+    if not vias:
+        return None
+    m = _BRANCH.search(vias[0])
+    return m.group(1) if m else None
+
+
+def _uri_key_of(uri) -> str:
+    host = (uri.host or "").lower()
+    port = uri.port or ""
+    transport = (uri.param("transport") or "udp").lower() if uri.is_sip else ""
+    return f"{uri.scheme}:{uri.user or ''}@{host}:{port};{transport}"
+
+
+def aor_of(request: Request) -> str:
+    return aor_of_to(hget(request, "to"))
+
+
+def aor_of_to(to: str | None) -> str:
+    """The AOR of a To header value (its URI's scheme, user and host); remembered by value."""
+    hit = _AORS.get(to) if to is not None else None
+    if hit is not None:
+        return hit
+    aor = _aor_of_to(to)
+    if to is not None:
+        if len(_AORS) >= _MEMO_MAX:
+            _AORS.clear()
+        _AORS[to] = aor
+    return aor
+
+
+def _aor_of_to(to: str | None) -> str:
+    try:
+        uri = parse_name_addr(to or "").uri
+    except ParseError:
+        return to or "?"
+    if uri is None:
+        return "?"
+    return f"{uri.scheme}:{uri.user + '@' if uri.user else ''}{uri.host.lower()}"
+
+
+def binding_key(contact: NameAddr) -> tuple:
+    instance = instance_of(contact)
+    if instance and contact.reg_id is not None:
+        return ("outbound", instance, contact.reg_id)
+    return ("uri", uri_key(contact.uri))
+
+
+def request_expires(request: Request, contact: NameAddr) -> int | None:
+    """The expiry a REGISTER asks for one Contact: its parameter, else the Expires header."""
+    if contact.expires is not None:
+        return contact.expires
+    value = (hget(request, "expires") or "").strip()
+    return int(value) if value.isdigit() else None
