@@ -48,7 +48,8 @@ from .result import CACHE_MAX, MAX_LOG, Analysis, log_item, register_log
 from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
-from .timeline import MAX_OPEN, AorState, Counts, Exchange, RegisterOutcome, Timeline, aor_of_to
+from .reading import aor_of_to
+from .timeline import MAX_OPEN, AorState, Counts, Exchange, RegisterOutcome, Timeline
 from ..meaning.verdict import PASS
 
 MAX_CALL_IDS = 200_000

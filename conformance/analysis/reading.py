@@ -1,7 +1,7 @@
 """What the offline analysis reads of a SIP message, remembered by value (sans-IO): a few header
 fields from the message's header index, Contact URIs and their comparable keys, the AOR of a To,
-the binding key of a Contact.  Shared by the timeline (timeline.py, which re-exports these names)
-and the reg-event follower (regevent.py)."""
+the binding key of a Contact.  Shared by the timeline (timeline.py), the rules (rules.py), the parallel splitter
+(parallel.py) and the reg-event follower (regevent.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..sip.headers import NameAddr, parse_name_addr
 from ..sip.message import NOT_LISTS, Request, split_list
 
 EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
-_BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
+BRANCH_PARAM = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 
 
 # Derived values of parsed URIs and name-addrs, by object: those objects are shared by text
@@ -118,7 +118,7 @@ def top_branch(msg, vias: list[str] | None = None) -> str | None:
         vias = hvalues(msg, "via")
     if not vias:
         return None
-    m = _BRANCH.search(vias[0])
+    m = BRANCH_PARAM.search(vias[0])
     return m.group(1) if m else None
 
 

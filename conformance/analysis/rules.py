@@ -18,8 +18,8 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
 from .regevent import KIND_RULE, NotifyOutcome
-from .timeline import (Binding, Delivery, Exchange, KeepAlive, RegisterOutcome, uri_key, contacts_of, hget,
-                       hvalues, instance_of, request_expires, uri_text)
+from .reading import contacts_of, hget, hvalues, instance_of, request_expires, uri_key, uri_text
+from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from ..sip.errors import ParseError
 from ..sip.headers import NameAddr, parse_uri, uri_equal
 from ..sip.message import Request, Response
-from .reading import (_BRANCH, EXPIRY_SLACK, aor_of, aor_of_to, binding_key, contacts_of, cseq_of, hget,  # noqa: F401
-                      hvalues, instance_of, request_expires, top_branch, uri_key, uri_text)
+from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, binding_key, contacts_of, cseq_of, hget, hvalues,
+                      instance_of, request_expires, top_branch, uri_key, uri_text)
 from .reassembly import WireEvent
 from .regevent import RegEventTracker, is_reg_event
 
@@ -357,7 +357,7 @@ class Timeline:
                 self._registrar_ips.add(ev.dst[0])
                 outer = None
                 if len(vias) > 1:
-                    m = _BRANCH.search(vias[1])
+                    m = BRANCH_PARAM.search(vias[1])
                     outer = self.open.get((call_id, cseq, m.group(1))) if m else None
                     if outer is not None:
                         outer.proxied = True

@@ -80,7 +80,8 @@ def _load_target(config):
 def pytest_configure(config):
     for req, text in (("R1", "outbound signalled"), ("R2", "all bindings listed"),
                       ("R3", "instance and reg-id decide add or replace"), ("P1", "Rel-7 S-CSCF"),
-                      ("P2", "Rel-7 P-CSCF"), ("transport_udp", "over UDP"), ("transport_tcp", "over TCP")):
+                      ("P2", "Rel-7 P-CSCF"), ("REGEV", "reg event package (RFC 3680)"),
+                      ("GRUU", "GRUUs (RFC 5627)"), ("transport_udp", "over UDP"), ("transport_tcp", "over TCP")):
         config.addinivalue_line("markers", f"{req}: {text}")
     if config.getoption("target"):
         config.option.continue_on_collection_errors = True

@@ -55,7 +55,7 @@ def write_results(path: Path, results: list[dict], meta: dict[str, Any]) -> None
     tmp.replace(path)
 
 
-REQUIREMENT_ORDER = ["R1", "R2", "R3", "P1", "P2"]
+REQUIREMENT_ORDER = ["R1", "R2", "R3", "P1", "P2", "REGEV", "GRUU"]
 _COLUMNS = [("pass", "pass"), ("fail", "fail"), ("inconc", "inconclusive"), ("n/a", "not applicable"),
             ("error", "error")]
 

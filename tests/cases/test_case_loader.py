@@ -292,7 +292,7 @@ def test_unknown_keys_at_several_depths(tmp_path, old, new, line, key, message):
     ("steps:", "transports: [udp, sctp]\nsteps:", 8, "transports[1]", "expected udp or tcp, got 'sctp'"),
     ("steps:", "roles: [registar]\nsteps:", 8, "roles[0]",
      "expected registrar, edge or core, got 'registar' (did you mean 'registrar'?)"),
-    ("steps:", "requirements: [R1, R9]\nsteps:", 8, "requirements[1]", "expected one of R1, R2, R3, P1, P2, got 'R9'"),
+    ("steps:", "requirements: [R1, R9]\nsteps:", 8, "requirements[1]", "expected one of R1, R2, R3, P1, P2, REGEV, GRUU, got 'R9'"),
     ("steps:", "test_purposes: [TP_REG_01]\nsteps:", 8, "test_purposes[0]",
      "expected a test purpose id like TP_REG_003, got 'TP_REG_01'"),
     ("id: MIN-001", "id: min-001", 1, "id",

@@ -65,24 +65,35 @@ def test_requirement_verdicts_cover_all_five_and_say_not_tested():
     assert cert["applicable"] == 3
 
 
-def test_reg_event_and_gruu_rows_are_fed_by_the_case_id_prefix():
-    """REGEV-* cases make the reg-event row, GRUU-* the GRUU row, each only its own (a case id
-    merely containing the word does not count), beside what they list in requirements."""
-    results = [case("GRUU-001[udp]", "pass"), case("GRUU-006[tcp]", "fail", reqs=["R3"]),
-               case("REGEV-001[udp]", "inconclusive"), case("REG-004B[udp]", "pass", reqs=["R3"]),
-               case("XGRUU-1[udp]", "fail"), case("REGEVX[udp]", "fail")]
+def test_reg_event_and_gruu_rows_are_fed_by_the_cases_that_list_them():
+    """The REGEV and GRUU rows come from the cases naming them in requirements: (a case id that
+    merely looks like one counts for nothing), beside the other requirements they list."""
+    results = [case("GRUU-001[udp]", "pass", reqs=["GRUU"]), case("GRUU-006[tcp]", "fail", reqs=["R3", "GRUU"]),
+               case("REGEV-001[udp]", "inconclusive", reqs=["R2", "REGEV"]), case("REG-004B[udp]", "pass", reqs=["R3"]),
+               case("GRUU-099[udp]", "fail"), case("REGEVX[udp]", "fail")]
     cert = build_certificate(results, META)
     rows = {q["id"]: q for q in cert["requirements"]}
     assert rows["GRUU"]["verdict"] == "fail" and rows["GRUU"]["cases"] == ["GRUU-001[udp]", "GRUU-006[tcp]"]
     assert rows["GRUU"]["failed"] == ["GRUU-006[tcp]"] and rows["GRUU"]["meaning"].startswith("GRUUs (RFC 5627)")
     assert rows["REGEV"]["verdict"] == "inconclusive" and rows["REGEV"]["cases"] == ["REGEV-001[udp]"]
     assert rows["R3"]["cases"] == ["GRUU-006[tcp]", "REG-004B[udp]"]
+    assert rows["R2"]["cases"] == ["REGEV-001[udp]"]
     assert [q["id"] for q in cert["requirements"]][-2:] == ["REGEV", "GRUU"]
     html = render_certificate_html(cert)
     assert 'data-requirement="GRUU"' in html and 'data-requirement="REGEV"' in html
     # only not-applicable GRUU cases (a target without the gruu capability): not applicable
-    na = build_certificate([case("GRUU-001[udp]", "not applicable")], META)
+    na = build_certificate([case("GRUU-001[udp]", "not applicable", reqs=["GRUU"])], META)
     assert {q["id"]: q["verdict"] for q in na["requirements"]}["GRUU"] == "not applicable"
+
+
+def test_every_reg_event_and_gruu_case_names_its_row():
+    """The rows are fed by requirements:, so a REGEV/GRUU case that forgot it would vanish from them."""
+    from conformance.cases.loader import load_case_file
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2] / "testcases"
+    for folder, req in (("regevent", "REGEV"), ("gruu", "GRUU")):
+        cases = [c for f in sorted((root / folder).glob("*.yaml")) for c in load_case_file(f)]
+        assert cases and all(req in c.requirements for c in cases), folder
 
 
 @pytest.mark.parametrize("verdicts, overall", [
