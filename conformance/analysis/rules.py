@@ -498,6 +498,9 @@ class Judge:
         packets = [ev.number]
         where = f"NOTIFY {sub.aor} (packet {ev.number}; {sub.label()})"
         if out.doc is not None:
+            self._observe("REGEV-body", Observation(
+                "NOTIFY body", True, "a well-formed application/reginfo+xml document (RFC 3680 §5.1)",
+                f"reginfo version {out.doc.version}, state {out.doc.state}"), packets, where)
             self._observe("REGEV-version", Observation(
                 "reginfo version in sequence", not out.version_note,
                 "version 0 first, then one more per NOTIFY of the subscription (RFC 3680 §5.1)",
