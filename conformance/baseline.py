@@ -27,6 +27,10 @@ class Expected:
     why: str = ""
     link: str = ""  # e.g. the upstream issue of an accepted deviation
     classification: str = ""  # for classification cases: the class the SUT is expected to show
+    # A second verdict the case is known to earn from run to run (a race in the SUT), accepted
+    # beside ``verdict``; it needs a ``why`` naming the race, and ``reason_contains`` when either
+    # verdict is a fail (the fail must be that one).
+    intermittent: str = ""
 
 
 @dataclass
@@ -67,11 +71,17 @@ def load_table(path: Path) -> Table:
         elif isinstance(spec, dict) and "verdict" in spec:
             table.cases[item] = Expected(verdict=spec["verdict"], reason_contains=spec.get("reason_contains", ""),
                                          why=spec.get("why", ""), link=spec.get("link", ""),
-                                         classification=spec.get("classification", ""))
+                                         classification=spec.get("classification", ""),
+                                         intermittent=spec.get("intermittent", ""))
         else:
             raise TableError(f"{path}: {item}: give a verdict, or a mapping with verdict, reason_contains, why")
         if table.cases[item].verdict == "fail" and not (table.cases[item].why and table.cases[item].reason_contains):
             raise TableError(f"{path}: {item}: an accepted fail needs 'reason_contains' and 'why'")
+        e = table.cases[item]
+        if e.intermittent and (e.intermittent == e.verdict or not e.why or
+                               ("fail" in (e.verdict, e.intermittent) and not e.reason_contains)):
+            raise TableError(f"{path}: {item}: an intermittent verdict differs from 'verdict' and needs 'why' "
+                             "(the race), and 'reason_contains' when either is a fail")
     return table
 
 
@@ -84,6 +94,8 @@ def compare(table: Table, results: Iterable[dict]) -> list[Difference]:
         v = r["verdict"]
         if exp is None:
             diffs.append(Difference(item, "extra", "(not in the table)", v, r["reason"][:200]))
+            continue
+        if v == exp.intermittent and (v != "fail" or exp.reason_contains in r["reason"]):
             continue
         if v == exp.verdict:
             if exp.classification and r.get("classification") != exp.classification:
@@ -122,8 +134,12 @@ def updated(table: Table | None, results: Iterable[dict], target: str) -> Table:
     old = table.cases if table else {}
     for r in sorted(results, key=lambda r: r["id"]):
         v = r["verdict"]
+        prev = old.get(r["id"])
+        if prev is not None and prev.intermittent and v in (prev.verdict, prev.intermittent) and \
+                (v != "fail" or prev.reason_contains in r["reason"]):
+            new.cases[r["id"]] = prev
+            continue
         if v != "fail":
-            prev = old.get(r["id"])
             why = prev.why if prev is not None and prev.verdict == v else ""
             new.cases[r["id"]] = Expected(verdict=v, classification=r.get("classification") or "", why=why)
             continue
@@ -139,6 +155,14 @@ def render(table: Table) -> str:
     lines = [table.header.rstrip("\n")] if table.header else []
     lines += [f"target: {table.target}", "cases:"]
     for item, e in table.cases.items():
+        if e.intermittent:
+            lines += [f"  {item}:", f"    verdict: {e.verdict}", f"    intermittent: {e.intermittent}"]
+            if e.reason_contains:
+                lines.append(f"    reason_contains: {json.dumps(e.reason_contains, ensure_ascii=False)}")
+            lines.append(f"    why: {json.dumps(e.why, ensure_ascii=False)}")
+            if e.link:
+                lines.append(f"    link: {e.link}")
+            continue
         if e.verdict != "fail" and e.why:
             lines.append(f"  {item}:")
             lines.append(f"    verdict: {e.verdict}")
