@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the external tools the project's tests use, from Debian's packages, when missing:
 #   tshark   to check that every pcap the suite writes decodes as SIP;
-#   kamailio (with kamailio-outbound-modules, and kamailio-presence-modules for the reg event
-#   package of the regevent profile) as a real SUT (suts/kamailio/kamailioctl.sh install);
+#   kamailio (with kamailio-outbound-modules, kamailio-presence-modules for the reg event
+#   package of the regevent profile, kamailio-tls-modules and kamailio-websocket-modules for the
+#   TLS/WebSocket edge of the tls-ws profile) as a real SUT (suts/kamailio/kamailioctl.sh install);
 #   chromium to load report.html and certificate.html as a user would (headless);
 #   nftables, conntrack (and iproute2, procps) for the network-namespace NAT topologies
 #   (docs/topologies.md: targets/reference-nat.yaml, reference-ipv6.yaml, tests/topology/);
@@ -22,7 +23,7 @@ command -v sysctl >/dev/null 2>&1 || need="$need procps"
 # SIPp, beside which benchmarks/load_vs_sipp.py measures `conformance load`
 command -v sipp >/dev/null 2>&1 || need="$need sip-tester"
 kamailio_missing=""
-$KCTL installed regevent || kamailio_missing=yes
+{ $KCTL installed regevent && $KCTL installed tls-ws; } || kamailio_missing=yes
 [ -z "$need" ] && [ -z "$kamailio_missing" ] && exit 0
 if [ "$(id -u)" != "0" ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else

@@ -2,10 +2,12 @@
 # Install, start, stop Kamailio 5.6 as a system under test for the conformance suite.
 #
 #   kamailioctl.sh install           install kamailio + kamailio-outbound-modules +
-#                                    kamailio-presence-modules (Debian) if missing
-#   kamailioctl.sh installed [regevent]  exit 0 when kamailio and its outbound and stun modules
-#                                    are there (with regevent: and the presence, presence_reginfo,
-#                                    pua and pua_reginfo modules of the regevent profile)
+#                                    kamailio-presence-modules + kamailio-tls-modules +
+#                                    kamailio-websocket-modules (Debian) if missing
+#   kamailioctl.sh installed [regevent|tls-ws]  exit 0 when kamailio and its outbound and stun
+#                                    modules are there (with regevent: and the presence,
+#                                    presence_reginfo, pua and pua_reginfo modules of the regevent
+#                                    profile; with tls-ws: and the tls, websocket, xhttp modules)
 #   kamailioctl.sh start PROFILE     start a profile and wait (bounded) until it listens
 #   kamailioctl.sh stop PROFILE      stop it (SIGTERM, bounded wait, SIGKILL fallback)
 #   kamailioctl.sh status [PROFILE]  running or not, with pid and ports
@@ -20,6 +22,15 @@
 #              event package (RFC 3680: presence, presence_reginfo, pua, pua_reginfo; modules and
 #              routes in regevent-*.cfg), its text database under the run dir (copied afresh from
 #              the kamailio package's db_text schema at every start)
+#   tls-ws     edge.cfg -A WITH_TLSWS   127.0.0.1:5077 udp+tcp, tls 5061, ws 8080, wss 8443: the
+#              outbound edge of "edge" as a TLS and WebSocket (RFC 7118) edge (Debian's
+#              kamailio-tls-modules, kamailio-websocket-modules; xhttp is in kamailio itself;
+#              tls-ws-*.cfg), in front of its own registrar:
+#              registrar.cfg -A TLSWS_BACKEND 127.0.0.1:5078 udp+tcp
+#              Its certificate: the suite's test CA's server certificate (conformance.wire.testca,
+#              ensure_test_ca(): $CONFORMANCE_TEST_CA or ~/.cache/outbound-conformance/test-ca),
+#              or KAMAILIO_TLS_CERT + KAMAILIO_TLS_KEY when both are set; the tls module's
+#              config (tls.cfg) is written into the run dir at every start.
 #
 # Each instance runs in the foreground of its own background job (kamailio -DD -E), with its pid
 # file and log under $KAMAILIO_RUN_DIR/<instance>/ (default: run/ next to this script). Start and
@@ -54,6 +65,8 @@ instance_spec() {
         edge)         echo "edge.cfg 5072 -" ;;
         edge-backend) echo "registrar.cfg 5074 BACKEND" ;;
         rel7)         echo "rel7.cfg 5073 -" ;;
+        tls-ws)       echo "edge.cfg 5077 WITH_TLSWS" ;;
+        tls-ws-backend) echo "registrar.cfg 5078 TLSWS_BACKEND" ;;
         *) return 1 ;;
     esac
 }
@@ -66,8 +79,72 @@ profile_instances() {
         regevent)  echo "regevent" ;;
         edge)      echo "edge-backend edge" ;;
         rel7)      echo "rel7" ;;
-        *) die "unknown profile '$1' (known: registrar, registrar-auth, regevent, edge, rel7)" ;;
+        tls-ws)    echo "tls-ws-backend tls-ws" ;;
+        *) die "unknown profile '$1' (known: registrar, registrar-auth, regevent, edge, rel7, tls-ws)" ;;
     esac
+}
+
+# instance -> the TCP ports it serves besides its SIP port: "tls ws wss" listeners
+instance_tcp_ports() {
+    case "$1" in
+        tls-ws) echo "5061 8080 8443" ;;
+        *) echo "" ;;
+    esac
+}
+
+# the python that can import this repository's conformance package (the test CA generator):
+# $CONFORMANCE_PYTHON (the suite sets it to its own interpreter when it starts a managed SUT),
+# the repository's .venv, python3
+suite_python() {
+    root=$(cd "$HERE/../.." && pwd)
+    for py in "${CONFORMANCE_PYTHON:-}" "$root/.venv/bin/python" python3; do
+        [ -n "$py" ] || continue
+        command -v "$py" >/dev/null 2>&1 || continue
+        if PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "$py" -c 'import conformance.wire.testca' >/dev/null 2>&1; then
+            echo "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# tls_material: "CERT KEY CA" for the tls module: KAMAILIO_TLS_CERT + KAMAILIO_TLS_KEY when both
+# are set (CA: KAMAILIO_TLS_CA or none), else the suite's test CA (ensure_test_ca(): generated on
+# first use, in $CONFORMANCE_TEST_CA or ~/.cache/outbound-conformance/test-ca)
+tls_material() {
+    if [ -n "${KAMAILIO_TLS_CERT:-}" ] && [ -n "${KAMAILIO_TLS_KEY:-}" ]; then
+        echo "$KAMAILIO_TLS_CERT $KAMAILIO_TLS_KEY ${KAMAILIO_TLS_CA:--}"
+        return 0
+    fi
+    py=$(suite_python) || { say "no python that imports conformance.wire.testca (set CONFORMANCE_PYTHON)"; return 1; }
+    root=$(cd "$HERE/../.." && pwd)
+    PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "$py" -c '
+from conformance.wire.testca import ensure_test_ca
+ca = ensure_test_ca()
+print(ca.server_cert, ca.server_key, ca.ca_cert)'
+}
+
+# write_tls_cfg DIR: the tls module config of an instance (DIR/tls.cfg); fails when no
+# certificate can be had
+write_tls_cfg() {
+    set -- "$1" $(tls_material) || return 1
+    [ $# -eq 4 ] && [ -f "$2" ] && [ -f "$3" ] || { say "no TLS certificate and key (got: ${2:-} ${3:-})"; return 1; }
+    case "$2$3$4" in *' '*|*'"'*) say "TLS file names with spaces or quotes: $2 $3"; return 1 ;; esac
+    {
+        echo "# written by kamailioctl.sh at start: the server certificate of the tls-ws profile"
+        echo "[server:default]"
+        echo "method = TLSv1.2+"
+        echo "verify_certificate = no"
+        echo "require_certificate = no"
+        echo "certificate = $2"
+        echo "private_key = $3"
+        [ "$4" != "-" ] && echo "ca_list = $4"
+        echo ""
+        echo "[client:default]"
+        echo "method = TLSv1.2+"
+        echo "verify_certificate = no"
+        echo "require_certificate = no"
+    } >"$1/tls.cfg"
 }
 
 reverse() { r=""; for w in "$@"; do r="$w $r"; done; echo "$r"; }
@@ -80,6 +157,12 @@ listening() {
         tcp) awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp ;;
         udp) awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' /proc/net/udp ;;
     esac
+}
+
+# any_listening PORT...: is one of these TCP ports listening on 127.0.0.1?
+any_listening() {
+    for p in "$@"; do listening "$p" tcp && return 0; done
+    return 1
 }
 
 # pid_alive PID: the process exists and is not a zombie (an exited kamailio whose new parent,
@@ -119,6 +202,10 @@ start_instance() {
     if listening "$port" tcp || listening "$port" udp; then
         die "$name: 127.0.0.1:$port is already in use by another process (not started by kamailioctl)"
     fi
+    tcp_ports=$(instance_tcp_ports "$name")
+    for p in $tcp_ports; do
+        listening "$p" tcp && die "$name: 127.0.0.1:$p/tcp is already in use by another process (not started by kamailioctl)"
+    done
     command -v kamailio >/dev/null 2>&1 || die "kamailio is not installed (run: $0 install)"
     mkdir -p "$dir"
     rm -f "$dir/kamailio.pid"
@@ -134,9 +221,19 @@ start_instance() {
         for t in version presentity active_watchers watchers pua; do cp "$schema/$t" "$dir/dbtext/$t"; done
         extra="$extra -A REGEVENT_DB=\"text://$dir/dbtext\""
     fi
+    if [ "$defines" = WITH_TLSWS ]; then
+        write_tls_cfg "$dir" || die "$name: cannot write the tls module's config $dir/tls.cfg"
+        extra="$extra -A TLS_CFG=\"$dir/tls.cfg\""
+    fi
     if [ -n "$SUT_HOST" ]; then
         case "$SUT_HOST" in *:*) lhost="[$SUT_HOST]" ;; *) lhost=$SUT_HOST ;; esac
         extra="$extra -l udp:127.0.0.1:$port -l tcp:127.0.0.1:$port -l udp:$lhost:$port -l tcp:$lhost:$port"
+        if [ -n "$tcp_ports" ]; then
+            # tls 5061, ws 8080 (plain tcp), wss 8443 (tls), on both addresses
+            for h in 127.0.0.1 "$lhost"; do
+                extra="$extra -l tls:$h:5061 -l tcp:$h:8080 -l tls:$h:8443"
+            done
+        fi
     fi
     # -DD: the creator does not daemonize, so $! is kamailio's main process; -E: log to stderr,
     # which goes to the log file; memory from SHM_MB / PKG_MB (above).
@@ -162,13 +259,17 @@ start_instance() {
             die "$name: kamailio exited during start-up (log: $dir/kamailio.log)"
         fi
         if listening "$port" tcp && listening "$port" udp; then
-            say "$name started (pid $pid) on 127.0.0.1:$port udp+tcp; log $dir/kamailio.log"
-            return 0
+            up=yes
+            for p in $tcp_ports; do listening "$p" tcp || up=""; done
+            if [ -n "$up" ]; then
+                say "$name started (pid $pid) on 127.0.0.1:$port udp+tcp${tcp_ports:+ and tcp $tcp_ports}; log $dir/kamailio.log"
+                return 0
+            fi
         fi
         if [ "$waited" -ge $((READY_TIMEOUT * 10)) ]; then
             tail -n 20 "$dir/kamailio.log" >&2 || true
             stop_instance "$name" || true
-            die "$name: not listening on 127.0.0.1:$port udp+tcp after ${READY_TIMEOUT} s"
+            die "$name: not listening on 127.0.0.1:$port udp+tcp${tcp_ports:+ and tcp $tcp_ports} after ${READY_TIMEOUT} s"
         fi
         sleep 0.1
         waited=$((waited + 1))
@@ -202,7 +303,8 @@ stop_instance() {
     wait "$pid" 2>/dev/null || true
     # the workers exit with the main process; wait (bounded) until the port is free
     waited=0
-    while { listening "$port" tcp || listening "$port" udp; } && [ "$waited" -lt 50 ]; do
+    while { listening "$port" tcp || listening "$port" udp || any_listening $(instance_tcp_ports "$name"); } \
+        && [ "$waited" -lt 50 ]; do
         sleep 0.1
         waited=$((waited + 1))
     done
@@ -251,12 +353,21 @@ have_kamailio() { have_modules outbound stun; }
 # kamailio-presence-modules) over the text database (db_text: in the kamailio package itself)
 have_regevent() { have_kamailio && have_modules presence presence_reginfo pua pua_reginfo db_text; }
 
+# the tls-ws profile: tls (kamailio-tls-modules), websocket (kamailio-websocket-modules) and the
+# xhttp server it answers the WebSocket upgrade with (in the kamailio package itself)
+have_tlsws() { have_kamailio && have_modules tls websocket xhttp; }
+
+# everything the profiles need (install installs what is missing of it)
+have_all() { have_regevent && have_tlsws; }
+
+PACKAGES="kamailio kamailio-outbound-modules kamailio-presence-modules kamailio-tls-modules kamailio-websocket-modules"
+
 install_kamailio() {
-    if have_regevent; then
-        say "kamailio $(kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') with the outbound and presence modules is installed"
+    if have_all; then
+        say "kamailio $(kamailio -v 2>/dev/null | sed -n 's/^version: kamailio \([^ ]*\).*/\1/p') with the outbound, presence, tls and websocket modules is installed"
         return 0
     fi
-    [ "$(id -u)" = "0" ] || die "kamailio (with kamailio-outbound-modules and kamailio-presence-modules) is missing and installing it needs root"
+    [ "$(id -u)" = "0" ] || die "kamailio (with kamailio-outbound-modules, kamailio-presence-modules, kamailio-tls-modules and kamailio-websocket-modules) is missing and installing it needs root"
     command -v apt-get >/dev/null 2>&1 || die "kamailio is missing and this is not a Debian-like system (no apt-get)"
     # A policy-rc.d that denies every service start, so that the package does not start its own
     # kamailio on 5060; removed (or the previous one restored) afterwards.
@@ -271,13 +382,15 @@ install_kamailio() {
     printf '#!/bin/sh\n# kamailioctl.sh install: no service starts during the install\nexit 101\n' >"$policy"
     chmod 755 "$policy"
     export DEBIAN_FRONTEND=noninteractive
-    say "installing kamailio, kamailio-outbound-modules and kamailio-presence-modules from the distribution's packages"
+    say "installing $PACKAGES from the distribution's packages"
     apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends kamailio kamailio-outbound-modules kamailio-presence-modules >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null
     restore
     trap - EXIT INT TERM
     have_kamailio || die "installed, but kamailio or its outbound/stun modules are still missing"
     have_regevent || die "installed, but the presence/presence_reginfo/pua/pua_reginfo/db_text modules are still missing"
+    have_tlsws || die "installed, but the tls/websocket/xhttp modules are still missing"
     say "installed $(kamailio -v 2>/dev/null | head -n 1)"
 }
 
@@ -288,9 +401,13 @@ case "$cmd" in
     install)
         install_kamailio ;;
     installed)
-        if [ "${2:-}" = regevent ]; then have_regevent; else have_kamailio; fi ;;
+        case "${2:-}" in
+            regevent) have_regevent ;;
+            tls-ws) have_tlsws ;;
+            *) have_kamailio ;;
+        esac ;;
     start)
-        [ $# -eq 2 ] || die "usage: $0 start registrar|registrar-auth|regevent|edge|rel7"
+        [ $# -eq 2 ] || die "usage: $0 start registrar|registrar-auth|regevent|edge|rel7|tls-ws"
         started=""
         for i in $(profile_instances "$2"); do
             # in a subshell, so that a failure can still stop what this profile already started
@@ -301,17 +418,17 @@ case "$cmd" in
             started="$i $started"
         done ;;
     stop)
-        [ $# -eq 2 ] || die "usage: $0 stop registrar|registrar-auth|regevent|edge|rel7"
+        [ $# -eq 2 ] || die "usage: $0 stop registrar|registrar-auth|regevent|edge|rel7|tls-ws"
         for i in $(reverse $(profile_instances "$2")); do stop_instance "$i"; done ;;
     status)
         rc=0
         if [ $# -ge 2 ]; then
             for i in $(profile_instances "$2"); do status_instance "$i" || rc=3; done
         else
-            for i in registrar registrar-auth regevent edge edge-backend rel7; do status_instance "$i" || true; done
+            for i in registrar registrar-auth regevent edge edge-backend rel7 tls-ws tls-ws-backend; do status_instance "$i" || true; done
         fi
         exit $rc ;;
     *)
-        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, registrar-auth, regevent, edge, rel7)" >&2
+        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, registrar-auth, regevent, edge, rel7, tls-ws)" >&2
         exit 2 ;;
 esac
