@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,13 +119,16 @@ class SutController:
         return Path(self.target.path).resolve().parent if self.target.path else Path.cwd()
 
     def _run(self, cmd: list[str], what: str) -> None:
-        env = None
+        # the suite's own interpreter, for a start script that needs the suite's code (e.g.
+        # kamailioctl.sh's tls-ws profile asks conformance.wire.testca for its certificate)
+        env = dict(os.environ)
+        env.setdefault("CONFORMANCE_PYTHON", sys.executable)
         if self.topology is not None:
             # a managed SUT inside the topology: its commands run in the SUT namespace and learn
             # the namespace and the address to listen on from the environment
             name = self.topology.names["sut"]
             cmd = ["ip", "netns", "exec", name, *cmd]
-            env = dict(os.environ, CONFORMANCE_NETNS=name, CONFORMANCE_SUT_HOST=self.target.host)
+            env.update(CONFORMANCE_NETNS=name, CONFORMANCE_SUT_HOST=self.target.host)
         try:
             proc = subprocess.run(cmd, cwd=self._cwd(), capture_output=True, text=True, timeout=300, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
