@@ -3,15 +3,16 @@ one checked in under expected/kamailio-*.yaml, each expected fail for the stated
 
 Profiles: registrar (RFC 5626 registrar, outbound_mode 1), registrar-auth (the same with Digest),
 regevent (the same registrar serving the reg event package and GRUU: kamailio-presence-modules),
-edge (outbound edge proxy in front of its own registrar; target role core) and rel7
+edge (outbound edge proxy in front of its own registrar; target role core), tls-ws (that edge
+over udp, tcp, tls, ws and wss: kamailio-tls-modules, kamailio-websocket-modules) and rel7
 (outbound_mode 0, one contact per AOR); and the registrar inside the SUT namespace of a NAT
 topology (kamailio-nat, needs root and nftables).
 The target profiles are managed: the suite starts and stops Kamailio itself through
 suts/kamailio/kamailioctl.sh. Kamailio is installed by scripts/install-tools.sh (make test);
 when it is missing and cannot be installed (not root), these tests are skipped with that reason.
 
-The profiles use fixed loopback ports (5071-5076): run these tests one at a time, not in
-parallel with each other (make test runs without -n).
+The profiles use fixed loopback ports (5071-5078; tls-ws also 5061, 8080, 8443): run these tests
+one at a time, not in parallel with each other (make test runs without -n).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from expected_tables import assert_run_matches_table, load_table
+from kamailio_ports import kamailio_ports
 from suite_runner import ROOT, run_suite
 
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
@@ -32,15 +34,16 @@ TABLES = sorted((ROOT / "expected").glob("kamailio*.yaml"))
 
 
 def _installed(*what: str) -> bool:
-    """kamailioctl.sh installed [regevent]: the base modules, or those of the regevent profile too."""
+    """kamailioctl.sh installed [regevent|tls-ws]: the base modules, or those of that profile too."""
     return subprocess.run([str(KCTL), "installed", *what], capture_output=True, timeout=30).returncode == 0
 
 
 @pytest.fixture(scope="module")
 def kamailio() -> None:
     """Kamailio with its outbound and stun modules (and, as root, the presence modules of the
-    regevent profile), installed if missing (as root)."""
-    if _installed("regevent") or (_installed() and os.geteuid() != 0):
+    regevent profile and the tls and websocket modules of the tls-ws profile), installed if
+    missing (as root)."""
+    if (_installed("regevent") and _installed("tls-ws")) or (_installed() and os.geteuid() != 0):
         return
     if os.geteuid() != 0:
         pytest.skip("Kamailio (kamailio + kamailio-outbound-modules) is not installed and installing it "
@@ -48,13 +51,14 @@ def kamailio() -> None:
     proc = subprocess.run([str(KCTL), "install"], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0 and "not a Debian-like system" in proc.stderr:
         pytest.skip(f"Kamailio is not installed and cannot be installed here: {proc.stderr.strip()}")
-    assert proc.returncode == 0 and _installed("regevent"), f"kamailioctl.sh install failed:\n{proc.stdout}{proc.stderr}"
+    assert proc.returncode == 0 and _installed("regevent") and _installed("tls-ws"), \
+        f"kamailioctl.sh install failed:\n{proc.stdout}{proc.stderr}"
 
 
 def test_every_kamailio_profile_has_a_table():
     names = {p.stem for p in TABLES}
     assert names == {"kamailio-registrar", "kamailio-registrar-auth", "kamailio-regevent", "kamailio-edge",
-                     "kamailio-rel7", "kamailio-nat"}, names
+                     "kamailio-rel7", "kamailio-nat", "kamailio-tls-ws"}, names
     for p in TABLES:
         target, _ = load_table(p)
         assert target == f"targets/{p.stem}.yaml", (p.name, target)
@@ -67,6 +71,9 @@ def test_kamailio_verdicts_match_the_checked_in_table(kamailio, table: Path, tmp
         # the fixture installs kamailio-presence-modules as root; without root it may be missing
         pytest.skip("kamailio-presence-modules is not installed and installing it needs root: "
                     "run suts/kamailio/kamailioctl.sh install as root")
+    if table.stem == "kamailio-tls-ws" and not _installed("tls-ws"):
+        pytest.skip("kamailio-tls-modules / kamailio-websocket-modules are not installed and installing "
+                    "them needs root: run suts/kamailio/kamailioctl.sh install as root")
     topology = "\ntopology:" in (ROOT / target).read_text()
     if topology:
         # Kamailio inside the SUT namespace of a NAT topology (docs/topologies.md)
@@ -75,7 +82,8 @@ def test_kamailio_verdicts_match_the_checked_in_table(kamailio, table: Path, tmp
         reason = unavailable_reason()
         if reason:
             pytest.skip(f"{target}: {reason}")
-    run = run_suite(tmp_path, target=ROOT / target, timeout=300)
+    with kamailio_ports():  # not beside test_kamailio_regevent.py / test_kamailio_tls_ws.py
+        run = run_suite(tmp_path, target=ROOT / target, timeout=300)
     assert_run_matches_table(run, expected, table.name)
     if topology:
         # stopped inside its namespace before the namespace went: no process, no run dir left by

@@ -33,6 +33,7 @@ import pytest
 from conformance.sip.headers import parse_contacts, parse_cseq, parse_name_addr
 from conformance.sip.message import Request, Response, make_request, make_response, parse_message
 from conformance.sip.reginfo import RegInfo, parse_reginfo
+from kamailio_ports import kamailio_ports
 from suite_runner import ROOT
 
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
@@ -61,13 +62,14 @@ def regevent(tmp_path_factory):
     def ctl(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(KCTL), *args], capture_output=True, text=True, timeout=60, env=env)
 
-    started = ctl("start", "regevent")
-    assert started.returncode == 0, started.stderr
-    try:
-        yield
-    finally:
-        stopped = ctl("stop", "regevent")
-        assert stopped.returncode == 0, stopped.stderr
+    with kamailio_ports():  # not beside test_kamailio.py's table of this profile
+        started = ctl("start", "regevent")
+        assert started.returncode == 0, started.stderr
+        try:
+            yield
+        finally:
+            stopped = ctl("stop", "regevent")
+            assert stopped.returncode == 0, stopped.stderr
 
 
 @dataclass

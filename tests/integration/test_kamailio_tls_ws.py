@@ -41,6 +41,7 @@ from conformance.wire.stack import Stack
 from conformance.wire.testca import ensure_test_ca
 from conformance.wire.tlsconf import TlsClient
 from conformance.wire.ws import WsClient
+from kamailio_ports import kamailio_ports
 from suite_runner import ROOT
 
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
@@ -76,13 +77,14 @@ def tls_ws(tmp_path_factory):
     def ctl(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(KCTL), *args], capture_output=True, text=True, timeout=60, env=env)
 
-    started = ctl("start", "tls-ws")
-    assert started.returncode == 0, started.stderr
-    try:
-        yield ca
-    finally:
-        stopped = ctl("stop", "tls-ws")
-        assert stopped.returncode == 0, stopped.stderr
+    with kamailio_ports():  # not beside test_kamailio.py's table of this profile
+        started = ctl("start", "tls-ws")
+        assert started.returncode == 0, started.stderr
+        try:
+            yield ca
+        finally:
+            stopped = ctl("stop", "tls-ws")
+            assert stopped.returncode == 0, stopped.stderr
 
 
 class Flow:
