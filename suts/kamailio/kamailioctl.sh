@@ -51,6 +51,11 @@ STOP_TIMEOUT=${KAMAILIO_STOP_TIMEOUT:-10}
 # shared / private memory in MB: small for the suite (a few dozen bindings); the load benchmark
 # (benchmarks/load_vs_sipp.py) registers tens of thousands and sets KAMAILIO_SHM_MB=512
 SHM_MB=${KAMAILIO_SHM_MB:-32}
+# the tls-ws edge: OpenSSL keeps every TLS connection's state in Kamailio's shared memory (about
+# 100-200 KB each); with 32 MB a suite run drove free memory under the tls module's low-memory
+# threshold (openssl bug #1491 workaround) and new TLS handshakes were dropped after the
+# ClientHello. 256 MB unless KAMAILIO_SHM_MB says otherwise.
+TLSWS_SHM_MB=${KAMAILIO_SHM_MB:-256}
 PKG_MB=${KAMAILIO_PKG_MB:-8}
 
 die() { echo "kamailioctl: $*" >&2; exit 1; }
@@ -247,7 +252,9 @@ start_instance() {
         say "$name: not root, so its DNS is not confined to 127.0.0.1 (use IP addresses only)"
     fi
     # shellcheck disable=SC2086
-    $guard kamailio -DD -E -f "$HERE/$cfg" $extra -Y "$dir" -m "$SHM_MB" -M "$PKG_MB" \
+    shm=$SHM_MB
+    [ "$defines" = WITH_TLSWS ] && shm=$TLSWS_SHM_MB
+    $guard kamailio -DD -E -f "$HERE/$cfg" $extra -Y "$dir" -m "$shm" -M "$PKG_MB" \
         </dev/null >"$dir/kamailio.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/kamailio.pid"
