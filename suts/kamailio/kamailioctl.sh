@@ -4,7 +4,7 @@
 #   kamailioctl.sh install           install kamailio + kamailio-outbound-modules +
 #                                    kamailio-presence-modules + kamailio-tls-modules +
 #                                    kamailio-websocket-modules (Debian) if missing
-#   kamailioctl.sh installed [regevent|tls-ws]  exit 0 when kamailio and its outbound and stun
+#   kamailioctl.sh installed [regevent|tls-ws|registrar-tls-ws]  exit 0 when kamailio and its outbound and stun
 #                                    modules are there (with regevent: and the presence,
 #                                    presence_reginfo, pua and pua_reginfo modules of the regevent
 #                                    profile; with tls-ws: and the tls, websocket, xhttp modules)
@@ -31,6 +31,10 @@
 #              ensure_test_ca(): $CONFORMANCE_TEST_CA or ~/.cache/outbound-conformance/test-ca),
 #              or KAMAILIO_TLS_CERT + KAMAILIO_TLS_KEY when both are set; the tls module's
 #              config (tls.cfg) is written into the run dir at every start.
+#   registrar-tls-ws  registrar.cfg -A WITH_TLSWS  127.0.0.1:5079 udp+tcp, tls 5061, ws 8080,
+#              wss 8443: the registrar serving those transports itself (nathelper's
+#              fix_nated_register() for ws/wss clients' .invalid Contacts); the same
+#              certificate and tls.cfg as tls-ws
 #
 # Each instance runs in the foreground of its own background job (kamailio -DD -E), with its pid
 # file and log under $KAMAILIO_RUN_DIR/<instance>/ (default: run/ next to this script). Start and
@@ -72,6 +76,7 @@ instance_spec() {
         rel7)         echo "rel7.cfg 5073 -" ;;
         tls-ws)       echo "edge.cfg 5077 WITH_TLSWS" ;;
         tls-ws-backend) echo "registrar.cfg 5078 TLSWS_BACKEND" ;;
+        registrar-tls-ws) echo "registrar.cfg 5079 WITH_TLSWS" ;;
         *) return 1 ;;
     esac
 }
@@ -85,14 +90,15 @@ profile_instances() {
         edge)      echo "edge-backend edge" ;;
         rel7)      echo "rel7" ;;
         tls-ws)    echo "tls-ws-backend tls-ws" ;;
-        *) die "unknown profile '$1' (known: registrar, registrar-auth, regevent, edge, rel7, tls-ws)" ;;
+        registrar-tls-ws) echo "registrar-tls-ws" ;;
+        *) die "unknown profile '$1' (known: registrar, registrar-auth, regevent, edge, rel7, tls-ws, registrar-tls-ws)" ;;
     esac
 }
 
 # instance -> the TCP ports it serves besides its SIP port: "tls ws wss" listeners
 instance_tcp_ports() {
     case "$1" in
-        tls-ws) echo "5061 8080 8443" ;;
+        tls-ws|registrar-tls-ws) echo "5061 8080 8443" ;;
         *) echo "" ;;
     esac
 }
@@ -410,11 +416,11 @@ case "$cmd" in
     installed)
         case "${2:-}" in
             regevent) have_regevent ;;
-            tls-ws) have_tlsws ;;
+            tls-ws|registrar-tls-ws) have_tlsws ;;
             *) have_kamailio ;;
         esac ;;
     start)
-        [ $# -eq 2 ] || die "usage: $0 start registrar|registrar-auth|regevent|edge|rel7|tls-ws"
+        [ $# -eq 2 ] || die "usage: $0 start registrar|registrar-auth|regevent|edge|rel7|tls-ws|registrar-tls-ws"
         started=""
         for i in $(profile_instances "$2"); do
             # in a subshell, so that a failure can still stop what this profile already started
@@ -425,17 +431,17 @@ case "$cmd" in
             started="$i $started"
         done ;;
     stop)
-        [ $# -eq 2 ] || die "usage: $0 stop registrar|registrar-auth|regevent|edge|rel7|tls-ws"
+        [ $# -eq 2 ] || die "usage: $0 stop registrar|registrar-auth|regevent|edge|rel7|tls-ws|registrar-tls-ws"
         for i in $(reverse $(profile_instances "$2")); do stop_instance "$i"; done ;;
     status)
         rc=0
         if [ $# -ge 2 ]; then
             for i in $(profile_instances "$2"); do status_instance "$i" || rc=3; done
         else
-            for i in registrar registrar-auth regevent edge edge-backend rel7 tls-ws tls-ws-backend; do status_instance "$i" || true; done
+            for i in registrar registrar-auth regevent edge edge-backend rel7 tls-ws tls-ws-backend registrar-tls-ws; do status_instance "$i" || true; done
         fi
         exit $rc ;;
     *)
-        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, registrar-auth, regevent, edge, rel7, tls-ws)" >&2
+        echo "usage: $0 install | installed | start PROFILE | stop PROFILE | status [PROFILE]   (PROFILE: registrar, registrar-auth, regevent, edge, rel7, tls-ws, registrar-tls-ws)" >&2
         exit 2 ;;
 esac

@@ -4,15 +4,16 @@ one checked in under expected/kamailio-*.yaml, each expected fail for the stated
 Profiles: registrar (RFC 5626 registrar, outbound_mode 1), registrar-auth (the same with Digest),
 regevent (the same registrar serving the reg event package and GRUU: kamailio-presence-modules),
 edge (outbound edge proxy in front of its own registrar; target role core), tls-ws (that edge
-over udp, tcp, tls, ws and wss: kamailio-tls-modules, kamailio-websocket-modules) and rel7
+over udp, tcp, tls, ws and wss: kamailio-tls-modules, kamailio-websocket-modules),
+registrar-tls-ws (the registrar serving those transports itself) and rel7
 (outbound_mode 0, one contact per AOR); and the registrar inside the SUT namespace of a NAT
 topology (kamailio-nat, needs root and nftables).
 The target profiles are managed: the suite starts and stops Kamailio itself through
 suts/kamailio/kamailioctl.sh. Kamailio is installed by scripts/install-tools.sh (make test);
 when it is missing and cannot be installed (not root), these tests are skipped with that reason.
 
-The profiles use fixed loopback ports (5071-5078; tls-ws also 5061, 8080, 8443): run these tests
-one at a time, not in parallel with each other (make test runs without -n).
+The profiles use fixed loopback ports (5071-5079; the tls-ws ones also 5061, 8080, 8443): run
+these tests one at a time, not in parallel with each other (make test runs without -n).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def kamailio() -> None:
 def test_every_kamailio_profile_has_a_table():
     names = {p.stem for p in TABLES}
     assert names == {"kamailio-registrar", "kamailio-registrar-auth", "kamailio-regevent", "kamailio-edge",
-                     "kamailio-rel7", "kamailio-nat", "kamailio-tls-ws"}, names
+                     "kamailio-rel7", "kamailio-nat", "kamailio-tls-ws", "kamailio-registrar-tls-ws"}, names
     for p in TABLES:
         target, _ = load_table(p)
         assert target == f"targets/{p.stem}.yaml", (p.name, target)
@@ -71,7 +72,7 @@ def test_kamailio_verdicts_match_the_checked_in_table(kamailio, table: Path, tmp
         # the fixture installs kamailio-presence-modules as root; without root it may be missing
         pytest.skip("kamailio-presence-modules is not installed and installing it needs root: "
                     "run suts/kamailio/kamailioctl.sh install as root")
-    if table.stem == "kamailio-tls-ws" and not _installed("tls-ws"):
+    if table.stem in ("kamailio-tls-ws", "kamailio-registrar-tls-ws") and not _installed("tls-ws"):
         pytest.skip("kamailio-tls-modules / kamailio-websocket-modules are not installed and installing "
                     "them needs root: run suts/kamailio/kamailioctl.sh install as root")
     topology = "\ntopology:" in (ROOT / target).read_text()

@@ -1,24 +1,27 @@
 """The real SUT over TLS and WebSocket: Kamailio 5.6's "tls-ws" profile (suts/kamailio/edge.cfg
 -A WITH_TLSWS: the outbound edge with Debian's kamailio-tls-modules and
-kamailio-websocket-modules, in front of registrar.cfg -A TLSWS_BACKEND; targets/kamailio-tls-ws.yaml).
+kamailio-websocket-modules, in front of registrar.cfg -A TLSWS_BACKEND; targets/kamailio-tls-ws.yaml)
+and its "registrar-tls-ws" profile (registrar.cfg -A WITH_TLSWS: the registrar serving the same
+transports itself, nathelper's fix_nated_register() for ws/wss; targets/kamailio-registrar-tls-ws.yaml).
 
 A bounded smoke test with blocking sockets on 127.0.0.0/8 and the suite's own stream layers
 (conformance.wire Stack: TLS from the standard library's ssl, WebSocket from wsproto). Over each
 of tls (5061), ws (8080) and wss (8443), one UE instance registers two flows (reg-id 1 and 2,
 one connection each, from 127.0.0.11 and 127.0.0.12; WS clients with a ``.invalid`` Via/Contact
 host, RFC 7118 §5), the test checks the 2xx (Require: outbound, both Contacts, the edge's Path
-with a flow token and ;ob), and that a MESSAGE from the PEER (UDP, to the backend registrar)
+with a flow token and ;ob, for the edge), and that a MESSAGE from the PEER (UDP, to the registrar)
 reaches the UE over one of its own connections and its 200 returns to the PEER. Then that
 connection is closed (WebSocket close / TLS close_notify) and the next MESSAGE reaches the other
-flow (RFC 5626 §5.3.1: the edge's 430, the registrar's next flow, §7). And what the edge does
+flow (RFC 5626 §5.3.1: the edge's 430, the registrar's next flow, §7; the registrar alone:
+handle_lost_tcp removed the binding). And what Kamailio does
 with keep-alives and a wrong upgrade, as docs/certify-your-cscf.md ("Kamailio over TLS and
 WebSocket") states it: a CRLFCRLF ping (in a WebSocket message of its own over ws/wss) gets a
 CRLF pong, a WebSocket Ping a Pong with its payload, an upgrade without the sip sub-protocol 400.
 
 Same conventions as test_kamailio_regevent.py: Kamailio (with the tls and websocket modules) is
 installed when missing and root, else the test is skipped with the reason; it runs its own
-instances on the fixed ports 5077, 5078, 5061, 8080, 8443 with its own run dir and test CA, and
-stops them. Run Kamailio tests under ``flock /tmp/heavy.lock`` (never two Kamailio runs at once).
+instances on fixed ports (5077, 5078 or 5079; 5061, 8080, 8443) with its own run dir and test CA,
+and stops them. Run Kamailio tests under ``flock /tmp/heavy.lock`` (never two Kamailio runs at once).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ from suite_runner import ROOT
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
 EDGE = "127.0.0.1"
 PORTS = {"tls": 5061, "ws": 8080, "wss": 8443}
-BACKEND = ("127.0.0.1", 5078)   # the registrar behind the edge: where the PEER sends
+# profile -> where the PEER sends: the registrar behind the edge, or the registrar itself
+PEER_TO = {"tls-ws": ("127.0.0.1", 5078), "registrar-tls-ws": ("127.0.0.1", 5079)}
 DOMAIN = "ims.test"
 WAIT = 3.0                      # bound of every wait for one thing from Kamailio
 
@@ -56,9 +60,20 @@ def _installed() -> bool:
     return subprocess.run([str(KCTL), "installed", "tls-ws"], capture_output=True, timeout=30).returncode == 0
 
 
-@pytest.fixture(scope="module")
-def tls_ws(tmp_path_factory):
-    """The tls-ws profile running (installed first if missing, as root); yields the test CA."""
+@dataclass
+class Sut:
+    profile: str
+    ca: object                  # conformance.wire.testca.TestCa
+    peer_to: tuple[str, int]
+
+    @property
+    def edge(self) -> bool:
+        return self.profile == "tls-ws"
+
+
+@pytest.fixture(scope="module", params=list(PEER_TO))
+def tls_ws(request, tmp_path_factory):
+    """A profile running (installed first if missing, as root)."""
     if not _installed():
         if os.geteuid() != 0:
             pytest.skip("Kamailio with kamailio-tls-modules and kamailio-websocket-modules is not installed "
@@ -78,22 +93,22 @@ def tls_ws(tmp_path_factory):
         return subprocess.run([str(KCTL), *args], capture_output=True, text=True, timeout=60, env=env)
 
     with kamailio_ports():  # not beside test_kamailio.py's table of this profile
-        started = ctl("start", "tls-ws")
+        started = ctl("start", request.param)
         assert started.returncode == 0, started.stderr
         try:
-            yield ca
+            yield Sut(request.param, ca, PEER_TO[request.param])
         finally:
-            stopped = ctl("stop", "tls-ws")
+            stopped = ctl("stop", request.param)
             assert stopped.returncode == 0, stopped.stderr
 
 
 class Flow:
     """One connection of a UE to the edge over tls, ws or wss, through conformance.wire's Stack."""
 
-    def __init__(self, ca, transport: str, ip: str, subprotocol: str = "sip"):
+    def __init__(self, sut: Sut, transport: str, ip: str, subprotocol: str = "sip"):
         self.transport, self.ip = transport, ip
         self.sock = socket.create_connection((EDGE, PORTS[transport]), timeout=WAIT, source_address=(ip, 0))
-        tls = TlsClient(ca=str(ca.ca_cert), server_name=DOMAIN) if transport in ("tls", "wss") else None
+        tls = TlsClient(ca=str(sut.ca.ca_cert), server_name=DOMAIN) if transport in ("tls", "wss") else None
         ws = WsClient(path="/", host=DOMAIN, subprotocol=subprotocol) if transport in ("ws", "wss") else None
         self.stack = Stack.client(transport, tls=tls, ws=ws)
         self.frames: list = []          # Message / Ping / Pong in arrival order
@@ -171,6 +186,7 @@ class Flow:
 class Peer:
     """The PEER (127.0.0.30, UDP) that sends terminating requests to the backend registrar."""
 
+    to: tuple[str, int]
     sock: socket.socket = field(default_factory=lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
     received: list = field(default_factory=list)
 
@@ -194,7 +210,7 @@ class Peer:
             ("Content-Type", "text/plain"),
             ("Content-Length", "2"),
         ], b"hi")
-        self.sock.sendto(bytes(req), BACKEND)
+        self.sock.sendto(bytes(req), self.to)
         return req
 
 
@@ -214,7 +230,8 @@ def pump(parties: list, until, what: str, timeout: float = WAIT):
             p.take()
 
 
-def register(flow: Flow, user: str, instance: str, reg_id: int, call_id: str, cseq: int) -> Request:
+def register(flow: Flow, user: str, instance: str, reg_id: int | None, call_id: str, cseq: int) -> Request:
+    """A REGISTER of the flow's binding (reg_id None: a fetch, no Contact)."""
     aor = f"sip:{user}@{DOMAIN}"
     req = make_request("REGISTER", f"sip:{DOMAIN}", [
         ("Via", f"{flow.via()};branch=z9hG4bK{uuid.uuid4().hex}"),
@@ -227,6 +244,8 @@ def register(flow: Flow, user: str, instance: str, reg_id: int, call_id: str, cs
         ("Contact", f'<{flow.contact_uri(user)}>;+sip.instance="{instance}";reg-id={reg_id};expires=600'),
         ("Content-Length", "0"),
     ])
+    if reg_id is None:
+        req.remove("Contact")
     flow.send(req)
     return req
 
@@ -248,7 +267,7 @@ def test_two_flows_register_and_terminating_requests_use_the_flow(tls_ws, transp
     aor = f"sip:{user}@{DOMAIN}"
     instance = f"<urn:uuid:{uuid.uuid4()}>"
     flows = [Flow(tls_ws, transport, "127.0.0.11"), Flow(tls_ws, transport, "127.0.0.12")]
-    peer = Peer()
+    peer = Peer(tls_ws.peer_to)
     parties = [*flows, peer]
     try:
         for f in flows:
@@ -265,9 +284,12 @@ def test_two_flows_register_and_terminating_requests_use_the_flow(tls_ws, transp
             # the response came back over the flow; its Via is the UE's own (received= for ws/wss)
             top = parse_vias(ok)[0]
             assert top.transport == transport.upper()
-            # the edge's Path: a flow token in the user part and ;ob (RFC 5626 §5.1, RFC 3327)
             path = parse_name_addrs(ok, "Path")
-            assert len(path) == 1 and path[0].uri.user and "ob" in path[0].uri.params, ok.get("Path")
+            if tls_ws.edge:
+                # the edge's Path: a flow token in the user part and ;ob (RFC 5626 §5.1, RFC 3327)
+                assert len(path) == 1 and path[0].uri.user and "ob" in path[0].uri.params, ok.get("Path")
+            else:
+                assert path == []
         bound = {str(c.uri): c for c in parse_contacts(oks[1])}
         assert set(bound) == {f.contact_uri(user) for f in flows}, set(bound)
         assert sorted((c.instance, c.reg_id) for c in bound.values()) == [(instance, "1"), (instance, "2")]
@@ -290,11 +312,25 @@ def test_two_flows_register_and_terminating_requests_use_the_flow(tls_ws, transp
 
         first = deliver(flows)
         # -- that connection closed (WebSocket close / close_notify): the flow has failed (RFC
-        # 5626 §5.3.1, §7), the next request reaches the instance's other flow
+        # 5626 §5.3.1, §7), the next request reaches the instance's other flow (edge: its 430 and
+        # the registrar's next flow; registrar alone: handle_lost_tcp removed the binding)
         first.close()
         first.closed = "closed by the test"
         other = [f for f in flows if f is not first]
-        # (no wait needed: the edge finds no connection, or its write on it fails, at once; 430)
+        if not tls_ws.edge:
+            # the registrar alone: the binding of the closed connection goes (handle_lost_tcp)
+            # once Kamailio's reader sees the close: fetch the bindings until only the other's
+            # is left (bounded)
+            deadline = time.monotonic() + WAIT
+            cseq = 10
+            while True:
+                cseq += 1
+                fetch = register(other[0], user, instance, None, f"reg-{user}", cseq)
+                left = {str(c.uri) for c in parse_contacts(pump(parties, response_to(other[0], fetch), "2xx to a fetch"))}
+                if left == {other[0].contact_uri(user)}:
+                    break
+                assert time.monotonic() < deadline, f"the closed flow's binding is still listed: {left}"
+                time.sleep(0.1)
         assert deliver(other) is other[0]
     finally:
         for f in flows:
