@@ -52,6 +52,7 @@ SUT_HOST=${CONFORMANCE_SUT_HOST:-}
 RUN_DIR=${KAMAILIO_RUN_DIR:-$HERE/run${NETNS:+/netns/$NETNS}}
 READY_TIMEOUT=${KAMAILIO_READY_TIMEOUT:-20}
 STOP_TIMEOUT=${KAMAILIO_STOP_TIMEOUT:-10}
+PORT_WAIT=${KAMAILIO_PORT_WAIT:-60}   # s to wait for a taken tls/ws/wss port (tls-ws profiles)
 # shared / private memory in MB: small for the suite (a few dozen bindings); the load benchmark
 # (benchmarks/load_vs_sipp.py) registers tens of thousands and sets KAMAILIO_SHM_MB=512
 SHM_MB=${KAMAILIO_SHM_MB:-32}
@@ -214,8 +215,18 @@ start_instance() {
         die "$name: 127.0.0.1:$port is already in use by another process (not started by kamailioctl)"
     fi
     tcp_ports=$(instance_tcp_ports "$name")
-    for p in $tcp_ports; do
-        listening "$p" tcp && die "$name: 127.0.0.1:$p/tcp is already in use by another process (not started by kamailioctl)"
+    # tls 5061 is also the embedded reference's first choice for its TLS listener (make run,
+    # tests running beside this one): wait a bounded time for it (and ws/wss) to come free
+    waited=0
+    while any_listening $tcp_ports; do
+        if [ "$waited" -ge $((PORT_WAIT * 10)) ]; then
+            for p in $tcp_ports; do
+                listening "$p" tcp && die "$name: 127.0.0.1:$p/tcp is already in use by another process (not started by kamailioctl; waited ${PORT_WAIT} s)"
+            done
+        fi
+        [ "$waited" -eq 0 ] && say "$name: waiting up to ${PORT_WAIT} s for 127.0.0.1 tcp $tcp_ports to come free"
+        sleep 0.1
+        waited=$((waited + 1))
     done
     command -v kamailio >/dev/null 2>&1 || die "kamailio is not installed (run: $0 install)"
     mkdir -p "$dir"
