@@ -342,3 +342,20 @@ def test_cli_options_reach_the_config():
     with pytest.raises(ValueError):
         SutConfig(ws_port=70000)
     assert SutConfig(tls_port=0, wss_port=8443).stream_ports == {"tls": 0, "wss": 8443}
+
+
+@pytest.mark.parametrize("topology", ["registrar", "core"])
+def test_a_route_to_the_tls_listener_is_our_own(ca, topology):
+    """A client with an outbound proxy (baresip: Route <sip:IP:5061;transport=tls;lr>): the node
+    behind the TLS listener recognises its own Route value (RFC 3261 section 16.4) instead of
+    forwarding the request to that address over TCP."""
+    srv = server(topology=topology)
+    try:
+        port = srv.ports["tls"]
+        ue = StreamUe("tls", port, ca).open()
+        ok = ue.register(route=f"<sip:127.0.0.1:{port};transport=tls;lr>")
+        assert ok.status == 200
+        assert [b.reg_id for b in srv.lookup(AOR)] == [1]
+        ue.close()
+    finally:
+        srv.stop()

@@ -161,6 +161,7 @@ class TerminatingProxy:
         self.config = config
         self.registrar = registrar
         self.address = address
+        self.stream_ports: tuple[int, ...] = ()      # the server's TLS / WS / WSS listeners
         self.contexts: dict[object, Context] = {}
         self.branches: dict[str, Branch] = {}
         self._ids = itertools.count(1)
@@ -170,14 +171,15 @@ class TerminatingProxy:
     def is_ours(self, uri: SipUri) -> bool:
         """The Request-URI names our domain (or our own address)."""
         return uri.is_sip and (uri.host.lower() == self.config.domain
-                               or is_own_uri(uri, self.address))
+                               or is_own_uri(uri, self.address, ports=self.stream_ports))
 
     def _own_route(self, request: Request) -> bool:
         routes = request.values("Route")
         if not routes:
             return False
         try:
-            return is_own_uri(parse_name_addr(routes[0]).uri, self.address, (self.config.domain,))
+            return is_own_uri(parse_name_addr(routes[0]).uri, self.address, (self.config.domain,),
+                              self.stream_ports)
         except ParseError:
             return False
 
@@ -275,7 +277,7 @@ class TerminatingProxy:
         return actions + self._maybe_finish(ctx, now)
 
     def _target_groups(self, uri: SipUri, now: float) -> list[Group]:
-        if is_own_uri(uri, self.address):
+        if is_own_uri(uri, self.address, ports=self.stream_ports):
             uri = SipUri(uri.scheme, uri.user, host=self.config.domain)
         bindings = self.registrar.table.bindings(canonical_aor(uri), now)
         groups: dict[object, list[Binding]] = {}
