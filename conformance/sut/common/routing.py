@@ -78,14 +78,20 @@ def same_host(a: str, b: str) -> bool:
 
 
 def uri_transport(uri: SipUri, default: str) -> str:
+    """The URI's transport parameter (udp, tcp, tls, ws; RFC 7118 section 5.2 uses ws for both
+    WebSocket transports), tls for a sips: URI without one (RFC 3261 section 26.2), else
+    ``default``."""
     t = (uri.param("transport") or "").lower()
-    return t if t in ("udp", "tcp") else default
+    if t in ("udp", "tcp", "tls", "ws", "wss"):
+        return t
+    return "tls" if uri.scheme == "sips" and not t else default
 
 
 def hop_of_uri(uri: SipUri, default_transport: str = "udp") -> tuple[str, tuple[str, int]]:
     """(transport, (host, port)) of a URI used as next hop; only literal addresses and names
     are taken as given (no DNS, RFC 3263 is out of scope)."""
-    return uri_transport(uri, default_transport), (uri.host.strip("[]"), uri.port or DEFAULT_PORT)
+    transport = uri_transport(uri, default_transport)
+    return transport, (uri.host.strip("[]"), uri.port or (5061 if transport == "tls" else DEFAULT_PORT))
 
 
 def is_own_uri(uri: SipUri, address: tuple[str, int], names: tuple[str, ...] = ()) -> bool:
