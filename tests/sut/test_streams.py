@@ -384,3 +384,35 @@ def test_the_scscf_removes_a_route_naming_its_tls_listener(ca):
         srv.stop()
     assert srv.scscf.stream_addresses == {t: ("127.0.0.1", p) for t, p in srv.ports.items()
                                           if t in STREAMS}
+
+
+def test_server_keylog_holds_the_session_keys(ca, tmp_path):
+    from conformance.wire.keylog import keylog_lines
+
+    keylog = tmp_path / "server.keys"
+    srv = server(tls_keylog=str(keylog))
+    try:
+        ue = StreamUe("tls", srv.ports["tls"], ca).open()
+        assert ue.register().status == 200
+        ue.close()
+    finally:
+        srv.stop()
+    lines = keylog_lines(keylog.read_text())
+    assert {label for label, _, _ in lines} >= {"CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"}
+
+
+def test_a_flow_declared_failed_is_closed_with_a_websocket_close(ca):
+    """Flow-Timer supervision (RFC 5626 section 5.4): a silent WS flow is failed and its
+    connection closed politely (WebSocket Close, then the socket)."""
+    srv = server(flow_timer=1, flow_grace=0.2)
+    try:
+        ue = StreamUe("ws", srv.ports["ws"], ca).open()
+        ok = ue.register()
+        assert ok.get("Flow-Timer") == "1"
+        ev = ue.pump()                                # bounded by the socket timeout (3 s)
+        while not ev.closed and ev.frames:
+            ev = ue.pump()
+        assert ev.closed and ev.closed.startswith("WebSocket close"), ev.closed
+        assert wait_bindings(srv, 0) == 0
+    finally:
+        srv.stop()
