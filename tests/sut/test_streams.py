@@ -416,3 +416,10 @@ def test_a_flow_declared_failed_is_closed_with_a_websocket_close(ca):
         assert wait_bindings(srv, 0) == 0
     finally:
         srv.stop()
+
+
+def test_ws_auth_is_a_realm_or_a_whole_challenge():
+    assert streams.challenge(None) is None
+    assert streams.challenge("ims.test") == 'Basic realm="ims.test"'
+    assert streams.challenge('Basic realm="ims.test"') == 'Basic realm="ims.test"'
+    assert streams.challenge('Digest realm="x", nonce="1"') == 'Digest realm="x", nonce="1"'
