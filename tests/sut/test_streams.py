@@ -5,24 +5,36 @@ the upgrade (RFC 7118 section 7), the handshake bound, keep-alives, and the faul
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from conformance.control.sutctl import SutController
 from conformance.sip.framing import Pong
 from conformance.sip.message import parse_message
+from conformance.sut import cli
 from conformance.sut.config import SutConfig
+from conformance.sut.edge.flowtoken import FlowTokenCodec
+from conformance.sut.flow import FlowInfo
 from conformance.sut.server import reference as reference_module
 from conformance.sut.server import streams
 from conformance.sut.server.reference import ReferenceCore
+from conformance.targets.loader import load_target
 from conformance.wire import WsClient
+from conformance.wire.keylog import keylog_lines
 from conformance.wire.testca import ensure_test_ca
 
 from stream_helpers import AOR, Peer, StreamUe
 
 STREAMS = ("tls", "ws", "wss")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -297,9 +309,6 @@ def test_core_edge_delivers_over_the_flow_and_a_closed_flow_fails(ca, transport)
 
 # -- plain parts ----------------------------------------------------------------------------------
 def test_flow_tokens_name_the_stream_transport_and_connection():
-    from conformance.sut.edge.flowtoken import FlowTokenCodec
-    from conformance.sut.flow import FlowInfo
-
     codec = FlowTokenCodec(b"k" * 20)
     tokens = set()
     for t in ("tcp",) + STREAMS:
@@ -314,10 +323,7 @@ def test_flow_tokens_name_the_stream_transport_and_connection():
 
 
 def test_sutctl_starts_the_listeners_and_writes_the_ports_back():
-    from conformance.control.sutctl import SutController
-    from conformance.targets.loader import load_target
-    root = Path(__file__).resolve().parents[2]
-    target = load_target(str(root / "targets" / "reference-tls-ws.yaml"))
+    target = load_target(str(ROOT / "targets" / "reference-tls-ws.yaml"))
     assert target.ports == {"tls": 0, "ws": 0, "wss": 0}
     ctl = SutController(target)
     ctl.start()
@@ -332,8 +338,6 @@ def test_sutctl_starts_the_listeners_and_writes_the_ports_back():
 
 
 def test_cli_options_reach_the_config():
-    from conformance.sut import cli
-
     args = cli.build_parser().parse_args(["--tls-port", "0", "--ws-port", "8080", "--ws-auth", "ims.test",
                                           "--tls-keylog", "/tmp/k.log"])
     assert (args.tls_port, args.ws_port, args.wss_port, args.ws_auth, args.tls_keylog) == \
@@ -387,8 +391,6 @@ def test_the_scscf_removes_a_route_naming_its_tls_listener(ca):
 
 
 def test_server_keylog_holds_the_session_keys(ca, tmp_path):
-    from conformance.wire.keylog import keylog_lines
-
     keylog = tmp_path / "server.keys"
     srv = server(tls_keylog=str(keylog))
     try:
@@ -423,3 +425,23 @@ def test_ws_auth_is_a_realm_or_a_whole_challenge():
     assert streams.challenge("ims.test") == 'Basic realm="ims.test"'
     assert streams.challenge('Basic realm="ims.test"') == 'Basic realm="ims.test"'
     assert streams.challenge('Digest realm="x", nonce="1"') == 'Digest realm="x", nonce="1"'
+
+
+def test_the_sut_command_serves_and_names_the_stream_listeners(ca):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.sut", "--listen", "127.0.0.1:0", "--tls-port", "0",
+         "--ws-port", "0", "--wss-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
+    try:
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        ports = dict(re.findall(r"(tls|wss|ws) 127\.0\.0\.1:(\d+)", second))
+        assert set(ports) == set(STREAMS), first + second
+        ue = StreamUe("wss", int(ports["wss"]), ca).open()
+        assert ue.register().status == 200
+        ue.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
