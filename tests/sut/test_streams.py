@@ -117,7 +117,9 @@ def test_two_flows_terminating_request_over_the_right_connection_then_the_next_f
         call = peer.message()
         got = ue2.next_message()
         assert got is not None and got.startswith(b"MESSAGE sip:ue-a@")
-        assert f"SIP/2.0/{transport.upper()} ".encode() in got      # our Via names the transport
+        # our Via names the transport and, as sent-by, the listener (RFC 3261 section 18.1.1)
+        top_via = parse_message(got).values("Via")[0]
+        assert top_via.startswith(f"SIP/2.0/{transport.upper()} 127.0.0.1:{srv.ports[transport]};")
         ue2.answer(got)
         final = peer.final(call)
         assert final is not None and final.status == 200
@@ -288,7 +290,9 @@ def test_core_edge_delivers_over_the_flow_and_a_closed_flow_fails(ca, transport)
         call = peer.message()
         got = ue.next_message()
         assert got is not None and got.startswith(b"MESSAGE sip:ue-a@")
-        ue.answer(got)
+        top_via = parse_message(got).values("Via")[0]     # the edge's, naming its listener
+        assert top_via.startswith(f"SIP/2.0/{transport.upper()} 127.0.0.1:{srv.ports[transport]};")
+        ue.answer(got)                                    # the 200 comes back through the edge
         assert peer.final(call).status == 200
         ue.close()
         deadline = time.monotonic() + 2.0

@@ -115,6 +115,14 @@ def names_listener(uri: SipUri, listeners: dict[str, tuple[str, int]]) -> bool:
     return any(same_host(uri.host, host) and port == p for host, p in listeners.values())
 
 
+def sent_by(address: tuple[str, int], transport: str,
+            listeners: dict[str, tuple[str, int]]) -> tuple[str, int]:
+    """Our Via sent-by for a request sent over ``transport``: the TLS / WS / WSS listener's
+    address for those (RFC 3261 section 18.1.1: where a response is sent if the connection is
+    gone), else the UDP/TCP ``address``."""
+    return listeners.get(transport.lower(), address)
+
+
 def top_route(msg: Request) -> SipUri | None:
     routes = msg.values("Route")
     if not routes:
@@ -176,5 +184,5 @@ def canonical_aor(uri: SipUri) -> str:
 
 
 __all__ = ["bracket", "canonical_aor", "copy_message", "derived_branch", "hop_of_uri", "is_own_uri",
-           "max_forwards", "names_listener", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
+           "max_forwards", "names_listener", "sent_by", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
            "top_route", "udp_destination", "uri_transport", "via_value"]
