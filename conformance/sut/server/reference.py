@@ -558,6 +558,7 @@ class ReferenceCore:
             if self.config.has_fault("tls-flow-survives-close") and conn.flow.transport in ("tls", "wss"):
                 conn.survives = True                    # FAULT: the node is never told
             self._tcp.close(conn)
+
     # -- outgoing connections ----------------------------------------------------------------
     def _connect(self, lst: Listener, address: tuple[str, int], data: bytes, ref: object) -> bool:
         if self._tcp.full:
