@@ -9,6 +9,7 @@ from ..ue.model import UE, FlowState
 from .nat_contact import open_contact
 from .recording import safe_name
 from .shared_socket import shared_endpoint
+from .streamsetup import STREAM_TRANSPORTS, open_stream
 from .transport import Addr, TcpEndpoint, UdpEndpoint
 
 
@@ -17,7 +18,7 @@ class Setup:
 
     def __init__(self) -> None:
         self.ues: dict[str, UE] = {}
-        self.endpoints: dict[str, UdpEndpoint | TcpEndpoint] = {}
+        self.endpoints: dict[str, UdpEndpoint | TcpEndpoint] = {}   # or StreamEndpoint (tls/ws/wss)
         self.closed_flows: set[str] = set()
         self.mappings: dict[str, list[Addr]] = {}  # flow -> distinct NAT mappings seen, in order
 
@@ -110,6 +111,8 @@ class Setup:
                 port = flow.local_port or 0
                 ep = UdpEndpoint(flow.local_ip, self.on_wire, port=port,
                                  sock_factory=self.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)))
+            elif flow.transport in STREAM_TRANSPORTS:
+                ep = open_stream(self, flow)   # tls / ws / wss (engine/streamsetup.py)
             else:
                 ep = TcpEndpoint(flow.local_ip, self.sut_for(flow.local_ip), self.on_wire, self.target.timers.connect,
                                  sock_factory=self.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)))

@@ -26,6 +26,16 @@ class TransportError(Exception):
     """The network refused what we asked (connection refused, reset, unreachable, timeout)."""
 
 
+class HandshakeError(TransportError):
+    """A TLS or WebSocket handshake did not succeed (certificate verify failed, the upgrade
+    answered 401, ...): the flow could not be opened, so the case cannot judge the SUT
+    (inconclusive with this reason, never pass or fail)."""
+
+    def __init__(self, message: str, remote: "Addr | None" = None):
+        super().__init__(message)
+        self.remote = remote
+
+
 @dataclass
 class Incoming:
     """Something that arrived on a flow: a SIP message's bytes, or a keep-alive event."""
