@@ -219,7 +219,7 @@ class Exchange:
         terminating request, a NOTIFY) are recorded and answered.  Returns (response or None,
         request index, response index or None, why-no-response).
         """
-        dst = dst or self.sut_for(ep.local[0])
+        dst = dst or self.dst_of(ep)
         data = request.to_bytes()
         try:
             ep.send(data, dst)
@@ -235,7 +235,7 @@ class Exchange:
         """Wait, bounded, for the final response to ``request`` (already on the wire, recorded
         as ``req_idx``), retransmitting it as the client transaction says.  Same tuple as
         :meth:`exchange`."""
-        dst = dst or self.sut_for(ep.local[0])
+        dst = dst or self.dst_of(ep)
         self._pending_dst = tuple(dst)
         self._unmatched = []
         self._exchange_findings = []

@@ -40,7 +40,10 @@ class StreamEndpoint:
 
     def __init__(self, local_ip: str, remote: Addr, transport: str, on_wire: WireHook, timeout: float,
                  tls: TlsClient | None = None, ws: WsClient | None = None, sock_factory=None,
-                 local_port: int = 0):
+                 local_port: int = 0, retry_authorization: str | None = None):
+        """``retry_authorization``: an ``Authorization`` value to send on a second upgrade, on a
+        new connection, when the first is answered 401 (RFC 7118 §7: a SIP WebSocket Client MUST
+        be ready to be challenged); without it a 401 is a HandshakeError."""
         self.transport = transport
         self.remote = tuple(remote)
         self.on_wire = on_wire
@@ -48,28 +51,43 @@ class StreamEndpoint:
         self.close_reason: str | None = None
         self.tls = tls
         self.keylog = tls.keylog if tls is not None else None
-        self.stack = Stack.client(transport, tls=tls, ws=ws)   # ValueError for udp/tcp
+        self.upgrade_answers: list[dict] = []   # WebSocket: each upgrade's answer, in order
         self._pending: list[Incoming] = []   # what arrived together with the end of a handshake
         deadline = time.monotonic() + timeout
-        self.sock = (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)
+        self.local_ip, self._factory, self._local_port = local_ip, sock_factory, local_port
         try:
-            self.sock.bind((local_ip, local_port))
-            self.sock.settimeout(timeout)
-            self.sock.connect(self.remote)
+            self._open(deadline, timeout, ws)
+        except HandshakeError as exc:
+            if not (retry_authorization and ws is not None and exc.http_status == 401):
+                raise
+            again = WsClient(path=ws.path, host=ws.host, subprotocol=ws.subprotocol,
+                             authorization=retry_authorization, fragment=ws.fragment)
+            self._open(deadline, timeout, again)
+        self.sock.setblocking(False)
+
+    def _open(self, deadline: float, timeout: float, ws: WsClient | None) -> None:
+        """One TCP connection and its handshakes (a new Stack each time)."""
+        self.stack = Stack.client(self.transport, tls=self.tls, ws=ws)   # ValueError for udp/tcp
+        self.closed, self.close_reason = False, None
+        local_ip, remote = self.local_ip, self.remote
+        self.sock = (self._factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)
+        try:
+            self.sock.bind((local_ip, self._local_port))
+            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
+            self.sock.connect(remote)
         except (OSError, socket.timeout) as exc:
             self.sock.close()
             what = "timed out" if isinstance(exc, socket.timeout) else (exc.strerror or str(exc))
-            raise TransportError(f"TCP connect from {local_ip} to {remote[0]}:{remote[1]} (for {transport}) "
+            raise TransportError(f"TCP connect from {local_ip} to {remote[0]}:{remote[1]} (for {self.transport}) "
                                  f"{what}") from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local: Addr = self.sock.getsockname()[:2]
-        self.on_wire("open", transport, self.local, self.remote, b"", "open")
+        self.on_wire("open", self.transport, self.local, remote, b"", "open")
         try:
             self._handshake(deadline, timeout)
         except TransportError:   # HandshakeError, or the socket failed under it
             self._drop("handshake failed")
             raise
-        self.sock.setblocking(False)
 
     # -- the handshakes ---------------------------------------------------------------------
     def _where(self) -> str:
@@ -92,9 +110,14 @@ class StreamEndpoint:
                 self.on_wire("received", self.transport, self.remote, self.local, data, "bytes")
             ev = self.stack.receive(data)
             self._write(ev.send)
+            if ev.http_status:
+                self.upgrade_answers.append({"status": ev.http_status, "subprotocol": None})
+            elif ev.ready and self.stack.ws is not None:
+                self.upgrade_answers.append({"status": 101, "subprotocol": self.stack.ws.subprotocol})
             if ev.error or ev.http_status:
                 status = f" (HTTP {ev.http_status})" if ev.http_status and str(ev.http_status) not in (ev.error or "") else ""
-                raise HandshakeError(f"{self._where()}: {ev.error or 'WebSocket upgrade refused'}{status}", self.remote)
+                raise HandshakeError(f"{self._where()}: {ev.error or 'WebSocket upgrade refused'}{status}", self.remote,
+                                     http_status=ev.http_status)
             if ev.closed and not self.stack.ready:
                 raise HandshakeError(f"{self._where()}: the SUT closed the connection during the handshake "
                                      f"({ev.closed})", self.remote)

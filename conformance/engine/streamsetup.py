@@ -5,7 +5,8 @@ the case's key log for the pcap's Decryption Secrets Block (engine/pcapng.py).
 
 A flow may override the profile for one case (``FlowSpec.tls`` / ``FlowSpec.ws`` when the case
 format has them): e.g. a wrong ``server_name`` to see the handshake fail, ``authorization`` on
-the upgrade, ``fragment`` to split WebSocket messages.
+the first upgrade, ``retry_authorization`` for a second upgrade after a 401 (RFC 7118 §7),
+``fragment`` to split WebSocket messages.
 """
 
 from __future__ import annotations
@@ -75,5 +76,9 @@ def open_stream(run, flow) -> StreamEndpoint:
     host = run.sut_for(flow.local_ip)[0]
     tls = tls_client(t, run.keylog_file(), flow.spec) if flow.transport in ("tls", "wss") else None
     ws = ws_client(t, flow.spec) if flow.transport in ("ws", "wss") else None
+    retry = None
+    if ws is not None:   # credentials for a 401 on the upgrade (RFC 7118 §7): the flow's, else the profile's
+        retry = _overrides(flow.spec, "ws").get("retry_authorization") or getattr(t.ws, "authorization", None)
     return StreamEndpoint(flow.local_ip, (host, port), flow.transport, run.on_wire, t.timers.connect,
-                          tls=tls, ws=ws, sock_factory=run.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)))
+                          tls=tls, ws=ws, sock_factory=run.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)),
+                          retry_authorization=retry)

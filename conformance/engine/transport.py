@@ -31,9 +31,10 @@ class HandshakeError(TransportError):
     answered 401, ...): the flow could not be opened, so the case cannot judge the SUT
     (inconclusive with this reason, never pass or fail)."""
 
-    def __init__(self, message: str, remote: "Addr | None" = None):
+    def __init__(self, message: str, remote: "Addr | None" = None, http_status: int | None = None):
         super().__init__(message)
         self.remote = remote
+        self.http_status = http_status   # the WebSocket upgrade's answer when not 101
 
 
 @dataclass

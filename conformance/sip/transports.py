@@ -9,10 +9,11 @@ the connection itself.
 
 from __future__ import annotations
 
-__all__ = ["STREAM", "ENCRYPTED", "WEBSOCKET", "is_stream", "is_websocket", "via_protocol",
-           "uri_transport"]
+__all__ = ["STREAM", "STACKED", "ENCRYPTED", "WEBSOCKET", "is_stream", "is_stacked", "is_websocket",
+           "via_protocol", "uri_transport"]
 
 STREAM = frozenset({"tcp", "tls", "ws", "wss"})
+STACKED = frozenset({"tls", "ws", "wss"})   # a layer between TCP and SIP (conformance.wire)
 ENCRYPTED = frozenset({"tls", "wss"})
 WEBSOCKET = frozenset({"ws", "wss"})
 
@@ -20,6 +21,11 @@ WEBSOCKET = frozenset({"ws", "wss"})
 def is_stream(transport: str | None) -> bool:
     """A connection transport (TCP or anything over it)."""
     return (transport or "").lower() in STREAM
+
+
+def is_stacked(transport: str | None) -> bool:
+    """TLS or WebSocket over the TCP connection: hand-made TCP bytes cannot reach the SIP layer."""
+    return (transport or "").lower() in STACKED
 
 
 def is_websocket(transport: str | None) -> bool:

@@ -17,8 +17,8 @@ from conformance.wire.testca import ensure_test_ca
 
 def answer(req: bytes) -> bytes:
     head = req.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-    keep = [h for h in head[1:] if h.split(b":", 1)[0].strip().lower() in
-            (b"via", b"from", b"to", b"call-id", b"cseq")]
+    keep = [h + (b";tag=srv1" if h.lower().startswith(b"to:") and b"tag=" not in h else b"")
+            for h in head[1:] if h.split(b":", 1)[0].strip().lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
     return b"\r\n".join([b"SIP/2.0 200 OK", *keep, b"Content-Length: 0"]) + b"\r\n\r\n"
 
 

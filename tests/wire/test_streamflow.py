@@ -160,3 +160,19 @@ def test_a_silent_server_is_bounded_by_the_timeout():
                        tls=TlsClient(ca=None, server_name="ims.test", verify=False))
     assert time.monotonic() - t0 < 2.0
     listener.close()
+
+
+@pytest.mark.parametrize("transport", ["ws", "wss"])
+def test_a_401_on_the_upgrade_is_answered_on_a_new_connection(stream_server, test_ca, transport):
+    """RFC 7118 §7: a SIP WebSocket Client MUST be ready to be challenged with 401."""
+    server = stream_server(transport, ws=WsServer(require_auth='Basic realm="ims.test"'))
+    wire = Wire()
+    tls = TlsClient(ca=str(test_ca.ca_cert), server_name="ims.test") if transport == "wss" else None
+    ep = StreamEndpoint("127.0.0.11", ("127.0.0.1", server.port), transport, wire, 2.0, tls=tls,
+                        ws=WsClient(), retry_authorization="Basic dTpw")
+    assert [a["status"] for a in ep.upgrade_answers] == [401, 101]
+    assert ep.upgrade_answers[1]["subprotocol"] == "sip"
+    assert [e[3] for e in wire.events].count("open") == 2      # the second upgrade on a new connection
+    ep.send(REGISTER)
+    assert any(i.kind == "message" for i in read_until(ep, "message"))
+    ep.close()
