@@ -652,7 +652,10 @@ class ReferenceCore:
                 lst.udp.sendto(action.data, (host, port))
                 return True
             for conn in self._tcp:
-                if conn.listener is lst and conn.flow.transport == action.transport \
+                # the node's connection to that address (RFC 5626 §7: reuse the flow), whatever
+                # its stream layer: a Path's transport=tls / ws reads as tcp here (routing.py), and a
+                # tls/ws/wss connection came in on the node's own stream listener, not on ``lst``
+                if conn.listener.node is lst.node \
                         and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
                     return self._tcp.send(conn, action.data, action.ref)
             if action.transport != "tcp":
