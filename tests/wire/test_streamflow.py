@@ -176,3 +176,37 @@ def test_a_401_on_the_upgrade_is_answered_on_a_new_connection(stream_server, tes
     ep.send(REGISTER)
     assert any(i.kind == "message" for i in read_until(ep, "message"))
     ep.close()
+
+
+def test_a_101_without_the_sip_subprotocol_opens_and_is_kept_for_the_checks(test_ca):
+    """RFC 7118 §4.1 wants the server to echo Sec-WebSocket-Protocol: sip; a server that does not
+    is judged by the checks (upgrade_answers), the connection itself is usable."""
+    import socket
+    import threading
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _ = listener.accept()
+        ws = WSConnection(ConnectionType.SERVER)
+        conn.settimeout(2)
+        while True:
+            ws.receive_data(conn.recv(4096))
+            if any(isinstance(e, Request) for e in ws.events()):
+                conn.sendall(ws.send(AcceptConnection()))   # no subprotocol
+                break
+        conn.recv(4096)
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    ep = StreamEndpoint("127.0.0.11", listener.getsockname(), "ws", Wire(), 2.0, ws=WsClient())
+    assert ep.upgrade_answers == [{"status": 101, "subprotocol": None}]
+    assert "Sec-WebSocket-Protocol" in ep.upgrade_note and not ep.closed
+    ep.close()
+    t.join(2)
+    listener.close()
