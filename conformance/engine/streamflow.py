@@ -52,7 +52,6 @@ class StreamEndpoint:
         self.tls = tls
         self.keylog = tls.keylog if tls is not None else None
         self.upgrade_answers: list[dict] = []   # WebSocket: each upgrade's answer, in order
-        self.upgrade_note: str | None = None    # what was wrong with an accepted upgrade
         self._pending: list[Incoming] = []   # what arrived together with the end of a handshake
         deadline = time.monotonic() + timeout
         self.local_ip, self._factory, self._local_port = local_ip, sock_factory, local_port
@@ -115,12 +114,6 @@ class StreamEndpoint:
                 self.upgrade_answers.append({"status": ev.http_status, "subprotocol": None})
             elif ev.ready and self.stack.ws is not None:
                 self.upgrade_answers.append({"status": 101, "subprotocol": self.stack.ws.subprotocol})
-            if ev.error and not ev.http_status and self.stack.ready and self.stack.ws is not None \
-                    and self.stack.ws.subprotocol != "sip":
-                # 101 without Sec-WebSocket-Protocol: sip (RFC 7118 §4.1): the connection is up;
-                # kept in upgrade_answers for the checks to judge, not a reason to stop the case
-                self.upgrade_note = ev.error
-                ev.error = None
             if ev.error or ev.http_status:
                 status = f" (HTTP {ev.http_status})" if ev.http_status and str(ev.http_status) not in (ev.error or "") else ""
                 raise HandshakeError(f"{self._where()}: {ev.error or 'WebSocket upgrade refused'}{status}", self.remote,

@@ -178,9 +178,9 @@ def test_a_401_on_the_upgrade_is_answered_on_a_new_connection(stream_server, tes
     ep.close()
 
 
-def test_a_101_without_the_sip_subprotocol_opens_and_is_kept_for_the_checks(test_ca):
-    """RFC 7118 §4.1 wants the server to echo Sec-WebSocket-Protocol: sip; a server that does not
-    is judged by the checks (upgrade_answers), the connection itself is usable."""
+def test_a_101_without_the_sip_subprotocol_is_a_handshake_error(test_ca):
+    """RFC 7118 §4.1: the server echoes Sec-WebSocket-Protocol: sip; an upgrade accepted without it
+    carries no SIP (the case is inconclusive with the reason); the answer is kept."""
     import socket
     import threading
     from wsproto import ConnectionType, WSConnection
@@ -204,9 +204,7 @@ def test_a_101_without_the_sip_subprotocol_opens_and_is_kept_for_the_checks(test
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
-    ep = StreamEndpoint("127.0.0.11", listener.getsockname(), "ws", Wire(), 2.0, ws=WsClient())
-    assert ep.upgrade_answers == [{"status": 101, "subprotocol": None}]
-    assert "Sec-WebSocket-Protocol" in ep.upgrade_note and not ep.closed
-    ep.close()
+    with pytest.raises(HandshakeError, match="without Sec-WebSocket-Protocol: sip"):
+        StreamEndpoint("127.0.0.11", listener.getsockname(), "ws", Wire(), 2.0, ws=WsClient())
     t.join(2)
     listener.close()
