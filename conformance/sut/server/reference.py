@@ -34,7 +34,13 @@ I/O rules:
   section 7).  Terminating requests reach such a flow only over its connection (the node's
   SendOnFlow); the reference never opens a TLS or WebSocket connection itself (no topology
   needs one: the edge reaches its S-CSCF over UDP/TCP), so a SendToHop over tls/ws/wss fails
-  like an unreachable hop (a WS client's Contact host is ``.invalid``, RFC 7118 section 5).
+  like an unreachable hop (a WS client's Contact host is ``.invalid``, RFC 7118 section 5),
+  except when the hop is the remote end of one of the node's connections (an edge co-located
+  with its UE names its end of the flow in Path): that connection is reused.  The nodes stamp
+  ``received``/``rport`` on the top Via as for TCP (RFC 3261 section 18.2.1: a ``.invalid``
+  sent-by is a domain name, so ``received`` is always added; RFC 7118 section 5.2 is understood
+  to let a WebSocket server leave it out, which the reference does not: the exact text was not
+  available here to quote).
 * UDP: SIP goes to the node; CRLF keep-alives are ignored; STUN Binding requests are answered
   on the same socket (RFC 5626 section 8, :func:`~conformance.sip.stun.stun_response`).
 * Every CRLF ping (TCP) and every non-SIP datagram (STUN, CRLF keep-alive) is reported to the
@@ -546,6 +552,7 @@ class ReferenceCore:
             if self.config.has_fault("tls-flow-survives-close") and conn.flow.transport in ("tls", "wss"):
                 conn.survives = True                    # FAULT: the node is never told
             self._tcp.close(conn)
+
     # -- outgoing connections ----------------------------------------------------------------
     def _connect(self, lst: Listener, address: tuple[str, int], data: bytes, ref: object) -> bool:
         if self._tcp.full:
