@@ -472,6 +472,9 @@ class ReferenceCore:
             sock.close()
             return
         sock.setblocking(False)
+        # Whole messages are written at once; without this, a TLS 1.3 session ticket followed by
+        # the 200 waits for the peer's delayed ACK (Nagle): 40 ms at p90 over TLS.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         flow = self._tcp.new_flow(sock.getsockname(), addr, lst.transport)
         if lst.transport == "tcp":
             self._tcp.add(Connection(sock, flow, lst))
