@@ -209,7 +209,9 @@ class CaseReplay(RunStates):
             return None
         host, port = f.contact_addr or f.addr
         uri = f"sip:{user}@{_host(host)}:{port}"
-        return uri + ";transport=tcp" if f.transport == "tcp" else uri
+        if f.transport in ("tcp", "tls"):
+            return f"{uri};transport={f.transport}"
+        return uri + ";transport=ws" if f.transport in ("ws", "wss") else uri
 
     def context(self, ue: str | None, request, response, why: str) -> CheckContext:
         flows = {n: c for n, f in self.st.flows.items() if (c := self.contact(f)) is not None}
@@ -289,7 +291,7 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
     from ..yamlio.errors import CaseError
     from ..cases.loader import load_case_file
 
-    m = re.match(r"^(?P<id>.+)-(?P<t>udp|tcp)$", capture.stem)
+    m = re.match(r"^(?P<id>.+)-(?P<t>udp|tcp|tls|wss|ws)$", capture.stem)
     cid = case_id or (m.group("id") if m else None)
     files = sorted(case_path.rglob("*.y*ml")) if case_path.is_dir() else [case_path]
     cases = []
@@ -301,7 +303,8 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
                 raise CaseSelectionError(f"cannot load {case_path}: {exc}") from None
     transport = transport or (m.group("t") if m else None)
     if transport is None:
-        raise CaseSelectionError("--transport is needed: the capture's name does not end in -udp / -tcp")
+        raise CaseSelectionError("--transport is needed: the capture's name does not end in "
+                                 "-udp / -tcp / -tls / -ws / -wss")
     found = [c for c in cases if c.id == cid] if cid else (cases if len(cases) == 1 else [])
     if not found:
         ids = ", ".join(c.id for c in cases)
@@ -310,7 +313,8 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
 
 
 def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, transport: str | None = None,
-                 target: str | None = None, strict: bool | None = None) -> tuple[Analysis, dict]:
+                 target: str | None = None, strict: bool | None = None,
+                 tls_keylog: str | None = None) -> tuple[Analysis, dict]:
     case, transport = _select(case_path, capture, case_id, transport)
     bound, role, tstrict, outbound, caps = 4.0, "registrar", False, None, frozenset()
     if target:
@@ -324,7 +328,7 @@ def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, 
         bound, role, tstrict, outbound, caps = (t.timers.response, t.role, t.strict, t.declares("outbound"),
                                                 frozenset(t.capabilities))
     strict = tstrict if strict is None else strict
-    analysis = analyze(str(capture), strict=strict, keep_events=True, outbound=outbound)
+    analysis = analyze(str(capture), strict=strict, keep_events=True, outbound=outbound, tls_keylog=tls_keylog)
     replay = CaseReplay(case, transport, analysis.events or [], strict=strict, bound=bound,
                         edge_emulated=role == "registrar", capabilities=caps)
     steps, verdict, reason, classification = replay.run()
