@@ -151,3 +151,32 @@ def test_samples(name, verdict):
     doc = to_dict(analyze(str(SAMPLES / name)))
     assert doc["verdict"] == verdict
     assert doc["sip"]["messages"] == (0 if "no-keys" in name else 6)
+
+
+def test_permessage_deflate_frames_are_inflated():
+    """A client and server that agreed on permessage-deflate (RFC 7692; browsers offer it): the
+    decoder reads the 101's extension and inflates both directions' messages."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+    from wsproto.extensions import PerMessageDeflate
+
+    from conformance.analysis.wsdecode import WsDecoder
+    from conformance.sip.framing import Message
+
+    client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
+    dec = WsDecoder()
+    up = client.send(Request(host="ims.test", target="/", subprotocols=["sip"], extensions=[PerMessageDeflate()]))
+    server.receive_data(up)
+    req = next(server.events())
+    answer = server.send(AcceptConnection(subprotocol="sip", extensions=[PerMessageDeflate()]))
+    client.receive_data(answer)
+    list(client.events())
+    assert b"permessage-deflate" in answer
+    sip = "OPTIONS sip:ims.test SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" * 1
+    c2s = client.send(TextMessage(data=sip)) + client.send(TextMessage(data=sip))
+    s2c = server.send(TextMessage(data=sip.replace("OPTIONS sip", "INFO sip")))
+    assert sip.encode() not in c2s  # compressed on the wire
+    out = [dec.feed(True, up), dec.feed(False, answer), dec.feed(True, c2s), dec.feed(False, s2c)]
+    assert req.subprotocols == ["sip"] and dec.status == 101
+    assert out[2].frames == [Message(sip.encode())] * 2
+    assert out[3].frames == [Message(sip.replace("OPTIONS sip", "INFO sip").encode())]
