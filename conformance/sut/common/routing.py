@@ -98,6 +98,17 @@ def is_own_uri(uri: SipUri, address: tuple[str, int], names: tuple[str, ...] = (
     return same_host(uri.host, address[0]) and (uri.port or DEFAULT_PORT) == address[1]
 
 
+def names_listener(uri: SipUri, listeners: dict[str, tuple[str, int]]) -> bool:
+    """True when the URI names one of an element's TLS / WS / WSS listeners (``listeners``:
+    transport -> (host, port)); an absent port is 5061 for sips: or transport=tls (RFC 3261
+    section 19.1.2), else 5060."""
+    if not uri.is_sip or not listeners:
+        return False
+    tls = uri.scheme == "sips" or (uri.param("transport") or "").lower() == "tls"
+    port = uri.port or (5061 if tls else DEFAULT_PORT)
+    return any(same_host(uri.host, host) and port == p for host, p in listeners.values())
+
+
 def top_route(msg: Request) -> SipUri | None:
     routes = msg.values("Route")
     if not routes:
@@ -159,5 +170,5 @@ def canonical_aor(uri: SipUri) -> str:
 
 
 __all__ = ["bracket", "canonical_aor", "copy_message", "derived_branch", "hop_of_uri", "is_own_uri",
-           "max_forwards", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
+           "max_forwards", "names_listener", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
            "top_route", "udp_destination", "uri_transport", "via_value"]
