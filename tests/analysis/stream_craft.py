@@ -9,7 +9,6 @@ TLS records and WebSocket frames in memory; the bytes go into TCP segments (the 
 
 from __future__ import annotations
 
-import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -25,32 +24,21 @@ from conformance.wire.testca import ensure_test_ca  # noqa: E402
 
 AOR = "sip:ue@ims.test"
 INSTANCE = "<urn:uuid:00000000-0000-1000-8000-0000000000ws>"
-UE = ("127.0.0.1", 40001)
+UE = ("127.0.0.2", 40001)
 PORTS = {"tcp": 5060, "tls": 5061, "ws": 8080, "wss": 8443}
 WS_HOST = "k3x9df2.invalid"
 
 
 def write_pcapng(path: Path, packets: list[tuple[float, bytes]], keylog: bytes = b"", *,
                  dsb_last: bool = False) -> Path:
-    """Ethernet packets as pcapng (SHB, IDB, a DSB with the NSS key log when given, EPBs;
-    ``dsb_last``: the DSB after the packets)."""
-    def block(btype: int, body: bytes) -> bytes:
-        body += b"\0" * (-len(body) % 4)
-        n = 12 + len(body)
-        return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+    """The tester's pcapng writer (engine/pcapng.py); ``dsb_last``: the Decryption Secrets Block
+    after the packets instead of before them (a file written so must still decrypt)."""
+    from conformance.engine import pcapng
 
-    out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
-           block(1, struct.pack("<HHI", 1, 0, 262144))]
-    dsb = [block(0x0A, struct.pack("<II", 0x544C534B, len(keylog)) + keylog)] if keylog else []
     if not dsb_last:
-        out += dsb
-    for when, data in packets:
-        us = int(round(when * 1_000_000))
-        out.append(block(6, struct.pack("<IIIII", 0, us >> 32, us & 0xFFFFFFFF, len(data), len(data)) + data))
-    if dsb_last:
-        out += dsb
+        return pcapng.write_pcapng(path, packets, keylog)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join(out))
+    path.write_bytes(pcapng.pcapng_bytes(packets) + pcapng.dsb(keylog))
     return path
 
 
@@ -82,7 +70,7 @@ def ok(request: bytes, listed: bool = True) -> bytes:
               f"CSeq: {req.get('CSeq')}"]
     if listed:
         lines.append(f"Contact: {contact_of(req)};expires=600")
-    lines += ["Require: outbound", "Content-Length: 0"]
+    lines += ["Require: outbound", "Supported: outbound, path", "Content-Length: 0"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
