@@ -652,11 +652,12 @@ class ReferenceCore:
                 lst.udp.sendto(action.data, (host, port))
                 return True
             for conn in self._tcp:
-                # the node's connection to that address (RFC 5626 §7: reuse the flow), whatever
-                # its stream layer: a Path's transport=tls / ws reads as tcp here (routing.py), and a
-                # tls/ws/wss connection came in on the node's own stream listener, not on ``lst``
-                if conn.listener.node is lst.node \
-                        and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
+                # the connection to that address (RFC 5626 §7: reuse the flow); a tls/ws/wss one
+                # came in on the node's own stream listener, not on ``lst``, and a Path's
+                # transport=tls / ws reads as tcp here (routing.py)
+                mine = (conn.listener is lst and conn.flow.transport == action.transport) or (
+                    conn.listener.node is lst.node and conn.flow.transport in ("tls", "ws", "wss"))
+                if mine and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
                     return self._tcp.send(conn, action.data, action.ref)
             if action.transport != "tcp":
                 return False            # no outgoing TLS / WebSocket connections (module doc)
