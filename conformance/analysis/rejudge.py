@@ -48,6 +48,8 @@ class _Flow:
     token: str | None = None
     # the Contact's (host, port) when it is not the flow's own address (engine/nat_contact.py)
     contact_addr: tuple[str, int] | None = None
+    # ws / wss: the client's .invalid host of its Via and Contact (RFC 7118 §5.2), not an address
+    ws_host: str | None = None
 
 
 @dataclass
@@ -175,11 +177,17 @@ class CaseReplay(RunStates):
             host, port = contacts[0].uri.host.strip("[]"), contacts[0].uri.port
             if (host, port) != tuple(flow.addr) and alt_ip(flow.addr[0]) == host:
                 flow.contact_addr = (host, port)
+        ws = flow.transport in ("ws", "wss")
         for c in contacts:
             if c.uri is None:
                 continue
             at = (c.uri.host.strip("[]"), c.uri.port)
-            if at != tuple(flow.addr) and at != flow.contact_addr:
+            if ws:  # the flow's Contact names its .invalid host, whatever the socket's address
+                host = (c.uri.host or "").lower()
+                if not host.endswith(".invalid") or (flow.ws_host is not None and host != flow.ws_host):
+                    continue
+                flow.ws_host = host
+            elif at != tuple(flow.addr) and at != flow.contact_addr:
                 continue
             if c.uri.user:
                 self.st.users.setdefault(flow.ue, c.uri.user)
@@ -207,6 +215,8 @@ class CaseReplay(RunStates):
         user = self.st.users.get(f.ue)
         if f.addr is None or user is None:
             return None
+        if f.ws_host is not None:
+            return f"sip:{user}@{f.ws_host};transport=ws"
         host, port = f.contact_addr or f.addr
         uri = f"sip:{user}@{_host(host)}:{port}"
         if f.transport in ("tcp", "tls"):
