@@ -23,6 +23,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from .tlskeys import TlsKeys, pcapng_secrets
+
 # Problem kinds (the command maps each to its own exit status).
 NOT_A_CAPTURE = "not a capture"
 TRUNCATED = "truncated"
@@ -226,10 +228,15 @@ class _FastPcapReader:
 class CaptureReader:
     """Iterate the UDP/TCP segments of a capture; ``problems`` says what stopped or spoiled it."""
 
-    def __init__(self, path: str | os.PathLike, *, chunked: bool = True):
+    def __init__(self, path: str | os.PathLike, *, chunked: bool = True, keylog: str | None = None):
         self.path = os.fspath(path)
         self.problems: list[Problem] = []
         self.stats = CaptureStats()
+        # TLS secrets: a key log file given by the user, and a pcapng's Decryption Secrets Blocks
+        # (read when the file is opened)
+        self.keys = TlsKeys()
+        if keylog:
+            self.keys.add_file(keylog)
         self.chunked = chunked  # classic pcap in large chunks (False: a record at a time, as pcapng)
 
     def _open(self):
@@ -259,6 +266,9 @@ class CaptureReader:
             self.problems.append(Problem(NOT_A_CAPTURE, f"{self.path}: not a pcap or pcapng file ({exc})"))
             return None
         self.stats.format = "pcapng" if type(reader).__name__.startswith("RawPcapNg") else "pcap"
+        if self.stats.format == "pcapng" and not isinstance(reader.f, gzip.GzipFile):
+            for n, text in enumerate(pcapng_secrets(self.path), 1):
+                self.keys.add_text(text, f"Decryption Secrets Block {n}")
         return reader
 
     def __iter__(self) -> Iterator[Segment]:

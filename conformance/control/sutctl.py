@@ -122,12 +122,22 @@ class SutController:
             return
         spec = FaultSpec(fault=m.fault, delay=m.delay, count=m.count, interval=m.interval, host=m.host,
                          port=m.port, seed=m.seed)
+        t = self.target
+        # tls / ws / wss: the proxy terminates them on both sides, its own listeners replace the
+        # SUT's in the profile the tester reads (the SUT's stay its next hop)
+        streams = {tr: t.port_of(tr) for tr in ("tls", "ws", "wss") if tr in t.transports and t.port_of(tr)}
+        tls = ws = None
+        if streams:
+            from ..engine.streamsetup import tls_client, ws_client
+
+            tls, ws = tls_client(t, None), ws_client(t)
         try:
-            self._relay = Relay(spec, self.address, tuple(self.target.transports)).start()
+            self._relay = Relay(spec, self.address, tuple(t.transports), streams, tls, ws).start()
         except OSError as exc:
             self.stop()
             raise SutStartError(f"cannot start the mangling proxy on {m.host}:{m.port}: {exc}") from exc
         self.address = self._relay.address
+        t.ports.update(self._relay.ports)
 
     def _cwd(self) -> Path:
         return Path(self.target.path).resolve().parent if self.target.path else Path.cwd()

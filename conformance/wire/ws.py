@@ -33,6 +33,7 @@ class WsClient:
 class WsServer:
     subprotocols: tuple = ("sip",)
     require_auth: str | None = None  # a WWW-Authenticate value: 401 until Authorization is sent
+    fragment: int = 0  # > 0: split every message into frames of at most this many bytes (a fault)
     echo_subprotocol: bool = True  # False: 101 without Sec-WebSocket-Protocol (a server fault)
 
 
@@ -146,7 +147,7 @@ class WsLayer:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        size = self.client.fragment if self.client else 0
+        size = (self.client or self.server).fragment if (self.client or self.server) else 0
         if size <= 0 or len(data) <= size:
             return self.conn.send(TextMessage(data=text) if text is not None else BytesMessage(data=data))
         out = b""
