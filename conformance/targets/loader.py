@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator
 
 from ..yamlio.errors import TargetError
 from ..yamlio.source import did_you_mean, format_path, line_of, load_documents, plain, show, validate
-from .model import DigestAuthProfile, EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target, Timers
+from .model import (DigestAuthProfile, EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target,
+                    Timers, TlsProfile, WsProfile)
 
 __all__ = ["KNOWN_CAPABILITIES", "SCHEMA_PATH", "TargetError", "load_target", "target_from_dict"]
 
@@ -257,8 +258,22 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                                 "(the SUT sees the username, nothing else)", au, "password", ["auth", "password"])
             auth.password = au["password"]
         auth.credentials = {str(k): str(v) for k, v in plain(au.get("credentials", {})).items()}
+    if "ports" in data:
+        kwargs["ports"] = {str(k): int(v) for k, v in plain(data["ports"]).items()}
+        for k in kwargs["ports"]:
+            if k not in kwargs.get("transports", ["udp", "tcp"]):
+                raise error(f"ports: {k} is given but transports does not list {k}", data["ports"], k,
+                            ["ports", k])
+    for t in ("ws", "wss"):
+        if t in kwargs.get("transports", []) and t not in kwargs.get("ports", {}) and "embedded" not in data:
+            raise error(f"transports lists {t} but ports: gives no {t} port (there is no default "
+                        f"port for SIP over WebSocket)", data, "transports", ["transports"])
+    tls = TlsProfile(**plain(data["tls"])) if "tls" in data else TlsProfile()
+    ws = WsProfile(**plain(data["ws"])) if "ws" in data else WsProfile()
     return Target(
         name=data["name"],
+        tls=tls,
+        ws=ws,
         sec_agree=sec,
         auth=auth,
         identities=Identities(**ids),

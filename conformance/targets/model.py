@@ -110,6 +110,25 @@ class MangleSpec:
 
 
 @dataclass
+class TlsProfile:
+    """What the tester trusts and shows on TLS/WSS flows (conformance.wire.tlsconf.TlsClient)."""
+
+    ca: str | None = "test-ca"  # a file (resolved against the profile's folder) or test-ca
+    server_name: str | None = None  # None: the target's domain
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+
+
+@dataclass
+class WsProfile:
+    """The WebSocket upgrade (RFC 6455 §4.1, RFC 7118 §4) of ws/wss flows."""
+
+    path: str = "/"
+    host: str | None = None  # None: the target's domain
+
+
+@dataclass
 class Target:
     name: str
     description: str = ""
@@ -117,6 +136,10 @@ class Target:
     host: str = "127.0.0.1"
     port: int = 5060  # 0 with an embedded SUT: pick a free port
     transports: list[str] = field(default_factory=lambda: ["udp", "tcp"])
+    # Where tls / ws / wss are served (udp and tcp use ``port``); 0 with an embedded SUT: free.
+    ports: dict[str, int] = field(default_factory=dict)
+    tls: TlsProfile = field(default_factory=TlsProfile)
+    ws: WsProfile = field(default_factory=WsProfile)
     domain: str = "ims.test"
     capabilities: list[str] = field(default_factory=list)
     ue_addresses: list[str] = field(default_factory=lambda: ["127.0.0.11", "127.0.0.12", "127.0.0.13"])
@@ -149,6 +172,14 @@ class Target:
     # the SUT's address in the other family for dual-stack flows.
     topology: object | None = None
     alt_host: str | None = None
+
+    def port_of(self, transport: str) -> int:
+        """The SUT's port for a transport: ``port`` for udp/tcp, ``ports[transport]`` else (the
+        loader requires it for a declared tls/ws/wss, except that tls defaults to 5061, RFC 3261
+        §19.1.2, and an embedded SUT picks free ports)."""
+        if transport in ("udp", "tcp"):
+            return self.port
+        return self.ports.get(transport, 5061 if transport == "tls" and self.embedded is None else 0)
 
     def declares(self, capability: str) -> bool:
         return capability in self.capabilities
