@@ -1,0 +1,211 @@
+"""Real SIP clients register through the embedded reference edge (issue 19 part 5):
+
+* JsSIP 3.13 under Node (clients/jssip/register.js) over WebSocket (ws://) and secure
+  WebSocket (wss://), RFC 7118;
+* baresip 1.0 (Debian's baresip-core) over TLS with ``sipnat=outbound``.
+
+The reference runs as a core (its edge, the P-CSCF, in front of its S-CSCF) serving TLS, WS and
+WSS with the suite's test CA and writing its TLS keys (``tls_keylog``). Each client's traffic on
+the edge's port is captured with dumpcap, the keys injected as a Decryption Secrets Block, and
+the capture judged by ``conformance analyze``; tshark must decode the SIP inside.
+
+Each test asserts what the RFCs make the edge and registrar do for such a client: the binding
+exists keyed by the client's instance-id and reg-id (RFC 5626 §6 ¶8), the 2xx carries
+``Require: outbound`` when the client asked for outbound (``Supported: outbound`` and a reg-id:
+§6 ¶8, as the client saw it), the de-registration removes it, and analyze finds no fail.
+
+Skipped, with the reason, when node / the npm modules / baresip / dumpcap are missing
+(scripts/install-clients.sh installs the clients; `make tools` calls it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conformance.interop.baresip import BaresipAccount
+from conformance.interop.capture import Capture, capture_missing, inject_secrets
+from conformance.interop.clients import BaresipClient, JssipClient, baresip_missing, jssip_missing
+
+DOMAIN = "ims.test"
+FLOW_TIMER = 5          # the edge's Flow-Timer: short, so a client's keep-alive shows in the hold
+HOLD = FLOW_TIMER + 3   # how long a registered client keeps its flow before it de-registers
+REGISTER_BOUND = 20.0
+
+
+def _reference_missing() -> str | None:
+    from conformance.sut.config import SutConfig
+
+    fields = getattr(SutConfig, "__dataclass_fields__", {})
+    missing = [f for f in ("tls_port", "ws_port", "wss_port", "tls_keylog") if f not in fields]
+    if missing:
+        return f"the reference serves no TLS/WS/WSS yet (SutConfig lacks {', '.join(missing)})"
+    return None
+
+
+pytestmark = [pytest.mark.skipif(capture_missing() is not None, reason=capture_missing() or ""),
+              pytest.mark.skipif(_reference_missing() is not None, reason=_reference_missing() or "")]
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    """The reference core (edge + S-CSCF) with TLS, WS and WSS listeners and a server key log."""
+    from conformance.sut.config import SutConfig
+    from conformance.sut.server.reference import ReferenceCore
+    from conformance.wire.testca import ensure_test_ca
+
+    folder = tmp_path_factory.mktemp("interop")
+    ca = ensure_test_ca()
+    keylog = folder / "reference.keys"
+    config = SutConfig(topology="core", domain=DOMAIN, flow_timer=FLOW_TIMER, flow_grace=30.0,
+                       tls_port=0, ws_port=0, wss_port=0, tls_keylog=str(keylog))
+    core = ReferenceCore(config)
+    core.start()
+    try:
+        yield core, ca, keylog, folder
+    finally:
+        core.stop()
+
+
+def _analyze(pcap, out_json) -> tuple[int, dict]:
+    import json
+
+    from conformance.analysis.cli import main as analyze
+
+    rc = analyze([str(pcap), "--json", str(out_json), "-q", "-j", "1"])
+    return rc, json.loads(out_json.read_text()) if out_json.exists() else {}
+
+
+def _failed_rules(report: dict) -> list[str]:
+    return [f"{r['rule']} ({r['ref']}): {[f.get('detail') or f for f in r.get('findings', []) if f.get('verdict') == 'fail'][:3]}"
+            for r in report.get("rules", []) if r.get("verdict") == "fail"]
+
+
+def _tshark_sip(pcap, decode_as: list[str]) -> list[str]:
+    """The SIP first lines tshark decodes in the capture (with the given decode-as rules)."""
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.skip("tshark not installed (scripts/install-tools.sh)")
+    proc = subprocess.run([tshark, "-r", str(pcap), *decode_as, "-Y", "sip", "-T", "fields",
+                           "-e", "sip.Request-Line", "-e", "sip.Status-Line"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _binding(core, aor: str, instance: str):
+    from conformance.sut.registrar.bindings import instance_key
+
+    found = [b for b in core.lookup(aor) if b.instance and instance_key(b.instance) == instance_key(instance)]
+    return found
+
+
+# -- JsSIP over WS and WSS ------------------------------------------------------------------------
+
+@pytest.mark.skipif(jssip_missing() is not None, reason=jssip_missing() or "")
+@pytest.mark.parametrize("transport", ["ws", "wss"])
+def test_jssip_registers_through_the_edge(edge, transport):
+    core, ca, server_keys, folder = edge
+    port = core.ports[transport]
+    aor = f"sip:jssip-{transport}-{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    instance = f"urn:uuid:{uuid.uuid4()}"
+    node_keys = folder / f"jssip-{transport}.keys"
+    raw = folder / f"jssip-{transport}.pcapng"
+    with Capture(raw, [port], max_seconds=60):
+        with JssipClient(aor, f"{transport}://127.0.0.1:{port}/", str(ca.ca_cert), instance, expires=300,
+                         hold=HOLD + 10, keylog=str(node_keys) if transport == "wss" else None) as client:
+            outcome = client.wait_outcome(REGISTER_BOUND)
+            assert outcome is not None, f"no outcome within {REGISTER_BOUND} s: {client.output[-20:]}"
+            assert outcome.registered, f"JsSIP did not register: {outcome}"
+            # what JsSIP sent: Supported: outbound and a Contact with +sip.instance and reg-id
+            assert "outbound" in ",".join(outcome.sent("Supported"))
+            contact = outcome.sent("Contact")[0]
+            assert f'+sip.instance="<{instance}>"' in contact and ";reg-id=1" in contact
+            assert outcome.sent("Via")[0].startswith(f"SIP/2.0/{transport.upper()} ")
+            # it asked for outbound: the 2xx it got carries Require: outbound (RFC 5626 §6 ¶8)
+            assert "outbound" in ",".join(outcome.received("Require")).lower()
+            bindings = _binding(core, aor, instance)
+            assert [b.reg_id for b in bindings] == [1], f"bindings of {aor}: {core.lookup(aor)}"
+            assert bindings[0].outbound
+            time.sleep(HOLD)                          # the flow held: keep-alives, if any
+            transcript = client.stop()
+    assert transcript is not None and transcript.code == 0, client.output[-20:]
+    assert _binding(core, aor, instance) == [], "the de-REGISTER (expires=0) left the binding"
+    pcap = raw
+    if transport == "wss":
+        pcap = inject_secrets(raw, [server_keys, node_keys], folder / f"jssip-{transport}-dsb.pcapng")
+        decode = ["-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},http"]
+    else:
+        decode = ["-d", f"tcp.port=={port},http"]
+    lines = _tshark_sip(pcap, decode)
+    assert sum(line.startswith("REGISTER ") for line in lines) == 2, lines   # register, de-register
+    rc, report = _analyze(pcap, folder / f"jssip-{transport}.json")
+    assert report.get("registrations"), f"analyze judged no registration in {pcap} (exit {rc})"
+    assert rc == 0 and not _failed_rules(report), _failed_rules(report)
+
+
+# -- baresip over TLS -----------------------------------------------------------------------------
+
+def _free_port_pair() -> int:
+    """A port P with P (UDP and TCP) and P+1 (TLS) free on loopback: baresip's sip_listen."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 65534:
+            continue
+        try:
+            socks = []
+            for p, kind in ((port, socket.SOCK_STREAM), (port, socket.SOCK_DGRAM), (port + 1, socket.SOCK_STREAM)):
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port pair for baresip")
+
+
+@pytest.mark.skipif(baresip_missing() is not None, reason=baresip_missing() or "")
+def test_baresip_registers_over_tls_through_the_edge(edge):
+    core, ca, server_keys, folder = edge
+    port = core.ports["tls"]
+    aor = f"sip:baresip-{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    instance = f"urn:uuid:{uuid.uuid4()}"
+    account = BaresipAccount(aor=aor, proxy=("127.0.0.1", port), ca_file=str(ca.ca_cert), instance=instance,
+                             listen_port=_free_port_pair(), regint=300)
+    raw = folder / "baresip-tls.pcapng"
+    with Capture(raw, [port], max_seconds=60):
+        with BaresipClient(account, folder / "baresip", max_seconds=60) as client:
+            ev = client.wait_registration(REGISTER_BOUND)
+            assert ev is not None, f"no registration outcome within {REGISTER_BOUND} s: {client.log.lines[-20:]}"
+            assert ev.ok and ev.transport == "TLS", f"baresip did not register: {ev}"
+            register = client.log.sent("REGISTER")[0]
+            assert "outbound" in ",".join(register.headers("Supported"))
+            contact = register.headers("Contact")[0]
+            assert f'+sip.instance="<{instance}>"' in contact and ";reg-id=1" in contact
+            assert register.headers("Via")[0].startswith("SIP/2.0/TLS ")
+            ok = next(m for m in client.log.messages if not m.outgoing and m.first_line.startswith("SIP/2.0 2"))
+            assert "outbound" in ",".join(ok.headers("Require")).lower()
+            bindings = _binding(core, aor, instance)
+            assert [b.reg_id for b in bindings] == [1], f"bindings of {aor}: {core.lookup(aor)}"
+            client.pump(HOLD)
+            log = client.stop()
+    assert len(log.sent("REGISTER")) == 2, [m.first_line for m in log.messages]    # and the de-REGISTER
+    assert _binding(core, aor, instance) == [], "the de-REGISTER (expires=0) left the binding"
+    pcap = inject_secrets(raw, [server_keys], folder / "baresip-tls-dsb.pcapng")
+    decode = [] if port == 5061 else ["-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},sip"]
+    lines = _tshark_sip(pcap, decode)
+    assert sum(line.startswith("REGISTER ") for line in lines) == 2, lines
+    rc, report = _analyze(pcap, folder / "baresip-tls.json")
+    assert report.get("registrations"), f"analyze judged no registration in {pcap} (exit {rc})"
+    assert rc == 0 and not _failed_rules(report), _failed_rules(report)
