@@ -281,6 +281,8 @@ class ReferenceCore:
             sock = bind_stream(self._host, transport, port)
             self._streams.append(Listener(f"{self._listeners[0].name}-{transport}", node,
                                           sock.getsockname()[1], tcp=sock, transport=transport))
+            if isinstance(getattr(node, "stream_addresses", None), dict):
+                node.stream_addresses[transport] = (self._host, sock.getsockname()[1])
 
     def _start_ims(self) -> None:
         """Bind the P-CSCF's protected ports and open its ESP mailbox."""
