@@ -56,6 +56,14 @@ pytestmark = [pytest.mark.skipif(capture_missing() is not None, reason=capture_m
               pytest.mark.skipif(_reference_missing() is not None, reason=_reference_missing() or "")]
 
 
+def _free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
     """The reference core (edge + S-CSCF) with TLS, WS and WSS listeners and a server key log."""
@@ -66,8 +74,10 @@ def edge(tmp_path_factory):
     folder = tmp_path_factory.mktemp("interop")
     ca = ensure_test_ca()
     keylog = folder / "reference.keys"
+    # TLS on a free port, not 5061 (which tls_port=0 tries first): the Kamailio tls-ws profile
+    # listens there, and make test runs test files side by side
     config = SutConfig(topology="core", domain=DOMAIN, flow_timer=FLOW_TIMER, flow_grace=30.0,
-                       tls_port=0, ws_port=0, wss_port=0, tls_keylog=str(keylog))
+                       tls_port=_free_tcp_port(), ws_port=0, wss_port=0, tls_keylog=str(keylog))
     core = ReferenceCore(config)
     core.start()
     try:
