@@ -20,8 +20,6 @@ Skipped, with the reason, when node / the npm modules / baresip / dumpcap are mi
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
 
@@ -30,6 +28,7 @@ import pytest
 from conformance.interop.baresip import BaresipAccount
 from conformance.interop.capture import Capture, capture_missing, inject_secrets
 from conformance.interop.clients import BaresipClient, JssipClient, baresip_missing, jssip_missing
+from interop_helpers import analyze, failed_rules, free_port_pair, free_tcp_port, tshark_sip
 
 DOMAIN = "ims.test"
 # The edge's Flow-Timer (RFC 5626 §4.4: "The UA MUST send keep-alives at least as often as this
@@ -56,14 +55,6 @@ pytestmark = [pytest.mark.skipif(capture_missing() is not None, reason=capture_m
               pytest.mark.skipif(_reference_missing() is not None, reason=_reference_missing() or "")]
 
 
-def _free_tcp_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory):
     """The reference core (edge + S-CSCF) with TLS, WS and WSS listeners and a server key log."""
@@ -77,39 +68,13 @@ def edge(tmp_path_factory):
     # TLS on a free port, not 5061 (which tls_port=0 tries first): the Kamailio tls-ws profile
     # listens there, and make test runs test files side by side
     config = SutConfig(topology="core", domain=DOMAIN, flow_timer=FLOW_TIMER, flow_grace=30.0,
-                       tls_port=_free_tcp_port(), ws_port=0, wss_port=0, tls_keylog=str(keylog))
+                       tls_port=free_tcp_port(), ws_port=0, wss_port=0, tls_keylog=str(keylog))
     core = ReferenceCore(config)
     core.start()
     try:
         yield core, ca, keylog, folder
     finally:
         core.stop()
-
-
-def _analyze(pcap, out_json) -> tuple[int, dict]:
-    import json
-
-    from conformance.analysis.cli import main as analyze
-
-    rc = analyze([str(pcap), "--json", str(out_json), "-q", "-j", "1"])
-    return rc, json.loads(out_json.read_text()) if out_json.exists() else {}
-
-
-def _failed_rules(report: dict) -> list[str]:
-    return [f"{r['rule']} ({r['ref']}): {[f.get('detail') or f for f in r.get('findings', []) if f.get('verdict') == 'fail'][:3]}"
-            for r in report.get("rules", []) if r.get("verdict") == "fail"]
-
-
-def _tshark_sip(pcap, decode_as: list[str]) -> list[str]:
-    """The SIP first lines tshark decodes in the capture (with the given decode-as rules)."""
-    tshark = shutil.which("tshark")
-    if tshark is None:
-        pytest.skip("tshark not installed (scripts/install-tools.sh)")
-    proc = subprocess.run([tshark, "-r", str(pcap), *decode_as, "-Y", "sip", "-T", "fields",
-                           "-e", "sip.Request-Line", "-e", "sip.Status-Line"],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
 
 
 def _binding(core, aor: str, instance: str):
@@ -156,39 +121,14 @@ def test_jssip_registers_through_the_edge(edge, transport):
         decode = ["-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},http"]
     else:
         decode = ["-d", f"tcp.port=={port},http"]
-    lines = _tshark_sip(pcap, decode)
+    lines = tshark_sip(pcap, decode)
     assert sum(line.startswith("REGISTER ") for line in lines) == 2, lines   # register, de-register
-    rc, report = _analyze(pcap, folder / f"jssip-{transport}.json")
+    rc, report = analyze(pcap, folder / f"jssip-{transport}.json")
     assert report.get("registrations"), f"analyze judged no registration in {pcap} (exit {rc})"
-    assert rc == 0 and not _failed_rules(report), _failed_rules(report)
+    assert rc == 0 and not failed_rules(report), failed_rules(report)
 
 
 # -- baresip over TLS -----------------------------------------------------------------------------
-
-def _free_port_pair() -> int:
-    """A port P with P (UDP and TCP) and P+1 (TLS) free on loopback: baresip's sip_listen."""
-    import socket
-
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port >= 65534:
-            continue
-        try:
-            socks = []
-            for p, kind in ((port, socket.SOCK_STREAM), (port, socket.SOCK_DGRAM), (port + 1, socket.SOCK_STREAM)):
-                s = socket.socket(socket.AF_INET, kind)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return port
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port pair for baresip")
-
 
 @pytest.mark.skipif(baresip_missing() is not None, reason=baresip_missing() or "")
 def test_baresip_registers_over_tls_through_the_edge(edge):
@@ -197,7 +137,7 @@ def test_baresip_registers_over_tls_through_the_edge(edge):
     aor = f"sip:baresip-{uuid.uuid4().hex[:8]}@{DOMAIN}"
     instance = f"urn:uuid:{uuid.uuid4()}"
     account = BaresipAccount(aor=aor, proxy=("127.0.0.1", port), ca_file=str(ca.ca_cert), instance=instance,
-                             listen_port=_free_port_pair(), regint=300)
+                             listen_port=free_port_pair(), regint=300)
     raw = folder / "baresip-tls.pcapng"
     with Capture(raw, [port], max_seconds=60):
         with BaresipClient(account, folder / "baresip", max_seconds=60) as client:
@@ -219,10 +159,10 @@ def test_baresip_registers_over_tls_through_the_edge(edge):
     assert _binding(core, aor, instance) == [], "the de-REGISTER (expires=0) left the binding"
     pcap = inject_secrets(raw, [server_keys], folder / "baresip-tls-dsb.pcapng")
     decode = [] if port == 5061 else ["-d", f"tcp.port=={port},tls", "-d", f"tls.port=={port},sip"]
-    lines = _tshark_sip(pcap, decode)
+    lines = tshark_sip(pcap, decode)
     assert sum(line.startswith("REGISTER ") for line in lines) == 2, lines
-    rc, report = _analyze(pcap, folder / "baresip-tls.json")
+    rc, report = analyze(pcap, folder / "baresip-tls.json")
     assert report.get("registrations"), f"analyze judged no registration in {pcap} (exit {rc})"
-    assert rc == 0 and not _failed_rules(report), _failed_rules(report)
+    assert rc == 0 and not failed_rules(report), failed_rules(report)
     # its CRLF keep-alive inside TLS, answered by the edge's pong (RFC 5626 §4.4.1)
     assert report["sip"]["crlf_pings"] >= 1 and report["sip"]["crlf_pongs"] >= 1, report["sip"]

@@ -1,0 +1,63 @@
+"""Helpers of the real-client tests (tests/interop): free ports, tshark, analyze."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def analyze(pcap, out_json) -> tuple[int, dict]:
+    from conformance.analysis.cli import main
+
+    rc = main([str(pcap), "--json", str(out_json), "-q", "-j", "1"])
+    return rc, json.loads(out_json.read_text()) if out_json.exists() else {}
+
+
+def failed_rules(report: dict) -> list[str]:
+    return [f"{r['rule']} ({r['ref']}): {[f.get('detail') or f for f in r.get('findings', []) if f.get('verdict') == 'fail'][:3]}"
+            for r in report.get("rules", []) if r.get("verdict") == "fail"]
+
+
+def tshark_sip(pcap, decode_as: list[str]) -> list[str]:
+    """The SIP first lines tshark decodes in the capture (with the given decode-as rules)."""
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.skip("tshark not installed (scripts/install-tools.sh)")
+    proc = subprocess.run([tshark, "-r", str(pcap), *decode_as, "-Y", "sip", "-T", "fields",
+                           "-e", "sip.Request-Line", "-e", "sip.Status-Line"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def free_port_pair() -> int:
+    """A port P with P (UDP and TCP) and P+1 (TLS) free on loopback: baresip's sip_listen."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 65534:
+            continue
+        try:
+            socks = []
+            for p, kind in ((port, socket.SOCK_STREAM), (port, socket.SOCK_DGRAM), (port + 1, socket.SOCK_STREAM)):
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port pair for baresip")
