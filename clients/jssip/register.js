@@ -9,8 +9,8 @@
 //   INSTANCE  urn:uuid:... (JsSIP puts it in +sip.instance with reg-id=1)
 //   EXPIRES   the Expires it asks for
 //   HOLD      after the outcome, how long (seconds, default 0) it keeps the flow open (answering
-//             the server's keep-alives) before it de-registers and closes; a line on stdin or
-//             stdin's end cuts the hold short.
+//             the server's keep-alives, and a MESSAGE with 200) before it de-registers and closes;
+//             a line on stdin or stdin's end cuts the hold short.
 //
 // It prints one JSON line when the registration succeeded or failed ({"event": "registered" |
 // "failed", ...} with the REGISTER it sent and the response's status and headers), and one more
@@ -163,6 +163,9 @@ function hold(code) {
 }
 
 ua.on('connected', () => ua.register());
+// a MESSAGE reaching it (a terminating request over its flow) is answered 200 (JsSIP answers 405
+// when nobody listens)
+ua.on('newMessage', () => {});
 ua.on('registered', ({ response }) => {
   clearTimeout(registerTimer);
   outcome = 0;

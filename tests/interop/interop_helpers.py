@@ -1,4 +1,4 @@
-"""Helpers of the real-client tests (tests/interop): free ports, tshark, analyze."""
+"""Helpers of the real-client tests (tests/interop): free ports, tshark, analyze, a PEER."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import shutil
 import socket
 import subprocess
+import time
+import uuid
 
 import pytest
 
@@ -61,3 +63,30 @@ def free_port_pair() -> int:
             for s in socks:
                 s.close()
     raise RuntimeError("no free port pair for baresip")
+
+
+def peer_message(core: tuple[str, int], aor: str, timeout: float = 10.0) -> int | None:
+    """A PEER (UDP, from 127.0.0.30) sends a MESSAGE for ``aor`` to the S-CSCF at ``core``: the
+    final status it gets within ``timeout`` (None: none)."""
+    from conformance.sip.message import Response, parse_message
+
+    call_id = f"interop-{uuid.uuid4().hex[:12]}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.30", 0))
+        host, port = sock.getsockname()
+        text = (f"MESSAGE {aor} SIP/2.0\r\nVia: SIP/2.0/UDP {host}:{port};branch=z9hG4bK-{call_id};rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:peer@example.test>;tag=p1\r\nTo: <{aor}>\r\n"
+                f"Call-ID: {call_id}\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: 5\r\n\r\nhello")
+        sock.sendto(text.encode(), core)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                data, _ = sock.recvfrom(65536)
+            except socket.timeout:
+                break
+            msg = parse_message(data)
+            if isinstance(msg, Response) and msg.call_id == call_id and msg.status >= 200:
+                return msg.status
+    return None

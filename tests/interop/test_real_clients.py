@@ -28,7 +28,7 @@ import pytest
 from conformance.interop.baresip import BaresipAccount
 from conformance.interop.capture import Capture, capture_missing, inject_secrets
 from conformance.interop.clients import BaresipClient, JssipClient, baresip_missing, jssip_missing
-from interop_helpers import analyze, failed_rules, free_port_pair, free_tcp_port, tshark_sip
+from interop_helpers import analyze, failed_rules, free_port_pair, free_tcp_port, peer_message, tshark_sip
 
 DOMAIN = "ims.test"
 # The edge's Flow-Timer (RFC 5626 §4.4: "The UA MUST send keep-alives at least as often as this
@@ -111,9 +111,14 @@ def test_jssip_registers_through_the_edge(edge, transport):
             bindings = _binding(core, aor, instance)
             assert [b.reg_id for b in bindings] == [1], f"bindings of {aor}: {core.lookup(aor)}"
             assert bindings[0].outbound
+            # a terminating request reaches it only over its own connection (its Contact host is
+            # .invalid): the S-CSCF over the Path, the edge over the flow token (RFC 5626 §5.3.1)
+            assert peer_message(core.core_address, aor) == 200
             time.sleep(JSSIP_HOLD)                    # the flow held a moment
             transcript = client.stop()
     assert transcript is not None and transcript.code == 0, client.output[-20:]
+    received = [m for m in transcript.sip("in") if m.startswith("MESSAGE ")]
+    assert len(received) == 1 and f"Via: SIP/2.0/{transport.upper()} " in received[0], received
     assert _binding(core, aor, instance) == [], "the de-REGISTER (expires=0) left the binding"
     pcap = raw
     if transport == "wss":
