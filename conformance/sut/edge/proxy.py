@@ -315,7 +315,10 @@ class EdgeProxy:
         if record is not None:
             push_value(work, "Record-Route", f"<{record}>")
         branch = self._branch(request, target)
-        push_value(work, "Via", via_value(target.transport, self.address, branch))
+        # sent-by: the listener of the flow's transport, where the UA would connect to send the
+        # response if the connection were gone (RFC 3261 section 18.2.2)
+        sent_by = self.stream_addresses.get(target.transport, self.address)
+        push_value(work, "Via", via_value(target.transport, sent_by, branch))
         self._remember(branch, request, flow, now)
         if self.config.has_fault("edge-route-by-uri"):
             # FAULT: edge-route-by-uri: to the Request-URI's address, not over the token's flow
@@ -374,7 +377,7 @@ class EdgeProxy:
             top = parse_vias(response)[0]
         except (ParseError, IndexError):
             return []
-        if not is_own_uri(SipUri("sip", host=top.host, port=top.port), self.address):
+        if not self._names_me(SipUri("sip", host=top.host, port=top.port)):
             return []                                  # not ours: RFC 3261 section 18.1.2 drop
         cseq = response.cseq
         pending = self.pending.get((top.branch or "", cseq[1] if cseq else ""))
