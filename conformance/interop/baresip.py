@@ -191,9 +191,11 @@ class LogReader:
         """One line (without its newline); returns a registration outcome when it is one."""
         raw = raw.rstrip("\n")
         if self._block is not None:
-            if raw.startswith(_RESET):              # the trace block ends; the line may go on
-                self._close_block()
-                raw = raw[len(_RESET):]
+            if _RESET in raw:                       # the trace block ends (a body may end just
+                before, _, raw = raw.partition(_RESET)   # before the reset); the line may go on
+                if before:
+                    self._block.append(before)
+                self._close_block(body_end=bool(before))
                 if not raw:
                     return None
             elif self._head is None:
@@ -222,12 +224,15 @@ class LogReader:
             return ev
         return None
 
-    def _close_block(self) -> None:
+    def _close_block(self, body_end: bool = False) -> None:
+        """``body_end``: the reset came right after a body's last byte (no line end to add)."""
         head, body = self._head, self._block or []
         self._block, self._head = None, None
         if head is None:
             return
-        text = "\r\n".join(line.rstrip("\r") for line in body) + "\r\n"   # CRLF whether or not CR survived
+        text = "\r\n".join(line.rstrip("\r") for line in body)    # CRLF whether or not CR survived
+        if not body_end:
+            text += "\r\n"
         self.log.messages.append(TracedMessage(head["transport"], head["src"], head["dst"], text,
                                                outgoing=head["dst"] == self._proxy))
 

@@ -158,8 +158,16 @@ def test_baresip_registers_over_tls_through_the_edge(edge):
             assert "outbound" in ",".join(ok.headers("Require")).lower()
             bindings = _binding(core, aor, instance)
             assert [b.reg_id for b in bindings] == [1], f"bindings of {aor}: {core.lookup(aor)}"
+            # a terminating request goes over its flow (the connection it registered over), not
+            # to the listening port its Contact names (RFC 5626 §5.3.1); baresip answers a
+            # MESSAGE 501 (no module of ours handles it): a final response all the same
+            status = peer_message(core.core_address, aor)
+            assert status is not None and status >= 200, status
             client.pump(BARESIP_HOLD)                 # its CRLF ping comes 20-25 s after the 2xx
             log = client.stop()
+    message = [m for m in log.messages if not m.outgoing and m.first_line.startswith("MESSAGE ")]
+    assert len(message) == 1 and message[0].dst == register.src, (register.src, [m.dst for m in message])
+    assert message[0].headers("Via")[0].startswith(f"SIP/2.0/TLS 127.0.0.1:{port};"), message[0].headers("Via")
     assert len(log.sent("REGISTER")) == 2, [m.first_line for m in log.messages]    # and the de-REGISTER
     assert _binding(core, aor, instance) == [], "the de-REGISTER (expires=0) left the binding"
     pcap = inject_secrets(raw, [server_keys], folder / "baresip-tls-dsb.pcapng")

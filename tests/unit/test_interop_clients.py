@@ -102,6 +102,23 @@ def test_log_reader_finds_the_outcome_and_the_traced_messages():
     assert "ua: stop all (forced=0)" in log.lines
 
 
+def test_log_reader_a_body_ends_the_block_on_its_own_line():
+    # a message with a body has no newline before the colour reset: "hello\x1b[;m"
+    text = (f"{ESC}[36;1m#\nTLS 127.0.0.1:5061 -> 127.0.0.1:43314\n"
+            "MESSAGE sip:bob-0x1@127.0.0.1:25061;transport=tls SIP/2.0\r\nContent-Length: 5\r\n\r\n"
+            f"hello{ESC}[;m\n"
+            "unhandeled request from 127.0.0.1:5061: MESSAGE sip:bob-0x1@127.0.0.1:25061;transport=tls\n"
+            f"{ESC}[36;1m#\nTLS 127.0.0.1:43314 -> 127.0.0.1:5061\nSIP/2.0 501 Not Implemented\r\n"
+            f"Content-Length: 0\r\n\r\n{ESC}[;m\n")
+    log = read_log(text, ("127.0.0.1", 5061))
+    assert [m.first_line for m in log.messages] == ["MESSAGE sip:bob-0x1@127.0.0.1:25061;transport=tls SIP/2.0",
+                                                    "SIP/2.0 501 Not Implemented"]
+    assert log.messages[0].text.endswith("Content-Length: 5\r\n\r\nhello") and not log.messages[0].outgoing
+    assert log.messages[1].text.endswith("Content-Length: 0\r\n\r\n")
+    assert log.messages[1].outgoing
+    assert any(line.startswith("unhandeled request") for line in log.lines)
+
+
 def test_log_reader_keeps_crlf_when_the_reader_lost_the_cr():
     log = read_log(TRACE.replace("\r\n", "\n"), ("127.0.0.1", 5061))
     assert log.messages[0].text.endswith("Content-Length: 0\r\n\r\n")
