@@ -97,7 +97,8 @@ class StreamUe:
         self.sock.close()
 
     # -- SIP -------------------------------------------------------------------------------
-    def register(self, reg_id: int = 1, call_id: str | None = None, expires: int = 600) -> Response:
+    def register(self, reg_id: int = 1, call_id: str | None = None, expires: int = 600,
+                 route: str | None = None) -> Response:
         t = self.transport.upper()
         uri_t = "tls" if self.transport == "tls" else "ws"
         n = next(_n)
@@ -105,7 +106,7 @@ class StreamUe:
                f"Via: SIP/2.0/{t} {self.via_host};branch=z9hG4bK-r{n};rport\r\n"
                f"Max-Forwards: 70\r\nFrom: <{AOR}>;tag=f{n}\r\nTo: <{AOR}>\r\n"
                f"Call-ID: {call_id or f'reg-{n}'}\r\nCSeq: {n} REGISTER\r\n"
-               f"Supported: path, outbound\r\n"
+               f"Supported: path, outbound\r\n" + (f"Route: {route}\r\n" if route else "") +
                f"Contact: <sip:ue-a@{self.contact_host};transport={uri_t};ob>;reg-id={reg_id};"
                f"+sip.instance={INSTANCE}\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n")
         self.send(msg.encode())

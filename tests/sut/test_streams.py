@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conformance.sip.framing import Pong
+from conformance.sip.message import parse_message
 from conformance.sut.config import SutConfig
 from conformance.sut.server import reference as reference_module
 from conformance.sut.server import streams
@@ -342,3 +343,83 @@ def test_cli_options_reach_the_config():
     with pytest.raises(ValueError):
         SutConfig(ws_port=70000)
     assert SutConfig(tls_port=0, wss_port=8443).stream_ports == {"tls": 0, "wss": 8443}
+
+
+@pytest.mark.parametrize("topology", ["registrar", "core"])
+def test_a_route_to_the_tls_listener_is_our_own(ca, topology):
+    """A client with an outbound proxy (baresip: Route <sip:IP:5061;transport=tls;lr>): the node
+    behind the TLS listener recognises its own Route value (RFC 3261 section 16.4) instead of
+    forwarding the request to that address over TCP."""
+    srv = server(topology=topology)
+    try:
+        port = srv.ports["tls"]
+        ue = StreamUe("tls", port, ca).open()
+        ok = ue.register(route=f"<sip:127.0.0.1:{port};transport=tls;lr>")
+        assert ok.status == 200
+        assert [b.reg_id for b in srv.lookup(AOR)] == [1]
+        ue.close()
+    finally:
+        srv.stop()
+
+
+def test_the_scscf_removes_a_route_naming_its_tls_listener(ca):
+    """RFC 3261 section 16.4: the S-CSCF behind the TLS listener removes a Route value naming that
+    listener (port absent: 5061 for transport=tls) and routes by the Request-URI; else it would
+    forward the MESSAGE to its own TLS port over TCP."""
+    srv = server()
+    try:
+        port = srv.ports["tls"]
+        ue = StreamUe("tls", port, ca).open()
+        assert ue.register().status == 200
+        msg = (f"MESSAGE {AOR} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.11;branch=z9hG4bK-own;rport\r\n"
+               f"Route: <sip:127.0.0.1:{port};transport=tls;lr>\r\nMax-Forwards: 70\r\n"
+               f"From: <{AOR}>;tag=me\r\nTo: <{AOR}>\r\nCall-ID: own-route\r\nCSeq: 1 MESSAGE\r\n"
+               f"Content-Length: 0\r\n\r\n")
+        ue.send(msg.encode())
+        got = ue.next_message()                       # the 100-less MESSAGE comes back to us
+        assert got is not None and got.startswith(b"MESSAGE sip:ue-a@"), got
+        assert parse_message(got).values("Route") == []
+        ue.close()
+    finally:
+        srv.stop()
+    assert srv.scscf.stream_addresses == {t: ("127.0.0.1", p) for t, p in srv.ports.items()
+                                          if t in STREAMS}
+
+
+def test_server_keylog_holds_the_session_keys(ca, tmp_path):
+    from conformance.wire.keylog import keylog_lines
+
+    keylog = tmp_path / "server.keys"
+    srv = server(tls_keylog=str(keylog))
+    try:
+        ue = StreamUe("tls", srv.ports["tls"], ca).open()
+        assert ue.register().status == 200
+        ue.close()
+    finally:
+        srv.stop()
+    lines = keylog_lines(keylog.read_text())
+    assert {label for label, _, _ in lines} >= {"CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"}
+
+
+def test_a_flow_declared_failed_is_closed_with_a_websocket_close(ca):
+    """Flow-Timer supervision (RFC 5626 section 5.4): a silent WS flow is failed and its
+    connection closed politely (WebSocket Close, then the socket)."""
+    srv = server(flow_timer=1, flow_grace=0.2)
+    try:
+        ue = StreamUe("ws", srv.ports["ws"], ca).open()
+        ok = ue.register()
+        assert ok.get("Flow-Timer") == "1"
+        ev = ue.pump()                                # bounded by the socket timeout (3 s)
+        while not ev.closed and ev.frames:
+            ev = ue.pump()
+        assert ev.closed and ev.closed.startswith("WebSocket close"), ev.closed
+        assert wait_bindings(srv, 0) == 0
+    finally:
+        srv.stop()
+
+
+def test_ws_auth_is_a_realm_or_a_whole_challenge():
+    assert streams.challenge(None) is None
+    assert streams.challenge("ims.test") == 'Basic realm="ims.test"'
+    assert streams.challenge('Basic realm="ims.test"') == 'Basic realm="ims.test"'
+    assert streams.challenge('Digest realm="x", nonce="1"') == 'Digest realm="x", nonce="1"'
