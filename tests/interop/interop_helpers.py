@@ -19,7 +19,16 @@ def free_tcp_port() -> int:
 
 
 def analyze(pcap, out_json) -> tuple[int, dict]:
+    """``conformance analyze PCAP --json OUT``: (exit status, the JSON). Skips the rest of the
+    test, with the reason, when analyze reads no TLS or WebSocket (before the analysis part of
+    issue 19 is in the checkout): everything asserted before it stands."""
+    import importlib.util
+
     from conformance.analysis.cli import main
+
+    if importlib.util.find_spec("conformance.analysis.wsdecode") is None:
+        pytest.skip("conformance analyze reads no TLS/WebSocket in this checkout "
+                    "(conformance/analysis/wsdecode.py missing): the capture is not judged")
 
     rc = main([str(pcap), "--json", str(out_json), "-q", "-j", "1"])
     return rc, json.loads(out_json.read_text()) if out_json.exists() else {}
