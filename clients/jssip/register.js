@@ -48,19 +48,30 @@ function note(dir, data) {
   transcript.push({ dir, kind, text });
 }
 
+// WS_AUTH=user:password in the environment: the credentials for a WebSocket upgrade answered 401
+// (RFC 7118 §7: "A SIP WebSocket Client MUST be ready to be challenged with an HTTP 401 status
+// code"): the next connection (JsSIP reconnects after 1 s) carries them as Basic credentials.
+const wsAuth = process.env.WS_AUTH || null;
+let challenges = 0;
+
 // JsSIP's WebSocketInterface does `new WebSocket(url, 'sip')` on the global; Node 20 has none
 // (without --experimental-websocket), so the `ws` package stands in, with the test CA and a
 // record of every message that crosses it.
 class RecordingWebSocket extends WS {
   constructor(address, protocols) {
-    super(address, protocols, { ca, handshakeTimeout: 5000 });
+    const options = { ca, handshakeTimeout: 5000 };
+    if (wsAuth && challenges > 0) {
+      options.headers = { Authorization: `Basic ${Buffer.from(wsAuth).toString('base64')}` };
+    }
+    super(address, protocols, options);
     this.on('ping', (payload) => transcript.push({ dir: 'in', kind: 'ws-ping', text: payload.toString('hex') }));
     this.on('pong', (payload) => transcript.push({ dir: 'in', kind: 'ws-pong', text: payload.toString('hex') }));
     this.on('message', (data) => note('in', data));
     this.on('unexpected-response', (req, res) => {
-      transcript.push({ dir: 'in', kind: 'http', text: `HTTP ${res.statusCode} ${res.statusMessage}` });
-      this.emit('error', new Error(`WebSocket upgrade answered ${res.statusCode}`));
-      req.destroy();
+      const challenge = res.headers['www-authenticate'] || '';
+      transcript.push({ dir: 'in', kind: 'http', text: `HTTP ${res.statusCode} ${res.statusMessage} ${challenge}`.trim() });
+      if (res.statusCode === 401) challenges += 1;
+      this.terminate();                     // the handshake failed: error and close events
     });
   }
 
@@ -124,8 +135,9 @@ const ua = new JsSIP.UA({
   instance_id: instance.replace(/^urn:/i, ''),
   register_expires: expires,
   register: false,
-  connection_recovery_min_interval: 60,   // no reconnect attempts inside one run
-  connection_recovery_max_interval: 60,
+  // no reconnect inside one run, but after a 401 when there are credentials to answer it
+  connection_recovery_min_interval: wsAuth ? 1 : 60,
+  connection_recovery_max_interval: wsAuth ? 1 : 60,
   user_agent: 'JsSIP (outbound-conformance interop)',
 });
 
@@ -193,6 +205,9 @@ ua.on('registrationFailed', ({ response, cause }) => {
 let failedEarly = false;
 ua.on('disconnected', ({ error, code, reason }) => {
   transcript.push({ dir: 'in', kind: 'disconnected', text: `${code || ''} ${reason || ''} ${error ? 'error' : ''}`.trim() });
+  if (wsAuth && challenges === 1 && outcome !== 0 && !finished) {
+    return;                                 // challenged once: JsSIP reconnects with credentials
+  }
   if (outcome !== 0 && !finished && !failedEarly) {
     // the connection failed (TLS, upgrade) or closed before the registration ended
     failedEarly = true;

@@ -123,17 +123,21 @@ class _Process:
 
 class JssipClient:
     """``node register.js AOR URL CA INSTANCE EXPIRES HOLD`` (clients/jssip); ``keylog`` makes
-    Node write the TLS session keys (``--tls-keylog``)."""
+    Node write the TLS session keys (``--tls-keylog``); ``ws_auth`` ("user:password") answers a
+    401 on the WebSocket upgrade (RFC 7118 §7) with Basic credentials on the next connection."""
 
     def __init__(self, aor: str, url: str, ca_file: str, instance: str, expires: int = 300,
                  hold: float = 30.0, keylog: str | None = None, node: str = "node",
-                 client_dir: Path = CLIENT_DIR):
+                 client_dir: Path = CLIENT_DIR, ws_auth: str | None = None):
         argv = [shutil.which(node) or node]
         if keylog:
             argv.append(f"--tls-keylog={keylog}")
         argv += [str(client_dir / "register.js"), aor, url, ca_file, instance, str(expires), str(hold)]
         env = dict(os.environ)
         env.pop("DEBUG", None)                   # JsSIP's debug module stays quiet
+        env.pop("WS_AUTH", None)
+        if ws_auth is not None:
+            env["WS_AUTH"] = ws_auth
         self._p = _Process(argv, cwd=str(client_dir), env=env, stdin=True)
         self.outcome: JssipOutcome | None = None
         self.transcript: JssipTranscript | None = None

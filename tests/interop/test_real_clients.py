@@ -179,3 +179,45 @@ def test_baresip_registers_over_tls_through_the_edge(edge):
     assert rc == 0 and not failed_rules(report), failed_rules(report)
     # its CRLF keep-alive inside TLS, answered by the edge's pong (RFC 5626 §4.4.1)
     assert report["sip"]["crlf_pings"] >= 1 and report["sip"]["crlf_pongs"] >= 1, report["sip"]
+
+
+# -- JsSIP and the 401 on the WebSocket upgrade (RFC 7118 §7) ---------------------------------------
+
+@pytest.fixture(scope="module")
+def ws_auth_edge():
+    """The reference core whose WS/WSS upgrade is answered 401 until it carries credentials."""
+    from conformance.sut.config import SutConfig
+    from conformance.sut.server.reference import ReferenceCore
+    from conformance.wire.testca import ensure_test_ca
+
+    core = ReferenceCore(SutConfig(topology="core", domain=DOMAIN, ws_port=0, wss_port=0, ws_auth=DOMAIN))
+    core.start()
+    try:
+        yield core, ensure_test_ca()
+    finally:
+        core.stop()
+
+
+@pytest.mark.skipif(jssip_missing() is not None, reason=jssip_missing() or "")
+def test_jssip_answers_a_401_on_the_websocket_upgrade(ws_auth_edge):
+    """RFC 7118 §7: "A SIP WebSocket Client MUST be ready to be challenged with an HTTP 401 status
+    code". Without credentials JsSIP reports the failed connection at once (no hang, no
+    REGISTER); with them (the driver's WS_AUTH) it connects again with Basic credentials after the
+    401 and registers."""
+    core, ca = ws_auth_edge
+    url = f"wss://127.0.0.1:{core.ports['wss']}/"
+    aor = f"sip:jssip-auth-{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    instance = f"urn:uuid:{uuid.uuid4()}"
+    with JssipClient(aor, url, str(ca.ca_cert), instance, hold=0) as client:
+        outcome = client.wait_outcome(REGISTER_BOUND)
+        transcript = client.stop()
+    assert outcome is not None and not outcome.registered and not outcome.register, outcome
+    assert [m["text"] for m in transcript.messages if m["kind"] == "http"] == [f'HTTP 401  Basic realm="{DOMAIN}"']
+    assert transcript.sip("out") == []
+    with JssipClient(aor, url, str(ca.ca_cert), instance, hold=5, ws_auth="jssip:secret") as client:
+        outcome = client.wait_outcome(REGISTER_BOUND)
+        assert outcome is not None and outcome.registered, outcome
+        assert [b.reg_id for b in _binding(core, aor, instance)] == [1]
+        transcript = client.stop()
+    kinds = [(m["dir"], m["kind"]) for m in transcript.messages]
+    assert kinds.index(("in", "http")) < kinds.index(("out", "sip")), kinds     # challenged, then registered
