@@ -225,6 +225,26 @@ class _FastPcapReader:
         self.f.close()
 
 
+def _whole_blocks(path: str, start: int, size: int) -> bool:
+    """True when the bytes of a pcapng after its last packet are whole blocks (dumpcap ends every
+    file with an Interface Statistics Block): not a truncation."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        rest = f.read(size - start)
+    for endian in ("<", ">"):
+        pos = 0
+        while pos + 12 <= len(rest):
+            _, length = struct.unpack_from(endian + "II", rest, pos)
+            if length < 12 or length % 4 or pos + length > len(rest):
+                break
+            if struct.unpack_from(endian + "I", rest, pos + length - 4)[0] != length:
+                break
+            pos += length
+        if pos == len(rest):
+            return True
+    return False
+
+
 class CaptureReader:
     """Iterate the UDP/TCP segments of a capture; ``problems`` says what stopped or spoiled it."""
 
@@ -332,7 +352,8 @@ class CaptureReader:
                     continue
                 self.stats.segments += 1
                 yield seg
-            if size is not None and last_end is not None and last_end < size:
+            if (size is not None and last_end is not None and last_end < size
+                    and not (self.stats.format == "pcapng" and _whole_blocks(self.path, last_end, size))):
                 self.problems.append(Problem(
                     TRUNCATED, f"the file ends inside a record after packet {number} "
                                f"({size - last_end} byte(s) left over)", number + 1))
