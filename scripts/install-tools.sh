@@ -7,12 +7,15 @@
 #   chromium to load report.html and certificate.html as a user would (headless);
 #   nftables, conntrack (and iproute2, procps) for the network-namespace NAT topologies
 #   (docs/topologies.md: targets/reference-nat.yaml, reference-ipv6.yaml, tests/topology/);
-#   sip-tester (SIPp) for benchmarks/load_vs_sipp.py and its smoke test (tests/benchmarks/).
+#   sip-tester (SIPp) for benchmarks/load_vs_sipp.py and its smoke test (tests/benchmarks/);
+#   the real clients (scripts/install-clients.sh: JsSIP from npm, Debian's baresip-core).
 # Non-interactive; needs root (or sudo) for apt-get. Without them it says what is missing and
 # the tests that need the tool are skipped with that reason.
 set -eu
 cd "$(dirname "$0")/.."
 KCTL=suts/kamailio/kamailioctl.sh
+# the real SIP clients of tests/interop (JsSIP under Node, baresip): their own script
+scripts/install-clients.sh || echo "install-tools: scripts/install-clients.sh failed; the real-client tests will skip" >&2
 need=""
 command -v tshark >/dev/null 2>&1 || need="$need tshark"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"

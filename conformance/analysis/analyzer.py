@@ -15,13 +15,16 @@ from .timeline import Exchange, Timeline
 
 
 def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False,
-            processes: int = 1, outbound: bool | None = None) -> Analysis:
+            processes: int = 1, outbound: bool | None = None, tls_keylog: str | None = None) -> Analysis:
     """Analyse a capture.  ``processes`` > 1 splits the work by AOR over forked processes
     (parallel.py) when the capture allows it (same results), else runs serially.  ``outbound``:
     whether the target profile declares the capability (None: no target); a registrar that shows
-    no RFC 5626 is held to its duties only when it does (Judge.classify)."""
+    no RFC 5626 is held to its duties only when it does (Judge.classify).  ``tls_keylog``: an NSS
+    key log file with the TLS sessions' secrets (beside a pcapng's Decryption Secrets Blocks)."""
     serial_because = ""
-    if processes > 1 and not keep_events:
+    if processes > 1 and tls_keylog:
+        serial_because = "a TLS key log file was given (the split reads only the capture's own secrets)"
+    elif processes > 1 and not keep_events:
         try:
             a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound,
                                                  outbound=outbound)
@@ -29,15 +32,17 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
             a, serial_because = None, f"could not start the processes: {exc}"
         if a is not None:
             return a
-    a = _analyze(path, strict=strict, keepalive_bound=keepalive_bound, keep_events=keep_events)
+    a = _analyze(path, strict=strict, keepalive_bound=keepalive_bound, keep_events=keep_events,
+                 tls_keylog=tls_keylog)
     a.serial_because = serial_because
     a.judge.classify(outbound)
     return a
 
 
-def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bool) -> Analysis:
-    reader = CaptureReader(path)
-    reasm = Reassembler()
+def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bool,
+             tls_keylog: str | None = None) -> Analysis:
+    reader = CaptureReader(path, keylog=tls_keylog)
+    reasm = Reassembler(keys=reader.keys)
     timeline = Timeline(keepalive_bound=keepalive_bound)
     judge = Judge(strict=strict, keepalive_bound=keepalive_bound)
     a = Analysis(path, reader.problems, judge, timeline, reader, reasm, 0.0)

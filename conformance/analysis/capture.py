@@ -23,6 +23,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from .tlskeys import TlsKeys, pcapng_secrets
+
 # Problem kinds (the command maps each to its own exit status).
 NOT_A_CAPTURE = "not a capture"
 TRUNCATED = "truncated"
@@ -223,13 +225,38 @@ class _FastPcapReader:
         self.f.close()
 
 
+def _whole_blocks(path: str, start: int, size: int) -> bool:
+    """True when the bytes of a pcapng after its last packet are whole blocks (dumpcap ends every
+    file with an Interface Statistics Block): not a truncation."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        rest = f.read(size - start)
+    for endian in ("<", ">"):
+        pos = 0
+        while pos + 12 <= len(rest):
+            _, length = struct.unpack_from(endian + "II", rest, pos)
+            if length < 12 or length % 4 or pos + length > len(rest):
+                break
+            if struct.unpack_from(endian + "I", rest, pos + length - 4)[0] != length:
+                break
+            pos += length
+        if pos == len(rest):
+            return True
+    return False
+
+
 class CaptureReader:
     """Iterate the UDP/TCP segments of a capture; ``problems`` says what stopped or spoiled it."""
 
-    def __init__(self, path: str | os.PathLike, *, chunked: bool = True):
+    def __init__(self, path: str | os.PathLike, *, chunked: bool = True, keylog: str | None = None):
         self.path = os.fspath(path)
         self.problems: list[Problem] = []
         self.stats = CaptureStats()
+        # TLS secrets: a key log file given by the user, and a pcapng's Decryption Secrets Blocks
+        # (read when the file is opened)
+        self.keys = TlsKeys()
+        if keylog:
+            self.keys.add_file(keylog)
         self.chunked = chunked  # classic pcap in large chunks (False: a record at a time, as pcapng)
 
     def _open(self):
@@ -259,6 +286,9 @@ class CaptureReader:
             self.problems.append(Problem(NOT_A_CAPTURE, f"{self.path}: not a pcap or pcapng file ({exc})"))
             return None
         self.stats.format = "pcapng" if type(reader).__name__.startswith("RawPcapNg") else "pcap"
+        if self.stats.format == "pcapng" and not isinstance(reader.f, gzip.GzipFile):
+            for n, text in enumerate(pcapng_secrets(self.path), 1):
+                self.keys.add_text(text, f"Decryption Secrets Block {n}")
         return reader
 
     def __iter__(self) -> Iterator[Segment]:
@@ -322,7 +352,8 @@ class CaptureReader:
                     continue
                 self.stats.segments += 1
                 yield seg
-            if size is not None and last_end is not None and last_end < size:
+            if (size is not None and last_end is not None and last_end < size
+                    and not (self.stats.format == "pcapng" and _whole_blocks(self.path, last_end, size))):
                 self.problems.append(Problem(
                     TRUNCATED, f"the file ends inside a record after packet {number} "
                                f"({size - last_end} byte(s) left over)", number + 1))

@@ -38,7 +38,10 @@ def _parser() -> argparse.ArgumentParser:
                    "a folder such as testcases/ searched for the case id)")
     p.add_argument("--id", dest="case_id", metavar="ID", help="which case of a multi-case file (default: the "
                    "capture's file name, <ID>-<transport>.pcap)")
-    p.add_argument("--transport", choices=("udp", "tcp"), help="the case's transport (default: from the file name)")
+    p.add_argument("--tls-keylog", metavar="FILE", help="NSS key log (SSLKEYLOGFILE format) with the TLS sessions' "
+                   "secrets, beside those of a pcapng's Decryption Secrets Blocks; TLS records without their "
+                   "secrets are not judged (the verdict is then at best inconclusive)")
+    p.add_argument("--transport", choices=("udp", "tcp", "tls", "ws", "wss"), help="the case's transport (default: from the file name)")
     p.add_argument("--target", metavar="PROFILE", help="target profile: for --case its strict flag and timers; "
                    "its capability outbound holds a registrar that shows no RFC 5626 to RFC 5626's duties "
                    "(without it, such a registrar is classified legacy and those rules are recorded only)")
@@ -74,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if not path.is_file():
         print(f"conformance analyze: {path}: no such file", file=sys.stderr)
         return EXIT_USAGE
+    if args.tls_keylog and not Path(args.tls_keylog).is_file():
+        print(f"conformance analyze: --tls-keylog {args.tls_keylog}: no such file", file=sys.stderr)
+        return EXIT_USAGE
     case_doc = None
     try:
         if args.case:
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 analysis, case_doc = rejudge_file(path, Path(args.case), case_id=args.case_id,
                                                   transport=args.transport, target=args.target,
-                                                  strict=args.strict or None)
+                                                  strict=args.strict or None, tls_keylog=args.tls_keylog)
             except CaseSelectionError as exc:
                 print(f"conformance analyze: {exc}", file=sys.stderr)
                 return EXIT_USAGE
@@ -100,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"conformance analyze: cannot load target {args.target}: {exc}", file=sys.stderr)
                     return EXIT_USAGE
             analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound,
-                               processes=_processes(args.processes, path), outbound=outbound)
+                               processes=_processes(args.processes, path), outbound=outbound,
+                               tls_keylog=args.tls_keylog)
     except OSError as exc:
         print(f"conformance analyze: {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -125,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     if analysis.messages == 0 and not any(r.evaluated for r in analysis.judge.results.values()):
         # Nothing judged: no SIP message, and no keep-alive either (a capture of keep-alives
         # alone is judged on them, below).
-        print(f"conformance analyze: {path}: no SIP message or keep-alive found", file=sys.stderr)
+        unread = doc.get("streams", {}).get("not_judged")
+        print(f"conformance analyze: {path}: no SIP message or keep-alive found"
+              + (f" ({unread})" if unread else ""), file=sys.stderr)
         return EXIT_NO_SIP
     verdict = case_doc["verdict"] if case_doc is not None else doc["verdict"]
     return EXIT_FAIL if verdict == "fail" else EXIT_OK

@@ -230,6 +230,7 @@ def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=()) -> 
     (``peers``: ``fd`` the result pipe, ``out`` the message pipe), analyse its own share."""
     reader = CaptureReader(path)
     reasm = _PartReassembler(0, n)
+    reasm.keys = reader.keys  # a pcapng's Decryption Secrets Blocks (read when the file opens)
     share = _Share(n, strict, keepalive_bound)
     tl = share.tl
     early: dict = {}

@@ -20,6 +20,7 @@ from ..sip.errors import ParseError
 from ..sip.framing import Message, Ping, Pong, StreamFramer, classify_datagram
 from ..sip.message import Request, Response, parse_message
 from .capture import Segment
+from .layers import LayerOut, StreamLayers, layer_kind
 
 MAX_PENDING = 512 * 1024  # out-of-order bytes held per direction before a hole is given up
 _MOD = 1 << 32
@@ -58,6 +59,9 @@ class _Direction:
     sniff: bytes = b""
     first: int = 0  # first packet of the message being framed
     last: tuple[int, float] = (0, 0.0)  # packet number and time of the latest segment
+    transport: str = "tcp"  # "tls" | "ws" | "wss" once the stream's layers are known
+    layers: StreamLayers | None = None  # TLS / WebSocket under SIP on this connection
+    from_client: bool = True  # which side of ``layers`` this direction is
 
 
 @dataclass
@@ -68,14 +72,38 @@ class ReassemblyStats:
     non_sip_streams: int = 0
     non_sip_datagrams: int = 0
     framing_errors: int = 0
+    # TLS / WebSocket streams (layers.py): counts by transport, records that could not be
+    # decrypted (not judged), WebSocket control frames, and a summary of the first streams.
+    streams: dict = field(default_factory=dict)
+    tls_not_read: int = 0
+    tls_without_keys: int = 0
+    ws_pings: int = 0
+    ws_pongs: int = 0
+    layered: list = field(default_factory=list)
+
+    MAX_LAYERED = 200  # stream summaries kept
+
+    def fold(self, layers: StreamLayers) -> None:
+        """A TLS / WebSocket connection's figures, when it is over (or the capture is)."""
+        if layers.not_sip:
+            return
+        t = layers.transport
+        self.streams[t] = self.streams.get(t, 0) + 1
+        if layers.tls is not None and not layers.tls.keyed:
+            self.tls_without_keys += 1
+        self.tls_not_read += layers.unread()
+        if len(self.layered) < self.MAX_LAYERED:
+            self.layered.append(layers.summary())
 
 
 class Reassembler:
     """Feed :class:`Segment` s in file order; get :class:`WireEvent` s back."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys=None) -> None:
         self._dirs: dict[tuple[Addr, Addr], _Direction] = {}
+        self._conns: dict[tuple[Addr, Addr], StreamLayers] = {}  # TLS / WebSocket, by sorted addresses
         self.stats = ReassemblyStats()
+        self.keys = keys  # tlskeys.TlsKeys (None: no secrets)
 
     def _message(self, base: dict, data: bytes) -> WireEvent:
         """A SIP message's event (a subclass may leave some messages unparsed)."""
@@ -103,6 +131,9 @@ class Reassembler:
         d = self._dirs.get(key)
         if seg.syn:
             d = self._dirs[key] = _Direction(next_seq=(seg.seq + 1) % _MOD)
+            old = self._conns.get(_ckey(seg))
+            if old is not None and old.client == seg.src:  # a new connection on the same ports
+                self.stats.fold(self._conns.pop(_ckey(seg)))
             return []
         if d is None:
             d = self._dirs[key] = _Direction()
@@ -113,7 +144,7 @@ class Reassembler:
         if seg.fin or seg.rst:
             out += self._close(d, seg)
             self._dirs.pop(key, None)
-            out.append(WireEvent(seg.number, seg.time, "tcp", seg.src, seg.dst, "closed",
+            out.append(WireEvent(seg.number, seg.time, d.transport, seg.src, seg.dst, "closed",
                                  note="RST" if seg.rst else "FIN", first=seg.number))
         return out
 
@@ -165,6 +196,52 @@ class Reassembler:
         d.framer, d.sip, d.sniff = None, None, b""
 
     def _deliver(self, d: _Direction, data: bytes, seg: Segment) -> list[WireEvent]:
+        if d.layers is not None:
+            return self._layered(d, data, seg)
+        if d.sip is None:
+            head = d.sniff + data
+            conn = self._conns.get(_ckey(seg))
+            kind = "server" if conn is not None and conn.client != seg.src else layer_kind(head)
+            if kind == "wait":
+                d.sniff = head
+                return []
+            if kind is not None:
+                d.sniff = b""
+                if conn is None or kind != "server":
+                    if conn is not None:
+                        self.stats.fold(conn)
+                    conn = self._conns[_ckey(seg)] = StreamLayers(seg.src, seg.dst, kind, self.keys)
+                d.layers, d.from_client, d.transport = conn, conn.client == seg.src, conn.transport
+                return self._layered(d, head, seg)
+        return self._stream(d, data, seg)
+
+    def _layered(self, d: _Direction, data: bytes, seg: Segment) -> list[WireEvent]:
+        """Bytes of a TLS / WebSocket connection: what they carry, framed as SIP."""
+        if d.sip is False:
+            return []
+        lo: LayerOut = d.layers.feed(d.from_client, data)
+        d.transport = d.layers.transport
+        if d.layers.not_sip:
+            d.sip = False
+            self.stats.non_sip_streams += d.from_client  # once per connection
+            return []
+        self.stats.ws_pings += lo.ws_pings
+        self.stats.ws_pongs += lo.ws_pongs
+        out: list[WireEvent] = []
+        for note in lo.notes:
+            if "lost" in note or "not a" in note:  # the layer cannot be followed further
+                self.stats.framing_errors += 1
+                out.append(WireEvent(seg.number, seg.time, d.transport, seg.src, seg.dst, "unparseable",
+                                     b"", note=f"{d.transport.upper()} {note}", first=seg.number))
+        if lo.stream:
+            out += self._stream(d, lo.stream, seg)
+        if lo.frames:
+            d.first = d.first or seg.number
+            out += self._frames(d, lo.frames, seg)
+        return out
+
+    def _stream(self, d: _Direction, data: bytes, seg: Segment) -> list[WireEvent]:
+        """SIP stream bytes (TCP payload, or TLS plaintext): sniffed, then framed."""
         if d.sip is False:
             return []
         if d.sip is None:
@@ -184,7 +261,7 @@ class Reassembler:
             frames = d.framer.feed(data)
         except ParseError as exc:
             self.stats.framing_errors += 1
-            bad = WireEvent(seg.number, seg.time, "tcp", seg.src, seg.dst, "unparseable",
+            bad = WireEvent(seg.number, seg.time, d.transport, seg.src, seg.dst, "unparseable",
                             b"", note=f"TCP framing lost: {exc.reason}", first=d.first)
             self._resync(d)
             return [bad]
@@ -196,7 +273,7 @@ class Reassembler:
     def _frames(self, d: _Direction, frames, seg: Segment) -> list[WireEvent]:
         out = []
         for fr in frames:
-            base = dict(number=seg.number, time=seg.time, transport="tcp", src=seg.src, dst=seg.dst,
+            base = dict(number=seg.number, time=seg.time, transport=d.transport, src=seg.src, dst=seg.dst,
                         first=d.first)
             if isinstance(fr, Message):
                 out.append(self._message(base, fr.data))
@@ -212,7 +289,7 @@ class Reassembler:
             return []
         out = self._frames(d, d.framer.flush(), seg)
         if d.framer.pending():
-            out.append(WireEvent(seg.number, seg.time, "tcp", seg.src, seg.dst, "unparseable", b"",
+            out.append(WireEvent(seg.number, seg.time, d.transport, seg.src, seg.dst, "unparseable", b"",
                                  note=f"connection closed with {d.framer.pending()} byte(s) of an "
                                       f"incomplete message", first=d.first))
         return out
@@ -225,7 +302,15 @@ class Reassembler:
                 last = Segment(d.last[0], d.last[1], "tcp", src, dst, b"")
                 out += self._frames(d, d.framer.flush(), last)
         self._dirs.clear()
+        for conn in self._conns.values():
+            self.stats.fold(conn)
+        self._conns.clear()
         return out
+
+
+def _ckey(seg: Segment) -> tuple:
+    """A connection's key, the same in both directions."""
+    return (seg.src, seg.dst) if seg.src <= seg.dst else (seg.dst, seg.src)
 
 
 def _message_event(base: dict, data: bytes) -> WireEvent:

@@ -48,6 +48,8 @@ class _Flow:
     token: str | None = None
     # the Contact's (host, port) when it is not the flow's own address (engine/nat_contact.py)
     contact_addr: tuple[str, int] | None = None
+    # ws / wss: the client's .invalid host of its Via and Contact (RFC 7118 §5.2), not an address
+    ws_host: str | None = None
 
 
 @dataclass
@@ -175,11 +177,17 @@ class CaseReplay(RunStates):
             host, port = contacts[0].uri.host.strip("[]"), contacts[0].uri.port
             if (host, port) != tuple(flow.addr) and alt_ip(flow.addr[0]) == host:
                 flow.contact_addr = (host, port)
+        ws = flow.transport in ("ws", "wss")
         for c in contacts:
             if c.uri is None:
                 continue
             at = (c.uri.host.strip("[]"), c.uri.port)
-            if at != tuple(flow.addr) and at != flow.contact_addr:
+            if ws:  # the flow's Contact names its .invalid host, whatever the socket's address
+                host = (c.uri.host or "").lower()
+                if not host.endswith(".invalid") or (flow.ws_host is not None and host != flow.ws_host):
+                    continue
+                flow.ws_host = host
+            elif at != tuple(flow.addr) and at != flow.contact_addr:
                 continue
             if c.uri.user:
                 self.st.users.setdefault(flow.ue, c.uri.user)
@@ -207,9 +215,13 @@ class CaseReplay(RunStates):
         user = self.st.users.get(f.ue)
         if f.addr is None or user is None:
             return None
+        if f.ws_host is not None:
+            return f"sip:{user}@{f.ws_host};transport=ws"
         host, port = f.contact_addr or f.addr
         uri = f"sip:{user}@{_host(host)}:{port}"
-        return uri + ";transport=tcp" if f.transport == "tcp" else uri
+        if f.transport in ("tcp", "tls"):
+            return f"{uri};transport={f.transport}"
+        return uri + ";transport=ws" if f.transport in ("ws", "wss") else uri
 
     def context(self, ue: str | None, request, response, why: str) -> CheckContext:
         flows = {n: c for n, f in self.st.flows.items() if (c := self.contact(f)) is not None}
@@ -289,7 +301,7 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
     from ..yamlio.errors import CaseError
     from ..cases.loader import load_case_file
 
-    m = re.match(r"^(?P<id>.+)-(?P<t>udp|tcp)$", capture.stem)
+    m = re.match(r"^(?P<id>.+)-(?P<t>udp|tcp|tls|wss|ws)$", capture.stem)
     cid = case_id or (m.group("id") if m else None)
     files = sorted(case_path.rglob("*.y*ml")) if case_path.is_dir() else [case_path]
     cases = []
@@ -301,7 +313,8 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
                 raise CaseSelectionError(f"cannot load {case_path}: {exc}") from None
     transport = transport or (m.group("t") if m else None)
     if transport is None:
-        raise CaseSelectionError("--transport is needed: the capture's name does not end in -udp / -tcp")
+        raise CaseSelectionError("--transport is needed: the capture's name does not end in "
+                                 "-udp / -tcp / -tls / -ws / -wss")
     found = [c for c in cases if c.id == cid] if cid else (cases if len(cases) == 1 else [])
     if not found:
         ids = ", ".join(c.id for c in cases)
@@ -310,7 +323,8 @@ def _select(case_path: Path, capture: Path, case_id: str | None, transport: str 
 
 
 def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, transport: str | None = None,
-                 target: str | None = None, strict: bool | None = None) -> tuple[Analysis, dict]:
+                 target: str | None = None, strict: bool | None = None,
+                 tls_keylog: str | None = None) -> tuple[Analysis, dict]:
     case, transport = _select(case_path, capture, case_id, transport)
     bound, role, tstrict, outbound, caps = 4.0, "registrar", False, None, frozenset()
     if target:
@@ -324,7 +338,7 @@ def rejudge_file(capture: Path, case_path: Path, *, case_id: str | None = None, 
         bound, role, tstrict, outbound, caps = (t.timers.response, t.role, t.strict, t.declares("outbound"),
                                                 frozenset(t.capabilities))
     strict = tstrict if strict is None else strict
-    analysis = analyze(str(capture), strict=strict, keep_events=True, outbound=outbound)
+    analysis = analyze(str(capture), strict=strict, keep_events=True, outbound=outbound, tls_keylog=tls_keylog)
     replay = CaseReplay(case, transport, analysis.events or [], strict=strict, bound=bound,
                         edge_emulated=role == "registrar", capabilities=caps)
     steps, verdict, reason, classification = replay.run()

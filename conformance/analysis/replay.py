@@ -5,13 +5,21 @@ flows (transport, address, port) gets a new local socket on the target's UE addr
 requests go out in capture order, rewritten (:mod:`rewrite`), each waiting, bounded, for its
 final response (RFC 3261 §17.1.2 timers over UDP).  Every SUT answer is compared with the
 captured one header by header.  The new exchange is written as a pcap beside the old one.
+
+A flow captured over TLS, WebSocket or WebSocket over TLS (the analysis reads them, with the
+capture's Decryption Secrets Block or a key log) is replayed over the same transport: a
+:class:`~conformance.engine.streamflow.StreamEndpoint` to the SUT's port for it, with the
+target's ``tls:`` / ``ws:`` settings; the new capture is then pcapng with the new sessions' keys.
 """
 
 from __future__ import annotations
 
+import os
 import selectors
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..engine.pcap import PcapRecorder
 from ..ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
@@ -44,13 +52,21 @@ class ReplayStep:
     note: str = ""
 
 
-def load_exchanges(path: str, ue: set[str] | None = None) -> tuple[list[Exchange], list[str]]:
-    """The UE-side requests of a capture with their captured final responses."""
-    reader, reasm = CaptureReader(path), Reassembler()
+def load_exchanges(path: str, ue: set[str] | None = None,
+                   tls_keylog: str | None = None) -> tuple[list[Exchange], list[str]]:
+    """The UE-side requests of a capture with their captured final responses (TLS read with the
+    capture's Decryption Secrets Blocks and ``tls_keylog``)."""
+    reader = CaptureReader(path, keylog=tls_keylog)
+    reasm = Reassembler(keys=reader.keys)
     events: list[WireEvent] = []
     for seg in reader:
         events.extend(reasm.feed(seg))
     events.extend(reasm.finish())
+    rs = reasm.stats
+    notes = [p.message for p in reader.problems]
+    if rs.tls_without_keys or rs.tls_not_read:
+        notes.append(f"TLS without keys: {rs.tls_not_read} records not read (their requests are not replayed; "
+                     f"give the key log with --tls-keylog)")
     sip = [e for e in events if e.kind == "sip" and e.message is not None]
     if ue is None:
         ue = {e.src[0] for e in sip if isinstance(e.message, Request) and e.message.method == "REGISTER"}
@@ -66,7 +82,7 @@ def load_exchanges(path: str, ue: set[str] | None = None) -> tuple[list[Exchange
             ex = pending.get((m.call_id, m.cseq, m.top_branch))
             if ex is not None and ex.captured is None:
                 ex.captured = m
-    return out, [p.message for p in reader.problems]
+    return out, notes
 
 
 class Replayer:
@@ -79,6 +95,7 @@ class Replayer:
         self.pcap = PcapRecorder(time.time())
         self._t0 = time.monotonic()
         self._ips: dict[str, str] = {}
+        self._keylog: str | None = None  # the new TLS sessions' secrets (for the new capture's DSB)
 
     def _wire(self, direction, transport, src, dst, data, event):
         when = self.pcap.start_time + (time.monotonic() - self._t0)
@@ -102,17 +119,50 @@ class Replayer:
         ip = self._ips[old_ip]
         if flow[0] == "udp":
             ep = UdpEndpoint(ip, self._wire)
-        else:
+        elif flow[0] == "tcp":
             ep = TcpEndpoint(ip, self.sut, self._wire, self.target.timers.connect)
+        else:
+            ep = self._stream(ip, flow[0])
         self.endpoints[flow] = ep
         self.rw.addresses[flow[1]] = ep.local
         return ep
+
+    def _stream(self, ip: str, transport: str):
+        """A tls / ws / wss flow to the SUT's port for it, as the tester opens one."""
+        from ..engine.streamflow import StreamEndpoint
+        from ..engine.streamsetup import tls_client, ws_client
+
+        port = self.target.port_of(transport)
+        if not port:
+            raise TransportError(f"target '{self.target.name}' gives no port for transport {transport}")
+        tls = None
+        if transport in ("tls", "wss"):
+            if self._keylog is None:
+                fd, self._keylog = tempfile.mkstemp(prefix="conformance-replay-keylog-", suffix=".txt")
+                os.close(fd)
+            tls = tls_client(self.target, self._keylog)
+        ws = ws_client(self.target) if transport in ("ws", "wss") else None
+        return StreamEndpoint(ip, (self.sut[0], port), transport, self._wire, self.target.timers.connect,
+                              tls=tls, ws=ws)
+
+    def write(self, path: Path) -> Path:
+        """The new capture: pcap, or pcapng with the TLS sessions' keys when a flow used TLS."""
+        if self._keylog is None:
+            return self.pcap.write(path)
+        from ..engine.pcapng import write_pcapng
+        from ..wire.keylog import read_keylog
+
+        try:
+            return write_pcapng(path, self.pcap.packets(), read_keylog(self._keylog))
+        finally:
+            os.unlink(self._keylog)
+            self._keylog = None
 
     def _exchange(self, ep, request: Request) -> tuple[Response | None, str]:
         data = request.to_bytes()
         ep.send(data, self.sut)
         t = self.target.timers
-        tx = ClientTransaction(reliable=ep.transport == "tcp", t1=t.t1, t2=t.t2, timeout=self.timeout,
+        tx = ClientTransaction(reliable=ep.transport != "udp", t1=t.t1, t2=t.t2, timeout=self.timeout,
                                started=time.monotonic())
         with selectors.DefaultSelector() as sel:
             sel.register(ep, selectors.EVENT_READ)

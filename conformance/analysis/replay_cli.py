@@ -21,8 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("capture", help="pcap or pcapng file")
     p.add_argument("--target", required=True, help="target profile of the SUT to replay against")
     p.add_argument("--ue", action="append", metavar="IP", help="the UE side's address (default: who sends REGISTER)")
+    p.add_argument("--tls-keylog", metavar="FILE", help="NSS key log with the captured TLS sessions' secrets "
+                   "(beside a pcapng's Decryption Secrets Blocks)")
     p.add_argument("--keep-timing", action="store_true", help="keep the captured gaps between requests")
-    p.add_argument("--output", metavar="PCAP", help="the new capture (default: CAPTURE.replay.pcap beside it)")
+    p.add_argument("--output", metavar="PCAP", help="the new capture (default: CAPTURE.replay.pcap beside it; "
+                   ".replay.pcapng when a flow is replayed over TLS, with its keys)")
     p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     p.add_argument("--as-case", metavar="YAML", nargs="?", const="", help="also write a YAML case skeleton "
                    "(default: testcases/replayed/<capture name>.yaml)")
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bad profile: its own precise message
         print(f"conformance replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    exchanges, problems = load_exchanges(str(path), set(args.ue) if args.ue else None)
+    exchanges, problems = load_exchanges(str(path), set(args.ue) if args.ue else None, args.tls_keylog)
     for p in problems:
         print(f"conformance replay: warning: {p}", file=sys.stderr)
     if not exchanges:
@@ -68,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         steps = replayer.run(exchanges)
     finally:
         sut.stop()
-    output = Path(args.output) if args.output else path.with_suffix(".replay.pcap")
-    replayer.pcap.write(output)
+    tls = any(ex.flow[0] in ("tls", "wss") for ex in exchanges)
+    output = Path(args.output) if args.output else path.with_suffix(".replay.pcapng" if tls else ".replay.pcap")
+    replayer.write(output)
     differing = 0
     doc = []
     for s in steps:

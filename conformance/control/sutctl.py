@@ -37,6 +37,9 @@ class SutController:
         # A running topology (conformance/topology/netns.Topology): the embedded reference is
         # started inside its SUT namespace (its sockets and server thread live there).
         self.topology = None
+        # the profile's tls/ws/wss ports as written (0: free): start() writes the real ones back
+        # into target.ports, a restart asks for the written ones again
+        self._asked_ports = dict(target.ports)
 
     def start(self, next_hop: tuple[str, int, str] | None = None) -> tuple[str, int]:
         """Start the SUT; ``next_hop`` points an embedded edge at the tester's emulated registrar."""
@@ -69,6 +72,14 @@ class SutController:
                 kwargs["gruu"] = t.embedded.gruu
             if t.embedded.pcscf_reg_event:
                 kwargs["pcscf_reg_event"] = True
+            # tls / ws / wss listeners where the profile declares them (ports: 0 or absent = free)
+            for transport in ("tls", "ws", "wss"):
+                if transport in t.transports:
+                    kwargs[f"{transport}_port"] = self._asked_ports.get(transport, 0)
+            if t.embedded.ws_auth:
+                kwargs["ws_auth"] = t.embedded.ws_auth
+            if t.embedded.tls_keylog:
+                kwargs["tls_keylog"] = t.embedded.tls_keylog
             if t.embedded.ims:
                 # the IMS P-CSCF authenticates with the profile's subscribers (its HSS)
                 kwargs.update(ims=True, subscribers=t.sec_agree.subscribers or None,
@@ -84,6 +95,10 @@ class SutController:
                 raise SutStartError(f"cannot start the embedded reference CSCF on {t.host}:{t.port}: {exc}") from exc
             # UEs talk to the edge (or the S-CSCF alone); the PEER reaches the S-CSCF.
             self.address = tuple(self._embedded.address)[:2]
+            # the real ports of tls / ws / wss go back into the profile the tester reads
+            for transport, port in self._embedded.ports.items():
+                if transport in ("tls", "ws", "wss"):
+                    t.ports[transport] = port
             self.peer_address = tuple(self._embedded.core_address or self._embedded.address)[:2]
             if self._embedded.core_address is None and next_hop is not None:
                 self.peer_address = next_hop[:2]  # edge alone: the "S-CSCF" is the tester's REG-T
@@ -108,12 +123,22 @@ class SutController:
             return
         spec = FaultSpec(fault=m.fault, delay=m.delay, count=m.count, interval=m.interval, host=m.host,
                          port=m.port, seed=m.seed)
+        t = self.target
+        # tls / ws / wss: the proxy terminates them on both sides, its own listeners replace the
+        # SUT's in the profile the tester reads (the SUT's stay its next hop)
+        streams = {tr: t.port_of(tr) for tr in ("tls", "ws", "wss") if tr in t.transports and t.port_of(tr)}
+        tls = ws = None
+        if streams:
+            from ..engine.streamsetup import tls_client, ws_client
+
+            tls, ws = tls_client(t, None), ws_client(t)
         try:
-            self._relay = Relay(spec, self.address, tuple(self.target.transports)).start()
+            self._relay = Relay(spec, self.address, tuple(t.transports), streams, tls, ws).start()
         except OSError as exc:
             self.stop()
             raise SutStartError(f"cannot start the mangling proxy on {m.host}:{m.port}: {exc}") from exc
         self.address = self._relay.address
+        t.ports.update(self._relay.ports)
 
     def _cwd(self) -> Path:
         return Path(self.target.path).resolve().parent if self.target.path else Path.cwd()

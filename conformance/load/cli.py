@@ -2,9 +2,12 @@
 
     conformance load --target targets/kamailio-registrar.yaml --transport udp --ues 5000 --rate 1000
     conformance load --embedded --ues 200 --rate 200 --reg2-share 0.5 --refreshes 2 --json load.json
+    conformance load --embedded --transport wss --ues 200 --rate 200 --refreshes 5
 
 Prints a progress line every second, then the rate, the latency percentiles and the failures
-by cause; ``--json`` and ``--html`` write them (the HTML page with a plot).  Exit status: 0 when
+by cause; ``--json`` and ``--html`` write them (the HTML page with a plot).  Over tls, ws and wss
+each flow's connection set-up (TLS handshake, WebSocket upgrade) is counted apart: how many, and
+their mean wall and CPU time.  Exit status: 0 when
 every transaction got a 2xx, 1 when some failed, 3 on a usage error.
 """
 
@@ -30,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a local address for the UEs (repeat; the second is Reg2's, the third Reg1b's)")
     where.add_argument("--embedded", action="store_true", help="start the embedded reference CSCF in this process")
     what = p.add_argument_group("what")
-    what.add_argument("--transport", choices=("udp", "tcp"), default="udp")
+    what.add_argument("--transport", choices=("udp", "tcp", "tls", "ws", "wss"), default="udp",
+                      help="tls / ws / wss: the target's ports:, tls: and ws: settings (--embedded: the "
+                           "reference's listeners, the suite's test CA)")
     what.add_argument("--ues", type=int, default=1000, help="UEs (AORs), default 1000")
     what.add_argument("--rate", type=float, default=500.0, help="initial registrations started per second")
     what.add_argument("--reg2-share", type=float, default=0.0,
@@ -64,8 +69,14 @@ def scenario_from_args(args) -> LoadScenario:
         if not path.exists() and profile_path(args.target) is not None:
             path = profile_path(args.target)
         t = load_target(path)
-        sc.host, sc.port, sc.domain = t.host, t.port, t.domain
+        sc.host, sc.port, sc.domain = t.host, t.port_of(args.transport), t.domain
         sc.ue_addresses = list(t.ue_addresses)
+        if args.transport in ("tls", "ws", "wss"):
+            from ..engine.streamsetup import tls_client, ws_client
+
+            tls, ws = tls_client(t, None), ws_client(t)
+            sc.tls_ca, sc.tls_server_name, sc.tls_verify = tls.ca, tls.server_name, tls.verify
+            sc.ws_path, sc.ws_host = ws.path, ws.host
     for name in ("host", "port", "domain", "ue_addresses"):
         v = getattr(args, name)
         if v:
@@ -97,11 +108,16 @@ def run(sc: LoadScenario, *, progress=None, embedded: bool = False) -> dict:
         from ..sut.server.reference import ReferenceCscf
 
         flows = sc.ues * 2 + 16
-        if sc.transport == "tcp" and sc.tcp_connections == 0 and flows > 200:
+        if sc.transport != "udp" and sc.tcp_connections == 0 and flows > 200:
             sc.tcp_connections = 8  # the reference accepts at most 256 connections (sut/server/connections.py)
-        ref = ReferenceCscf(SutConfig(max_bindings=max(10_000, flows)), host=sc.host, port=0)
+        streams = {f"{sc.transport}_port": 0} if sc.transport in ("tls", "ws", "wss") else {}
+        ref = ReferenceCscf(SutConfig(max_bindings=max(10_000, flows), **streams), host=sc.host, port=0)
         ref.start()
-        sc.port = ref.port
+        sc.port = ref.ports[sc.transport]
+        if sc.transport in ("tls", "wss"):
+            from ..wire.testca import ensure_test_ca
+
+            sc.tls_ca, sc.tls_server_name = str(ensure_test_ca().ca_cert), "ims.test"
     try:
         stats = LoadGenerator(sc, progress=progress).run()
     finally:
@@ -136,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{s['ok']} of {s['transactions']} REGISTER transactions got a 2xx in {s['elapsed_s']} s: "
           f"{s['rate_per_s']}/s (peak {s['peak_rate_per_s']}/s), {s['retransmissions']} retransmission(s)")
     print(f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  max {lat['max']}")
+    if "connections" in s:
+        c = s["connections"]
+        print(f"{sc.transport} connection set-ups (counted apart): {c['set_ups']}, {c['failed']} failed; "
+              f"mean {c['wall_ms_mean']} ms wall, {c['cpu_ms_mean']} ms CPU each")
     if s["failures"]:
         print("failures: " + ", ".join(f"{k}: {v}" for k, v in sorted(s["failures"].items(), key=lambda kv: -kv[1])))
     else:

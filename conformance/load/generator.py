@@ -8,6 +8,11 @@ of the loop (1 ms at least) leave in one send() per connection, and responses ar
 they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates
 (``templates.py``); responses are read for their status code and top branch only, unless a
 challenge must be answered.
+
+TLS, WS, WSS: a TCP connection as above whose bytes go through ``conformance.wire.Stack`` (the
+standard library's ``ssl`` and ``wsproto``); its set-up (connect, TLS handshake, WebSocket
+upgrade) is done when the connection is opened, bounded by the scenario's timeout, and counted
+apart from the REGISTER transactions (``LoadStats.handshakes``: wall and CPU time).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 # Requests started per turn of the loop before reading again.  UDP: small bursts, as a
 # registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
 # it is lost and retransmitted 500 ms later; TCP: one send() per connection per turn.
-SEND_BATCH = {"udp": 64, "tcp": 512}
+SEND_BATCH = {"udp": 64, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
+STREAMS = ("tls", "ws", "wss")
 TIMER_BATCH = 128  # retransmissions per turn, for the same reason
 # The shortest turn of the loop (SIPp's default timer resolution is 1 ms too); what comes due
 # within it leaves at its end, at most 1 ms late.
@@ -109,10 +115,12 @@ class _Txn:
 
 
 class _Tcp:
-    __slots__ = ("sock", "buf", "local", "out", "closed", "addr", "writing")
+    __slots__ = ("sock", "buf", "local", "out", "closed", "addr", "writing", "stack", "plain")
 
-    def __init__(self, sock, local, addr):
+    def __init__(self, sock, local, addr, stack=None):
         self.sock, self.local, self.addr = sock, local, addr
+        self.stack = stack  # conformance.wire.Stack for tls / ws / wss
+        self.plain = bytearray()  # tls: the turn's requests, encrypted together when they leave
         self.buf = bytearray()
         self.out = bytearray()
         self.closed = False
@@ -147,8 +155,8 @@ def _raise_fd_limit() -> None:
 
 class LoadGenerator:
     def __init__(self, sc: LoadScenario, progress: Callable[[dict], None] | None = None, seed: int = 1):
-        if sc.transport not in ("udp", "tcp"):
-            raise ValueError(f"transport must be udp or tcp, not {sc.transport!r}")
+        if sc.transport not in ("udp", "tcp") + STREAMS:
+            raise ValueError(f"transport must be udp, tcp, tls, ws or wss, not {sc.transport!r}")
         self.sc = sc
         self.dst = (sc.host, sc.port)
         self.progress = progress
@@ -181,6 +189,7 @@ class LoadGenerator:
         self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF
         self._branch_prefix = b"z9hG4bK" + self.token.encode() + b"x"
         self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
+        self._tls_context = None  # built once for every tls / wss connection
 
     # -- set-up ----------------------------------------------------------------------------------
     def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
@@ -226,12 +235,56 @@ class LoadGenerator:
         s.bind((ip, 0))
         s.settimeout(self.sc.timeout)
         s.connect(self.dst)
-        s.setblocking(False)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c = _Tcp(s, s.getsockname()[:2], addr)
+        stack = None
+        if self.sc.transport in STREAMS:
+            stack = self._handshake(s)
+        s.setblocking(False)
+        c = _Tcp(s, s.getsockname()[:2], addr, stack)
         self.sel.register(s, selectors.EVENT_READ, ("tcp", c))
         self.conns.append(c)
         return c
+
+    def _handshake(self, s: socket.socket):
+        """TLS handshake and / or WebSocket upgrade on a connected socket, blocking, within the
+        scenario's timeout; the connection's Stack (OSError with the reason when it fails)."""
+        from ..sip.framing import Message
+        from ..wire import Stack, TlsClient, WsClient
+
+        sc = self.sc
+        t_wall, t_cpu = time.perf_counter(), time.process_time()
+        if sc.transport in ("tls", "wss") and self._tls_context is None:
+            self._tls_context = TlsClient(ca=sc.tls_ca, server_name=sc.tls_server_name,
+                                          verify=sc.tls_verify).context()
+        stack = Stack.client(sc.transport, tls=TlsClient(server_name=sc.tls_server_name),
+                             ws=WsClient(path=sc.ws_path, host=sc.ws_host or sc.domain),
+                             context=self._tls_context)
+        deadline = time.monotonic() + sc.timeout
+        try:
+            s.sendall(stack.start())
+            while not stack.ready:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise OSError(errno.ETIMEDOUT, f"{sc.transport} handshake not finished within {sc.timeout:g} s")
+                s.settimeout(left)
+                try:
+                    data = s.recv(65536)
+                except socket.timeout:
+                    continue
+                ev = stack.receive(data)
+                if ev.send:
+                    s.sendall(ev.send)
+                if ev.error or ev.http_status or (ev.closed and not stack.ready):
+                    raise OSError(errno.ECONNABORTED, f"{sc.transport} handshake: "
+                                  f"{ev.error or ev.closed or ev.http_status}")
+                if any(isinstance(f, Message) for f in ev.frames):
+                    raise OSError(errno.EPROTO, f"{sc.transport}: a message before the handshake ended")
+        except OSError:
+            self.stats.handshake_failures += 1
+            s.close()
+            raise
+        self.stats.on_handshake(time.perf_counter() - t_wall, time.process_time() - t_cpu)
+        return stack
 
     def _conn_for(self, flow: _Flow, addr: int) -> _Tcp:
         if self.sc.tcp_connections > 0:
@@ -307,12 +360,27 @@ class LoadGenerator:
         """Queue: the requests of one turn of the loop leave in one send() (``_flush``)."""
         if c.closed:
             raise OSError(errno.EPIPE, "connection closed")
+        if c.stack is not None:
+            if c.stack.ws is None:  # TLS: the turn's requests go into records together (_wrap)
+                c.plain += data
+                if not c.writing:
+                    self._dirty.add(c)
+                return
+            data = c.stack.send_message(data)  # one WebSocket message per request (RFC 7118 §5)
         c.out += data
         if not c.writing:
             self._dirty.add(c)
 
+    @staticmethod
+    def _wrap(c: _Tcp) -> None:
+        if c.plain:
+            c.out += c.stack.send_message(bytes(c.plain))
+            c.plain.clear()
+
     def _flush(self, now: float) -> None:
         for c in self._dirty:
+            if c.plain and not c.closed:
+                self._wrap(c)
             if c.closed or c.writing or not c.out:
                 continue
             try:
@@ -424,6 +492,8 @@ class LoadGenerator:
             self._on_response(data, now)
 
     def _read_tcp(self, c: _Tcp, now: float, events: int) -> None:
+        if events & selectors.EVENT_WRITE and c.plain:
+            self._wrap(c)
         if events & selectors.EVENT_WRITE and c.out:
             try:
                 n = c.sock.send(c.out)
@@ -448,6 +518,9 @@ class LoadGenerator:
         if not data:
             self._close(c, now, "transport: TCP connection closed by the SUT")
             return
+        if c.stack is not None:
+            self._read_stack(c, data, now)
+            return
         if c.buf:
             c.buf += data
             data = c.buf
@@ -458,6 +531,22 @@ class LoadGenerator:
             c.buf = bytearray(data[pos:])
         if len(c.buf) > 1 << 20:
             self._close(c, now, "transport: unframeable TCP data")
+
+    def _read_stack(self, c: _Tcp, data: bytes, now: float) -> None:
+        """Bytes of a tls / ws / wss connection: through its Stack, each SIP message read as
+        over TCP (keep-alives and WebSocket control frames are the Stack's)."""
+        from ..sip.framing import Message
+
+        ev = c.stack.receive(data)
+        if ev.send:  # WebSocket Pong / Close replies, TLS post-handshake messages
+            c.out += ev.send
+            if not c.writing:
+                self._dirty.add(c)
+        for fr in ev.frames:
+            if type(fr) is Message:
+                self._on_response(fr.data, now)
+        if ev.error or ev.closed:
+            self._close(c, now, f"transport: {c.stack.transport} {ev.error or ev.closed}")
 
     def _responses(self, buf, now: float) -> int:
         """The complete messages at the front of a TCP stream, each handed to ``_on_response``

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 class LoadScenario:
     host: str = "127.0.0.1"
     port: int = 5060
-    transport: str = "udp"  # udp | tcp
+    transport: str = "udp"  # udp | tcp | tls | ws | wss
     domain: str = "ims.test"
     ue_addresses: list[str] = field(default_factory=lambda: ["127.0.0.11", "127.0.0.12", "127.0.0.13"])
     ues: int = 1000  # UEs (each one AOR and one +sip.instance)
@@ -29,6 +29,13 @@ class LoadScenario:
     user_prefix: str = "load"
     auth_password: str | None = None  # answer 401/407 Digest challenges (MD5) with this password
     run_token: str = ""
+    # tls / wss: what the UEs trust (a CA file, or None for the system's), the name checked in the
+    # server's certificate; ws / wss: the upgrade's resource and Host (RFC 7118)
+    tls_ca: str | None = None
+    tls_server_name: str | None = None
+    tls_verify: bool = True
+    ws_path: str = "/"
+    ws_host: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

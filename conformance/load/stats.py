@@ -44,6 +44,18 @@ class LoadStats:
     elapsed: float = 0.0
     first_ok: float | None = None
     last_ok: float | None = None
+    # tls / ws / wss: connection set-ups (TCP connect and every handshake), counted apart from
+    # the REGISTER transactions: how many, wall time, and the process's CPU time while each ran
+    # (the generator's side, and the embedded reference's when it runs in this process)
+    handshakes: int = 0
+    handshake_wall: float = 0.0
+    handshake_cpu: float = 0.0
+    handshake_failures: int = 0
+
+    def on_handshake(self, wall: float, cpu: float) -> None:
+        self.handshakes += 1
+        self.handshake_wall += wall
+        self.handshake_cpu += cpu
 
     def _second(self, t: float) -> Second:
         i = int(t - self.started)
@@ -88,6 +100,11 @@ class LoadStats:
                            "p90": ms(percentile(lat, 90)), "p99": ms(percentile(lat, 99)),
                            "p999": ms(percentile(lat, 99.9)), "max": ms(lat[-1] if lat else None),
                            "mean": ms(sum(lat) / len(lat) if lat else None)},
+            **({"connections": {"set_ups": self.handshakes, "failed": self.handshake_failures,
+                                "wall_ms_mean": round(self.handshake_wall / self.handshakes * 1000, 3),
+                                "cpu_ms_mean": round(self.handshake_cpu / self.handshakes * 1000, 3),
+                                "wall_s": round(self.handshake_wall, 3), "cpu_s": round(self.handshake_cpu, 3)}}
+               if self.handshakes else {}),
             "per_second": [{"t": i, "sent": s.sent, "ok": s.ok, "failed": s.failed,
                             "latency_mean_ms": ms(s.latency_sum / s.ok) if s.ok else None,
                             "latency_max_ms": ms(s.latency_max) if s.ok else None}

@@ -5,6 +5,8 @@ UDP: each UE source address gets its own upstream socket, so the SUT sees one fl
 connection to the SUT.  Bytes from the SUT are framed into SIP messages and handed to the
 rules (``rules.Mangler``); their actions are scheduled on a clock, so delays never block the
 relay.  ``port_unreachable`` needs no relay: :func:`closed_udp_port` gives a port nobody holds.
+TLS, WS, WSS (``streams``: the SUT's port per transport): a listener each, terminated on both
+sides with ``conformance.wire`` stacks (streams.py); ``Relay.ports`` says where.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from ..sip.errors import ParseError
 from ..sip.framing import Message, Ping, Pong, StreamFramer
 from .rules import Action, FaultSpec, Mangler
+from .streams import StreamSide
 
 Addr = tuple[str, int]
 
@@ -40,10 +43,13 @@ class _TcpPair:
         self.busy_until = 0.0  # dribbles and delays keep their order per connection
 
 
-class Relay:
-    """``Relay(spec, sut_address).start()`` listens on ``spec.host:spec.port`` (0: any)."""
+class Relay(StreamSide):
+    """``Relay(spec, sut_address).start()`` listens on ``spec.host:spec.port`` (0: any); with
+    ``streams`` ({"tls": SUT port, ...}) also on a free port per tls / ws / wss (``ports``), with
+    ``tls_client`` / ``ws_client`` (conformance.wire) for its own connections to the SUT."""
 
-    def __init__(self, spec: FaultSpec, sut: Addr, transports: tuple[str, ...] = ("udp", "tcp")):
+    def __init__(self, spec: FaultSpec, sut: Addr, transports: tuple[str, ...] = ("udp", "tcp"),
+                 streams: dict[str, int] | None = None, tls_client=None, ws_client=None):
         self.spec = spec
         self.sut = (sut[0], int(sut[1]))
         self.rules = Mangler(spec)
@@ -73,6 +79,13 @@ class Relay:
         self._thread = threading.Thread(target=self._loop, name="mangler-relay", daemon=True)
         self.handled = 0
         self.errors: list[str] = []
+        try:
+            self._stream_setup(streams, tls_client, ws_client)
+        except OSError:
+            for sock in (self.udp, self.tcp):
+                if sock is not None:
+                    sock.close()
+            raise
 
     # -- life --------------------------------------------------------------------------------------
     def start(self) -> "Relay":
@@ -82,6 +95,7 @@ class Relay:
         self._sel.register(self.udp, selectors.EVENT_READ, ("udp-listen", None))
         if self.tcp is not None:
             self._sel.register(self.tcp, selectors.EVENT_READ, ("tcp-listen", None))
+        self._stream_register()
         self._thread.start()
         return self
 
@@ -125,6 +139,12 @@ class Relay:
                         self._from_ue_tcp(ctx)
                     elif kind == "tcp-sut":
                         self._from_sut_tcp(ctx)
+                    elif kind == "stream-listen":
+                        self._stream_accept(ctx)
+                    elif kind == "stream-ue":
+                        self._from_ue_stream(ctx)
+                    elif kind == "stream-sut":
+                        self._from_sut_stream(ctx)
                 except Exception as exc:
                     self.errors.append(repr(exc))
 

@@ -27,7 +27,17 @@ reset               TCP: the connection is reset (RST) instead of the first resp
 dribble             TCP: responses arrive one byte every ``interval`` s (default 0.02)
 port_unreachable    the UEs are given a UDP port where nothing listens (ICMP port unreachable)
 unsolicited         ``count`` (default 300) stray responses and OPTIONS requests precede each response
+close_without_close_notify
+                    tls / wss: after the SUT's first message, the UE's connection is dropped with
+                    no TLS close_notify (nor WebSocket Close); other transports: unchanged
+ws_close            ws / wss: after the SUT's first message, the relay sends the UE a WebSocket
+                    Close (1000) and ends the connection; other transports: unchanged
+ws_fragment         ws / wss: every message from the SUT reaches the UE in WebSocket frames of 16
+                    bytes (a fragmented message, legal per RFC 6455 §5.4); other transports: unchanged
 ==================  ===============================================================================
+
+Over tls / ws / wss the relay terminates TLS and WebSocket on both sides (``conformance.wire``
+stacks): the rules see SIP messages, as over TCP, and the stream faults act on the layers.
 """
 
 from __future__ import annotations
@@ -56,7 +66,12 @@ FAULTS: dict[str, str] = {
     "dribble": "TCP: responses arrive one byte at a time",
     "port_unreachable": "the UEs are pointed at a closed UDP port",
     "unsolicited": "hundreds of unsolicited messages precede each response",
+    "close_without_close_notify": "TLS: the UE's connection is dropped without close_notify after the first message",
+    "ws_close": "WebSocket: the relay sends the UE a WebSocket Close after the first message",
+    "ws_fragment": "WebSocket: the SUT's messages reach the UE in 16-byte frames",
 }
+STREAM_FAULTS = ("close_without_close_notify", "ws_close", "ws_fragment")
+WS_FRAGMENT = 16  # bytes of payload per WebSocket frame (ws_fragment)
 
 
 @dataclass
@@ -77,13 +92,16 @@ class Action:
     """One thing for the relay to do, ``delay`` seconds from now.
 
     kind: ``send`` (data), ``close`` (FIN), ``reset`` (RST), ``dribble`` (data, one byte every
-    ``interval`` s).
+    ``interval`` s); over tls / ws / wss also ``abort`` (the connection dropped with no TLS
+    close_notify nor WebSocket Close), ``ws_close`` (a WebSocket Close, then the end) and
+    ``fragments`` (data as WebSocket frames of ``size`` bytes).
     """
 
     kind: str
     data: bytes = b""
     delay: float = 0.0
     interval: float = 0.0
+    size: int = 0
 
 
 _HEADER = re.compile(rb"^([A-Za-z-]+)[ \t]*:[ \t]*(.*)$")
@@ -136,6 +154,7 @@ class Mangler:
         self.rng = random.Random(spec.seed)
         self._held: dict[object, bytes] = {}  # reorder: the message held back, per channel
         self._flooded: set[bytes] = set()  # unsolicited: responses already preceded by a flood
+        self._ended: set = set()  # close_without_close_notify / ws_close: channels already ended
         self.injected_call_ids: set[bytes] = set()
         self.counts: dict[str, int] = {}
 
@@ -151,7 +170,9 @@ class Mangler:
         """``channel`` names the UE connection or address (reorder holds one message per channel)."""
         f = self.spec.fault
         self.counts[f] = self.counts.get(f, 0) + 1
-        tcp = transport == "tcp"
+        if f in STREAM_FAULTS:
+            return self._stream_fault(f, data, transport, channel)
+        tcp = transport != "udp"  # tls / ws / wss: a connection, as TCP
         if f == "no_answer" or (f == "reset" and not tcp):
             return []
         if f == "late_answer":
@@ -216,6 +237,16 @@ class Mangler:
             self._flooded.add(key)
             return [Action("send", m) for m in self._noise(data)] + [Action("send", data)]
         return [Action("send", data)]  # port_unreachable: the relay is not used
+
+    def _stream_fault(self, f: str, data: bytes, transport: str, channel: object) -> list[Action]:
+        tls, ws = transport in ("tls", "wss"), transport in ("ws", "wss")
+        if f == "ws_fragment":
+            return [Action("fragments", data, size=WS_FRAGMENT)] if ws else [Action("send", data)]
+        applies = tls if f == "close_without_close_notify" else ws
+        if not applies or channel in self._ended:
+            return [Action("send", data)]
+        self._ended.add(channel)
+        return [Action("send", data), Action("abort" if f == "close_without_close_notify" else "ws_close")]
 
     def release_held(self, channel: object = None) -> bytes | None:
         """The message ``reorder`` held back on ``channel``, when nothing followed it in time."""

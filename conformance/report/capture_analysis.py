@@ -35,6 +35,12 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
         "messages_per_second": round(c.messages / a.seconds) if a.seconds > 0 else None,
         "processes": a.processes or [],  # split by AOR over these processes; empty: one process
     }
+    streams = _streams(a)
+    if streams is not None:  # TLS / WebSocket connections (only when the capture has them)
+        doc["streams"] = streams
+        if streams.get("not_judged") and doc["verdict"] in ("pass", "not applicable"):
+            # What could not be read is not judged, and a capture judged on part of it is not a pass.
+            doc["verdict"] = "inconclusive"
     if a.timeline.regev is not None:  # reg-event subscriptions (only when the capture has them)
         doc["reg_event"] = [sub.to_dict() for sub in list(a.timeline.regev.subs.values())[:2000]]
     if a.serial_because:
@@ -42,6 +48,22 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
     if case is not None:
         doc["case"] = case
     return doc
+
+
+def _streams(a: Analysis) -> dict | None:
+    rs = a.reassembler.stats
+    if not rs.streams:
+        return None
+    out = {"transports": dict(sorted(rs.streams.items())), "ws_pings": rs.ws_pings, "ws_pongs": rs.ws_pongs,
+           "tls_secrets": list(getattr(a.reader, "keys", None).sources if getattr(a.reader, "keys", None) else []),
+           "tls_without_keys": rs.tls_without_keys, "tls_records_not_read": rs.tls_not_read,
+           "connections": rs.layered}
+    if rs.tls_without_keys or rs.tls_not_read:
+        out["not_judged"] = (f"TLS without keys: {rs.tls_not_read} records not judged "
+                             f"({rs.tls_without_keys} connection(s) with no secrets"
+                             f"{'' if rs.tls_without_keys else ', or records the secrets did not decrypt'}; "
+                             f"give the key log with --tls-keylog or a pcapng with a Decryption Secrets Block)")
+    return out
 
 
 def write_json(path: Path, doc: dict) -> None:
@@ -56,6 +78,7 @@ def console(doc: dict) -> str:
              f"{sip['crlf_pongs']} pongs, {sip['stun']} STUN"]
     for p in doc["problems"]:
         lines.append(f"  problem: {p['kind']}: {p['message']}")
+    lines += _stream_lines(doc)
     lines.append("")
     lines.append(f"{'rule':<16} {'level':<6} {'clause':<32} {'verdict':<15} {'pass':>5} {'fail':>5} "
                  f"{'warn':>5} {'inc':>5}  packets (first failing)")
@@ -90,6 +113,22 @@ def console(doc: dict) -> str:
     lines.append("")
     lines.append(f"verdict: {doc['verdict'].upper()}")
     return "\n".join(lines)
+
+
+def _stream_lines(doc: dict) -> list[str]:
+    st = doc.get("streams")
+    if not st:
+        return []
+    lines = ["  streams: " + ", ".join(f"{n} {t}" for t, n in st["transports"].items())
+             + f" connection(s); WebSocket Ping/Pong frames {st['ws_pings']}/{st['ws_pongs']}"
+             + (f"; TLS secrets from {', '.join(st['tls_secrets'])}" if st["tls_secrets"] else "")]
+    if st.get("not_judged"):
+        lines.append(f"  NOT JUDGED: {st['not_judged']}")
+        for c in st["connections"]:
+            if c.get("tls", {}).get("why"):
+                lines.append(f"    {c['client'][0]}:{c['client'][1]} -> {c['server'][0]}:{c['server'][1]}: "
+                             f"{c['tls']['why']} ({c['tls']['not_read']} records)")
+    return lines
 
 
 def _gruu_lines(doc: dict) -> list[str]:
@@ -136,6 +175,9 @@ def write_html(path: Path, doc: dict) -> None:
     if doc["problems"]:
         out.append("<ul>" + "".join(f"<li class='fail'>{e(p['kind'])}: {e(p['message'])}</li>"
                                     for p in doc["problems"]) + "</ul>")
+    st = doc.get("streams")
+    if st and st.get("not_judged"):
+        out.append(f"<p class='inconclusive'>{e(st['not_judged'])}</p>")
     if "case" in doc:
         c = doc["case"]
         out.append(f"<h2>Case {e(c['id'])}</h2><p class='{_cls(c['verdict'])}'>{e(c['verdict'])}: {e(c['reason'])}</p>")

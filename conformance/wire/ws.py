@@ -33,6 +33,8 @@ class WsClient:
 class WsServer:
     subprotocols: tuple = ("sip",)
     require_auth: str | None = None  # a WWW-Authenticate value: 401 until Authorization is sent
+    fragment: int = 0  # > 0: split every message into frames of at most this many bytes (a fault)
+    echo_subprotocol: bool = True  # False: 101 without Sec-WebSocket-Protocol (a server fault)
 
 
 @dataclass
@@ -102,7 +104,8 @@ class WsLayer:
                 out.error = f"upgrade offered no SIP subprotocol ({ev.subprotocols or 'none'})"
             else:
                 self.subprotocol = offered[0]
-                out.send += self.conn.send(AcceptConnection(subprotocol=offered[0]))
+                echoed = offered[0] if self.server.echo_subprotocol else None
+                out.send += self.conn.send(AcceptConnection(subprotocol=echoed))
                 self.ready = out.ready = True
         elif isinstance(ev, AcceptConnection):
             self.subprotocol = ev.subprotocol
@@ -144,7 +147,7 @@ class WsLayer:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        size = self.client.fragment if self.client else 0
+        size = (self.client or self.server).fragment if (self.client or self.server) else 0
         if size <= 0 or len(data) <= size:
             return self.conn.send(TextMessage(data=text) if text is not None else BytesMessage(data=data))
         out = b""

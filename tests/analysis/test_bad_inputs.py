@@ -63,3 +63,24 @@ def test_missing_file_and_bad_case(tmp_path):
     assert _analyze(tmp_path / "none.pcap").returncode == 2
     proc = _analyze(GOOD, "--case", str(tmp_path / "nocase.yaml"))
     assert proc.returncode == 2 and "cannot load" in proc.stderr
+
+
+def test_pcapng_ending_in_a_statistics_block_is_whole(tmp_path):
+    """dumpcap ends every pcapng with an Interface Statistics Block after the last packet: the file
+    is whole (no 'truncated', exit 0); cut inside that block, it is truncated."""
+    from scapy.utils import PcapNgWriter, rdpcap
+
+    ng = tmp_path / "g.pcapng"
+    with PcapNgWriter(str(ng)) as w:
+        for pkt in rdpcap(str(GOOD)):
+            w.write(pkt)
+    # Interface Statistics Block: type 5, interface 0, timestamp, no options
+    isb = struct.pack("<IIIII", 5, 24, 0, 0, 0) + struct.pack("<I", 24)
+    whole = tmp_path / "isb.pcapng"
+    whole.write_bytes(ng.read_bytes() + isb)
+    proc = _analyze(whole)
+    assert proc.returncode == 0 and "truncated" not in proc.stderr, proc.stderr
+    cut = tmp_path / "isb-cut.pcapng"
+    cut.write_bytes(ng.read_bytes() + isb[:16])
+    proc = _analyze(cut)
+    assert proc.returncode == 4 and "truncated" in proc.stderr

@@ -95,3 +95,26 @@ def test_capture_without_ue_requests(tmp_path):
     PcapRecorder(0.0).write(empty)
     proc = _replay(str(empty), "--target", "targets/reference-rel8.yaml")
     assert proc.returncode == 3 and "no request from the UE side" in proc.stderr
+
+
+@pytest.mark.parametrize("transport", ["tls", "ws", "wss"])
+def test_stream_capture_replays_over_the_same_transport(tmp_path, transport):
+    """A flow captured over TLS / WS / WSS goes to the SUT's listener for that transport; the new
+    capture holds it over the same transport (pcapng with the new keys for TLS), and --as-case
+    writes a case that runs as that transport's item only."""
+    from conformance.analysis.analyzer import analyze
+
+    sample = ROOT / f"pcaps/samples/streams/register-{transport}.pcapng"
+    out = tmp_path / f"new-{transport}.pcapng"
+    case = tmp_path / "replayed.yaml"
+    proc = _replay(str(sample), "--target", "targets/reference-tls-ws.yaml", "--output", str(out),
+                   "--json", str(tmp_path / "r.json"), "--as-case", str(case))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    steps = json.loads((tmp_path / "r.json").read_text())["steps"]
+    assert [s["replayed"] for s in steps] == ["200", "200"] and not any(s["diffs"] for s in steps)
+    a = analyze(str(out), keep_events=True)
+    assert {e.transport for e in a.events if e.kind == "sip"} == {transport} and a.messages == 4
+    assert str(a.judge.verdict()) == "pass"
+    assert out.read_bytes()[:4] == (b"\x0a\x0d\x0d\x0a" if transport != "ws" else b"\xd4\xc3\xb2\xa1")
+    [spec] = load_case_file(case)
+    assert spec.transports == [transport] and spec.ues["a"].flows["f1"].transport == transport

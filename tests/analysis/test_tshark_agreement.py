@@ -23,4 +23,7 @@ def test_message_count_matches_tshark(sample):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     tshark = sum(1 for line in proc.stdout.splitlines() for v in line.split(",") if v)
+    if "no-keys" in sample.name:  # TLS without its secrets: neither reads a message
+        assert analyze(str(sample)).messages == tshark == 0
+        return
     assert analyze(str(sample)).messages == tshark > 0

@@ -66,3 +66,14 @@ def test_load_vs_sipp_against_the_reference(tmp_path):
         assert r["sipp"]["steps"][0]["ok"] == 40, r
         assert r["ratio_load_over_sipp"] is not None
     assert "ratio" in out
+
+
+def test_load_streams_against_the_reference(tmp_path):
+    out = _run("load_streams.py", "--reps", "1", "--flows", "5", "--registers", "3", "--json", str(tmp_path / "s.json"))
+    doc = json.loads((tmp_path / "s.json").read_text())
+    _machine_ok(doc)
+    for t in ("tcp", "tls", "ws", "wss"):
+        [r] = doc["runs"][t]
+        assert r["ok"] == r["transactions"] == 15 and r["register_per_s"] > 0
+        assert r["set_ups"] == (0 if t == "tcp" else 5)
+    assert doc["sipp"]["version"] and ("no TLS" in out) == (not doc["sipp"]["tls"])

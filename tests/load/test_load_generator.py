@@ -34,7 +34,7 @@ def test_template_renders_what_build_register_builds():
     assert msg.get("Content-Length") == "0"
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls", "ws", "wss"])
 def test_mixes_complete_against_the_reference(transport):
     sc = LoadScenario(transport=transport, ues=40, rate=400.0, reg2_share=0.5, refreshes=2,
                       refresh_interval=0.2, reg1b_share=0.5, storm_at=0.5, timeout=5.0)
@@ -47,6 +47,33 @@ def test_mixes_complete_against_the_reference(transport):
     assert s["by_kind"].get("reg1b", 0) > 0
     assert s["latency_ms"]["p50"] is not None and s["rate_per_s"] > 0
     assert s["per_second"] and "<svg" in svg_plot(s["per_second"])
+    if transport in ("tls", "ws", "wss"):  # one connection per flow and address, its set-up counted apart
+        c = s["connections"]
+        assert c["set_ups"] >= 60 and c["failed"] == 0 and c["cpu_ms_mean"] > 0
+    else:
+        assert "connections" not in s
+
+
+def test_tls_handshake_failure_is_a_counted_cause():
+    """A name the reference's certificate does not carry: every flow's set-up fails with the
+    reason (the transaction fails with it, and the set-up is counted as failed)."""
+    sc = LoadScenario(transport="tls", ues=3, rate=100.0, refreshes=0, timeout=3.0)
+    from conformance.load.generator import LoadGenerator
+    from conformance.sut.config import SutConfig
+    from conformance.sut.server.reference import ReferenceCscf
+    from conformance.wire.testca import ensure_test_ca
+
+    ref = ReferenceCscf(SutConfig(tls_port=0), host=sc.host, port=0)
+    ref.start()
+    try:
+        sc.port = ref.ports["tls"]
+        sc.tls_ca, sc.tls_server_name = str(ensure_test_ca().ca_cert), "wrong.example"
+        s = LoadGenerator(sc).run().summary()
+    finally:
+        ref.stop()
+    assert s["ok"] == 0 and s["failed"] == 3
+    [cause] = s["failures"]
+    assert "certificate verify failed" in cause and "wrong.example" in cause
 
 
 def test_failures_are_counted_by_cause():

@@ -55,7 +55,16 @@ MATRIX: dict[str, dict | tuple] = {
     "port_unreachable": {"udp": ("inconclusive", "SUT reachable [MUST]: expected a connection to 127.0.0.1:"),
                          "tcp": ("inconclusive", "Connection refused")},
     "unsolicited": PASS,
+    # the stream faults leave udp / tcp alone (over tls / ws / wss: test_stream_fault)
+    "close_without_close_notify": PASS,
+    "ws_close": PASS,
+    "ws_fragment": PASS,
 }
+# REG-001 over tls / ws / wss behind the proxy, which terminates both sides: a message in 16-byte
+# WebSocket frames is read whole; a connection dropped (no close_notify) or closed (WebSocket
+# Close) after the 200 leaves the registration judged on what it got.
+STREAM_MATRIX = {"close_without_close_notify": PASS, "ws_close": PASS, "ws_fragment": PASS, "delay": PASS,
+                 "wrong_call_id": MATRIX["wrong_call_id"]}
 ICMP = "ICMP port unreachable from 127.0.0.1:"
 
 
@@ -111,6 +120,35 @@ def test_fault(fault, reg001, tmp_path):
     doc = json.loads((reports / "results.json").read_text())
     assert [c["verdict"] for c in doc["cases"]] == [r["verdict"] for r in sorted(results, key=lambda r: r["id"])]
     assert (reports / "junit.xml").exists() and (reports / "certificate.html").exists()
+
+
+@pytest.mark.parametrize("fault", sorted(STREAM_MATRIX))
+def test_stream_fault(fault, reg001, tmp_path):
+    from conformance.targets.loader import target_from_dict as build
+
+    t = _target(fault)
+    t = build({"name": t.name, "host": "127.0.0.1", "port": 0, "capabilities": ["outbound", "path"],
+               "transports": ["tcp", "tls", "ws", "wss"], "ports": {"tls": 0, "ws": 0, "wss": 0},
+               "tls": {"ca": "test-ca", "server_name": "ims.test"},
+               "ue_addresses": ["127.0.0.64", "127.0.0.65", "127.0.0.66"],
+               "timers": {"t1": 0.1, "t2": 0.4, "response": RESPONSE, "connect": 0.5},
+               "embedded": {"mode": "rel8"}, "mangle": {"fault": fault, **({"delay": 0.2} if fault == "delay" else {})},
+               "sut_dead_after": 0}, source=f"fault-matrix:{fault}")
+    state = RunState(t, pcap_dir=tmp_path / "pcaps", reports_dir=tmp_path / "reports", strict=None)
+    try:
+        for transport in ("tls", "ws", "wss"):
+            started = time.monotonic()
+            result = state.run_case(reg001, transport)
+            elapsed = time.monotonic() - started
+            want = STREAM_MATRIX[fault]
+            assert str(result.verdict) == want[0], (transport, result.reason)
+            assert want[1] in result.reason, (transport, result.reason)
+            assert elapsed < RESPONSE + SLACK, f"{fault}[{transport}] took {elapsed:.2f} s"
+            assert result.pcap and Path(result.pcap).stat().st_size > 100
+        relay = state.sut._relay  # the proxy ran the tls / ws / wss listeners, without an error
+        assert set(relay.ports) == {"tls", "ws", "wss"} and relay.handled >= 3 and not relay.errors
+    finally:
+        state.close()
 
 
 def test_every_fault_of_the_proxy_is_in_the_matrix():

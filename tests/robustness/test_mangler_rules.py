@@ -73,3 +73,24 @@ def test_profile_with_an_unknown_fault_names_file_line_and_key(tmp_path):
         load_target(p)
     text = str(exc.value)
     assert f"{p}:4" in text and "mangle.fault" in text and "no_answer" in text
+
+
+def test_stream_faults_act_on_their_layers_only():
+    from conformance.mangler.rules import WS_FRAGMENT
+
+    for fault, layered in (("close_without_close_notify", ("tls", "wss")), ("ws_close", ("ws", "wss")),
+                           ("ws_fragment", ("ws", "wss"))):
+        for transport in ("udp", "tcp", "tls", "ws", "wss"):
+            m = Mangler(FaultSpec(fault=fault))
+            first = m.to_ue(OK, transport, "c1")
+            if transport not in layered:  # the fault does not apply: the message passes unchanged
+                assert [(a.kind, a.data) for a in first] == [("send", OK)], (fault, transport)
+                continue
+            if fault == "ws_fragment":
+                assert [(a.kind, a.data, a.size) for a in first] == [("fragments", OK, WS_FRAGMENT)]
+                continue
+            end = "abort" if fault == "close_without_close_notify" else "ws_close"
+            assert [a.kind for a in first] == ["send", end] and first[0].data == OK
+            # once per connection: a later message on it (or its retransmission) only passes
+            assert [a.kind for a in m.to_ue(OK, transport, "c1")] == ["send"]
+            assert [a.kind for a in m.to_ue(OK, transport, "c2")] == ["send", end]

@@ -98,6 +98,9 @@ class EdgeProxy:
                  tag_secret: str | None = None):
         self.config = config or SutConfig()
         self.address = address
+        # the TLS / WS / WSS listeners' (host, port) by transport (set by the server that binds
+        # them): a Route naming one of them names this proxy too (RFC 3261 section 16.4)
+        self.stream_addresses: dict[str, tuple[str, int]] = {}
         self.next_hop = next_hop or self.config.edge_next_hop
         self.codec = codec or FlowTokenCodec(self.config.flow_token_key)
         self.tag_secret = tag_secret or secrets.token_hex(8)
@@ -264,7 +267,18 @@ class EdgeProxy:
             uri = parse_name_addr(routes[0]).uri
         except ParseError:
             return None
-        return uri if is_own_uri(uri, self.address) else None
+        return uri if self._names_me(uri) else None
+
+    def _names_me(self, uri: SipUri) -> bool:
+        """The URI names this proxy: its UDP/TCP address, or one of its TLS/WS/WSS listeners
+        (an absent port is 5061 for sips: or transport=tls, RFC 3261 section 19.1.2)."""
+        if is_own_uri(uri, self.address):
+            return True
+        if not uri.is_sip:
+            return False
+        tls = uri.scheme == "sips" or (uri.param("transport") or "").lower() == "tls"
+        port = uri.port or (5061 if tls else 5060)
+        return any(same_host(uri.host, host) and port == p for host, p in self.stream_addresses.values())
 
     def _token_route(self, request: Request, work: Request, route: SipUri, token: str,
                      flow: FlowInfo, now: float) -> list[Action]:
@@ -301,7 +315,10 @@ class EdgeProxy:
         if record is not None:
             push_value(work, "Record-Route", f"<{record}>")
         branch = self._branch(request, target)
-        push_value(work, "Via", via_value(target.transport, self.address, branch))
+        # sent-by: the listener of the flow's transport, where the UA would connect to send the
+        # response if the connection were gone (RFC 3261 section 18.2.2)
+        sent_by = self.stream_addresses.get(target.transport, self.address)
+        push_value(work, "Via", via_value(target.transport, sent_by, branch))
         self._remember(branch, request, flow, now)
         if self.config.has_fault("edge-route-by-uri"):
             # FAULT: edge-route-by-uri: to the Request-URI's address, not over the token's flow
@@ -360,7 +377,7 @@ class EdgeProxy:
             top = parse_vias(response)[0]
         except (ParseError, IndexError):
             return []
-        if not is_own_uri(SipUri("sip", host=top.host, port=top.port), self.address):
+        if not self._names_me(SipUri("sip", host=top.host, port=top.port)):
             return []                                  # not ours: RFC 3261 section 18.1.2 drop
         cseq = response.cseq
         pending = self.pending.get((top.branch or "", cseq[1] if cseq else ""))

@@ -75,6 +75,12 @@ class ScscfNode:
     def address(self, value: tuple[str, int]) -> None:
         self.proxy.address = value
 
+    @property
+    def stream_addresses(self) -> dict[str, tuple[str, int]]:
+        """The TLS / WS / WSS listeners serving this node, transport -> (host, port) (filled by
+        the server; a Route naming one of them names this node)."""
+        return self.proxy.stream_addresses
+
     def receive(self, data: bytes, flow: FlowInfo, now: float,
                 wall: float | None = None) -> list[Action]:
         actions = self._receive(data, flow, now, wall)

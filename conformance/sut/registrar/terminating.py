@@ -46,8 +46,8 @@ from ...sip.message import Request, Response, parse_message
 from ..actions import Action, SendOnFlow, SendToHop
 from ..common.responses import build_response, stamp_top_via
 from ..common.routing import bracket, canonical_aor, copy_message, derived_branch, hop_of_uri, \
-    is_own_uri, max_forwards, pop_value, push_value, safe_uri, set_values, udp_destination, \
-    via_value
+    is_own_uri, max_forwards, names_listener, pop_value, push_value, safe_uri, sent_by, \
+    set_values, udp_destination, via_value
 from ..config import SutConfig
 from ..flow import FlowInfo
 from .bindings import Binding
@@ -76,6 +76,22 @@ class Target:
     @property
     def transport(self) -> str:
         return self.flow.transport if self.flow is not None else self.hop[0]
+
+
+def _plain(transport: str) -> str:
+    """The default transport towards a hop whose URI names none: the flow's when it is UDP or
+    TCP; TCP for a TLS / WebSocket flow (the reference opens no TLS or WebSocket connections)."""
+    return transport if transport in ("udp", "tcp") else "tcp"
+
+
+def _rr_transport(target: Target, inbound: FlowInfo) -> str:
+    """The transport of our Record-Route: the target's when it is UDP or TCP.  Our address is
+    the UDP/TCP port, so a TLS / WebSocket target (whose UA reaches us over its own connection
+    anyway, RFC 7118 section 5) gets the upstream side's, or TCP."""
+    for t in (target.transport, inbound.transport):
+        if t in ("udp", "tcp"):
+            return t
+    return "tcp"
 
 
 @dataclass
@@ -145,6 +161,8 @@ class TerminatingProxy:
         self.config = config
         self.registrar = registrar
         self.address = address
+        # the server's TLS / WS / WSS listeners, transport -> (host, port): own in Route too
+        self.stream_addresses: dict[str, tuple[str, int]] = {}
         self.contexts: dict[object, Context] = {}
         self.branches: dict[str, Branch] = {}
         self._ids = itertools.count(1)
@@ -154,14 +172,17 @@ class TerminatingProxy:
     def is_ours(self, uri: SipUri) -> bool:
         """The Request-URI names our domain (or our own address)."""
         return uri.is_sip and (uri.host.lower() == self.config.domain
-                               or is_own_uri(uri, self.address))
+                               or is_own_uri(uri, self.address)
+                               or names_listener(uri, self.stream_addresses))
 
     def _own_route(self, request: Request) -> bool:
         routes = request.values("Route")
         if not routes:
             return False
         try:
-            return is_own_uri(parse_name_addr(routes[0]).uri, self.address, (self.config.domain,))
+            uri = parse_name_addr(routes[0]).uri
+            return is_own_uri(uri, self.address, (self.config.domain,)) \
+                or names_listener(uri, self.stream_addresses)
         except ParseError:
             return False
 
@@ -235,7 +256,7 @@ class TerminatingProxy:
         uri = safe_uri(work.uri)
         if work.values("Route"):
             r = parse_name_addr(work.values("Route")[0]).uri
-            target = Target(uri=work.uri, hop=hop_of_uri(r, flow.transport))
+            target = Target(uri=work.uri, hop=hop_of_uri(r, _plain(flow.transport)))
             ctx.groups = [Group([target])]
         elif (uri is not None and self.is_ours(uri) and uri.user is not None
               and uri.has_param("gr") and self.registrar.gruu is not None):
@@ -251,7 +272,7 @@ class TerminatingProxy:
                 # RFC 3261 section 16.5: an empty target set; 480 recommended.
                 return actions + self._final_local(ctx, 480, "no registered contact", now)
         elif uri is not None and uri.is_sip and own_route:
-            ctx.groups = [Group([self._uri_target(uri, flow.transport)])]
+            ctx.groups = [Group([self._uri_target(uri, _plain(flow.transport))])]
         else:
             return actions + self._final_local(ctx, 404, "not a user of this domain", now)
         for group in ctx.groups:
@@ -259,7 +280,7 @@ class TerminatingProxy:
         return actions + self._maybe_finish(ctx, now)
 
     def _target_groups(self, uri: SipUri, now: float) -> list[Group]:
-        if is_own_uri(uri, self.address):
+        if is_own_uri(uri, self.address) or names_listener(uri, self.stream_addresses):
             uri = SipUri(uri.scheme, uri.user, host=self.config.domain)
         bindings = self.registrar.table.bindings(canonical_aor(uri), now)
         groups: dict[object, list[Binding]] = {}
@@ -293,13 +314,17 @@ class TerminatingProxy:
 
     def _binding_target(self, b: Binding) -> Target:
         uri = str(b.contact.uri)
-        if self.config.has_fault("route-by-contact"):
-            # FAULT: route-by-contact: to the Contact's address, ignoring the flow and the Path
-            default = b.flow.transport if b.flow is not None else "udp"
+        if self.config.has_fault("route-by-contact") or (
+                self.config.has_fault("ws-route-by-contact") and b.flow is not None
+                and b.flow.transport in ("ws", "wss")):
+            # FAULT: route-by-contact (ws-route-by-contact: for WebSocket flows, whose Contact
+            # host is .invalid, RFC 7118 section 5): to the Contact's address, ignoring the flow
+            # and the Path
+            default = _plain(b.flow.transport) if b.flow is not None else "udp"
             return Target(uri, hop=hop_of_uri(b.contact.uri, default), binding=b)
         if b.path:
             first = parse_name_addr(b.path[0]).uri
-            default = b.flow.transport if b.flow is not None else "udp"
+            default = _plain(b.flow.transport) if b.flow is not None else "udp"
             return Target(uri, tuple(b.path), hop=hop_of_uri(first, default), binding=b)
         if b.direct and b.flow is not None:
             return Target(uri, flow=b.flow, binding=b)              # RFC 5626 section 7
@@ -329,8 +354,10 @@ class TerminatingProxy:
         set_values(fwd, "Max-Forwards", [str((max_forwards(ctx.request) or 70) - 1)])  # step 3
         if ctx.method == "INVITE":                                # step 4
             push_value(fwd, "Record-Route", f"<sip:{bracket(self.address[0])}:{self.address[1]};"
-                                            f"transport={target.transport};lr>")
-        push_value(fwd, "Via", via_value(target.transport, self.address, bid))   # step 8
+                                            f"transport={_rr_transport(target, ctx.flow)};lr>")
+        push_value(fwd, "Via", via_value(target.transport,                       # step 8
+                                         sent_by(self.address, target.transport, self.stream_addresses),
+                                         bid))
         data = bytes(fwd)
         branch = Branch(bid, ctx, group, target, fwd, data, deadline=now + self.config.branch_timeout)
         if target.transport == "udp":
@@ -516,7 +543,8 @@ class TerminatingProxy:
             top = parse_via(response.values("Via")[0])
         except (ParseError, IndexError):
             return []
-        if not (is_own_uri(SipUri("sip", host=top.host, port=top.port), self.address)):
+        own = SipUri("sip", host=top.host, port=top.port)
+        if not (is_own_uri(own, self.address) or names_listener(own, self.stream_addresses)):
             return []
         out = self._strip(response)
         try:
@@ -540,18 +568,21 @@ class TerminatingProxy:
         uri = safe_uri(fwd.uri)
         if routes:
             try:
-                target = Target(fwd.uri, hop=hop_of_uri(parse_name_addr(routes[0]).uri, flow.transport))
+                target = Target(fwd.uri, hop=hop_of_uri(parse_name_addr(routes[0]).uri,
+                                                                   _plain(flow.transport)))
             except ParseError:
                 return []
         elif uri is not None and uri.is_sip and not (self.is_ours(uri) and uri.user is not None):
             if self.is_ours(uri):
                 return []
-            target = self._uri_target(uri, flow.transport)
+            target = self._uri_target(uri, _plain(flow.transport))
         else:
             return []
         set_values(fwd, "Max-Forwards", [str(mf - 1)])
         branch = derived_branch(self._secret, request.top_branch, request.call_id)
-        push_value(fwd, "Via", via_value(target.transport, self.address, branch))
+        push_value(fwd, "Via", via_value(target.transport,
+                                         sent_by(self.address, target.transport, self.stream_addresses),
+                                         branch))
         data = bytes(fwd)
         if target.flow is not None:
             return [SendOnFlow(target.flow, data)]
