@@ -48,10 +48,10 @@ def via_transport_check(args: dict, ctx: CheckContext) -> list[Observation]:
     WebSocket client's ``.invalid`` host: RFC 3261 §8.2.6.2), with ``received`` added where the
     sent-by host is a domain name (RFC 3261 §18.2.1)."""
     label = "top Via of the response"
-    if ctx.request is None:
-        return [Observation(label, None, "a request", "no request was sent")]
     if ctx.response is None:
         return [Observation(label, None, "a response", ctx.no_response_reason)]
+    if ctx.request is None:
+        return [Observation(label, None, "a request", "no request was sent")]
     try:
         sent = parse_vias(ctx.request)[0]
     except (ParseError, IndexError) as exc:
