@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml setup.py
 
 # The reference as a registrar/S-CSCF (reports/, pcaps/), then as a combined core (P-CSCF in front
 # of the S-CSCF: reports/core/, pcaps/core/) and as an edge proxy alone in front of the tester's
-# emulated registrar (reports/edge/, pcaps/edge/); as root, behind a real NAT in network
+# emulated registrar (reports/edge/, pcaps/edge/), the registrar again serving TLS, WebSocket and
+# secure WebSocket (RFC 7118) beside TCP (reports/tls-ws/, pcaps/tls-ws/); as root, behind a real NAT in network
 # namespaces (reports/nat/), over IPv6 (reports/ipv6/), with IMS AKA + sec-agree over
 # user-space ESP (reports/ims/; the IMS P-CSCF alone before the emulated registrar:
 # reports/ims-edge/) and with sec-agree through the NAT, ESP in UDP (reports/ims-nat/).
@@ -34,6 +35,7 @@ run: $(STAMP)
 	$(BIN)/conformance run $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-core-rel8.yaml --reports-dir reports/core --pcap-dir pcaps/core $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-edge-rel8.yaml --reports-dir reports/edge --pcap-dir pcaps/edge $(ARGS) || status=1; \
+	$(BIN)/conformance run --target targets/reference-tls-ws.yaml --reports-dir reports/tls-ws --pcap-dir pcaps/tls-ws $(ARGS) || status=1; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  $(BIN)/conformance run --target targets/reference-ims-rel8.yaml --reports-dir reports/ims --pcap-dir pcaps/ims $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ims-edge-rel8.yaml --reports-dir reports/ims-edge --pcap-dir pcaps/ims-edge $(ARGS) || status=1; \

@@ -36,6 +36,9 @@ class SutController:
         # A running topology (conformance/topology/netns.Topology): the embedded reference is
         # started inside its SUT namespace (its sockets and server thread live there).
         self.topology = None
+        # the profile's tls/ws/wss ports as written (0: free): start() writes the real ones back
+        # into target.ports, a restart asks for the written ones again
+        self._asked_ports = dict(target.ports)
 
     def start(self, next_hop: tuple[str, int, str] | None = None) -> tuple[str, int]:
         """Start the SUT; ``next_hop`` points an embedded edge at the tester's emulated registrar."""
@@ -68,6 +71,14 @@ class SutController:
                 kwargs["gruu"] = t.embedded.gruu
             if t.embedded.pcscf_reg_event:
                 kwargs["pcscf_reg_event"] = True
+            # tls / ws / wss listeners where the profile declares them (ports: 0 or absent = free)
+            for transport in ("tls", "ws", "wss"):
+                if transport in t.transports:
+                    kwargs[f"{transport}_port"] = self._asked_ports.get(transport, 0)
+            if t.embedded.ws_auth:
+                kwargs["ws_auth"] = t.embedded.ws_auth
+            if t.embedded.tls_keylog:
+                kwargs["tls_keylog"] = t.embedded.tls_keylog
             if t.embedded.ims:
                 # the IMS P-CSCF authenticates with the profile's subscribers (its HSS)
                 kwargs.update(ims=True, subscribers=t.sec_agree.subscribers or None,
@@ -83,6 +94,10 @@ class SutController:
                 raise SutStartError(f"cannot start the embedded reference CSCF on {t.host}:{t.port}: {exc}") from exc
             # UEs talk to the edge (or the S-CSCF alone); the PEER reaches the S-CSCF.
             self.address = tuple(self._embedded.address)[:2]
+            # the real ports of tls / ws / wss go back into the profile the tester reads
+            for transport, port in self._embedded.ports.items():
+                if transport in ("tls", "ws", "wss"):
+                    t.ports[transport] = port
             self.peer_address = tuple(self._embedded.core_address or self._embedded.address)[:2]
             if self._embedded.core_address is None and next_hop is not None:
                 self.peer_address = next_hop[:2]  # edge alone: the "S-CSCF" is the tester's REG-T

@@ -7,6 +7,12 @@
                     [--core-transport udp|tcp] [--branch-timeout S] [--flow-token-key K]
                     [--digest-auth PASSWORD-TEMPLATE] [--[no-]reg-event] [--[no-]gruu]
                     [--ims [--subscribers FILE] [--pcscf-alg ALG/EALG ...]]
+                    [--tls-port N] [--ws-port N] [--wss-port N] [--tls-cert FILE --tls-key FILE]
+                    [--ws-auth REALM] [--tls-keylog FILE]
+
+``--tls-port``/``--ws-port``/``--wss-port`` add SIP over TLS, WebSocket and secure WebSocket
+(RFC 7118) listeners beside UDP/TCP (0 picks a free port; TLS tries 5061 first); the certificate
+is the suite's test CA server pair unless ``--tls-cert``/``--tls-key`` name another.
 
 ``--listen`` is where UEs talk to the reference: the registrar (topology registrar) or the edge
 proxy (edge, core).  In the core topology the S-CSCF listens on ``--core-port`` (0 picks one)
@@ -79,6 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve the RFC 3680 reg event package (default: on in rel8 and rel7)")
     p.add_argument("--gruu", action=argparse.BooleanOptionalAction, default=None,
                    help="hand out RFC 5627 GRUUs (default: on in rel8)")
+    p.add_argument("--tls-port", type=int, default=None, metavar="N",
+                   help="serve SIP over TLS on N (0: 5061 if free, else any)")
+    p.add_argument("--ws-port", type=int, default=None, metavar="N",
+                   help="serve SIP over WebSocket (RFC 7118) on N (0: any)")
+    p.add_argument("--wss-port", type=int, default=None, metavar="N",
+                   help="serve SIP over secure WebSocket on N (0: any)")
+    p.add_argument("--tls-cert", default=None, metavar="FILE",
+                   help="server certificate chain (default: the suite's test CA server certificate)")
+    p.add_argument("--tls-key", default=None, metavar="FILE", help="its private key")
+    p.add_argument("--ws-auth", default=None, metavar="REALM",
+                   help="answer the WebSocket upgrade 401 (Basic realm) until it carries "
+                        "Authorization (RFC 7118 section 7)")
+    p.add_argument("--tls-keylog", default=None, metavar="FILE",
+                   help="append the TLS session keys to FILE (NSS key log, for Wireshark)")
     ims_cli.add_arguments(p)
     return p
 
@@ -103,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                            digest_auth=(None if args.digest_auth is None else
                                         (lambda user, t=args.digest_auth: t.replace("{impi}", user))),
                            reg_event=args.reg_event, gruu=args.gruu,
+                           tls_port=args.tls_port, ws_port=args.ws_port, wss_port=args.wss_port,
+                           tls_cert=args.tls_cert, tls_key=args.tls_key, ws_auth=args.ws_auth,
+                           tls_keylog=args.tls_keylog,
                            **ims_cli.config_kwargs(args))
     except ValueError as exc:
         print(f"conformance sut: {exc}", file=sys.stderr)
@@ -128,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         faults = ", ".join(sorted(config.faults)) or "none"
         print(f"reference CSCF ({config.mode}, domain {config.domain}, faults: {faults}) "
               f"listening on udp+tcp {shown}:{cscf.port}", flush=True)
+        streams = {t: p for t, p in cscf.ports.items() if t not in ("udp", "tcp")}
+        if streams:
+            print("also " + ", ".join(f"{t} {shown}:{p}" for t, p in streams.items()), flush=True)
         ims_line = ims_cli.describe(cscf, shown, config)
         if ims_line:
             print(ims_line, flush=True)

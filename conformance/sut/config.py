@@ -13,6 +13,11 @@ MODES = ("rel8", "rel7", "rfc3261")
 TOPOLOGIES = ("registrar", "edge", "core")
 EDGE_MODES = ("rel8", "rel7")
 TRANSPORTS = ("udp", "tcp")
+#: Connection transports the reference can serve beside UDP/TCP (one listening port each).
+STREAM_TRANSPORTS = ("tls", "ws", "wss")
+#: The TLS port tried first when ``tls_port`` is 0 (RFC 3261 section 19.1.2; Wireshark decodes
+#: SIP over TLS on it by port).
+DEFAULT_TLS_PORT = 5061
 
 #: Fault name -> what it breaks.  The code switched on by each name is marked ``FAULT:``.
 KNOWN_FAULTS: dict[str, str] = {
@@ -146,6 +151,20 @@ KNOWN_FAULTS: dict[str, str] = {
         "a request to a GRUU is forked to every flow of the instance at once instead of one flow "
         "at a time (breaks RFC 5627 section 6.1 with RFC 5626 section 7: MUST NOT populate the "
         "target set with more than one contact with the same AOR and instance-id at a time)",
+    "ws-no-subprotocol":
+        "the WebSocket listeners accept the upgrade (101) without echoing Sec-WebSocket-Protocol: "
+        "sip although the client offered it (breaks RFC 7118 section 4.1 with RFC 6455 section "
+        "4.2.2: the accepted subprotocol is echoed in the handshake response)",
+    "ws-route-by-contact":
+        "the S-CSCF routes a terminating request for a binding registered over WebSocket (ws, "
+        "wss) to the address of its Contact URI (a .invalid host) instead of over the flow the "
+        "binding was registered on, so the request cannot be delivered (breaks RFC 7118 section "
+        "5 with RFC 5626 section 7: MUST send the request over the same 'logical flow')",
+    "tls-flow-survives-close":
+        "a closed TLS connection (tls, wss; close_notify or not) is not reported as a failed "
+        "flow: its bindings stay registered and listed as if the flow were alive (breaks RFC "
+        "5626 section 7: 'the proxy MUST invalidate all the bindings in the target set that use "
+        "that flow', a TCP socket closing being the example)",
 }
 
 
@@ -217,6 +236,19 @@ class SutConfig:
     # The IMS P-CSCF (ims: true, topology core) subscribes to the reg event of each UE it
     # registered at the S-CSCF (TS 24.229 5.2.3, sut/ims/regwatch.py) as ``pcscf_uri``.
     pcscf_reg_event: bool = False
+    # TLS, WebSocket (RFC 7118) and WebSocket over TLS listeners beside UDP/TCP, served by the
+    # node on the advertised port (the edge when there is one): None off, 0 a free port (TLS
+    # tries 5061 first).  tls_cert/tls_key: the server's certificate and key (None: the suite's
+    # test CA server pair, conformance.wire.testca); ws_auth: None, or a realm: the WebSocket
+    # upgrade is answered 401 until it carries Authorization (RFC 7118 section 7);
+    # tls_keylog: a file the server appends its TLS session keys to (NSS key log format).
+    tls_port: int | None = None
+    ws_port: int | None = None
+    wss_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    ws_auth: str | None = None
+    tls_keylog: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -270,6 +302,20 @@ class SutConfig:
                              "subscribes at the reference S-CSCF)")
         if self.flow_token_key is not None and not self.flow_token_key:
             raise ValueError("flow_token_key must not be empty when set")
+        for name in ("tls_port", "ws_port", "wss_port"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and 0 <= value < 65536):
+                raise ValueError(f"{name} must be a port number (0: a free port) or None")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.ws_auth is not None and not self.ws_auth:
+            raise ValueError("ws_auth must be a realm when set")
+
+    @property
+    def stream_ports(self) -> dict[str, int]:
+        """The configured TLS / WS / WSS listeners, transport -> port (0: a free one)."""
+        return {t: p for t, p in (("tls", self.tls_port), ("ws", self.ws_port),
+                                  ("wss", self.wss_port)) if p is not None}
 
     @property
     def reg_event_on(self) -> bool:
@@ -308,4 +354,5 @@ class SutConfig:
         return self.supported_tags + (("gruu",) if self.gruu_on else ())
 
 
-__all__ = ["EDGE_MODES", "KNOWN_FAULTS", "MODES", "TOPOLOGIES", "TRANSPORTS", "SutConfig"]
+__all__ = ["DEFAULT_TLS_PORT", "EDGE_MODES", "KNOWN_FAULTS", "MODES", "STREAM_TRANSPORTS", "TOPOLOGIES",
+           "TRANSPORTS", "SutConfig"]

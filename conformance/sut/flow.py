@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Every flow transport; all but udp are connections (TLS, and WebSocket RFC 7118, over TCP).
+FLOW_TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
+STREAM_TRANSPORTS = ("tls", "ws", "wss")
+
 
 @dataclass(frozen=True)
 class FlowInfo:
-    transport: str                   # "udp" or "tcp"
+    transport: str                   # "udp", "tcp", "tls", "ws" or "wss"
     local: tuple[str, int]           # our address the request arrived on
     remote: tuple[str, int]          # the packet source
-    conn_id: int | None = None       # the TCP connection, None for UDP
+    conn_id: int | None = None       # the connection (TCP, TLS, WS, WSS), None for UDP
 
     def __post_init__(self) -> None:
-        if self.transport not in ("udp", "tcp"):
+        if self.transport not in FLOW_TRANSPORTS:
             raise ValueError(f"unknown transport {self.transport!r}")
 
     @property
@@ -31,4 +35,4 @@ class FlowInfo:
                 f"->{self.local[0]}:{self.local[1]}")
 
 
-__all__ = ["FlowInfo"]
+__all__ = ["FLOW_TRANSPORTS", "FlowInfo", "STREAM_TRANSPORTS"]

@@ -181,7 +181,8 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                                reject_non_outbound=bool(emb.get("reject_non_outbound", False)),
                                max_flows=emb.get("max_flows"), reg_event=emb.get("reg_event"),
                                gruu=emb.get("gruu"),
-                               pcscf_reg_event=bool(emb.get("pcscf_reg_event", False)))
+                               pcscf_reg_event=bool(emb.get("pcscf_reg_event", False)),
+                               ws_auth=emb.get("ws_auth"), tls_keylog=emb.get("tls_keylog"))
         if embedded.ims and embedded.topology == "registrar":
             raise error("ims: true needs topology core or edge (the IMS P-CSCF is the edge)",
                         emb, "ims", ["embedded", "ims"])

@@ -57,6 +57,10 @@ class EmbeddedSut:
     reg_event: bool | None = None
     gruu: bool | None = None
     pcscf_reg_event: bool = False    # the IMS P-CSCF subscribes to the reg event (TS 24.229 5.2.3)
+    # tls/ws/wss listeners (the target's transports and ports): the WebSocket upgrade answered
+    # 401 until it carries Authorization (a realm, RFC 7118 section 7), the server's TLS key log
+    ws_auth: str | None = None
+    tls_keylog: str | None = None
 
 
 @dataclass

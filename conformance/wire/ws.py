@@ -33,6 +33,7 @@ class WsClient:
 class WsServer:
     subprotocols: tuple = ("sip",)
     require_auth: str | None = None  # a WWW-Authenticate value: 401 until Authorization is sent
+    echo_subprotocol: bool = True  # False: 101 without Sec-WebSocket-Protocol (a server fault)
 
 
 @dataclass
@@ -102,7 +103,8 @@ class WsLayer:
                 out.error = f"upgrade offered no SIP subprotocol ({ev.subprotocols or 'none'})"
             else:
                 self.subprotocol = offered[0]
-                out.send += self.conn.send(AcceptConnection(subprotocol=offered[0]))
+                echoed = offered[0] if self.server.echo_subprotocol else None
+                out.send += self.conn.send(AcceptConnection(subprotocol=echoed))
                 self.ready = out.ready = True
         elif isinstance(ev, AcceptConnection):
             self.subprotocol = ev.subprotocol

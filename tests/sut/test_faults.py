@@ -40,6 +40,8 @@ def test_every_fault_is_described_and_tested():
     # the reg event notifier (test_regevent_faults.py) and GRUUs (test_gruu_*.py), issue 18
     tested |= {"notify-only-newest", "notify-one-contact-per-instance", "notify-drops-unregistered",
                "gruu-pub-per-flow", "gruu-temp-survives-callid", "gruu-route-all-flows"}
+    # TLS / WebSocket listeners, tested in test_streams.py (issue 19)
+    tested |= {"ws-no-subprotocol", "ws-route-by-contact", "tls-flow-survives-close"}
     assert set(KNOWN_FAULTS) == tested
     assert all(KNOWN_FAULTS.values())
 

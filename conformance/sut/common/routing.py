@@ -88,14 +88,15 @@ def hop_of_uri(uri: SipUri, default_transport: str = "udp") -> tuple[str, tuple[
     return uri_transport(uri, default_transport), (uri.host.strip("[]"), uri.port or DEFAULT_PORT)
 
 
-def is_own_uri(uri: SipUri, address: tuple[str, int], names: tuple[str, ...] = ()) -> bool:
-    """True when the URI names this element: its address and port (5060 when absent), or one
-    of ``names`` (host only)."""
+def is_own_uri(uri: SipUri, address: tuple[str, int], names: tuple[str, ...] = (),
+               ports: tuple[int, ...] = ()) -> bool:
+    """True when the URI names this element: its address and port (5060 when absent) or one of
+    its other ``ports`` (the TLS / WebSocket listeners), or one of ``names`` (host only)."""
     if not uri.is_sip:
         return False
-    if any(uri.host.lower() == n.lower() for n in names) and uri.port in (None, address[1]):
+    if any(uri.host.lower() == n.lower() for n in names) and uri.port in (None, address[1], *ports):
         return True
-    return same_host(uri.host, address[0]) and (uri.port or DEFAULT_PORT) == address[1]
+    return same_host(uri.host, address[0]) and (uri.port or DEFAULT_PORT) in (address[1], *ports)
 
 
 def top_route(msg: Request) -> SipUri | None:

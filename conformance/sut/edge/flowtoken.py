@@ -9,7 +9,8 @@ subsequent flow with the same addresses"):
     S     = flags | local IP | local port | remote IP | remote port [| connection id]
     token = base64url( HMAC-SHA1-80(K, S) || S )          (no padding)
 
-``flags`` holds the transport (0 UDP, 1 TCP) and bit 7 for IPv6.  HMAC-SHA1-80 is HMAC-SHA1
+``flags`` holds the transport (0 UDP, 1 TCP, 2 TLS, 3 WS, 4 WSS) and bit 7 for IPv6; every
+transport but UDP is a connection and carries its id.  HMAC-SHA1-80 is HMAC-SHA1
 truncated to its first 80 bits (RFC 2104 section 5).  The URL-safe alphabet keeps the token a
 valid SIP user part (RFC 3261 section 25.1: unreserved includes "-" and "_").  ``K`` is 20
 random octets per start unless configured.
@@ -30,7 +31,7 @@ import struct
 from ..flow import FlowInfo
 
 MAC_SIZE = 10                                  # 80 bits
-_TRANSPORTS = {"udp": 0, "tcp": 1}
+_TRANSPORTS = {"udp": 0, "tcp": 1, "tls": 2, "ws": 3, "wss": 4}
 _NAMES = {v: k for k, v in _TRANSPORTS.items()}
 IPV6_FLAG = 0x80
 
@@ -68,7 +69,7 @@ class FlowTokenCodec:
         flags = _TRANSPORTS[flow.transport] | (IPV6_FLAG if len(local) == 16 else 0)
         s = bytes([flags]) + local + struct.pack("!H", flow.local[1]) + remote \
             + struct.pack("!H", flow.remote[1])
-        if flow.transport == "tcp":
+        if flow.transport != "udp":
             s += struct.pack("!Q", flow.conn_id or 0)
         return base64.urlsafe_b64encode(self.mac(s) + s).rstrip(b"=").decode("ascii")
 
@@ -95,7 +96,7 @@ class FlowTokenCodec:
         transport = _NAMES.get(flags & 0x7F)
         if transport is None:
             raise TokenError(f"unknown transport code {flags & 0x7F}")
-        need = 1 + 2 * (size + 2) + (8 if transport == "tcp" else 0)
+        need = 1 + 2 * (size + 2) + (8 if transport != "udp" else 0)
         if len(s) != need:
             raise TokenError(f"flow data of {len(s)} bytes, expected {need}")
         pos = 1
@@ -107,7 +108,7 @@ class FlowTokenCodec:
         pos += size
         (rport,) = struct.unpack_from("!H", s, pos)
         pos += 2
-        conn = struct.unpack_from("!Q", s, pos)[0] if transport == "tcp" else None
+        conn = struct.unpack_from("!Q", s, pos)[0] if transport != "udp" else None
         return FlowInfo(transport, (lip, lport), (rip, rport), conn)
 
 

@@ -112,6 +112,8 @@ class EdgeProxy:
             self.supervisor.grace = 0.0                  # FAULT: a flow fails at exactly Flow-Timer
         self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
         self.log: list[str] = []
+        # the ports of the TLS / WS / WSS listeners the server adds (a Route to them is ours too)
+        self.stream_ports: tuple[int, ...] = ()
 
     @property
     def rel7(self) -> bool:
@@ -264,7 +266,7 @@ class EdgeProxy:
             uri = parse_name_addr(routes[0]).uri
         except ParseError:
             return None
-        return uri if is_own_uri(uri, self.address) else None
+        return uri if is_own_uri(uri, self.address, ports=self.stream_ports) else None
 
     def _token_route(self, request: Request, work: Request, route: SipUri, token: str,
                      flow: FlowInfo, now: float) -> list[Action]:

@@ -75,6 +75,15 @@ class ScscfNode:
     def address(self, value: tuple[str, int]) -> None:
         self.proxy.address = value
 
+    @property
+    def stream_ports(self) -> tuple[int, ...]:
+        """The ports of the TLS / WS / WSS listeners serving this node (own in Route)."""
+        return self.proxy.stream_ports
+
+    @stream_ports.setter
+    def stream_ports(self, value: tuple[int, ...]) -> None:
+        self.proxy.stream_ports = tuple(value)
+
     def receive(self, data: bytes, flow: FlowInfo, now: float,
                 wall: float | None = None) -> list[Action]:
         actions = self._receive(data, flow, now, wall)

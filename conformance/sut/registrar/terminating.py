@@ -78,6 +78,22 @@ class Target:
         return self.flow.transport if self.flow is not None else self.hop[0]
 
 
+def _plain(transport: str) -> str:
+    """The default transport towards a hop whose URI names none: the flow's when it is UDP or
+    TCP; TCP for a TLS / WebSocket flow (the reference opens no TLS or WebSocket connections)."""
+    return transport if transport in ("udp", "tcp") else "tcp"
+
+
+def _rr_transport(target: Target, inbound: FlowInfo) -> str:
+    """The transport of our Record-Route: the target's when it is UDP or TCP.  Our address is
+    the UDP/TCP port, so a TLS / WebSocket target (whose UA reaches us over its own connection
+    anyway, RFC 7118 section 5) gets the upstream side's, or TCP."""
+    for t in (target.transport, inbound.transport):
+        if t in ("udp", "tcp"):
+            return t
+    return "tcp"
+
+
 @dataclass
 class Group:
     """The bindings of one (AOR, instance), or one binding without instance."""
@@ -145,6 +161,7 @@ class TerminatingProxy:
         self.config = config
         self.registrar = registrar
         self.address = address
+        self.stream_ports: tuple[int, ...] = ()      # the server's TLS / WS / WSS listeners
         self.contexts: dict[object, Context] = {}
         self.branches: dict[str, Branch] = {}
         self._ids = itertools.count(1)
@@ -154,14 +171,15 @@ class TerminatingProxy:
     def is_ours(self, uri: SipUri) -> bool:
         """The Request-URI names our domain (or our own address)."""
         return uri.is_sip and (uri.host.lower() == self.config.domain
-                               or is_own_uri(uri, self.address))
+                               or is_own_uri(uri, self.address, ports=self.stream_ports))
 
     def _own_route(self, request: Request) -> bool:
         routes = request.values("Route")
         if not routes:
             return False
         try:
-            return is_own_uri(parse_name_addr(routes[0]).uri, self.address, (self.config.domain,))
+            return is_own_uri(parse_name_addr(routes[0]).uri, self.address, (self.config.domain,),
+                              self.stream_ports)
         except ParseError:
             return False
 
@@ -235,7 +253,7 @@ class TerminatingProxy:
         uri = safe_uri(work.uri)
         if work.values("Route"):
             r = parse_name_addr(work.values("Route")[0]).uri
-            target = Target(uri=work.uri, hop=hop_of_uri(r, flow.transport))
+            target = Target(uri=work.uri, hop=hop_of_uri(r, _plain(flow.transport)))
             ctx.groups = [Group([target])]
         elif (uri is not None and self.is_ours(uri) and uri.user is not None
               and uri.has_param("gr") and self.registrar.gruu is not None):
@@ -251,7 +269,7 @@ class TerminatingProxy:
                 # RFC 3261 section 16.5: an empty target set; 480 recommended.
                 return actions + self._final_local(ctx, 480, "no registered contact", now)
         elif uri is not None and uri.is_sip and own_route:
-            ctx.groups = [Group([self._uri_target(uri, flow.transport)])]
+            ctx.groups = [Group([self._uri_target(uri, _plain(flow.transport))])]
         else:
             return actions + self._final_local(ctx, 404, "not a user of this domain", now)
         for group in ctx.groups:
@@ -259,7 +277,7 @@ class TerminatingProxy:
         return actions + self._maybe_finish(ctx, now)
 
     def _target_groups(self, uri: SipUri, now: float) -> list[Group]:
-        if is_own_uri(uri, self.address):
+        if is_own_uri(uri, self.address, ports=self.stream_ports):
             uri = SipUri(uri.scheme, uri.user, host=self.config.domain)
         bindings = self.registrar.table.bindings(canonical_aor(uri), now)
         groups: dict[object, list[Binding]] = {}
@@ -293,13 +311,17 @@ class TerminatingProxy:
 
     def _binding_target(self, b: Binding) -> Target:
         uri = str(b.contact.uri)
-        if self.config.has_fault("route-by-contact"):
-            # FAULT: route-by-contact: to the Contact's address, ignoring the flow and the Path
-            default = b.flow.transport if b.flow is not None else "udp"
+        if self.config.has_fault("route-by-contact") or (
+                self.config.has_fault("ws-route-by-contact") and b.flow is not None
+                and b.flow.transport in ("ws", "wss")):
+            # FAULT: route-by-contact (ws-route-by-contact: for WebSocket flows, whose Contact
+            # host is .invalid, RFC 7118 section 5): to the Contact's address, ignoring the flow
+            # and the Path
+            default = _plain(b.flow.transport) if b.flow is not None else "udp"
             return Target(uri, hop=hop_of_uri(b.contact.uri, default), binding=b)
         if b.path:
             first = parse_name_addr(b.path[0]).uri
-            default = b.flow.transport if b.flow is not None else "udp"
+            default = _plain(b.flow.transport) if b.flow is not None else "udp"
             return Target(uri, tuple(b.path), hop=hop_of_uri(first, default), binding=b)
         if b.direct and b.flow is not None:
             return Target(uri, flow=b.flow, binding=b)              # RFC 5626 section 7
@@ -329,7 +351,7 @@ class TerminatingProxy:
         set_values(fwd, "Max-Forwards", [str((max_forwards(ctx.request) or 70) - 1)])  # step 3
         if ctx.method == "INVITE":                                # step 4
             push_value(fwd, "Record-Route", f"<sip:{bracket(self.address[0])}:{self.address[1]};"
-                                            f"transport={target.transport};lr>")
+                                            f"transport={_rr_transport(target, ctx.flow)};lr>")
         push_value(fwd, "Via", via_value(target.transport, self.address, bid))   # step 8
         data = bytes(fwd)
         branch = Branch(bid, ctx, group, target, fwd, data, deadline=now + self.config.branch_timeout)
@@ -540,13 +562,14 @@ class TerminatingProxy:
         uri = safe_uri(fwd.uri)
         if routes:
             try:
-                target = Target(fwd.uri, hop=hop_of_uri(parse_name_addr(routes[0]).uri, flow.transport))
+                target = Target(fwd.uri, hop=hop_of_uri(parse_name_addr(routes[0]).uri,
+                                                                   _plain(flow.transport)))
             except ParseError:
                 return []
         elif uri is not None and uri.is_sip and not (self.is_ours(uri) and uri.user is not None):
             if self.is_ours(uri):
                 return []
-            target = self._uri_target(uri, flow.transport)
+            target = self._uri_target(uri, _plain(flow.transport))
         else:
             return []
         set_values(fwd, "Max-Forwards", [str(mf - 1)])

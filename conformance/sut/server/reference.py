@@ -22,6 +22,19 @@ I/O rules:
   edge forgets the flow, so its token now gets 430).  Nodes may ask to send to a next hop over
   TCP: a connection of the same node whose remote address is that hop is reused (accepted or
   opened earlier), else a new one is opened with a bounded connect.
+* TLS, WS, WSS (``config.tls_port``/``ws_port``/``wss_port``, :mod:`.streams`): one more TCP
+  listening port each, served by the node on the advertised port (the edge when there is one).
+  Each accepted connection gets a sans-IO :class:`conformance.wire.Stack` between the socket and
+  SIP; it becomes a flow (``flow_opened``, FlowInfo.transport "tls"/"ws"/"wss") once its TLS and
+  WebSocket handshakes are done, within ``HANDSHAKE_TIMEOUT`` or it is closed.  Then it is a TCP
+  flow in every respect: frames go to the node, outgoing SIP through ``stack.send_message`` (one
+  WebSocket message per SIP message, RFC 7118 section 5), a CRLF ping gets a CRLF pong (over WS
+  in a message of its own), a WebSocket Ping gets its Pong (wsproto, through the stack), and a
+  closed connection (FIN, WebSocket Close, TLS close_notify or not) is a failed flow (RFC 5626
+  section 7).  Terminating requests reach such a flow only over its connection (the node's
+  SendOnFlow); the reference never opens a TLS or WebSocket connection itself (no topology
+  needs one: the edge reaches its S-CSCF over UDP/TCP), so a SendToHop over tls/ws/wss fails
+  like an unreachable hop (a WS client's Contact host is ``.invalid``, RFC 7118 section 5).
 * UDP: SIP goes to the node; CRLF keep-alives are ignored; STUN Binding requests are answered
   on the same socket (RFC 5626 section 8, :func:`~conformance.sip.stun.stun_response`).
 * Every CRLF ping (TCP) and every non-SIP datagram (STUN, CRLF keep-alive) is reported to the
@@ -43,6 +56,7 @@ import ipaddress
 import logging
 import selectors
 import socket
+import ssl
 import threading
 import time
 
@@ -60,8 +74,9 @@ from ..ims.proxy import ImsEdgeProxy
 from ..registrar.bindings import Binding
 from ..registrar.registrar import Registrar
 from ..registrar.scscf import ScscfNode
-from .connections import Connection, Connections, Listener
+from .connections import HANDSHAKE_TIMEOUT, Connection, Connections, Listener
 from .protected_tcp import ProtectedTcp
+from .streams import bind_stream, new_stack, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +122,8 @@ class ReferenceCore:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._tcp = Connections(self._lock)
+        self._streams: list[Listener] = []           # tls / ws / wss listeners
+        self._tls_context = None
 
     # -- properties --------------------------------------------------------------------------
     @property
@@ -147,6 +164,14 @@ class ReferenceCore:
         with self._lock:
             return self.registrar.lookup(aor, time.monotonic())
 
+    @property
+    def ports(self) -> dict[str, int]:
+        """Where UEs reach the reference per transport: {"udp": p, "tcp": p, "tls": .., "ws": ..,
+        "wss": ..} (only the configured ones; after start, the real ports)."""
+        out = {"udp": self.port, "tcp": self.port}
+        out.update({lst.transport: lst.port for lst in self._streams})
+        return out
+
     def _listener(self, name: str) -> Listener:
         return next(lst for lst in self._listeners if lst.name == name)
 
@@ -165,7 +190,8 @@ class ReferenceCore:
                     twin = Listener(lst.name + "-alt", lst.node, lst.port, host=self._alt_host)
                     self._bind(twin)
                     self._listeners.append(twin)
-        except OSError:
+            self._bind_streams()
+        except (OSError, ssl.SSLError):
             self._close_all()
             raise
         self._sel = selectors.DefaultSelector()
@@ -184,6 +210,8 @@ class ReferenceCore:
             self._sel.register(lst.tcp, selectors.EVENT_READ, ("listen", lst))
         for lst in self._protected:
             self._sel.register(lst.udp, selectors.EVENT_READ, ("udp", lst))
+        for lst in self._streams:
+            self._sel.register(lst.tcp, selectors.EVENT_READ, ("listen", lst))
         if self._ps_tcp is not None:
             self._sel.register(self._ps_tcp.listener.tcp, selectors.EVENT_READ,
                                ("listen", self._ps_tcp.listener))
@@ -241,6 +269,20 @@ class ReferenceCore:
             return
         raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {self._host}") from last
 
+    def _bind_streams(self) -> None:
+        """The TLS / WS / WSS listening ports of the node UEs talk to (:mod:`.streams`)."""
+        wanted = self.config.stream_ports
+        if not wanted:
+            return
+        if any(t in ("tls", "wss") for t in wanted):
+            self._tls_context = tls_context(self.config)
+        node = self._listeners[0].node
+        for transport, port in wanted.items():
+            sock = bind_stream(self._host, transport, port)
+            self._streams.append(Listener(f"{self._listeners[0].name}-{transport}", node,
+                                          sock.getsockname()[1], tcp=sock, transport=transport))
+        node.stream_ports = tuple(lst.port for lst in self._streams)
+
     def _start_ims(self) -> None:
         """Bind the P-CSCF's protected ports and open its ESP mailbox."""
         try:
@@ -284,7 +326,7 @@ class ReferenceCore:
                 lst.udp = None
         for conn in self._tcp:
             self._tcp.close(conn, notify=False)
-        for lst in self._listeners:
+        for lst in self._listeners + self._streams:
             for s in (lst.udp, lst.tcp):
                 if s is not None:
                     try:
@@ -312,6 +354,7 @@ class ReferenceCore:
                 if d is not None:
                     times.append(d - now)
         times += [c.connect_deadline - now for c in self._tcp if c.connect_deadline]
+        times += [c.handshake_deadline - now for c in self._tcp if c.handshake_deadline]
         return max(0.0, min(times))
 
     def _run(self) -> None:
@@ -335,6 +378,10 @@ class ReferenceCore:
         for conn in self._tcp:
             if conn.connecting and conn.connect_deadline and conn.connect_deadline <= now:
                 self._connect_failed(conn)
+            elif conn.handshake_deadline is not None and conn.handshake_deadline <= now:
+                log.info("reference CSCF: closing %s: handshake not done in %g s", conn.flow,
+                         HANDSHAKE_TIMEOUT)
+                self._tcp.close(conn)                    # never a flow: the node heard nothing
         for lst in self._listeners:
             d = lst.node.next_deadline()
             if d is not None and d <= now:
@@ -418,7 +465,18 @@ class ReferenceCore:
             sock.close()
             return
         sock.setblocking(False)
-        self._tcp.add(Connection(sock, self._tcp.new_flow(sock.getsockname(), addr), lst))
+        flow = self._tcp.new_flow(sock.getsockname(), addr, lst.transport)
+        if lst.transport == "tcp":
+            self._tcp.add(Connection(sock, flow, lst))
+            return
+        try:
+            stack = new_stack(lst.transport, self.config, self._tls_context)
+        except Exception:  # noqa: BLE001 - cannot serve it: drop the connection
+            log.exception("reference CSCF: no %s stack", lst.transport)
+            sock.close()
+            return
+        self._tcp.add(Connection(sock, flow, lst, stack=stack, announced=False,
+                                 handshake_deadline=time.monotonic() + HANDSHAKE_TIMEOUT))
 
     def _on_tcp_read(self, conn: Connection) -> None:
         try:
@@ -427,6 +485,9 @@ class ReferenceCore:
             return
         except OSError:
             data = b""
+        if conn.stack is not None:
+            self._on_stream_data(conn, data)
+            return
         if not data:
             self._tcp.close(conn)
             return
@@ -436,18 +497,54 @@ class ReferenceCore:
             log.info("reference CSCF: closing %s: %s", conn.flow, exc)
             self._tcp.close(conn)
             return
+        self._on_frames(conn, frames)
+
+    def _on_frames(self, conn: Connection, frames: list) -> None:
         for frame in frames:
             if isinstance(frame, Ping):
                 with self._lock:
                     conn.listener.node.flow_activity(conn.flow, time.monotonic())
                 if not self.config.has_fault("no-crlf-pong"):
-                    self._tcp.send(conn, b"\r\n")      # RFC 5626 section 5.4: pong at once
+                    # RFC 5626 section 5.4: pong at once (over WS in a message of its own)
+                    self._tcp.send(conn, b"\r\n")
                 # else FAULT: the ping goes unanswered
             elif isinstance(frame, Message):
                 self._deliver(conn.listener, frame.data, conn.flow)
             if conn not in self._tcp:
                 return
 
+    def _on_stream_data(self, conn: Connection, data: bytes) -> None:
+        """Bytes of a TLS / WS / WSS connection (b"": EOF) through its stack."""
+        ev = conn.stack.receive(data)
+        if ev.send:
+            self._tcp.write(conn, ev.send)              # handshake records, WS Pong / Close reply
+            if conn not in self._tcp:
+                return
+        if not conn.announced:
+            if ev.http_status is not None and ev.http_status != 101:
+                # the upgrade was refused (401 until Authorization, RFC 7118 section 7; 400
+                # without the sip subprotocol): the answer goes out, then the connection closes
+                conn.closing = True
+                self._tcp.flush(conn)
+                return
+            if ev.error or ev.closed:
+                log.info("reference CSCF: %s handshake failed: %s", conn.flow, ev.error or ev.closed)
+                self._tcp.close(conn)
+                return
+            if conn.stack.ready:
+                self._tcp.announce(conn)
+        if ev.ws_pings or ev.ws_pongs:
+            with self._lock:                            # WebSocket keep-alives (RFC 7118 section 6)
+                conn.listener.node.flow_activity(conn.flow, time.monotonic())
+        self._on_frames(conn, ev.frames)
+        if conn not in self._tcp:
+            return
+        if ev.error or ev.closed:
+            # RFC 5626 section 7: a closed connection is a failed flow, however it was closed
+            log.info("reference CSCF: %s ended: %s", conn.flow, ev.closed or ev.error)
+            if self.config.has_fault("tls-flow-survives-close") and conn.flow.transport in ("tls", "wss"):
+                conn.survives = True                    # FAULT: the node is never told
+            self._tcp.close(conn)
     # -- outgoing connections ----------------------------------------------------------------
     def _connect(self, lst: Listener, address: tuple[str, int], data: bytes, ref: object) -> bool:
         if self._tcp.full:
@@ -530,7 +627,7 @@ class ReferenceCore:
             if action.flow.reliable:
                 conn = self._tcp.of_flow(action.flow)
                 if conn is not None:
-                    self._tcp.close(conn)                     # the node hears flow_closed
+                    self._tcp.close(conn, goodbye=True)       # the node hears flow_closed
             return True
         if isinstance(action, SendOnFlow):
             flow = action.flow
@@ -554,9 +651,11 @@ class ReferenceCore:
                 lst.udp.sendto(action.data, (host, port))
                 return True
             for conn in self._tcp:
-                if conn.listener is lst and conn.flow.remote[1] == port \
-                        and same_host(conn.flow.remote[0], host):
+                if conn.listener is lst and conn.flow.transport == action.transport \
+                        and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
                     return self._tcp.send(conn, action.data, action.ref)
+            if action.transport != "tcp":
+                return False            # no outgoing TLS / WebSocket connections (module doc)
             return self._connect(lst, (host, port), action.data, action.ref)
         return False
 
