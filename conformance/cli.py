@@ -169,7 +169,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from .yamlio.errors import CaseError
     from .cases.loader import load_case_file
-    from .engine.applicability import not_applicable_reason
+    from .engine.applicability import item_transports, not_applicable_reason
 
     if getattr(args, "coverage", False):
         return cmd_coverage(args)
@@ -198,7 +198,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             status = 3  # input error, as for conformance run
             continue
         for c in cases:
-            for t in c.transports:
+            for t in item_transports(c, target):
                 applies = ""
                 if target is not None:
                     why = not_applicable_reason(c, t, target)

@@ -5,8 +5,23 @@ from __future__ import annotations
 from ..cases.model import CaseSpec
 from ..meaning.results import CaseResult
 from ..meaning.verdict import Verdict
+from ..sip.transports import is_stacked
 from ..targets.model import Target
 from .esptcp import unavailable_reason
+
+
+STACKED_ORDER = ("tls", "ws", "wss")
+
+
+def item_transports(case: CaseSpec, target: Target | None) -> list[str]:
+    """The case's items: its own transports, and for a case that runs over TCP also tls, ws and
+    wss where the target declares them (a flow over them is a connection as TCP's is); udp/tcp
+    items are as they were, so existing expected tables keep their rows."""
+    out = list(case.transports)
+    declared = list(getattr(target, "transports", None) or [])
+    if "tcp" in out:
+        out += [t for t in STACKED_ORDER if t in declared and t not in out]
+    return out
 
 
 def not_applicable_reason(case: CaseSpec, transport: str, target: Target) -> str | None:
@@ -43,7 +58,33 @@ def not_applicable_reason(case: CaseSpec, transport: str, target: Target) -> str
         return f"target '{target.name}' does not offer transport {transport}"
     if target.role not in case.roles:
         return f"{case.id} is written for role {'/'.join(case.roles)}; target role is {target.role}"
+    stacked = stacked_reason(case, transport)
+    if stacked:
+        return stacked
     return unavailable_reason(case, transport)   # TCP over ESP needs the TUN gateway
+
+
+def stacked_reason(case: CaseSpec, transport: str) -> str | None:
+    """Why a case cannot run with flows over tls / ws / wss: a step kind that acts on raw
+    datagrams or TCP segments (its ``transports``), or IMS sec-agree (ESP protects UDP and TCP,
+    TS 33.203 §7; TLS is another security mechanism of RFC 3329)."""
+    from ..steps import KINDS   # the registry imports the step modules (and they the engine)
+
+    flows = {f.name: (f.transport or transport) for ue in case.ues.values() for f in ue.flows.values()}
+    if not any(is_stacked(t) for t in flows.values()):
+        return None
+    if "sec-agree" in case.applies_to:
+        return (f"{case.id} uses IMS sec-agree with ESP over UDP/TCP (TS 33.203 §7); it does not run over "
+                f"{transport}")
+    for step in case.steps:
+        kind = KINDS.get(step.action)
+        if kind is None or kind.transports is None:
+            continue
+        t = flows.get(step.flow or "", transport)
+        if is_stacked(t) and t not in kind.transports:
+            return (f"step {step.name} ({step.action}) acts on {'/'.join(kind.transports)} flows only"
+                    f"{': ' + kind.transport_reason if kind.transport_reason else ''}; flow {step.flow} is {t}")
+    return None
 
 
 def not_applicable_result(case: CaseSpec, transport: str, target: Target, reason: str) -> CaseResult:

@@ -28,7 +28,7 @@ def burst(run, items: list, timeout: float) -> list:
     sent = []
     for name, ep, request in items:
         data = request.to_bytes()
-        dst = run.sut_for(ep.local[0])
+        dst = run.dst_of(ep)
         ep.send(data, dst)
         sent.append((name, ep, request, data, dst, run.record("sent", name, ep.transport, ep.local, dst, data,
                                                                request.summary(), "sent at once (burst)")))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_uri
 from ..sip.message import Request, Response
+from ..sip.transports import uri_transport
 from .peer import PEER_FLOW, peer_endpoint
 from .registration import RegistrationState
 from .transport import UdpEndpoint
@@ -68,8 +69,8 @@ def host_port(addr) -> str:
 
 def dialog_contact(run, flow, ue, *, ob: bool) -> str:
     addr = contact_address(run, flow)
-    tp = ";transport=tcp" if flow.transport == "tcp" else ""
-    return f"<sip:{ue.user}@{host_port(addr)}{tp}{';ob' if ob else ''}>"
+    tp = uri_transport(flow.transport)
+    return f"<sip:{ue.user}@{host_port(addr)}{';transport=' + tp if tp else ''}{';ob' if ob else ''}>"
 
 
 # -- building requests ----------------------------------------------------------------------
@@ -113,7 +114,7 @@ def sender(run, who: str):
         return "reg-t", ep, host_port(ep.local), "UDP", run.sut, None, None
     ue, flow = run.flow(who)
     ep = run.endpoint(flow)
-    return flow.name, ep, flow.host_port(), flow.transport.upper(), run.sut_for(ep.local[0]), ue, flow
+    return flow.name, ep, flow.sent_by(), flow.via_protocol, run.dst_of(ep), ue, flow
 
 
 def first_hop(run, routes: list[str], default):

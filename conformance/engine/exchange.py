@@ -15,6 +15,7 @@ from ..meaning.verdict import FAIL, Finding
 from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr
 from ..sip.message import Request, Response, parse_message
+from ..sip.transports import is_stream
 from ..ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from ..ue.uas import build_response
 from ..ue.model import new_tag
@@ -114,8 +115,9 @@ class Exchange:
             if inc.kind == "garbage" and not inc.data and inc.note:
                 self.record("received", flow_name, ep.transport, inc.src, ep.local, b"", inc.note, inc.note)
                 continue
-            if inc.kind in ("pong", "ping", "stun"):
-                label = {"pong": "CRLF pong", "ping": "CRLF ping", "stun": "STUN"}[inc.kind]
+            if inc.kind in ("pong", "ping", "stun", "ws-ping", "ws-pong"):
+                label = {"pong": "CRLF pong", "ping": "CRLF ping", "stun": "STUN", "ws-ping": "WebSocket Ping",
+                         "ws-pong": "WebSocket Pong"}[inc.kind]
                 idx = self.record("received", flow_name, ep.transport, inc.src, ep.local, inc.data, label)
                 self.state(KeepaliveLog).seen.append((flow_name, inc.kind, inc.data, idx, self.now()))
                 continue
@@ -144,7 +146,7 @@ class Exchange:
 
     def _regt_answer(self, ep, request: Request, src: Addr, idx: int) -> None:
         """A request reached the emulated registrar: record it and answer as a registrar."""
-        conn = ep.fileno() if ep.transport == "tcp" else None
+        conn = ep.fileno() if is_stream(ep.transport) else None
         response = regt_registrar_answer(self.regt_core, request, ep.transport, ep.local, src, conn, self.now())
         self.forwarded.append((request, idx, response))
         if response is None:
@@ -217,7 +219,7 @@ class Exchange:
         terminating request, a NOTIFY) are recorded and answered.  Returns (response or None,
         request index, response index or None, why-no-response).
         """
-        dst = dst or self.sut_for(ep.local[0])
+        dst = dst or self.dst_of(ep)
         data = request.to_bytes()
         try:
             ep.send(data, dst)
@@ -233,7 +235,7 @@ class Exchange:
         """Wait, bounded, for the final response to ``request`` (already on the wire, recorded
         as ``req_idx``), retransmitting it as the client transaction says.  Same tuple as
         :meth:`exchange`."""
-        dst = dst or self.sut_for(ep.local[0])
+        dst = dst or self.dst_of(ep)
         self._pending_dst = tuple(dst)
         self._unmatched = []
         self._exchange_findings = []
@@ -246,7 +248,7 @@ class Exchange:
         data = request.to_bytes()
         timers = self.target.timers
         bound = timeout if timeout is not None else timers.response
-        tx = ClientTransaction(reliable=ep.transport == "tcp", t1=timers.t1, t2=timers.t2, timeout=bound,
+        tx = ClientTransaction(reliable=is_stream(ep.transport), t1=timers.t1, t2=timers.t2, timeout=bound,
                                started=self.now())
         self._garbage, self._first_garbage = 0, ""
         with self.selector() as sel:

@@ -84,7 +84,7 @@ def ping_once(run, flow, ep, bound: float):
     start = len(log)
     sent_at = run.now()
     ep.send(b"\r\n\r\n")
-    idx = run.record("sent", flow.name, "tcp", ep.local, ep.remote, b"\r\n\r\n", "CRLF ping")
+    idx = run.record("sent", flow.name, ep.transport, ep.local, ep.remote, b"\r\n\r\n", "CRLF ping")
     run.wait(bound, until=lambda: any(k[0] == flow.name and k[1] == "pong" for k in log[start:]))
     pongs = [k for k in log[start:] if k[0] == flow.name and k[1] == "pong"]
     if pongs:
@@ -98,7 +98,7 @@ def stun_once(run, flow, ep, bound: float):
     data = binding_request(tid)
     log = run.state(KeepaliveLog).seen
     start = len(log)
-    dst = run.sut_for(ep.local[0])
+    dst = run.dst_of(ep)
     ep.send(data, dst)
     req_idx = run.record("sent", flow.name, "udp", ep.local, dst, data, "STUN Binding Request")
 

@@ -7,7 +7,9 @@ holds what the steps and checks speak about.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +33,23 @@ class Recording:
         self.pcap = PcapRecorder(self.wall_start)
         self.messages: list[MessageRecord] = []
         self.current_step = ""
+        self._keylog: str | None = None   # the case's NSS key log (TLS flows), made on first use
+
+    def keylog_file(self) -> str:
+        """The case's NSS key log file (one temporary file per case run; TLS flows append their
+        session secrets, the pcap's Decryption Secrets Block carries them; removed after)."""
+        if self._keylog is None:
+            fd, self._keylog = tempfile.mkstemp(prefix="conformance-keylog-", suffix=".txt")
+            os.close(fd)
+        return self._keylog
+
+    def drop_keylog(self) -> None:
+        if self._keylog is not None:
+            try:
+                os.unlink(self._keylog)
+            except OSError:
+                pass
+            self._keylog = None
 
     def now(self) -> float:
         return time.monotonic()

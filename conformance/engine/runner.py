@@ -25,7 +25,7 @@ from .judging import Judging
 from .natview import merge_nat_view
 from .recording import Recording, safe_name
 from .setup import Setup
-from .transport import Addr, TcpListenEndpoint, TransportError, UdpEndpoint
+from .transport import Addr, HandshakeError, TcpListenEndpoint, TransportError, UdpEndpoint
 
 
 class CaseRun(RunStates, Recording, Setup, Exchange, Judging):
@@ -83,12 +83,18 @@ class CaseRun(RunStates, Recording, Setup, Exchange, Judging):
                 try:
                     kind.live(self, step, result)
                 except TransportError as exc:
-                    stopped = f"{step.name}: SUT unreachable: {exc}"
+                    # Never pass or fail: the SUT could not be reached, or a TLS / WebSocket
+                    # handshake (certificate, upgrade) did not let the flow open.
+                    where = getattr(exc, "remote", None) or self.sut
+                    shake = isinstance(exc, HandshakeError)
+                    stopped = f"{step.name}: {'flow not opened' if shake else 'SUT unreachable'}: {exc}"
                     result.note = stopped
                     result.findings.append(Finding(
-                        check="SUT reachable", level="MUST", ref="", outcome=INCONCLUSIVE,
-                        expected=f"a connection to {self.sut[0]}:{self.sut[1]}", observed=str(exc),
-                        step=step.name, location=result.location))
+                        check="TLS/WebSocket handshake" if shake else "SUT reachable", level="MUST", ref="",
+                        outcome=INCONCLUSIVE,
+                        expected=(f"a {self.transport} flow to {where[0]}:{where[1]} (handshakes done)" if shake
+                                  else f"a connection to {where[0]}:{where[1]}"),
+                        observed=str(exc), step=step.name, location=result.location))
                     break
                 bad = [f for f in result.findings if f.outcome in (FAIL, INCONCLUSIVE)]
                 if step.preamble and bad:
@@ -132,4 +138,5 @@ class CaseRun(RunStates, Recording, Setup, Exchange, Judging):
             except OSError as exc:
                 error = error or f"could not write {pcap_path}: {exc}"
                 pcap_path = None
+        self.drop_keylog()
         return error, pcap_path

@@ -5,10 +5,12 @@ connection) per flow, made in the flow's network namespace when a topology owns 
 from __future__ import annotations
 
 from ..sip.errors import LocalProtocolError
+from ..sip.transports import is_stacked
 from ..ue.model import UE, FlowState
 from .nat_contact import open_contact
 from .recording import safe_name
 from .shared_socket import shared_endpoint
+from .streamsetup import STREAM_TRANSPORTS, open_stream
 from .transport import Addr, TcpEndpoint, UdpEndpoint
 
 
@@ -17,7 +19,7 @@ class Setup:
 
     def __init__(self) -> None:
         self.ues: dict[str, UE] = {}
-        self.endpoints: dict[str, UdpEndpoint | TcpEndpoint] = {}
+        self.endpoints: dict[str, UdpEndpoint | TcpEndpoint] = {}   # or StreamEndpoint (tls/ws/wss)
         self.closed_flows: set[str] = set()
         self.mappings: dict[str, list[Addr]] = {}  # flow -> distinct NAT mappings seen, in order
 
@@ -83,6 +85,13 @@ class Setup:
             return (alt, self.sut[1])
         return self.sut
 
+    def dst_of(self, ep) -> Addr:
+        """Where an endpoint's messages go: a tls/ws/wss connection's far end (the SUT's port for
+        that transport), else the SUT's address for the endpoint's family."""
+        if is_stacked(getattr(ep, "transport", "")):
+            return tuple(ep.remote)
+        return self.sut_for(ep.local[0])
+
     def flow_mapping(self, flow: FlowState) -> Addr | None:
         """The flow's address as the SUT sees it: its NAT mapping behind a NAT, else its own."""
         if flow.local_port is None:
@@ -90,7 +99,8 @@ class Setup:
         local = (flow.local_ip, flow.local_port)
         if self.topology is None:
             return local
-        mapped = self.topology.mapping(local, flow.transport, site=getattr(flow.spec, "site", 1))
+        proto = "udp" if flow.transport == "udp" else "tcp"   # tls / ws / wss run over TCP
+        mapped = self.topology.mapping(local, proto, site=getattr(flow.spec, "site", 1))
         if mapped is not None:
             seen = self.mappings.setdefault(flow.name, [])
             if not seen or seen[-1] != tuple(mapped):
@@ -110,6 +120,8 @@ class Setup:
                 port = flow.local_port or 0
                 ep = UdpEndpoint(flow.local_ip, self.on_wire, port=port,
                                  sock_factory=self.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)))
+            elif flow.transport in STREAM_TRANSPORTS:
+                ep = open_stream(self, flow)   # tls / ws / wss (engine/streamsetup.py)
             else:
                 ep = TcpEndpoint(flow.local_ip, self.sut_for(flow.local_ip), self.on_wire, self.target.timers.connect,
                                  sock_factory=self.sock_factory(flow.local_ip, getattr(flow.spec, "site", 1)))

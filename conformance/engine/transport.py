@@ -26,6 +26,17 @@ class TransportError(Exception):
     """The network refused what we asked (connection refused, reset, unreachable, timeout)."""
 
 
+class HandshakeError(TransportError):
+    """A TLS or WebSocket handshake did not succeed (certificate verify failed, the upgrade
+    answered 401, ...): the flow could not be opened, so the case cannot judge the SUT
+    (inconclusive with this reason, never pass or fail)."""
+
+    def __init__(self, message: str, remote: "Addr | None" = None, http_status: int | None = None):
+        super().__init__(message)
+        self.remote = remote
+        self.http_status = http_status   # the WebSocket upgrade's answer when not 101
+
+
 @dataclass
 class Incoming:
     """Something that arrived on a flow: a SIP message's bytes, or a keep-alive event."""

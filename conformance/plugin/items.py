@@ -1,7 +1,8 @@
 """YAML case files as pytest collectors and items (the tavern pattern).
 
 A file is a :class:`CaseFile`; each case in it becomes one :class:`CaseItem` per transport,
-named ``ID[udp]`` / ``ID[tcp]``, carrying its requirements (R1, R2, ...) as pytest markers.  A
+named ``ID[udp]`` / ``ID[tcp]`` (and ``ID[tls]``, ``ID[ws]``, ``ID[wss]`` for a case over TCP where
+the target declares them), carrying its requirements (R1, R2, ...) as pytest markers.  A
 malformed file is a collection error for that file only, with file, line and key.
 """
 
@@ -11,6 +12,7 @@ import pytest
 
 from ..cases.loader import load_case_file
 from ..cases.model import CaseSpec
+from ..engine.applicability import item_transports
 from ..meaning.results import CaseResult
 from ..meaning.verdict import Verdict
 from ..report.failure import render_failure
@@ -33,7 +35,7 @@ class CaseFile(pytest.File):
         for case in cases:
             if state is not None:
                 state.register_case_id(case, str(self.path))
-            for transport in case.transports:
+            for transport in item_transports(case, state.target if state is not None else None):
                 item = CaseItem.from_parent(self, name=f"{case.id}[{transport}]", case=case, transport=transport)
                 for req in case.requirements:
                     item.add_marker(req)

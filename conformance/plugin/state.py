@@ -98,6 +98,9 @@ class RunState:
         if result.verdict == Verdict.ERROR:
             return  # the suite's own fault says nothing about the SUT
         heard = any(m.direction == "received" and m.text for m in result.messages)
+        # a TLS / WebSocket handshake the SUT answered (and refused: certificate, 401) is a live SUT
+        heard = heard or any(f.check == "TLS/WebSocket handshake" and "not finished within" not in f.observed
+                             for s in result.steps for f in s.findings)
         if heard:
             self._silent = []
             return

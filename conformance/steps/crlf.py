@@ -228,6 +228,10 @@ KIND = StepKind(
     summary=("CRLF edge cases on a TCP flow (steps/crlf.py, TP_EDGE_014): single, with_register, split, flood, "
              "in_headers."),
     schema={"$ref": "#/$defs/crlf_action"}, needs_flow=True, live=crlf, order=190,
+    transports=("tcp",),
+    transport_reason=("crlf writes CRLFs as raw TCP segments (split, flooded on a connection of its own, inside "
+                      "a message's header block); under TLS or WebSocket framing those bytes are not what "
+                      "the variant is about"),
     offline_reason="its raw stimulus is not re-judged from a capture",
     extra={"usage": "`crlf: {flow: FLOW, variant: V}`",
            "table": ("CRLF edge cases on a TCP flow (TP_EDGE_014), judged by the step: `single` (one CRLF: ignored, "

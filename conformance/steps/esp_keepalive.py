@@ -46,6 +46,7 @@ KIND = StepKind(
     summary=("RFC 3948 NAT-keepalives (one 0xFF octet) from the flow's protected ports port_uc and port_us to the "
              "P-CSCF, once or in a loop; the flow has a UDP-encapsulated SA set (udp_encap)."),
     schema={"$ref": "#/$defs/keepalive_action"}, needs_flow=True, live=esp_keepalive, order=120,
+    transports=("udp",), transport_reason="ESP NAT keep-alives are UDP datagrams (RFC 3948)",
     extra={"usage": "`esp_keepalive: FLOW`",
            "table": ("RFC 3948 NAT-keepalives (one `0xFF` octet) from the flow's protected ports `port_uc` and "
                      "`port_us` to the P-CSCF; the flow carries ESP in UDP (`udp_encap`, below)")})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..cases.model import StepSpec
 from ..engine.api import RunApi
 from ..meaning.results import StepResult
+from ..sip.transports import is_stream
 from .kind import StepKind
 from .ping import ping
 from .stun import stun
@@ -14,7 +15,7 @@ from .stun import stun
 def keepalive(run: RunApi, step: StepSpec, result: StepResult) -> None:
     """The flow's keep-alive: a CRLF ping on TCP, STUN on UDP (RFC 5626 §4.4.1)."""
     _, flow = run.flow(step.flow)
-    (ping if flow.transport == "tcp" else stun)(run, step, result)
+    (ping if is_stream(flow.transport) else stun)(run, step, result)
 
 
 KIND = StepKind(

@@ -36,5 +36,10 @@ class StepKind:
     order: int = 1000
     #: Where the docs' table points for details (a docs/ anchor or file).
     docs: str = ""
+    #: The flow transports the kind can act on, or None (any).  Checked only for tls / ws / wss:
+    #: a case with a step of this kind on such a flow is not applicable there, with
+    #: ``transport_reason`` (engine/applicability.py); udp / tcp items keep their behaviour.
+    transports: tuple[str, ...] | None = None
+    transport_reason: str = ""
     #: Free-form extras for the kind's own use.
     extra: dict[str, Any] = field(default_factory=dict)

@@ -374,6 +374,8 @@ KIND = StepKind(
             "namespaces only), an ESP SPI and sequence number; answered and judged like any request.",
     schema=SCHEMA,
     needs_flow=True,
+    transports=("udp",),
+    transport_reason="packet crafts IP/UDP datagrams; a tls / ws / wss flow carries no hand-made packets",
     live=live,
     offline=None,
     offline_reason="the crafted packets are judged live: a capture shows the fragments but not which flow crafted them",

@@ -8,14 +8,16 @@ from ..engine.api import RunApi
 from ..engine.keepalive_loop import keepalive_loop, ping_once
 from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError
+from ..sip.transports import is_stream
 from ..sip.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_SUCCESS, decode_xor_address, parse
 from .kind import StepKind
 
 
 def ping(run: RunApi, step: StepSpec, result: StepResult) -> None:
     ue, flow = run.flow(step.flow)
-    if flow.transport != "tcp":
-        raise LocalProtocolError(f"ping needs a TCP flow; {flow.name} is {flow.transport} (use stun)")
+    if not is_stream(flow.transport):
+        raise LocalProtocolError(f"ping needs a connection flow (tcp, tls, ws, wss); {flow.name} is "
+                                 f"{flow.transport} (use stun)")
     ep = run.endpoint(flow)
     bounds: list[float] = []
     closed: list[str] = []

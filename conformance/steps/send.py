@@ -28,8 +28,8 @@ def send(run: RunApi, step: StepSpec, result: StepResult) -> None:
     fields = {
         "call_id": flow.dialog.call_id, "cseq": flow.dialog.cseq, "branch": branch,
         "from_tag": flow.dialog.from_tag, "aor": ue.impu, "impu": ue.impu, "impi": ue.impi,
-        "user": ue.user, "domain": ue.domain, "local": flow.host_port(),
-        "transport": flow.transport.upper(), "contact": ue.contact_uri(flow),
+        "user": ue.user, "domain": ue.domain, "local": flow.sent_by(),
+        "transport": flow.via_protocol, "contact": ue.contact_uri(flow),
         "instance": ue.instance or "", "reg_id": flow.reg_id if flow.reg_id is not None else "",
         # the CSeq of the flow's previous request (a replay, TP_REG_006)
         "last_cseq": max(1, flow.dialog.cseq - 1),
@@ -52,8 +52,8 @@ def send(run: RunApi, step: StepSpec, result: StepResult) -> None:
         request = None
     if not isinstance(request, Request):
         # Deliberately malformed stimulus: send it and only record what comes back.
-        ep.send(data, run.sut_for(ep.local[0]))
-        result.request_index = run.record("sent", flow.name, ep.transport, ep.local, run.sut_for(ep.local[0]), data,
+        ep.send(data, run.dst_of(ep))
+        result.request_index = run.record("sent", flow.name, ep.transport, ep.local, run.dst_of(ep), data,
                                             "raw message", "not valid SIP (deliberate)")
         run.wait(float(step.options.get("timeout", run.target.timers.response)))
         ctx = run.context(ue, None, None, "stimulus was not a request; no response matched")

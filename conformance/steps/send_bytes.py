@@ -18,8 +18,8 @@ def send_bytes(run: RunApi, step: StepSpec, result: StepResult) -> None:
     name = step.options["rfc4475"]
     section, original = torture_message(name)
     ep = run.endpoint(flow, new_connection=bool(step.options.get("new_connection")))
-    data, adapted = adapt(original, flow.host_port(), flow.transport, ue.user)
-    dst = run.sut_for(ep.local[0])
+    data, adapted = adapt(original, flow.sent_by(), flow.transport, ue.user)
+    dst = run.dst_of(ep)
     ep.send(data, dst)
     result.request_index = run.record("sent", flow.name, ep.transport, ep.local, dst, data,
                                        f"RFC 4475 {name} (§{section})", f"invalid message (deliberate); {adapted}")

@@ -80,4 +80,5 @@ KIND = StepKind(
     name="stun",
     summary="A STUN Binding Request over the flow's UDP socket (RFC 5626 section 8), or a loop of them.",
     schema={"$ref": "#/$defs/keepalive_action"}, needs_flow=True, live=stun, offline=offline_keepalive, order=100,
+    transports=("udp",), transport_reason="STUN keep-alives are for UDP flows (RFC 5626 §4.4.2)",
     extra={"keepalive_loop": True, "usage": "`stun: FLOW`", "table": "a STUN Binding Request from the flow's UDP socket (RFC 5626 section 8)"})

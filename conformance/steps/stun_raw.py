@@ -149,6 +149,7 @@ KIND = StepKind(
     name="stun_raw",
     summary="A malformed or unusual STUN message to the SIP UDP port (steps/stun_raw.py, TP_EDGE_017).",
     schema={"$ref": "#/$defs/stun_raw_action"}, needs_flow=True, live=stun_raw, order=200,
+    transports=("udp",), transport_reason="stun_raw sends hand-made STUN datagrams on a UDP flow",
     offline_reason="its raw stimulus is not re-judged from a capture",
     extra={"usage": "`stun_raw: {flow: FLOW, variant: V}`",
            "table": ("a malformed or unusual STUN message to the SIP UDP port (TP_EDGE_017): `bad_cookie`, "

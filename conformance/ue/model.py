@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..cases.model import EdgeSpec, FlowSpec
 from ..sip.message import Request
+from ..sip.transports import is_websocket, uri_transport, via_protocol
 
 USER_AGENT = "outbound-conformance/0.1"
 
@@ -27,6 +28,12 @@ def new_branch() -> str:
 
 def new_tag() -> str:
     return secrets.token_hex(6)
+
+
+def new_invalid_host() -> str:
+    """A WebSocket client's host name: random, in the reserved ``.invalid`` TLD (RFC 2606), as
+    RFC 7118 §8's examples use in Via and Contact (a browser cannot know its address)."""
+    return secrets.token_hex(6) + ".invalid"
 
 
 @dataclass
@@ -46,7 +53,7 @@ class RegDialog:
 class FlowState:
     spec: FlowSpec
     local_ip: str
-    transport: str  # "udp" | "tcp"
+    transport: str  # "udp" | "tcp" | "tls" | "ws" | "wss"
     local_port: int | None = None  # known once the socket is bound
     dialog: RegDialog | None = None
     # sec-agree port pair (TS 33.203 §7.1, TS 24.229 5.1.1.2): for an unprotected flow both are the
@@ -63,6 +70,8 @@ class FlowState:
     # The Contact's (host, port) when the flow advertises an address other than its socket, as
     # behind a NAT (engine/nat_contact.py); None: the socket's own address.
     contact_addr: tuple | None = None
+    # A WebSocket flow's Via sent-by and Contact host (RFC 7118 §8: <random>.invalid)
+    ws_host: str = field(default_factory=new_invalid_host)
 
     @property
     def name(self) -> str:
@@ -76,6 +85,16 @@ class FlowState:
         host = f"[{self.local_ip}]" if ":" in self.local_ip else self.local_ip
         return f"{host}:{port or self.local_port}"
 
+    def sent_by(self, port: int | None = None) -> str:
+        """The Via sent-by: the socket's address, or over WebSocket the flow's ``.invalid``
+        host (RFC 7118 §5.2 / §8: the SIP WebSocket Server need not add ``received``)."""
+        return self.ws_host if is_websocket(self.transport) else self.host_port(port)
+
+    @property
+    def via_protocol(self) -> str:
+        """UDP, TCP, TLS (RFC 3261 §18), WS or WSS (RFC 7118 §5.2)."""
+        return via_protocol(self.transport)
+
 
 def edge_uri(flow: FlowState) -> str:
     """The emulated edge proxy's URI for a flow: the flow's own address, with its token.
@@ -84,8 +103,8 @@ def edge_uri(flow: FlowState) -> str:
     stored Path (RFC 3327 §5.4) reaches the tester on this flow's socket (over TCP, on the
     flow's connection when the registrar reuses it, as RFC 5626 §7 expects of a direct flow).
     """
-    transport = ";transport=tcp" if flow.transport == "tcp" else ""
-    return f"sip:{flow.edge_token}@{flow.host_port()}{transport}"
+    tp = uri_transport(flow.transport)
+    return f"sip:{flow.edge_token}@{flow.host_port()}{';transport=' + tp if tp else ''}"
 
 
 @dataclass
@@ -106,10 +125,17 @@ class UE:
         if flow.sec is None and flow.contact_addr is not None:
             host, port = flow.contact_addr
             uri = f"sip:{self.user}@{'[' + host + ']' if ':' in host else host}:{port}"
+        elif is_websocket(flow.transport):
+            uri = f"sip:{self.user}@{flow.ws_host}"   # RFC 7118 §8: reachable only over the flow
         else:
             uri = f"sip:{self.user}@{flow.host_port(flow.port_us if flow.sec is not None else None)}"
-        if flow.transport == "tcp":
-            uri += ";transport=tcp"
+        tp = uri_transport(flow.transport)
+        if tp:
+            uri += f";transport={tp}"   # tcp, tls; "ws" for ws and wss (RFC 7118 §5.2)
+        if flow.transport in ("tls", "ws", "wss"):
+            # RFC 5626 §4.3: other requests in a dialog routed over the same flow (as WebSocket
+            # clients register, RFC 7118 §8); TCP keeps the form the existing tables were made with.
+            uri += ";ob"
         return uri
 
 
@@ -151,13 +177,13 @@ def build_register(ue: UE, flow: FlowState, opts: RegisterOptions, *, branch: st
     """Build the REGISTER for one step.  The caller has already advanced ``flow.dialog``."""
     assert flow.dialog is not None and flow.local_port is not None
     d = flow.dialog
-    proto = flow.transport.upper()
+    proto = flow.via_protocol
     headers: list[tuple[str, str]] = []
     edge: EdgeSpec | None = flow.edge
     if edge is not None:
         # The emulated edge proxy's Via on top (RFC 3261 §16.6 step 8); the SUT is not first hop.
-        headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={edge_branch or new_branch()};rport"))
-    headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={branch};rport"))
+        headers.append(("Via", f"SIP/2.0/{proto} {flow.sent_by()};branch={edge_branch or new_branch()};rport"))
+    headers.append(("Via", f"SIP/2.0/{proto} {flow.sent_by()};branch={branch};rport"))
     if opts.via_keep:
         headers[0] = ("Via", headers[0][1] + ";keep")
     headers += [

@@ -76,7 +76,8 @@ class Subscription:
 
 def contact_value(ue: UE, flow: FlowState) -> str:
     """The subscriber's Contact: the flow's Contact URI with ``ob`` (RFC 5626 §4.3)."""
-    return f"<{ue.contact_uri(flow)};ob>"
+    uri = ue.contact_uri(flow)
+    return f"<{uri}>" if uri.endswith(";ob") else f"<{uri};ob>"
 
 
 def build_subscribe(sub: Subscription, ue: UE, flow: FlowState, *, expires: int, event: str | None = None,
@@ -84,11 +85,11 @@ def build_subscribe(sub: Subscription, ue: UE, flow: FlowState, *, expires: int,
     """The next SUBSCRIBE of ``sub`` (CSeq advanced): initial when no 2xx gave it a To tag yet,
     else in the dialog (Request-URI the remote target, Route the route set, RFC 3261 §12.2.1.1)."""
     sub.cseq += 1
-    proto = flow.transport.upper()
+    proto = flow.via_protocol
     headers: list[tuple[str, str]] = []
     if flow.edge is not None:   # the emulated edge proxy's Via on top, and its Record-Route (RFC 5626 §5.1)
-        headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={edge_branch or new_branch()};rport"))
-    headers.append(("Via", f"SIP/2.0/{proto} {flow.host_port()};branch={branch or new_branch()};rport"))
+        headers.append(("Via", f"SIP/2.0/{proto} {flow.sent_by()};branch={edge_branch or new_branch()};rport"))
+    headers.append(("Via", f"SIP/2.0/{proto} {flow.sent_by()};branch={branch or new_branch()};rport"))
     in_dialog = bool(sub.remote_tag)
     headers += [("Max-Forwards", "70"),
                 ("From", f"<{sub.aor}>;tag={sub.local_tag}"),

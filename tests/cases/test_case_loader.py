@@ -289,7 +289,7 @@ def test_unknown_keys_at_several_depths(tmp_path, old, new, line, key, message):
      "expected a flow name or a mapping with 'flow:' and options, got 5"),
     ("  - register: f1", "  - wait: 31", 9, "steps[0].wait", "expected a number of seconds from 0 to 30, got 31"),
     ("  - register: f1", "  - wait: soon", 9, "steps[0].wait", "expected a number of seconds from 0 to 30, got 'soon'"),
-    ("steps:", "transports: [udp, sctp]\nsteps:", 8, "transports[1]", "expected udp or tcp, got 'sctp'"),
+    ("steps:", "transports: [udp, sctp]\nsteps:", 8, "transports[1]", "expected udp, tcp, tls, ws or wss, got 'sctp'"),
     ("steps:", "roles: [registar]\nsteps:", 8, "roles[0]",
      "expected registrar, edge or core, got 'registar' (did you mean 'registrar'?)"),
     ("steps:", "requirements: [R1, R9]\nsteps:", 8, "requirements[1]", "expected one of R1, R2, R3, P1, P2, REGEV, GRUU, got 'R9'"),

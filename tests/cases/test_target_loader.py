@@ -117,7 +117,7 @@ def test_target_error_is_a_case_error():
     ("strict: true", "strict: sometimes", 15, "strict", "expected true or false, got 'sometimes'"),
     ("t1: 0.5", "t1: 0", 14, "timers.t1", "must be more than 0, got 0"),
     ("role: registrar", "role: pcscf", 3, "role", "expected registrar, edge or core, got 'pcscf'"),
-    ("transports: [udp, tcp]", "transports: [udp, tls]", 6, "transports[1]", "expected udp or tcp, got 'tls'"),
+    ("transports: [udp, tcp]", "transports: [udp, sctp]", 6, "transports[1]", "expected udp, tcp, tls, ws or wss, got 'sctp'"),
     ("  start: [./kamailio.sh, start]", "  start: ./kamailio.sh start", 17, "managed.start",
      "expected a command as a list of arguments, e.g. [./start.sh, --foreground], got './kamailio.sh start'"),
     ("name: kamailio-5.6\n", "", 1, "name", "missing required key 'name'"),
