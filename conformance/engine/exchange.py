@@ -187,7 +187,11 @@ class Exchange:
         """Wait up to ``timeout`` on every open endpoint; return (responses to request, closed notes)."""
         responses: list[tuple[Response, int]] = []
         closed: dict[str, str] = {}
-        for key, _ in sel.select(timeout) if timeout > 0 else sel.select(0):
+        # what an endpoint already holds (a tls/ws/wss flow: SIP that came with the end of its
+        # handshake) is read now, whatever the socket says
+        held = [k for k in sel.get_map().values() if getattr(k.fileobj, "pending", False)]
+        keys = [k for k, _ in (sel.select(timeout) if timeout > 0 and not held else sel.select(0))]
+        for key in keys + [k for k in held if k not in keys]:
             ep = key.fileobj
             if isinstance(ep, TcpListenEndpoint):
                 for conn in ep.accept():

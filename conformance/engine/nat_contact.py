@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from ..sip.transports import is_websocket
 from .transport import TcpListenEndpoint, UdpEndpoint
 
 SUFFIX = "@contact"
@@ -73,7 +74,8 @@ def open_contact(run, flow) -> None:
     in ``flow.contact_addr``; nothing when the flow keeps its own address."""
     if getattr(flow, "contact_addr", None) is not None or flow.sec is not None:
         return
-    if not wanted(run, flow.spec):
+    if not wanted(run, flow.spec) or is_websocket(flow.transport):
+        # a WebSocket client's Contact is already elsewhere: <random>.invalid (RFC 7118 §8)
         return
     ip = alt_ip(flow.local_ip)
     if ip is None:

@@ -143,6 +143,10 @@ class PcapRecorder:
     def __len__(self) -> int:
         return len(self._packets)
 
+    def packets(self) -> list[tuple[float, bytes]]:
+        """(time, Ethernet frame) of every packet, in order (engine/pcapng.py writes them)."""
+        return list(self._packets)
+
     def write(self, path: Path) -> Path:
         """Write the pcap (Ethernet link type); an empty capture still gives a valid file."""
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,9 @@ from pathlib import Path
 from ..ims.wireshark import write_config_dir
 from ..meaning.results import MessageRecord
 from .espstate import EspState
+from ..wire.keylog import read_keylog
 from .pcap import PcapRecorder
+from .pcapng import write_pcapng
 from .transport import Addr
 
 
@@ -34,6 +36,7 @@ class Recording:
         self.messages: list[MessageRecord] = []
         self.current_step = ""
         self._keylog: str | None = None   # the case's NSS key log (TLS flows), made on first use
+        self.tls_ports: set[int] = set()   # the SUT's ports of the case's SIP-over-TLS connections
 
     def keylog_file(self) -> str:
         """The case's NSS key log file (one temporary file per case run; TLS flows append their
@@ -63,6 +66,8 @@ class Recording:
         if transport == "udp":
             self.pcap.udp(when, src, dst, data)
         elif event == "open":
+            if transport == "tls":
+                self.tls_ports.add(dst[1])
             self.pcap.tcp_open(when, src, dst)
         elif event in ("close", "closed") or direction == "closed":
             self.pcap.tcp_close(when, src, dst)
@@ -82,8 +87,16 @@ class Recording:
         return idx
 
     def write_pcap(self, path: Path, esp: EspState | None) -> None:
-        """The pcap, and the ESP keys of its SA sets beside it (when the case had any)."""
-        self.pcap.write(path)
+        """The pcap, and the ESP keys of its SA sets beside it (when the case had any).  A case
+        with TLS (tls, wss flows) writes pcapng at the same path, its session keys in a
+        Decryption Secrets Block (engine/pcapng.py), plus a Wireshark profile that decodes SIP
+        on its TLS ports other than 5061 (:func:`write_tls_decode_as`)."""
+        secrets = read_keylog(self._keylog) if self._keylog else b""
+        if secrets:
+            write_pcapng(path, self.pcap.packets(), secrets)
+            write_tls_decode_as(path, self.tls_ports)
+        else:
+            self.pcap.write(path)
         if esp is not None and esp.sa_sets:
             write_keys(path, esp.sa_sets, esp.encap_ports)
 
@@ -106,4 +119,22 @@ def write_keys(pcap_path: Path, sa_sets, encap_ports=()) -> Path:
     (directory / "decode_as_entries").write_text(
         "".join(f"decode_as_entry: udp.port,{p},(none),{'UDPENCAP' if p in wrapped else 'SIP'}\n"
                 for p in ports))
+    return directory
+
+
+SIP_TLS_PORT = 5061   # RFC 3261 §19.1.2: Wireshark decodes SIP inside TLS on it by itself
+
+
+def write_tls_decode_as(pcap_path: Path, tls_ports) -> Path | None:
+    """For TLS on ports other than 5061: ``decode_as_entries`` (SIP inside TLS on each such port)
+    in the case's Wireshark profile folder (``WIRESHARK_CONFIG_DIR=<dir> tshark -r <pcap>``);
+    None when every TLS port is 5061.  ``wss`` ports are not listed: there the decrypted bytes are
+    HTTP (the upgrade), then WebSocket frames whose ``sip`` subprotocol Wireshark follows."""
+    ports = sorted(p for p in tls_ports if p != SIP_TLS_PORT)
+    if not ports:
+        return None
+    directory = keys_dir(pcap_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "decode_as_entries").write_text(
+        "".join(f"decode_as_entry: tls.port,{p},(none),SIP\n" for p in ports))
     return directory

@@ -144,6 +144,11 @@ class StreamEndpoint:
         return self.sock.fileno()
 
     @property
+    def pending(self) -> bool:
+        """Items already read (with the end of the handshake) that ``read`` has not returned."""
+        return bool(self._pending)
+
+    @property
     def framer(self):
         """The TLS stream's SIP framer (None over WebSocket: one message per WS message)."""
         return self.stack.framer

@@ -16,7 +16,7 @@ class MessageRecord:
     time: float  # seconds since the case started
     direction: str  # "sent" | "received"
     flow: str  # the tester flow (UE flow name, or "peer")
-    transport: str  # "udp" | "tcp"
+    transport: str  # "udp" | "tcp" | "tls" | "ws" | "wss"
     src: tuple[str, int]
     dst: tuple[str, int]
     summary: str  # "REGISTER sip:ims.test" / "200 OK" / "CRLF pong" / "unparseable: ..."

@@ -122,11 +122,11 @@ class UE:
         return f"<urn:uuid:{uuid.uuid4()}>"
 
     def contact_uri(self, flow: FlowState) -> str:
-        if flow.sec is None and flow.contact_addr is not None:
+        if is_websocket(flow.transport):
+            uri = f"sip:{self.user}@{flow.ws_host}"   # RFC 7118 §8: reachable only over the flow
+        elif flow.sec is None and flow.contact_addr is not None:
             host, port = flow.contact_addr
             uri = f"sip:{self.user}@{'[' + host + ']' if ':' in host else host}:{port}"
-        elif is_websocket(flow.transport):
-            uri = f"sip:{self.user}@{flow.ws_host}"   # RFC 7118 §8: reachable only over the flow
         else:
             uri = f"sip:{self.user}@{flow.host_port(flow.port_us if flow.sec is not None else None)}"
         tp = uri_transport(flow.transport)

@@ -6,9 +6,11 @@ skipped with that reason.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +86,44 @@ def test_tcp_streams_reassemble_in_order(tmp_path):
     assert analysis.strip() == "", analysis  # no lost segments, retransmissions or out-of-order
     convs = _tshark("-r", pcap, "-q", "-z", "conv,tcp")
     assert convs.count("127.0.0.1:") + convs.count("<->") >= 3  # one connection per flow
+
+
+TLS_WS_TARGET = Path(__file__).resolve().parents[2] / "targets" / "reference-tls-ws.yaml"
+
+
+def _stream_env(case: dict) -> dict:
+    """How a tls/ws/wss case's pcap decodes as SIP with nothing typed in: ws and wss by
+    Wireshark's heuristics (the HTTP upgrade, the sip subprotocol; wss with the Decryption Secrets
+    Block's keys), tls by port 5061 or, on another port, with the Wireshark profile written
+    beside the pcap (WIRESHARK_CONFIG_DIR, decode_as_entries): no tshark option either way."""
+    profile = Path(case["pcap"]).with_suffix(".wireshark")
+    return dict(os.environ, WIRESHARK_CONFIG_DIR=str(profile)) if profile.is_dir() else dict(os.environ)
+
+
+def _check_stream_case(case: dict) -> None:
+    pcap = case["pcap"]
+    deliberate = [m for m in case["messages"] if "(deliberate" in (m.get("note") or "")]
+    sip_records = [m for m in case["messages"] if _is_sip(m["text"]) and m not in deliberate]
+    env = _stream_env(case)
+    if case["transport"] in ("tls", "wss"):
+        with open(pcap, "rb") as f:
+            assert f.read(4) == b"\x0a\x0d\x0d\x0a", (case["id"], "not pcapng")   # keys in a DSB
+    proc = subprocess.run([TSHARK, "-r", pcap, "-Y", "sip", "-T", "fields", "-e", "sip.CSeq.seq",
+                           "-E", "occurrence=a", "-E", "aggregator=,"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    decoded = [v for line in proc.stdout.splitlines() for v in line.split(",") if v]
+    assert len(sip_records) <= len(decoded) <= len(sip_records) + len(deliberate), \
+        (case["id"], len(decoded), len(sip_records))
+
+
+@pytest.mark.skipif(not TLS_WS_TARGET.exists(), reason="targets/reference-tls-ws.yaml not in this tree")
+def test_every_tls_ws_wss_pcap_decodes_as_sip_with_nothing_typed_in(tmp_path):
+    run = run_suite(tmp_path, "-k", "tls or ws", target=TLS_WS_TARGET, timeout=600)
+    assert run.results is not None, run.output[-3000:]
+    cases = [c for c in run.results["cases"] if c["transport"] in ("tls", "ws", "wss")
+             and c["verdict"] != "not applicable" and c["pcap"]]
+    assert {c["transport"] for c in cases} == {"tls", "ws", "wss"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for done in [pool.submit(_check_stream_case, case) for case in cases]:
+            done.result()

@@ -205,3 +205,25 @@ def test_fault_edge_route_by_uri_sends_to_the_request_uri_not_the_flow():
     fwd, _ = edge.register()
     [(action, _)] = requests(terminating(edge, fwd.values("Path")[0]))
     assert isinstance(action, SendToHop) and action.address == ("10.0.0.1", 5060)
+
+
+@pytest.mark.parametrize("route", ["<sip:127.0.0.1:5061;transport=tls;lr>", "<sip:127.0.0.1;transport=tls;lr>",
+                                   "<sips:127.0.0.1;lr>", "<sip:127.0.0.1:8443;transport=ws;lr>"])
+def test_route_to_its_tls_or_ws_listener_names_the_edge(route):
+    """A UA with the edge's TLS (or WSS) listener as outbound proxy preloads a Route naming it
+    (baresip does): the edge removes it and forwards to its next hop (RFC 3261 section 16.4); it
+    used to take the value as another hop and send the REGISTER to its own TLS port in clear."""
+    edge = Edge()
+    edge.proxy.stream_addresses.update({"tls": ("127.0.0.1", 5061), "wss": ("127.0.0.1", 8443)})
+    flow = FlowInfo("tls", ("127.0.0.1", 5061), ("127.0.0.9", 50010), 7)
+    fwd, r = edge.register(flow=flow, extra=[("Route", route)])
+    assert fwd.values("Route") == [] and r.status == 200
+
+
+def test_route_to_another_port_is_not_the_edge():
+    edge = Edge()
+    edge.proxy.stream_addresses.update({"tls": ("127.0.0.1", 5061)})
+    flow = FlowInfo("tls", ("127.0.0.1", 5061), ("127.0.0.9", 50011), 8)
+    req = register(first_hop=True, extra=[("Route", "<sip:127.0.0.1:5062;transport=tls;lr>")])
+    out = requests(edge.send(req, flow))
+    assert [hop.address for hop, _ in out] == [("127.0.0.1", 5062)]       # another hop: forwarded there

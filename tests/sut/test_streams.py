@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conformance.sip.framing import Pong
+from conformance.sip.message import parse_message
 from conformance.sut.config import SutConfig
 from conformance.sut.server import reference as reference_module
 from conformance.sut.server import streams
@@ -359,3 +360,27 @@ def test_a_route_to_the_tls_listener_is_our_own(ca, topology):
         ue.close()
     finally:
         srv.stop()
+
+
+def test_the_scscf_removes_a_route_naming_its_tls_listener(ca):
+    """RFC 3261 section 16.4: the S-CSCF behind the TLS listener removes a Route value naming that
+    listener (port absent: 5061 for transport=tls) and routes by the Request-URI; else it would
+    forward the MESSAGE to its own TLS port over TCP."""
+    srv = server()
+    try:
+        port = srv.ports["tls"]
+        ue = StreamUe("tls", port, ca).open()
+        assert ue.register().status == 200
+        msg = (f"MESSAGE {AOR} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.11;branch=z9hG4bK-own;rport\r\n"
+               f"Route: <sip:127.0.0.1:{port};transport=tls;lr>\r\nMax-Forwards: 70\r\n"
+               f"From: <{AOR}>;tag=me\r\nTo: <{AOR}>\r\nCall-ID: own-route\r\nCSeq: 1 MESSAGE\r\n"
+               f"Content-Length: 0\r\n\r\n")
+        ue.send(msg.encode())
+        got = ue.next_message()                       # the 100-less MESSAGE comes back to us
+        assert got is not None and got.startswith(b"MESSAGE sip:ue-a@"), got
+        assert parse_message(got).values("Route") == []
+        ue.close()
+    finally:
+        srv.stop()
+    assert srv.scscf.stream_addresses == {t: ("127.0.0.1", p) for t, p in srv.ports.items()
+                                          if t in STREAMS}

@@ -5,7 +5,11 @@ reason, never pass or fail."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +87,32 @@ def test_no_port_for_the_transport_is_the_suites_error(test_ca, tmp_path):
     t.ports = {}
     result = CaseRun(case, "ws", t, ("127.0.0.1", 5999), pcap_dir=tmp_path).run()
     assert result.verdict == Verdict.ERROR and "gives no port for transport ws" in result.reason
+
+
+TSHARK = shutil.which("tshark")
+
+
+@pytest.mark.skipif(TSHARK is None, reason="tshark not installed (scripts/install-tools.sh installs it)")
+@pytest.mark.parametrize("transport", ["tls", "ws", "wss"])
+def test_the_pcap_shows_the_sip_in_tshark(stream_server, test_ca, tmp_path, transport):
+    """ws: by Wireshark's heuristics alone; wss: pcapng whose DSB holds the keys; tls on a port
+    other than 5061: the Wireshark profile beside the pcap (decode_as_entries), and without it
+    the TLS is decrypted but not taken for SIP."""
+    server = stream_server(transport)
+    result = run_case(transport, server.port, test_ca, tmp_path)
+    pcap = Path(result.pcap)
+    profile = pcap.with_suffix(".wireshark")
+    assert profile.is_dir() == (transport == "tls")
+    env = dict(os.environ, WIRESHARK_CONFIG_DIR=str(profile)) if profile.is_dir() else None
+
+    def sip(env):
+        out = subprocess.run([TSHARK, "-r", str(pcap), "-Y", "sip", "-T", "fields", "-e", "sip.CSeq.method",
+                              "-e", "sip.Status-Code"], capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0, out.stderr
+        return [line.split("\t") for line in out.stdout.splitlines()]
+
+    assert sip(env) == [["REGISTER", ""], ["REGISTER", "200"]]
+    if transport != "ws":
+        assert pcap.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"    # pcapng with the keys
+    if transport == "tls":
+        assert sip(dict(os.environ, WIRESHARK_CONFIG_DIR=str(tmp_path / "empty"))) == []

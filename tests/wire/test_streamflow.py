@@ -176,3 +176,72 @@ def test_a_401_on_the_upgrade_is_answered_on_a_new_connection(stream_server, tes
     ep.send(REGISTER)
     assert any(i.kind == "message" for i in read_until(ep, "message"))
     ep.close()
+
+
+def test_a_101_without_the_sip_subprotocol_is_a_handshake_error(test_ca):
+    """RFC 7118 §4.1: the server echoes Sec-WebSocket-Protocol: sip; an upgrade accepted without it
+    carries no SIP (the case is inconclusive with the reason); the answer is kept."""
+    import socket
+    import threading
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve():
+        conn, _ = listener.accept()
+        ws = WSConnection(ConnectionType.SERVER)
+        conn.settimeout(2)
+        while True:
+            ws.receive_data(conn.recv(4096))
+            if any(isinstance(e, Request) for e in ws.events()):
+                conn.sendall(ws.send(AcceptConnection()))   # no subprotocol
+                break
+        conn.recv(4096)
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    with pytest.raises(HandshakeError, match="without Sec-WebSocket-Protocol: sip"):
+        StreamEndpoint("127.0.0.11", listener.getsockname(), "ws", Wire(), 2.0, ws=WsClient())
+    t.join(2)
+    listener.close()
+
+
+def test_sip_that_came_with_the_end_of_the_upgrade_is_held_for_read():
+    """A server may send its first SIP message in the same segment as the 101: the endpoint holds
+    it (``pending``, which the exchange's poll reads without waiting for the socket)."""
+    import socket
+    import threading
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request, TextMessage
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    options = b"OPTIONS sip:a@x.invalid SIP/2.0\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+
+    def serve():
+        conn, _ = listener.accept()
+        ws = WSConnection(ConnectionType.SERVER)
+        conn.settimeout(2)
+        while True:
+            ws.receive_data(conn.recv(4096))
+            if any(isinstance(e, Request) for e in ws.events()):
+                conn.sendall(ws.send(AcceptConnection(subprotocol="sip"))
+                             + ws.send(TextMessage(data=options.decode())))
+                break
+        conn.recv(4096)
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    ep = StreamEndpoint("127.0.0.11", listener.getsockname(), "ws", Wire(), 2.0, ws=WsClient())
+    assert ep.pending
+    got = ep.read()
+    assert [i.data for i in got if i.kind == "message"] == [options] and not ep.pending
+    ep.close()
+    t.join(2)
+    listener.close()

@@ -88,15 +88,25 @@ def hop_of_uri(uri: SipUri, default_transport: str = "udp") -> tuple[str, tuple[
     return uri_transport(uri, default_transport), (uri.host.strip("[]"), uri.port or DEFAULT_PORT)
 
 
-def is_own_uri(uri: SipUri, address: tuple[str, int], names: tuple[str, ...] = (),
-               ports: tuple[int, ...] = ()) -> bool:
-    """True when the URI names this element: its address and port (5060 when absent) or one of
-    its other ``ports`` (the TLS / WebSocket listeners), or one of ``names`` (host only)."""
+def is_own_uri(uri: SipUri, address: tuple[str, int], names: tuple[str, ...] = ()) -> bool:
+    """True when the URI names this element: its address and port (5060 when absent), or one
+    of ``names`` (host only)."""
     if not uri.is_sip:
         return False
-    if any(uri.host.lower() == n.lower() for n in names) and uri.port in (None, address[1], *ports):
+    if any(uri.host.lower() == n.lower() for n in names) and uri.port in (None, address[1]):
         return True
-    return same_host(uri.host, address[0]) and (uri.port or DEFAULT_PORT) in (address[1], *ports)
+    return same_host(uri.host, address[0]) and (uri.port or DEFAULT_PORT) == address[1]
+
+
+def names_listener(uri: SipUri, listeners: dict[str, tuple[str, int]]) -> bool:
+    """True when the URI names one of an element's TLS / WS / WSS listeners (``listeners``:
+    transport -> (host, port)); an absent port is 5061 for sips: or transport=tls (RFC 3261
+    section 19.1.2), else 5060."""
+    if not uri.is_sip or not listeners:
+        return False
+    tls = uri.scheme == "sips" or (uri.param("transport") or "").lower() == "tls"
+    port = uri.port or (5061 if tls else DEFAULT_PORT)
+    return any(same_host(uri.host, host) and port == p for host, p in listeners.values())
 
 
 def top_route(msg: Request) -> SipUri | None:
@@ -160,5 +170,5 @@ def canonical_aor(uri: SipUri) -> str:
 
 
 __all__ = ["bracket", "canonical_aor", "copy_message", "derived_branch", "hop_of_uri", "is_own_uri",
-           "max_forwards", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
+           "max_forwards", "names_listener", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
            "top_route", "udp_destination", "uri_transport", "via_value"]

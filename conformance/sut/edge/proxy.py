@@ -98,6 +98,9 @@ class EdgeProxy:
                  tag_secret: str | None = None):
         self.config = config or SutConfig()
         self.address = address
+        # the TLS / WS / WSS listeners' (host, port) by transport (set by the server that binds
+        # them): a Route naming one of them names this proxy too (RFC 3261 section 16.4)
+        self.stream_addresses: dict[str, tuple[str, int]] = {}
         self.next_hop = next_hop or self.config.edge_next_hop
         self.codec = codec or FlowTokenCodec(self.config.flow_token_key)
         self.tag_secret = tag_secret or secrets.token_hex(8)
@@ -112,8 +115,6 @@ class EdgeProxy:
             self.supervisor.grace = 0.0                  # FAULT: a flow fails at exactly Flow-Timer
         self.failed_flows: list[FlowInfo] = []            # declared failed, newest last (bounded)
         self.log: list[str] = []
-        # the ports of the TLS / WS / WSS listeners the server adds (a Route to them is ours too)
-        self.stream_ports: tuple[int, ...] = ()
 
     @property
     def rel7(self) -> bool:
@@ -266,7 +267,18 @@ class EdgeProxy:
             uri = parse_name_addr(routes[0]).uri
         except ParseError:
             return None
-        return uri if is_own_uri(uri, self.address, ports=self.stream_ports) else None
+        return uri if self._names_me(uri) else None
+
+    def _names_me(self, uri: SipUri) -> bool:
+        """The URI names this proxy: its UDP/TCP address, or one of its TLS/WS/WSS listeners
+        (an absent port is 5061 for sips: or transport=tls, RFC 3261 section 19.1.2)."""
+        if is_own_uri(uri, self.address):
+            return True
+        if not uri.is_sip:
+            return False
+        tls = uri.scheme == "sips" or (uri.param("transport") or "").lower() == "tls"
+        port = uri.port or (5061 if tls else 5060)
+        return any(same_host(uri.host, host) and port == p for host, p in self.stream_addresses.values())
 
     def _token_route(self, request: Request, work: Request, route: SipUri, token: str,
                      flow: FlowInfo, now: float) -> list[Action]:

@@ -76,13 +76,10 @@ class ScscfNode:
         self.proxy.address = value
 
     @property
-    def stream_ports(self) -> tuple[int, ...]:
-        """The ports of the TLS / WS / WSS listeners serving this node (own in Route)."""
-        return self.proxy.stream_ports
-
-    @stream_ports.setter
-    def stream_ports(self, value: tuple[int, ...]) -> None:
-        self.proxy.stream_ports = tuple(value)
+    def stream_addresses(self) -> dict[str, tuple[str, int]]:
+        """The TLS / WS / WSS listeners serving this node, transport -> (host, port) (filled by
+        the server; a Route naming one of them names this node)."""
+        return self.proxy.stream_addresses
 
     def receive(self, data: bytes, flow: FlowInfo, now: float,
                 wall: float | None = None) -> list[Action]:

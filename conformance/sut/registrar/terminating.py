@@ -46,8 +46,8 @@ from ...sip.message import Request, Response, parse_message
 from ..actions import Action, SendOnFlow, SendToHop
 from ..common.responses import build_response, stamp_top_via
 from ..common.routing import bracket, canonical_aor, copy_message, derived_branch, hop_of_uri, \
-    is_own_uri, max_forwards, pop_value, push_value, safe_uri, set_values, udp_destination, \
-    via_value
+    is_own_uri, max_forwards, names_listener, pop_value, push_value, safe_uri, set_values, \
+    udp_destination, via_value
 from ..config import SutConfig
 from ..flow import FlowInfo
 from .bindings import Binding
@@ -161,7 +161,8 @@ class TerminatingProxy:
         self.config = config
         self.registrar = registrar
         self.address = address
-        self.stream_ports: tuple[int, ...] = ()      # the server's TLS / WS / WSS listeners
+        # the server's TLS / WS / WSS listeners, transport -> (host, port): own in Route too
+        self.stream_addresses: dict[str, tuple[str, int]] = {}
         self.contexts: dict[object, Context] = {}
         self.branches: dict[str, Branch] = {}
         self._ids = itertools.count(1)
@@ -171,15 +172,17 @@ class TerminatingProxy:
     def is_ours(self, uri: SipUri) -> bool:
         """The Request-URI names our domain (or our own address)."""
         return uri.is_sip and (uri.host.lower() == self.config.domain
-                               or is_own_uri(uri, self.address, ports=self.stream_ports))
+                               or is_own_uri(uri, self.address)
+                               or names_listener(uri, self.stream_addresses))
 
     def _own_route(self, request: Request) -> bool:
         routes = request.values("Route")
         if not routes:
             return False
         try:
-            return is_own_uri(parse_name_addr(routes[0]).uri, self.address, (self.config.domain,),
-                              self.stream_ports)
+            uri = parse_name_addr(routes[0]).uri
+            return is_own_uri(uri, self.address, (self.config.domain,)) \
+                or names_listener(uri, self.stream_addresses)
         except ParseError:
             return False
 
@@ -277,7 +280,7 @@ class TerminatingProxy:
         return actions + self._maybe_finish(ctx, now)
 
     def _target_groups(self, uri: SipUri, now: float) -> list[Group]:
-        if is_own_uri(uri, self.address, ports=self.stream_ports):
+        if is_own_uri(uri, self.address) or names_listener(uri, self.stream_addresses):
             uri = SipUri(uri.scheme, uri.user, host=self.config.domain)
         bindings = self.registrar.table.bindings(canonical_aor(uri), now)
         groups: dict[object, list[Binding]] = {}

@@ -281,7 +281,8 @@ class ReferenceCore:
             sock = bind_stream(self._host, transport, port)
             self._streams.append(Listener(f"{self._listeners[0].name}-{transport}", node,
                                           sock.getsockname()[1], tcp=sock, transport=transport))
-        node.stream_ports = tuple(lst.port for lst in self._streams)
+            if isinstance(getattr(node, "stream_addresses", None), dict):
+                node.stream_addresses[transport] = (self._host, sock.getsockname()[1])
         if self._alt_host:  # dual-stack: the other family on the same ports, as the UDP/TCP twins
             for lst in list(self._streams):
                 sock = bind_stream(self._alt_host, lst.transport, lst.port)
@@ -656,8 +657,12 @@ class ReferenceCore:
                 lst.udp.sendto(action.data, (host, port))
                 return True
             for conn in self._tcp:
-                if conn.listener is lst and conn.flow.transport == action.transport \
-                        and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
+                # the connection to that address (RFC 5626 §7: reuse the flow); a tls/ws/wss one
+                # came in on the node's own stream listener, not on ``lst``, and a Path's
+                # transport=tls / ws reads as tcp here (routing.py)
+                mine = (conn.listener is lst and conn.flow.transport == action.transport) or (
+                    conn.listener.node is lst.node and conn.flow.transport in ("tls", "ws", "wss"))
+                if mine and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
                     return self._tcp.send(conn, action.data, action.ref)
             if action.transport != "tcp":
                 return False            # no outgoing TLS / WebSocket connections (module doc)
