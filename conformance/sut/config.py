@@ -239,8 +239,9 @@ class SutConfig:
     # TLS, WebSocket (RFC 7118) and WebSocket over TLS listeners beside UDP/TCP, served by the
     # node on the advertised port (the edge when there is one): None off, 0 a free port (TLS
     # tries 5061 first).  tls_cert/tls_key: the server's certificate and key (None: the suite's
-    # test CA server pair, conformance.wire.testca); ws_auth: None, or a realm: the WebSocket
-    # upgrade is answered 401 until it carries Authorization (RFC 7118 section 7);
+    # test CA server pair, conformance.wire.testca); ws_auth: None, or a realm (or a whole
+    # WWW-Authenticate value, 'Basic realm="x"'): the WebSocket upgrade is answered 401 until it
+    # carries Authorization (RFC 7118 section 7);
     # tls_keylog: a file the server appends its TLS session keys to (NSS key log format).
     tls_port: int | None = None
     ws_port: int | None = None

@@ -5,24 +5,36 @@ the upgrade (RFC 7118 section 7), the handshake bound, keep-alives, and the faul
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from conformance.control.sutctl import SutController
 from conformance.sip.framing import Pong
 from conformance.sip.message import parse_message
+from conformance.sut import cli
 from conformance.sut.config import SutConfig
+from conformance.sut.edge.flowtoken import FlowTokenCodec
+from conformance.sut.flow import FlowInfo
 from conformance.sut.server import reference as reference_module
 from conformance.sut.server import streams
 from conformance.sut.server.reference import ReferenceCore
+from conformance.targets.loader import load_target
 from conformance.wire import WsClient
+from conformance.wire.keylog import keylog_lines
 from conformance.wire.testca import ensure_test_ca
 
 from stream_helpers import AOR, Peer, StreamUe
 
 STREAMS = ("tls", "ws", "wss")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +117,9 @@ def test_two_flows_terminating_request_over_the_right_connection_then_the_next_f
         call = peer.message()
         got = ue2.next_message()
         assert got is not None and got.startswith(b"MESSAGE sip:ue-a@")
-        assert f"SIP/2.0/{transport.upper()} ".encode() in got      # our Via names the transport
+        # our Via names the transport and, as sent-by, the listener (RFC 3261 section 18.1.1)
+        top_via = parse_message(got).values("Via")[0]
+        assert top_via.startswith(f"SIP/2.0/{transport.upper()} 127.0.0.1:{srv.ports[transport]};")
         ue2.answer(got)
         final = peer.final(call)
         assert final is not None and final.status == 200
@@ -276,7 +290,9 @@ def test_core_edge_delivers_over_the_flow_and_a_closed_flow_fails(ca, transport)
         call = peer.message()
         got = ue.next_message()
         assert got is not None and got.startswith(b"MESSAGE sip:ue-a@")
-        ue.answer(got)
+        top_via = parse_message(got).values("Via")[0]     # the edge's, naming its listener
+        assert top_via.startswith(f"SIP/2.0/{transport.upper()} 127.0.0.1:{srv.ports[transport]};")
+        ue.answer(got)                                    # the 200 comes back through the edge
         assert peer.final(call).status == 200
         ue.close()
         deadline = time.monotonic() + 2.0
@@ -297,9 +313,6 @@ def test_core_edge_delivers_over_the_flow_and_a_closed_flow_fails(ca, transport)
 
 # -- plain parts ----------------------------------------------------------------------------------
 def test_flow_tokens_name_the_stream_transport_and_connection():
-    from conformance.sut.edge.flowtoken import FlowTokenCodec
-    from conformance.sut.flow import FlowInfo
-
     codec = FlowTokenCodec(b"k" * 20)
     tokens = set()
     for t in ("tcp",) + STREAMS:
@@ -314,10 +327,7 @@ def test_flow_tokens_name_the_stream_transport_and_connection():
 
 
 def test_sutctl_starts_the_listeners_and_writes_the_ports_back():
-    from conformance.control.sutctl import SutController
-    from conformance.targets.loader import load_target
-    root = Path(__file__).resolve().parents[2]
-    target = load_target(str(root / "targets" / "reference-tls-ws.yaml"))
+    target = load_target(str(ROOT / "targets" / "reference-tls-ws.yaml"))
     assert target.ports == {"tls": 0, "ws": 0, "wss": 0}
     ctl = SutController(target)
     ctl.start()
@@ -332,8 +342,6 @@ def test_sutctl_starts_the_listeners_and_writes_the_ports_back():
 
 
 def test_cli_options_reach_the_config():
-    from conformance.sut import cli
-
     args = cli.build_parser().parse_args(["--tls-port", "0", "--ws-port", "8080", "--ws-auth", "ims.test",
                                           "--tls-keylog", "/tmp/k.log"])
     assert (args.tls_port, args.ws_port, args.wss_port, args.ws_auth, args.tls_keylog) == \
@@ -384,3 +392,60 @@ def test_the_scscf_removes_a_route_naming_its_tls_listener(ca):
         srv.stop()
     assert srv.scscf.stream_addresses == {t: ("127.0.0.1", p) for t, p in srv.ports.items()
                                           if t in STREAMS}
+
+
+def test_server_keylog_holds_the_session_keys(ca, tmp_path):
+    keylog = tmp_path / "server.keys"
+    srv = server(tls_keylog=str(keylog))
+    try:
+        ue = StreamUe("tls", srv.ports["tls"], ca).open()
+        assert ue.register().status == 200
+        ue.close()
+    finally:
+        srv.stop()
+    lines = keylog_lines(keylog.read_text())
+    assert {label for label, _, _ in lines} >= {"CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"}
+
+
+def test_a_flow_declared_failed_is_closed_with_a_websocket_close(ca):
+    """Flow-Timer supervision (RFC 5626 section 5.4): a silent WS flow is failed and its
+    connection closed politely (WebSocket Close, then the socket)."""
+    srv = server(flow_timer=1, flow_grace=0.2)
+    try:
+        ue = StreamUe("ws", srv.ports["ws"], ca).open()
+        ok = ue.register()
+        assert ok.get("Flow-Timer") == "1"
+        ev = ue.pump()                                # bounded by the socket timeout (3 s)
+        while not ev.closed and ev.frames:
+            ev = ue.pump()
+        assert ev.closed and ev.closed.startswith("WebSocket close"), ev.closed
+        assert wait_bindings(srv, 0) == 0
+    finally:
+        srv.stop()
+
+
+def test_ws_auth_is_a_realm_or_a_whole_challenge():
+    assert streams.challenge(None) is None
+    assert streams.challenge("ims.test") == 'Basic realm="ims.test"'
+    assert streams.challenge('Basic realm="ims.test"') == 'Basic realm="ims.test"'
+    assert streams.challenge('Digest realm="x", nonce="1"') == 'Digest realm="x", nonce="1"'
+
+
+def test_the_sut_command_serves_and_names_the_stream_listeners(ca):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.sut", "--listen", "127.0.0.1:0", "--tls-port", "0",
+         "--ws-port", "0", "--wss-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
+    try:
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        ports = dict(re.findall(r"(tls|wss|ws) 127\.0\.0\.1:(\d+)", second))
+        assert set(ports) == set(STREAMS), first + second
+        ue = StreamUe("wss", int(ports["wss"]), ca).open()
+        assert ue.register().status == 200
+        ue.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

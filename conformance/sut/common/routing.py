@@ -78,14 +78,20 @@ def same_host(a: str, b: str) -> bool:
 
 
 def uri_transport(uri: SipUri, default: str) -> str:
+    """The URI's transport parameter (udp, tcp, tls, ws; RFC 7118 section 5.2 uses ws for both
+    WebSocket transports), tls for a sips: URI without one (RFC 3261 section 26.2), else
+    ``default``."""
     t = (uri.param("transport") or "").lower()
-    return t if t in ("udp", "tcp") else default
+    if t in ("udp", "tcp", "tls", "ws", "wss"):
+        return t
+    return "tls" if uri.scheme == "sips" and not t else default
 
 
 def hop_of_uri(uri: SipUri, default_transport: str = "udp") -> tuple[str, tuple[str, int]]:
     """(transport, (host, port)) of a URI used as next hop; only literal addresses and names
     are taken as given (no DNS, RFC 3263 is out of scope)."""
-    return uri_transport(uri, default_transport), (uri.host.strip("[]"), uri.port or DEFAULT_PORT)
+    transport = uri_transport(uri, default_transport)
+    return transport, (uri.host.strip("[]"), uri.port or (5061 if transport == "tls" else DEFAULT_PORT))
 
 
 def is_own_uri(uri: SipUri, address: tuple[str, int], names: tuple[str, ...] = ()) -> bool:
@@ -107,6 +113,14 @@ def names_listener(uri: SipUri, listeners: dict[str, tuple[str, int]]) -> bool:
     tls = uri.scheme == "sips" or (uri.param("transport") or "").lower() == "tls"
     port = uri.port or (5061 if tls else DEFAULT_PORT)
     return any(same_host(uri.host, host) and port == p for host, p in listeners.values())
+
+
+def sent_by(address: tuple[str, int], transport: str,
+            listeners: dict[str, tuple[str, int]]) -> tuple[str, int]:
+    """Our Via sent-by for a request sent over ``transport``: the TLS / WS / WSS listener's
+    address for those (RFC 3261 section 18.1.1: where a response is sent if the connection is
+    gone), else the UDP/TCP ``address``."""
+    return listeners.get(transport.lower(), address)
 
 
 def top_route(msg: Request) -> SipUri | None:
@@ -170,5 +184,5 @@ def canonical_aor(uri: SipUri) -> str:
 
 
 __all__ = ["bracket", "canonical_aor", "copy_message", "derived_branch", "hop_of_uri", "is_own_uri",
-           "max_forwards", "names_listener", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
+           "max_forwards", "names_listener", "sent_by", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
            "top_route", "udp_destination", "uri_transport", "via_value"]

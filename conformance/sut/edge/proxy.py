@@ -57,7 +57,7 @@ from ..actions import Action, CloseFlow, SendOnFlow, SendToHop
 from ..common.keep import add_keep
 from ..common.responses import basic_problem, build_response, stamp_top_via
 from ..common.routing import bracket, canonical_aor, copy_message, derived_branch, hop_of_uri, \
-    is_own_uri, max_forwards, pop_value, push_value, safe_uri, same_host, set_values, \
+    is_own_uri, max_forwards, pop_value, push_value, safe_uri, same_host, sent_by, set_values, \
     udp_destination, via_value
 from ..common.supervision import FlowSupervisor
 from ..config import SutConfig
@@ -315,7 +315,9 @@ class EdgeProxy:
         if record is not None:
             push_value(work, "Record-Route", f"<{record}>")
         branch = self._branch(request, target)
-        push_value(work, "Via", via_value(target.transport, self.address, branch))
+        push_value(work, "Via", via_value(target.transport,
+                                          sent_by(self.address, target.transport, self.stream_addresses),
+                                          branch))
         self._remember(branch, request, flow, now)
         if self.config.has_fault("edge-route-by-uri"):
             # FAULT: edge-route-by-uri: to the Request-URI's address, not over the token's flow
@@ -374,7 +376,7 @@ class EdgeProxy:
             top = parse_vias(response)[0]
         except (ParseError, IndexError):
             return []
-        if not is_own_uri(SipUri("sip", host=top.host, port=top.port), self.address):
+        if not self._names_me(SipUri("sip", host=top.host, port=top.port)):
             return []                                  # not ours: RFC 3261 section 18.1.2 drop
         cseq = response.cseq
         pending = self.pending.get((top.branch or "", cseq[1] if cseq else ""))

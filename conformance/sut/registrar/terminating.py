@@ -46,8 +46,8 @@ from ...sip.message import Request, Response, parse_message
 from ..actions import Action, SendOnFlow, SendToHop
 from ..common.responses import build_response, stamp_top_via
 from ..common.routing import bracket, canonical_aor, copy_message, derived_branch, hop_of_uri, \
-    is_own_uri, max_forwards, names_listener, pop_value, push_value, safe_uri, set_values, \
-    udp_destination, via_value
+    is_own_uri, max_forwards, names_listener, pop_value, push_value, safe_uri, sent_by, \
+    set_values, udp_destination, via_value
 from ..config import SutConfig
 from ..flow import FlowInfo
 from .bindings import Binding
@@ -355,7 +355,9 @@ class TerminatingProxy:
         if ctx.method == "INVITE":                                # step 4
             push_value(fwd, "Record-Route", f"<sip:{bracket(self.address[0])}:{self.address[1]};"
                                             f"transport={_rr_transport(target, ctx.flow)};lr>")
-        push_value(fwd, "Via", via_value(target.transport, self.address, bid))   # step 8
+        push_value(fwd, "Via", via_value(target.transport,                       # step 8
+                                         sent_by(self.address, target.transport, self.stream_addresses),
+                                         bid))
         data = bytes(fwd)
         branch = Branch(bid, ctx, group, target, fwd, data, deadline=now + self.config.branch_timeout)
         if target.transport == "udp":
@@ -541,7 +543,8 @@ class TerminatingProxy:
             top = parse_via(response.values("Via")[0])
         except (ParseError, IndexError):
             return []
-        if not (is_own_uri(SipUri("sip", host=top.host, port=top.port), self.address)):
+        own = SipUri("sip", host=top.host, port=top.port)
+        if not (is_own_uri(own, self.address) or names_listener(own, self.stream_addresses)):
             return []
         out = self._strip(response)
         try:
@@ -577,7 +580,9 @@ class TerminatingProxy:
             return []
         set_values(fwd, "Max-Forwards", [str(mf - 1)])
         branch = derived_branch(self._secret, request.top_branch, request.call_id)
-        push_value(fwd, "Via", via_value(target.transport, self.address, branch))
+        push_value(fwd, "Via", via_value(target.transport,
+                                         sent_by(self.address, target.transport, self.stream_addresses),
+                                         branch))
         data = bytes(fwd)
         if target.flow is not None:
             return [SendOnFlow(target.flow, data)]

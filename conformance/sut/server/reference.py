@@ -34,7 +34,13 @@ I/O rules:
   section 7).  Terminating requests reach such a flow only over its connection (the node's
   SendOnFlow); the reference never opens a TLS or WebSocket connection itself (no topology
   needs one: the edge reaches its S-CSCF over UDP/TCP), so a SendToHop over tls/ws/wss fails
-  like an unreachable hop (a WS client's Contact host is ``.invalid``, RFC 7118 section 5).
+  like an unreachable hop (a WS client's Contact host is ``.invalid``, RFC 7118 section 5),
+  except when the hop is the remote end of one of the node's connections (an edge co-located
+  with its UE names its end of the flow in Path): that connection is reused.  The nodes stamp
+  ``received``/``rport`` on the top Via as for TCP (RFC 3261 section 18.2.1: a ``.invalid``
+  sent-by is a domain name, so ``received`` is always added; RFC 7118 section 5.2 is understood
+  to let a WebSocket server leave it out, which the reference does not: the exact text was not
+  available here to quote).
 * UDP: SIP goes to the node; CRLF keep-alives are ignored; STUN Binding requests are answered
   on the same socket (RFC 5626 section 8, :func:`~conformance.sip.stun.stun_response`).
 * Every CRLF ping (TCP) and every non-SIP datagram (STUN, CRLF keep-alive) is reported to the
@@ -83,6 +89,12 @@ log = logging.getLogger(__name__)
 RECV_SIZE = 65536
 BIND_ATTEMPTS = 50
 MAX_FAILURE_DEPTH = 8
+
+
+def _carries(have: str, want: str) -> bool:
+    """Whether a connection of transport ``have`` serves a hop asked for over ``want`` (tcp: any
+    connection; ws: ws or wss, RFC 7118 section 5.2 names both transport=ws)."""
+    return have == want or want == "tcp" or (want == "ws" and have == "wss")
 
 
 class ReferenceCore:
@@ -657,12 +669,11 @@ class ReferenceCore:
                 lst.udp.sendto(action.data, (host, port))
                 return True
             for conn in self._tcp:
-                # the connection to that address (RFC 5626 §7: reuse the flow); a tls/ws/wss one
-                # came in on the node's own stream listener, not on ``lst``, and a Path's
-                # transport=tls / ws reads as tcp here (routing.py)
-                mine = (conn.listener is lst and conn.flow.transport == action.transport) or (
-                    conn.listener.node is lst.node and conn.flow.transport in ("tls", "ws", "wss"))
-                if mine and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
+                # a connection of this node whose remote address is the hop is reused (an edge
+                # co-located with its UE names its own end of the flow in Path), whatever it
+                # carries when the hop's URI named no stream transport
+                if conn.listener.node is lst.node and _carries(conn.flow.transport, action.transport) \
+                        and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
                     return self._tcp.send(conn, action.data, action.ref)
             if action.transport != "tcp":
                 return False            # no outgoing TLS / WebSocket connections (module doc)

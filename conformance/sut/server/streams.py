@@ -39,8 +39,18 @@ def tls_context(config: SutConfig) -> ssl.SSLContext:
     return server_context(cert, key, keylog=config.tls_keylog)
 
 
+def challenge(ws_auth: str | None) -> str | None:
+    """The WWW-Authenticate value of the 401: ``ws_auth`` as given when it names a scheme
+    (``Basic realm="x"``, ``Digest ...``), else a Basic challenge for the realm ``ws_auth``."""
+    if not ws_auth:
+        return None
+    if ws_auth.split(None, 1)[0].lower() in ("basic", "digest", "bearer") and " " in ws_auth.strip():
+        return ws_auth.strip()
+    return f'Basic realm="{ws_auth}"'
+
+
 def ws_server(config: SutConfig) -> WsServer:
-    auth = f'Basic realm="{config.ws_auth}"' if config.ws_auth else None
+    auth = challenge(config.ws_auth)
     # FAULT: ws-no-subprotocol: 101 without Sec-WebSocket-Protocol
     return WsServer(require_auth=auth, echo_subprotocol=not config.has_fault("ws-no-subprotocol"))
 
