@@ -66,12 +66,3 @@ def test_load_vs_sipp_against_the_reference(tmp_path):
         assert r["sipp"]["steps"][0]["ok"] == 40, r
         assert r["ratio_load_over_sipp"] is not None
     assert "ratio" in out
-
-
-def test_reference_handshake_benchmark(tmp_path):
-    out = _run("reference_handshake.py", "5", "--json", str(tmp_path / "h.json"))
-    doc = json.loads((tmp_path / "h.json").read_text())
-    _machine_ok(doc)
-    assert set(doc["figures"]) == {"tcp", "tls", "ws", "wss"}
-    assert all(f["flows"] == 5 and f["connect_and_handshake_ms_median"] > 0 for f in doc["figures"].values())
-    assert "wss" in out

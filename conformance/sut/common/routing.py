@@ -184,5 +184,5 @@ def canonical_aor(uri: SipUri) -> str:
 
 
 __all__ = ["bracket", "canonical_aor", "copy_message", "derived_branch", "hop_of_uri", "is_own_uri",
-           "max_forwards", "names_listener", "sent_by", "pop_value", "push_value", "safe_uri", "same_host", "set_values",
-           "top_route", "udp_destination", "uri_transport", "via_value"]
+           "max_forwards", "names_listener", "pop_value", "push_value", "safe_uri", "same_host", "sent_by",
+           "set_values", "top_route", "udp_destination", "uri_transport", "via_value"]

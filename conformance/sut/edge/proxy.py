@@ -57,7 +57,7 @@ from ..actions import Action, CloseFlow, SendOnFlow, SendToHop
 from ..common.keep import add_keep
 from ..common.responses import basic_problem, build_response, stamp_top_via
 from ..common.routing import bracket, canonical_aor, copy_message, derived_branch, hop_of_uri, \
-    is_own_uri, max_forwards, pop_value, push_value, safe_uri, same_host, sent_by, set_values, \
+    is_own_uri, max_forwards, pop_value, push_value, safe_uri, same_host, set_values, \
     udp_destination, via_value
 from ..common.supervision import FlowSupervisor
 from ..config import SutConfig
@@ -315,9 +315,10 @@ class EdgeProxy:
         if record is not None:
             push_value(work, "Record-Route", f"<{record}>")
         branch = self._branch(request, target)
-        push_value(work, "Via", via_value(target.transport,
-                                          sent_by(self.address, target.transport, self.stream_addresses),
-                                          branch))
+        # sent-by: the listener of the flow's transport, where the UA would connect to send the
+        # response if the connection were gone (RFC 3261 section 18.2.2)
+        sent_by = self.stream_addresses.get(target.transport, self.address)
+        push_value(work, "Via", via_value(target.transport, sent_by, branch))
         self._remember(branch, request, flow, now)
         if self.config.has_fault("edge-route-by-uri"):
             # FAULT: edge-route-by-uri: to the Request-URI's address, not over the token's flow

@@ -91,12 +91,6 @@ BIND_ATTEMPTS = 50
 MAX_FAILURE_DEPTH = 8
 
 
-def _carries(have: str, want: str) -> bool:
-    """Whether a connection of transport ``have`` serves a hop asked for over ``want`` (tcp: any
-    connection; ws: ws or wss, RFC 7118 section 5.2 names both transport=ws)."""
-    return have == want or want == "tcp" or (want == "ws" and have == "wss")
-
-
 class ReferenceCore:
     """The reference on ``host``: ``port`` is where UEs talk to it (the edge when there is
     one), ``core_port`` the S-CSCF's port in the ``core`` topology (0 picks free ports)."""
@@ -563,6 +557,7 @@ class ReferenceCore:
             if self.config.has_fault("tls-flow-survives-close") and conn.flow.transport in ("tls", "wss"):
                 conn.survives = True                    # FAULT: the node is never told
             self._tcp.close(conn)
+
     # -- outgoing connections ----------------------------------------------------------------
     def _connect(self, lst: Listener, address: tuple[str, int], data: bytes, ref: object) -> bool:
         if self._tcp.full:
@@ -669,11 +664,12 @@ class ReferenceCore:
                 lst.udp.sendto(action.data, (host, port))
                 return True
             for conn in self._tcp:
-                # a connection of this node whose remote address is the hop is reused (an edge
-                # co-located with its UE names its own end of the flow in Path), whatever it
-                # carries when the hop's URI named no stream transport
-                if conn.listener.node is lst.node and _carries(conn.flow.transport, action.transport) \
-                        and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
+                # the connection to that address (RFC 5626 §7: reuse the flow); a tls/ws/wss one
+                # came in on the node's own stream listener, not on ``lst``, and a Path's
+                # transport=tls / ws reads as tcp here (routing.py)
+                mine = (conn.listener is lst and conn.flow.transport == action.transport) or (
+                    conn.listener.node is lst.node and conn.flow.transport in ("tls", "ws", "wss"))
+                if mine and conn.flow.remote[1] == port and same_host(conn.flow.remote[0], host):
                     return self._tcp.send(conn, action.data, action.ref)
             if action.transport != "tcp":
                 return False            # no outgoing TLS / WebSocket connections (module doc)
