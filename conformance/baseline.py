@@ -6,6 +6,8 @@ sends and which clause that breaks).  The project keeps one per SUT profile unde
 a CI gate keeps one for its own SUT.  Comparing a run with a table reports every difference:
 a new fail, a new inconclusive, a case whose accepted fail now fails differently, a fixed
 case the table still expects to fail (so the table stays honest), cases missing on either side.
+Another verdict may also name its reason (``reason_contains``, e.g. an inconclusive because the
+SUT's certificate was refused): the run must give that verdict for that reason.
 """
 
 from __future__ import annotations
@@ -104,6 +106,11 @@ def compare(table: Table, results: Iterable[dict]) -> list[Difference]:
             if v == "fail" and exp.reason_contains not in r["reason"]:
                 diffs.append(Difference(item, "reason", f"a fail on {exp.reason_contains!r}", "another fail",
                                         r["reason"][:300]))
+            elif v != "fail" and exp.reason_contains and not exp.intermittent \
+                    and exp.reason_contains not in r["reason"]:
+                # e.g. an accepted inconclusive for a stated reason (a certificate refused)
+                diffs.append(Difference(item, "reason", f"{v} for {exp.reason_contains!r}", f"{v} for another reason",
+                                        r["reason"][:300]))
             continue
         if exp.verdict == "fail" and v == "pass":
             kind = "fixed"
@@ -141,7 +148,11 @@ def updated(table: Table | None, results: Iterable[dict], target: str) -> Table:
             continue
         if v != "fail":
             why = prev.why if prev is not None and prev.verdict == v else ""
-            new.cases[r["id"]] = Expected(verdict=v, classification=r.get("classification") or "", why=why)
+            # an accepted reason of a non-fail verdict stays while the run still gives it
+            reason = prev.reason_contains if prev is not None and prev.verdict == v and prev.reason_contains \
+                and prev.reason_contains in r["reason"] else ""
+            new.cases[r["id"]] = Expected(verdict=v, classification=r.get("classification") or "", why=why,
+                                          reason_contains=reason)
             continue
         prev = old.get(r["id"])
         if prev is not None and prev.verdict == "fail" and prev.reason_contains in r["reason"]:
@@ -163,12 +174,15 @@ def render(table: Table) -> str:
             if e.link:
                 lines.append(f"    link: {e.link}")
             continue
-        if e.verdict != "fail" and e.why:
+        if e.verdict != "fail" and (e.why or e.reason_contains):
             lines.append(f"  {item}:")
             lines.append(f"    verdict: {e.verdict}")
             if e.classification:
                 lines.append(f"    classification: {e.classification}")
-            lines.append(f"    why: {json.dumps(e.why, ensure_ascii=False)}")
+            if e.reason_contains:
+                lines.append(f"    reason_contains: {json.dumps(e.reason_contains, ensure_ascii=False)}")
+            if e.why:
+                lines.append(f"    why: {json.dumps(e.why, ensure_ascii=False)}")
             continue
         if e.verdict != "fail" and e.classification:
             lines.append(f"  {item}: {{verdict: {e.verdict}, classification: {e.classification}}}")

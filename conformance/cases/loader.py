@@ -210,6 +210,8 @@ class _Builder:
             flows[fname] = FlowSpec(name=fname, address=f["address"], reg_id=f.get("reg_id"),
                                     transport=f.get("transport"), edge=edge_spec, site=int(f.get("site", 1)),
                                     port=f.get("port"), socket=f.get("socket"), contact=f.get("contact"),
+                                    tls=plain(f["tls"]) if "tls" in f else None,
+                                    ws=plain(f["ws"]) if "ws" in f else None,
                                     location=self.loc(data["flows"], fname, path))
         aka = plain(data["aka"]) if "aka" in data else None
         if aka:

@@ -30,6 +30,10 @@ class FlowSpec:
     site: int = 1  # the UE namespace of a topology (2: a second UE behind the same NAT)
     socket: str | None = None  # another flow of the UE whose local socket (address:port) this one shares
     contact: str | None = None  # elsewhere | own | None (default, engine/nat_contact.py)
+    # tls/ws/wss flows: this case's overrides of the profile's tls: / ws: (engine/streamsetup.py),
+    # e.g. {server_name: wrong.example.invalid} to see the certificate refused
+    tls: dict | None = None
+    ws: dict | None = None
 
 
 @dataclass

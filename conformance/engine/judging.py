@@ -16,6 +16,7 @@ from .digest import answer_challenges, prepare as prepare_digest
 from .espstate import EspState
 from .registration import RegistrationState
 from .secreg import sec_context
+from .stream_facts import stream_facts
 
 
 class Judging:
@@ -57,7 +58,8 @@ class Judging:
                             forwarded=[(req, resp) for req, _, resp in self.forwarded[self.step_marks[0]:]],
                             flow_addresses=addresses, no_response_reason=why or "no final response",
                             sec=sec, mappings={k: list(v) for k, v in self.mappings.items()},
-                            register_answers={k: list(v) for k, v in answers.items()})
+                            register_answers={k: list(v) for k, v in answers.items()},
+                            stream=stream_facts(self))
 
     def judge(self, step: StepSpec, result: StepResult, ctx: CheckContext, response_index) -> None:
         judge = StepJudge(self.case, self.strict, lambda name: self.ues[name].instance,

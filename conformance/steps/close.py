@@ -1,6 +1,10 @@
 """``close: FLOW``: the flow disappears as after lost coverage: its TCP connection is closed, its
 UDP socket closed (later datagrams to it draw ICMP port unreachable).  ``{last_delivered: true}``
-closes the flow that received the latest terminating request."""
+closes the flow that received the latest terminating request.
+
+Over tls/ws/wss ``how:`` says how the connection ends (RFC 5626 §7: either way no more messages
+will be delivered on the flow): ``graceful`` (default) a WebSocket Close, the TLS close_notify,
+then FIN; ``abort`` none of them, the TCP connection just ends (engine/streamflow.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +25,17 @@ def close(run: RunApi, step: StepSpec, result: StepResult) -> None:
             raise LocalProtocolError("close: last_delivered, but no flow has received a request yet")
         name = owner_flow(flows[-1])   # a request routed to f1's Contact: f1 is the flow meant
     _, flow = run.flow(name)
-    ep = run.endpoints.pop(flow.name, None)
+    how = step.options.get("how", "graceful")
+    ep = run.endpoints.get(flow.name)
+    if how == "abort" and ep is not None and not hasattr(ep, "abort"):
+        raise LocalProtocolError(f"close how: abort needs a tls, ws or wss flow; {flow.name} is {flow.transport}")
+    run.endpoints.pop(flow.name, None)
     if ep is not None:
-        ep.close()
+        ep.abort() if how == "abort" else ep.close()
     run.closed_flows.add(flow.name)
     result.flow = flow.name
-    result.note = f"flow {flow.name} closed ({flow.transport} {flow.local_ip}:{flow.local_port})"
+    what = {"graceful": "closed", "abort": "dropped without close_notify / WebSocket Close"}[how]
+    result.note = f"flow {flow.name} {what} ({flow.transport} {flow.local_ip}:{flow.local_port})"
 
 
 def offline(replay, step: StepSpec, result: StepResult) -> None:
@@ -48,9 +57,14 @@ KIND = StepKind(
                       {"type": "object", "additionalProperties": False,
                        "properties": {"flow": {"description": "The flow to close.", "$ref": "#/$defs/flow_name"},
                                       "last_delivered": {"description": "Close the flow that received the latest terminating request.",
-                                                         "const": True}}}],
-            "x-expected": "a flow name, or {last_delivered: true}"},
+                                                         "const": True},
+                                      "how": {"description": ("tls/ws/wss: graceful (default: WebSocket Close, TLS "
+                                                              "close_notify, FIN) or abort (the TCP connection ends "
+                                                              "with neither)."),
+                                              "enum": ["graceful", "abort"]}}}],
+            "x-expected": "a flow name, or {flow: NAME, how: graceful|abort} or {last_delivered: true}"},
     needs_flow=True, live=close, offline=offline, order=130,
     extra={"usage": "`close: FLOW`",
            "table": ("the flow disappears: its TCP connection is closed, its UDP socket stops answering (lost "
-                     "coverage); `{last_delivered: true}`: the flow that received the latest terminating request")})
+                     "coverage); `{last_delivered: true}`: the flow that received the latest terminating request; "
+                     "`how: abort` (tls/ws/wss): without WebSocket Close or TLS close_notify")})

@@ -49,6 +49,7 @@ KNOWN_CAPABILITIES: dict[str, str] = {
     "sec-agree": "3GPP TS 33.203 security agreement (Security-Client/Server/Verify)",
     "udp-encap": "IMS P-CSCF choosing mod=UDP-enc-tun behind a NAT: ESP in UDP (RFC 3948, TS 33.203 Annex M)",
     "websocket": "SIP over WebSocket (RFC 7118)",
+    "ws-auth": "answers the WebSocket upgrade with 401 until it carries credentials (RFC 7118 section 7)",
     "keep": "willing to receive keep-alives negotiated by the Via keep parameter: a bare keep gets keep=<seconds> in the 2xx (RFC 6223)",
     "digest-auth": "requires HTTP Digest authentication of REGISTER (RFC 3261 section 22, RFC 2617 MD5); "
                    "the UEs' credentials are the profile's auth:",

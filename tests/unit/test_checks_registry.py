@@ -70,7 +70,7 @@ def test_no_response_is_inconclusive_for_every_kind():
             "flow_timer": {"valid": True}, "expires": {"flow": "f1", "min": 1}, "status": {"in": [480]},
             "atomic": {"flow": "f1"}}
     args.update({"aka_challenge": {}, "security_server": {}, "protected": {}, "via_received": {},
-                 "sec_response": {"q_values": True}, "via_keep": {}})   # no_security_server / no_sa_offered: a discard passes
+                 "sec_response": {"q_values": True}, "via_keep": {}, "via_transport": {}})   # no_security_server / no_sa_offered: a discard passes
     args.update({"gruu": {"flow": "f1", "present": True, "pub_form": True}, "temp_gruu": {"flow": "f1", "new": True}})
     # the other kinds judge what reached the UE flows, not the response (see test_terminating_checks)
     # dropped / answered judge the absence or presence of a response itself; sa_unused and
@@ -79,7 +79,8 @@ def test_no_response_is_inconclusive_for_every_kind():
                                        "dropped", "answered", "nat_mapping", "sa_unused", "forwarded_sec",
                                        "routed",
                                        "notify", "reginfo", "reginfo_record",  # the NOTIFYs: test_reginfo_checks.py
-                                       "unchanged"}   # only after a rejected REGISTER: test_checks_unchanged.py
+                                       "unchanged",   # only after a rejected REGISTER: test_checks_unchanged.py
+                                       "ws_handshake", "ws_messages", "ws_pong"}   # the connection: test_transport_checks.py
     for kind, a in args.items():
         findings = run_check(kind, a, ctx, strict=True)
         assert findings, kind

@@ -80,3 +80,7 @@ class CheckContext:
     # A reg-event subscription (steps/subscribe.py, checks/reginfo.py): its name, event, AOR,
     # this step's NOTIFYs, all of them, the registration view after them, how long the step listened.
     reg_event: dict = field(default_factory=dict)
+    # Flows over TLS/WebSocket connections (engine/stream_facts.py, checks/transport.py): flow ->
+    # its transport, the answers to its WebSocket upgrade, the WebSocket messages of the step, how
+    # the connection ended.
+    stream: dict = field(default_factory=dict)

@@ -175,7 +175,7 @@ class ReferenceCore:
         """Where UEs reach the reference per transport: {"udp": p, "tcp": p, "tls": .., "ws": ..,
         "wss": ..} (only the configured ones; after start, the real ports)."""
         out = {"udp": self.port, "tcp": self.port}
-        out.update({lst.transport: lst.port for lst in self._streams})
+        out.update({lst.transport: lst.port for lst in self._streams if not lst.name.endswith("-alt")})
         return out
 
     def _listener(self, name: str) -> Listener:
@@ -289,6 +289,11 @@ class ReferenceCore:
                                           sock.getsockname()[1], tcp=sock, transport=transport))
             if isinstance(getattr(node, "stream_addresses", None), dict):
                 node.stream_addresses[transport] = (self._host, sock.getsockname()[1])
+        if self._alt_host:  # dual-stack: the other family on the same ports, as the UDP/TCP twins
+            for lst in list(self._streams):
+                sock = bind_stream(self._alt_host, lst.transport, lst.port)
+                self._streams.append(Listener(lst.name + "-alt", node, lst.port, tcp=sock,
+                                              transport=lst.transport))
 
     def _start_ims(self) -> None:
         """Bind the P-CSCF's protected ports and open its ESP mailbox."""
