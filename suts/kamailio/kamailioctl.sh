@@ -22,7 +22,7 @@
 #              event package (RFC 3680: presence, presence_reginfo, pua, pua_reginfo; modules and
 #              routes in regevent-*.cfg), its text database under the run dir (copied afresh from
 #              the kamailio package's db_text schema at every start)
-#   tls-ws     edge.cfg -A WITH_TLSWS   127.0.0.1:5077 udp+tcp, tls 5061, ws 8080, wss 8443: the
+#   tls-ws     edge.cfg -A WITH_TLSWS   127.0.0.1:5077 udp+tcp, tls 5063, ws 8080, wss 8443: the
 #              outbound edge of "edge" as a TLS and WebSocket (RFC 7118) edge (Debian's
 #              kamailio-tls-modules, kamailio-websocket-modules; xhttp is in kamailio itself;
 #              tls-ws-*.cfg), in front of its own registrar:
@@ -31,7 +31,7 @@
 #              ensure_test_ca(): $CONFORMANCE_TEST_CA or ~/.cache/outbound-conformance/test-ca),
 #              or KAMAILIO_TLS_CERT + KAMAILIO_TLS_KEY when both are set; the tls module's
 #              config (tls.cfg) is written into the run dir at every start.
-#   registrar-tls-ws  registrar.cfg -A WITH_TLSWS  127.0.0.1:5079 udp+tcp, tls 5061, ws 8080,
+#   registrar-tls-ws  registrar.cfg -A WITH_TLSWS  127.0.0.1:5079 udp+tcp, tls 5063, ws 8080,
 #              wss 8443: the registrar serving those transports itself (nathelper's
 #              fix_nated_register() for ws/wss clients' .invalid Contacts); the same
 #              certificate and tls.cfg as tls-ws
@@ -99,7 +99,7 @@ profile_instances() {
 # instance -> the TCP ports it serves besides its SIP port: "tls ws wss" listeners
 instance_tcp_ports() {
     case "$1" in
-        tls-ws|registrar-tls-ws) echo "5061 8080 8443" ;;
+        tls-ws|registrar-tls-ws) echo "5063 8080 8443" ;;
         *) echo "" ;;
     esac
 }
@@ -215,8 +215,8 @@ start_instance() {
         die "$name: 127.0.0.1:$port is already in use by another process (not started by kamailioctl)"
     fi
     tcp_ports=$(instance_tcp_ports "$name")
-    # tls 5061 is also the embedded reference's first choice for its TLS listener (make run,
-    # tests running beside this one): wait a bounded time for it (and ws/wss) to come free
+    # tls 5063, ws 8080 and wss 8443 are fixed (the embedded reference takes 5061 and free ports;
+    # another program may hold them): wait a bounded time for them to come free
     waited=0
     while any_listening $tcp_ports; do
         if [ "$waited" -ge $((PORT_WAIT * 10)) ]; then
@@ -251,9 +251,9 @@ start_instance() {
         case "$SUT_HOST" in *:*) lhost="[$SUT_HOST]" ;; *) lhost=$SUT_HOST ;; esac
         extra="$extra -l udp:127.0.0.1:$port -l tcp:127.0.0.1:$port -l udp:$lhost:$port -l tcp:$lhost:$port"
         if [ -n "$tcp_ports" ]; then
-            # tls 5061, ws 8080 (plain tcp), wss 8443 (tls), on both addresses
+            # tls 5063, ws 8080 (plain tcp), wss 8443 (tls), on both addresses
             for h in 127.0.0.1 "$lhost"; do
-                extra="$extra -l tls:$h:5061 -l tcp:$h:8080 -l tls:$h:8443"
+                extra="$extra -l tls:$h:5063 -l tcp:$h:8080 -l tls:$h:8443"
             done
         fi
     fi

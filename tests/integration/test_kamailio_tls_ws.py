@@ -6,7 +6,7 @@ transports itself, nathelper's fix_nated_register() for ws/wss; targets/kamailio
 
 A bounded smoke test with blocking sockets on 127.0.0.0/8 and the suite's own stream layers
 (conformance.wire Stack: TLS from the standard library's ssl, WebSocket from wsproto). Over each
-of tls (5061), ws (8080) and wss (8443), one UE instance registers two flows (reg-id 1 and 2,
+of tls (5063), ws (8080) and wss (8443), one UE instance registers two flows (reg-id 1 and 2,
 one connection each, from 127.0.0.11 and 127.0.0.12; WS clients with a ``.invalid`` Via/Contact
 host, RFC 7118 §5), the test checks the 2xx (Require: outbound, both Contacts, the edge's Path
 with a flow token and ;ob, for the edge), and that a MESSAGE from the PEER (UDP, to the registrar)
@@ -20,7 +20,7 @@ CRLF pong, a WebSocket Ping a Pong with its payload, an upgrade without the sip 
 
 Same conventions as test_kamailio_regevent.py: Kamailio (with the tls and websocket modules) is
 installed when missing and root, else the test is skipped with the reason; it runs its own
-instances on fixed ports (5077, 5078 or 5079; 5061, 8080, 8443) with its own run dir and test CA,
+instances on fixed ports (5077, 5078 or 5079; 5063, 8080, 8443) with its own run dir and test CA,
 and stops them. Run Kamailio tests under ``flock /tmp/heavy.lock`` (never two Kamailio runs at once).
 """
 
@@ -49,7 +49,7 @@ from suite_runner import ROOT
 
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
 EDGE = "127.0.0.1"
-PORTS = {"tls": 5061, "ws": 8080, "wss": 8443}
+PORTS = {"tls": 5063, "ws": 8080, "wss": 8443}
 # profile -> where the PEER sends: the registrar behind the edge, or the registrar itself
 PEER_TO = {"tls-ws": ("127.0.0.1", 5078), "registrar-tls-ws": ("127.0.0.1", 5079)}
 DOMAIN = "ims.test"

@@ -1,6 +1,6 @@
 """Real SIP clients register through Kamailio 5.6 as a TLS/WebSocket edge (the "tls-ws" profile:
 suts/kamailio/edge.cfg -A WITH_TLSWS in front of its registrar; targets/kamailio-tls-ws.yaml):
-JsSIP over ws:// (8080) and wss:// (8443), baresip over TLS (5061).
+JsSIP over ws:// (8080) and wss:// (8443), baresip over TLS (5063).
 
 Kamailio has no lookup the test can call, so the binding is read where RFC 3261 §10.3 step 8
 puts it: the 2xx lists every current binding of the AOR, and the client's own Contact must be
@@ -11,7 +11,7 @@ cannot be decrypted: its exchange is read from baresip's own SIP trace.
 
 Same conventions as tests/integration/test_kamailio_tls_ws.py: Kamailio with its tls and websocket
 modules is installed when missing and root, else skipped with the reason; it runs its own
-instance (fixed ports 5077, 5078, 5061, 8080, 8443) with its own run dir and test CA, under the
+instance (fixed ports 5077, 5078, 5063, 8080, 8443) with its own run dir and test CA, under the
 Kamailio port lock, and is stopped at the end. Run it under ``flock /tmp/heavy.lock``.
 """
 
@@ -34,7 +34,7 @@ from interop_helpers import analyze, failed_rules, free_port_pair
 ROOT = Path(__file__).resolve().parents[2]
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
 PROFILE = ROOT / "targets" / "kamailio-tls-ws.yaml"
-PORTS = {"tls": 5061, "ws": 8080, "wss": 8443}
+PORTS = {"tls": 5063, "ws": 8080, "wss": 8443}
 DOMAIN = "ims.test"
 REGISTER_BOUND = 20.0
 
