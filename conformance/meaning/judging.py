@@ -100,9 +100,16 @@ class StepJudge:
 
 
 def closed_before_answer(ctx: CheckContext) -> bool:
-    """The SUT closed (or reset) the TCP connection before a final response came."""
+    """The SUT closed (or reset) the connection (TCP, or TLS / WebSocket over it) before a final
+    response came."""
     why = ctx.no_response_reason or ""
-    return ctx.response is None and why.startswith("TCP connection") and "before a final response" in why
+    return (ctx.response is None and why.startswith(_CONNECTION_CLOSES)
+            and "before a final response" in why)
+
+
+# how engine/transport.py and engine/streamflow.py name a connection the SUT closed
+_CONNECTION_CLOSES = ("TCP connection", "TLS connection", "WebSocket connection",
+                      "WebSocket over TLS connection")
 
 
 def quote_findings(findings: list[Finding]) -> None:
