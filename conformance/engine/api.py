@@ -25,6 +25,12 @@ S = TypeVar("S")
 Outcome = tuple[Response | None, int, int | None, str]
 
 
+class StepNotPossible(Exception):
+    """A step cannot be carried out because what it acts on never happened (an earlier check
+    already judged that): the case stops there, inconclusive for this step, and the earlier
+    findings keep their verdict (a fail stays a fail)."""
+
+
 class RunStates:
     """One instance per state class and run, made on first use."""
 

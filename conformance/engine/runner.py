@@ -18,7 +18,7 @@ from ..meaning.verdict import FAIL, INCONCLUSIVE, Finding, combine
 from ..sip.errors import LocalProtocolError
 from ..steps import KINDS
 from ..targets.model import Target
-from .api import RunStates
+from .api import RunStates, StepNotPossible
 from .espstate import EspState
 from .exchange import Exchange
 from .judging import Judging
@@ -95,6 +95,14 @@ class CaseRun(RunStates, Recording, Setup, Exchange, Judging):
                         expected=(f"a {self.transport} flow to {where[0]}:{where[1]} (handshakes done)" if shake
                                   else f"a connection to {where[0]}:{where[1]}"),
                         observed=str(exc), step=step.name, location=result.location))
+                    break
+                except StepNotPossible as exc:
+                    stopped = f"{step.name}: {exc}"
+                    result.note = stopped
+                    result.findings.append(Finding(
+                        check="step possible", level="MUST", ref="", outcome=INCONCLUSIVE,
+                        expected=f"what {step.action} acts on", observed=str(exc), step=step.name,
+                        location=result.location))
                     break
                 bad = [f for f in result.findings if f.outcome in (FAIL, INCONCLUSIVE)]
                 if step.preamble and bad:

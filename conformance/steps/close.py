@@ -9,7 +9,7 @@ then FIN; ``abort`` none of them, the TCP connection just ends (engine/streamflo
 from __future__ import annotations
 
 from ..cases.model import StepSpec
-from ..engine.api import RunApi
+from ..engine.api import RunApi, StepNotPossible
 from ..engine.nat_contact import owner_flow
 from ..engine.peer import PEER_FLOW
 from ..meaning.results import StepResult
@@ -22,7 +22,8 @@ def close(run: RunApi, step: StepSpec, result: StepResult) -> None:
     if step.options.get("last_delivered"):
         flows = [f for f, _, _ in run.deliveries if f != PEER_FLOW]
         if not flows:
-            raise LocalProtocolError("close: last_delivered, but no flow has received a request yet")
+            raise StepNotPossible("close: last_delivered, but no flow has received a request yet "
+                                  "(an earlier delivery check says why)")
         name = owner_flow(flows[-1])   # a request routed to f1's Contact: f1 is the flow meant
     _, flow = run.flow(name)
     how = step.options.get("how", "graceful")
