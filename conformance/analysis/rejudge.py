@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cases.model import CaseSpec
-from ..meaning.checks import CheckContext
+from ..meaning.checks import CHECKS, CheckContext
 from ..meaning.judging import StepJudge
 from ..meaning.results import StepResult
 from ..sip.errors import ParseError
@@ -85,6 +85,10 @@ def live_only(case: CaseSpec) -> str | None:
             return f"{step.name}: action {step.action!r} is judged live only ({kind.offline_reason})"
         if kind.extra.get("keepalive_loop") and "every" in step.options:
             return f"{step.name}: a keep-alive loop is judged live only"
+        for check in (step.expect.checks if step.expect else []):
+            why = getattr(CHECKS.get(check.kind), "live_only", "")
+            if why:
+                return f"{step.name}: check {check.kind!r} is judged live only ({why})"
     return None
 
 

@@ -21,6 +21,7 @@ import socket
 import time
 
 from ..sip.framing import Message, Ping, Pong
+from ..sip.wireshark_ports import bind_free_port
 from ..wire.stack import Stack
 from ..wire.tlsconf import TlsClient
 from ..wire.ws import WsClient
@@ -70,9 +71,21 @@ class StreamEndpoint:
         self.stack = Stack.client(self.transport, tls=self.tls, ws=ws)   # ValueError for udp/tcp
         self.closed, self.close_reason = False, None
         local_ip, remote = self.local_ip, self.remote
-        self.sock = (self._factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)
+        make = lambda: (self._factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)  # noqa: E731
         try:
-            self.sock.bind((local_ip, self._local_port))
+            if self._local_port:
+                self.sock = make()
+                try:
+                    self.sock.bind((local_ip, self._local_port))
+                except OSError:
+                    self.sock.close()
+                    raise
+            else:
+                self.sock = bind_free_port(make, local_ip)
+        except OSError as exc:
+            raise TransportError(f"cannot bind {local_ip}:{self._local_port} for {self.transport}: "
+                                 f"{exc.strerror}") from None
+        try:
             self.sock.settimeout(max(0.001, deadline - time.monotonic()))
             self.sock.connect(remote)
         except (OSError, socket.timeout) as exc:

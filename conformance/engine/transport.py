@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..sip.errors import ParseError
 from ..sip.framing import Message, Ping, Pong, StreamFramer, classify_datagram
+from ..sip.wireshark_ports import bind_free_port
 
 Addr = tuple[str, int]
 WireHook = Callable[[str, str, Addr, Addr, bytes, str], None]
@@ -110,13 +111,20 @@ class UdpEndpoint:
 
     def __init__(self, local_ip: str, on_wire: WireHook, port: int = 0, sock_factory=None):
         # sock_factory(family, type): e.g. a socket made inside a network namespace (topology/)
-        self.sock = (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
+        make = lambda: (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_DGRAM)  # noqa: E731
         try:
-            self.sock.bind((local_ip, port))
+            if port:
+                self.sock = make()
+                try:
+                    self.sock.bind((local_ip, port))
+                except OSError:
+                    self.sock.close()
+                    raise
+            else:
+                self.sock = bind_free_port(make, local_ip)
         except OSError as exc:
-            self.sock.close()
             raise TransportError(f"cannot bind UDP {local_ip}:{port}: {exc.strerror}") from None
+        self.sock.setblocking(False)
         self.local: Addr = self.sock.getsockname()[:2]
         self.on_wire = on_wire
         self.closed = False
@@ -171,13 +179,16 @@ class TcpEndpoint:
 
     def __init__(self, local_ip: str, remote: Addr, on_wire: WireHook, timeout: float, sock_factory=None):
 
-        self.sock = (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)
         self.remote = remote
         self.on_wire = on_wire
         self.closed = False
         self.framer = StreamFramer()
         try:
-            self.sock.bind((local_ip, 0))
+            self.sock = bind_free_port(
+                lambda: (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM), local_ip)
+        except OSError as exc:
+            raise TransportError(f"cannot bind TCP {local_ip}: {exc.strerror}") from None
+        try:
             self.sock.settimeout(timeout)
             self.sock.connect(remote)
         except (OSError, socket.timeout) as exc:

@@ -42,6 +42,9 @@ class CheckKind:
     #: Arguments that name flows of the case (a name or a list of names): the loader refuses a
     #: case naming a flow it does not declare.
     flow_args: tuple[str, ...] = ()
+    #: Why a check of this kind is judged live only (it reads what the engine saw below SIP,
+    #: e.g. WebSocket frames); a case using it is not re-judged from its capture. "" : offline too.
+    live_only: str = ""
 
     def __post_init__(self) -> None:
         if not callable(self.ref):

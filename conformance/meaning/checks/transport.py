@@ -213,6 +213,7 @@ KINDS = (
     ),
     CheckKind(
         name="ws_handshake",
+        live_only="the WebSocket upgrade and frames the engine saw are not handed to the offline judge yet",
         summary=(
             "The WebSocket upgrade of the step's ws/wss flow(s): {subprotocol: true} the 101 carried "
             "Sec-WebSocket-Protocol: sip (RFC 7118 section 4.1); {challenged: true} a 401 with "
@@ -239,6 +240,7 @@ KINDS = (
     ),
     CheckKind(
         name="ws_messages",
+        live_only="the WebSocket upgrade and frames the engine saw are not handed to the offline judge yet",
         summary=(
             "Each WebSocket message the SUT sent on the step's ws/wss flow(s) holds exactly one whole SIP "
             "message (RFC 7118 section 5.1): {} or {flow: FLOW}."
@@ -254,6 +256,7 @@ KINDS = (
     ),
     CheckKind(
         name="ws_pong",
+        live_only="the WebSocket upgrade and frames the engine saw are not handed to the offline judge yet",
         summary="A WebSocket Pong with the Ping's payload answers the step's ws_ping: {} or {within: SECONDS}.",
         handler=ws_pong_check,
         level="MAY",

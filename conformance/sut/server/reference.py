@@ -69,6 +69,7 @@ import time
 from ...ims.espio import EspHub, EspUnavailable
 from ...sip.errors import ParseError
 from ...sip.framing import Message, Ping, classify_datagram
+from ...sip.wireshark_ports import CLAIMED_PORTS
 from ...sip.stun import MAGIC_COOKIE, stun_response
 from ..actions import ClaimSpi, CloseFlow, InjectIp, ReleaseSpi, SendFromPort, SendIp, SendOnFlow, \
     SendToHop
@@ -253,6 +254,7 @@ class ReferenceCore:
         last: OSError | None = None
         host = lst.host or self._host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        held: list[socket.socket] = []   # free ports Wireshark reads as another protocol
         for _ in range(attempts):
             tcp = socket.socket(family, socket.SOCK_STREAM)
             udp = socket.socket(family, socket.SOCK_DGRAM)
@@ -260,6 +262,10 @@ class ReferenceCore:
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 tcp.bind((host, lst.port))
                 port = tcp.getsockname()[1]
+                if lst.port == 0 and port in CLAIMED_PORTS and len(held) < 16:
+                    held.append(tcp)
+                    udp.close()
+                    continue
                 udp.bind((host, port))
                 tcp.listen(64)
             except OSError as exc:
@@ -272,7 +278,11 @@ class ReferenceCore:
             tcp.setblocking(False)
             udp.setblocking(False)
             lst.tcp, lst.udp, lst.port = tcp, udp, port
+            for s in held:
+                s.close()
             return
+        for s in held:
+            s.close()
         raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {self._host}") from last
 
     def _bind_streams(self) -> None:
