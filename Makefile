@@ -29,20 +29,21 @@ $(STAMP): pyproject.toml setup.py
 # namespaces (reports/nat/), over IPv6 (reports/ipv6/), with IMS AKA + sec-agree over
 # user-space ESP (reports/ims/; the IMS P-CSCF alone before the emulated registrar:
 # reports/ims-edge/) and with sec-agree through the NAT, ESP in UDP (reports/ims-nat/).
-# Fails if any run fails.
+# Fails if any run fails. The tls-ws and nat runs hold TLS-004 (a certificate that does not name
+# the server: inconclusive by design) and are judged against their expected tables (--baseline).
 run: $(STAMP)
 	@status=0; \
 	$(BIN)/conformance run $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-core-rel8.yaml --reports-dir reports/core --pcap-dir pcaps/core $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-edge-rel8.yaml --reports-dir reports/edge --pcap-dir pcaps/edge $(ARGS) || status=1; \
-	$(BIN)/conformance run --target targets/reference-tls-ws.yaml --reports-dir reports/tls-ws --pcap-dir pcaps/tls-ws $(ARGS) || status=1; \
+	$(BIN)/conformance run --target targets/reference-tls-ws.yaml --baseline expected/reference-tls-ws.yaml --reports-dir reports/tls-ws --pcap-dir pcaps/tls-ws $(ARGS) || status=1; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  $(BIN)/conformance run --target targets/reference-ims-rel8.yaml --reports-dir reports/ims --pcap-dir pcaps/ims $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ims-edge-rel8.yaml --reports-dir reports/ims-edge --pcap-dir pcaps/ims-edge $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ims-rel7-pcscf.yaml --baseline expected/reference-ims-rel7-pcscf.yaml --reports-dir reports/ims-rel7 --pcap-dir pcaps/ims-rel7 $(ARGS) || status=1; \
 	else echo "make run: IMS AKA / sec-agree (user-space ESP) skipped: it needs root for raw sockets"; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v nft >/dev/null 2>&1; then \
-	  $(BIN)/conformance run --target targets/reference-nat.yaml --reports-dir reports/nat --pcap-dir pcaps/nat $(ARGS) || status=1; \
+	  $(BIN)/conformance run --target targets/reference-nat.yaml --baseline expected/reference-nat.yaml --reports-dir reports/nat --pcap-dir pcaps/nat $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ipv6.yaml --reports-dir reports/ipv6 --pcap-dir pcaps/ipv6 $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ims-nat.yaml --reports-dir reports/ims-nat --pcap-dir pcaps/ims-nat $(ARGS) || status=1; \
 	else echo "make run: NAT and IPv6 topologies skipped: they need root and nftables (make test installs it)"; fi; \
