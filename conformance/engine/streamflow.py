@@ -71,17 +71,9 @@ class StreamEndpoint:
         self.stack = Stack.client(self.transport, tls=self.tls, ws=ws)   # ValueError for udp/tcp
         self.closed, self.close_reason = False, None
         local_ip, remote = self.local_ip, self.remote
-        make = lambda: (self._factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM)  # noqa: E731
         try:
-            if self._local_port:
-                self.sock = make()
-                try:
-                    self.sock.bind((local_ip, self._local_port))
-                except OSError:
-                    self.sock.close()
-                    raise
-            else:
-                self.sock = bind_free_port(make, local_ip)
+            self.sock = bind_free_port(lambda: (self._factory or socket.socket)(_family(local_ip), socket.SOCK_STREAM),
+                                       local_ip, self._local_port)
         except OSError as exc:
             raise TransportError(f"cannot bind {local_ip}:{self._local_port} for {self.transport}: "
                                  f"{exc.strerror}") from None

@@ -111,17 +111,9 @@ class UdpEndpoint:
 
     def __init__(self, local_ip: str, on_wire: WireHook, port: int = 0, sock_factory=None):
         # sock_factory(family, type): e.g. a socket made inside a network namespace (topology/)
-        make = lambda: (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_DGRAM)  # noqa: E731
         try:
-            if port:
-                self.sock = make()
-                try:
-                    self.sock.bind((local_ip, port))
-                except OSError:
-                    self.sock.close()
-                    raise
-            else:
-                self.sock = bind_free_port(make, local_ip)
+            self.sock = bind_free_port(
+                lambda: (sock_factory or socket.socket)(_family(local_ip), socket.SOCK_DGRAM), local_ip, port)
         except OSError as exc:
             raise TransportError(f"cannot bind UDP {local_ip}:{port}: {exc.strerror}") from None
         self.sock.setblocking(False)

@@ -18,10 +18,19 @@ CLAIMED_PORTS = frozenset({
 })
 
 
-def bind_free_port(make: Callable[[], socket.socket], ip: str, attempts: int = 16) -> socket.socket:
-    """A new socket from ``make()`` bound to ``(ip, 0)`` on a port Wireshark reads as SIP: a
-    claimed port is kept bound (so the kernel does not give it again) while the next socket is
-    tried, then released."""
+def bind_free_port(make: Callable[[], socket.socket], ip: str, port: int = 0,
+                   attempts: int = 16) -> socket.socket:
+    """A new socket from ``make()`` bound to ``(ip, port)``; with port 0 on a free port Wireshark
+    reads as SIP: a claimed port is kept bound (so the kernel does not give it again) while the
+    next socket is tried, then released. OSError when the bind fails (the socket is closed)."""
+    if port:
+        sock = make()
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
     held: list[socket.socket] = []
     try:
         for _ in range(attempts):

@@ -50,3 +50,8 @@ def test_a_real_bind_gives_an_unclaimed_port():
 
 def test_enip_is_claimed():
     assert 44818 in CLAIMED_PORTS  # EtherNet/IP: a ROB-003 pcap once opened as "ENIP [Malformed Packet]"
+
+
+def test_a_given_port_is_bound_as_asked():
+    k = Kernel([5060])
+    assert bind_free_port(k.make, "127.0.0.1", 5060).getsockname()[1] == 5060 and len(k.made) == 1
