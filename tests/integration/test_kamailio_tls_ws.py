@@ -296,12 +296,12 @@ def test_two_flows_register_and_terminating_requests_use_the_flow(tls_ws, transp
 
         # -- a MESSAGE to the AOR reaches one flow of the instance over its connection (RFC 5626
         # §5.3.1: the edge forwards by the flow token; a WS client has no other address)
-        def deliver(candidates: list[Flow]) -> Flow:
+        def deliver(candidates: list[Flow], timeout: float = WAIT) -> Flow:
             sent = peer.message(aor)
             cid = sent.get("Call-ID")
             answer = pump(parties, lambda: next((m for m in peer.received if isinstance(m, Response)
                                                  and m.get("Call-ID") == cid and m.status >= 200), None),
-                          f"final response to the MESSAGE to {aor}")
+                          f"final response to the MESSAGE to {aor}", timeout)
             got = [f for f in candidates if requests_of(f, cid)]
             assert answer.status == 200 and len(got) == 1, (answer.summary(), [f.ip for f in got])
             (req,) = requests_of(got[0], cid)
@@ -331,7 +331,10 @@ def test_two_flows_register_and_terminating_requests_use_the_flow(tls_ws, transp
                     break
                 assert time.monotonic() < deadline, f"the closed flow's binding is still listed: {left}"
                 time.sleep(0.1)
-        assert deliver(other) is other[0]
+        # The edge may forward this MESSAGE over the closed connection before its reader has seen
+        # the close (a race the SUT may lose under load: seen in make test with 5 workers); it then
+        # fails over to the other flow when its transaction timer fires, hence the longer bound.
+        assert deliver(other, timeout=3 * WAIT) is other[0]
     finally:
         for f in flows:
             f.close()
