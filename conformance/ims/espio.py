@@ -31,7 +31,7 @@ import select
 import socket
 import struct
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 
 from .errors import EspError
 
@@ -39,6 +39,7 @@ __all__ = ["EspUnavailable", "EspHub", "Mailbox", "esp_available"]
 
 PROTO_ESP = 50
 MAX_PACKET = 65535
+UNCLAIMED_KEYS = 4096    # distinct (spi, dst) pairs remembered as dropped
 MAILBOX_BUFFER = 1 << 20
 
 
@@ -154,6 +155,9 @@ class EspHub:
         self._mailboxes: set[Mailbox] = set()
         self.unclaimed = 0
         self.recent_unclaimed: deque[tuple[int, str]] = deque(maxlen=64)
+        # every (spi, dst) dropped lately, newest last: a raw socket sees the ESP of every process
+        # on the host, so the packet deque above can fill with other processes' retransmissions
+        self._unclaimed_keys: OrderedDict[tuple[int, str], int] = OrderedDict()
         self.received = 0
         self.sent = 0
         self._wake_r, self._wake_w = os.pipe()
@@ -169,6 +173,10 @@ class EspHub:
             if cls._shared is None or cls._shared.closed:
                 cls._shared = cls()
             return cls._shared
+
+    def unclaimed_of(self, spi: int, dst: str) -> int:
+        """How many packets for ``spi`` to ``dst`` were dropped unclaimed (0 once forgotten)."""
+        return self._unclaimed_keys.get((spi, dst), 0)
 
     @property
     def closed(self) -> bool:
@@ -249,6 +257,9 @@ class EspHub:
         if box is None:
             self.unclaimed += 1
             self.recent_unclaimed.append((spi, dst))
+            self._unclaimed_keys[(spi, dst)] = self._unclaimed_keys.pop((spi, dst), 0) + 1
+            if len(self._unclaimed_keys) > UNCLAIMED_KEYS:
+                self._unclaimed_keys.popitem(last=False)
             return
         box._put(packet)
 
