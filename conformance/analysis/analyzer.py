@@ -11,7 +11,9 @@ from .parallel import analyze_parallel
 from .reassembly import Reassembler
 from .result import CACHE_MAX, Analysis, log_item
 from .rules import Judge
-from .timeline import Exchange, Timeline
+from .timeline import Exchange, KeepAlive, RegisterOutcome, Timeline
+from .ue_judge import judge_the_ues
+from .ue_observe import UeObserver
 
 
 def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False,
@@ -39,12 +41,14 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
     return a
 
 
+
 def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bool,
              tls_keylog: str | None = None) -> Analysis:
     reader = CaptureReader(path, keylog=tls_keylog)
     reasm = Reassembler(keys=reader.keys)
     timeline = Timeline(keepalive_bound=keepalive_bound)
     judge = Judge(strict=strict, keepalive_bound=keepalive_bound)
+    ue = UeObserver()
     a = Analysis(path, reader.problems, judge, timeline, reader, reasm, 0.0)
     if keep_events:
         a.events = []
@@ -64,10 +68,13 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
             if a.events is not None:
                 a.events.append(ev)
             for item in timeline.feed(ev):
-                if type(item) is Exchange:
+                t = type(item)
+                if t is Exchange:
                     continue  # neither logged nor judged (its RegisterOutcome is)
                 log_item(a, item)
                 judge.feed(item)
+                if t is RegisterOutcome or t is KeepAlive:
+                    ue.feed(item)  # the UE side of the same items (kept, bounded)
 
     try:
         for seg in reader:
@@ -76,6 +83,9 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
         for item in timeline.finish():
             log_item(a, item)
             judge.feed(item)
+            ue.feed(item)
+        ue.finish(timeline.open.values())
+        judge_the_ues(a, ue, strict)
     finally:
         gc.set_threshold(*thresholds)
         headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX = caches

@@ -49,7 +49,9 @@ from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .reading import aor_of_to
-from .timeline import MAX_OPEN, AorState, Counts, Exchange, RegisterOutcome, Timeline
+from .timeline import MAX_OPEN, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
+from .ue_judge import judge_the_ues
+from .ue_observe import UeObserver, merge as merge_ues
 from ..meaning.verdict import PASS
 
 MAX_CALL_IDS = 200_000
@@ -173,6 +175,7 @@ class _Share:
         self.tl = Timeline(keepalive_bound=keepalive_bound)
         self.judge = _KeyedJudge(strict=strict, keepalive_bound=keepalive_bound)
         self.logs = _Logs()
+        self.ue = UeObserver()
         self.regs: list[tuple[tuple, dict]] = []
         self.aor_keys: dict[str, tuple] = {}
         self.limit = MAX_OPEN // n
@@ -197,8 +200,11 @@ class _Share:
             if isinstance(item, RegisterOutcome):
                 if len(self.regs) < MAX_LOG:
                     self.regs.append(((idx, j), register_log(item)))
+                self.ue.feed(item)
             else:
                 log_item(self.logs, item)
+                if type(item) is KeepAlive:
+                    self.ue.feed(item)
             judge.feed(item)
 
     def finish(self, idx: int) -> None:
@@ -206,6 +212,8 @@ class _Share:
             self.judge.key = (idx, j)
             log_item(self.logs, item)
             self.judge.feed(item)
+            self.ue.feed(item)
+        self.ue.finish(self.tl.open.values())
 
     def result(self, **extra) -> dict:
         ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -221,7 +229,7 @@ class _Share:
         return {"unsafe": None, "counts": tl.counts, "results": results, "registrations": self.regs,
                 "outbound": (judge.offered, judge.shown),
                 "keepalives": self.logs.keepalives, "deliveries": self.logs.deliveries, "bindings": bindings,
-                "events": self.events,
+                "events": self.events, "ue": self.ue.export(),
                 "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), **extra}
 
 
@@ -294,7 +302,7 @@ def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=()) -> 
         share.finish(idx)
     except Unsafe as exc:
         return {"unsafe": str(exc), **early}
-    return share.result(reader=reader, reasm_stats=reasm.stats, **early)
+    return share.result(reader=reader, reasm_stats=reasm.stats, conn_log=reasm.conn_log, **early)
 
 
 def _consume(fd: int, n: int, strict: bool, keepalive_bound: float) -> dict:
@@ -443,6 +451,7 @@ def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float)
     reader: CaptureReader = head["reader"]
     reasm = Reassembler()
     reasm.stats = head["reasm_stats"]
+    reasm.conn_log = head["conn_log"]
     tl = Timeline(keepalive_bound=keepalive_bound)
     c = Counts()
     for r in results:
@@ -481,6 +490,7 @@ def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float)
                                             key=lambda t: t[0])][:MAX_LOG]
     a.keepalives = head["keepalives"]
     a.deliveries = head["deliveries"]
+    judge_the_ues(a, merge_ues([r["ue"] for r in results]), strict)
     return a
 
 

@@ -23,6 +23,7 @@ from .capture import Segment
 from .layers import LayerOut, StreamLayers, layer_kind
 
 MAX_PENDING = 512 * 1024  # out-of-order bytes held per direction before a hole is given up
+MAX_CONN_LOG = 4096  # TCP connections whose opening / closing packets are remembered (the UE flows')
 _MOD = 1 << 32
 
 Addr = tuple[str, int]
@@ -104,6 +105,10 @@ class Reassembler:
         self._conns: dict[tuple[Addr, Addr], StreamLayers] = {}  # TLS / WebSocket, by sorted addresses
         self.stats = ReassemblyStats()
         self.keys = keys  # tlskeys.TlsKeys (None: no secrets)
+        # Per TCP connection (its sorted address pair): the packets that opened and closed it,
+        # [(kind "open" | "FIN" | "RST", packet, time, sender)], at most 4, for the first
+        # MAX_CONN_LOG connections (ue_observe.py dates a UE's flows with them).
+        self.conn_log: dict[tuple[Addr, Addr], list[tuple]] = {}
 
     def _message(self, base: dict, data: bytes) -> WireEvent:
         """A SIP message's event (a subclass may leave some messages unparsed)."""
@@ -130,6 +135,8 @@ class Reassembler:
         key = (seg.src, seg.dst)
         d = self._dirs.get(key)
         if seg.syn:
+            if not seg.flags & 0x10:  # the client's SYN (not the SYN-ACK)
+                self._log_conn(seg, "open")
             d = self._dirs[key] = _Direction(next_seq=(seg.seq + 1) % _MOD)
             old = self._conns.get(_ckey(seg))
             if old is not None and old.client == seg.src:  # a new connection on the same ports
@@ -142,11 +149,21 @@ class Reassembler:
         if seg.payload:
             out += self._segment(d, seg)
         if seg.fin or seg.rst:
+            self._log_conn(seg, "RST" if seg.rst else "FIN")
             out += self._close(d, seg)
             self._dirs.pop(key, None)
             out.append(WireEvent(seg.number, seg.time, d.transport, seg.src, seg.dst, "closed",
                                  note="RST" if seg.rst else "FIN", first=seg.number))
         return out
+
+    def _log_conn(self, seg: Segment, kind: str) -> None:
+        log = self.conn_log.get(_ckey(seg))
+        if log is None:
+            if len(self.conn_log) >= MAX_CONN_LOG:
+                return
+            log = self.conn_log[_ckey(seg)] = []
+        if len(log) < 4:
+            log.append((kind, seg.number, seg.time, seg.src))
 
     def _segment(self, d: _Direction, seg: Segment) -> list[WireEvent]:
         data, seq = seg.payload, seg.seq

@@ -30,6 +30,8 @@ class Analysis:
     events: list[WireEvent] | None = None  # kept only when asked (``--case``)
     processes: list[dict] | None = None  # per process (events seen, peak RSS) when split by AOR
     serial_because: str = ""  # why a split analysis was not used
+    ues: list[dict] = field(default_factory=list)  # each UE's flows and UE-check findings (ue_judge.py)
+    ue_note: str = ""  # what the bounds of the UE observation left out
 
     @property
     def messages(self) -> int:

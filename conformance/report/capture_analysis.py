@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..analysis.result import Analysis
+from .capture_ue import ue_html, ue_lines
 
 
 def to_dict(a: Analysis, case: dict | None = None) -> dict:
@@ -43,6 +44,14 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
             doc["verdict"] = "inconclusive"
     if a.timeline.regev is not None:  # reg-event subscriptions (only when the capture has them)
         doc["reg_event"] = [sub.to_dict() for sub in list(a.timeline.regev.subs.values())[:2000]]
+    # The UEs (ue_observe.py / ue_judge.py): their flows and the UE checks' findings.  A UE check
+    # that fails fails the capture as a rule does; one without evidence is inconclusive in its UE's
+    # verdict only (most captures show no evidence for some UE checks: no 439, no recovery).
+    doc["ue"] = a.ues
+    if a.ue_note:
+        doc["ue_note"] = a.ue_note
+    if any(u["verdict"] == "fail" for u in a.ues):
+        doc["verdict"] = "fail"
     if a.serial_because:
         doc["serial_because"] = a.serial_because
     if case is not None:
@@ -100,6 +109,7 @@ def console(doc: dict) -> str:
                          f"observed {f['observed']}")
         if len(fails) > 20:
             lines.append(f"  ... {len(fails) - 20} more (see --json / --html)")
+    lines += ue_lines(doc)
     lines += _gruu_lines(doc)
     cl = doc.get("classification")
     if cl:
@@ -204,7 +214,9 @@ def write_html(path: Path, doc: dict) -> None:
             out.append(f"<tr><td>{e(f['rule'])}</td><td>{e('/'.join(map(str, f['packets'])))}</td>"
                        f"<td>{e(f['step'])}</td><td>{e(f['check'])}</td><td class='{_cls(f['outcome'])}'>"
                        f"{e(f['outcome'])}</td><td>{e(f['expected'])}</td><td>{e(f['observed'])}</td></tr>")
-    out.append("</table><h2>Registrations</h2><table><tr><th>packets</th><th>AOR</th><th>flow</th><th>status</th>"
+    out.append("</table>")
+    out += ue_html(doc)
+    out.append("<h2>Registrations</h2><table><tr><th>packets</th><th>AOR</th><th>flow</th><th>status</th>"
                "<th>Contact</th><th>changes</th></tr>")
     for g in doc["registrations"]:
         fl = g["flow"]
