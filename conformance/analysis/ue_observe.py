@@ -7,8 +7,10 @@ read (a :class:`RegisterOutcome` per answered REGISTER, a :class:`KeepAlive` per
 references to a bounded number of them and builds the observations once the capture is read: no
 message is read or parsed twice, and nothing is done per message but a type test.
 
-Which side is the UE: the sender of a REGISTER with one Via and no Path (a proxy's copy has two
-Vias or a Path; the registrar-side leg of a proxied REGISTER is left out too).  A UE is its AOR
+Which side is the UE: the sender of a REGISTER, except the registrar-side leg of a proxied
+REGISTER the timeline matched to its UE-side leg.  A REGISTER that reached the capture through a
+proxy whose UE-side leg is not in it (Vias, a Path) still stands for its UE (as the suite's cases
+do, playing UE and edge at once): its Contact is the UE's, its flow the proxy's.  A UE is its AOR
 and ``+sip.instance``; a UE whose Contact has no instance is its AOR and Contact URI.  A
 REGISTER without a Contact of its own (``Contact: *``, a fetch) belongs to the UE last seen at
 its source address.  Events: each REGISTER (direction IN) and its final response (OUT) on the
@@ -34,7 +36,7 @@ from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from ..uecert.model import UeTimers
 from ..uecert.observation import CLOSE, IN, OPEN, OUT, PING, PONG, SIP, Event, FlowKey, Observation
-from .reading import hvalues, instance_of, uri_text
+from .reading import instance_of, uri_text
 from .reassembly import WireEvent
 from .timeline import Exchange, KeepAlive, RegisterOutcome
 
@@ -98,8 +100,6 @@ class UeObserver:
         if ex.outer is not None:
             return  # the registrar-side leg of a proxied REGISTER
         req, ev = ex.request, ex.req_event
-        if len(hvalues(req, "via")) != 1 or "path" in req.header_index():
-            return  # sent by a proxy, not a UE
         key = self._key(req, contacts, ev.src)
         rec = self.ues.get(key)
         if rec is None:

@@ -29,6 +29,8 @@ def ue_lines(doc: dict) -> list[str]:
     lines = ["", f"UE findings ({len(ues)} UE(s), sender of REGISTER; UE checks run offline):"]
     if doc.get("ue_note"):
         lines.append(f"  note: {doc['ue_note']}")
+    lines += [f"  AOR {aor}: {n} instances: several devices, or one UE whose +sip.instance changed "
+              f"(RFC 5626 §4.1: one instance for all its flows)" for aor, n in _instances(ues).items() if n > 1]
     for u in ues:
         lines.append(f"  UE {ue_name(u)}: {u['verdict'].upper()} (checks: {_counts(u) or 'none'}; "
                      f"shows {', '.join(u['capabilities']) or 'no outbound'})")
@@ -47,6 +49,14 @@ def ue_lines(doc: dict) -> list[str]:
         lines.append(f"  flows of {ue_name(u)}:")
         lines += timeline_lines(u["flows"])
     return lines
+
+
+def _instances(ues: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for u in ues:
+        if u["instance"]:
+            out[u["aor"]] = out.get(u["aor"], 0) + 1
+    return out
 
 
 def ue_html(doc: dict) -> list[str]:
