@@ -36,7 +36,7 @@ from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from ..uecert.model import UeTimers
 from ..uecert.observation import CLOSE, IN, OPEN, OUT, PING, PONG, SIP, Event, FlowKey, Observation
-from .reading import instance_of, uri_text
+from .reading import aor_of, instance_of, uri_text
 from .reassembly import WireEvent
 from .timeline import Exchange, KeepAlive, RegisterOutcome
 
@@ -72,6 +72,7 @@ class UeObserver:
         self.stored = 0
         self.full_at: float | None = None  # order key where MAX_EXCHANGES was reached
         self.more_ues = False  # a UE beyond MAX_UES was seen
+        self._aors: set[str] = set()  # the AORs of the UEs followed
         # (pinger, peer) -> [(kind "crlf" | "stun", transport, ping packet, ping time, answer packet,
         # answer time, STUN mapped address)]
         self.kas: dict[tuple, list[tuple]] = {}
@@ -99,7 +100,11 @@ class UeObserver:
     def _exchange(self, ex: Exchange, contacts, order: float) -> None:
         if ex.outer is not None:
             return  # the registrar-side leg of a proxied REGISTER
+        if self.full_at is not None:
+            return  # the budget is spent: nothing more is kept
         req, ev = ex.request, ex.req_event
+        if self.more_ues and aor_of(req) not in self._aors:
+            return  # a UE of an AOR not followed, once MAX_UES are (the cheap test first)
         key = self._key(req, contacts, ev.src)
         rec = self.ues.get(key)
         if rec is None:
@@ -107,6 +112,7 @@ class UeObserver:
                 self.more_ues = True
                 return
             rec = self.ues[key] = UeRecord(key[0], key[1], key[1] if key[1] and not key[1].startswith(_BY_CONTACT) else None)
+            self._aors.add(key[0])
         if self.stored >= MAX_EXCHANGES:
             if self.full_at is None:
                 self.full_at = order
@@ -117,8 +123,6 @@ class UeObserver:
         self.by_addr[ev.src] = key
 
     def _key(self, req, contacts, src) -> tuple[str, str]:
-        from .reading import aor_of
-
         aor = aor_of(req)
         first = None
         for c in contacts:
