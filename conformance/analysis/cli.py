@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="split the analysis by AOR over N processes (same results; a capture with other "
                         "requests than REGISTER is analysed in one); auto: 2 for a capture of 32 MB or more "
                         "when there are 2 CPUs, else 1")
+    p.add_argument("--ue-by", choices=("instance", "aor"), default="instance",
+                   help="what makes one UE in the UE findings: its AOR and +sip.instance (default), or its AOR "
+                        "alone (a capture of one device per AOR: an instance that changes is then judged)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     return p
 
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                     return EXIT_USAGE
             analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound,
                                processes=_processes(args.processes, path), outbound=outbound,
-                               tls_keylog=args.tls_keylog)
+                               tls_keylog=args.tls_keylog, ue_by=args.ue_by)
     except OSError as exc:
         print(f"conformance analyze: {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -171,11 +171,11 @@ class _Logs:
 class _Share:
     """One process's analysis of its events, each with its index in the capture's event order."""
 
-    def __init__(self, n: int, strict: bool, keepalive_bound: float):
+    def __init__(self, n: int, strict: bool, keepalive_bound: float, ue_by: str = "instance"):
         self.tl = Timeline(keepalive_bound=keepalive_bound)
         self.judge = _KeyedJudge(strict=strict, keepalive_bound=keepalive_bound)
         self.logs = _Logs()
-        self.ue = UeObserver()
+        self.ue = UeObserver(by=ue_by)
         self.regs: list[tuple[tuple, dict]] = []
         self.aor_keys: dict[str, tuple] = {}
         self.limit = MAX_OPEN // n
@@ -233,13 +233,13 @@ class _Share:
                 "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), **extra}
 
 
-def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=()) -> dict:
+def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=(), ue_by: str = "instance") -> dict:
     """Process 0: read, reassemble, route every other process's messages down its pipe
     (``peers``: ``fd`` the result pipe, ``out`` the message pipe), analyse its own share."""
     reader = CaptureReader(path)
     reasm = _PartReassembler(0, n)
     reasm.keys = reader.keys  # a pcapng's Decryption Secrets Blocks (read when the file opens)
-    share = _Share(n, strict, keepalive_bound)
+    share = _Share(n, strict, keepalive_bound, ue_by)
     tl = share.tl
     early: dict = {}
     batches: list[list] = [[] for _ in range(n)]
@@ -305,9 +305,9 @@ def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=()) -> 
     return share.result(reader=reader, reasm_stats=reasm.stats, conn_log=reasm.conn_log, **early)
 
 
-def _consume(fd: int, n: int, strict: bool, keepalive_bound: float) -> dict:
+def _consume(fd: int, n: int, strict: bool, keepalive_bound: float, ue_by: str = "instance") -> dict:
     """Another process: parse and judge the messages process 0 sends."""
-    share = _Share(n, strict, keepalive_bound)
+    share = _Share(n, strict, keepalive_bound, ue_by)
     event = share.event
     last = 0
     with os.fdopen(fd, "rb", buffering=1 << 16) as f:
@@ -368,7 +368,8 @@ def _read(p: dict) -> dict:
 
 
 def analyze_parallel(path: str, processes: int, *, strict: bool = False,
-                     keepalive_bound: float = 10.0, outbound: bool | None = None) -> tuple[Analysis | None, str]:
+                     keepalive_bound: float = 10.0, outbound: bool | None = None,
+                     ue_by: str = "instance") -> tuple[Analysis | None, str]:
     """(analysis, "") or (None, why the capture is analysed serially instead)."""
     t0 = time.perf_counter()
     thresholds = gc.get_threshold()
@@ -390,7 +391,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                         os.close(p["fd"])
                         os.close(p["wfd"])
                     try:
-                        res = _consume(mr, processes, strict, keepalive_bound)
+                        res = _consume(mr, processes, strict, keepalive_bound, ue_by)
                     except BaseException:
                         res = {"unsafe": "worker process failed: " + traceback.format_exc(limit=3)}
                     data = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)
@@ -411,7 +412,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
             except OSError:
                 pass
         try:
-            mine = _work(path, processes, strict, keepalive_bound, peers)
+            mine = _work(path, processes, strict, keepalive_bound, peers, ue_by)
         except BaseException:
             for p in peers:
                 if p["result"] is None:
@@ -434,7 +435,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
     for res in results:
         if res.get("unsafe"):
             return None, res["unsafe"]
-    a = _merge(path, results, strict, keepalive_bound)
+    a = _merge(path, results, strict, keepalive_bound, ue_by)
     a.judge.classify(outbound)
     a.seconds = time.perf_counter() - t0
     a.processes = [{"events": r["events"], "peak_rss_mb": r["peak_rss_mb"], "cpu_s": r["cpu_s"]} for r in results]
@@ -446,7 +447,7 @@ def _ordered(pairs) -> dict:
     return {name: value for _, name, value in sorted(pairs, key=lambda t: t[0])}
 
 
-def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float) -> Analysis:
+def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float, ue_by: str = "instance") -> Analysis:
     head = results[0]
     reader: CaptureReader = head["reader"]
     reasm = Reassembler()
@@ -490,7 +491,7 @@ def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float)
                                             key=lambda t: t[0])][:MAX_LOG]
     a.keepalives = head["keepalives"]
     a.deliveries = head["deliveries"]
-    judge_the_ues(a, merge_ues([r["ue"] for r in results]), strict)
+    judge_the_ues(a, merge_ues([r["ue"] for r in results], by=ue_by), strict)
     return a
 
 

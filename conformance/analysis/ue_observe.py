@@ -44,6 +44,7 @@ MAX_UES = 64
 MAX_EXCHANGES = 2048
 KA_PAIRS = 256
 KA_PER_PAIR = 256
+UE_BY = ("instance", "aor")  # a UE is its AOR and instance, or (one device per AOR) its AOR
 _BY_CONTACT = "contact "  # the ident of a UE without an instance: this, then its Contact URI
 _LAST = float("inf")  # the order key of REGISTERs never answered (after every answered one)
 
@@ -66,7 +67,10 @@ class UeRecord:
 
 
 class UeObserver:
-    def __init__(self) -> None:
+    def __init__(self, by: str = "instance") -> None:
+        if by not in UE_BY:
+            raise ValueError(f"ue_by {by!r}: one of {', '.join(UE_BY)}")
+        self.by = by
         self.ues: dict[tuple[str, str], UeRecord] = {}
         self.by_addr: dict[tuple, tuple[str, str]] = {}  # UE address -> its UE (latest)
         self.stored = 0
@@ -112,6 +116,8 @@ class UeObserver:
                 self.more_ues = True
                 return
             rec = self.ues[key] = UeRecord(key[0], key[1], key[1] if key[1] and not key[1].startswith(_BY_CONTACT) else None)
+            if self.by == "aor":
+                rec.instance = next((i for i in map(instance_of, contacts) if i), None)
             self._aors.add(key[0])
         if self.stored >= MAX_EXCHANGES:
             if self.full_at is None:
@@ -124,6 +130,8 @@ class UeObserver:
 
     def _key(self, req, contacts, src) -> tuple[str, str]:
         aor = aor_of(req)
+        if self.by == "aor":
+            return (aor, "")
         first = None
         for c in contacts:
             if c.star or c.uri is None:
@@ -166,9 +174,9 @@ class UeObserver:
                 "kas": self.kas, "more_ues": self.more_ues, "full_at": self.full_at}
 
 
-def merge(parts: list[dict]) -> UeObserver:
+def merge(parts: list[dict], by: str = "instance") -> UeObserver:
     """One observer from the processes' exports, with the serial analysis's selection."""
-    obs = UeObserver()
+    obs = UeObserver(by)
     recs = []
     for part in parts:
         obs.more_ues |= part["more_ues"]

@@ -188,3 +188,19 @@ def test_the_split_analysis_gives_the_serial_ue_part(tmp_path, plumbing):
     assert par is not None and not why
     one, two = to_dict(analyze(str(path))), to_dict(par)
     assert one["ue"] and one["ue"] == two["ue"]
+
+
+def test_ue_by_aor_puts_a_changed_instance_in_one_observation(tmp_path, plumbing, capsys):
+    c = UeCapture()
+    c.register(0, UE1, reg_id="1", call_id="a")
+    c.register(1, UE2, reg_id="2", instance=OTHER_INSTANCE, call_id="b")  # the instance changed
+    path = c.write(tmp_path / "two.pcap")
+    [ue] = to_dict(analyze(str(path), ue_by="aor"))["ue"]
+    assert (ue["aor"], ue["instance"], [f["reg_ids"] for f in ue["flows"]]) == (AOR, INSTANCE, [["1"], ["2"]])
+    obs = SEEN[-1]
+    seen = {i for e in obs.requests("REGISTER") for i in map(lambda c: c.instance, contacts_of(e.msg))}
+    assert seen == {INSTANCE, OTHER_INSTANCE}  # what an instance check needs to see the change
+    assert main([str(path), "--ue-by", "aor", "-j", "2"]) == EXIT_OK
+    assert "UE findings (1 UE(s)" in capsys.readouterr().out
+    par, _ = analyze_parallel(str(path), 2, ue_by="aor")
+    assert to_dict(par)["ue"] == to_dict(analyze(str(path), ue_by="aor"))["ue"]
