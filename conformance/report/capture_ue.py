@@ -32,7 +32,7 @@ def ue_lines(doc: dict) -> list[str]:
     lines += [f"  AOR {aor}: {n} instances: several devices, or one UE whose +sip.instance changed "
               f"(RFC 5626 §4.1: one instance for all its flows)" for aor, n in _instances(ues).items() if n > 1]
     for u in ues:
-        lines.append(f"  UE {ue_name(u)}: {u['verdict'].upper()} (checks: {_counts(u) or 'none'}; "
+        lines.append(f"  UE {ue_name(u)}: {u['verdict'].upper()} (checks: {_counts(u) or 'no UE check is installed'}; "
                      f"shows {', '.join(u['capabilities']) or 'no outbound'})")
         if u.get("truncated"):
             lines.append(f"    observed up to a bound: {u['truncated']}")
