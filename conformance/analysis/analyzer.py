@@ -18,27 +18,29 @@ from .ue_observe import UeObserver
 
 def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False,
             processes: int = 1, outbound: bool | None = None, tls_keylog: str | None = None,
-            ue_by: str = "instance") -> Analysis:
+            ue_by: str = "instance", ue_capabilities: list[str] | None = None) -> Analysis:
     """Analyse a capture.  ``processes`` > 1 splits the work by AOR over forked processes
     (parallel.py) when the capture allows it (same results), else runs serially.  ``outbound``:
     whether the target profile declares the capability (None: no target); a registrar that shows
     no RFC 5626 is held to its duties only when it does (Judge.classify).  ``tls_keylog``: an NSS
     key log file with the TLS sessions' secrets (beside a pcapng's Decryption Secrets Blocks).
     ``ue_by``: what makes a UE (ue_observe.py): its AOR and instance ("instance"), or its AOR
-    alone ("aor": one device per AOR, so that an instance that changes is seen by one UE)."""
+    alone ("aor": one device per AOR, so that an instance that changes is seen by one UE).
+    ``ue_capabilities``: what a UE target profile declares (None: read from each UE's traffic,
+    ue_judge.py)."""
     serial_because = ""
     if processes > 1 and tls_keylog:
         serial_because = "a TLS key log file was given (the split reads only the capture's own secrets)"
     elif processes > 1 and not keep_events:
         try:
             a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound,
-                                                 outbound=outbound, ue_by=ue_by)
+                                                 outbound=outbound, ue_by=ue_by, ue_capabilities=ue_capabilities)
         except OSError as exc:  # no fork, no pipe: one process it is
             a, serial_because = None, f"could not start the processes: {exc}"
         if a is not None:
             return a
     a = _analyze(path, strict=strict, keepalive_bound=keepalive_bound, keep_events=keep_events,
-                 tls_keylog=tls_keylog, ue_by=ue_by)
+                 tls_keylog=tls_keylog, ue_by=ue_by, ue_capabilities=ue_capabilities)
     a.serial_because = serial_because
     a.judge.classify(outbound)
     return a
@@ -46,7 +48,8 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
 
 
 def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bool,
-             tls_keylog: str | None = None, ue_by: str = "instance") -> Analysis:
+             tls_keylog: str | None = None, ue_by: str = "instance",
+             ue_capabilities: list[str] | None = None) -> Analysis:
     reader = CaptureReader(path, keylog=tls_keylog)
     reasm = Reassembler(keys=reader.keys)
     timeline = Timeline(keepalive_bound=keepalive_bound)
@@ -88,7 +91,7 @@ def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bo
             judge.feed(item)
             ue.feed(item)
         ue.finish(timeline.open.values())
-        judge_the_ues(a, ue, strict)
+        judge_the_ues(a, ue, strict, ue_capabilities)
     finally:
         gc.set_threshold(*thresholds)
         headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX = caches

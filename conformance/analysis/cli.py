@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=("udp", "tcp", "tls", "ws", "wss"), help="the case's transport (default: from the file name)")
     p.add_argument("--target", metavar="PROFILE", help="target profile: for --case its strict flag and timers; "
                    "its capability outbound holds a registrar that shows no RFC 5626 to RFC 5626's duties "
-                   "(without it, such a registrar is classified legacy and those rules are recorded only)")
+                   "(without it, such a registrar is classified legacy and those rules are recorded only); "
+                   "a UE's profile (role: ue): the capabilities the UE checks hold the UEs to")
     p.add_argument("--strict", action="store_true", help="SHOULD violations fail")
     p.add_argument("--keepalive-bound", type=float, default=10.0,
                    help="seconds a CRLF ping / STUN request may wait for its answer (RFC 5626 §4.4.1: 10)")
@@ -98,19 +99,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from .analyzer import analyze
 
-            outbound = None
+            outbound = ue_caps = None
             if args.target:
                 from ..yamlio.errors import CaseError as TargetError
                 from ..targets.loader import load_target
 
                 try:
-                    outbound = load_target(Path(args.target)).declares("outbound")
+                    target = load_target(Path(args.target))
                 except (TargetError, OSError) as exc:
                     print(f"conformance analyze: cannot load target {args.target}: {exc}", file=sys.stderr)
                     return EXIT_USAGE
+                if getattr(target, "role", "") == "ue":  # a UE's profile: what the UE declares
+                    ue_caps = list(target.capabilities)
+                else:
+                    outbound = target.declares("outbound")
             analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound,
                                processes=_processes(args.processes, path), outbound=outbound,
-                               tls_keylog=args.tls_keylog, ue_by=args.ue_by)
+                               tls_keylog=args.tls_keylog, ue_by=args.ue_by, ue_capabilities=ue_caps)
     except OSError as exc:
         print(f"conformance analyze: {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -369,7 +369,7 @@ def _read(p: dict) -> dict:
 
 def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                      keepalive_bound: float = 10.0, outbound: bool | None = None,
-                     ue_by: str = "instance") -> tuple[Analysis | None, str]:
+                     ue_by: str = "instance", ue_capabilities: list[str] | None = None) -> tuple[Analysis | None, str]:
     """(analysis, "") or (None, why the capture is analysed serially instead)."""
     t0 = time.perf_counter()
     thresholds = gc.get_threshold()
@@ -435,7 +435,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
     for res in results:
         if res.get("unsafe"):
             return None, res["unsafe"]
-    a = _merge(path, results, strict, keepalive_bound, ue_by)
+    a = _merge(path, results, strict, keepalive_bound, ue_by, ue_capabilities)
     a.judge.classify(outbound)
     a.seconds = time.perf_counter() - t0
     a.processes = [{"events": r["events"], "peak_rss_mb": r["peak_rss_mb"], "cpu_s": r["cpu_s"]} for r in results]
@@ -447,7 +447,8 @@ def _ordered(pairs) -> dict:
     return {name: value for _, name, value in sorted(pairs, key=lambda t: t[0])}
 
 
-def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float, ue_by: str = "instance") -> Analysis:
+def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float, ue_by: str = "instance",
+           ue_capabilities: list[str] | None = None) -> Analysis:
     head = results[0]
     reader: CaptureReader = head["reader"]
     reasm = Reassembler()
@@ -491,7 +492,7 @@ def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float,
                                             key=lambda t: t[0])][:MAX_LOG]
     a.keepalives = head["keepalives"]
     a.deliveries = head["deliveries"]
-    judge_the_ues(a, merge_ues([r["ue"] for r in results], by=ue_by), strict)
+    judge_the_ues(a, merge_ues([r["ue"] for r in results], by=ue_by), strict, ue_capabilities)
     return a
 
 

@@ -6,7 +6,8 @@ inconclusive (``run_ue_check``), never a pass.  A check that needs a capability 
 show is not applicable: offline, a UE shows ``outbound`` when a REGISTER of it carries a reg-id,
 a ``+sip.instance`` or ``Supported: outbound``, ``sec-agree`` with ``Security-Client``, ``gruu``
 with ``Supported: gruu``; every other capability a check needs (keep-alive kinds, ...) is taken as
-declared by a UE that shows outbound, so that a UE claiming outbound is held to all of it.
+declared by a UE that shows outbound, so that a UE claiming outbound is held to all of it.  With
+a UE target profile (``analyze --target``, ``role: ue``), its declared capabilities are used instead.
 A check that raises is reported inconclusive with the error (a capture never stops the analysis).
 """
 
@@ -43,12 +44,16 @@ def shown_capabilities(obs: Observation) -> list[str]:
     return sorted(caps)
 
 
-def judge_ue(u: UeObservation, *, strict: bool = False) -> dict:
+def judge_ue(u: UeObservation, *, strict: bool = False, capabilities: list[str] | None = None) -> dict:
+    """``capabilities``: what the UE's target profile declares (None: read from its traffic)."""
     checks = load_all()
     caps = shown_capabilities(u.obs)
-    declared = set(caps)
-    if "outbound" in declared:
-        declared |= {n for c in checks.values() for n in c.needs if n not in SHOWN}
+    if capabilities is not None:
+        declared = set(capabilities)
+    else:
+        declared = set(caps)
+        if "outbound" in declared:
+            declared |= {n for c in checks.values() for n in c.needs if n not in SHOWN}
     ctx = UeCheckContext(strict=strict, capabilities=tuple(sorted(declared)), location="capture")
     results, findings = [], []
     for name in sorted(checks):
@@ -79,10 +84,10 @@ def judge_ue(u: UeObservation, *, strict: bool = False) -> dict:
             "checks": results, "findings": [f.to_dict() for f in findings]}
 
 
-def judge_the_ues(a, observer: UeObserver, strict: bool) -> None:
+def judge_the_ues(a, observer: UeObserver, strict: bool, capabilities: list[str] | None = None) -> None:
     """Fill ``a.ues`` / ``a.ue_note`` of an Analysis (result.py) from what the observer kept."""
     ues, a.ue_note = observations(observer, a.reassembler.conn_log)
-    a.ues = [judge_ue(u, strict=strict) for u in ues]
+    a.ues = [judge_ue(u, strict=strict, capabilities=capabilities) for u in ues]
 
 
 def ue_summary(ue: dict) -> dict[str, int]:

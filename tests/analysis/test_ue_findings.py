@@ -204,3 +204,11 @@ def test_ue_by_aor_puts_a_changed_instance_in_one_observation(tmp_path, plumbing
     assert "UE findings (1 UE(s)" in capsys.readouterr().out
     par, _ = analyze_parallel(str(path), 2, ue_by="aor")
     assert to_dict(par)["ue"] == to_dict(analyze(str(path), ue_by="aor"))["ue"]
+
+
+def test_declared_capabilities_replace_those_read_from_the_traffic(tmp_path, plumbing):
+    path, _ = conformant(tmp_path / "good.pcap")
+    [ue] = to_dict(analyze(str(path), ue_capabilities=["outbound", "sec-agree"]))["ue"]
+    assert _check(ue, "plumb_secagree")["verdict"] == "fail"  # declared, so judged (and this one fails)
+    [ue] = to_dict(analyze(str(path), ue_capabilities=[]))["ue"]
+    assert _check(ue, "plumb_secagree")["verdict"] == "not applicable"
