@@ -77,6 +77,10 @@ class Observation:
     timers: object | None = None  # model.UeTimers declared for the UE
     instance: str | None = None  # the instance-id the profile says the UE has (None: unknown)
     aor: str | None = None
+    # when the observation ended (seconds, as Event.time): the network side sets it when the case
+    # ends, so a keep-alive or a retry that never came is judged over the whole case (None: the
+    # last event's time)
+    end: float | None = None
 
     def add(self, event: Event) -> Event:
         self.events.append(event)
