@@ -114,9 +114,10 @@ def recovery_backoff(obs, args, ctx) -> list[UeOutcome]:
         t0 = r.response.time
         all_failed = bool(args["all_failed"]) if "all_failed" in args else _all_failed(regs, r, t0, failures)
         low, high = bounds(n, all_failed, timers)
-        base = "all flows failed" if all_failed else "another flow up"
+        base = timers.base_time_all_failed if all_failed else timers.base_time_not_all_failed
+        which = "all flows failed" if all_failed else "another flow up"
         expected = (f"the next attempt at least {low:g} s after the {r.status} (packet {r.response.index}): "
-                    f"W = min({timers.max_time:g}, base {base} * 2^{n}) = {high:g} s")
+                    f"W = min(max-time {timers.max_time:g}, base-time {base:g} s ({which}) * 2^{n}) = {high:g} s")
         nxt = next((x for x in regs[i + 1:] if x.key == key or (x.aor == r.aor and x.instance == r.instance
                                                                    and x.kind != REMOVAL)), None)
         if nxt is None:
