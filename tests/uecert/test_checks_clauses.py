@@ -83,3 +83,12 @@ def test_each_fault_is_judged_by_a_case_in_make_test():
             for p in UE_CASES if not load(p).get("long") for item in load(p)["checks"]}
     for fault, checks in FAULTS.items():
         assert checks & used, fault
+
+
+def test_docs_ue_checks_has_one_row_per_check_with_its_level():
+    rows = [line for line in (ROOT / "docs" / "ue-checks.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `")]
+    table = {row.split("`")[1]: [c.strip() for c in row.split("|")] for row in rows}
+    assert set(CHECKS) <= set(table)
+    for name, check in CHECKS.items():
+        assert table[name][3] == check.level, name
