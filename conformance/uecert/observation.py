@@ -73,7 +73,10 @@ class Observation:
     # what the network did, as the checks need it: the behaviour in force, and notes such as
     # ("closed", flow, time) the network side appends when it cut a flow on purpose
     behaviour: object | None = None  # model.NetworkBehaviour
-    actions: list[tuple[float, str, dict]] = field(default_factory=list)  # (time, "network.close_flow", args)
+    # (time, "network.close_flow", args); the runner notes each ue.* line too ("ue.add_flow",
+    # "ue.move", ...): reg_id_distinct, add_flow_new_reg_id, move_same_reg_id and
+    # no_outbound_one_flow read what the UE was asked to do
+    actions: list[tuple[float, str, dict]] = field(default_factory=list)
     timers: object | None = None  # model.UeTimers declared for the UE
     instance: str | None = None  # the instance-id the profile says the UE has (None: unknown)
     aor: str | None = None

@@ -214,6 +214,11 @@ class Failure:
     flow: FlowKey
     why: str
     index: int | None
+    since: float | None = None  # when the evidence began (the unanswered ping): the UE may act from then
+
+    @property
+    def start(self) -> float:
+        return self.time if self.since is None else self.since
 
 
 def flow_failures(obs: Observation) -> list[Failure]:
@@ -231,7 +236,7 @@ def flow_failures(obs: Observation) -> list[Failure]:
                            and e.time <= p.time <= e.time + PONG_WAIT for p in obs.events[i + 1:])
             if not answered and end >= e.time + PONG_WAIT:
                 out.append(Failure(e.time + PONG_WAIT, e.flow,
-                                   f"no pong within 10 s of the ping #{e.index}", e.index))
+                                   f"no pong within 10 s of the ping #{e.index}", e.index, since=e.time))
         elif e.kind == PONG and e.direction == OUT and e.stun_mapped is not None:
             before = mapped.get(e.flow)
             mapped[e.flow] = e.stun_mapped

@@ -65,3 +65,14 @@ def test_secagree_ports_judge_the_protected_register_source_port():
                 extra=SC + SEC + SS.replace("Server", "Verify"))
     assert outcomes("secagree_ports", ok.end(1.0)) == ["pass"]
     assert outcomes("secagree_ports", secagree()) == ["fail"]  # still to the unprotected port
+
+
+def test_a_message_with_a_contact_is_judged_like_a_dialog_forming_request():
+    ue = Ue()
+    ue.register(0.0, tcp(1))
+    ue.request(1.0, tcp(1), "MESSAGE", "Contact: <sip:alice@127.0.0.11:42000;transport=tcp;ob>\r\n")
+    ue.request(1.5, tcp(1), "MESSAGE", "Supported: outbound\r\n")  # no Contact: not judged by dialog_ob
+    obs = ue.end(2.0)
+    assert outcomes("dialog_ob", obs) == ["pass"]
+    assert outcomes("dialog_same_flow", obs) == ["pass", "pass"]
+    assert outcomes("dialog_supported", obs) == ["warn", "pass"]

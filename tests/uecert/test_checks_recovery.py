@@ -106,3 +106,34 @@ def test_retry_after_is_honoured():
     assert outcomes("retry_after", closed_then_rejected([2.0], retry_after=2)) == ["pass"]
     f = run("retry_after", closed_then_rejected([0.5], retry_after=2))
     assert [x.outcome for x in f] == ["warn"] and "Retry-After: 2" in f[0].expected
+
+
+def test_a_recovery_just_before_the_10_s_mark_counts_and_udp_may_keep_its_socket():
+    # the network sees the REGISTER a hair before ping + 10 s (the UE timed from its send)
+    ue = Ue(FAST)
+    ue.register(0.0, tcp(1), flow_timer=3)
+    ue.pings(tcp(1), [2.5], pong=False)
+    ue.register(12.499, tcp(1, 42001), call_id="r")
+    assert outcomes("recovery_same_reg_id", ue.end(14.0)) == ["pass"]
+    # a changed STUN mapping; the UE re-registers from the same socket with the same Call-ID
+    udp_ue = Ue(FAST)
+    udp_ue.register(0.0, udp(1), call_id="a", flow_timer=3)
+    udp_ue.pings(udp(1), [2.5, 5.0], mapped=lambda t: ("127.0.0.11", 41000 if t < 4 else 50000))
+    udp_ue.register(5.2, udp(1), call_id="a", reg_id=7)
+    f = run("recovery_same_reg_id", udp_ue.end(6.0))
+    assert [x.outcome for x in f] == ["fail"] and "reg-id=7" in f[0].observed
+
+
+def test_a_register_over_the_failed_connection_is_not_its_replacement():
+    ue = Ue(FAST)
+    ue.register(0.0, tcp(1), call_id="a", flow_timer=3)
+    ue.pings(tcp(1), [2.5], pong=False)
+    ue.register(13.0, tcp(1), call_id="a")
+    assert outcomes("recovery_same_reg_id", ue.end(14.0)) == ["inconclusive"]
+
+
+def test_a_move_is_recognised_offline_from_the_binding_moving_address():
+    ue = Ue()
+    ue.register(0.0, udp(1))
+    ue.register(1.2, udp(2), call_id="m")  # same instance and reg-id from another address
+    assert outcomes("move_same_reg_id", ue.end(2.0)) == ["pass"]

@@ -10,6 +10,9 @@ from ..registrations import REMOVAL, option_tags, registrations
 from . import UeOutcome, ue_check
 
 DIALOG_FORMING = ("INVITE", "SUBSCRIBE", "REFER")
+# A MESSAGE forms no dialog, but the contract's ue: call may send one (model.ACTIONS): its Contact,
+# when it has one, is judged the same way (the check is MAY: recorded).
+WITH_CONTACT = ("MESSAGE",)
 NO_SUPPORTED = ("REGISTER", "ACK", "CANCEL")
 
 
@@ -23,7 +26,9 @@ def _requests(obs, methods=None):
           summary="a dialog-forming request's Contact has ;ob (or is a GRUU)", needs=("call",))
 def dialog_ob(obs, args, ctx) -> list[UeOutcome]:
     out = []
-    for e in _requests(obs, DIALOG_FORMING):
+    for e in _requests(obs, DIALOG_FORMING + WITH_CONTACT):
+        if e.msg.method in WITH_CONTACT and not e.msg.get("Contact"):
+            continue
         try:
             contacts = parse_contacts(e.msg)
         except ParseError as exc:

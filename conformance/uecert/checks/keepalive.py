@@ -194,7 +194,7 @@ def _treated_as_failed(obs, regs, failure, reg: Reg, within: float) -> UeOutcome
             continue
         if flow.transport != "udp" and r.flow == flow:
             continue
-        if r.time < failure.time - (10.0 if "pong" in failure.why else 0.0):
+        if r.time < failure.start:
             continue
         return UeOutcome(True, expected, f"REGISTER #{r.index} over {r.flow} {r.time - failure.time:+.1f} s after "
                          f"the failure ({failure.why})", r.index, str(flow))

@@ -12,10 +12,11 @@ from . import UeOutcome, ue_check
 
 def _replacement(regs: list[Reg], old: Reg, t: float) -> Reg | None:
     """The UE's first registration for ``old``'s instance and AOR after ``t`` that is not a
-    removal and not a refresh over the old flow."""
+    removal and not sent over the old connection (over UDP the UE may keep its socket: the same
+    flow key is a new flow there)."""
     for r in regs:
         if (r.time > t and not r.star and r.kind != REMOVAL and r.aor == old.aor and r.instance
-                and r.instance == old.instance and not (r.flow == old.flow and r.kind == "refresh")):
+                and r.instance == old.instance and not (r.flow == old.flow and r.flow.transport != "udp")):
             return r
     return None
 
@@ -49,7 +50,7 @@ def recovery_same_reg_id(obs, args, ctx) -> list[UeOutcome]:
     for f in flow_failures(obs):
         old = _held_on(regs, f.flow, f.time)
         if old is not None and old.reg_id is not None:
-            out.append(_same_reg_id(regs, old, f.time, f.why, f.index))
+            out.append(_same_reg_id(regs, old, f.start, f.why, f.index))
     return out
 
 
@@ -61,9 +62,11 @@ def move_same_reg_id(obs, args, ctx) -> list[UeOutcome]:
     regs = registrations(obs).regs
     out = []
     moves = [t for t, _ in ue_actions(obs, "ue.move")]
-    if not moves:  # offline: a REGISTER from another address after the old flow failed
+    if not moves:  # offline: the old flow failed, or its binding re-registered, from another address
         moves = [f.time for f in flow_failures(obs)
                  if any(r.time > f.time and r.flow.ue[0] != f.flow.ue[0] for r in regs)]
+        moves += [r.time - 1e-6 for r in regs if r.replaces is not None and r.replaces.flow.ue[0] != r.flow.ue[0]
+                  and not any(m <= r.time for m in moves)]
     for t in moves:
         held = [r for r in regs if r.ok and r.time <= t and r.reg_id is not None and r.kind != REMOVAL]
         if not held:
