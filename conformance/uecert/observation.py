@@ -73,10 +73,17 @@ class Observation:
     # what the network did, as the checks need it: the behaviour in force, and notes such as
     # ("closed", flow, time) the network side appends when it cut a flow on purpose
     behaviour: object | None = None  # model.NetworkBehaviour
-    actions: list[tuple[float, str, dict]] = field(default_factory=list)  # (time, "network.close_flow", args)
+    # (time, "network.close_flow", args); the runner notes each ue.* line too ("ue.add_flow",
+    # "ue.move", ...): reg_id_distinct, add_flow_new_reg_id, move_same_reg_id and
+    # no_outbound_one_flow read what the UE was asked to do
+    actions: list[tuple[float, str, dict]] = field(default_factory=list)
     timers: object | None = None  # model.UeTimers declared for the UE
     instance: str | None = None  # the instance-id the profile says the UE has (None: unknown)
     aor: str | None = None
+    # when the observation ended (seconds, as Event.time): the network side sets it when the case
+    # ends, so a keep-alive or a retry that never came is judged over the whole case (None: the
+    # last event's time)
+    end: float | None = None
 
     def add(self, event: Event) -> Event:
         self.events.append(event)

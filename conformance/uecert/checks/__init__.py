@@ -71,6 +71,10 @@ def run_ue_check(kind: str, args: dict[str, Any] | None, obs, ctx: UeCheckContex
     """Findings of one check over ``obs`` (a check with no outcome at all is inconclusive)."""
     check = UE_CHECKS[kind]
     lvl, where = level or check.level, ref or check.ref
+    if not quote:
+        from ...catalogue.clauses import quote_of
+
+        quote = quote_of(where)  # the sentence(s) of clauses/ue.yaml the check enforces
     outcomes = check.fn(obs, dict(args or {}), ctx)
     if not outcomes:
         outcomes = [UeOutcome(None, check.summary, "nothing in the observation to judge")]
