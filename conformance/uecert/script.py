@@ -1,0 +1,128 @@
+"""Playing a UE case's script: ``ue.*`` lines become driver calls, ``network.*`` lines network
+side actions, ``await.*`` lines bounded waits on the observation.  Each line becomes a
+:class:`~conformance.meaning.results.StepResult` with a note of what happened.
+
+Exceptions a line may raise, for the runner to map onto a verdict:
+:class:`~conformance.uecert.drivers.base.ActionNotSupported` (the UE cannot be told this),
+:class:`~conformance.uecert.drivers.base.DriverError`, :class:`~conformance.uecert.network.NetworkActionError`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..meaning.results import StepResult
+from .awaits import answered, keepalives, registers
+from .model import UeAction
+
+MAX_WAIT = 900.0        # no await waits longer (a long case's RFC timers)
+DEFAULT_WITHIN = 10.0
+
+
+class ScriptStop(Exception):
+    """The script cannot go on (the UE never registered): the case is inconclusive, with this."""
+
+
+def driver_action(action: UeAction) -> str:
+    """The driver capability (``UeDriver.actions``) a ``ue.*`` line needs."""
+    if action.name == "deregister" and action.args.get("all"):
+        return "deregister_all"
+    return action.name
+
+
+class ScriptPlayer:
+    def __init__(self, driver, network, net_info, *, addresses: list[str], aor: str, workdir,
+                 start_timeout: float, peer_aor: str):
+        self.driver, self.network, self.net_info = driver, network, net_info
+        self.rec = network.recorder
+        self.addresses, self.aor, self.workdir = addresses, aor, workdir
+        self.start_timeout, self.peer_aor = start_timeout, peer_aor
+        self.last_request: str | None = None
+
+    def play(self, script: list[UeAction], steps: list[StepResult]) -> None:
+        for i, action in enumerate(script, 1):
+            step = StepResult(name=f"{i}. {action.actor}.{action.name}", action=f"{action.actor}.{action.name}",
+                              flow=None, location=str(action.location or ""))
+            steps.append(step)
+            self.rec.rec.current_step = step.name
+            step.note = getattr(self, f"_{action.actor}")(action) or ""
+
+    # -- address helpers ---------------------------------------------------------------------
+    def _address(self, value) -> str | None:
+        """``address: 2`` / ``IP2`` -> the target's second UE address; None stays None."""
+        if value is None:
+            return None
+        text = str(value)
+        n = int(text[2:]) if text.upper().startswith("IP") else int(text)
+        if not 1 <= n <= len(self.addresses):
+            raise ScriptStop(f"address {value} is not among the target's {len(self.addresses)} ue_addresses")
+        return self.addresses[n - 1]
+
+    # -- ue.* --------------------------------------------------------------------------------
+    def _ue(self, a: UeAction) -> str:
+        d, args = self.driver, a.args
+        if a.name == "start":
+            before = len(registers(self.rec.obs))
+            d.start(self.net_info, workdir=self.workdir)
+            if not self.rec.wait_for(lambda: len(registers(self.rec.obs)) > before, self.start_timeout):
+                raise ScriptStop(f"the UE sent no REGISTER within {self.start_timeout:g} s of being started "
+                                 "(ue.start_timeout)")
+            return "UE started; it registered"
+        if a.name == "register":
+            d.register(int(args.get("flow", 1)), self._address(args.get("address")))
+        elif a.name == "add_flow":
+            d.add_flow(self._address(args.get("address", 2)))
+        elif a.name == "move":
+            d.move(int(args.get("flow", 1)), self._address(args["address"]))
+        elif a.name == "deregister":
+            if args.get("all"):
+                d.deregister(None, all=True)
+            else:
+                d.deregister(int(args.get("flow", 1)))
+        elif a.name == "call":
+            d.call(str(args.get("to", self.peer_aor)))
+        elif a.name == "stop":
+            d.stop()
+        return f"driver.{a.name}({', '.join(f'{k}={v}' for k, v in args.items())})"
+
+    # -- network.* ---------------------------------------------------------------------------
+    def _network(self, a: UeAction) -> str:
+        n, args = self.network, a.args
+        if a.name == "close_flow":
+            key = n.close_flow(int(args.get("flow", 1)))
+            return f"closed flow {args.get('flow', 1)} ({key})"
+        if a.name == "send_request":
+            self.last_request = n.send_request(self.aor, str(args.get("method", "MESSAGE")))
+            return f"{args.get('method', 'MESSAGE')} to {self.aor} (Call-ID {self.last_request})"
+        if a.name == "notify_deregistered":
+            n.notify_deregistered()
+            return "NOTIFY sent"
+        n.behave(dict(args))
+        return f"behaviour now {args}"
+
+    # -- await.* -----------------------------------------------------------------------------
+    def _await(self, a: UeAction) -> str:
+        args, obs = a.args, self.rec.obs
+        within = min(float(args.get("within", args.get("seconds", DEFAULT_WITHIN))), MAX_WAIT)
+        if a.name == "time":
+            time.sleep(within)
+            return f"observed {within:g} s"
+        if a.name == "register":
+            kind, count = str(args.get("kind", "any")), int(args.get("count", 1))
+            base = len(registers(obs, kind))
+            got = self.rec.wait_for(lambda: len(registers(obs, kind)) >= base + count, within)
+            seen = len(registers(obs, kind)) - base
+            return f"{seen} {kind} REGISTER(s) within {within:g} s" + ("" if got else f" (awaited {count})")
+        if a.name == "keepalives":
+            flow = None
+            if "flow" in args:
+                flow = self.network.flow(int(args["flow"]))
+            count, base = int(args.get("count", 2)), len(keepalives(obs, flow))
+            got = self.rec.wait_for(lambda: len(keepalives(obs, flow)) >= base + count, within)
+            seen = len(keepalives(obs, flow)) - base
+            return f"{seen} keep-alive(s) within {within:g} s" + ("" if got else f" (awaited {count})")
+        # response
+        if self.last_request is None:
+            return "no network request to await an answer to"
+        got = self.rec.wait_for(lambda: answered(obs, self.last_request), within)
+        return "the UE answered" if got else f"no answer within {within:g} s"
