@@ -170,6 +170,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .yamlio.errors import CaseError
     from .cases.loader import load_case_file
     from .engine.applicability import item_transports, not_applicable_reason
+    from .uecert.listing import is_ue_case_file, list_ue_case
 
     if getattr(args, "coverage", False):
         return cmd_coverage(args)
@@ -191,6 +192,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     status = 0
     for path in sorted(Path(p) for d in (args.cases or [default_cases_dir()])
                        for p in ([Path(d)] if Path(d).is_file() else Path(d).rglob("*.y*ml"))):
+        ue_target = target is not None and target.role == "ue"
+        if ue_target or is_ue_case_file(path):
+            # a UE target lists only UE cases (role: ue files), any other target never them
+            if ue_target and is_ue_case_file(path):
+                status = max(status, list_ue_case(path, target))
+            continue
         try:
             cases = load_case_file(path)
         except CaseError as exc:

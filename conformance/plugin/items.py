@@ -70,8 +70,10 @@ class CaseItem(pytest.Item):
         return self.path, line, f"{self.name}: {self.case.title}"
 
     def runtest(self) -> None:
-        state = self.config.stash[STATE_KEY]
-        self.result = state.run_case(self.case, self.transport)
+        self._run_with(self.config.stash[STATE_KEY].run_case)
+
+    def _run_with(self, run) -> None:
+        self.result = run(self.case, self.transport)
         self.user_properties.extend(verdict_properties(self.result))
         v = self.result.verdict
         if v == Verdict.NOT_APPLICABLE:

@@ -115,6 +115,11 @@ def _ue_block(data: dict, error) -> UeProfile | None:
                         "section 4.5 caps every wait at max-time", t, k if k in t else "max_time",
                         ["ue", "timers", k if k in t else "max_time"])
     driver = ue.get("driver", "reference")
+    from ..uecert.drivers import DRIVERS
+
+    if driver not in DRIVERS:
+        raise error(f"unknown UE driver {show(driver)}{did_you_mean(driver, DRIVERS)}; known: "
+                    f"{', '.join(DRIVERS)}", ue, "driver", ["ue", "driver"])
     if "fault" in ue and driver != "reference":
         raise error(f"fault: is a deliberate fault of the reference UE; driver {driver} has none",
                     ue, "fault", ["ue", "fault"])
