@@ -138,6 +138,7 @@ class UeCaseRun:
     def _judge(self, result: CaseResult, steps: list[StepResult]) -> None:
         registry = UE_CHECKS if all(c.kind in UE_CHECKS for c in self.case.checks) else load_all()
         obs = self.network.recorder.obs
+        obs.end = self.network.recorder.now()  # judged over the whole case (a keep-alive that never came)
         findings = []
         with self.network.recorder.lock:
             for spec in self.case.checks:

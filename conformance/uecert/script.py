@@ -38,6 +38,10 @@ class ScriptPlayer:
         self.addresses, self.aor, self.workdir = addresses, aor, workdir
         self.start_timeout, self.peer_aor = start_timeout, peer_aor
         self.last_request: str | None = None
+        self._mark = 0.0  # awaits count what came from here on (seconds, as Event.time)
+
+    def _since(self, events) -> int:
+        return sum(1 for e in events if e.time >= self._mark)
 
     def play(self, script: list[UeAction], steps: list[StepResult]) -> None:
         for i, action in enumerate(script, 1):
@@ -45,6 +49,12 @@ class ScriptPlayer:
                               flow=None, location=str(action.location or ""))
             steps.append(step)
             self.rec.rec.current_step = step.name
+            if action.actor != "await":
+                # an await counts from the last ue/network line on (what it caused may come before
+                # the await starts); the checks read the UE's instructions in obs.actions
+                self._mark = self.rec.now()
+                if action.actor == "ue":
+                    self.rec.note(f"ue.{action.name}", action.args)
             step.note = getattr(self, f"_{action.actor}")(action) or ""
 
     # -- address helpers ---------------------------------------------------------------------
@@ -107,20 +117,19 @@ class ScriptPlayer:
         if a.name == "time":
             time.sleep(within)
             return f"observed {within:g} s"
-        if a.name == "register":
-            kind, count = str(args.get("kind", "any")), int(args.get("count", 1))
-            base = len(registers(obs, kind))
-            got = self.rec.wait_for(lambda: len(registers(obs, kind)) >= base + count, within)
-            seen = len(registers(obs, kind)) - base
-            return f"{seen} {kind} REGISTER(s) within {within:g} s" + ("" if got else f" (awaited {count})")
-        if a.name == "keepalives":
-            flow = None
-            if "flow" in args:
-                flow = self.network.flow(int(args["flow"]))
-            count, base = int(args.get("count", 2)), len(keepalives(obs, flow))
-            got = self.rec.wait_for(lambda: len(keepalives(obs, flow)) >= base + count, within)
-            seen = len(keepalives(obs, flow)) - base
-            return f"{seen} keep-alive(s) within {within:g} s" + ("" if got else f" (awaited {count})")
+        if a.name in ("register", "keepalives"):
+            count = int(args.get("count", 1 if a.name == "register" else 2))
+            if a.name == "register":
+                kind = str(args.get("kind", "any"))
+                what, select = f"{kind} REGISTER(s)", lambda: registers(obs, kind)
+            else:
+                flow = self.network.flow(int(args["flow"])) if "flow" in args else None
+                what, select = "keep-alive(s)", lambda: keepalives(obs, flow)
+            got = self.rec.wait_for(lambda: self._since(select()) >= count, within)
+            with self.rec.lock:
+                seen = self._since(select())
+            self._mark = self.rec.now()          # the next await counts from here
+            return f"{seen} {what} within {within:g} s" + ("" if got else f" (awaited {count})")
         # response
         if self.last_request is None:
             return "no network request to await an answer to"

@@ -132,3 +132,17 @@ def test_a_driver_exception_is_an_error_verdict(tmp_path, monkeypatch):
 
 
 assert uecert_fake_driver.DRIVERS["fake"]
+
+
+def test_an_await_counts_what_the_previous_line_caused(tmp_path):
+    """``await: register`` right after ``ue: start`` / ``ue: add_flow`` counts the REGISTER the
+    line caused even when it came before the await began (no wasted wait, no race)."""
+    case = _case(CASE.replace("  - await: {time: {seconds: 0.3}}\n",
+                              "  - await: {register: {count: 1, within: 3}}\n")
+                 .replace("  - ue: start\n", "  - ue: start\n  - await: {register: {count: 1, within: 3}}\n"))
+    r = UeCaseRun(case, "udp", _target(), tmp_path).run()
+    assert r.verdict == Verdict.PASS, r.reason
+    notes = {s.name: s.note for s in r.steps}
+    assert notes["2. await.register"] == "1 any REGISTER(s) within 3 s"
+    assert notes["4. await.register"] == "1 any REGISTER(s) within 3 s"
+    assert r.duration < 2.5
