@@ -38,6 +38,12 @@ def registers(obs: Observation, kind: str = "any") -> list[Event]:
     return [e for e in obs.requests("REGISTER") if kind == "any" or register_kind(obs, e) == kind]
 
 
+def answered_registers(obs: Observation, kind: str = "any") -> list[Event]:
+    """The REGISTERs (of a kind) the network has answered with a final response: an await on
+    them returns once the UE has its answer, so the next line finds it registered (or refused)."""
+    return [e for e in registers(obs, kind) if obs.response_to(e) is not None]
+
+
 def keepalives(obs: Observation, flow=None) -> list[Event]:
     return [e for e in obs.events if e.kind == PING and e.direction == IN and (flow is None or e.flow == flow)]
 

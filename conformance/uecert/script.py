@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 
 from ..meaning.results import StepResult
-from .awaits import answered, keepalives, registers
+from .awaits import answered, answered_registers, keepalives, registers
 from .model import UeAction
 
 MAX_WAIT = 900.0        # no await waits longer (a long case's RFC timers)
 DEFAULT_WITHIN = 10.0
+SETTLE = 0.1            # after an awaited REGISTER's answer left, before the next line
 
 
 class ScriptStop(Exception):
@@ -121,13 +122,15 @@ class ScriptPlayer:
             count = int(args.get("count", 1 if a.name == "register" else 2))
             if a.name == "register":
                 kind = str(args.get("kind", "any"))
-                what, select = f"{kind} REGISTER(s)", lambda: registers(obs, kind)
+                what, select = f"{kind} REGISTER(s) answered", lambda: answered_registers(obs, kind)
             else:
                 flow = self.network.flow(int(args["flow"])) if "flow" in args else None
                 what, select = "keep-alive(s)", lambda: keepalives(obs, flow)
             got = self.rec.wait_for(lambda: self._since(select()) >= count, within)
             with self.rec.lock:
                 seen = self._since(select())
+            if got and a.name == "register":
+                time.sleep(SETTLE)               # the answer, sent as recorded, reaches the UE
             self._mark = self.rec.now()          # the next await counts from here
             return f"{seen} {what} within {within:g} s" + ("" if got else f" (awaited {count})")
         # response

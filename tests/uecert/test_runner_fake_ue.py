@@ -143,6 +143,6 @@ def test_an_await_counts_what_the_previous_line_caused(tmp_path):
     r = UeCaseRun(case, "udp", _target(), tmp_path).run()
     assert r.verdict == Verdict.PASS, r.reason
     notes = {s.name: s.note for s in r.steps}
-    assert notes["2. await.register"] == "1 any REGISTER(s) within 3 s"
-    assert notes["4. await.register"] == "1 any REGISTER(s) within 3 s"
+    assert notes["2. await.register"] == "1 any REGISTER(s) answered within 3 s"
+    assert notes["4. await.register"] == "1 any REGISTER(s) answered within 3 s"
     assert r.duration < 2.5
