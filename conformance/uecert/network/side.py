@@ -35,6 +35,18 @@ class _TappedCore(ReferenceCore):
 
     side: "UeNetwork"
 
+    def tap_edge(self, tap: EdgeTap) -> None:
+        """UEs talk to ``tap`` in place of the edge (before start)."""
+        self.edge = tap
+        self._listeners[0].node = tap
+
+    def wake(self) -> None:
+        """Make the I/O loop look at the nodes' deadlines now (a queued network action)."""
+        try:
+            self._wake_w.send(b"x")
+        except (OSError, AttributeError):
+            pass
+
     def on_stun(self, data: bytes, flow: FlowInfo) -> bytes | None:
         side, rec = self.side, self.side.recorder
         if not side.is_ue(flow.remote):
@@ -106,8 +118,7 @@ class UeNetwork:
         core = _TappedCore(self._config(), host=self.host)
         core.side = self
         self.tap = EdgeTap(core.edge, self.recorder, self)
-        core.edge = self.tap
-        core._listeners[0].node = self.tap      # the edge listener: UEs talk to the tap
+        core.tap_edge(self.tap)
         core.start()
         self.core = core
         self._core_address = core.core_address
@@ -191,7 +202,7 @@ class UeNetwork:
             raise NetworkActionError(f"flow {n} ({key}) is not known to the edge")
         self.recorder.note("network.close_flow", {"flow": n, "key": str(key)})
         self.tap.close(info)
-        self.core._wake_w.send(b"x")
+        self.core.wake()
         return key
 
     def send_request(self, aor: str, method: str = "MESSAGE") -> str:
