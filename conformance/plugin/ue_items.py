@@ -9,7 +9,7 @@ import pytest
 from ..uecert.loader import load_ue_case_file
 from ..uecert.model import UeCaseSpec
 from ..yamlio.errors import CaseError
-from .items import CaseItem
+from .items import CaseItem, case_items
 from .state import STATE_KEY
 
 ORDER = ("udp", "tcp", "tls", "ws", "wss")
@@ -25,14 +25,7 @@ class UeCaseFile(pytest.File):
     def collect(self):
         state = self.config.stash.get(STATE_KEY, None)
         case = load_ue_case_file(self.path)
-        if state is not None:
-            state.register_case_id(case, str(self.path))
-        for transport in ue_item_transports(case, state.target if state is not None else None):
-            item = UeCaseItem.from_parent(self, name=f"{case.id}[{transport}]", case=case, transport=transport)
-            for req in case.requirements:
-                item.add_marker(req)
-            item.add_marker(f"transport_{transport}")
-            yield item
+        yield from case_items(self, UeCaseItem, case, ue_item_transports(case, state.target if state else None))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseError):

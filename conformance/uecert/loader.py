@@ -10,15 +10,13 @@ known check names (:func:`conformance.uecert.checks.load_all`), known UE capabil
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from ..yamlio.errors import CaseError, Location
-from ..yamlio.source import did_you_mean, format_path, line_of, load_documents, plain, show, validate
+from ..yamlio.source import (did_you_mean, format_path, line_of, load_documents, plain, schema_validator, show,
+                             validate)
 from .capabilities import KNOWN_UE_CAPABILITIES
 from .model import ACTIONS, NetworkBehaviour, UeAction, UeCaseSpec, UeCheckSpec
 
@@ -27,14 +25,6 @@ __all__ = ["SCHEMA_PATH", "is_ue_case_file", "load_ue_case_file", "load_ue_case_
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "ue_case.schema.yaml"
 CHECK_OPTIONS = ("level", "ref")
 _ROLE_UE = re.compile(r"^role[ \t]*:[ \t]*['\"]?ue['\"]?[ \t]*(#.*)?$", re.M)
-
-
-@functools.lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    _, docs = load_documents(SCHEMA_PATH)
-    schema = plain(docs[0][1])
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
 
 
 def is_ue_case_file(path: str | Path) -> bool:
@@ -67,7 +57,7 @@ def _build(file: str, source: str, docs: list, checks: dict | None) -> UeCaseSpe
     if not isinstance(data, dict):
         raise CaseError(f"a UE case is a mapping (role: ue, id:, script:, checks:), got {show(data)}",
                         file=file, line=doc_line, source=source)
-    validate(data, _validator(), file=file, source=source, doc_line=doc_line, error_class=CaseError)
+    validate(data, schema_validator(SCHEMA_PATH), file=file, source=source, doc_line=doc_line, error_class=CaseError)
     if checks is None:
         from .checks import load_all
 

@@ -79,11 +79,15 @@ def test_the_fault_fails_the_case_naming_the_header(tmp_path):
     assert any(s.name == "UE log" and "REGISTER" in s.note for s in r.steps)
 
 
-def test_not_applicable_without_the_capability(tmp_path):
+@pytest.mark.parametrize("change,verdict,words", [
+    (lambda t: setattr(t, "capabilities", ["deregister"]), Verdict.NOT_APPLICABLE, "'outbound'"),
+    (lambda t: setattr(t.ue, "driver", "nonesuch"), Verdict.INCONCLUSIVE, "nonesuch"),  # not a crash
+], ids=["capability-missing", "unknown-driver"])
+def test_what_the_target_lacks_decides_before_anything_runs(tmp_path, change, verdict, words):
     t = _target()
-    t.capabilities = ["deregister"]
+    change(t)
     r = UeCaseRun(_case(), "udp", t, tmp_path).run()
-    assert r.verdict == Verdict.NOT_APPLICABLE and "'outbound'" in r.reason
+    assert r.verdict == verdict and words in r.reason and not r.messages
 
 
 def test_not_applicable_when_the_driver_cannot_move(tmp_path):
@@ -107,13 +111,6 @@ def test_a_silent_ue_is_inconclusive_within_its_start_timeout(tmp_path, monkeypa
     r = UeCaseRun(_case(), "tcp", t, tmp_path).run()
     assert r.verdict == Verdict.INCONCLUSIVE and "no REGISTER within 0.5 s" in r.reason
     assert time.monotonic() - t0 < 3
-
-
-def test_an_unknown_driver_is_inconclusive_not_a_crash(tmp_path):
-    t = _target()
-    t.ue.driver = "nonesuch"
-    r = UeCaseRun(_case(), "udp", t, tmp_path).run()
-    assert r.verdict == Verdict.INCONCLUSIVE and "nonesuch" in r.reason
 
 
 def test_a_network_action_it_cannot_do_is_inconclusive_with_the_reason(tmp_path):
