@@ -78,6 +78,7 @@ class UeCaseRun:
             result.verdict = Verdict.ERROR
             result.reason = f"{type(exc).__name__}: {exc}"
             steps.append(StepResult("error", "error", None, note=traceback.format_exc(limit=6)))
+            self._attach_logs(steps)
         finally:
             self._stop(steps)
             result.steps = steps
@@ -117,7 +118,12 @@ class UeCaseRun:
         except NetworkActionError as exc:
             result.verdict, result.reason = Verdict.INCONCLUSIVE, str(exc)
             return
-        net_info = self.network.info(aor, impi, password, t.ue_addresses, ca_file=None, ws_path=t.ws.path)
+        ca_file = None
+        if self.transport in ("tls", "wss"):   # the reference serves the suite's test CA's server pair
+            from ..wire.testca import ensure_test_ca
+
+            ca_file = str(ensure_test_ca().ca_cert)
+        net_info = self.network.info(aor, impi, password, t.ue_addresses, ca_file=ca_file, ws_path=t.ws.path)
         workdir = Path(tempfile.mkdtemp(prefix=f"ue-{safe_name(result.id)}-"))
         player = ScriptPlayer(self.driver, self.network, net_info, addresses=list(t.ue_addresses), aor=aor,
                               workdir=workdir, start_timeout=t.ue.start_timeout,

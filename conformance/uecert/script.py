@@ -9,14 +9,17 @@ Exceptions a line may raise, for the runner to map onto a verdict:
 
 from __future__ import annotations
 
+import threading
 import time
 
 from ..meaning.results import StepResult
+from .drivers.base import DriverError
 from .awaits import answered, answered_registers, keepalives, registers
 from .model import UeAction
 
 MAX_WAIT = 900.0        # no await waits longer (a long case's RFC timers)
 DEFAULT_WITHIN = 10.0
+DRIVER_CALL_BOUND = 60.0  # seconds any driver call may take (start: plus ue.start_timeout)
 SETTLE = 0.1            # after an awaited REGISTER's answer left, before the next line
 
 
@@ -43,6 +46,27 @@ class ScriptPlayer:
 
     def _since(self, events) -> int:
         return sum(1 for e in events if e.time >= self._mark)
+
+    def _call(self, name: str, *args, **kwargs):
+        """A driver call, bounded: a driver that never returns makes the case inconclusive
+        instead of hanging the run (the call's thread is left to the driver's stop)."""
+        box: dict = {}
+
+        def target():
+            try:
+                box["value"] = getattr(self.driver, name)(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the runner's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"ue-driver-{name}", daemon=True)
+        worker.start()
+        worker.join(DRIVER_CALL_BOUND + (self.start_timeout if name == "start" else 0))
+        if worker.is_alive():
+            raise DriverError(f"driver.{name} did not return within "
+                              f"{DRIVER_CALL_BOUND + (self.start_timeout if name == 'start' else 0):g} s")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
 
     def play(self, script: list[UeAction], steps: list[StepResult]) -> None:
         for i, action in enumerate(script, 1):
@@ -71,29 +95,29 @@ class ScriptPlayer:
 
     # -- ue.* --------------------------------------------------------------------------------
     def _ue(self, a: UeAction) -> str:
-        d, args = self.driver, a.args
+        args = a.args
         if a.name == "start":
             before = len(registers(self.rec.obs))
-            d.start(self.net_info, workdir=self.workdir)
+            self._call("start", self.net_info, workdir=self.workdir)
             if not self.rec.wait_for(lambda: len(registers(self.rec.obs)) > before, self.start_timeout):
                 raise ScriptStop(f"the UE sent no REGISTER within {self.start_timeout:g} s of being started "
                                  "(ue.start_timeout)")
             return "UE started; it registered"
         if a.name == "register":
-            d.register(int(args.get("flow", 1)), self._address(args.get("address")))
+            self._call("register", int(args.get("flow", 1)), self._address(args.get("address")))
         elif a.name == "add_flow":
-            d.add_flow(self._address(args.get("address", 2)))
+            self._call("add_flow", self._address(args.get("address", 2)))
         elif a.name == "move":
-            d.move(int(args.get("flow", 1)), self._address(args["address"]))
+            self._call("move", int(args.get("flow", 1)), self._address(args["address"]))
         elif a.name == "deregister":
             if args.get("all"):
-                d.deregister(None, all=True)
+                self._call("deregister", None, all=True)
             else:
-                d.deregister(int(args.get("flow", 1)))
+                self._call("deregister", int(args.get("flow", 1)))
         elif a.name == "call":
-            d.call(str(args.get("to", self.peer_aor)))
+            self._call("call", str(args.get("to", self.peer_aor)))
         elif a.name == "stop":
-            d.stop()
+            self._call("stop")
         return f"driver.{a.name}({', '.join(f'{k}={v}' for k, v in args.items())})"
 
     # -- network.* ---------------------------------------------------------------------------

@@ -143,3 +143,18 @@ def test_an_await_counts_what_the_previous_line_caused(tmp_path):
     assert notes["2. await.register"] == "1 any REGISTER(s) answered within 3 s"
     assert notes["4. await.register"] == "1 any REGISTER(s) answered within 3 s"
     assert r.duration < 2.5
+
+
+def test_a_driver_call_that_never_returns_is_inconclusive_within_a_bound(tmp_path, monkeypatch):
+    import threading
+
+    from conformance.uecert import script
+
+    release = threading.Event()
+    monkeypatch.setattr(script, "DRIVER_CALL_BOUND", 0.5)
+    monkeypatch.setattr(FakeDriver, "add_flow", lambda self, address: release.wait(5))
+    t0 = time.monotonic()
+    r = UeCaseRun(_case(), "udp", _target(), tmp_path).run()
+    release.set()
+    assert r.verdict == Verdict.INCONCLUSIVE and "driver.add_flow did not return within 0.5 s" in r.reason
+    assert time.monotonic() - t0 < 3
