@@ -169,3 +169,24 @@ def test_network_request_reaches_the_ue_over_its_flow(network_for, transport):
 def test_sec_agree_is_refused_clearly():
     with pytest.raises(NetworkActionError, match="sec-agree"):
         UeNetwork(NetworkBehaviour(sec_agree=True)).start()
+
+
+def test_the_pcap_decodes_as_sip_in_wireshark(network_for, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark not installed (make tools installs it)")
+    net = network_for("tcp")
+    f = _flow(net, "tcp")
+    f.register()
+    f.send(b"\r\n\r\n")
+    net.recorder.wait_for(lambda: any(e.kind == PONG for e in net.recorder.obs.events), 2)
+    path = net.recorder.rec.pcap.write(tmp_path / "c.pcap")
+    out = subprocess.run(["tshark", "-r", str(path), "-Y", "sip", "-T", "fields", "-e", "frame.number",
+                          "-e", "sip.Method", "-e", "sip.Status-Code"], capture_output=True, text=True,
+                         timeout=30).stdout.split("\n")
+    rows = [r.split("\t") for r in out if r.strip()]
+    reg = next(e for e in net.recorder.obs.requests("REGISTER"))
+    assert [str(reg.index), "REGISTER", ""] in rows, rows
+    assert any(r[2] == "200" for r in rows)
