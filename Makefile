@@ -56,7 +56,7 @@ run: $(STAMP)
 # UE certification (issue 20) with the long cases too (long: true: RFC 5626 default timers,
 # minutes each; make run and make test leave them not applicable): reports/ue, pcaps/ue.
 run-ue: $(STAMP)
-	$(BIN)/conformance run --target targets/ue-reference.yaml --reports-dir reports/ue --pcap-dir pcaps/ue $(ARGS) -- --long
+	$(BIN)/conformance run --target targets/ue-reference.yaml --long --reports-dir reports/ue --pcap-dir pcaps/ue $(ARGS)
 
 tools:
 	scripts/install-tools.sh

@@ -114,6 +114,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["-m", args.marker]
     if args.strict:
         argv.append("--conformance-strict")
+    if getattr(args, "long", False):
+        argv.append("--long")
     argv.append("-q" if args.quiet else "-v")  # one line per case with its verdict, by default
     if args.jobs:
         argv += ["-n", str(args.jobs)]
@@ -243,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-k", dest="keyword", help="select cases by keyword expression (as pytest -k)")
     r.add_argument("-m", dest="marker", help="select cases by requirement marker, e.g. R2 (as pytest -m)")
     r.add_argument("--strict", action="store_true", help="SHOULD violations fail the case")
+    r.add_argument("--long", action="store_true",
+                   help="UE targets (role ue): also run the long cases (RFC default timers; make run-ue)")
     r.add_argument("--reports-dir", default="reports")
     r.add_argument("--pcap-dir", default="pcaps")
     r.add_argument("-n", dest="jobs", help="parallel workers (pytest-xdist), e.g. auto")

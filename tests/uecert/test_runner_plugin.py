@@ -87,7 +87,7 @@ def test_a_ue_target_runs_only_ue_cases_with_reports_and_certificate(tmp_path):
     assert (tmp_path / "pcaps" / "UE-TST-001_udp_.pcap").exists()
 
     rc, out, reports = _run(tmp_path / "long", f"--target={tmp_path / 'ue-fake.yaml'}", str(cases / "ue"),
-                            "--", "--long")
+                            "--long")
     results = json.loads((reports / "results.json").read_text())
     assert {c["id"]: c["verdict"] for c in results["cases"]}["UE-TST-002[tcp]"] == "pass", out[-3000:]
 
