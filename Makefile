@@ -9,10 +9,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: run test tools clean help
+.PHONY: run run-ue test tools clean help
 
 help:
 	@echo "make run    run the conformance suite against the embedded reference CSCF"
+	@echo "make run-ue the UE cases against the reference UE, long cases (RFC default timers) too"
 	@echo "make test   run the project's own tests"
 	@echo "make clean  remove reports/, pcaps/ and the virtual environment"
 
@@ -25,7 +26,9 @@ $(STAMP): pyproject.toml setup.py
 # The reference as a registrar/S-CSCF (reports/, pcaps/), then as a combined core (P-CSCF in front
 # of the S-CSCF: reports/core/, pcaps/core/) and as an edge proxy alone in front of the tester's
 # emulated registrar (reports/edge/, pcaps/edge/), the registrar again serving TLS, WebSocket and
-# secure WebSocket (RFC 7118) beside TCP (reports/tls-ws/, pcaps/tls-ws/); as root, behind a real NAT in network
+# secure WebSocket (RFC 7118) beside TCP (reports/tls-ws/, pcaps/tls-ws/); the UE side (issue
+# 20): the suite plays the network against its reference UE (reports/ue/, pcaps/ue/; long cases
+# in make run-ue); as root, behind a real NAT in network
 # namespaces (reports/nat/), over IPv6 (reports/ipv6/), with IMS AKA + sec-agree over
 # user-space ESP (reports/ims/; the IMS P-CSCF alone before the emulated registrar:
 # reports/ims-edge/) and with sec-agree through the NAT, ESP in UDP (reports/ims-nat/).
@@ -37,6 +40,7 @@ run: $(STAMP)
 	$(BIN)/conformance run --target targets/reference-core-rel8.yaml --reports-dir reports/core --pcap-dir pcaps/core $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-edge-rel8.yaml --reports-dir reports/edge --pcap-dir pcaps/edge $(ARGS) || status=1; \
 	$(BIN)/conformance run --target targets/reference-tls-ws.yaml --baseline expected/reference-tls-ws.yaml --reports-dir reports/tls-ws --pcap-dir pcaps/tls-ws $(ARGS) || status=1; \
+	$(BIN)/conformance run --target targets/ue-reference.yaml --reports-dir reports/ue --pcap-dir pcaps/ue $(ARGS) || status=1; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  $(BIN)/conformance run --target targets/reference-ims-rel8.yaml --reports-dir reports/ims --pcap-dir pcaps/ims $(ARGS) || status=1; \
 	  $(BIN)/conformance run --target targets/reference-ims-edge-rel8.yaml --reports-dir reports/ims-edge --pcap-dir pcaps/ims-edge $(ARGS) || status=1; \
@@ -48,6 +52,11 @@ run: $(STAMP)
 	  $(BIN)/conformance run --target targets/reference-ims-nat.yaml --reports-dir reports/ims-nat --pcap-dir pcaps/ims-nat $(ARGS) || status=1; \
 	else echo "make run: NAT and IPv6 topologies skipped: they need root and nftables (make test installs it)"; fi; \
 	exit $$status
+
+# UE certification (issue 20) with the long cases too (long: true: RFC 5626 default timers,
+# minutes each; make run and make test leave them not applicable): reports/ue, pcaps/ue.
+run-ue: $(STAMP)
+	$(BIN)/conformance run --target targets/ue-reference.yaml --long --reports-dir reports/ue --pcap-dir pcaps/ue $(ARGS)
 
 tools:
 	scripts/install-tools.sh

@@ -114,6 +114,8 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["-m", args.marker]
     if args.strict:
         argv.append("--conformance-strict")
+    if getattr(args, "long", False):
+        argv.append("--long")
     argv.append("-q" if args.quiet else "-v")  # one line per case with its verdict, by default
     if args.jobs:
         argv += ["-n", str(args.jobs)]
@@ -170,6 +172,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .yamlio.errors import CaseError
     from .cases.loader import load_case_file
     from .engine.applicability import item_transports, not_applicable_reason
+    from .uecert.listing import is_ue_case_file, list_ue_case
 
     if getattr(args, "coverage", False):
         return cmd_coverage(args)
@@ -191,6 +194,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     status = 0
     for path in sorted(Path(p) for d in (args.cases or [default_cases_dir()])
                        for p in ([Path(d)] if Path(d).is_file() else Path(d).rglob("*.y*ml"))):
+        ue_target = target is not None and target.role == "ue"
+        if ue_target or is_ue_case_file(path):
+            # a UE target lists only UE cases (role: ue files), any other target never them
+            if ue_target and is_ue_case_file(path):
+                status = max(status, list_ue_case(path, target))
+            continue
         try:
             cases = load_case_file(path)
         except CaseError as exc:
@@ -236,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-k", dest="keyword", help="select cases by keyword expression (as pytest -k)")
     r.add_argument("-m", dest="marker", help="select cases by requirement marker, e.g. R2 (as pytest -m)")
     r.add_argument("--strict", action="store_true", help="SHOULD violations fail the case")
+    r.add_argument("--long", action="store_true",
+                   help="UE targets (role ue): also run the long cases (RFC default timers; make run-ue)")
     r.add_argument("--reports-dir", default="reports")
     r.add_argument("--pcap-dir", default="pcaps")
     r.add_argument("-n", dest="jobs", help="parallel workers (pytest-xdist), e.g. auto")

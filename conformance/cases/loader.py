@@ -13,18 +13,15 @@ The language is described in docs/case-format.md.
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Any, Iterable
-
-from jsonschema import Draft202012Validator
 
 from ..meaning.checks import CHECKS
 from ..steps import KINDS
 from ..yamlio.errors import CaseError
 from .model import CaseSpec, CheckSpec, ClassSpec, EdgeSpec, Expect, FlowSpec, Grade, Location, StepSpec, UESpec
-from ..yamlio.source import YDict, did_you_mean, format_path, line_of, load_documents, plain, show, validate
+from ..yamlio.source import YDict, did_you_mean, format_path, line_of, load_documents, plain, schema_validator, show, validate
 
 __all__ = [
     "ACTIONS", "FLOW_ACTIONS", "LEVELS", "SCHEMA_PATH", "CaseError",
@@ -45,12 +42,8 @@ MAX_WAIT = 30
 _CLASS_RE = re.compile(r"^([1-6])xx$")
 
 
-@functools.lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    _, docs = load_documents(SCHEMA_PATH)
-    schema = plain(docs[0][1])
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+def _validator():
+    return schema_validator(SCHEMA_PATH)
 
 
 def parse_status(value: Any) -> list[int]:

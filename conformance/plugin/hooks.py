@@ -28,7 +28,9 @@ from ..resources import profile_path
 from ..targets.loader import load_target
 from ..targets.model import EmbeddedSut, Target
 from . import html_hooks
+from ..uecert.loader import is_ue_case_file
 from .items import CaseFile
+from .ue_items import UeCaseFile
 from .state import STATE_KEY, RunState
 
 VERDICT_WORDS = {
@@ -50,6 +52,8 @@ def pytest_addoption(parser):
     g.addoption("--pcap-dir", default="pcaps", help="where each case's pcap is written (default: pcaps)")
     g.addoption("--reports-dir", default="reports",
                 help="where results.json and junit.xml are written (default: reports)")
+    g.addoption("--long", dest="conformance_long", action="store_true", default=False,
+                help="UE targets: also run the long cases (long: true, RFC default timers; make run-ue)")
     g.addoption("--case-path", dest="case_paths", action="append", default=[], metavar="PATH",
                 help="a folder (or file) of case files wherever it is (conformance run passes its "
                      "arguments so); YAML files there that look like cases (a top-level id: or steps:) "
@@ -93,7 +97,8 @@ def pytest_configure(config):
     # The SUT starts lazily, at the first case that runs, so an xdist controller never starts it.
     state = config.stash[STATE_KEY] = RunState(target, pcap_dir=Path(config.getoption("pcap_dir")),
                                                reports_dir=Path(config.getoption("reports_dir")),
-                                               strict=True if strict else None)
+                                               strict=True if strict else None,
+                                               long=bool(config.getoption("conformance_long")))
     config.pluginmanager.register(ResultRecorder(state), "conformance-results")
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(html_hooks, "conformance-html")
@@ -177,9 +182,15 @@ def is_case_file(config, file_path: Path) -> bool:
 
 
 def pytest_collect_file(parent, file_path: Path):
-    if is_case_file(parent.config, file_path):
-        return CaseFile.from_parent(parent, path=file_path)
-    return None
+    """A UE target (role ue) collects only UE case files (top-level ``role: ue``); any other
+    target never collects them (its expected tables are as before)."""
+    if not is_case_file(parent.config, file_path):
+        return None
+    state = parent.config.stash.get(STATE_KEY, None)
+    ue_target = state is not None and state.target.role == "ue"
+    if is_ue_case_file(file_path):
+        return UeCaseFile.from_parent(parent, path=file_path) if ue_target else None
+    return None if ue_target else CaseFile.from_parent(parent, path=file_path)
 
 
 class ResultRecorder:

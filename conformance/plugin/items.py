@@ -33,19 +33,27 @@ class CaseFile(pytest.File):
         state = self.config.stash.get(STATE_KEY, None)
         cases = load_case_file(self.path)
         for case in cases:
-            if state is not None:
-                state.register_case_id(case, str(self.path))
-            for transport in item_transports(case, state.target if state is not None else None):
-                item = CaseItem.from_parent(self, name=f"{case.id}[{transport}]", case=case, transport=transport)
-                for req in case.requirements:
-                    item.add_marker(req)
-                item.add_marker(f"transport_{transport}")
-                yield item
+            target = state.target if state is not None else None
+            yield from case_items(self, CaseItem, case, item_transports(case, target))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
+
+
+def case_items(parent: pytest.File, item_class, case, transports):
+    """One item per transport, ``ID[transport]``, marked with the case's requirements; the
+    case id registered with the run (a second definition elsewhere is an error there)."""
+    state = parent.config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.register_case_id(case, str(parent.path))
+    for transport in transports:
+        item = item_class.from_parent(parent, name=f"{case.id}[{transport}]", case=case, transport=transport)
+        for req in case.requirements:
+            item.add_marker(req)
+        item.add_marker(f"transport_{transport}")
+        yield item
 
 
 class CaseItem(pytest.Item):
@@ -70,8 +78,10 @@ class CaseItem(pytest.Item):
         return self.path, line, f"{self.name}: {self.case.title}"
 
     def runtest(self) -> None:
-        state = self.config.stash[STATE_KEY]
-        self.result = state.run_case(self.case, self.transport)
+        self._run_with(self.config.stash[STATE_KEY].run_case)
+
+    def _run_with(self, run) -> None:
+        self.result = run(self.case, self.transport)
         self.user_properties.extend(verdict_properties(self.result))
         v = self.result.verdict
         if v == Verdict.NOT_APPLICABLE:

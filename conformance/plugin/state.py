@@ -25,11 +25,13 @@ from ..topology.netns import Topology, TopologyUnavailable, cleanup_stale
 
 
 class RunState:
-    def __init__(self, target: Target, *, pcap_dir: Path, reports_dir: Path, strict: bool | None):
+    def __init__(self, target: Target, *, pcap_dir: Path, reports_dir: Path, strict: bool | None,
+                 long: bool = False):
         self.target = target
         self.pcap_dir = pcap_dir
         self.reports_dir = reports_dir
         self.strict = strict
+        self.long = long  # UE targets: run long: true cases too (make run-ue)
         self.sut = SutController(target)
         self.run_token = uuid.uuid4().hex[:6]
         self._sut_error: str | None = None
@@ -91,6 +93,13 @@ class RunState:
         result = run.run()
         self._watch_liveness(result)
         return result
+
+    def run_ue_case(self, case, transport: str) -> CaseResult:
+        """A UE case (role ue target): the suite plays the network (conformance.uecert.runner)."""
+        from ..uecert.runner import UeCaseRun
+
+        return UeCaseRun(case, transport, self.target, self.pcap_dir, self.strict, long=self.long,
+                         run_token=self.run_token).run()
 
     def _watch_liveness(self, result: CaseResult) -> None:
         """Count cases in which not one message came from the SUT; after ``sut_dead_after`` of them

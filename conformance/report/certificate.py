@@ -216,6 +216,11 @@ def _count_head() -> str:
     return "".join(f"<th>{escape(k)}</th>" for k in ("pass", "fail", "inconc.", "n/a", "error"))
 
 
+def _is_ue(cert: dict[str, Any]) -> bool:
+    """A UE target (role ue): the suite played the network and the verdicts are the UE's."""
+    return cert.get("sut", {}).get("role") == "ue"
+
+
 def render_certificate_html(cert: dict[str, Any], *, report_href: str | None = "report.html") -> str:
     sut = cert["sut"]
     c = cert["counts"]
@@ -223,7 +228,7 @@ def render_certificate_html(cert: dict[str, Any], *, report_href: str | None = "
     out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
            f"<title>Conformance certificate: {escape(sut['profile'] or '?')} — {escape(overall.upper())}</title>",
            f"<style>{CSS}</style></head><body><main>",
-           "<h1>SIP Outbound conformance certificate</h1>",
+           f"<h1>SIP Outbound conformance certificate{' — UE' if _is_ue(cert) else ''}</h1>",
            '<p class="sub">IMS multiple registrations with SIP Outbound (RFC 5626): '
            f'{escape(cert["suite"])} {escape(cert["suite_version"])}, run finished {escape(cert["date"])}</p>']
     # The verdict, first and large; failures named right there.
@@ -262,7 +267,11 @@ def render_certificate_html(cert: dict[str, Any], *, report_href: str | None = "
         out.append(f"<p><b>{len(inconc)} case(s) could not reach a verdict</b>; no case failed. "
                    "Conformance is not established for the requirements marked INCONCLUSIVE.</p>")
     elif overall == "pass":
-        out.append(f"<p>Every one of the {cert['applicable']} applicable cases passed.</p>")
+        if _is_ue(cert):
+            out.append(f"<p>The UE <b>{escape(sut['profile'])}</b> is certified: every one of the "
+                       f"{cert['applicable']} applicable UE cases passed (the suite played the network).</p>")
+        else:
+            out.append(f"<p>Every one of the {cert['applicable']} applicable cases passed.</p>")
     else:
         out.append("<p>No case applied to this target: nothing was certified.</p>")
     if not cert.get("complete", True):
@@ -270,7 +279,7 @@ def render_certificate_html(cert: dict[str, Any], *, report_href: str | None = "
                    "only the cases that ran.</p>")
     out.append("</section>")
 
-    out.append('<section id="sut"><h2>System under test</h2><dl class="kv">')
+    out.append(f'<section id="sut"><h2>{"UE under test" if _is_ue(cert) else "System under test"}</h2><dl class="kv">')
     rows = [("Target profile", sut["profile"]), ("Description", sut["description"]), ("Role", sut["role"]),
             ("Declared capabilities", ", ".join(cert["declared_capabilities"]) or "none"),
             ("Server header(s) seen", "; ".join(sut["server"]) or "none seen"),

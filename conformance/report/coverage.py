@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..cases.loader import load_case_file
+from ..uecert.loader import is_ue_case_file, load_ue_case_file
 from ..catalogue import load_catalogue
 from ..yamlio.errors import CaseError
 
@@ -35,6 +36,12 @@ def case_index(dirs: Iterable[Path]) -> tuple[dict[str, list[str]], list[str]]:
         except CaseError as exc:
             errors.append(str(exc))
             continue
+        if not cases and is_ue_case_file(path):
+            try:
+                cases = [load_ue_case_file(path)]
+            except CaseError as exc:
+                errors.append(str(exc))
+                continue
         for c in cases:
             for tp in c.test_purposes:
                 index.setdefault(tp, [])

@@ -16,6 +16,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from ..uecert.capabilities import KNOWN_UE_CAPABILITIES
+from ..uecert.model import UeProfile, UeTimers
 from ..yamlio.errors import TargetError
 from ..yamlio.source import did_you_mean, format_path, line_of, load_documents, plain, show, validate
 from .model import (DigestAuthProfile, EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target,
@@ -89,6 +91,43 @@ def target_from_dict(data: Any, source: str = "<dict>") -> Target:
     return _build(data, source, None, 0)
 
 
+def _ue_block(data: dict, error) -> UeProfile | None:
+    """The ``ue:`` block of a role ue target (None for a network target), with what a schema
+    cannot say: role ue and ue: go together, no embedded/managed SUT, timers in order."""
+    role, ue = data.get("role"), data.get("ue")
+    if role == "ue" and ue is None:
+        raise error("role ue needs a ue: block (driver:, timers:, ...: how the suite drives the UE)",
+                    data, "role", ["role"])
+    if ue is None:
+        return None
+    if role != "ue":
+        raise error(f"a ue: block belongs to a target with role: ue (this one is {role or 'registrar'})",
+                    data, "ue", ["ue"])
+    for key in ("embedded", "managed", "mangle", "topology"):
+        if key in data:
+            raise error(f"{key}: describes a network SUT; a role ue target is the UE (start it "
+                        "through ue: driver / managed)", data, key, [key])
+    t = ue.get("timers", {})
+    timers = UeTimers(**{k: (int(v) if k == "register_expires" else float(v)) for k, v in plain(t).items()})
+    for k in ("base_time_all_failed", "base_time_not_all_failed"):
+        if getattr(timers, k) > timers.max_time:
+            raise error(f"{k} ({getattr(timers, k)}) exceeds max_time ({timers.max_time}); RFC 5626 "
+                        "section 4.5 caps every wait at max-time", t, k if k in t else "max_time",
+                        ["ue", "timers", k if k in t else "max_time"])
+    driver = ue.get("driver", "reference")
+    from ..uecert.drivers import DRIVERS
+
+    if driver not in DRIVERS:
+        raise error(f"unknown UE driver {show(driver)}{did_you_mean(driver, DRIVERS)}; known: "
+                    f"{', '.join(DRIVERS)}", ue, "driver", ["ue", "driver"])
+    if "fault" in ue and driver != "reference":
+        raise error(f"fault: is a deliberate fault of the reference UE; driver {driver} has none",
+                    ue, "fault", ["ue", "fault"])
+    return UeProfile(driver=driver, options=plain(ue.get("options", {})), managed=plain(ue.get("managed", {})),
+                     timers=timers, instance=ue.get("instance"), fault=ue.get("fault"),
+                     start_timeout=float(ue.get("start_timeout", UeProfile.start_timeout)))
+
+
 def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
     def error(message: str, node: Any, key: Any, path: list) -> TargetError:
         line = line_of(node, key, default=0) or line_of(node, default=doc_line)
@@ -134,10 +173,13 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
                             "(give alt_host, the SUT's address in the other family, for dual-stack)",
                             addresses, i, ["ue_addresses", i])
 
+    ue_profile = _ue_block(data, error)
+    known = KNOWN_UE_CAPABILITIES if ue_profile is not None else KNOWN_CAPABILITIES
     for i, cap in enumerate(data.get("capabilities", [])):
-        if cap not in KNOWN_CAPABILITIES:
-            raise error(f"unknown capability {show(cap)}{did_you_mean(cap, KNOWN_CAPABILITIES)}; "
-                        f"known: {', '.join(KNOWN_CAPABILITIES)}", data["capabilities"], i, ["capabilities", i])
+        if cap not in known:
+            raise error(f"unknown {'UE ' if ue_profile is not None else ''}capability {show(cap)}"
+                        f"{did_you_mean(cap, known)}; known: {', '.join(known)}", data["capabilities"], i,
+                        ["capabilities", i])
 
     if "max-flows" in data.get("capabilities", []) and "max_flows" not in data:
         raise error("capability max-flows needs max_flows: N, the operator's limit the SUT enforces "
@@ -166,7 +208,7 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
     if "embedded" in data and "managed" in data:
         raise error("embedded and managed exclude each other: the SUT is either run in-process "
                     "or started by a command", data, "managed", ["managed"])
-    if data.get("port") == 0 and "embedded" not in data:
+    if data.get("port") == 0 and "embedded" not in data and ue_profile is None:
         raise error("port 0 (pick a free port) works only with an embedded SUT; give the SUT's port",
                     data, "port", ["port"])
 
@@ -284,5 +326,6 @@ def _build(data: Any, file: str, source: str | None, doc_line: int) -> Target:
         managed=managed,
         topology=topology,
         path=file if source is not None else "",
+        ue=ue_profile,
         **kwargs,
     )

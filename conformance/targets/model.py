@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..uecert.model import UeProfile
+
 
 @dataclass
 class Identities:
@@ -136,7 +138,7 @@ class WsProfile:
 class Target:
     name: str
     description: str = ""
-    role: str = "registrar"  # registrar | edge | core
+    role: str = "registrar"  # registrar | edge | core | ue (the suite plays the network)
     host: str = "127.0.0.1"
     port: int = 5060  # 0 with an embedded SUT: pick a free port
     transports: list[str] = field(default_factory=lambda: ["udp", "tcp"])
@@ -176,6 +178,8 @@ class Target:
     # the SUT's address in the other family for dual-stack flows.
     topology: object | None = None
     alt_host: str | None = None
+    # Role ue: the UE under test (how it is driven, its timers); host is the network side's address
+    ue: UeProfile | None = None
 
     def port_of(self, transport: str) -> int:
         """The SUT's port for a transport: ``port`` for udp/tcp, ``ports[transport]`` else (the

@@ -15,6 +15,7 @@ passes (``TargetError`` for target profiles).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -443,3 +444,14 @@ def validate(data: Any, validator, *, file: str, source: str | None, doc_line: i
         return
     line, _, parts, message = min(found)
     raise error_class(message, file=file, line=line, key=format_path((prefix or []) + parts), source=source)
+
+
+@functools.lru_cache(maxsize=8)
+def schema_validator(path: Path, error_class: type[CaseError] = CaseError):
+    """The checked JSON Schema (draft 2020-12) validator of a schema file written in YAML."""
+    from jsonschema import Draft202012Validator
+
+    _, docs = load_documents(path, error_class=error_class)
+    schema = plain(docs[0][1])
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)

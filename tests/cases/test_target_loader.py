@@ -116,7 +116,7 @@ def test_target_error_is_a_case_error():
     ("port: 5070", "port: 70000", 5, "port", "must be at most 65535, got 70000"),
     ("strict: true", "strict: sometimes", 15, "strict", "expected true or false, got 'sometimes'"),
     ("t1: 0.5", "t1: 0", 14, "timers.t1", "must be more than 0, got 0"),
-    ("role: registrar", "role: pcscf", 3, "role", "expected registrar, edge or core, got 'pcscf'"),
+    ("role: registrar", "role: pcscf", 3, "role", "expected registrar, edge, core or ue, got 'pcscf'"),
     ("transports: [udp, tcp]", "transports: [udp, sctp]", 6, "transports[1]",
      "expected udp, tcp, tls, ws or wss, got 'sctp'"),
     ("  start: [./kamailio.sh, start]", "  start: ./kamailio.sh start", 17, "managed.start",

@@ -18,8 +18,9 @@ from suite_runner import ROOT, run_suite
 
 EXPECTED = sorted((ROOT / "expected").glob("*.yaml"))
 # test_kamailio.py runs the Kamailio tables, test_expected_fault_verdicts.py the deliberate faults
-# (a file of its own, so that pytest-xdist --dist loadfile runs it beside this one)
-PROFILES = [p for p in EXPECTED if not p.name.startswith(("kamailio", "fault-"))]
+# (a file of its own, so that pytest-xdist --dist loadfile runs it beside this one); the UE tables
+# (ue-*, role ue targets) run in test_ue_*.py
+PROFILES = [p for p in EXPECTED if not p.name.startswith(("kamailio", "fault-", "ue-"))]
 
 
 @pytest.mark.parametrize("expected_file", PROFILES, ids=[p.stem for p in PROFILES])
