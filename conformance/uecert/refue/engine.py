@@ -1,0 +1,429 @@
+"""What the reference UE does on each event: REGISTER, responses, keep-alives, recovery.
+
+Called only from the agent's loop thread (:mod:`.agent`); the clock is passed in, so apart from
+the flows' sockets this is plain state.  RFC 5626 §4 rules, each where it applies:
+
+- §4.1 one ``+sip.instance`` for all flows; §4.2.1 ``Supported: path, outbound``, a distinct
+  reg-id per flow, a unique Call-ID per flow's registration; §4.2.2 refreshes and removals
+  reuse instance, reg-id and Call-ID over the same flow; §4.2.3 ``Contact: *`` without either.
+- §4.2.1 / TS 24.229 5.1.1.2.1 (f): after a 2xx without ``Require: outbound`` no additional
+  flow; on 439 one re-attempt without the outbound mechanism (no reg-id), as the text allows.
+- §4.4: keep-alives only after a 2xx with ``Require: outbound``: CRLF ping on TCP (no pong in
+  ``pong_timeout``: failed), STUN Binding on UDP (error, no answer in 16 RTO or a changed
+  XOR-MAPPED-ADDRESS: failed); intervals from :func:`.timing.keepalive_interval`.
+- §4.5: a failed flow is replaced by a new one with the same reg-id; a failed attempt waits
+  :func:`.timing.retry_delay` (consecutive failures counted per flow, reset once a flow is
+  successful: registered and, with keep-alives, one keep-alive answered).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+
+from ...cases.model import FlowSpec
+from ...sip.errors import ParseError
+from ...sip.message import Request, Response, parse_message
+from ...sip.stun import ATTR_XOR_MAPPED_ADDRESS, CLASS_SUCCESS, binding_request, decode_xor_address, parse
+from ...ue.model import UE, FlowState, RegDialog, RegisterOptions, build_register, new_branch, new_tag
+from ...ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
+from ...ue.uas import build_response, uas_status
+from .answers import on_register_response
+from .flow import REGISTERED, REGISTERING, REMOVED, REMOVING, WAITING, Pending, StunCheck, UeFlow
+from .outgoing import build_message
+from .timing import keepalive_interval, retry_delay, upper_bound_wait
+
+STUN_RETRANSMISSIONS = 7  # RFC 5626 §4.4.2 / RFC 5389 §7.2.1
+
+
+class Engine:
+    def __init__(self, config, *, clock, rng, record, before_close=lambda sock: None):
+        from .agent import Trace  # the record type (agent imports this module)
+
+        self.cfg = config
+        self.clock = clock
+        self.rng = rng
+        self._record = record
+        self._trace = Trace
+        self.before_close = before_close
+        self.fault = config.fault
+        user = config.aor.split(":", 1)[-1].split("@", 1)[0]
+        self.ue = UE(name="reference", user=user, impu=config.aor, impi=config.impi, domain=config.domain,
+                     instance=config.instance)
+        self.flows: dict[int, UeFlow] = {}
+        self.no_outbound = False  # a 2xx without Require: outbound was seen (TS 24.229 5.1.1.2.1 f)
+        self.others: dict[str, tuple[UeFlow, Pending]] = {}  # top branch -> a MESSAGE in flight
+
+    # -- recording ------------------------------------------------------------------------------
+    def rec(self, flow: UeFlow | None, direction: str, kind: str, text: str = "", msg=None) -> None:
+        self._record(self._trace(self.clock(), flow.number if flow else 0, flow.reg_id if flow else None,
+                                 flow.transport if flow else self.cfg.transport,
+                                 flow.local if flow else None, direction, kind, text, msg))
+
+    # -- commands -------------------------------------------------------------------------------
+    def boot(self) -> None:
+        """As booted: flow 1 from the first address, reg-id 1 (§4.5: 'immediately tries')."""
+        self.attempt(self.new_flow(self.cfg.addresses[0], 1))
+
+    def register(self, number: int = 1, address: str | None = None) -> None:
+        flow = self.flows.get(number)
+        if flow is None:
+            self.attempt(self.new_flow(address or self.cfg.addresses[0], self.next_reg_id()))
+        elif address and address != flow.address:
+            self.move(number, address)
+        elif flow.status == REGISTERED and flow.pending is None:
+            self.send_register(flow, "refresh")
+        elif flow.status != REGISTERING:
+            flow.outbound_mode = True
+            self.attempt(flow)
+
+    def add_flow(self, address: str) -> int | None:
+        if self.no_outbound:
+            self.rec(None, "-", "note", "add_flow refused: the registration's 2xx had no Require: outbound "
+                     "(TS 24.229 5.1.1.2.1 (f): refrain from registering additional flows)")
+            return None
+        reg_id = 1 if self.fault == "reg-id-reused" else self.next_reg_id()  # FAULT: reg-id-reused
+        flow = self.new_flow(address, reg_id)
+        self.attempt(flow)
+        return flow.number
+
+    def move(self, number: int, address: str) -> None:
+        """Lost coverage (Reg1b): the flow's address changed; a new flow, same reg-id."""
+        flow = self._flow(number)
+        self.rec(flow, "-", "note", f"moved from {flow.address} to {address}")
+        self.close(flow)
+        flow.address = address
+        flow.failures = 0
+        self.attempt(flow)
+
+    def deregister(self, number: int | None, everything: bool) -> None:
+        if everything:
+            live = [f for f in self.flows.values() if f.sock is not None and f.state is not None]
+            if not live:
+                raise RuntimeError("no flow to send the removal of all bindings over")
+            for f in self.flows.values():
+                self._stop_timers(f)
+                f.status = REMOVING
+            self.send_register(live[0], "removal-all")
+            return
+        flow = self._flow(number or 1)
+        if flow.sock is None or flow.state is None:
+            raise RuntimeError(f"flow {flow.number} has no connection to send its removal over")
+        self._stop_timers(flow)
+        flow.status = REMOVING
+        self.send_register(flow, "removal")
+
+    def call(self, to: str) -> None:
+        flows = [f for f in self.flows.values() if f.status == REGISTERED and f.sock is not None]
+        if not flows:
+            raise RuntimeError("no registered flow to send the MESSAGE over")
+        flow = flows[0]
+        req = build_message(self._ue_for(flow), flow.state, to)
+        pending = self._transmit(flow, req, "message")
+        if pending is not None:
+            self.others[req.top_branch] = (flow, pending)
+
+    def close_all(self) -> None:
+        for flow in self.flows.values():
+            self.close(flow)
+
+    # -- flows ----------------------------------------------------------------------------------
+    def _flow(self, number: int) -> UeFlow:
+        try:
+            return self.flows[int(number)]
+        except (KeyError, ValueError, TypeError):
+            raise ValueError(f"no flow {number!r} (flows: {sorted(self.flows)})") from None
+
+    def next_reg_id(self) -> int:
+        return max((f.reg_id or 0 for f in self.flows.values()), default=0) + 1
+
+    def new_flow(self, address: str, reg_id: int) -> UeFlow:
+        number = max(self.flows, default=0) + 1
+        instance = self.cfg.instance
+        if self.fault == "instance-changes" and number > 1:  # FAULT: instance-changes
+            instance = UE.new_instance()
+        flow = UeFlow(number=number, reg_id=reg_id, address=address, transport=self.cfg.transport,
+                      edge=tuple(self.cfg.edge[self.cfg.transport]), instance=instance)
+        self.flows[number] = flow
+        return flow
+
+    def _ue_for(self, flow: UeFlow) -> UE:
+        return self.ue if flow.instance == self.ue.instance else dataclasses.replace(self.ue, instance=flow.instance)
+
+    def close(self, flow: UeFlow) -> None:
+        if flow.sock is not None:
+            self.rec(flow, "-", "close")
+            self.before_close(flow.sock)
+        flow.close()
+
+    @staticmethod
+    def _stop_timers(flow: UeFlow) -> None:
+        flow.refresh_at = flow.keepalive_at = flow.retry_at = flow.pong_deadline = None
+        flow.stun = None
+        flow.pending = None
+
+    def attempt(self, flow: UeFlow) -> None:
+        """Form the flow (a new socket) and send its initial REGISTER with a new Call-ID."""
+        self.close(flow)
+        flow.status, flow.retry_at, flow.successful = REGISTERING, None, False
+        flow.outbound = False
+        flow.flow_timer = None
+        try:
+            flow.open()
+        except OSError as exc:
+            self.rec(flow, "-", "failed", f"cannot form the flow to {flow.edge[0]}:{flow.edge[1]}: {exc}")
+            self.attempt_failed(flow, "connection failed")
+            return
+        port = flow.local[1]
+        call_id = secrets.token_hex(12)
+        flow.history.append(call_id)
+        spec = FlowSpec(name=f"flow{flow.number}", address=flow.number, reg_id=flow.reg_id, transport=flow.transport)
+        flow.state = FlowState(spec=spec, local_ip=flow.address, transport=flow.transport, local_port=port,
+                               dialog=RegDialog(call_id=call_id))
+        self.rec(flow, "-", "open", f"to {flow.edge[0]}:{flow.edge[1]}")
+        self.send_register(flow, "initial")
+
+    def attempt_failed(self, flow: UeFlow, why: str, after: float | None = None) -> None:
+        """§4.5: wait the retry delay before the next attempt to form this flow."""
+        self.close(flow)
+        flow.failures += 1
+        all_failed = not any(f.status == REGISTERED for f in self.flows.values() if f is not flow)
+        delay = retry_delay(flow.failures, all_failed, self.cfg.timers, self.rng, retry_after=after,
+                            no_backoff=self.fault == "no-backoff")  # FAULT: no-backoff
+        w = upper_bound_wait(flow.failures, all_failed, self.cfg.timers)
+        flow.status, flow.retry_at = WAITING, self.clock() + delay
+        self.rec(flow, "-", "note", f"attempt failed ({why}); consecutive failures {flow.failures}, "
+                 f"{'all' if all_failed else 'not all'} flows failed, W={w:g} s: retry in {delay:.3f} s")
+
+    def flow_failed(self, flow: UeFlow | int, why: str) -> None:
+        """The flow failed (§4.4): replace it (§4.5, same reg-id)."""
+        if not isinstance(flow, UeFlow):
+            flow = self._flow(flow)
+        if flow.status in (REMOVED, WAITING):
+            return
+        if flow.status == REMOVING:
+            self.close(flow)
+            flow.status = REMOVED
+            return
+        self.rec(flow, "-", "failed", why)
+        if self.fault == "new-reg-id-after-failure":  # FAULT: new-reg-id-after-failure
+            flow.reg_id = self.next_reg_id()
+        if flow.status == REGISTERED and flow.successful:
+            flow.failures = 0
+            self.close(flow)
+            self.attempt(flow)
+        else:
+            self.attempt_failed(flow, why)
+
+    # -- sending --------------------------------------------------------------------------------
+    def _options(self, flow: UeFlow, kind: str) -> RegisterOptions:
+        supported = ["path"] if self.fault == "no-supported-outbound" else ["path", "outbound"]  # FAULT
+        reg_id = "flow" if flow.outbound_mode else None
+        if kind == "removal-all":
+            return RegisterOptions(kind="deregister_all", expires=None, supported=supported, authorization=False)
+        if kind == "removal":
+            return RegisterOptions(kind="deregister", expires=0, supported=supported, reg_id=reg_id,
+                                   authorization=False)
+        return RegisterOptions(kind="register" if kind == "initial" else "refresh", expires=self.cfg.expires,
+                               supported=supported, reg_id=reg_id, authorization=False)
+
+    def send_register(self, flow: UeFlow, kind: str) -> None:
+        flow.state.spec.reg_id = flow.reg_id
+        flow.state.dialog.next_cseq()
+        req = build_register(self._ue_for(flow), flow.state, self._options(flow, kind), branch=new_branch())
+        flow.pending = self._transmit(flow, req, kind)
+
+    def _transmit(self, flow: UeFlow, req: Request, kind: str, challenges: int = 0) -> Pending | None:
+        try:
+            flow.send(req.to_bytes())
+        except OSError as exc:
+            self.rec(flow, "-", "failed", f"cannot send {req.method}: {exc}")
+            if kind != "message":
+                self.flow_failed(flow, f"send failed: {exc}")
+            return None
+        self.rec(flow, "out", "sip", f"{req.method} ({kind})", req)
+        now = self.clock()
+        txn = ClientTransaction(reliable=flow.transport != "udp", t1=self.cfg.t1, t2=self.cfg.t2,
+                                timeout=self.cfg.transaction_timeout, started=now)
+        return Pending(kind, req, txn, challenges)
+
+    def send_keepalive(self, flow: UeFlow) -> None:
+        now = self.clock()
+        flow.keepalive_at = now + keepalive_interval(flow.transport, flow.flow_timer, self.rng,
+                                                     too_slow=self.fault == "keepalive-too-slow")  # FAULT
+        try:
+            if flow.transport == "udp":
+                tid = os.urandom(12)
+                data = binding_request(tid)
+                flow.send(data)
+                if flow.stun is None:
+                    rto = self.cfg.stun_rto
+                    flow.stun = StunCheck(tid, data, now, rto, now + rto, now + 16 * rto)
+                self.rec(flow, "out", "stun", "Binding request")
+            else:
+                flow.send(b"\r\n\r\n")
+                if flow.pong_deadline is None:
+                    flow.pong_deadline = now + self.cfg.pong_timeout
+                self.rec(flow, "out", "ping", "CRLF ping")
+        except OSError as exc:
+            self.flow_failed(flow, f"keep-alive not sent: {exc}")
+
+    # -- receiving ------------------------------------------------------------------------------
+    def on_readable(self, flow: UeFlow, sock) -> None:
+        if flow.sock is not sock:
+            return
+        for frame in flow.read():
+            kind = frame[0]
+            if kind == "sip":
+                try:
+                    msg = parse_message(frame[1])
+                except ParseError as exc:
+                    self.rec(flow, "in", "note", f"unparseable SIP: {exc}")
+                    continue
+                self.rec(flow, "in", "sip", msg.summary(), msg)
+                if isinstance(msg, Response):
+                    self.on_response(flow, msg)
+                else:
+                    self.on_request(flow, msg)
+            elif kind == "pong":
+                self.rec(flow, "in", "pong", "CRLF pong")
+                if flow.pong_deadline is not None:
+                    flow.pong_deadline = None
+                    self._kept_alive(flow)
+            elif kind == "stun":
+                self.on_stun(flow, frame[1])
+            elif kind == "closed":
+                self.flow_failed(flow, frame[1])
+            if flow.sock is not sock:
+                return
+
+    def _kept_alive(self, flow: UeFlow) -> None:
+        flow.successful = True
+        flow.failures = 0
+
+    def on_stun(self, flow: UeFlow, data: bytes) -> None:
+        parsed = parse(data)
+        if not parsed or flow.stun is None or parsed[2] != flow.stun.tid:
+            self.rec(flow, "in", "stun-response", "not an answer to the Binding request in flight")
+            return
+        _, cls, tid, attrs = parsed
+        flow.stun = None
+        xma = [v for t, v, _ in attrs if t == ATTR_XOR_MAPPED_ADDRESS]
+        if cls != CLASS_SUCCESS or not xma:
+            self.rec(flow, "in", "stun-response", f"class {cls}")
+            self.flow_failed(flow, "STUN Binding error response (RFC 5626 §4.4.2)")
+            return
+        try:
+            mapped = decode_xor_address(xma[0], tid)
+        except ValueError as exc:
+            self.flow_failed(flow, f"malformed XOR-MAPPED-ADDRESS: {exc}")
+            return
+        self.rec(flow, "in", "stun-response", f"XOR-MAPPED-ADDRESS {mapped[0]}:{mapped[1]}")
+        if flow.mapped is not None and mapped != flow.mapped:
+            self.flow_failed(flow, f"XOR-MAPPED-ADDRESS changed from {flow.mapped[0]}:{flow.mapped[1]} "
+                             f"to {mapped[0]}:{mapped[1]} (RFC 5626 §4.4.2)")
+            return
+        flow.mapped = mapped
+        self._kept_alive(flow)
+
+    def on_request(self, flow: UeFlow, req: Request) -> None:
+        status, reason = uas_status(req)
+        resp = build_response(req, status, reason, to_tag=new_tag())
+        try:
+            flow.send(resp.to_bytes())
+        except OSError as exc:
+            self.flow_failed(flow, f"cannot answer {req.method}: {exc}")
+            return
+        self.rec(flow, "out", "sip", resp.summary(), resp)
+
+    def on_response(self, flow: UeFlow, resp: Response) -> None:
+        branch = resp.top_branch
+        if branch in self.others:
+            _, pending = self.others[branch]
+            if pending.txn.on_response(resp.status):
+                del self.others[branch]
+            return
+        pending = flow.pending
+        if pending is None or pending.request.top_branch != branch:
+            return
+        if not pending.txn.on_response(resp.status):
+            return
+        flow.pending = None
+        on_register_response(self, flow, pending, resp)
+
+    # -- timers ---------------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        times = []
+        for f in self.flows.values():
+            if f.pending is not None:
+                times.append(f.pending.txn.next_deadline())
+            if f.stun is not None:
+                times.append(min(f.stun.next_at, f.stun.give_up_at))
+            times += [f.retry_at, f.refresh_at, f.keepalive_at, f.pong_deadline]
+        times += [p.txn.next_deadline() for _, p in self.others.values()]
+        times = [t for t in times if t is not None]
+        return min(times) if times else None
+
+    def on_timer(self, now: float) -> None:
+        for flow in list(self.flows.values()):
+            self._flow_timers(flow, now)
+        for branch, (flow, pending) in list(self.others.items()):
+            event = pending.txn.on_timer(now)
+            if event == RETRANSMIT and flow.sock is not None:
+                self._resend(flow, pending.request)
+            elif event == TIMEOUT or pending.txn.next_deadline() is None:
+                self.others.pop(branch, None)
+
+    def _resend(self, flow: UeFlow, req: Request) -> None:
+        try:
+            flow.send(req.to_bytes())
+            self.rec(flow, "out", "sip", f"{req.method} (retransmission)", req)
+        except OSError:
+            pass
+
+    def _flow_timers(self, flow: UeFlow, now: float) -> None:
+        if flow.pending is not None:
+            event = flow.pending.txn.on_timer(now)
+            if event == RETRANSMIT:
+                self._resend(flow, flow.pending.request)
+            elif event == TIMEOUT:
+                kind, flow.pending = flow.pending.kind, None
+                why = f"no final response to the {kind} REGISTER"
+                if kind == "initial":
+                    self.attempt_failed(flow, why)
+                else:
+                    self.flow_failed(flow, why)
+                return
+        if flow.status == WAITING and flow.retry_at is not None and now >= flow.retry_at:
+            self.attempt(flow)
+            return
+        if flow.status != REGISTERED:
+            return
+        if flow.refresh_at is not None and now >= flow.refresh_at and flow.pending is None:
+            flow.refresh_at = None
+            self.send_register(flow, "refresh")
+        if flow.pong_deadline is not None and now >= flow.pong_deadline:
+            self.flow_failed(flow, f"no CRLF pong within {self.cfg.pong_timeout:g} s (RFC 5626 §4.4.1)")
+            return
+        stun = flow.stun
+        if stun is not None:
+            if now >= stun.give_up_at:
+                self.flow_failed(flow, "no STUN Binding response after 7 retransmissions (RFC 5626 §4.4.2)")
+                return
+            if now >= stun.next_at and stun.retransmissions < STUN_RETRANSMISSIONS:
+                stun.retransmissions += 1
+                stun.rto *= 2
+                stun.next_at = (now + stun.rto if stun.retransmissions < STUN_RETRANSMISSIONS
+                                else stun.give_up_at)
+                try:
+                    flow.send(stun.data)
+                    self.rec(flow, "out", "stun", "Binding request (retransmission)")
+                except OSError as exc:
+                    self.flow_failed(flow, f"STUN not sent: {exc}")
+                    return
+        if flow.keepalive_at is not None and now >= flow.keepalive_at:
+            self.send_keepalive(flow)
+
+
+__all__ = ["Engine"]
