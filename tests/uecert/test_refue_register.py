@@ -1,0 +1,108 @@
+"""The reference UE against the embedded reference (core topology: edge + S-CSCF) on loopback:
+registration, refresh, keep-alives at the Flow-Timer fraction, the multi-flow actions, a MESSAGE
+with ;ob, digest, 439 and a registrar without outbound."""
+
+from __future__ import annotations
+
+import pytest
+
+from refue_helpers import (ADDRESSES, AOR, INSTANCE, contact, edge_of, gaps, of_kind, ok_registrations,
+                           reference_core, reference_ue, registers, sent, supported, wait_count)
+
+TRANSPORTS = ["udp", "tcp"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_registers_with_outbound_and_refreshes_over_the_same_flow(transport):
+    with reference_core() as core, reference_ue(edge_of(core), transport, expires=1) as ue:
+        assert wait_count(ue, lambda: registers(ue, "refresh"), 2, 4.0), ue.logs()
+        initial, *refreshes = registers(ue)
+        c = contact(initial)
+        assert c.reg_id == "1" and c.instance == INSTANCE and c.expires == 1
+        assert {"path", "outbound"} <= set(supported(initial))
+        assert c.uri.host == ADDRESSES[0] and initial.local[0] == ADDRESSES[0]
+        for r in refreshes:                                  # RFC 5626 §4.2.2
+            assert r.msg.call_id == initial.msg.call_id and r.local == initial.local
+            assert contact(r).reg_id == "1" and contact(r).instance == INSTANCE
+        cseqs = [r.msg.cseq[0] for r in registers(ue)]
+        assert cseqs == sorted(set(cseqs))
+        bindings = core.lookup(AOR)
+        assert [b.reg_id for b in bindings] == [1]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_keepalives_at_80_to_100_percent_of_flow_timer(transport):
+    kind, answer = ("stun", "stun-response") if transport == "udp" else ("ping", "pong")
+    with reference_core(flow_timer=1) as core, reference_ue(edge_of(core), transport) as ue:
+        assert wait_count(ue, lambda: of_kind(ue, kind), 3, 4.0), ue.logs()
+        pings = of_kind(ue, kind)
+        registered = next(t for t in ue.trace if t.kind == "note" and t.text.startswith("registered"))
+        assert "Flow-Timer 1" in registered.text and pings[0].time > registered.time
+        intervals = gaps([registered.time] + [p.time for p in pings])
+        assert all(0.8 - 0.02 <= g <= 1.0 + 0.1 for g in intervals), intervals
+        assert len(of_kind(ue, answer)) >= 2
+        assert not of_kind(ue, "failed")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_add_flow_move_deregister_one_and_all(transport):
+    with reference_core() as core, reference_ue(edge_of(core), transport) as ue:
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 1, 3.0), ue.logs()
+        assert ue.add_flow(ADDRESSES[1]) == 2
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 2, 3.0), ue.logs()
+        first, second = registers(ue, "initial")
+        assert contact(second).reg_id == "2" and contact(second).instance == INSTANCE
+        assert second.msg.call_id != first.msg.call_id and second.local[0] == ADDRESSES[1]
+        assert sorted(b.reg_id for b in core.lookup(AOR)) == [1, 2]
+
+        ue.move(1, ADDRESSES[2])                             # lost coverage: same reg-id, new flow
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 3, 3.0), ue.logs()
+        moved = registers(ue, "initial")[-1]
+        assert contact(moved).reg_id == "1" and moved.local[0] == ADDRESSES[2]
+        assert moved.msg.call_id not in (first.msg.call_id, second.msg.call_id)
+        assert sorted((b.reg_id, b.contact.uri.host) for b in core.lookup(AOR)) == [
+            (1, ADDRESSES[2]), (2, ADDRESSES[1])]
+
+        ue.deregister(2)                                     # Expires 0 on its Contact, over its flow
+        assert ue.wait_for(lambda tr: [b.reg_id for b in core.lookup(AOR)] == [1], 3.0), ue.logs()
+        removal = registers(ue, "removal")[-1]
+        assert contact(removal).reg_id == "2" and contact(removal).expires == 0
+        assert removal.local == second.local and removal.msg.call_id == second.msg.call_id
+
+        ue.deregister(all=True)                              # Contact: *, no instance / reg-id
+        assert ue.wait_for(lambda tr: not core.lookup(AOR), 3.0), ue.logs()
+        star = registers(ue, "removal-all")[-1]
+        assert star.msg.get("Contact").strip() == "*" and star.msg.get("Expires") == "0"
+        assert "reg-id" not in str(star.msg) and "+sip.instance" not in str(star.msg)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_call_sends_message_with_ob_over_the_flow_and_answers_requests(transport):
+    with reference_core() as core, reference_ue(edge_of(core), transport) as ue:
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 1, 3.0), ue.logs()
+        ue.call(AOR)                                         # to itself: it comes back over the flow
+        assert ue.wait_for(lambda tr: any(t.direction == "in" and t.kind == "sip" and t.msg.is_request
+                                          for t in tr), 3.0), ue.logs()
+        [message] = sent(ue, "MESSAGE")
+        c = contact(message)
+        assert c.uri.has_param("ob") and message.local == registers(ue)[0].local
+        assert ue.wait_for(lambda tr: any(t.direction == "out" and t.msg is not None and not t.msg.is_request
+                                          and t.msg.status == 200 for t in tr), 3.0)
+
+
+def test_digest_challenge_is_answered():
+    with reference_core(digest_auth={"alice@ims.test": "secret"}.get) as core, \
+            reference_ue(edge_of(core), "tcp") as ue:
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 1, 3.0), ue.logs()
+        first, second = registers(ue)[:2]
+        assert first.msg.get("Authorization") is None and "Digest" in second.msg.get("Authorization")
+        assert second.msg.call_id == first.msg.call_id and second.msg.cseq[0] == first.msg.cseq[0] + 1
+
+
+def test_without_require_outbound_one_flow_and_no_keepalives():
+    with reference_core(mode="rel7", flow_timer=1) as core, reference_ue(edge_of(core), "tcp") as ue:
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 1, 3.0), ue.logs()
+        assert ue.add_flow(ADDRESSES[1]) is None             # TS 24.229 5.1.1.2.1 (f)
+        assert ue.wait_for(lambda tr: False, 1.3) is False
+        assert len(registers(ue, "initial")) == 1 and not of_kind(ue, "ping")
+        assert any("add_flow refused" in t.text for t in ue.trace)
