@@ -110,6 +110,8 @@ class ReferenceUeDriver(UeDriver):
 
     # -- actions --------------------------------------------------------------------------------
     def _address(self, address) -> str | None:
+        if self.agent is None or not self.agent.running:
+            raise DriverError("reference UE: not running")
         if address is None:
             return None
         text = str(address).strip()
@@ -122,28 +124,28 @@ class ReferenceUeDriver(UeDriver):
             return pool[n - 1]
         return text
 
-    def _do(self, fn, *args, **kwargs):
+    def _do(self, action: str, *args, **kwargs):
         if self.agent is None or not self.agent.running:
             raise DriverError("reference UE: not running")
         try:
-            return fn(*args, **kwargs)
+            return getattr(self.agent, action)(*args, **kwargs)
         except (RuntimeError, ValueError, TimeoutError) as exc:
             raise DriverError(f"reference UE: {exc}") from exc
 
     def register(self, flow: int = 1, address: str | None = None) -> None:
-        self._do(self.agent.register, int(flow), self._address(address))
+        self._do("register", int(flow), self._address(address))
 
     def add_flow(self, address: str) -> None:
-        self._do(self.agent.add_flow, self._address(address))
+        self._do("add_flow", self._address(address))
 
     def move(self, flow: int, address: str) -> None:
-        self._do(self.agent.move, int(flow), self._address(address))
+        self._do("move", int(flow), self._address(address))
 
     def deregister(self, flow: int | None = None, *, all: bool = False) -> None:  # noqa: A002
-        self._do(self.agent.deregister, None if flow is None else int(flow), all=all)
+        self._do("deregister", None if flow is None else int(flow), all=all)
 
     def call(self, to: str) -> None:
-        self._do(self.agent.call, to)
+        self._do("call", to)
 
 
 __all__ = ["ReferenceUeDriver", "normalise_instance"]
