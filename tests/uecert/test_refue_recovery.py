@@ -13,7 +13,7 @@ from conformance.sip.stun import stun_response
 from conformance.uecert.refue.agent import RefUeConfig, Trace
 from conformance.uecert.refue.engine import Engine
 from conformance.uecert.refue.flow import WAITING
-from refue_helpers import (ADDRESSES, AOR, FAST, INSTANCE, close_from_network, contact, edge_of, gaps, of_kind,
+from refue_helpers import (ADDRESSES, AOR, FAST, INSTANCE, close_from_network, contact, edge_of, of_kind,
                            ok_registrations, reference_core, reference_ue, registers, wait_count)
 
 

@@ -18,65 +18,13 @@ import selectors
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
-from ..model import UeTimers
-from . import check_fault
+from .config import RefUeConfig, Trace
 from .engine import Engine
 
 COMMAND_TIMEOUT = 5.0
 #: The loop wakes at least this often (timers are checked on every wake).
 MAX_SLEEP = 0.2
-
-
-@dataclass
-class RefUeConfig:
-    """Everything the reference UE is configured with (the driver fills it from the profile and
-    the network's NetworkInfo)."""
-
-    aor: str  # sip:user@domain
-    impi: str
-    password: str
-    domain: str
-    edge: dict[str, tuple[str, int]]  # transport -> the edge's (host, port)
-    transport: str  # udp | tcp
-    addresses: list[str]  # the UE's loopback addresses (flow 1 uses the first)
-    instance: str  # "<urn:uuid:...>"
-    timers: UeTimers = field(default_factory=UeTimers)
-    fault: str | None = None
-    expires: int = 3600  # asked for in each REGISTER
-    pong_timeout: float = 10.0  # RFC 5626 §4.4.1
-    stun_rto: float = 0.5  # RFC 5389 §7.2.1 RTO; no answer after 16 RTO: flow failed (§4.4.2)
-    t1: float = 0.5  # RFC 3261 §17.1.1.1
-    t2: float = 4.0
-    transaction_timeout: float = 8.0  # bound on Timer F (a silent network costs this, not 32 s)
-
-    def __post_init__(self) -> None:
-        check_fault(self.fault)
-        if self.transport not in ("udp", "tcp"):
-            raise ValueError(f"the reference UE speaks udp and tcp, not {self.transport!r}")
-        if not self.addresses:
-            raise ValueError("the reference UE needs at least one local address")
-
-
-@dataclass
-class Trace:
-    """One thing that crossed the UE's sockets (or a decision the UE took)."""
-
-    time: float  # clock seconds
-    flow: int  # the flow number (0: not a flow's)
-    reg_id: int | None
-    transport: str
-    local: tuple[str, int] | None
-    direction: str  # "out" (sent by the UE), "in" (received) or "-" (a note)
-    kind: str  # sip | ping | pong | stun | stun-response | open | close | failed | note
-    text: str = ""
-    msg: object = None  # the parsed SIP message for kind "sip"
-
-    def __str__(self) -> str:
-        local = f"{self.local[0]}:{self.local[1]}" if self.local else "-"
-        return (f"{self.time:10.3f} flow {self.flow} reg-id {self.reg_id} {self.transport} {local} "
-                f"{self.direction} {self.kind} {self.text}")
 
 
 class RefUe:

@@ -30,6 +30,7 @@ from ...ue.model import UE, FlowState, RegDialog, RegisterOptions, build_registe
 from ...ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from ...ue.uas import build_response, uas_status
 from .answers import on_register_response
+from .config import Trace
 from .flow import REGISTERED, REGISTERING, REMOVED, REMOVING, WAITING, Pending, StunCheck, UeFlow
 from .outgoing import build_message
 from .timing import keepalive_interval, retry_delay, upper_bound_wait
@@ -39,15 +40,8 @@ STUN_RETRANSMISSIONS = 7  # RFC 5626 §4.4.2 / RFC 5389 §7.2.1
 
 class Engine:
     def __init__(self, config, *, clock, rng, record, before_close=lambda sock: None):
-        from .agent import Trace  # the record type (agent imports this module)
-
-        self.cfg = config
-        self.clock = clock
-        self.rng = rng
-        self._record = record
-        self._trace = Trace
-        self.before_close = before_close
-        self.fault = config.fault
+        self.cfg, self.clock, self.rng, self.fault = config, clock, rng, config.fault
+        self._record, self.before_close = record, before_close
         user = config.aor.split(":", 1)[-1].split("@", 1)[0]
         self.ue = UE(name="reference", user=user, impu=config.aor, impi=config.impi, domain=config.domain,
                      instance=config.instance)
@@ -57,7 +51,7 @@ class Engine:
 
     # -- recording ------------------------------------------------------------------------------
     def rec(self, flow: UeFlow | None, direction: str, kind: str, text: str = "", msg=None) -> None:
-        self._record(self._trace(self.clock(), flow.number if flow else 0, flow.reg_id if flow else None,
+        self._record(Trace(self.clock(), flow.number if flow else 0, flow.reg_id if flow else None,
                                  flow.transport if flow else self.cfg.transport,
                                  flow.local if flow else None, direction, kind, text, msg))
 
@@ -103,14 +97,14 @@ class Engine:
             if not live:
                 raise RuntimeError("no flow to send the removal of all bindings over")
             for f in self.flows.values():
-                self._stop_timers(f)
+                f.stop_timers()
                 f.status = REMOVING
             self.send_register(live[0], "removal-all")
             return
         flow = self._flow(number or 1)
         if flow.sock is None or flow.state is None:
             raise RuntimeError(f"flow {flow.number} has no connection to send its removal over")
-        self._stop_timers(flow)
+        flow.stop_timers()
         flow.status = REMOVING
         self.send_register(flow, "removal")
 
@@ -156,12 +150,6 @@ class Engine:
             self.rec(flow, "-", "close")
             self.before_close(flow.sock)
         flow.close()
-
-    @staticmethod
-    def _stop_timers(flow: UeFlow) -> None:
-        flow.refresh_at = flow.keepalive_at = flow.retry_at = flow.pong_deadline = None
-        flow.stun = None
-        flow.pending = None
 
     def attempt(self, flow: UeFlow) -> None:
         """Form the flow (a new socket) and send its initial REGISTER with a new Call-ID."""

@@ -128,11 +128,12 @@ class UeFlow:
                 pass
         self.sock = None
         self.framer = None
-        self.pending = None
-        self.stun = None
-        self.pong_deadline = None
-        self.keepalive_at = None
-        self.refresh_at = None
+        self.stop_timers()
+
+    def stop_timers(self) -> None:
+        """Nothing more is due on this flow (no transaction, keep-alive, refresh or retry)."""
+        self.pending = self.stun = None
+        self.refresh_at = self.keepalive_at = self.retry_at = self.pong_deadline = None
 
     def read(self) -> list[tuple]:
         """Frames from the socket (it is readable)."""
