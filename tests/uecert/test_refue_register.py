@@ -106,3 +106,11 @@ def test_without_require_outbound_one_flow_and_no_keepalives():
         assert ue.wait_for(lambda tr: False, 1.3) is False
         assert len(registers(ue, "initial")) == 1 and not of_kind(ue, "ping")
         assert any("add_flow refused" in t.text for t in ue.trace)
+
+
+def test_423_is_answered_with_min_expires():
+    with reference_core(min_expires=120) as core, reference_ue(edge_of(core), "udp", expires=30) as ue:
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 1, 3.0), ue.logs()
+        first, second = registers(ue)[:2]
+        assert contact(first).expires == 30 and contact(second).expires == 120
+        assert second.msg.call_id == first.msg.call_id and core.lookup(AOR)

@@ -42,6 +42,13 @@ def on_register_response(engine, flow, pending, resp) -> None:
                    "(no reg-id), RFC 5626 §4.2.1")
         engine.send_register(flow, "initial")
         return
+    min_expires = (resp.get("Min-Expires") or "").strip()
+    if status == 423 and min_expires.isdigit() and int(min_expires) > engine.expires and kind != "message":
+        # RFC 3261 §10.2.8: the request again with an expiration interval of at least Min-Expires.
+        engine.expires = int(min_expires)
+        engine.rec(flow, "-", "note", f"423: asking for {engine.expires} s")
+        engine.send_register(flow, kind)
+        return
     after = retry_after(resp) if status == 503 else None
     if kind == "initial":
         engine.attempt_failed(flow, f"{status} {resp.reason}", after)
@@ -70,8 +77,8 @@ def _answer_challenge(engine, flow, pending, resp) -> bool:
 def _registered(engine, flow, kind: str, resp) -> None:
     now = engine.clock()
     granted = read_2xx(resp, instance=flow.instance, reg_id=flow.reg_id if flow.outbound_mode else None,
-                       contact_host_port=flow.state.host_port(), requested=engine.cfg.expires)
-    expires = granted.expires if granted.expires else engine.cfg.expires
+                       contact_host_port=flow.state.host_port(), requested=engine.expires)
+    expires = granted.expires if granted.expires else engine.expires
     first = flow.status != REGISTERED
     flow.status = REGISTERED
     flow.outbound = granted.outbound and flow.outbound_mode

@@ -42,6 +42,7 @@ class Engine:
     def __init__(self, config, *, clock, rng, record, before_close=lambda sock: None):
         self.cfg, self.clock, self.rng, self.fault = config, clock, rng, config.fault
         self._record, self.before_close = record, before_close
+        self.expires = config.expires  # asked for; raised by a 423's Min-Expires (RFC 3261 §10.2.8)
         user = config.aor.split(":", 1)[-1].split("@", 1)[0]
         self.ue = UE(name="reference", user=user, impu=config.aor, impi=config.impi, domain=config.domain,
                      instance=config.instance)
@@ -213,7 +214,7 @@ class Engine:
         if kind == "removal":
             return RegisterOptions(kind="deregister", expires=0, supported=supported, reg_id=reg_id,
                                    authorization=False)
-        return RegisterOptions(kind="register" if kind == "initial" else "refresh", expires=self.cfg.expires,
+        return RegisterOptions(kind="register" if kind == "initial" else "refresh", expires=self.expires,
                                supported=supported, reg_id=reg_id, authorization=False)
 
     def send_register(self, flow: UeFlow, kind: str) -> None:
