@@ -4,6 +4,7 @@ driver (instance persistence across restarts, addresses, refusals) against the e
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,36 @@ def test_driver_actions_resolve_addresses_and_refuse_what_it_cannot_do(tmp_path)
         bad = driver_for(UeProfile(driver="reference", options={"bogus": 1}), target=None)
         with pytest.raises(DriverError, match="bogus"):
             bad.start(net_for(core), workdir=tmp_path)
+
+
+def test_the_agent_runs_as_a_process_driven_over_stdin():
+    import subprocess
+    import sys
+
+    with reference_core() as core:
+        edge = edge_of(core)["tcp"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conformance.uecert.refue", "--aor", AOR, "--transport", "tcp",
+             "--edge", f"tcp={edge[0]}:{edge[1]}", "--address", ADDRESSES[0], "--address", ADDRESSES[1],
+             "--timers", "0.2,0.6,2", "--duration", "20"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+        try:
+            proc.stdin.write("add_flow 127.0.0.22\n")
+            proc.stdin.flush()
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if sum("registered for" in x for x in lines) >= 2:
+                    break
+            assert sorted(b.reg_id for b in core.lookup(AOR)) == [1, 2], lines
+            proc.stdin.write("quit\n")
+            proc.stdin.flush()
+            assert proc.wait(5) == 0
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(3)

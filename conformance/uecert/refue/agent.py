@@ -30,9 +30,11 @@ MAX_SLEEP = 0.2
 class RefUe:
     """The reference UE (see the module notes)."""
 
-    def __init__(self, config: RefUeConfig, *, clock=time.monotonic, rng: random.Random | None = None):
+    def __init__(self, config: RefUeConfig, *, clock=time.monotonic, rng: random.Random | None = None,
+                 on_trace=None):
         self.config = config
         self.clock = clock
+        self.on_trace = on_trace  # called (on the loop thread) with each Trace as it is recorded
         self.trace: list[Trace] = []
         self._cond = threading.Condition()
         self.engine = Engine(config, clock=clock, rng=rng or random.Random(), record=self._record,
@@ -60,7 +62,7 @@ class RefUe:
         self._command(self.engine.boot)
         return self
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Stop the loop and close every socket (no de-registration: a power-off).  Idempotent."""
         if self._thread is None:
             return
@@ -122,6 +124,8 @@ class RefUe:
         with self._cond:
             self.trace.append(entry)
             self._cond.notify_all()
+        if self.on_trace is not None:
+            self.on_trace(entry)
 
     def wait_for(self, predicate, timeout: float) -> bool:
         """Wait (bounded) until ``predicate(trace)`` holds; whether it did."""
