@@ -114,3 +114,18 @@ def test_423_is_answered_with_min_expires():
         first, second = registers(ue)[:2]
         assert contact(first).expires == 30 and contact(second).expires == 120
         assert second.msg.call_id == first.msg.call_id and core.lookup(AOR)
+
+
+@pytest.mark.parametrize("transport", ["tls", "ws", "wss"])
+def test_stream_transports_register_keep_alive_and_take_requests(transport):
+    from conformance.wire.testca import ensure_test_ca
+
+    with reference_core(flow_timer=1, **{f"{transport}_port": 0}) as core, \
+            reference_ue(edge_of(core), transport, ca_file=str(ensure_test_ca().ca_cert)) as ue:
+        assert wait_count(ue, lambda: of_kind(ue, "pong"), 1, 3.0), ue.logs()
+        [initial] = registers(ue, "initial")
+        c = contact(initial)
+        assert c.reg_id == "1" and c.instance == INSTANCE and core.lookup(AOR)
+        ue.call(AOR)                                         # comes back over the flow, answered 200
+        assert ue.wait_for(lambda tr: any(t.direction == "out" and t.msg is not None and not t.msg.is_request
+                                          and t.msg.status == 200 for t in tr), 3.0), ue.logs()

@@ -19,12 +19,12 @@ import uuid
 from pathlib import Path
 
 from ..refue.agent import RefUe, RefUeConfig
+from ..refue.config import TRANSPORTS
 from .base import DriverError, NetworkInfo, UeDriver
 
 INSTANCE_FILE = "reference-ue.instance"
 LOG_FILE = "reference-ue.log"
-TRANSPORTS = ("udp", "tcp")
-OPTIONS = ("expires", "pong_timeout", "stun_rto", "transaction_timeout", "t1", "t2")
+OPTIONS = ("expires", "pong_timeout", "stun_rto", "transaction_timeout", "t1", "t2", "server_name")
 #: How long ``start`` waits for the first REGISTER to leave.
 FIRST_REGISTER_TIMEOUT = 5.0
 
@@ -66,7 +66,8 @@ class ReferenceUeDriver(UeDriver):
                 edge={t: tuple(a) for t, a in net.edge.items()}, transport=net.transport,
                 addresses=list(net.ue_addresses) or ["127.0.0.1"], instance=self._instance(),
                 timers=self.profile.timers, fault=getattr(self.profile, "fault", None),
-                **{k: float(v) if k != "expires" else int(v) for k, v in options.items()})
+                ca_file=net.ca_file, ws_path=net.ws_path or "/",
+                **{k: int(v) if k == "expires" else v if k == "server_name" else float(v) for k, v in options.items()})
         except (TypeError, ValueError) as exc:
             raise DriverError(f"reference UE: {exc}") from exc
         self.agent = RefUe(config)

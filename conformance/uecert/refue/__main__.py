@@ -20,7 +20,7 @@ from pathlib import Path
 from ..model import UeTimers
 from . import FAULTS
 from .agent import RefUe
-from .config import RefUeConfig
+from .config import TRANSPORTS, RefUeConfig
 
 
 def _edge(text: str) -> tuple[str, tuple[str, int]]:
@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--password", default="")
     p.add_argument("--domain")
     p.add_argument("--edge", type=_edge, action="append", required=True, help="TRANSPORT=HOST:PORT")
-    p.add_argument("--transport", default="udp", choices=["udp", "tcp"])
+    p.add_argument("--transport", default="udp", choices=list(TRANSPORTS))
+    p.add_argument("--ca", help="tls / wss: the CA file")
     p.add_argument("--address", action="append", help="a local address (repeat; flow 1 uses the first)")
     p.add_argument("--instance", help="urn:uuid:... (default: --instance-file, else a new one)")
     p.add_argument("--instance-file", help="keeps the instance across restarts")
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     cfg = RefUeConfig(aor=args.aor, impi=args.impi or args.aor.split(":", 1)[-1], password=args.password,
                       domain=domain, edge=dict(args.edge), transport=args.transport,
                       addresses=args.address or ["127.0.0.1"], instance=_instance(args), fault=args.fault,
-                      expires=args.expires, timers=UeTimers(max_time=max_time, base_time_all_failed=base_all,
+                      expires=args.expires, ca_file=args.ca, timers=UeTimers(max_time=max_time, base_time_all_failed=base_all,
                                                             base_time_not_all_failed=base_not_all))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

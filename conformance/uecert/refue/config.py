@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from ..model import UeTimers
 from . import check_fault
 
+TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
+
 
 @dataclass
 class RefUeConfig:
@@ -18,7 +20,7 @@ class RefUeConfig:
     password: str
     domain: str
     edge: dict[str, tuple[str, int]]  # transport -> the edge's (host, port)
-    transport: str  # udp | tcp
+    transport: str  # udp | tcp | tls | ws | wss
     addresses: list[str]  # the UE's loopback addresses (flow 1 uses the first)
     instance: str  # "<urn:uuid:...>"
     timers: UeTimers = field(default_factory=UeTimers)
@@ -29,11 +31,14 @@ class RefUeConfig:
     t1: float = 0.5  # RFC 3261 §17.1.1.1
     t2: float = 4.0
     transaction_timeout: float = 8.0  # bound on Timer F (a silent network costs this, not 32 s)
+    ca_file: str | None = None  # tls / wss: the CA the edge's certificate is checked against
+    server_name: str | None = None  # tls / wss: the name checked (None: the domain)
+    ws_path: str = "/"
 
     def __post_init__(self) -> None:
         check_fault(self.fault)
-        if self.transport not in ("udp", "tcp"):
-            raise ValueError(f"the reference UE speaks udp and tcp, not {self.transport!r}")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"the reference UE speaks {', '.join(TRANSPORTS)}, not {self.transport!r}")
         if not self.addresses:
             raise ValueError("the reference UE needs at least one local address")
 
@@ -58,4 +63,4 @@ class Trace:
                 f"{self.direction} {self.kind} {self.text}")
 
 
-__all__ = ["RefUeConfig", "Trace"]
+__all__ = ["TRANSPORTS", "RefUeConfig", "Trace"]

@@ -139,7 +139,9 @@ class Engine:
         if self.fault == "instance-changes" and number > 1:  # FAULT: instance-changes
             instance = UE.new_instance()
         flow = UeFlow(number=number, reg_id=reg_id, address=address, transport=self.cfg.transport,
-                      edge=tuple(self.cfg.edge[self.cfg.transport]), instance=instance)
+                      edge=tuple(self.cfg.edge[self.cfg.transport]), instance=instance,
+                      stream_options={"ca": self.cfg.ca_file, "server_name": self.cfg.server_name or self.cfg.domain,
+                                      "ws_path": self.cfg.ws_path, "ws_host": self.cfg.domain})
         self.flows[number] = flow
         return flow
 

@@ -1,7 +1,8 @@
 """One flow of the reference UE: its registration state, keep-alive bookkeeping and socket.
 
-A flow (RFC 5626 §3.5) is a UDP socket or a TCP connection from one of the UE's addresses to the
-edge.  ``number`` is the flow's name for the driver ("flow 1"); it survives recovery and moves
+A flow (RFC 5626 §3.5) is a UDP socket or a connection (tcp; tls, ws, wss through
+conformance.wire's sans-IO stack, the handshakes done within ``open``'s bound) from one of the
+UE's addresses to the edge.  ``number`` is the flow's name for the driver ("flow 1"); it survives recovery and moves
 (a replacement flow keeps the number and, §4.5, the reg-id) while the socket, the local port
 and the Call-ID change.  Reading a socket returns frames: ``("sip", bytes)``, ``("pong",)``,
 ``("ping",)``, ``("stun", bytes)`` or ``("closed", why)``.
@@ -10,10 +11,14 @@ and the Call-ID change.  Reading a socket returns frames: ``("sip", bytes)``, ``
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass, field
 
 from ...sip.errors import ParseError
 from ...sip.framing import Message, Ping, Pong, StreamFramer, classify_datagram
+from ...wire.stack import Stack
+from ...wire.tlsconf import TlsClient
+from ...wire.ws import WsClient
 
 CONNECT_TIMEOUT = 3.0
 SEND_TIMEOUT = 2.0
@@ -52,7 +57,7 @@ class UeFlow:
     number: int
     reg_id: int | None
     address: str  # the UE's local IP
-    transport: str  # udp | tcp
+    transport: str  # udp | tcp | tls | ws | wss
     edge: tuple[str, int]
     instance: str | None  # "<urn:uuid:...>" this flow registers with
     status: str = NEW
@@ -74,6 +79,9 @@ class UeFlow:
     successful: bool = False  # §4.5: registered and, with keep-alives, one response seen
     retry_after: float | None = None
     history: list[str] = field(default_factory=list)  # Call-IDs this flow has used
+    # tls / ws / wss: {"ca": file, "server_name": name, "ws_path": "/", "ws_host": host}
+    stream_options: dict = field(default_factory=dict)
+    stack: Stack | None = None
 
     @property
     def local(self) -> tuple[str, int] | None:
@@ -105,29 +113,62 @@ class UeFlow:
                 sock.settimeout(CONNECT_TIMEOUT)
                 sock.connect(self.edge)
                 sock.settimeout(SEND_TIMEOUT)
+                self.stack = self._handshake(sock) if self.transport != "tcp" else None
             except OSError:
                 sock.close()
                 raise
-            self.framer = StreamFramer()
+            self.framer = StreamFramer() if self.stack is None else None
         self.sock = sock
         self.mapped = None
+
+    def _handshake(self, sock: socket.socket) -> Stack:
+        """TLS and / or the WebSocket upgrade, bounded by CONNECT_TIMEOUT (OSError on failure)."""
+        o = self.stream_options
+        tls = TlsClient(ca=o.get("ca"), server_name=o.get("server_name")) if self.transport in ("tls", "wss") else None
+        ws = WsClient(path=o.get("ws_path", "/"), host=o.get("ws_host", "ims.test")) \
+            if self.transport in ("ws", "wss") else None
+        stack = Stack.client(self.transport, tls=tls, ws=ws)
+        sock.sendall(stack.start())
+        end = time.monotonic() + CONNECT_TIMEOUT
+        while not stack.ready:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise OSError(f"{self.transport} handshake not finished within {CONNECT_TIMEOUT:g} s")
+            sock.settimeout(left)
+            ev = stack.receive(sock.recv(65536))
+            if ev.send:
+                sock.sendall(ev.send)
+            if ev.error or ev.closed:
+                raise OSError(f"{self.transport} handshake failed: {ev.error or ev.closed}"
+                              f"{f' (HTTP {ev.http_status})' if ev.http_status else ''}")
+        sock.settimeout(SEND_TIMEOUT)
+        return stack
 
     def send(self, data: bytes) -> None:
         if self.sock is None:
             raise OSError("flow has no socket")
         if self.transport == "udp":
             self.sock.sendto(data, self.edge)
+        elif self.stack is not None:
+            self.sock.sendall(self.stack.send_message(data))
         else:
             self.sock.sendall(data)
 
     def close(self) -> None:
         if self.sock is not None:
             try:
+                if self.stack is not None:
+                    self.sock.setblocking(False)
+                    self.sock.send(self.stack.close())     # WS Close / close_notify, best effort
+            except OSError:
+                pass
+            try:
                 self.sock.close()
             except OSError:
                 pass
         self.sock = None
         self.framer = None
+        self.stack = None
         self.stop_timers()
 
     def stop_timers(self) -> None:
@@ -161,6 +202,8 @@ class UeFlow:
             return []
         except OSError as exc:
             return [("closed", f"connection error: {exc}")]
+        if self.stack is not None:
+            return self._read_stack(data)
         if not data:
             frames = self.framer.flush() if self.framer else []
             return [_frame(f) for f in frames] + [("closed", "the edge closed the connection")]
@@ -171,6 +214,18 @@ class UeFlow:
         except ParseError as exc:
             return [("closed", f"framing error: {exc}")]
         return [_frame(f) for f in frames]
+
+    def _read_stack(self, data: bytes) -> list[tuple]:
+        ev = self.stack.receive(data)
+        if ev.send:
+            try:
+                self.sock.sendall(ev.send)
+            except OSError as exc:
+                return [("closed", f"connection error: {exc}")]
+        out = [_frame(f) for f in ev.frames + self.stack.flush()]
+        if ev.error or ev.closed:
+            out.append(("closed", f"the edge closed the {self.transport} connection: {ev.error or ev.closed}"))
+        return out
 
 
 def _frame(frame) -> tuple:
