@@ -76,7 +76,7 @@ def test_backoff_waits_follow_section_4_5_while_the_network_is_gone():
         for t_note, n in notes[:3]:                          # W = min(max, base * 2^n), base 0.2
             w = min(FAST.max_time, FAST.base_time_all_failed * 2 ** n)
             retry = next(a.time for a in attempts(ue) if a.time > t_note)
-            assert 0.5 * w - 0.02 <= retry - t_note <= w + 0.15, (n, retry - t_note, w, ue.logs())
+            assert 0.5 * w - 0.02 <= retry - t_note <= w + 0.25, (n, retry - t_note, w, ue.logs())
 
 
 def test_439_reattempts_without_the_outbound_mechanism():

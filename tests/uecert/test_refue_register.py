@@ -39,7 +39,7 @@ def test_keepalives_at_80_to_100_percent_of_flow_timer(transport):
         registered = next(t for t in ue.trace if t.kind == "note" and t.text.startswith("registered"))
         assert "Flow-Timer 1" in registered.text and pings[0].time > registered.time
         intervals = gaps([registered.time] + [p.time for p in pings])
-        assert all(0.8 - 0.02 <= g <= 1.0 + 0.1 for g in intervals), intervals
+        assert all(0.8 - 0.02 <= g <= 1.0 + 0.2 for g in intervals), intervals   # 0.2: scheduling slack
         assert len(of_kind(ue, answer)) >= 2
         assert not of_kind(ue, "failed")
 
