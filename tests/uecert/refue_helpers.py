@@ -44,6 +44,7 @@ def reference_ue(edge: dict, transport: str, **kw):
         yield ue
     finally:
         ue.stop()
+    assert ue.error is None, ue.logs()          # no internal error in the engine
 
 
 # -- the trace ----------------------------------------------------------------------------------

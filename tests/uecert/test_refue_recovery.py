@@ -131,3 +131,15 @@ def test_503_to_an_initial_register_waits_at_least_retry_after(retry_after, low)
         assert all(isinstance(t, Trace) for t in trace)
     finally:
         eng.close_all()
+
+
+def test_a_refresh_due_while_a_register_is_in_flight_does_not_spin_the_loop():
+    eng, clock, _ = engine_with_pending()
+    try:
+        flow = eng.flows[1]
+        flow.status, flow.refresh_at = "registered", clock.now - 1     # due, but the REGISTER pends
+        assert eng.next_deadline() == flow.pending.txn.next_deadline() > clock.now
+        flow.pending = None
+        assert eng.next_deadline() == flow.refresh_at                   # now it is due
+    finally:
+        eng.close_all()

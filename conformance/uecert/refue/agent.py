@@ -144,24 +144,26 @@ class RefUe:
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sync_selector()
+            deadline = self.engine.next_deadline()
+            timeout = MAX_SLEEP if deadline is None else max(0.0, min(MAX_SLEEP, deadline - self.clock()))
+            for key, _ in self._sel.select(timeout):
+                if key.data is None:
+                    self._drain_commands()
+                else:
+                    self._guarded(self.engine.on_readable, key.data, key.fileobj)
+            self._guarded(self.engine.on_timer, self.clock())
+        self._drain_commands()
+
+    def _guarded(self, fn, *args) -> None:
+        """One event; an error in the engine is recorded (and kept in ``error``), the loop goes on."""
         try:
-            while not self._stop.is_set():
-                self._sync_selector()
-                deadline = self.engine.next_deadline()
-                now = self.clock()
-                timeout = MAX_SLEEP if deadline is None else max(0.0, min(MAX_SLEEP, deadline - now))
-                for key, _ in self._sel.select(timeout):
-                    if key.data is None:
-                        self._drain_commands()
-                    else:
-                        self.engine.on_readable(key.data, key.fileobj)
-                self.engine.on_timer(self.clock())
-        except BaseException as exc:  # noqa: BLE001 - kept for the driver's logs
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - the UE keeps running; the trace says what broke
             self.error = exc
             self._record(Trace(self.clock(), 0, None, self.config.transport, None, "-", "note",
-                               f"loop stopped: {exc!r}"))
-        finally:
-            self._drain_commands()
+                               f"internal error in {fn.__name__}: {exc!r}"))
 
     def _drain_commands(self) -> None:
         try:

@@ -345,13 +345,18 @@ class Engine:
 
     # -- timers ---------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
+        """The earliest moment :meth:`on_timer` has something to do (the same conditions)."""
         times = []
         for f in self.flows.values():
             if f.pending is not None:
                 times.append(f.pending.txn.next_deadline())
+            if f.status == WAITING:
+                times.append(f.retry_at)
+            if f.status != REGISTERED:
+                continue
             if f.stun is not None:
                 times.append(min(f.stun.next_at, f.stun.give_up_at))
-            times += [f.retry_at, f.refresh_at, f.keepalive_at, f.pong_deadline]
+            times += [f.keepalive_at, f.pong_deadline, f.refresh_at if f.pending is None else None]
         times += [p.txn.next_deadline() for _, p in self.others.values()]
         times = [t for t in times if t is not None]
         return min(times) if times else None
