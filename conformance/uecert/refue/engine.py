@@ -63,8 +63,8 @@ class Engine:
 
     def register(self, number: int = 1, address: str | None = None) -> None:
         flow = self.flows.get(number)
-        if flow is None:
-            self.attempt(self.new_flow(address or self.cfg.addresses[0], self.next_reg_id()))
+        if flow is None:  # a flow the UE does not have yet: an additional one, same rules
+            self.add_flow(address or self.cfg.addresses[min(number, len(self.cfg.addresses)) - 1])
         elif address and address != flow.address:
             self.move(number, address)
         elif flow.status == REGISTERED and flow.pending is None:
@@ -386,7 +386,12 @@ class Engine:
             elif event == TIMEOUT:
                 kind, flow.pending = flow.pending.kind, None
                 why = f"no final response to the {kind} REGISTER"
-                if kind == "initial":
+                if kind.startswith("removal"):
+                    self.rec(flow, "-", "note", f"{why}: closed anyway")
+                    for f in (list(self.flows.values()) if kind == "removal-all" else [flow]):
+                        self.close(f)
+                        f.status = REMOVED
+                elif kind == "initial":
                     self.attempt_failed(flow, why)
                 else:
                     self.flow_failed(flow, why)
