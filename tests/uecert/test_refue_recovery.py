@@ -143,3 +143,16 @@ def test_a_refresh_due_while_a_register_is_in_flight_does_not_spin_the_loop():
         assert eng.next_deadline() == flow.refresh_at                   # now it is due
     finally:
         eng.close_all()
+
+
+def test_unanswered_stun_is_retransmitted_then_fails_the_flow():
+    with reference_core(flow_timer=1, faults={"no-stun"}) as core, \
+            reference_ue(edge_of(core), "udp", stun_rto=0.1) as ue:
+        assert ue.wait_for(lambda tr: of_kind(ue, "failed"), 4.0), ue.logs()
+        failed = of_kind(ue, "failed")[0]
+        stuns = [t for t in of_kind(ue, "stun") if t.time < failed.time]
+        assert "no STUN Binding response" in failed.text
+        assert len(stuns) >= 4 and all("retransmission" in t.text for t in stuns[1:])
+        assert 1.6 - 0.02 <= failed.time - stuns[0].time < 1.9           # 16 RTO (RFC 5626 §4.4.2)
+        assert ue.wait_for(lambda tr: len(registers(ue, "initial")) >= 2, 3.0), ue.logs()
+        assert contact(registers(ue, "initial")[1]).reg_id == "1"

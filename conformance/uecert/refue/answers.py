@@ -70,7 +70,7 @@ def _answer_challenge(engine, flow, pending, resp) -> bool:
     params = build_credentials(challenge, username=engine.cfg.impi, uri=req.uri, method=req.method,
                                password=engine.cfg.password, cnonce=secrets.token_hex(8))
     retry = with_credentials(req, header, format_auth("Digest", params), new_cseq=flow.state.dialog.next_cseq())
-    flow.pending = engine._transmit(flow, retry, pending.kind, pending.challenges + 1)
+    engine.transmit_register(flow, retry, pending.kind, pending.challenges + 1)
     return True
 
 

@@ -223,7 +223,13 @@ class Engine:
         flow.state.spec.reg_id = flow.reg_id
         flow.state.dialog.next_cseq()
         req = build_register(self._ue_for(flow), flow.state, self._options(flow, kind), branch=new_branch())
-        flow.pending = self._transmit(flow, req, kind)
+        self.transmit_register(flow, req, kind)
+
+    def transmit_register(self, flow: UeFlow, req: Request, kind: str, challenges: int = 0) -> None:
+        """Send a REGISTER as the flow's transaction (a send failure has replaced the flow already)."""
+        pending = self._transmit(flow, req, kind, challenges)
+        if pending is not None:
+            flow.pending = pending
 
     def _transmit(self, flow: UeFlow, req: Request, kind: str, challenges: int = 0) -> Pending | None:
         try:
@@ -245,12 +251,13 @@ class Engine:
                                                      too_slow=self.fault == "keepalive-too-slow")  # FAULT
         try:
             if flow.transport == "udp":
+                if flow.stun is not None:
+                    return  # the Binding request in flight is being retransmitted (RFC 5389 §7.2.1)
                 tid = os.urandom(12)
                 data = binding_request(tid)
                 flow.send(data)
-                if flow.stun is None:
-                    rto = self.cfg.stun_rto
-                    flow.stun = StunCheck(tid, data, now, rto, now + rto, now + 16 * rto)
+                rto = self.cfg.stun_rto
+                flow.stun = StunCheck(tid, data, now, rto, now + rto, now + 16 * rto)
                 self.rec(flow, "out", "stun", "Binding request")
             else:
                 flow.send(b"\r\n\r\n")
