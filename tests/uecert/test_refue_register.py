@@ -76,18 +76,26 @@ def test_add_flow_move_deregister_one_and_all(transport):
         assert "reg-id" not in str(star.msg) and "+sip.instance" not in str(star.msg)
 
 
+def answered(ue, status: int):
+    return lambda tr: any(t.direction == "out" and t.msg is not None and not t.msg.is_request
+                          and t.msg.status == status for t in tr)
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_call_sends_message_with_ob_over_the_flow_and_answers_requests(transport):
+def test_call_sends_invite_with_ob_over_the_flow_acks_and_answers_requests(transport):
     with reference_core() as core, reference_ue(edge_of(core), transport) as ue:
         assert ue.wait_for(lambda tr: ok_registrations(ue) >= 1, 3.0), ue.logs()
         ue.call(AOR)                                         # to itself: it comes back over the flow
-        assert ue.wait_for(lambda tr: any(t.direction == "in" and t.kind == "sip" and t.msg.is_request
-                                          for t in tr), 3.0), ue.logs()
-        [message] = sent(ue, "MESSAGE")
-        c = contact(message)
-        assert c.uri.has_param("ob") and message.local == registers(ue)[0].local
-        assert ue.wait_for(lambda tr: any(t.direction == "out" and t.msg is not None and not t.msg.is_request
-                                          and t.msg.status == 200 for t in tr), 3.0)
+        assert ue.wait_for(answered(ue, 486), 3.0), ue.logs()   # the UE as callee: busy
+        assert ue.wait_for(lambda tr: sent(ue, "ACK"), 3.0), ue.logs()
+        [invite] = sent(ue, "INVITE")
+        [ack] = sent(ue, "ACK")                              # RFC 3261 §17.1.1.3: same branch
+        assert contact(invite).uri.has_param("ob") and "outbound" in supported(invite)
+        assert invite.local == registers(ue)[0].local == ack.local
+        assert ack.msg.top_branch == invite.msg.top_branch and ";tag=" in ack.msg.get("To")
+        ue.call(AOR, "MESSAGE")
+        assert ue.wait_for(answered(ue, 200), 3.0), ue.logs()
+        assert contact(sent(ue, "MESSAGE")[0]).uri.has_param("ob")
 
 
 def test_digest_challenge_is_answered():
@@ -126,6 +134,5 @@ def test_stream_transports_register_keep_alive_and_take_requests(transport):
         [initial] = registers(ue, "initial")
         c = contact(initial)
         assert c.reg_id == "1" and c.instance == INSTANCE and core.lookup(AOR)
-        ue.call(AOR)                                         # comes back over the flow, answered 200
-        assert ue.wait_for(lambda tr: any(t.direction == "out" and t.msg is not None and not t.msg.is_request
-                                          and t.msg.status == 200 for t in tr), 3.0), ue.logs()
+        ue.call(AOR)                                         # comes back over the flow, busy, ACKed
+        assert ue.wait_for(answered(ue, 486), 3.0) and ue.wait_for(lambda tr: sent(ue, "ACK"), 3.0), ue.logs()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.sip.message import Response
+from conformance.sip.message import Request, Response
 from conformance.uecert.drivers import DriverError, NetworkInfo, driver_for
 from conformance.uecert.model import UeProfile, UeTimers
 from conformance.uecert.refue.replies import read_2xx, retry_after
@@ -160,3 +160,24 @@ def test_the_agent_runs_as_a_process_driven_over_stdin():
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(3)
+
+
+def test_ack_and_bye_in_the_dialog_a_2xx_created():
+    from conformance.uecert.refue.outgoing import ack_for, in_dialog
+
+    invite = Request(method="INVITE", uri="sip:bob@ims.test", headers=[
+        ("Via", "SIP/2.0/TCP 127.0.0.21:5000;branch=z9hG4bKinv;rport"), ("From", f"<{AOR}>;tag=a1"),
+        ("To", "<sip:bob@ims.test>"), ("Call-ID", "c1"), ("CSeq", "1 INVITE")])
+    ok200 = Response(status=200, reason="OK", headers=[
+        ("Via", "SIP/2.0/TCP 127.0.0.21:5000;branch=z9hG4bKinv;rport"), ("From", f"<{AOR}>;tag=a1"),
+        ("To", "<sip:bob@ims.test>;tag=b2"), ("Call-ID", "c1"), ("CSeq", "1 INVITE"),
+        ("Record-Route", "<sip:scscf@127.0.0.1:5070;lr>"), ("Record-Route", "<sip:pcscf@127.0.0.1:5060;lr>"),
+        ("Contact", "<sip:bob@127.0.0.9:6000>")])
+    ack, bye = in_dialog(invite, ok200, "ACK", 1), in_dialog(invite, ok200, "BYE", 2)
+    assert ack.uri == bye.uri == "sip:bob@127.0.0.9:6000"
+    assert ack.values("Route") == ["<sip:pcscf@127.0.0.1:5060;lr>", "<sip:scscf@127.0.0.1:5070;lr>"]
+    assert ack.top_branch != invite.top_branch != bye.top_branch and ack.cseq == (1, "ACK")
+    assert bye.cseq == (2, "BYE") and bye.get("To").endswith("tag=b2")
+    busy = Response(status=486, reason="Busy Here", headers=[("To", "<sip:bob@ims.test>;tag=b3")])
+    non2xx = ack_for(invite, busy)
+    assert non2xx.top_branch == "z9hG4bKinv" and non2xx.uri == invite.uri and non2xx.get("To").endswith("b3")

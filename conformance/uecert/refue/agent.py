@@ -93,8 +93,8 @@ class RefUe:
     def deregister(self, flow: int | None = None, *, all: bool = False) -> None:  # noqa: A002
         self._command(self.engine.deregister, flow, all)
 
-    def call(self, to: str) -> None:
-        self._command(self.engine.call, to)
+    def call(self, to: str, method: str = "INVITE") -> None:
+        self._command(self.engine.call, to, method)
 
     def fail_flow(self, flow: int, why: str = "told to") -> None:
         """Treat a flow as failed now (for tests and tools)."""

@@ -43,7 +43,7 @@ def on_register_response(engine, flow, pending, resp) -> None:
         engine.send_register(flow, "initial")
         return
     min_expires = (resp.get("Min-Expires") or "").strip()
-    if status == 423 and min_expires.isdigit() and int(min_expires) > engine.expires and kind != "message":
+    if status == 423 and min_expires.isdigit() and int(min_expires) > engine.expires:
         # RFC 3261 §10.2.8: the request again with an expiration interval of at least Min-Expires.
         engine.expires = int(min_expires)
         engine.rec(flow, "-", "note", f"423: asking for {engine.expires} s")

@@ -32,7 +32,7 @@ from ...ue.uas import build_response, uas_status
 from .answers import on_register_response
 from .config import Trace
 from .flow import REGISTERED, REGISTERING, REMOVED, REMOVING, WAITING, Pending, StunCheck, UeFlow
-from .outgoing import build_message
+from .outgoing import ack_for, build_call, in_dialog
 from .timing import keepalive_interval, retry_delay, upper_bound_wait
 
 STUN_RETRANSMISSIONS = 7  # RFC 5626 §4.4.2 / RFC 5389 §7.2.1
@@ -48,7 +48,8 @@ class Engine:
                      instance=config.instance)
         self.flows: dict[int, UeFlow] = {}
         self.no_outbound = False  # a 2xx without Require: outbound was seen (TS 24.229 5.1.1.2.1 f)
-        self.others: dict[str, tuple[UeFlow, Pending]] = {}  # top branch -> a MESSAGE in flight
+        self.others: dict[str, tuple[UeFlow, Pending]] = {}  # top branch -> an INVITE/MESSAGE/BYE in flight
+        self.acks: dict[str, Request] = {}  # Call-ID -> the ACK to its 2xx (re-sent on a retransmission)
 
     # -- recording ------------------------------------------------------------------------------
     def rec(self, flow: UeFlow | None, direction: str, kind: str, text: str = "", msg=None) -> None:
@@ -109,13 +110,14 @@ class Engine:
         flow.status = REMOVING
         self.send_register(flow, "removal")
 
-    def call(self, to: str) -> None:
+    def call(self, to: str, method: str = "INVITE") -> None:
+        """A dialog-forming INVITE (or a MESSAGE) to ``to`` over the first registered flow."""
         flows = [f for f in self.flows.values() if f.status == REGISTERED and f.sock is not None]
         if not flows:
-            raise RuntimeError("no registered flow to send the MESSAGE over")
+            raise RuntimeError(f"no registered flow to send the {method} over")
         flow = flows[0]
-        req = build_message(self._ue_for(flow), flow.state, to)
-        pending = self._transmit(flow, req, "message")
+        req = build_call(self._ue_for(flow), flow.state, to, method)
+        pending = self._transmit(flow, req, method.lower())
         if pending is not None:
             self.others[req.top_branch] = (flow, pending)
 
@@ -236,7 +238,7 @@ class Engine:
             flow.send(req.to_bytes())
         except OSError as exc:
             self.rec(flow, "-", "failed", f"cannot send {req.method}: {exc}")
-            if kind != "message":
+            if kind in ("initial", "refresh", "removal", "removal-all"):
                 self.flow_failed(flow, f"send failed: {exc}")
             return None
         self.rec(flow, "out", "sip", f"{req.method} ({kind})", req)
@@ -325,7 +327,29 @@ class Engine:
         flow.mapped = mapped
         self._kept_alive(flow)
 
+    def _send(self, flow: UeFlow, req: Request, what: str) -> None:
+        try:
+            flow.send(req.to_bytes())
+            self.rec(flow, "out", "sip", what, req)
+        except OSError as exc:
+            self.rec(flow, "-", "note", f"{req.method} not sent: {exc}")
+
+    def _end_call(self, flow: UeFlow, invite: Request, resp: Response) -> None:
+        """ACK the final response; a 2xx is ACKed and the dialog ended with BYE at once."""
+        if resp.status >= 300:
+            self._send(flow, ack_for(invite, resp), "ACK")
+            return
+        ack = in_dialog(invite, resp, "ACK", invite.cseq[0])
+        self.acks[invite.call_id] = ack
+        self._send(flow, ack, "ACK")
+        bye = in_dialog(invite, resp, "BYE", invite.cseq[0] + 1)
+        pending = self._transmit(flow, bye, "bye")
+        if pending is not None:
+            self.others[bye.top_branch] = (flow, pending)
+
     def on_request(self, flow: UeFlow, req: Request) -> None:
+        if req.method == "ACK":
+            return  # RFC 3261 §17.2.1: absorbed by the INVITE server transaction, never answered
         status, reason = uas_status(req)
         resp = build_response(req, status, reason, to_tag=new_tag())
         try:
@@ -341,6 +365,11 @@ class Engine:
             _, pending = self.others[branch]
             if pending.txn.on_response(resp.status):
                 del self.others[branch]
+                if pending.kind == "invite":
+                    self._end_call(flow, pending.request, resp)
+            return
+        if resp.cseq and resp.cseq[1] == "INVITE" and 200 <= resp.status < 300 and resp.call_id in self.acks:
+            self._send(flow, self.acks[resp.call_id], "ACK (2xx retransmitted)")
             return
         pending = flow.pending
         if pending is None or pending.request.top_branch != branch:
