@@ -136,3 +136,15 @@ def test_stream_transports_register_keep_alive_and_take_requests(transport):
         assert c.reg_id == "1" and c.instance == INSTANCE and core.lookup(AOR)
         ue.call(AOR)                                         # comes back over the flow, busy, ACKed
         assert ue.wait_for(answered(ue, 486), 3.0) and ue.wait_for(lambda tr: sent(ue, "ACK"), 3.0), ue.logs()
+
+
+@pytest.mark.parametrize("mode, flows", [("rel8", 2), ("rel7", 1)])
+def test_add_flow_right_after_start_waits_for_the_first_2xx(mode, flows):
+    with reference_core(mode=mode) as core, reference_ue(edge_of(core), "udp") as ue:
+        ue.add_flow(ADDRESSES[1])                            # before the first 2xx reached the UE
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= flows, 3.0), ue.logs()
+        ue.wait_for(lambda tr: False, 0.3)
+        first_ok = next(t for t in ue.trace if t.kind == "note" and t.text.startswith("registered"))
+        initial = registers(ue, "initial")
+        assert len(initial) == flows and all(r.time <= first_ok.time for r in initial[:1])
+        assert all(r.time > first_ok.time for r in initial[1:])

@@ -99,6 +99,8 @@ def _registered(engine, flow, kind: str, resp) -> None:
         engine.rec(flow, "-", "note", f"registered for {expires} s, "
                    f"{'outbound (Require: outbound)' if flow.outbound else 'without outbound'}"
                    f"{f', Flow-Timer {flow.flow_timer}' if flow.flow_timer else ''}")
+    if not engine.outbound_known:
+        engine.outbound_learnt()
 
 
 __all__ = ["on_register_response"]

@@ -31,7 +31,7 @@ from ...ue.transaction import RETRANSMIT, TIMEOUT, ClientTransaction
 from ...ue.uas import build_response, uas_status
 from .answers import on_register_response
 from .config import Trace
-from .flow import REGISTERED, REGISTERING, REMOVED, REMOVING, WAITING, Pending, StunCheck, UeFlow
+from .flow import NEW, REGISTERED, REGISTERING, REMOVED, REMOVING, WAITING, Pending, StunCheck, UeFlow
 from .outgoing import ack_for, build_call, in_dialog
 from .timing import keepalive_interval, retry_delay, upper_bound_wait
 
@@ -48,6 +48,7 @@ class Engine:
                      instance=config.instance)
         self.flows: dict[int, UeFlow] = {}
         self.no_outbound = False  # a 2xx without Require: outbound was seen (TS 24.229 5.1.1.2.1 f)
+        self.outbound_known = False  # a 2xx to a REGISTER has been seen (with or without outbound)
         self.others: dict[str, tuple[UeFlow, Pending]] = {}  # top branch -> an INVITE/MESSAGE/BYE in flight
         self.acks: dict[str, Request] = {}  # Call-ID -> the ACK to its 2xx (re-sent on a retransmission)
 
@@ -81,8 +82,21 @@ class Engine:
             return None
         reg_id = 1 if self.fault == "reg-id-reused" else self.next_reg_id()  # FAULT: reg-id-reused
         flow = self.new_flow(address, reg_id)
-        self.attempt(flow)
+        if self.outbound_known:
+            self.attempt(flow)
+        else:  # §4.2.1 Note: whether outbound works decides whether to register more flows at all
+            self.rec(flow, "-", "note", "waits for the first registration's 2xx (outbound or not)")
         return flow.number
+
+    def outbound_learnt(self) -> None:
+        """The first 2xx told whether the registrar does outbound: start or drop the waiting flows."""
+        self.outbound_known = True
+        for flow in [f for f in self.flows.values() if f.status == NEW and f.number > 1]:
+            if self.no_outbound:
+                self.rec(flow, "-", "note", "dropped: the 2xx had no Require: outbound (TS 24.229 5.1.1.2.1 (f))")
+                del self.flows[flow.number]
+            else:
+                self.attempt(flow)
 
     def move(self, number: int, address: str) -> None:
         """Lost coverage (Reg1b): the flow's address changed; a new flow, same reg-id."""
@@ -112,9 +126,11 @@ class Engine:
 
     def call(self, to: str, method: str = "INVITE") -> None:
         """A dialog-forming INVITE (or a MESSAGE) to ``to`` over the first registered flow."""
-        flows = [f for f in self.flows.values() if f.status == REGISTERED and f.sock is not None]
+        # a registered flow, else one whose REGISTER is in flight (told to call right after start)
+        flows = sorted((f for f in self.flows.values() if f.status in (REGISTERED, REGISTERING) and f.sock),
+                       key=lambda f: (f.status != REGISTERED, f.number))
         if not flows:
-            raise RuntimeError(f"no registered flow to send the {method} over")
+            raise RuntimeError(f"no flow to send the {method} over")
         flow = flows[0]
         req = build_call(self._ue_for(flow), flow.state, to, method)
         pending = self._transmit(flow, req, method.lower())
