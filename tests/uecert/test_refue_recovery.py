@@ -156,3 +156,20 @@ def test_unanswered_stun_is_retransmitted_then_fails_the_flow():
         assert 1.6 - 0.02 <= failed.time - stuns[0].time < 1.9           # 16 RTO (RFC 5626 §4.4.2)
         assert ue.wait_for(lambda tr: len(registers(ue, "initial")) >= 2, 3.0), ue.logs()
         assert contact(registers(ue, "initial")[1]).reg_id == "1"
+
+
+def test_removal_is_queued_behind_the_register_in_flight():
+    eng, clock, trace = engine_with_pending()
+    try:
+        flow = eng.flows[1]
+        initial = flow.pending.request
+        eng.deregister(1, False)
+        assert flow.queued == "removal" and flow.pending.request is initial        # nothing new sent
+        assert [t.msg.method for t in trace if t.kind == "sip"] == ["REGISTER"]
+        eng.on_response(flow, answer(initial, 200, "OK", ("Require", "outbound"),
+                                     ("Contact", initial.get("Contact"))))
+        removal = flow.pending.request
+        assert flow.pending.kind == "removal" and flow.queued is None
+        assert removal.cseq[0] == initial.cseq[0] + 1 and "expires=0" in removal.get("Contact")
+    finally:
+        eng.close_all()

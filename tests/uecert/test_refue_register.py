@@ -148,3 +148,17 @@ def test_add_flow_right_after_start_waits_for_the_first_2xx(mode, flows):
         initial = registers(ue, "initial")
         assert len(initial) == flows and all(r.time <= first_ok.time for r in initial[:1])
         assert all(r.time > first_ok.time for r in initial[1:])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_removal_told_during_a_register_in_flight_waits_for_its_final_response(transport):
+    with reference_core() as core, reference_ue(edge_of(core), transport) as ue:
+        assert ue.wait_for(lambda tr: ok_registrations(ue) >= 1, 3.0), ue.logs()
+        ue.add_flow(ADDRESSES[1])
+        ue.deregister(2)                                     # RFC 3261 §10.2: not before the 200
+        assert ue.wait_for(lambda tr: [b.reg_id for b in core.lookup(AOR)] == [1] and registers(ue, "removal"),
+                           3.0), ue.logs()
+        initial = registers(ue, "initial")[1]
+        ok = next(t for t in ue.trace if t.flow == 2 and t.direction == "in" and t.kind == "sip")
+        [removal] = registers(ue, "removal")
+        assert initial.time < ok.time < removal.time and removal.msg.cseq[0] == initial.msg.cseq[0] + 1

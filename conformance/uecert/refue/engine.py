@@ -112,17 +112,36 @@ class Engine:
             live = [f for f in self.flows.values() if f.sock is not None and f.state is not None]
             if not live:
                 raise RuntimeError("no flow to send the removal of all bindings over")
-            for f in self.flows.values():
-                f.stop_timers()
-                f.status = REMOVING
-            self.send_register(live[0], "removal-all")
+            self._remove(live[0], "removal-all")
             return
         flow = self._flow(number or 1)
         if flow.sock is None or flow.state is None:
             raise RuntimeError(f"flow {flow.number} has no connection to send its removal over")
-        flow.stop_timers()
-        flow.status = REMOVING
-        self.send_register(flow, "removal")
+        self._remove(flow, "removal")
+
+    def _remove(self, flow: UeFlow, kind: str) -> None:
+        """Send a removal over ``flow`` now, or once its REGISTER in flight has its final response."""
+        if flow.pending is not None:
+            flow.queued = kind
+            self.rec(flow, "-", "note", f"{kind} waits for the final response to the REGISTER in flight "
+                     "(RFC 3261 §10.2)")
+            return
+        for f in (list(self.flows.values()) if kind == "removal-all" else [flow]):
+            f.stop_timers()
+            f.status = REMOVING
+        self.send_register(flow, kind)
+
+    def run_queued(self, flow: UeFlow) -> None:
+        """After a REGISTER's final response (or time-out): the removal told meanwhile, if any."""
+        kind, flow.queued = flow.queued, None
+        if kind is None:
+            return
+        if flow.sock is not None and flow.state is not None and flow.status == REGISTERED:
+            self._remove(flow, kind)
+            return
+        for f in (list(self.flows.values()) if kind == "removal-all" else [flow]):  # nothing registered
+            self.close(f)
+            f.status = REMOVED
 
     def call(self, to: str, method: str = "INVITE") -> None:
         """A dialog-forming INVITE (or a MESSAGE) to ``to`` over the first registered flow."""
@@ -394,6 +413,8 @@ class Engine:
             return
         flow.pending = None
         on_register_response(self, flow, pending, resp)
+        if flow.pending is None:
+            self.run_queued(flow)
 
     # -- timers ---------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -447,6 +468,7 @@ class Engine:
                     self.attempt_failed(flow, why)
                 else:
                     self.flow_failed(flow, why)
+                self.run_queued(flow)
                 return
         if flow.status == WAITING and flow.retry_at is not None and now >= flow.retry_at:
             self.attempt(flow)

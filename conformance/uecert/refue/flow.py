@@ -82,6 +82,9 @@ class UeFlow:
     # tls / ws / wss: {"ca": file, "server_name": name, "ws_path": "/", "ws_host": host}
     stream_options: dict = field(default_factory=dict)
     stack: Stack | None = None
+    # a removal ("removal" / "removal-all") told while a REGISTER was in flight: sent after its
+    # final response (RFC 3261 §10.2: no new registration before the previous one's final response)
+    queued: str | None = None
 
     @property
     def local(self) -> tuple[str, int] | None:
