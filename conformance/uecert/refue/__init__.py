@@ -2,9 +2,14 @@
 
 - ``timing``    sans-IO: keep-alive intervals (§4.4), §4.5 back-off waits, refresh times.
 - ``replies``   sans-IO: reading a REGISTER's 2xx (Require: outbound, Flow-Timer, expires).
-- ``flow``      one flow's state and socket (udp, tcp): framing, keep-alive bookkeeping.
-- ``agent``     :class:`~.agent.RefUe`: a thread with a selector loop driving the flows
+- ``outgoing``  sans-IO: INVITE / MESSAGE with Contact ;ob, ACK and BYE.
+- ``config``    plain data: :class:`~.config.RefUeConfig`, the :class:`~.config.Trace` record.
+- ``flow``      one flow's state and socket (udp, tcp, tls, ws, wss): framing, keep-alive bookkeeping.
+- ``engine``    what the UE does on each event (``answers``: final responses to REGISTER;
+                ``timers``: transactions, retry, refresh, keep-alive deadlines); clock injected.
+- ``agent``     :class:`~.agent.RefUe`: a thread with a selector loop driving the engine
                 (register, refresh, keep-alives, recovery, move, add_flow, deregister, call).
+- ``__main__``  the same as a process (commands on stdin, trace on stdout).
 
 The reference is meant to be conformant; the only way to make it misbehave is a fault from
 :data:`FAULTS` (``ue: {fault: NAME}`` in a target profile).  Each breaks exactly one rule, so a

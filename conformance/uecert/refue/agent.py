@@ -6,7 +6,7 @@ thread (the call returns once the loop took it up, within :data:`COMMAND_TIMEOUT
 :meth:`stop`.  What crossed the UE's sockets is in :attr:`RefUe.trace` (time, flow, what), and
 :meth:`RefUe.wait_for` waits, bounded, for a condition on it.
 
-The SIP side is in :mod:`.engine` (REGISTER, responses, keep-alives, recovery); this module is
+The SIP side is in :mod:`.engine` (REGISTER, responses, keep-alives, recovery; :mod:`.timers`); this module is
 the thread, the clock and the command queue.  ``clock`` and ``rng`` are injectable.
 """
 
