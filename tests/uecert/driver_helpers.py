@@ -21,6 +21,14 @@ def reference_core(**config):
     from conformance.sut.server.reference import ReferenceCore
 
     core = ReferenceCore(SutConfig(topology="core", domain=DOMAIN, **config))
+    core.seen = []                              # every request the registrar handled, as text
+    handle = core.registrar.handle
+
+    def recording(request, *args, **kwargs):
+        core.seen.append(bytes(request).decode("utf-8", "replace"))
+        return handle(request, *args, **kwargs)
+
+    core.registrar.handle = recording
     core.start()
     try:
         yield core
@@ -54,8 +62,8 @@ def header(text: str, name: str) -> list[str]:
 
 def registers(core, user: str) -> list[str]:
     """The REGISTERs for ``user`` the registrar handled, in order (request texts)."""
-    return [h.request for h in list(core.log)
-            if h.request.startswith("REGISTER ") and any(f"sip:{user}@" in v for v in header(h.request, "To"))]
+    return [r for r in list(core.seen)
+            if r.startswith("REGISTER ") and any(f"sip:{user}@" in v for v in header(r, "To"))]
 
 
 def expires_of(request: str) -> int | None:

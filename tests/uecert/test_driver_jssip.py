@@ -43,7 +43,7 @@ def test_jssip_driver_commands(tmp_path, transport):
             contact = header(first, "Contact")[0]
             assert f'+sip.instance="<{INSTANCE}>"' in contact and "reg-id=1" in contact, contact
             assert expires_of(first) == 300
-            assert header(first, "Via")[0].startswith(f"SIP/2.0/{transport.upper()}")
+            assert header(first, "Via")[-1].startswith(f"SIP/2.0/{transport.upper()} "), header(first, "Via")  # the UE's, under the edge's
             assert wait_for(lambda: core.lookup(net.aor), 3)
 
             since = len(driver.events())

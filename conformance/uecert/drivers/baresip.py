@@ -36,7 +36,7 @@ from ...interop.baresip import MODULES_DIR, BaresipAccount, BaresipLog, files, r
 from ...interop.clients import baresip_missing
 from .base import ActionNotSupported, DriverError, NetworkInfo, UeDriver
 from .ctrl_tcp import CtrlTcp
-from .process import UeProcess, free_port
+from .process import UeProcess, ca_file_for, free_port
 
 TRANSPORTS = ("udp", "tcp", "tls")
 #: the extra modules the driver needs beside interop.baresip's account/uuid/g711
@@ -94,10 +94,12 @@ class BaresipDriver(UeDriver):
         local = net.ue_addresses[0] if net.ue_addresses else "127.0.0.1"
         user = net.aor.split(":", 1)[1].split("@", 1)[0]
         return BaresipAccount(
-            aor=net.aor, proxy=tuple(net.edge[net.transport]), ca_file=net.ca_file or "",
+            aor=net.aor, proxy=tuple(net.edge[net.transport]), ca_file=ca_file_for(net) or "",
             instance=instance_for(self.profile, net.aor), listen_port=free_port(local),
             regint=self.regint, transport=net.transport, outbound=self.outbound,
-            auth_pass=net.password or None,
+            # without auth_pass baresip 1.0 asks for one on its stdin and its account module
+            # fails; a placeholder is sent only if the network challenges (it then fails, 403)
+            auth_pass=net.password or "no-password-given",
             auth_user=net.impi if net.impi and net.impi != user else None,
             modules_dir=self.modules_dir, local_address=local, extra_modules=CONTROL_MODULES,
             extra_config=(("ctrl_tcp_listen", f"127.0.0.1:{ctrl_port}"),))

@@ -23,7 +23,7 @@ from pathlib import Path
 from ...interop.clients import jssip_missing
 from ...interop.jssip import CLIENT_DIR
 from .base import ActionNotSupported, DriverError, NetworkInfo, UeDriver
-from .process import UeProcess, wait_until
+from .process import UeProcess, ca_file_for, wait_until
 
 TRANSPORTS = ("ws", "wss")
 
@@ -71,7 +71,7 @@ class JssipDriver(UeDriver):
             env["SIP_PASSWORD"] = net.password
             env["SIP_AUTH_USER"] = net.impi or net.aor.split(":", 1)[1].split("@", 1)[0]
         argv = [shutil.which(self.node) or self.node, str(self.client_dir / "control.js"), net.aor,
-                self.url, net.ca_file or "-", instance, str(self.expires), str(self.max_seconds)]
+                self.url, ca_file_for(net) or "-", instance, str(self.expires), str(self.max_seconds)]
         workdir = Path(workdir)
         self._proc = UeProcess(argv, workdir / "jssip.out", cwd=self.client_dir, env=env, stdin=True)
         self._proc.start()

@@ -110,3 +110,15 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(step)
+
+
+def ca_file_for(net) -> str | None:
+    """The CA a UE trusts for ``net``'s TLS / WSS edge: NetworkInfo's, else the suite's test CA
+    (the network side serves the test CA's server pair), None over udp / tcp / ws."""
+    if net.ca_file:
+        return net.ca_file
+    if net.transport in ("tls", "wss"):
+        from ...wire.testca import ensure_test_ca
+
+        return str(ensure_test_ca().ca_cert)
+    return None
