@@ -34,9 +34,9 @@ from pathlib import Path
 
 from ...interop.baresip import MODULES_DIR, BaresipAccount, BaresipLog, files, read_log
 from ...interop.clients import baresip_missing
-from .base import ActionNotSupported, DriverError, NetworkInfo, UeDriver
+from .base import ActionNotSupported, DriverError, NetworkInfo
 from .ctrl_tcp import CtrlTcp
-from .process import UeProcess, ca_file_for, free_port
+from .process import ProcessUeDriver, UeProcess, ca_file_for, free_port
 
 TRANSPORTS = ("udp", "tcp", "tls")
 #: the extra modules the driver needs beside interop.baresip's account/uuid/g711
@@ -51,7 +51,7 @@ def instance_for(profile, aor: str) -> str:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'baresip:' + aor)}"
 
 
-class BaresipDriver(UeDriver):
+class BaresipDriver(ProcessUeDriver):
     """Options (``ue.options``): ``binary`` (baresip), ``modules_dir``, ``regint`` (the Expires it
     asks for, 600), ``max_seconds`` (its own ``-t`` bound, 3600), ``command_timeout`` (5 s),
     ``stop_timeout`` (how long ``quit`` may take before SIGTERM, 5 s), ``outbound`` (true:
@@ -59,6 +59,7 @@ class BaresipDriver(UeDriver):
 
     name = "baresip"
     actions = ("register", "deregister", "call", "stop")
+    one_flow_reason = "baresip binds one local address at start and has no command to add or change one"
 
     def __init__(self, profile, target):
         super().__init__(profile, target)
@@ -160,12 +161,6 @@ class BaresipDriver(UeDriver):
     def call(self, to: str) -> None:
         self._command("dial", to)
 
-    def add_flow(self, address: str) -> None:
-        raise ActionNotSupported("baresip binds one local address at start and has no command to add a flow")
-
-    def move(self, flow: int, address: str) -> None:
-        raise ActionNotSupported("baresip has no command to change its local address")
-
     def stop(self) -> None:
         proc = self._proc
         if proc is None:
@@ -182,10 +177,6 @@ class BaresipDriver(UeDriver):
         self._ua_present = False
 
     # -- what it said ------------------------------------------------------------------------------
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.alive
-
     def events(self) -> list[dict]:
         """ctrl_tcp's events so far (REGISTER_OK, REGISTER_FAIL, CALL_..., as baresip names them)."""
         return list(self.ctrl.events) if self.ctrl is not None else []
@@ -198,9 +189,6 @@ class BaresipDriver(UeDriver):
     def trace(self) -> BaresipLog:
         """Its SIP trace (``-s``) and registration lines, read back from its output."""
         return read_log(self.logs(), self.account.proxy if self.account else ("", 0))
-
-    def logs(self) -> str:
-        return self._proc.output() if self._proc is not None else ""
 
     def _tail(self, lines: int = 15) -> str:
         return " | ".join(self.logs().strip().splitlines()[-lines:])

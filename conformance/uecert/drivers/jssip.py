@@ -22,18 +22,19 @@ from pathlib import Path
 
 from ...interop.clients import jssip_missing
 from ...interop.jssip import CLIENT_DIR
-from .base import ActionNotSupported, DriverError, NetworkInfo, UeDriver
-from .process import UeProcess, ca_file_for, wait_until
+from .base import ActionNotSupported, DriverError, NetworkInfo
+from .process import ProcessUeDriver, UeProcess, ca_file_for, wait_until
 
 TRANSPORTS = ("ws", "wss")
 
 
-class JssipDriver(UeDriver):
+class JssipDriver(ProcessUeDriver):
     """Options (``ue.options``): ``node`` (node), ``client_dir`` (clients/jssip), ``expires``
     (600), ``max_seconds`` (3600), ``command_timeout`` (5 s), ``stop_timeout`` (6 s)."""
 
     name = "jssip"
     actions = ("register", "deregister", "deregister_all", "call", "stop")
+    one_flow_reason = "JsSIP keeps one WebSocket, hard-codes reg-id 1 and cannot choose its local address"
 
     def __init__(self, profile, target):
         super().__init__(profile, target)
@@ -128,12 +129,6 @@ class JssipDriver(UeDriver):
     def call(self, to: str) -> None:
         self._send(f"message {to}")
 
-    def add_flow(self, address: str) -> None:
-        raise ActionNotSupported("JsSIP keeps one WebSocket and hard-codes reg-id 1: no second flow")
-
-    def move(self, flow: int, address: str) -> None:
-        raise ActionNotSupported("JsSIP cannot choose its local address")
-
     def stop(self) -> None:
         proc = self._proc
         if proc is None:
@@ -146,10 +141,3 @@ class JssipDriver(UeDriver):
             deadline = time.monotonic() + self.stop_timeout
             proc.wait(deadline - time.monotonic())
         proc.terminate(grace=2.0)
-
-    @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.alive
-
-    def logs(self) -> str:
-        return self._proc.output() if self._proc is not None else ""

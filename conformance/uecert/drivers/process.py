@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .base import DriverError
+from .base import ActionNotSupported, DriverError, UeDriver
 
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
@@ -122,3 +122,24 @@ def ca_file_for(net) -> str | None:
 
         return str(ensure_test_ca().ca_cert)
     return None
+
+
+class ProcessUeDriver(UeDriver):
+    """A driver whose UE is one :class:`UeProcess` (``_proc``) that keeps one flow from one
+    address: ``add_flow`` and ``move`` are refused with ``one_flow_reason``."""
+
+    one_flow_reason = "this UE keeps one flow from the address it was started with"
+    _proc: UeProcess | None = None
+
+    def add_flow(self, address: str) -> None:
+        raise ActionNotSupported(f"{self.name}: no add_flow: {self.one_flow_reason}")
+
+    def move(self, flow: int, address: str) -> None:
+        raise ActionNotSupported(f"{self.name}: no move: {self.one_flow_reason}")
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.alive
+
+    def logs(self) -> str:
+        return self._proc.output() if self._proc is not None else ""
