@@ -6,6 +6,10 @@
 #                               npm when node is missing);
 #   baresip                     Debian's baresip-core (the SIP user agent without GUI or
 #                               audio drivers beyond ALSA; the test loads no audio module).
+# The same installs serve the UE drivers (conformance/uecert/drivers: baresip over its ctrl_tcp
+# and menu modules, both in baresip-core; clients/jssip/control.js). PJSIP's pjsua has no Debian
+# 12 package (apt: "Unable to locate package pjsua"); linphone-cli installs but has no driver yet
+# (docs/real-clients.md).
 # Needs root (or sudo) for apt-get; without them it says what is missing and the test skips
 # with that reason.
 set -eu

@@ -50,6 +50,13 @@ class BaresipAccount:
     outbound: bool = True
     auth_pass: str | None = None
     modules_dir: str = MODULES_DIR
+    # additions for the UE drivers (conformance/uecert/drivers/baresip.py): the loopback address
+    # it listens on, the digest username when it is not the AOR's user part, more modules
+    # (e.g. menu.so, ctrl_tcp.so) and more config lines (name, value)
+    local_address: str = "127.0.0.1"
+    auth_user: str | None = None
+    extra_modules: tuple[str, ...] = ()
+    extra_config: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         if not self.aor.startswith("sip:") or "@" not in self.aor:
@@ -73,18 +80,21 @@ def instance_uuid(instance: str) -> str:
 
 
 def config_text(acc: BaresipAccount) -> str:
+    local = f"[{acc.local_address}]" if ":" in acc.local_address else acc.local_address
     lines = [
         "# written by conformance.interop.baresip: registration only, no audio, no UI",
         "poll_method\t\tepoll",
-        f"sip_listen\t\t127.0.0.1:{acc.listen_port}",
-        f"sip_cafile\t\t{acc.ca_file}",
-        "net_interface\t\t127.0.0.1",
+        f"sip_listen\t\t{local}:{acc.listen_port}",
+        *([f"sip_cafile\t\t{acc.ca_file}"] if acc.ca_file else []),   # "": none (udp/tcp)
+        f"net_interface\t\t{acc.local_address}",
         "call_max_calls\t\t1",
         f"module_path\t\t{acc.modules_dir}",
         "module\t\t\tg711.so",
         "module_tmp\t\tuuid.so",
         "module_tmp\t\taccount.so",
     ]
+    lines += [f"module\t\t\t{name}" for name in acc.extra_modules]
+    lines += [f"{name}\t\t{value}" for name, value in acc.extra_config]
     return "\n".join(lines) + "\n"
 
 
@@ -98,6 +108,8 @@ def accounts_text(acc: BaresipAccount) -> str:
     params += ["audio_codecs=pcmu", "mwi=no", "answermode=manual"]
     if acc.auth_pass is not None:
         params.append(f"auth_pass={acc.auth_pass}")
+    if acc.auth_user is not None:
+        params.append(f"auth_user={acc.auth_user}")
     return f"<{acc.aor};transport={acc.transport}>;" + ";".join(params) + "\n"
 
 
