@@ -65,6 +65,17 @@ tools:
 # namespaces); with 3 the run used 140% of 200% CPU. Clean clone, this machine, one run each:
 # -n 3 10:20 and 11:08, -n 4 9:13 (pytest's own figure); with the TLS/WebSocket tables (issue
 # 19) -n 4 10:53 (with 6 failures then fixed), -n 5 9:40 (3049 passed).
+# Measured with this command (-n 5 --dist loadfile), clean tree (no __pycache__), under
+# PYTHONDONTWRITEBYTECODE=1 as in the developer sessions, one run each (pytest's figure; CPU of the run):
+# 2026-12-07 before the shared runs (ca340d5): 13:18, 3045 passed 13 skipped 1 failed (udpencap,
+#   timing), 1097 s CPU (137%), 3525 test-seconds
+# 2026-12-07 shared suite runs + 5 table files + longest files first: 10:37, 3042 passed 13 skipped
+#   4 failed, 1076 s CPU (168%), 2799 test-seconds
+# 2026-12-07 the same without the longest-first order: 11:22, 3041 passed 13 skipped 5 failed,
+#   1099 s CPU (160%; other sessions used 184 s more of the machine meanwhile)
+# (both after-runs were started as background jobs of a script, which ignore SIGINT: the three
+# SIGINT/ctrl-c tests failed for that in each; the others: netns leftovers() seeing a concurrent
+# NAT run, kamailio_tls_ws [tls]/[wss] timing under the extra load)
 test: $(STAMP) tools
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 5 --dist loadfile $(ARGS)
 

@@ -14,29 +14,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from suite_runner import shared_run  # noqa: E402
 
 
-def _run(tmp: Path, target: str | None) -> dict:
-    cmd = [sys.executable, "-m", "conformance", "run", "-q", f"--reports-dir={tmp / 'rep'}",
-           f"--pcap-dir={tmp / 'pcaps'}"]
-    if target:
-        cmd.append(f"--target={target}")
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, env=env)
-    return json.loads((tmp / "rep" / "results.json").read_text())
+def _run(tmp_path_factory, target: str | None) -> dict:
+    """The session's run of the target (the one its expected table and the pcap tests judge)."""
+    run = shared_run(tmp_path_factory, target=None if target is None else ROOT / target)
+    assert run.results is not None, run.output[-3000:]
+    return run.results
 
 
 @pytest.mark.parametrize("target", [None, "tests/targets/fault-omit-require-outbound.yaml",
                                     "tests/targets/fault-route-by-contact.yaml", "targets/reference-tls-ws.yaml"],
                          ids=["reference-rel8", "fault-omit-require-outbound", "fault-route-by-contact",
                               "reference-tls-ws"])
-def test_offline_verdicts_equal_live_verdicts(tmp_path, target, capsys):
+def test_offline_verdicts_equal_live_verdicts(tmp_path, tmp_path_factory, target, capsys):
     from conformance.analysis.cli import main as analyze_main
     from conformance.analysis.rejudge import live_only
     from conformance.cases.loader import load_case_file
     from conformance.analysis.rejudge import OFFLINE_UNSUPPORTED
 
-    results = _run(tmp_path, target)
+    results = _run(tmp_path_factory, target)
     checked, verdicts, skipped = 0, set(), set()
     for case in results["cases"]:
         if case["pcap"] is None:

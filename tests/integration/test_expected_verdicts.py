@@ -13,19 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from expected_tables import check_table
+from expected_tables import check_table, share
 from suite_runner import ROOT, run_suite
 
 EXPECTED = sorted((ROOT / "expected").glob("*.yaml"))
-# test_kamailio.py runs the Kamailio tables, test_expected_fault_verdicts.py the deliberate faults
-# (a file of its own, so that pytest-xdist --dist loadfile runs it beside this one); the UE tables
-# (ue-*, role ue targets) run in test_ue_*.py
-PROFILES = [p for p in EXPECTED if not p.name.startswith(("kamailio", "fault-", "ue-"))]
+# test_kamailio.py runs the Kamailio tables, test_expected_fault_verdicts*.py the deliberate faults
+# (files of their own, so that pytest-xdist --dist loadfile runs them beside this one); half the
+# profiles are in test_expected_verdicts_2.py (expected_tables.share); the UE tables (ue-*, role
+# ue targets) run in test_ue_*.py
+ALL_PROFILES = [p for p in EXPECTED if not p.name.startswith(("kamailio", "fault-", "ue-"))]
+PROFILES = share(ALL_PROFILES, 0, 2)
 
 
 @pytest.mark.parametrize("expected_file", PROFILES, ids=[p.stem for p in PROFILES])
-def test_verdicts_match_the_checked_in_table(expected_file: Path, tmp_path: Path):
-    check_table(expected_file, tmp_path)
+def test_verdicts_match_the_checked_in_table(expected_file: Path, tmp_path_factory):
+    check_table(expected_file, tmp_path_factory)
 
 
 def test_fault_reasons_name_expected_and_observed_values(tmp_path: Path):

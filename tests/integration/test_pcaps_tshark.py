@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from suite_runner import run_suite
+from suite_runner import run_suite, shared_run
 
 TSHARK = shutil.which("tshark")
 pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed (scripts/install-tools.sh installs it)")
@@ -62,8 +62,8 @@ def _check_case(case: dict) -> None:
         assert malformed.strip() == "", (case["id"], malformed)
 
 
-def test_every_pcap_decodes_each_sip_message(tmp_path):
-    run = run_suite(tmp_path)
+def test_every_pcap_decodes_each_sip_message(tmp_path_factory):
+    run = shared_run(tmp_path_factory)  # the default run, judged against its table elsewhere
     assert run.results is not None
     applicable = []
     for case in run.results["cases"]:
@@ -118,8 +118,10 @@ def _check_stream_case(case: dict) -> None:
 
 
 @pytest.mark.skipif(not TLS_WS_TARGET.exists(), reason="targets/reference-tls-ws.yaml not in this tree")
-def test_every_tls_ws_wss_pcap_decodes_as_sip_with_nothing_typed_in(tmp_path):
-    run = run_suite(tmp_path, "-k", "tls or ws", target=TLS_WS_TARGET, timeout=600)
+def test_every_tls_ws_wss_pcap_decodes_as_sip_with_nothing_typed_in(tmp_path_factory):
+    # the whole run (its table's, test_expected_verdicts.py): its tls, ws and wss items are those
+    # `-k "tls or ws"` selects (each such item's id names its transport)
+    run = shared_run(tmp_path_factory, target=TLS_WS_TARGET)
     assert run.results is not None, run.output[-3000:]
     cases = [c for c in run.results["cases"] if c["transport"] in ("tls", "ws", "wss")
              and c["verdict"] != "not applicable" and c["pcap"]]

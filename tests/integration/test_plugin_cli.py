@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from suite_runner import ROOT, run_suite
+from suite_runner import ROOT, run_suite, shared_run
 
 
 @pytest.fixture(scope="module")
 def rel8_run(tmp_path_factory):
-    return run_suite(tmp_path_factory.mktemp("rel8"))
+    return shared_run(tmp_path_factory)  # the run test_expected_verdicts.py compares with its table
 
 
 def test_rel8_run_passes_everything_and_writes_all_outputs(rel8_run):
@@ -49,8 +49,8 @@ def test_html_report_has_verdicts_messages_and_pcap_links(rel8_run):
     assert ".pcap" in html
 
 
-def test_junit_maps_verdicts(tmp_path):
-    run = run_suite(tmp_path, target=ROOT / "targets/reference-rel7.yaml")
+def test_junit_maps_verdicts(tmp_path_factory):
+    run = shared_run(tmp_path_factory, target=ROOT / "targets/reference-rel7.yaml")
     tree = ET.parse(run.reports / "junit.xml")
     suite = tree.getroot().find("testsuite")
     skipped = suite.findall("testcase/skipped")
