@@ -435,12 +435,22 @@ def validate(data: Any, validator, *, file: str, source: str | None, doc_line: i
     """
     from jsonschema.exceptions import best_match
 
+    from . import validcache
+
+    key = None
+    entry = _SCHEMA_DIGESTS.get(id(validator))
+    if entry is not None and entry[0] is validator:
+        key = validcache.digest(entry[1], data)
+        if validcache.known_valid(key):
+            return
     found = []
     for err in validator.iter_errors(data):
         best = _narrow(best_match([err]))
         parts, line, message = explain(best, data, doc_line)
         found.append((line, len(found), parts, message))
     if not found:
+        if key is not None:
+            validcache.remember_valid(key)
         return
     line, _, parts, message = min(found)
     raise error_class(message, file=file, line=line, key=format_path((prefix or []) + parts), source=source)
@@ -454,4 +464,12 @@ def schema_validator(path: Path, error_class: type[CaseError] = CaseError):
     _, docs = load_documents(path, error_class=error_class)
     schema = plain(docs[0][1])
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    validator = Draft202012Validator(schema)
+    from .validcache import schema_digest
+
+    # documents found valid against this schema text are remembered (yamlio/validcache.py)
+    _SCHEMA_DIGESTS[id(validator)] = (validator, schema_digest(Path(path).read_bytes()))
+    return validator
+
+
+_SCHEMA_DIGESTS: dict[int, tuple[Any, str]] = {}  # id of a schema_validator() validator -> (it, digest)
