@@ -16,9 +16,14 @@ ORDER = ("udp", "tcp", "tls", "ws", "wss")
 
 
 def ue_item_transports(case: UeCaseSpec, target) -> list[str]:
-    """The case's transports that the UE target offers, in the usual order."""
+    """The case's transports that the UE target offers, in the usual order; a case over TCP also
+    runs over tls, ws and wss where the target declares them (a flow over them is a connection as
+    TCP's is, as for network cases: engine/applicability.item_transports)."""
     offered = set(getattr(target, "transports", None) or ORDER)
-    return [t for t in ORDER if t in case.transports and t in offered]
+    wanted = set(case.transports)
+    if "tcp" in wanted:
+        wanted |= {"tls", "ws", "wss"}
+    return [t for t in ORDER if t in wanted and t in offered]
 
 
 class UeCaseFile(pytest.File):
