@@ -449,3 +449,19 @@ def test_the_sut_command_serves_and_names_the_stream_listeners(ca):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("transport", ["tls", "wss"])
+def test_core_edge_forwards_a_stream_register_to_its_scscf_over_udp(ca, transport):
+    """The edge's hop to its S-CSCF over UDP (core_transport udp, as the UE network side runs it):
+    a REGISTER that came over TLS / WSS leaves from the edge's own UDP socket (a stream listener
+    has none; the send failed into a 503 'next hop unreachable' before)."""
+    srv = server(topology="core", core_transport="udp", branch_timeout=1.0)
+    try:
+        ue = StreamUe(transport, srv.ports[transport], ca).open()
+        ok = ue.register()
+        assert ok.status == 200 and "outbound" in ok.get("Require")
+        assert wait_bindings(srv, 1) == 1
+        ue.close()
+    finally:
+        srv.stop()

@@ -674,7 +674,13 @@ class ReferenceCore:
             if (":" in host) != (self._family == socket.AF_INET6):
                 return False
             if action.transport == "udp":
-                lst.udp.sendto(action.data, (host, port))
+                # a request that came over TLS / WS / WSS (a stream listener has no UDP socket)
+                # leaves from the UDP socket of its node's own listener
+                sock = lst.udp or next((other.udp for other in self._listeners
+                                        if other.node is lst.node and other.udp is not None), None)
+                if sock is None:
+                    return False
+                sock.sendto(action.data, (host, port))
                 return True
             for conn in self._tcp:
                 # the connection to that address (RFC 5626 §7: reuse the flow); a tls/ws/wss one
