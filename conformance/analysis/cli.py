@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ue-by", choices=("instance", "aor"), default="instance",
                    help="what makes one UE in the UE findings: its AOR and +sip.instance (default), or its AOR "
                         "alone (a capture of one device per AOR: an instance that changes is then judged)")
+    p.add_argument("--judge", choices=("network", "ue", "both"), default=None,
+                   help="what decides the exit status: the network's rules (default), the UEs' checks "
+                        "(default with a --target of role ue), or both")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     return p
 
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"conformance analyze: --tls-keylog {args.tls_keylog}: no such file", file=sys.stderr)
         return EXIT_USAGE
     case_doc = None
+    ue_caps = None  # a --target of role ue: the capabilities the UEs are judged against
     try:
         if args.case:
             from .rejudge import CaseSelectionError, rejudge_file
@@ -145,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
               + (f" ({unread})" if unread else ""), file=sys.stderr)
         return EXIT_NO_SIP
     verdict = case_doc["verdict"] if case_doc is not None else doc["verdict"]
-    return EXIT_FAIL if verdict == "fail" else EXIT_OK
+    judge = args.judge or ("ue" if ue_caps is not None else "network")
+    verdicts = {"network": [verdict], "ue": [doc.get("ue_verdict")], "both": [verdict, doc.get("ue_verdict")]}[judge]
+    return EXIT_FAIL if "fail" in verdicts else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -44,14 +44,18 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
             doc["verdict"] = "inconclusive"
     if a.timeline.regev is not None:  # reg-event subscriptions (only when the capture has them)
         doc["reg_event"] = [sub.to_dict() for sub in list(a.timeline.regev.subs.values())[:2000]]
-    # The UEs (ue_observe.py / ue_judge.py): their flows and the UE checks' findings.  A UE check
-    # that fails fails the capture as a rule does; one without evidence is inconclusive in its UE's
-    # verdict only (most captures show no evidence for some UE checks: no 439, no recovery).
+    # The UEs (ue_observe.py / ue_judge.py): their flows and the UE checks' findings, with a verdict
+    # of their own ("ue_verdict": fail when a UE check fails; one without evidence is inconclusive in
+    # its UE's verdict only: most captures show no 439, no recovery).  The capture's "verdict" judges
+    # the network as before: the UE side of a capture is often a test tool probing the network
+    # (the suite's own pcaps), so UE findings decide the exit status only when asked (analyze
+    # --judge ue / both, or a --target with role: ue).
     doc["ue"] = a.ues
     if a.ue_note:
         doc["ue_note"] = a.ue_note
-    if any(u["verdict"] == "fail" for u in a.ues):
-        doc["verdict"] = "fail"
+    verdicts = {u["verdict"] for u in a.ues}
+    doc["ue_verdict"] = next((v for v in ("fail", "inconclusive", "pass") if v in verdicts),
+                             "not applicable")
     if a.serial_because:
         doc["serial_because"] = a.serial_because
     if case is not None:
@@ -121,6 +125,8 @@ def console(doc: dict) -> str:
         lines.append("")
         lines.append(f"case {c['id']}: {c['verdict'].upper()}: {c['reason']}")
     lines.append("")
+    if doc.get("ue"):
+        lines.append(f"UE verdict: {doc['ue_verdict'].upper()} (the UEs' checks; the verdict below judges the network)")
     lines.append(f"verdict: {doc['verdict'].upper()}")
     return "\n".join(lines)
 

@@ -46,13 +46,10 @@ def remember_valid(key: str) -> None:
 
 
 def schema_digest(schema_text: bytes) -> str:
-    import jsonschema
+    try:
+        from importlib.metadata import version as _version
 
-    version = getattr(jsonschema, "__version__", "")
-    if not version:
-        try:
-            from importlib.metadata import version as _v
-            version = _v("jsonschema")
-        except Exception:  # noqa: BLE001 - no version known: the schema text alone keys it
-            version = "?"
+        version = _version("jsonschema")
+    except Exception:  # noqa: BLE001 - no version known: the schema text alone keys it
+        version = "?"
     return hashlib.sha256(version.encode() + b"\n" + schema_text).hexdigest()

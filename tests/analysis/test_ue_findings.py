@@ -135,7 +135,7 @@ def test_the_console_timeline_per_aor_and_instance(tmp_path, plumbing):
 def test_a_broken_ue_fails_with_the_packets_and_the_exit_status(tmp_path, plumbing, capsys):
     path, pk = broken(tmp_path / "bad.pcap")
     doc = to_dict(analyze(str(path)))
-    assert doc["verdict"] == "fail"  # the network rules pass; the UE's MUST violations fail it
+    assert (doc["verdict"], doc["ue_verdict"]) == ("pass", "fail")  # the network passes; the UE's MUST violations fail the UEs
     assert all(r["verdict"] != "fail" for r in doc["rules"])
     [ue] = doc["ue"]
     [reuse] = _findings(ue, "plumb_reg_id_distinct")
@@ -146,16 +146,20 @@ def test_a_broken_ue_fails_with_the_packets_and_the_exit_status(tmp_path, plumbi
     assert (f1["reg_ids"], f2["reg_ids"], f1["replaced"]) == (["1"], ["1"], pk["reg2"][1])
     assert f1["keepalives"]["of_flow_timer"] == {"min": 1.333, "median": 1.333, "max": 1.333}
     assert f2["keepalives"] is None  # flow 2: no ping, so its interval check is not made
-    code = main([str(path), "--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html")])
+    # the network's verdict decides by default (the UE side is often a test tool); --judge ue the UEs'
+    assert main([str(path)]) == EXIT_OK
+    assert "UE verdict: FAIL" in capsys.readouterr().out
+    code = main([str(path), "--judge", "ue", "--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html")])
     out = capsys.readouterr().out
     assert code == EXIT_FAIL
     assert (f"    FAIL plumb_reg_id_distinct [MUST, RFC 5626 §4.2.1] packet {pk['reg2'][0]}: distinct reg-id per "
             f"flow (reg-id 1): expected one flow per reg-id; observed reg-id 1 on 2 flow(s)") in out.splitlines()
     assert f"{pk['reg2'][1]} (by flow 2)" in out
-    assert json.loads((tmp_path / "a.json").read_text())["ue"][0]["verdict"] == "fail"
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["ue"][0]["verdict"] == "fail" and doc["ue_verdict"] == "fail" and doc["verdict"] == "pass"
     page = (tmp_path / "a.html").read_text()
     assert "<h2>UEs</h2>" in page and "plumb_reg_id_distinct" in page and "by flow 2" in page
-    assert main([str(conformant(tmp_path / "good.pcap")[0]), "-q"]) == EXIT_OK
+    assert main([str(conformant(tmp_path / "good.pcap")[0]), "-q", "--judge", "both"]) == EXIT_OK
 
 
 def test_a_check_without_evidence_is_inconclusive_never_a_pass(tmp_path, plumbing):
@@ -200,7 +204,7 @@ def test_ue_by_aor_puts_a_changed_instance_in_one_observation(tmp_path, plumbing
     obs = SEEN[-1]
     seen = {i for e in obs.requests("REGISTER") for i in map(lambda c: c.instance, contacts_of(e.msg))}
     assert seen == {INSTANCE, OTHER_INSTANCE}  # what an instance check needs to see the change
-    assert main([str(path), "--ue-by", "aor", "-j", "2"]) != EXIT_OK  # the real instance check fails it
+    assert main([str(path), "--ue-by", "aor", "-j", "2", "--judge", "ue"]) != EXIT_OK  # the real instance check fails it
     out = capsys.readouterr().out
     assert "UE findings (1 UE(s)" in out
     assert "FAIL instance_stable" in out and OTHER_INSTANCE in out
