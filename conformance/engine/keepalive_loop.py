@@ -129,3 +129,16 @@ def stun_once(run, flow, ep, bound: float):
         except ValueError as exc:
             return None, f"malformed XOR-MAPPED-ADDRESS: {exc}", req_idx, idx
     return None, note, req_idx, None
+
+
+def pong_counts(ctx, result: StepResult, outcomes: list, bound: float) -> tuple[list, list]:
+    """The counts a ping-and-pong loop (CRLF ``ping``, WebSocket ``ws_ping``) gives its checks: the
+    bound, pings sent and answered, the first ping's and the last pong's message indexes; returns
+    (each ping's pong delay or None, the delays of those answered)."""
+    ctx.keepalive_bound = bound
+    delays = [d for d, _, _ in outcomes]
+    answered = [d for d in delays if d is not None]
+    ctx.keepalive_sent, ctx.keepalive_answered = len(outcomes), len(answered)
+    result.request_index = outcomes[0][1]
+    result.response_index = next((p for _, _, p in reversed(outcomes) if p is not None), None)
+    return delays, answered

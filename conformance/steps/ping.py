@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..cases.model import StepSpec
 from ..engine.api import RunApi
-from ..engine.keepalive_loop import keepalive_loop, ping_once
+from ..engine.keepalive_loop import keepalive_loop, ping_once, pong_counts
 from ..meaning.results import StepResult
 from ..sip.errors import LocalProtocolError
 from ..sip.transports import is_stream
@@ -37,12 +37,7 @@ def ping(run: RunApi, step: StepSpec, result: StepResult) -> None:
         return
     bound = min(bounds)
     ctx = run.context(ue, None, None, f"no pong within {bound:g} s")
-    ctx.keepalive_bound = bound
-    delays = [d for d, _, _ in outcomes]
-    answered = [d for d in delays if d is not None]
-    ctx.keepalive_sent, ctx.keepalive_answered = len(outcomes), len(answered)
-    result.request_index = outcomes[0][1]
-    result.response_index = next((p for _, _, p in reversed(outcomes) if p is not None), None)
+    delays, answered = pong_counts(ctx, result, outcomes, bound)
     if len(answered) == len(delays):
         ctx.pong_delay = max(delays)
     elif len(outcomes) == 1:
