@@ -166,7 +166,7 @@ class UeCaseRun:
                         f.message_index = self._message_of_packet(f.message_index)
                 findings += step.findings
                 steps.append(step)
-        v = combine(findings)
+        v = combine(findings, error=own_failure(self.network.recorder.obs))
         result.verdict, result.reason, result.warnings = v.verdict, v.reason, v.warnings
         if v.verdict != Verdict.PASS:
             self._attach_logs(steps)
@@ -204,3 +204,20 @@ def _quote(ref: str) -> str:
         return quote_of(ref)
     except Exception:  # noqa: BLE001 - a missing clause file is the catalogue test's business
         return ""
+
+
+def own_failure(obs) -> str | None:
+    """Why the network side itself failed, or None: a 5xx the reference sent of its own accord (its
+    Warning names the reason, e.g. "next hop unreachable"), not one the case's behaviour asked for
+    (those carry no Warning).  The UE's messages are then judged against a broken network, so the
+    case is an error of the suite's, never a pass or a fail of the UE's."""
+    from ..sip.message import Response
+    from .observation import OUT, SIP
+
+    for e in obs.events:
+        r = e.msg
+        if e.kind == SIP and e.direction == OUT and isinstance(r, Response) and r.status >= 500 \
+                and "outbound-conformance-reference" in (r.get("Warning") or ""):
+            return (f"the suite's network side failed: it answered {r.status} {r.reason} "
+                    f"({r.get('Warning')}) at packet {e.index}")
+    return None
