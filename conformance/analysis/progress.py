@@ -11,7 +11,7 @@ work calls back cheaply and rarely (the capture reader once per 4 MB chunk, or e
 records of a pcapng; the replay once per request) and the throttle draws at most
 ``1 / interval`` times a second.  The line is blanked with spaces (no escape sequence, so that
 ``less`` and dumb terminals show it as well) before the command prints its output, also when the
-work ends with an exception or Ctrl-C.
+work ends with an exception or Ctrl-C (use it as a context manager).
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ class ProgressLine:
             return False
         text = text[:max(10, self._columns() - 1)]
         pad = " " * max(0, self.shown - len(text))
+        self.shown = max(self.shown, len(text))  # what the blank must cover if Ctrl-C cuts the write short
         self._write("\r" + text + pad)
         self.shown = len(text)
         return True
@@ -166,7 +167,15 @@ class ProgressLine:
         except (OSError, ValueError):  # the terminal went away: no more progress
             self.enabled = False
 
+    def begin(self) -> None:
+        """The first line, on entering (none by default)."""
+
     def __enter__(self) -> "ProgressLine":
+        try:
+            self.begin()
+        except BaseException:  # Ctrl-C while drawing: __exit__ is not called
+            self.clear()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -181,7 +190,9 @@ class CaptureProgress(ProgressLine):
         self.name, self.size = name, size
         self.processes = 0
         self.pass_t0 = self.t0
-        self.show(capture_line(name, 0, size, 0, 0.0), now=True)
+
+    def begin(self) -> None:
+        self.show(capture_line(self.name, 0, self.size, 0, 0.0), now=True)
 
     def __call__(self, bytes_read: int | None, packets: int, processes: int = 1) -> None:
         if not self.enabled:

@@ -9,6 +9,7 @@ import fcntl
 import io
 import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def test_the_line_is_rewritten_in_place_cut_to_the_width_and_blanked_even_on_an_
 def test_capture_progress_draws_at_once_then_throttled_and_restarts_its_pace_for_a_second_reading():
     out = io.StringIO()
     clock = Clock()
-    p = CaptureProgress(out, True, "analyze c.pcap", 1000, clock=clock, width=200)
+    p = CaptureProgress(out, True, "analyze c.pcap", 1000, clock=clock, width=200).__enter__()
     assert out.getvalue() == "\ranalyze c.pcap: 0% 0 B of 1.0 kB, 0 packets, 0:00"
     clock.t += 1.0
     p(400, 4000, processes=2)
@@ -192,12 +193,14 @@ def test_the_split_analysis_reports_process_0s_reading_with_the_processes(small)
     assert calls and {k for _, _, k in calls} == {2} and calls[-1][0] == capture.stat().st_size
 
 
-def _on_terminal(argv: list[str], timeout: float = 60.0) -> tuple[int, bytes]:
-    """Run ``argv`` with stdout and stderr on a pseudo-terminal: its exit status and all it wrote."""
+def _on_terminal(argv: list[str], timeout: float = 60.0, interrupt_at: bytes | None = None) -> tuple[int, bytes]:
+    """Run ``argv`` with stdout and stderr on a pseudo-terminal: its exit status and all it wrote
+    (``interrupt_at``: SIGINT to its process group, as Ctrl-C, once it has written that)."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))  # 50 rows, 200 columns
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm"}
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=ROOT, env=env)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=ROOT, env=env,
+                            start_new_session=True)
     os.close(slave)
     out = bytearray()
     deadline = time.monotonic() + timeout
@@ -212,16 +215,19 @@ def _on_terminal(argv: list[str], timeout: float = 60.0) -> tuple[int, bytes]:
                 if not chunk:
                     break
                 out += chunk
+                if interrupt_at is not None and interrupt_at in out:
+                    os.killpg(proc.pid, signal.SIGINT)
+                    interrupt_at = None
             elif proc.poll() is not None:
                 break
         return proc.wait(timeout=max(1.0, deadline - time.monotonic())), bytes(out)
     finally:
         if proc.poll() is None:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         os.close(master)
 
@@ -270,3 +276,13 @@ def test_replay_on_a_terminal_shows_progress_and_piped_shows_none(tmp_path):
     piped = _piped(argv + ["-q"])
     assert piped.returncode == 0 and "\r" not in piped.stdout + piped.stderr
     assert piped.stdout.startswith("3 request(s) replayed, 0 answer(s) differ") and " same" not in piped.stdout
+
+
+def test_ctrl_c_leaves_the_terminal_line_clean(capture):
+    """Ctrl-C (SIGINT to the process group) as the progress line is drawn: the line blanked, one
+    line saying so, exit 130.  One process: the split's first line comes just before its forks,
+    and a SIGINT that lands inside ``os.fork`` is lost in the interpreter's after-fork hooks."""
+    argv = [sys.executable, "-m", "conformance", "analyze", str(capture), "-j", "1"]
+    code, out = _on_terminal(argv, interrupt_at=b"\ranalyze load.pcap: 0% ")
+    assert code == 130, out
+    assert _after_progress(out) == "conformance analyze: interrupted\n"
