@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     outbound = target.declares("outbound")
             show = wanted(sys.stderr, quiet=args.quiet, force=args.progress)
-            with CaptureProgress(sys.stderr, show, f"analyze {path.name}", path.stat().st_size) as progress:
+            with CaptureProgress(sys.stderr, show, "analyze", path.stat().st_size) as progress:
                 analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound,
                                    processes=_processes(args.processes, path), outbound=outbound,
                                    tls_keylog=args.tls_keylog, ue_by=args.ue_by, ue_capabilities=ue_caps,

@@ -64,14 +64,17 @@ def eta(done: float, total: float | None, seconds: float) -> float | None:
 
 def capture_line(name: str, read: int | None, size: int | None, packets: int, seconds: float,
                  pass_seconds: float | None = None, processes: int = 1) -> str:
-    """``analyze cap.pcap: 42% 229/541 MB, 421,312 packets, 24,100/s, 0:17, ~0:23 left, 2 processes``.
+    """``analyze: 42% 229/541 MB, 421,312 packets, 24,100/s, 0:17, ~0:23 left, 2 processes``.
     ``seconds``: since the command began; ``pass_seconds``: since this reading of the file began
     (the rate and the estimate; a split analysis that gives up reads the file again)."""
     pace = seconds if pass_seconds is None else pass_seconds
     parts = []
     if read is not None and size:
         pct = min(100, int(100 * read / size))
-        parts.append(f"{pct}% {human_bytes(read)} of {human_bytes(size)}")
+        done, whole = human_bytes(read), human_bytes(size)
+        if done.split()[-1] == whole.split()[-1]:  # 54.5/107 MB
+            done = done.split()[0]
+        parts.append(f"{pct}% {done}/{whole}")
     elif read is not None:
         parts.append(human_bytes(read))
     parts.append(f"{packets:,} packets")
@@ -90,7 +93,7 @@ def capture_line(name: str, read: int | None, size: int | None, packets: int, se
 
 
 def count_line(name: str, done: int, total: int, noun: str, seconds: float) -> str:
-    """``replay cap.pcap: 1,234 of 50,000 requests (2%), 310/s, 0:04, ~2:37 left``."""
+    """``replay: 1,234 of 50,000 requests (2%), 310/s, 0:04, ~2:37 left``."""
     parts = [f"{done:,} of {total:,} {noun}" + (f" ({int(100 * done / total)}%)" if total else "")]
     if seconds > 0:
         parts.append(f"{done / seconds:,.0f}/s")

@@ -60,7 +60,7 @@ def _main(args: argparse.Namespace) -> int:
         print(f"conformance replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
     show = wanted(sys.stderr, quiet=args.quiet, force=args.progress)
-    with CaptureProgress(sys.stderr, show, f"replay {path.name} (reading)", path.stat().st_size) as progress:
+    with CaptureProgress(sys.stderr, show, "replay (reading)", path.stat().st_size) as progress:
         exchanges, problems = load_exchanges(str(path), set(args.ue) if args.ue else None, args.tls_keylog,
                                              on_progress=progress if show else None)
     for p in problems:
@@ -83,7 +83,7 @@ def _main(args: argparse.Namespace) -> int:
         return EXIT_UNREACHABLE
     try:
         replayer = Replayer(target, address, keep_timing=args.keep_timing)
-        with CountProgress(sys.stderr, show, f"replay {path.name}", "requests") as progress:
+        with CountProgress(sys.stderr, show, "replay", "requests") as progress:
             steps = replayer.run(exchanges, on_step=progress if show else None)
     finally:
         sut.stop()

@@ -73,12 +73,13 @@ def test_eta_at_the_pace_so_far():
 
 
 def test_capture_line_names_bytes_percent_packets_rate_time_and_processes():
-    line = capture_line("analyze cap.pcap", 229_000_000, 541_000_000, 421_312, 17.5, processes=2)
-    assert line.startswith("analyze cap.pcap: 42% 229 MB of 541 MB, 421,312 packets, 24,075/s, 0:18, ~")
+    line = capture_line("analyze", 229_000_000, 541_000_000, 421_312, 17.5, processes=2)
+    assert line.startswith("analyze: 42% 229/541 MB, 421,312 packets, 24,075/s, 0:18, ~")
     assert line.endswith(" left, 2 processes")
     assert "~0:24 left" in line  # 17.5 s * (541 - 229) / 229
-    one = capture_line("analyze cap.pcap", 10, 20, 5, 1.0)
-    assert "processes" not in one
+    one = capture_line("analyze", 10, 20, 5, 1.0)
+    assert "processes" not in one and one.startswith("analyze: 50% 10/20 B, ")
+    assert capture_line("x", 999_000, 1_200_000, 0, 0.0) == "x: 83% 999 kB/1.2 MB, 0 packets, 0:00"
     # all read: the work goes on (the last events, the other processes, the merge)
     assert capture_line("x", 20, 20, 5, 1.0).endswith(", finishing")
     # a gzip file: the bytes read are not those of the file
@@ -89,8 +90,8 @@ def test_capture_line_names_bytes_percent_packets_rate_time_and_processes():
 
 
 def test_count_line_for_the_replay():
-    assert count_line("replay c.pcap", 250, 1000, "requests", 5.0) == (
-        "replay c.pcap: 250 of 1,000 requests (25%), 50/s, 0:05, ~0:15 left")
+    assert count_line("replay", 250, 1000, "requests", 5.0) == (
+        "replay: 250 of 1,000 requests (25%), 50/s, 0:05, ~0:15 left")
     assert count_line("r", 0, 0, "requests", 0.0) == "r: 0 of 0 requests, 0:00"
 
 
@@ -142,17 +143,17 @@ def test_the_line_is_rewritten_in_place_cut_to_the_width_and_blanked_even_on_an_
 def test_capture_progress_draws_at_once_then_throttled_and_restarts_its_pace_for_a_second_reading():
     out = io.StringIO()
     clock = Clock()
-    p = CaptureProgress(out, True, "analyze c.pcap", 1000, clock=clock, width=200).__enter__()
-    assert out.getvalue() == "\ranalyze c.pcap: 0% 0 B of 1.0 kB, 0 packets, 0:00"
+    p = CaptureProgress(out, True, "analyze", 1000, clock=clock, width=200).__enter__()
+    assert out.getvalue() == "\ranalyze: 0% 0 B/1.0 kB, 0 packets, 0:00"
     clock.t += 1.0
     p(400, 4000, processes=2)
-    assert out.getvalue().endswith("\ranalyze c.pcap: 40% 400 B of 1.0 kB, 4,000 packets, 4,000/s, 0:01, "
+    assert out.getvalue().endswith("\ranalyze: 40% 400 B/1.0 kB, 4,000 packets, 4,000/s, 0:01, "
                                    "~0:02 left, 2 processes")
     p(500, 5000, processes=2)  # within 0.2 s: not drawn
     assert "5,000" not in out.getvalue()
     clock.t += 1.0
     p(100, 1000)  # the split gave up; one process reads from the start
-    assert out.getvalue().rstrip().endswith("10% 100 B of 1.0 kB, 1,000 packets, 0:02")  # too early for a rate
+    assert out.getvalue().rstrip().endswith("10% 100 B/1.0 kB, 1,000 packets, 0:02")  # too early for a rate
     p.clear()
     assert out.getvalue().endswith("\r")
 
@@ -160,10 +161,10 @@ def test_capture_progress_draws_at_once_then_throttled_and_restarts_its_pace_for
 def test_count_progress_shows_the_start_at_once():
     out = io.StringIO()
     clock = Clock()
-    p = CountProgress(out, True, "replay c.pcap", "requests", clock=clock, width=200)
+    p = CountProgress(out, True, "replay", "requests", clock=clock, width=200)
     p(0, 3)
     p(1, 3)  # throttled
-    assert out.getvalue() == "\rreplay c.pcap: 0 of 3 requests (0%), 0:00"
+    assert out.getvalue() == "\rreplay: 0 of 3 requests (0%), 0:00"
 
 
 def test_the_reader_reports_its_bytes_and_packets_at_each_chunk(capture):
@@ -251,7 +252,7 @@ def test_analyze_on_a_terminal_shows_progress_then_the_clean_report_and_piped_sh
     code, out = _on_terminal(argv)
     assert code == 0, out
     size = human_bytes(capture.stat().st_size)
-    assert f"\ranalyze load.pcap: 0% 0 B of {size}, 0 packets, 0:00".encode() in out
+    assert f"\ranalyze: 0% 0 B/{size}, 0 packets, 0:00".encode() in out
     report = _after_progress(out)
     assert report.startswith(f"{capture}: pcap, ") and report.rstrip().endswith("verdict: PASS")
     piped = _piped(argv)
@@ -261,7 +262,7 @@ def test_analyze_on_a_terminal_shows_progress_then_the_clean_report_and_piped_sh
     code, out = _on_terminal(argv + ["-q"])
     assert code == 0 and out == b"verdict: PASS\r\n"
     forced = _piped(argv + ["--progress"])
-    assert forced.stderr.startswith("\nanalyze load.pcap: 0% ") and forced.stdout == report  # (\r read as \n)
+    assert forced.stderr.startswith("\nanalyze: 0% ") and forced.stdout == report  # (\r read as \n)
 
 
 def test_replay_on_a_terminal_shows_progress_and_piped_shows_none(tmp_path):
@@ -269,8 +270,8 @@ def test_replay_on_a_terminal_shows_progress_and_piped_shows_none(tmp_path):
             "targets/reference-rel8.yaml", "--output", str(tmp_path / "new.pcap")]
     code, out = _on_terminal(argv)
     assert code == 0, out
-    assert b"\rreplay REG-004A-tcp.pcap (reading): 0% " in out
-    assert b"\rreplay REG-004A-tcp.pcap: 0 of 3 requests (0%)" in out
+    assert b"\rreplay (reading): 0% " in out
+    assert b"\rreplay: 0 of 3 requests (0%)" in out
     report = _after_progress(out)
     assert report.count(" same\n") == 3 and "3 request(s) replayed, 0 answer(s) differ" in report
     piped = _piped(argv + ["-q"])
@@ -283,6 +284,6 @@ def test_ctrl_c_leaves_the_terminal_line_clean(capture):
     line saying so, exit 130.  One process: the split's first line comes just before its forks,
     and a SIGINT that lands inside ``os.fork`` is lost in the interpreter's after-fork hooks."""
     argv = [sys.executable, "-m", "conformance", "analyze", str(capture), "-j", "1"]
-    code, out = _on_terminal(argv, interrupt_at=b"\ranalyze load.pcap: 0% ")
+    code, out = _on_terminal(argv, interrupt_at=b"\ranalyze: 0% ")
     assert code == 130, out
     assert _after_progress(out) == "conformance analyze: interrupted\n"
