@@ -204,9 +204,10 @@ class CaptureProgress(ProgressLine):
             if self.processes:
                 self.pass_t0 = self.clock()
             self.processes = processes
-        now = self.clock()
-        self.show(capture_line(self.name, bytes_read, self.size, packets, now - self.t0, now - self.pass_t0,
-                               processes))
+        if self.throttle.ready():  # the line is formatted only when it is drawn
+            now = self.clock()
+            self.show(capture_line(self.name, bytes_read, self.size, packets, now - self.t0, now - self.pass_t0,
+                                   processes), now=True)
 
 
 class CountProgress(ProgressLine):
@@ -218,8 +219,8 @@ class CountProgress(ProgressLine):
         self.t0 = self.clock()
 
     def __call__(self, done: int, total: int) -> None:
-        if self.enabled:
-            self.show(count_line(self.name, done, total, self.noun, self.elapsed()), now=done == 0)
+        if self.enabled and (self.throttle.ready() or done == 0):
+            self.show(count_line(self.name, done, total, self.noun, self.elapsed()), now=True)
 
 
 def add_options(parser) -> None:
