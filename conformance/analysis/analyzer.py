@@ -34,10 +34,11 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
     if processes > 1 and tls_keylog:
         serial_because = "a TLS key log file was given (the split reads only the capture's own secrets)"
     elif processes > 1 and not keep_events:
+        split_progress = None if on_progress is None else partial(on_progress, processes=processes)
         try:
             a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound,
                                                  outbound=outbound, ue_by=ue_by, ue_capabilities=ue_capabilities,
-                                                 on_progress=None if on_progress is None else partial(on_progress, processes=processes))
+                                                 on_progress=split_progress)
         except OSError as exc:  # no fork, no pipe: one process it is
             a, serial_because = None, f"could not start the processes: {exc}"
         if a is not None:
