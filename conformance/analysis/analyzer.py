@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
+from functools import partial
 
 from ..sip import headers
 from .capture import CaptureReader
@@ -18,7 +19,7 @@ from .ue_observe import UeObserver
 
 def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, keep_events: bool = False,
             processes: int = 1, outbound: bool | None = None, tls_keylog: str | None = None,
-            ue_by: str = "instance", ue_capabilities: list[str] | None = None) -> Analysis:
+            ue_by: str = "instance", ue_capabilities: list[str] | None = None, on_progress=None) -> Analysis:
     """Analyse a capture.  ``processes`` > 1 splits the work by AOR over forked processes
     (parallel.py) when the capture allows it (same results), else runs serially.  ``outbound``:
     whether the target profile declares the capability (None: no target); a registrar that shows
@@ -27,20 +28,23 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
     ``ue_by``: what makes a UE (ue_observe.py): its AOR and instance ("instance"), or its AOR
     alone ("aor": one device per AOR, so that an instance that changes is seen by one UE).
     ``ue_capabilities``: what a UE target profile declares (None: read from each UE's traffic,
-    ue_judge.py)."""
+    ue_judge.py).  ``on_progress(bytes_read, packets, processes=)``: called as the capture is read
+    (progress.py)."""
     serial_because = ""
     if processes > 1 and tls_keylog:
         serial_because = "a TLS key log file was given (the split reads only the capture's own secrets)"
     elif processes > 1 and not keep_events:
+        split_progress = None if on_progress is None else partial(on_progress, processes=processes)
         try:
             a, serial_because = analyze_parallel(path, processes, strict=strict, keepalive_bound=keepalive_bound,
-                                                 outbound=outbound, ue_by=ue_by, ue_capabilities=ue_capabilities)
+                                                 outbound=outbound, ue_by=ue_by, ue_capabilities=ue_capabilities,
+                                                 on_progress=split_progress)
         except OSError as exc:  # no fork, no pipe: one process it is
             a, serial_because = None, f"could not start the processes: {exc}"
         if a is not None:
             return a
     a = _analyze(path, strict=strict, keepalive_bound=keepalive_bound, keep_events=keep_events,
-                 tls_keylog=tls_keylog, ue_by=ue_by, ue_capabilities=ue_capabilities)
+                 tls_keylog=tls_keylog, ue_by=ue_by, ue_capabilities=ue_capabilities, on_progress=on_progress)
     a.serial_because = serial_because
     a.judge.classify(outbound)
     return a
@@ -49,8 +53,9 @@ def analyze(path: str, *, strict: bool = False, keepalive_bound: float = 10.0, k
 
 def _analyze(path: str, *, strict: bool, keepalive_bound: float, keep_events: bool,
              tls_keylog: str | None = None, ue_by: str = "instance",
-             ue_capabilities: list[str] | None = None) -> Analysis:
+             ue_capabilities: list[str] | None = None, on_progress=None) -> Analysis:
     reader = CaptureReader(path, keylog=tls_keylog)
+    reader.on_progress = on_progress
     reasm = Reassembler(keys=reader.keys)
     timeline = Timeline(keepalive_bound=keepalive_bound)
     judge = Judge(strict=strict, keepalive_bound=keepalive_bound)

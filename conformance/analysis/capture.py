@@ -258,6 +258,9 @@ class CaptureReader:
         if keylog:
             self.keys.add_file(keylog)
         self.chunked = chunked  # classic pcap in large chunks (False: a record at a time, as pcapng)
+        # progress.py: on_progress(bytes_read, packets), called at each 4 MB chunk of a classic
+        # pcap, every 4,096 records of the others (bytes_read None for a gzip file)
+        self.on_progress = None
 
     def _open(self):
         try:
@@ -318,6 +321,8 @@ class CaptureReader:
                     continue
                 data, meta = rec
                 number += 1
+                if not number & 4095 and self.on_progress is not None:
+                    self.on_progress(last_end if size is not None else None, number)
                 self.stats.packets = number
                 if self.stats.format == "pcapng":
                     linktype = meta.linktype
@@ -392,6 +397,7 @@ class CaptureReader:
         number = 0
         eof = False
         reported = False
+        progress = self.on_progress
         try:
             while True:
                 if len(buf) - pos < 16 and not eof:
@@ -399,6 +405,8 @@ class CaptureReader:
                     if not more:
                         eof = True
                     base += pos
+                    if progress is not None:
+                        progress(base, number)
                     buf = buf[pos:] + more
                     pos = 0
                 if len(buf) - pos < 16:
@@ -413,6 +421,8 @@ class CaptureReader:
                             eof = True
                             break
                         base += pos
+                        if progress is not None:
+                            progress(base, number)
                         buf = buf[pos:] + more
                         pos = 0
                 start = pos + 16

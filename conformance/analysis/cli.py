@@ -10,6 +10,7 @@ Exit status:
 4     the capture is truncated (what could be read was analysed)
 5     a link type is not supported (its packets were skipped)
 6     the file is not a pcap or pcapng capture
+130   interrupted (Ctrl-C)
 ====  ==========================================================================
 
 Problems with the input take precedence over verdicts: a partial analysis is reported, but the
@@ -23,7 +24,10 @@ import os
 import sys
 from pathlib import Path
 
+from .progress import CaptureProgress, add_options as add_progress_option, wanted
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NO_SIP, EXIT_TRUNCATED, EXIT_LINK_TYPE, EXIT_NOT_CAPTURE = range(7)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--judge", choices=("network", "ue", "both"), default=None,
                    help="what decides the exit status: the network's rules (default), the UEs' checks "
                         "(default with a --target of role ue), or both")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line (and no progress line)")
+    add_progress_option(p)
     return p
 
 
@@ -117,9 +122,15 @@ def main(argv: list[str] | None = None) -> int:
                     ue_caps = list(target.capabilities)
                 else:
                     outbound = target.declares("outbound")
-            analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound,
-                               processes=_processes(args.processes, path), outbound=outbound,
-                               tls_keylog=args.tls_keylog, ue_by=args.ue_by, ue_capabilities=ue_caps)
+            show = wanted(sys.stderr, quiet=args.quiet, force=args.progress)
+            with CaptureProgress(sys.stderr, show, "analyze", path.stat().st_size) as progress:
+                analysis = analyze(str(path), strict=args.strict, keepalive_bound=args.keepalive_bound,
+                                   processes=_processes(args.processes, path), outbound=outbound,
+                                   tls_keylog=args.tls_keylog, ue_by=args.ue_by, ue_capabilities=ue_caps,
+                                   on_progress=progress if show else None)
+    except KeyboardInterrupt:  # the progress line is already blanked
+        print("conformance analyze: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except OSError as exc:
         print(f"conformance analyze: {path}: {exc}", file=sys.stderr)
         return EXIT_USAGE

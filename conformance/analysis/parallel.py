@@ -233,10 +233,12 @@ class _Share:
                 "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), **extra}
 
 
-def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=(), ue_by: str = "instance") -> dict:
+def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=(), ue_by: str = "instance",
+          on_progress=None) -> dict:
     """Process 0: read, reassemble, route every other process's messages down its pipe
     (``peers``: ``fd`` the result pipe, ``out`` the message pipe), analyse its own share."""
     reader = CaptureReader(path)
+    reader.on_progress = on_progress  # process 0 reads the whole file: its bytes are the progress
     reasm = _PartReassembler(0, n)
     reasm.keys = reader.keys  # a pcapng's Decryption Secrets Blocks (read when the file opens)
     share = _Share(n, strict, keepalive_bound, ue_by)
@@ -369,7 +371,8 @@ def _read(p: dict) -> dict:
 
 def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                      keepalive_bound: float = 10.0, outbound: bool | None = None,
-                     ue_by: str = "instance", ue_capabilities: list[str] | None = None) -> tuple[Analysis | None, str]:
+                     ue_by: str = "instance", ue_capabilities: list[str] | None = None,
+                     on_progress=None) -> tuple[Analysis | None, str]:
     """(analysis, "") or (None, why the capture is analysed serially instead)."""
     t0 = time.perf_counter()
     thresholds = gc.get_threshold()
@@ -412,7 +415,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
             except OSError:
                 pass
         try:
-            mine = _work(path, processes, strict, keepalive_bound, peers, ue_by)
+            mine = _work(path, processes, strict, keepalive_bound, peers, ue_by, on_progress)
         except BaseException:
             for p in peers:
                 if p["result"] is None:

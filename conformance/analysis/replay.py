@@ -52,11 +52,13 @@ class ReplayStep:
     note: str = ""
 
 
-def load_exchanges(path: str, ue: set[str] | None = None,
-                   tls_keylog: str | None = None) -> tuple[list[Exchange], list[str]]:
+def load_exchanges(path: str, ue: set[str] | None = None, tls_keylog: str | None = None,
+                   on_progress=None) -> tuple[list[Exchange], list[str]]:
     """The UE-side requests of a capture with their captured final responses (TLS read with the
-    capture's Decryption Secrets Blocks and ``tls_keylog``)."""
+    capture's Decryption Secrets Blocks and ``tls_keylog``; ``on_progress(bytes_read, packets)``
+    as it is read, progress.py)."""
     reader = CaptureReader(path, keylog=tls_keylog)
+    reader.on_progress = on_progress
     reasm = Reassembler(keys=reader.keys)
     events: list[WireEvent] = []
     for seg in reader:
@@ -189,11 +191,14 @@ class Replayer:
                 elif event == TIMEOUT:
                     return None, f"no final response within {self.timeout:g} s"
 
-    def run(self, exchanges: list[Exchange]) -> list[ReplayStep]:
+    def run(self, exchanges: list[Exchange], on_step=None) -> list[ReplayStep]:
+        """Each exchange in turn; ``on_step(done, total)`` before the first and after each."""
         steps: list[ReplayStep] = []
         start = time.monotonic()
         try:
             for ex in exchanges:
+                if on_step is not None:
+                    on_step(len(steps), len(exchanges))
                 if self.keep_timing and exchanges:
                     # the captured gap since the first request, each wait bounded (30 s)
                     due = start + (ex.time - exchanges[0].time)
@@ -207,6 +212,8 @@ class Replayer:
                 except TransportError as exc:
                     step.note = str(exc)
                 step.diffs = compare(ex.captured, step.replayed, self.rw)
+            if on_step is not None:
+                on_step(len(steps), len(exchanges))
         finally:
             for ep in self.endpoints.values():
                 ep.close()

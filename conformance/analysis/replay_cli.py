@@ -2,7 +2,7 @@
 
 Exit status: 0 every answer matches the captured one on what matters; 1 at least one differs;
 2 usage error or unreadable capture; 3 the capture holds no UE request to replay; 4 the SUT
-could not be started or reached.
+could not be started or reached; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import json
 import sys
 from pathlib import Path
 
+from .progress import CaptureProgress, CountProgress, add_options as add_progress_option, wanted
+
 EXIT_SAME, EXIT_DIFFERENT, EXIT_USAGE, EXIT_NOTHING, EXIT_UNREACHABLE = range(5)
+EXIT_INTERRUPTED = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,11 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     p.add_argument("--as-case", metavar="YAML", nargs="?", const="", help="also write a YAML case skeleton "
                    "(default: testcases/replayed/<capture name>.yaml)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary line (and no progress line)")
+    add_progress_option(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        return _main(_parser().parse_args(argv))
+    except KeyboardInterrupt:  # any progress line is already blanked
+        print("conformance replay: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(args: argparse.Namespace) -> int:
     path = Path(args.capture)
     if not path.is_file():
         print(f"conformance replay: {path}: no such file", file=sys.stderr)
@@ -47,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bad profile: its own precise message
         print(f"conformance replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    exchanges, problems = load_exchanges(str(path), set(args.ue) if args.ue else None, args.tls_keylog)
+    show = wanted(sys.stderr, quiet=args.quiet, force=args.progress)
+    with CaptureProgress(sys.stderr, show, "replay (reading)", path.stat().st_size) as progress:
+        exchanges, problems = load_exchanges(str(path), set(args.ue) if args.ue else None, args.tls_keylog,
+                                             on_progress=progress if show else None)
     for p in problems:
         print(f"conformance replay: warning: {p}", file=sys.stderr)
     if not exchanges:
@@ -68,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNREACHABLE
     try:
         replayer = Replayer(target, address, keep_timing=args.keep_timing)
-        steps = replayer.run(exchanges)
+        with CountProgress(sys.stderr, show, "replay", "requests") as progress:
+            steps = replayer.run(exchanges, on_step=progress if show else None)
     finally:
         sut.stop()
     tls = any(ex.flow[0] in ("tls", "wss") for ex in exchanges)
@@ -81,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         new = f"{s.replayed.status}" if s.replayed else "-"
         mark = "same" if not s.diffs else "DIFFERENT"
         differing += bool(s.diffs)
-        print(f"#{s.exchange.number:<5} {s.exchange.request.summary()[:40]:<40} captured {cap:<4} replayed {new:<4} {mark}"
-              + (f"  ({s.note})" if s.note else ""))
-        for d in s.diffs:
-            print(f"        {d.header}: captured {d.captured!r}\n        {' ' * len(d.header)}  replayed {d.replayed!r}")
+        if not args.quiet:
+            print(f"#{s.exchange.number:<5} {s.exchange.request.summary()[:40]:<40} captured {cap:<4} "
+                  f"replayed {new:<4} {mark}" + (f"  ({s.note})" if s.note else ""))
+            for d in s.diffs:
+                print(f"        {d.header}: captured {d.captured!r}\n"
+                      f"        {' ' * len(d.header)}  replayed {d.replayed!r}")
         doc.append({"packet": s.exchange.number, "request": s.exchange.request.summary(), "captured": cap,
                     "replayed": new, "note": s.note, "diffs": [vars(d) for d in s.diffs]})
     print(f"{len(steps)} request(s) replayed, {differing} answer(s) differ; new capture: {output}")
