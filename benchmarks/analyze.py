@@ -10,7 +10,8 @@ its own process; wall time, messages per second and the process's peak resident 
 frame.number`` (its SIP dissection only; `conformance analyze` also reassembles, rebuilds the
 bindings and judges every rule), right after each run of the analysis so that both see the same
 machine; ``--pairs N`` makes N such pairs and keeps the one with the median rate ratio.  ``--half`` runs the analysis on the first half of the messages
-too, to show that memory does not grow with the file (streaming).  ``--tracemalloc`` adds the
+too (``--half-capture`` names that capture when CAPTURE is given), to show that memory does not
+grow with the file (streaming); the peak memory per AOR is printed (``--aors``: how many).  ``--tracemalloc`` adds the
 peak of Python allocations of an in-process run (slower).
 """
 
@@ -107,6 +108,10 @@ def main(argv=None) -> int:
     ap.add_argument("--serial", action="store_true", help="also run conformance analyze in one process (-j 1)")
     ap.add_argument("--pairs", type=int, default=1,
                     help="runs of conformance analyze, each followed by tshark's; the median ratio is kept")
+    ap.add_argument("--half-capture", help="with CAPTURE: a capture of half its messages over the same AORs "
+                                           "(memory must not grow with the messages)")
+    ap.add_argument("--aors", type=int, default=None,
+                    help="AORs in CAPTURE (default: 10,000 for a generated one): peak memory per AOR")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "out" / "analyze.json"))
     a = ap.parse_args(argv)
     from gen_capture import generate
@@ -165,13 +170,26 @@ def main(argv=None) -> int:
         doc["conformance_analyze_one_process"] = one
         print(f"  in one process:    {one['messages']} messages in {one['wall_s']} s = {one['messages_per_s']}/s, "
               f"CPU {one['user_s'] + one['sys_s']:.1f} s, peak RSS {one['peak_rss_mb']} MB")
-    if a.half and n:
+    half = Path(a.half_capture) if a.half_capture else None
+    if a.half and n and half is None:
         half = out_dir / f"capture-{n // 2}.pcap"
         if not half.exists():
             generate(half, n // 2, min(10_000, max(1, n // 8)), 0.1)
-        h = analyze(half, n // 2, out_dir / "analyze-report-half.json", a.processes)
+    if half is not None:
+        h = analyze(half, n // 2 if n else None, out_dir / "analyze-report-half.json", a.processes)
         doc["conformance_analyze_half"] = h
-        print(f"  half the messages: {h['messages']} in {h['wall_s']} s, peak RSS {h['peak_rss_mb']} MB")
+        print(f"  half the messages: {h['messages']} in {h['wall_s']} s, peak RSS {h['peak_rss_mb']} MB "
+              f"(all of them: {res['peak_rss_mb']} MB)")
+    aors = a.aors or (min(10_000, max(1, n // 4)) if n else None)
+    if aors:
+        # What the state of the AORs costs at most: the peak (every process's) less what the
+        # interpreter and the modules take before any packet is read (each process has that).
+        idle = timed([sys.executable, "-c", "import conformance.analysis.analyzer, conformance.report.capture_analysis"])
+        base = idle["peak_rss_mb"] * res["processes"]
+        doc["idle_rss_mb"] = idle["peak_rss_mb"]
+        doc["kb_per_aor_at_most"] = round((res["peak_rss_mb"] - base) * 1024 / aors, 2)
+        print(f"  peak memory per AOR: at most {doc['kb_per_aor_at_most']} kB ({res['peak_rss_mb']} MB less "
+              f"{res['processes']} x {idle['peak_rss_mb']} MB of modules, over {aors} AORs)")
     if a.tracemalloc:
         doc["tracemalloc_peak_mb"] = tracemalloc_peak(capture)
         print(f"  Python allocations at peak (tracemalloc): {doc['tracemalloc_peak_mb']} MB")
@@ -180,8 +198,12 @@ def main(argv=None) -> int:
         if ratio:
             doc["rate_ratio_analyze_over_tshark"] = ratio
             doc["memory_ratio_analyze_over_tshark"] = round(res["peak_rss_mb"] / t["peak_rss_mb"], 3)
-            print(f"ratio analyze/tshark{' (median pair)' if len(pairs) > 1 else ''}: rate "
-                  f"{doc['rate_ratio_analyze_over_tshark']}, peak memory {doc['memory_ratio_analyze_over_tshark']}")
+            ratios = sorted(q for q, *_ in pairs)
+            doc["rate_ratios"] = ratios
+            print(f"ratio analyze/tshark with {res['processes']} process(es)"
+                  f"{' (median pair; pairs ' + ' to '.join(map(str, ratios[::max(1, len(ratios) - 1)])) + ')' if len(pairs) > 1 else ''}: rate "
+                  f"{doc['rate_ratio_analyze_over_tshark']}, peak memory {doc['memory_ratio_analyze_over_tshark']} "
+                  f"({res['peak_rss_mb']} MB, every process's peak added, against {t['peak_rss_mb']} MB)")
     else:
         print("tshark not installed: conformance analyze figures only")
     write_json(a.json, doc)

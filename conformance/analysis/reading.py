@@ -169,3 +169,54 @@ def request_expires(request: Request, contact: NameAddr) -> int | None:
         return contact.expires
     value = (hget(request, "expires") or "").strip()
     return int(value) if value.isdigit() else None
+
+
+# A Via value in its plain form (no LWS but the one space, token parameters): read here without
+# the general parser, with the same outcome (conformance.engine.flow_seen.via_seen_address).
+_PLAIN_VIA = re.compile(r"SIP/2\.0/[A-Za-z0-9\-.!%*_+`'~]+ ([A-Za-z0-9\-.]+)(?::(\d{1,5}))?"
+                        r"((?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[A-Za-z0-9\-.!%*_+`'~]+)?)*)\Z")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?$")
+_CANON: dict[str, str] = {}  # received host -> its RFC 5952 form (bounded)
+
+
+def via_seen(response) -> tuple[str, int] | None:
+    """``via_seen_address(response)``: (received, rport) of the top Via, None without rport.  A
+    2xx to REGISTER comes with every refresh: its Vias are read with one regular expression
+    when they all have the plain form, else by the general parser."""
+    vias = hvalues(response, "via")
+    top = None
+    for v in vias:
+        m = _PLAIN_VIA.match(v)
+        if m is None or (m.group(2) is not None and int(m.group(2)) > 65535) or not _HOSTNAME.match(m.group(1)):
+            from ..engine.flow_seen import via_seen_address
+
+            return via_seen_address(response)
+        if top is None:
+            top = m
+    if top is None:
+        return None
+    received = rport = None
+    has_received = has_rport = False
+    for p in top.group(3).split(";")[1:]:
+        name, eq, value = p.partition("=")
+        name = name.lower()
+        if name == "received" and not has_received:  # the first of a name counts (as parsed)
+            has_received, received = True, value if eq else None
+        elif name == "rport" and not has_rport:
+            has_rport, rport = True, value
+    received = received or top.group(1)
+    if not received or not has_rport or not rport or not rport.isdigit():
+        return None
+    host = _CANON.get(received)
+    if host is None:
+        import ipaddress
+
+        host = received.strip("[]")
+        try:
+            host = str(ipaddress.ip_address(host))
+        except ValueError:
+            pass
+        if len(_CANON) >= 4096:
+            _CANON.clear()
+        _CANON[received] = host
+    return host, int(rport)

@@ -18,7 +18,7 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
 from .regevent import KIND_RULE, NotifyOutcome
-from .reading import contacts_of, hget, hvalues, instance_of, request_expires, uri_key, uri_text
+from .reading import contacts_of, hget, hvalues, instance_of, request_expires, uri_key, uri_text, via_seen
 from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome
 
 
@@ -255,9 +255,7 @@ class Judge:
         if resp is None:
             return
         if 200 <= resp.status < 300:
-            from ..engine.flow_seen import via_seen_address
-
-            seen = via_seen_address(resp)
+            seen = via_seen(resp)
             if seen is not None:
                 self.seen_by_sut[tuple(ex.req_event.src)] = seen
         if resp.status in (401, 407):

@@ -43,6 +43,7 @@ from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, binding_key, contacts_
                       instance_of, request_expires, top_branch, uri_key, uri_text)
 from .reassembly import WireEvent
 from .regevent import RegEventTracker, is_reg_event
+from .timeline_history import History
 
 MAX_OPEN = 20000  # open transactions remembered
 MAX_HISTORY = 50  # events kept per binding
@@ -121,7 +122,8 @@ class Binding:
     updated: int
     state: str = "active"  # active | replaced | removed | expired | dropped | overwritten
     ended: int | None = None  # packet that ended it
-    history: list[tuple[int, float, str]] = field(default_factory=list)
+    # (packet, time, what) events, packed (timeline_history.py: some 25 bytes an event)
+    history: History = field(default_factory=History)
     ukey: str = ""  # comparable form of the Contact URI
     # The Contact list of the 2xx that created it (what that registration's 2xx said): for a
     # REGISTER in flight at the same time, it tells which of the two the registrar processed first.
@@ -139,9 +141,7 @@ class Binding:
         return _unquoted(c.param("pub-gruu")), _unquoted(c.param("temp-gruu"))
 
     def note(self, packet: int, time: float, what: str) -> None:
-        self.history.append((packet, time, what))
-        if len(self.history) > MAX_HISTORY:
-            del self.history[1]
+        self.history.add(packet, time, what, MAX_HISTORY)
 
     def label(self) -> str:
         if self.key[0] == "outbound":

@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..sip.errors import ParseError
-from ..sip.message import parse_message
+from ..sip.message import Response, parse_message
 from ..uecert.model import UeTimers
 from ..uecert.observation import CLOSE, IN, OPEN, OUT, PING, PONG, SIP, Event, FlowKey, Observation
 from .reading import aor_of, instance_of, uri_text
@@ -47,6 +47,28 @@ KA_PER_PAIR = 256
 UE_BY = ("instance", "aor")  # a UE is its AOR and instance, or (one device per AOR) its AOR
 _BY_CONTACT = "contact "  # the ident of a UE without an instance: this, then its Contact URI
 _LAST = float("inf")  # the order key of REGISTERs never answered (after every answered one)
+
+
+class _CaptureObservation(Observation):
+    """An Observation made once from a capture: the checks only read it, each asking for the
+    answer to every REGISTER.  ``response_to`` finds it in an index of the final responses (by
+    Call-ID, CSeq and top Via branch, in event order, remade if events were added): the same
+    event as the scan of every event it stands in for."""
+
+    def response_to(self, request: Event) -> Event | None:
+        index = self.__dict__.get("_answers")
+        if index is None or index[0] != len(self.events):
+            table: dict[tuple, list[Event]] = {}
+            for e in self.sip(OUT):
+                r = e.msg
+                if isinstance(r, Response) and r.status >= 200:
+                    table.setdefault((r.call_id, r.cseq, r.top_branch), []).append(e)
+            index = self.__dict__["_answers"] = (len(self.events), table)
+        req = request.msg
+        for e in index[1].get((req.call_id, req.cseq, req.top_branch), ()):
+            if e.index > request.index:
+                return e
+        return None
 
 
 @dataclass
@@ -241,7 +263,7 @@ def observations(observer: UeObserver, conn_log: dict | None = None) -> tuple[li
 
 
 def _observation(rec: UeRecord, observer: UeObserver, conn_log: dict, t0: float) -> UeObservation:
-    obs = Observation(timers=UeTimers(), aor=rec.aor)
+    obs = _CaptureObservation(timers=UeTimers(), aor=rec.aor)
     flows: dict[tuple, FlowKey] = {}
     cut = None if observer.full_at is None else observer.full_at
     why = ""

@@ -81,7 +81,17 @@ def _streams(a: Analysis) -> dict | None:
 
 def write_json(path: Path, doc: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    # Written as it is encoded: the document of a large capture is tens of MB as one string
+    # (more, as the encoder's pieces before they are joined); the same bytes as json.dumps.
+    with path.open("w", encoding="utf-8") as f:
+        write = f.write
+        buf: list[str] = []
+        for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(doc):
+            buf.append(chunk)
+            if len(buf) >= 8192:
+                write("".join(buf))
+                buf.clear()
+        write("".join(buf))
 
 
 def console(doc: dict) -> str:

@@ -31,12 +31,17 @@ def test_gen_capture_and_analyze(tmp_path):
     cap = tmp_path / "c.pcap"
     out = _run("gen_capture.py", "-n", "2000", "--aors", "100", "-o", str(cap))
     assert "2000 messages" in out and cap.stat().st_size > 0
-    out = _run("analyze.py", str(cap), "--json", str(tmp_path / "a.json"))
+    half = tmp_path / "h.pcap"
+    _run("gen_capture.py", "-n", "1000", "--aors", "100", "-o", str(half))
+    out = _run("analyze.py", str(cap), "--half-capture", str(half), "--aors", "100",
+               "--json", str(tmp_path / "a.json"))
     doc = json.loads((tmp_path / "a.json").read_text())
     _machine_ok(doc)
     r = doc["conformance_analyze"]
     assert r["messages"] == 2000 and r["verdict"] == "pass"
     assert r["messages_per_s"] > 0 and r["peak_rss_mb"] > 0
+    assert doc["conformance_analyze_half"]["messages"] == 1000 and doc["idle_rss_mb"] > 0
+    assert "kb_per_aor_at_most" in doc and "peak memory per AOR" in out
     if shutil.which("tshark"):
         assert doc["tshark"]["messages"] == 2000 and doc["rate_ratio_analyze_over_tshark"] > 0
     assert "messages in" in out
