@@ -31,7 +31,7 @@ from collections import deque
 from typing import Callable
 
 from ..cases.model import FlowSpec
-from ..ue.transaction import RETRANSMIT, TIMEOUT, ReliableTransaction, UnreliableTransaction, timer_f
+from ..ue.transaction import timer_f
 from ..ue.model import FlowState
 from .scenario import LoadScenario
 from .stats import LoadStats
@@ -45,6 +45,21 @@ _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 SEND_BATCH = {"udp": 64, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
 STREAMS = ("tls", "ws", "wss")
 TIMER_BATCH = 128  # retransmissions per turn, for the same reason
+# UDP pacing: the datagrams of a turn (retransmissions and new requests together) are bounded by
+# the offered rate times the time since the last turn, times PACE_HEADROOM (room for refreshes
+# overlapping the ramp, and to catch up after the process was descheduled), at least PACE_MIN:
+# a turn that comes late does not send what piled up in one burst a registrar's socket buffer
+# cannot hold, and the retransmissions of a loss do not all leave together 500 ms later.
+PACE_HEADROOM = 3.0
+PACE_MIN = 4
+
+
+def turn_budget(rate: float, dt: float, cap: int) -> int:
+    """Datagrams one turn of the UDP loop may send: ``rate`` (requests per second the scenario
+    offers) over ``dt`` seconds since the last turn, with headroom; between PACE_MIN and cap."""
+    if rate <= 0:
+        return cap
+    return max(PACE_MIN, min(cap, int(rate * dt * PACE_HEADROOM) + 1))
 # The shortest turn of the loop (SIPp's default timer resolution is 1 ms too); what comes due
 # within it leaves at its end, at most 1 ms late.
 TURN = 0.001
@@ -105,13 +120,20 @@ class _Flow:
 
 
 class _Txn:
-    __slots__ = ("flow", "kind", "branch", "data", "sent", "ct", "conn", "done", "authed")
+    """One REGISTER transaction and its RFC 3261 §17.1.2 timers, kept in the object itself (no
+    transaction object beside it): Timer E over UDP (``e_at``, its interval ``e_int``: T1
+    doubling up to T2, T2 once a provisional response came) and Timer F (``f_at``: 64*T1
+    bounded by the scenario's timeout), the same rules as ``ue/transaction.py``'s."""
 
-    def __init__(self, flow, kind, branch, data, sent, ct, conn):
-        self.flow, self.kind, self.branch, self.data, self.sent, self.ct, self.conn = \
-            flow, kind, branch, data, sent, ct, conn
+    __slots__ = ("flow", "kind", "branch", "data", "sent", "conn", "done", "authed", "e_at", "e_int", "f_at",
+                 "provisional")
+
+    def __init__(self, flow, kind, branch, data, sent, conn, e_at, e_int, f_at):
+        self.flow, self.kind, self.branch, self.data, self.sent, self.conn = flow, kind, branch, data, sent, conn
+        self.e_at, self.e_int, self.f_at = e_at, e_int, f_at
         self.done = False
         self.authed = False
+        self.provisional = False
 
 
 class _Tcp:
@@ -331,17 +353,18 @@ class LoadGenerator:
         self._branch_n += 1
         branch = self._branch_prefix + str(self._branch_n).encode()
         data = tmpl.render(branch, flow.cseq, flow.auth)
+        f_at = now + self._timer_f
         if conn is not None:
-            ct = ReliableTransaction(now + self._timer_f)
+            txn = _Txn(flow, kind, branch, data, now, conn, f_at, 0.0, f_at)
         else:
-            ct = UnreliableTransaction(sc.t1, sc.t2, now + self._timer_f, now)
-        txn = _Txn(flow, kind, branch, data, now, ct, conn)
+            e_at = now + sc.t1
+            txn = _Txn(flow, kind, branch, data, now, conn, e_at, sc.t1, f_at)
         flow.busy = True
         self.txns[branch] = txn
         self.stats.on_sent(now)
         if not self._send(txn):
             return
-        self.first_timers.append((ct.next_deadline(), txn))
+        self.first_timers.append((txn.e_at if txn.e_at < f_at else f_at, txn))
 
     def _send(self, txn: _Txn) -> bool:
         try:
@@ -415,7 +438,9 @@ class LoadGenerator:
         except ValueError:
             self._finish(txn, now, "unparseable response")
             return
-        if not txn.ct.on_response(status):
+        if status < 200:  # proceeding: Timer E at T2 from now on (RFC 3261 §17.1.2.2)
+            txn.provisional = True
+            txn.e_int = self.sc.t2
             return
         if 200 <= status < 300:
             self._finish(txn, now, None)
@@ -609,6 +634,11 @@ class LoadGenerator:
         ni, n_init = 0, sc.ues
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
+        paced = sc.transport == "udp"
+        # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
+        # overlapping the ramp (one in flight per flow at a time)
+        offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
+        last_turn, pace, t2 = t0, batch, sc.t2
         tick = TURN
         sleep = time.sleep
         turn = t0
@@ -624,8 +654,12 @@ class LoadGenerator:
                     else:
                         self._read_tcp(obj, now, events)
                 now = time.monotonic()
+                if paced:
+                    pace = turn_budget(offered, now - last_turn, batch)
+                    tbudget, last_turn = pace, now
+                else:
+                    tbudget = TIMER_BATCH
                 # 2. timers: Timer E retransmissions, Timer F / the scenario's timeout
-                tbudget = TIMER_BATCH
                 while tbudget and ((first and first[0][0] <= now) or (timers and timers[0][0] <= now)):
                     if first and first[0][0] <= now:
                         txn = first.popleft()[1]
@@ -633,19 +667,20 @@ class LoadGenerator:
                         txn = heapq.heappop(timers)[2]
                     if txn.done:
                         continue
-                    what = txn.ct.on_timer(now)
-                    if what == RETRANSMIT:
-                        st.retransmissions += 1
-                        tbudget -= 1
-                        self._send(txn)
-                    elif what == TIMEOUT:
+                    if now >= txn.f_at:
                         self._finish(txn, now, "timeout" + (" (ICMP port unreachable seen)" if self.icmp_errors else ""))
                         continue
-                    nd = txn.ct.next_deadline()
-                    if nd is not None and not txn.done:
-                        self._push(timers, nd, txn)
-                # 3. due sends, within the window, a bounded batch per turn
-                budget = batch
+                    if txn.conn is None and now >= txn.e_at:  # Timer E: retransmit, then T1 doubling up to T2
+                        st.retransmissions += 1
+                        tbudget -= 1
+                        txn.e_int = t2 if txn.provisional else min(2 * txn.e_int, t2)
+                        txn.e_at = now + txn.e_int
+                        if not self._send(txn):
+                            continue
+                    self._push(timers, txn.e_at if txn.e_at < txn.f_at else txn.f_at, txn)
+                # 3. due sends, within the window, a bounded batch per turn (UDP: what the
+                # retransmissions left of the turn's pace, at least half of it)
+                budget = max(tbudget, pace // 2) if paced else batch
                 if self._stopping(now):
                     now_q.clear(), refresh_q.clear(), schedule.clear()
                     ni = n_init
