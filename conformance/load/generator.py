@@ -37,7 +37,7 @@ from .scenario import LoadScenario
 from .stats import LoadStats
 from .templates import Prototype, options
 
-_BRANCH_RE = re.compile(rb"branch=([^;,\s]+)")
+_DIGITS = frozenset(b"0123456789")
 _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 # Requests started per turn of the loop before reading again.  UDP: small bursts, as a
 # registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
@@ -210,6 +210,8 @@ class LoadGenerator:
         self.protos: dict = {}  # (address index, port, reg-id) -> Prototype
         self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF
         self._branch_prefix = b"z9hG4bK" + self.token.encode() + b"x"
+        self._branch_mark = b"branch=" + self._branch_prefix
+        self._branch_len = len(self._branch_prefix)
         self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
         self._tls_context = None  # built once for every tls / wss connection
 
@@ -427,10 +429,16 @@ class LoadGenerator:
             stop = len(data)
         if not data.startswith(b"SIP/2.0 ", pos):
             return  # a request (OPTIONS, NOTIFY...) or garbage: not ours to answer here
-        m = _BRANCH_RE.search(data, pos, stop)
-        if m is None:
+        # the top Via's branch: ours start with the run's prefix (z9hG4bK<token>x<n>), so the
+        # first "branch=" followed by it is the top Via's
+        b = data.find(self._branch_mark, pos, stop)
+        if b < 0:
             return
-        txn = self.txns.get(m.group(1))
+        b += 7
+        end = b + self._branch_len
+        while end < stop and data[end] in _DIGITS:
+            end += 1
+        txn = self.txns.get(bytes(data[b:end]) if type(data) is not bytes else data[b:end])
         if txn is None or txn.done:
             return
         try:
@@ -504,9 +512,10 @@ class LoadGenerator:
             self.refresh_q.append((now + self.sc.refresh_interval, flow, kind))
 
     def _read_udp(self, sock: socket.socket, now: float) -> None:
+        recv, on_response = sock.recv, self._on_response
         for _ in range(1024):
             try:
-                data = sock.recv(65535)
+                data = recv(65535)
             except BlockingIOError:
                 return
             except ConnectionRefusedError:
@@ -514,7 +523,7 @@ class LoadGenerator:
                 continue
             except OSError:
                 return
-            self._on_response(data, now)
+            on_response(data, now)
 
     def _read_tcp(self, c: _Tcp, now: float, events: int) -> None:
         if events & selectors.EVENT_WRITE and c.plain:

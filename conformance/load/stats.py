@@ -59,9 +59,12 @@ class LoadStats:
 
     def _second(self, t: float) -> Second:
         i = int(t - self.started)
-        while len(self.seconds) <= i:
-            self.seconds.append(Second())
-        return self.seconds[i]
+        seconds = self.seconds
+        if i < len(seconds):
+            return seconds[i]
+        while len(seconds) <= i:
+            seconds.append(Second())
+        return seconds[i]
 
     def on_sent(self, now: float) -> None:
         self.sent += 1
