@@ -188,6 +188,7 @@ class LoadGenerator:
         self.sel = selectors.DefaultSelector()
         self.udp: dict[int, socket.socket] = {}  # address index -> socket
         self.udp_ports: dict[int, int] = {}  # address index -> its local port
+        self.udp_send: dict[int, Callable] = {}  # address index -> its socket's send (to the SUT)
         self.pools: dict[int, list[_Tcp]] = {}
         self.conns: list[_Tcp] = []
         self.txns: dict[bytes, _Txn] = {}
@@ -241,6 +242,14 @@ class LoadGenerator:
             _big_buffers(s)
             s.bind((ip, 0))
             s.setblocking(False)
+            if self.sc.udp_connect:
+                # connected to the SUT: send() without an address to resolve and route each
+                # time (and ICMP errors reported on the socket); responses from elsewhere are
+                # not received (--udp-unconnected for a SUT that answers from another address)
+                s.connect(self.dst)
+                self.udp_send[addr] = s.send
+            else:
+                self.udp_send[addr] = lambda data, _s=s.sendto, _d=self.dst: _s(data, _d)
             self.sel.register(s, selectors.EVENT_READ, ("udp", addr))
             self.udp[addr] = s
         return s
@@ -349,35 +358,46 @@ class LoadGenerator:
         if tmpl is None:
             proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
             tmpl = flow.templates[key] = proto.template(flow.user, flow.instance, flow.call_id, flow.tag)
-        if conn is not None:
-            flow.conn = conn
-        flow.cseq += 1
-        self._branch_n += 1
-        branch = self._branch_prefix + str(self._branch_n).encode()
-        data = tmpl.render(branch, flow.cseq, flow.auth)
+        flow.cseq = cseq = flow.cseq + 1
+        self._branch_n = n = self._branch_n + 1
+        branch = self._branch_prefix + b"%d" % n
+        p = tmpl.parts
+        data = b"".join((p[0], branch, p[1], b"%d" % cseq, p[2], flow.auth, p[3]))
         f_at = now + self._timer_f
-        if conn is not None:
-            txn = _Txn(flow, kind, branch, data, now, conn, f_at, 0.0, f_at)
-        else:
-            e_at = now + sc.t1
-            txn = _Txn(flow, kind, branch, data, now, conn, e_at, sc.t1, f_at)
         flow.busy = True
-        self.txns[branch] = txn
         self.stats.on_sent(now)
-        if not self._send(txn):
+        if conn is None:
+            e_at = now + sc.t1
+            self.txns[branch] = txn = _Txn(flow, kind, branch, data, now, None, e_at, sc.t1, f_at)
+            try:
+                self.udp_send[addr](data)
+            except BlockingIOError:
+                pass  # the socket buffer is full: Timer E resends
+            except ConnectionRefusedError:  # an earlier datagram's ICMP error, reported here
+                self.icmp_errors += 1
+            except OSError as exc:
+                self._finish(txn, now, f"transport: {exc.strerror or exc}")
+                return
+            self.first_timers.append((e_at if e_at < f_at else f_at, txn))
             return
-        self.first_timers.append((txn.e_at if txn.e_at < f_at else f_at, txn))
+        flow.conn = conn
+        self.txns[branch] = txn = _Txn(flow, kind, branch, data, now, conn, f_at, 0.0, f_at)
+        if self._send(txn):
+            self.first_timers.append((f_at, txn))
 
     def _send(self, txn: _Txn) -> bool:
         try:
             if txn.conn is None:
-                self.udp[txn.flow.addr].sendto(txn.data, self.dst)
+                self.udp_send[txn.flow.addr](txn.data)
             else:
                 self._tcp_send(txn.conn, txn.data)
             return True
         except BlockingIOError:
             return True  # the socket buffer is full: Timer E resends (UDP)
         except OSError as exc:
+            if isinstance(exc, ConnectionRefusedError) and txn.conn is None:
+                self.icmp_errors += 1  # a connected UDP socket: an earlier datagram's ICMP error
+                return True
             self._finish(txn, time.monotonic(), f"transport: {exc.strerror or exc}")
             return False
 
