@@ -37,7 +37,6 @@ from .scenario import LoadScenario
 from .stats import LoadStats
 from .templates import Prototype, options
 
-_DIGITS = frozenset(b"0123456789")
 _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 # Requests started per turn of the loop before reading again.  UDP: small bursts, as a
 # registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
@@ -80,8 +79,11 @@ def walk_frames(buf, emit) -> int:
         end = buf.find(b"\r\n\r\n", pos)
         if end < 0:
             break
-        m = _LENGTH_RE.search(buf, pos, end)
-        stop = end + 4 + (int(m.group(1)) if m else 0)
+        if buf.startswith(b"\r\nContent-Length: 0", end - 19) and end - 19 >= pos:
+            stop = end + 4  # the usual last header line of a bodiless response: no search
+        else:
+            m = _LENGTH_RE.search(buf, pos, end)
+            stop = end + 4 + (int(m.group(1)) if m else 0)
         if stop > n:
             break
         emit(buf, pos, stop)
@@ -212,7 +214,7 @@ class LoadGenerator:
         self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF
         self._branch_prefix = b"z9hG4bK" + self.token.encode() + b"x"
         self._branch_mark = b"branch=" + self._branch_prefix
-        self._branch_len = len(self._branch_prefix)
+        self._branch_len = len(self._branch_prefix) + 10  # the prefix and %010d
         self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
         self._tls_context = None  # built once for every tls / wss connection
 
@@ -360,7 +362,7 @@ class LoadGenerator:
             tmpl = flow.templates[key] = proto.template(flow.user, flow.instance, flow.call_id, flow.tag)
         flow.cseq = cseq = flow.cseq + 1
         self._branch_n = n = self._branch_n + 1
-        branch = self._branch_prefix + b"%d" % n
+        branch = self._branch_prefix + b"%010d" % n
         p = tmpl.parts
         data = b"".join((p[0], branch, p[1], b"%d" % cseq, p[2], flow.auth, p[3]))
         f_at = now + self._timer_f
@@ -449,16 +451,13 @@ class LoadGenerator:
             stop = len(data)
         if not data.startswith(b"SIP/2.0 ", pos):
             return  # a request (OPTIONS, NOTIFY...) or garbage: not ours to answer here
-        # the top Via's branch: ours start with the run's prefix (z9hG4bK<token>x<n>), so the
-        # first "branch=" followed by it is the top Via's
-        b = data.find(self._branch_mark, pos, stop)
-        if b < 0:
+        # the top Via's branch: ours are the run's prefix and ten digits (z9hG4bK<token>x<n>),
+        # so the first "branch=" followed by the prefix is the top Via's, and its length known
+        b = data.find(self._branch_mark, pos, stop) + 7
+        if b < 7:
             return
-        b += 7
-        end = b + self._branch_len
-        while end < stop and data[end] in _DIGITS:
-            end += 1
-        txn = self.txns.get(bytes(data[b:end]) if type(data) is not bytes else data[b:end])
+        txn = self.txns.get(data[b:b + self._branch_len] if type(data) is bytes
+                            else bytes(data[b:b + self._branch_len]))
         if txn is None or txn.done:
             return
         try:
@@ -526,10 +525,13 @@ class LoadGenerator:
         flow.registered = True
         if txn.kind == "initial" and flow.second is not None:
             self.now_q.append((flow.second, "initial"))
-        if flow.refreshes_left != 0 and not self._stopping(now):
+        if flow.refreshes_left != 0:
+            sc = self.sc
+            if sc.duration is not None and now - self.stats.started >= sc.duration:
+                return  # stopping
             flow.refreshes_left -= 1
-            kind = "reg1b" if self.sc.reg1b_share and self.rand.random() < self.sc.reg1b_share else "refresh"
-            self.refresh_q.append((now + self.sc.refresh_interval, flow, kind))
+            kind = "reg1b" if sc.reg1b_share and self.rand.random() < sc.reg1b_share else "refresh"
+            self.refresh_q.append((now + sc.refresh_interval, flow, kind))
 
     def _read_udp(self, sock: socket.socket, now: float) -> None:
         recv, on_response = sock.recv, self._on_response
