@@ -134,6 +134,7 @@ def run_load(transport: str, rate: int, step: float, run: str) -> dict:
     elapsed = s["elapsed_s"]
     return {"transactions": s["transactions"], "ok": s["ok"], "failed": s["failed"], "failures": s["failures"],
             "retransmissions": s["retransmissions"], "elapsed_s": elapsed, "wall_s": round(wall, 3),
+            "run_cpu_s": s.get("cpu_s"),  # the generator's process while it ran (start-up excluded)
             "rate_per_s": round(s["ok"] / elapsed, 1) if elapsed else None,
             "latency_ms": s["latency_ms"]}
 
@@ -192,7 +193,7 @@ def _step(name, fn, transport, rate, step, slack, probe: SutProbe | None) -> dic
     ok = r.get("ok") or 0
     per = lambda v: round(v / ok * 1e6, 2) if v is not None and ok else None  # noqa: E731
     r.update(calls_per_s=rate, offered_per_s=2 * rate, kept_up=kept_up(r, step, slack),
-             cpu_s=round(cpu, 3), cpu_us_per_txn=per(cpu),
+             cpu_s=round(cpu, 3), cpu_us_per_txn=per(cpu), run_cpu_us_per_txn=per(r.get("run_cpu_s")),
              sut={**sut, "cpu_us_per_txn": per(sut["cpu_s"])},
              load_average_before=la0, load_average=[round(x, 2) for x in os.getloadavg()])
     return r
@@ -253,6 +254,8 @@ def summarize(reps: list[dict], rates) -> dict:
             steps = [s for r in reps for s in r[n]["steps"] if s["calls_per_s"] == rate and "error" not in s]
             if steps:
                 row[n] = {"cpu_us_per_txn": _spread([s["cpu_us_per_txn"] for s in steps]),
+                          # load only: its process while the generator ran (start-up excluded)
+                          "run_cpu_us_per_txn": _spread([s["run_cpu_us_per_txn"] for s in steps]),
                           "sut_cpu_us_per_txn": _spread([s["sut"]["cpu_us_per_txn"] for s in steps]),
                           "sut_udp_drops": _spread([s["sut"]["udp_drops"] for s in steps]),
                           "retransmissions": _spread([s["retransmissions"] for s in steps]),

@@ -655,6 +655,7 @@ class LoadGenerator:
         sc = self.sc
         st = self.stats
         t0 = time.monotonic()
+        cpu0 = time.process_time()
         st.started = t0
         self._plan(t0)
         next_progress = t0 + 1.0
@@ -774,6 +775,7 @@ class LoadGenerator:
                 wait = max(0.0, wake - time.monotonic())
         finally:
             st.elapsed = time.monotonic() - t0
+            st.cpu = time.process_time() - cpu0
             self.close()
         return st
 
