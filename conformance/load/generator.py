@@ -1,8 +1,12 @@
-"""The load generator's I/O loop: one thread, one selector, non-blocking sockets, timers in a heap.
+"""The load generator's I/O loop: one thread, one selector, non-blocking sockets, timers in a
+FIFO (first deadlines) and a heap (after a retransmission).
 
-UDP: one socket per local address, shared by every flow from that address (responses are
-matched on the top Via branch); Timer E retransmissions and Timer F (bounded by the scenario's
-timeout) are the engine's own slotted transactions (``ue/transaction.py``).  TCP: one connection per flow (a flow is a connection,
+UDP: one socket per local address, connected to the SUT and shared by every flow from that
+address (responses are matched on the top Via branch, a fixed-length token found with one
+``bytes.find``); Timer E retransmissions and Timer F (bounded by the scenario's timeout) are
+kept in the transaction object itself, by the rules of ``ue/transaction.py``; a turn of the
+loop sends at most what the offered rate gives for the time since the last turn (retransmissions
+included), so that the datagrams leave in small, even batches.  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
 of the loop (1 ms at least) leave in one send() per connection, and responses are read where
 they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates
