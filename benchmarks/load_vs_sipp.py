@@ -11,7 +11,16 @@ when every transaction got a 2xx and the run ended within ``--step`` + 1 s (the 
 + ``--slack`` s.  The sustained rate of a tool is its best measured rate (2xx per second of its
 run: load's elapsed_s, SIPp's from its statistics file, both from the start of the traffic) over the
 steps it kept up; the ratio is conformance load / SIPp.  The two tools climb the ladder together,
-step by step, so that they see the same machine.  UDP: one socket each
+step by step, so that they see the same machine, and the whole ladder is climbed ``--reps``
+times (the order of each step pair alternating from one repetition to the next): each tool's
+sustained rate is given as the median and the spread (min..max) over the repetitions, the ratio
+as the median of the paired ratios (load / SIPp of the same repetition) with their spread.  At
+every step: the tool's CPU per completed transaction (user + system of its process, start-up
+included, from RUSAGE_CHILDREN around it), the SUT's (its processes' CPU from /proc/<pid>/stat
+over the step, divided by the tool's completed transactions), the datagrams the SUT's UDP socket
+dropped over the step (the drops column of /proc/net/udp and udp6 for its port) and the load
+averages before and after.  The machine's tshark yardstick (``--yardstick N``: tshark -Y sip on a
+generated capture of N messages, median of 3) lets readers compare machines.  UDP: one socket each
 (SIPp -t u1); TCP: one shared connection each (SIPp -t t1, load --tcp-connections 1).  The same
 bound on transactions in progress for both: SIPp ``-l calls + 1`` (a call has one transaction at a
 time), load ``--max-outstanding calls + 1``.
@@ -31,6 +40,7 @@ import csv
 import json
 import os
 import shutil
+import statistics
 import socket
 import subprocess
 import sys
@@ -43,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine, print_machine, write_json  # noqa: E402
+from _sut_probe import SutProbe, children_cpu, kamailio_pid, tshark_yardstick  # noqa: E402
 
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
 SIPP_XML = ROOT / "benchmarks" / "sipp" / "register_refresh.xml"
@@ -123,6 +134,7 @@ def run_load(transport: str, rate: int, step: float, run: str) -> dict:
     elapsed = s["elapsed_s"]
     return {"transactions": s["transactions"], "ok": s["ok"], "failed": s["failed"], "failures": s["failures"],
             "retransmissions": s["retransmissions"], "elapsed_s": elapsed, "wall_s": round(wall, 3),
+            "run_cpu_s": s.get("cpu_s"),  # the generator's process while it ran (start-up excluded)
             "rate_per_s": round(s["ok"] / elapsed, 1) if elapsed else None,
             "latency_ms": s["latency_ms"]}
 
@@ -169,31 +181,47 @@ def kamailio(action: str) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def ladders(tools, rates, step, slack, transport, restart: bool) -> dict:
+def _step(name, fn, transport, rate, step, slack, probe: SutProbe | None) -> dict:
+    """One step of one tool, with the tool's CPU (its process, start-up included: RUSAGE_CHILDREN
+    around it), the SUT's CPU and UDP drops over it, and the load averages before and after."""
+    la0 = [round(x, 2) for x in os.getloadavg()]
+    s0 = probe.read() if probe else None
+    c0 = children_cpu()
+    r = fn(transport, rate, step, f"{name[:4]}{transport}{rate}x{int(time.time()) % 100000}")
+    cpu = children_cpu() - c0
+    sut = SutProbe.delta(s0, probe.read()) if probe else {"cpu_s": None, "udp_drops": None, "pids": 0}
+    ok = r.get("ok") or 0
+    per = lambda v: round(v / ok * 1e6, 2) if v is not None and ok else None  # noqa: E731
+    r.update(calls_per_s=rate, offered_per_s=2 * rate, kept_up=kept_up(r, step, slack),
+             cpu_s=round(cpu, 3), cpu_us_per_txn=per(cpu), run_cpu_us_per_txn=per(r.get("run_cpu_s")),
+             sut={**sut, "cpu_us_per_txn": per(sut["cpu_s"])},
+             load_average_before=la0, load_average=[round(x, 2) for x in os.getloadavg()])
+    return r
+
+
+def ladders(tools, rates, step, slack, transport, restart: bool, rep: int = 0, probe: SutProbe | None = None) -> dict:
     """Both tools up the same ladder, step by step (R for one, then R for the other, the order
-    alternating from one R to the next), so that each step of each tool sees the machine as the
-    other's does; a tool stops climbing at its first step not kept up."""
+    alternating from one R to the next and from one repetition to the next), so that each step
+    of each tool sees the machine as the other's does; a tool stops climbing at its first step
+    not kept up."""
     out = {name: {"steps": [], "best": None, "stopped": False} for name, _ in tools}
     for i, rate in enumerate(rates):
-        for name, fn in (tools if i % 2 == 0 else tools[::-1]):
+        for name, fn in (tools if (i + rep) % 2 == 0 else tools[::-1]):
             st = out[name]
             if st["stopped"]:
                 continue
             if restart:  # every step against an empty location table
                 kamailio("stop")
                 kamailio("start")
-            r = fn(transport, rate, step, f"{name[:4]}{transport}{rate}x{int(time.time()) % 100000}")
-            r["calls_per_s"] = rate
-            r["offered_per_s"] = 2 * rate
-            r["kept_up"] = kept_up(r, step, slack)
-            r["load_average"] = [round(x, 2) for x in os.getloadavg()]
+            r = _step(name, fn, transport, rate, step, slack, probe)
             st["steps"].append(r)
             print(f"  {name:16} {transport} R={rate:6}/s offered {2 * rate:6} REGISTER/s: "
                   + (f"error {r['error']}" if "error" in r else
                      f"{r['ok']}/{r['transactions']} 2xx in {r['elapsed_s']} s = {r['rate_per_s']}/s, "
-                     f"{r['failed']} failed, {r['retransmissions']} retransmission(s)"
+                     f"{r['failed']} failed, {r['retransmissions']} retr., CPU {r['cpu_us_per_txn']} us/txn, "
+                     f"SUT {r['sut']['cpu_us_per_txn']} us/txn, SUT drops {r['sut']['udp_drops']}"
                      + ("" if r["kept_up"] else "  (did not keep up)"))
-                  + f"  [load {r['load_average'][0]}]", flush=True)
+                  + f"  [load {r['load_average_before'][0]} -> {r['load_average'][0]}]", flush=True)
             if not r["kept_up"]:
                 st["stopped"] = True
                 continue
@@ -204,6 +232,57 @@ def ladders(tools, rates, step, slack, transport, restart: bool) -> dict:
     return {name: {"steps": st["steps"], "sustained_per_s": st["best"]["rate_per_s"] if st["best"] else 0.0,
                    "sustained_calls_per_s": st["best"]["calls_per_s"] if st["best"] else 0}
             for name, st in out.items()}
+
+
+def _spread(values) -> dict:
+    v = [x for x in values if x is not None]
+    return {"median": round(statistics.median(v), 2) if v else None, "min": min(v) if v else None,
+            "max": max(v) if v else None, "values": list(values)}
+
+
+def summarize(reps: list[dict], rates) -> dict:
+    """Medians and spreads over the repetitions: each tool's sustained rate, the paired ratios
+    (load / SIPp of the same repetition), and per offered rate each tool's CPU per transaction,
+    the SUT's CPU per transaction behind it and the SUT's UDP drops (the steps each tool ran)."""
+    names = ("conformance load", "sipp")
+    sus = {n: [r[n]["sustained_per_s"] for r in reps] for n in names}
+    ratios = [round(a / b, 3) if b else None for a, b in zip(sus["conformance load"], sus["sipp"])]
+    per_rate = {}
+    for rate in rates:
+        row = {}
+        for n in names:
+            steps = [s for r in reps for s in r[n]["steps"] if s["calls_per_s"] == rate and "error" not in s]
+            if steps:
+                row[n] = {"cpu_us_per_txn": _spread([s["cpu_us_per_txn"] for s in steps]),
+                          # load only: its process while the generator ran (start-up excluded)
+                          "run_cpu_us_per_txn": _spread([s["run_cpu_us_per_txn"] for s in steps]),
+                          "sut_cpu_us_per_txn": _spread([s["sut"]["cpu_us_per_txn"] for s in steps]),
+                          "sut_udp_drops": _spread([s["sut"]["udp_drops"] for s in steps]),
+                          "retransmissions": _spread([s["retransmissions"] for s in steps]),
+                          "kept_up": [s["kept_up"] for s in steps]}
+        if row:
+            per_rate[str(rate)] = row
+    lo, hi = min(sus["conformance load"]), max(sus["conformance load"])
+    slo, shi = min(sus["sipp"]), max(sus["sipp"])
+    return {"conformance_load": _spread(sus["conformance load"]), "sipp": _spread(sus["sipp"]),
+            "ratio_load_over_sipp": _spread(ratios),
+            # the worst and best ratio the two spreads allow (any load rep against any SIPp rep)
+            "ratio_spread_cross": [round(lo / shi, 3) if shi else None, round(hi / slo, 3) if slo else None],
+            "per_rate": per_rate}
+
+
+def _print_summary(transport: str, s: dict) -> None:
+    L, S, Q = s["conformance_load"], s["sipp"], s["ratio_load_over_sipp"]
+    print(f"  {transport.upper()}: conformance load {L['median']}/s ({L['min']}..{L['max']}), SIPp {S['median']}/s "
+          f"({S['min']}..{S['max']}), ratio {Q['median']} (paired {Q['min']}..{Q['max']}, "
+          f"cross {s['ratio_spread_cross'][0]}..{s['ratio_spread_cross'][1]})")
+    for rate, row in s["per_rate"].items():
+        parts = []
+        for n, r in row.items():
+            parts.append(f"{n}: CPU {r['cpu_us_per_txn']['median']} us/txn ({r['cpu_us_per_txn']['min']}.."
+                         f"{r['cpu_us_per_txn']['max']}), SUT {r['sut_cpu_us_per_txn']['median']} us/txn, "
+                         f"SUT drops {r['sut_udp_drops']['median']}, retr. {r['retransmissions']['median']}")
+        print(f"    R={rate}: " + "; ".join(parts))
 
 
 def main(argv=None) -> int:
@@ -217,6 +296,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sut", choices=("kamailio", "reference"), default="kamailio",
                     help="reference: the embedded reference CSCF in its own process on a free port "
                          "(no Kamailio needed; the smoke test uses it)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of the ladder (the order of each "
+                    "step pair alternating); medians and spreads over them")
+    ap.add_argument("--yardstick", type=int, default=200_000, metavar="N",
+                    help="messages of the tshark yardstick capture (0: none)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "out" / "load_vs_sipp.json"))
     a = ap.parse_args(argv)
     m = machine()
@@ -227,9 +310,17 @@ def main(argv=None) -> int:
         return 2
     started = False
     ref = None
+    yardstick = tshark_yardstick(a.yardstick, ROOT) if a.yardstick > 0 else None
+    if yardstick:
+        print(f"tshark yardstick: {yardstick['messages']} messages in {yardstick['median_s']} s "
+              f"(median of {yardstick['runs_s']})")
     if a.sut == "reference":
         ref = start_reference()
-    elif not a.no_start:
+        probe = SutProbe(lambda: ref.pid, PORT)
+    else:
+        run_dir = Path(os.environ.get("KAMAILIO_RUN_DIR") or KCTL.parent / "run") / "registrar"
+        probe = SutProbe(kamailio_pid(run_dir), PORT)
+    if a.sut == "kamailio" and not a.no_start:
         busy = ports_busy()
         if busy:
             print(f"load_vs_sipp: ports in use ({', '.join(busy)}): another Kamailio run? not starting")
@@ -240,16 +331,16 @@ def main(argv=None) -> int:
     doc = {"benchmark": "load_vs_sipp", "machine": m, "sut": a.sut, "sipp_version": subprocess.run(
         [sipp, "-v"], capture_output=True, text=True).stdout.strip().splitlines()[-1:],
         "scenario": "initial REGISTER + refresh after 1 s, reg-id 1, one UE per call", "step_s": a.step,
-        "slack_s": a.slack, "rates": rates, "results": {}}
+        "slack_s": a.slack, "rates": rates, "reps": a.reps, "tshark_yardstick": yardstick, "results": {}}
     try:
         for transport in a.transports.split(","):
-            print(f"{transport.upper()}:")
-            both = ladders([("conformance load", run_load),
-                            ("sipp", lambda t, r, s, run: run_sipp(sipp, t, r, s, run))],
-                           rates, a.step, a.slack, transport, started)
-            load, sp = both["conformance load"], both["sipp"]
-            ratio = round(load["sustained_per_s"] / sp["sustained_per_s"], 2) if sp["sustained_per_s"] else None
-            doc["results"][transport] = {"conformance_load": load, "sipp": sp, "ratio_load_over_sipp": ratio}
+            reps = []
+            for rep in range(a.reps):
+                print(f"{transport.upper()} (repetition {rep + 1} of {a.reps}):")
+                reps.append(ladders([("conformance load", run_load),
+                                     ("sipp", lambda t, r, s, run: run_sipp(sipp, t, r, s, run))],
+                                    rates, a.step, a.slack, transport, started, rep, probe))
+            doc["results"][transport] = {"summary": summarize(reps, rates), "repetitions": reps}
     finally:
         if started:
             kamailio("stop")
@@ -259,11 +350,11 @@ def main(argv=None) -> int:
                 ref.wait(5)
             except subprocess.TimeoutExpired:
                 ref.kill()
-    print("\nsustained REGISTER rate with zero failures (2xx/s):")
+    doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"\nsustained REGISTER rate with zero failures (2xx/s), median (min..max) of {a.reps} repetition(s); "
+          "CPU per completed transaction (user + system) of each tool and of the SUT behind it:")
     for transport, r in doc["results"].items():
-        print(f"  {transport.upper()}: conformance load {r['conformance_load']['sustained_per_s']}/s "
-              f"(R={r['conformance_load']['sustained_calls_per_s']}), SIPp {r['sipp']['sustained_per_s']}/s "
-              f"(R={r['sipp']['sustained_calls_per_s']}), ratio {r['ratio_load_over_sipp']}")
+        _print_summary(transport, r["summary"])
     write_json(a.json, doc)
     return 0
 

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--max-outstanding", type=int, default=5000, help="transactions in progress at once")
     what.add_argument("--tcp-connections", type=int, default=0,
                       help="TCP: connections per address shared by the flows (default 0: one per flow)")
+    what.add_argument("--udp-unconnected", dest="udp_connect", action="store_false",
+                      help="UDP: sockets not connected to the SUT (for one that answers from another address "
+                           "or port; each send then names the destination)")
     what.add_argument("--timeout", type=float, default=8.0, help="seconds a transaction may take (Timer F bound)")
     what.add_argument("--auth-password", help="answer Digest (MD5) challenges with this password")
     out = p.add_argument_group("output")
@@ -82,7 +85,8 @@ def scenario_from_args(args) -> LoadScenario:
         if v:
             setattr(sc, name, v)
     for name in ("transport", "ues", "rate", "reg2_share", "refreshes", "refresh_interval", "reg1b_share",
-                 "storm_at", "expires", "duration", "max_outstanding", "tcp_connections", "timeout", "auth_password"):
+                 "storm_at", "expires", "duration", "max_outstanding", "tcp_connections", "timeout", "auth_password",
+                 "udp_connect"):
         setattr(sc, name, getattr(args, name))
     return sc
 

@@ -1,8 +1,12 @@
-"""The load generator's I/O loop: one thread, one selector, non-blocking sockets, timers in a heap.
+"""The load generator's I/O loop: one thread, one selector, non-blocking sockets, timers in a
+FIFO (first deadlines) and a heap (after a retransmission).
 
-UDP: one socket per local address, shared by every flow from that address (responses are
-matched on the top Via branch); Timer E retransmissions and Timer F (bounded by the scenario's
-timeout) are the engine's own slotted transactions (``ue/transaction.py``).  TCP: one connection per flow (a flow is a connection,
+UDP: one socket per local address, connected to the SUT and shared by every flow from that
+address (responses are matched on the top Via branch, a fixed-length token found with one
+``bytes.find``); Timer E retransmissions and Timer F (bounded by the scenario's timeout) are
+kept in the transaction object itself, by the rules of ``ue/transaction.py``; a turn of the
+loop sends at most what the offered rate gives for the time since the last turn (retransmissions
+included), so that the datagrams leave in small, even batches.  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
 of the loop (1 ms at least) leave in one send() per connection, and responses are read where
 they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates
@@ -31,13 +35,12 @@ from collections import deque
 from typing import Callable
 
 from ..cases.model import FlowSpec
-from ..ue.transaction import RETRANSMIT, TIMEOUT, ReliableTransaction, UnreliableTransaction, timer_f
+from ..ue.transaction import timer_f
 from ..ue.model import FlowState
 from .scenario import LoadScenario
 from .stats import LoadStats
 from .templates import Prototype, options
 
-_BRANCH_RE = re.compile(rb"branch=([^;,\s]+)")
 _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 # Requests started per turn of the loop before reading again.  UDP: small bursts, as a
 # registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
@@ -45,6 +48,21 @@ _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 SEND_BATCH = {"udp": 64, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
 STREAMS = ("tls", "ws", "wss")
 TIMER_BATCH = 128  # retransmissions per turn, for the same reason
+# UDP pacing: the datagrams of a turn (retransmissions and new requests together) are bounded by
+# the offered rate times the time since the last turn, times PACE_HEADROOM (room for refreshes
+# overlapping the ramp, and to catch up after the process was descheduled), at least PACE_MIN:
+# a turn that comes late does not send what piled up in one burst a registrar's socket buffer
+# cannot hold, and the retransmissions of a loss do not all leave together 500 ms later.
+PACE_HEADROOM = 3.0
+PACE_MIN = 4
+
+
+def turn_budget(rate: float, dt: float, cap: int) -> int:
+    """Datagrams one turn of the UDP loop may send: ``rate`` (requests per second the scenario
+    offers) over ``dt`` seconds since the last turn, with headroom; between PACE_MIN and cap."""
+    if rate <= 0:
+        return cap
+    return max(PACE_MIN, min(cap, int(rate * dt * PACE_HEADROOM) + 1))
 # The shortest turn of the loop (SIPp's default timer resolution is 1 ms too); what comes due
 # within it leaves at its end, at most 1 ms late.
 TURN = 0.001
@@ -65,8 +83,11 @@ def walk_frames(buf, emit) -> int:
         end = buf.find(b"\r\n\r\n", pos)
         if end < 0:
             break
-        m = _LENGTH_RE.search(buf, pos, end)
-        stop = end + 4 + (int(m.group(1)) if m else 0)
+        if buf.startswith(b"\r\nContent-Length: 0", end - 19) and end - 19 >= pos:
+            stop = end + 4  # the usual last header line of a bodiless response: no search
+        else:
+            m = _LENGTH_RE.search(buf, pos, end)
+            stop = end + 4 + (int(m.group(1)) if m else 0)
         if stop > n:
             break
         emit(buf, pos, stop)
@@ -105,13 +126,20 @@ class _Flow:
 
 
 class _Txn:
-    __slots__ = ("flow", "kind", "branch", "data", "sent", "ct", "conn", "done", "authed")
+    """One REGISTER transaction and its RFC 3261 §17.1.2 timers, kept in the object itself (no
+    transaction object beside it): Timer E over UDP (``e_at``, its interval ``e_int``: T1
+    doubling up to T2, T2 once a provisional response came) and Timer F (``f_at``: 64*T1
+    bounded by the scenario's timeout), the same rules as ``ue/transaction.py``'s."""
 
-    def __init__(self, flow, kind, branch, data, sent, ct, conn):
-        self.flow, self.kind, self.branch, self.data, self.sent, self.ct, self.conn = \
-            flow, kind, branch, data, sent, ct, conn
+    __slots__ = ("flow", "kind", "branch", "data", "sent", "conn", "done", "authed", "e_at", "e_int", "f_at",
+                 "provisional")
+
+    def __init__(self, flow, kind, branch, data, sent, conn, e_at, e_int, f_at):
+        self.flow, self.kind, self.branch, self.data, self.sent, self.conn = flow, kind, branch, data, sent, conn
+        self.e_at, self.e_int, self.f_at = e_at, e_int, f_at
         self.done = False
         self.authed = False
+        self.provisional = False
 
 
 class _Tcp:
@@ -166,6 +194,7 @@ class LoadGenerator:
         self.sel = selectors.DefaultSelector()
         self.udp: dict[int, socket.socket] = {}  # address index -> socket
         self.udp_ports: dict[int, int] = {}  # address index -> its local port
+        self.udp_send: dict[int, Callable] = {}  # address index -> its socket's send (to the SUT)
         self.pools: dict[int, list[_Tcp]] = {}
         self.conns: list[_Tcp] = []
         self.txns: dict[bytes, _Txn] = {}
@@ -188,6 +217,8 @@ class LoadGenerator:
         self.protos: dict = {}  # (address index, port, reg-id) -> Prototype
         self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF
         self._branch_prefix = b"z9hG4bK" + self.token.encode() + b"x"
+        self._branch_mark = b"branch=" + self._branch_prefix
+        self._branch_len = len(self._branch_prefix) + 10  # the prefix and %010d
         self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
         self._tls_context = None  # built once for every tls / wss connection
 
@@ -217,6 +248,14 @@ class LoadGenerator:
             _big_buffers(s)
             s.bind((ip, 0))
             s.setblocking(False)
+            if self.sc.udp_connect:
+                # connected to the SUT: send() without an address to resolve and route each
+                # time (and ICMP errors reported on the socket); responses from elsewhere are
+                # not received (--udp-unconnected for a SUT that answers from another address)
+                s.connect(self.dst)
+                self.udp_send[addr] = s.send
+            else:
+                self.udp_send[addr] = lambda data, _s=s.sendto, _d=self.dst: _s(data, _d)
             self.sel.register(s, selectors.EVENT_READ, ("udp", addr))
             self.udp[addr] = s
         return s
@@ -325,34 +364,46 @@ class LoadGenerator:
         if tmpl is None:
             proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
             tmpl = flow.templates[key] = proto.template(flow.user, flow.instance, flow.call_id, flow.tag)
-        if conn is not None:
-            flow.conn = conn
-        flow.cseq += 1
-        self._branch_n += 1
-        branch = self._branch_prefix + str(self._branch_n).encode()
-        data = tmpl.render(branch, flow.cseq, flow.auth)
-        if conn is not None:
-            ct = ReliableTransaction(now + self._timer_f)
-        else:
-            ct = UnreliableTransaction(sc.t1, sc.t2, now + self._timer_f, now)
-        txn = _Txn(flow, kind, branch, data, now, ct, conn)
+        flow.cseq = cseq = flow.cseq + 1
+        self._branch_n = n = self._branch_n + 1
+        branch = self._branch_prefix + b"%010d" % n
+        p = tmpl.parts
+        data = b"".join((p[0], branch, p[1], b"%d" % cseq, p[2], flow.auth, p[3]))
+        f_at = now + self._timer_f
         flow.busy = True
-        self.txns[branch] = txn
         self.stats.on_sent(now)
-        if not self._send(txn):
+        if conn is None:
+            e_at = now + sc.t1
+            self.txns[branch] = txn = _Txn(flow, kind, branch, data, now, None, e_at, sc.t1, f_at)
+            try:
+                self.udp_send[addr](data)
+            except BlockingIOError:
+                pass  # the socket buffer is full: Timer E resends
+            except ConnectionRefusedError:  # an earlier datagram's ICMP error, reported here
+                self.icmp_errors += 1
+            except OSError as exc:
+                self._finish(txn, now, f"transport: {exc.strerror or exc}")
+                return
+            self.first_timers.append((e_at if e_at < f_at else f_at, txn))
             return
-        self.first_timers.append((ct.next_deadline(), txn))
+        flow.conn = conn
+        self.txns[branch] = txn = _Txn(flow, kind, branch, data, now, conn, f_at, 0.0, f_at)
+        if self._send(txn):
+            self.first_timers.append((f_at, txn))
 
     def _send(self, txn: _Txn) -> bool:
         try:
             if txn.conn is None:
-                self.udp[txn.flow.addr].sendto(txn.data, self.dst)
+                self.udp_send[txn.flow.addr](txn.data)
             else:
                 self._tcp_send(txn.conn, txn.data)
             return True
         except BlockingIOError:
             return True  # the socket buffer is full: Timer E resends (UDP)
         except OSError as exc:
+            if isinstance(exc, ConnectionRefusedError) and txn.conn is None:
+                self.icmp_errors += 1  # a connected UDP socket: an earlier datagram's ICMP error
+                return True
             self._finish(txn, time.monotonic(), f"transport: {exc.strerror or exc}")
             return False
 
@@ -404,10 +455,13 @@ class LoadGenerator:
             stop = len(data)
         if not data.startswith(b"SIP/2.0 ", pos):
             return  # a request (OPTIONS, NOTIFY...) or garbage: not ours to answer here
-        m = _BRANCH_RE.search(data, pos, stop)
-        if m is None:
+        # the top Via's branch: ours are the run's prefix and ten digits (z9hG4bK<token>x<n>),
+        # so the first "branch=" followed by the prefix is the top Via's, and its length known
+        b = data.find(self._branch_mark, pos, stop) + 7
+        if b < 7:
             return
-        txn = self.txns.get(m.group(1))
+        txn = self.txns.get(data[b:b + self._branch_len] if type(data) is bytes
+                            else bytes(data[b:b + self._branch_len]))
         if txn is None or txn.done:
             return
         try:
@@ -415,7 +469,9 @@ class LoadGenerator:
         except ValueError:
             self._finish(txn, now, "unparseable response")
             return
-        if not txn.ct.on_response(status):
+        if status < 200:  # proceeding: Timer E at T2 from now on (RFC 3261 §17.1.2.2)
+            txn.provisional = True
+            txn.e_int = self.sc.t2
             return
         if 200 <= status < 300:
             self._finish(txn, now, None)
@@ -473,15 +529,19 @@ class LoadGenerator:
         flow.registered = True
         if txn.kind == "initial" and flow.second is not None:
             self.now_q.append((flow.second, "initial"))
-        if flow.refreshes_left != 0 and not self._stopping(now):
+        if flow.refreshes_left != 0:
+            sc = self.sc
+            if sc.duration is not None and now - self.stats.started >= sc.duration:
+                return  # stopping
             flow.refreshes_left -= 1
-            kind = "reg1b" if self.sc.reg1b_share and self.rand.random() < self.sc.reg1b_share else "refresh"
-            self.refresh_q.append((now + self.sc.refresh_interval, flow, kind))
+            kind = "reg1b" if sc.reg1b_share and self.rand.random() < sc.reg1b_share else "refresh"
+            self.refresh_q.append((now + sc.refresh_interval, flow, kind))
 
     def _read_udp(self, sock: socket.socket, now: float) -> None:
+        recv, on_response = sock.recv, self._on_response
         for _ in range(1024):
             try:
-                data = sock.recv(65535)
+                data = recv(65535)
             except BlockingIOError:
                 return
             except ConnectionRefusedError:
@@ -489,7 +549,7 @@ class LoadGenerator:
                 continue
             except OSError:
                 return
-            self._on_response(data, now)
+            on_response(data, now)
 
     def _read_tcp(self, c: _Tcp, now: float, events: int) -> None:
         if events & selectors.EVENT_WRITE and c.plain:
@@ -599,6 +659,7 @@ class LoadGenerator:
         sc = self.sc
         st = self.stats
         t0 = time.monotonic()
+        cpu0 = time.process_time()
         st.started = t0
         self._plan(t0)
         next_progress = t0 + 1.0
@@ -609,6 +670,11 @@ class LoadGenerator:
         ni, n_init = 0, sc.ues
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
+        paced = sc.transport == "udp"
+        # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
+        # overlapping the ramp (one in flight per flow at a time)
+        offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
+        last_turn, pace, t2 = t0, batch, sc.t2
         tick = TURN
         sleep = time.sleep
         turn = t0
@@ -624,8 +690,12 @@ class LoadGenerator:
                     else:
                         self._read_tcp(obj, now, events)
                 now = time.monotonic()
+                if paced:
+                    pace = turn_budget(offered, now - last_turn, batch)
+                    tbudget, last_turn = pace, now
+                else:
+                    tbudget = TIMER_BATCH
                 # 2. timers: Timer E retransmissions, Timer F / the scenario's timeout
-                tbudget = TIMER_BATCH
                 while tbudget and ((first and first[0][0] <= now) or (timers and timers[0][0] <= now)):
                     if first and first[0][0] <= now:
                         txn = first.popleft()[1]
@@ -633,19 +703,20 @@ class LoadGenerator:
                         txn = heapq.heappop(timers)[2]
                     if txn.done:
                         continue
-                    what = txn.ct.on_timer(now)
-                    if what == RETRANSMIT:
-                        st.retransmissions += 1
-                        tbudget -= 1
-                        self._send(txn)
-                    elif what == TIMEOUT:
+                    if now >= txn.f_at:
                         self._finish(txn, now, "timeout" + (" (ICMP port unreachable seen)" if self.icmp_errors else ""))
                         continue
-                    nd = txn.ct.next_deadline()
-                    if nd is not None and not txn.done:
-                        self._push(timers, nd, txn)
-                # 3. due sends, within the window, a bounded batch per turn
-                budget = batch
+                    if txn.conn is None and now >= txn.e_at:  # Timer E: retransmit, then T1 doubling up to T2
+                        st.retransmissions += 1
+                        tbudget -= 1
+                        txn.e_int = t2 if txn.provisional else min(2 * txn.e_int, t2)
+                        txn.e_at = now + txn.e_int
+                        if not self._send(txn):
+                            continue
+                    self._push(timers, txn.e_at if txn.e_at < txn.f_at else txn.f_at, txn)
+                # 3. due sends, within the window, a bounded batch per turn (UDP: what the
+                # retransmissions left of the turn's pace, at least half of it)
+                budget = max(tbudget, pace // 2) if paced else batch
                 if self._stopping(now):
                     now_q.clear(), refresh_q.clear(), schedule.clear()
                     ni = n_init
@@ -708,6 +779,7 @@ class LoadGenerator:
                 wait = max(0.0, wake - time.monotonic())
         finally:
             st.elapsed = time.monotonic() - t0
+            st.cpu = time.process_time() - cpu0
             self.close()
         return st
 

@@ -42,6 +42,7 @@ class LoadStats:
     latencies: array = field(default_factory=lambda: array("d"))
     seconds: list[Second] = field(default_factory=list)
     elapsed: float = 0.0
+    cpu: float = 0.0  # the process's CPU time (user + system) while the generator ran
     first_ok: float | None = None
     last_ok: float | None = None
     # tls / ws / wss: connection set-ups (TCP connect and every handshake), counted apart from
@@ -59,9 +60,12 @@ class LoadStats:
 
     def _second(self, t: float) -> Second:
         i = int(t - self.started)
-        while len(self.seconds) <= i:
-            self.seconds.append(Second())
-        return self.seconds[i]
+        seconds = self.seconds
+        if i < len(seconds):
+            return seconds[i]
+        while len(seconds) <= i:
+            seconds.append(Second())
+        return seconds[i]
 
     def on_sent(self, now: float) -> None:
         self.sent += 1
@@ -92,6 +96,7 @@ class LoadStats:
         return {
             "transactions": self.sent, "ok": self.ok, "failed": self.failed,
             "retransmissions": self.retransmissions, "elapsed_s": round(self.elapsed, 3),
+            "cpu_s": round(self.cpu, 3),
             # successful transactions per second from the start to the last 2xx
             "rate_per_s": round(self.ok / active, 1) if active > 0 else None,
             "peak_rate_per_s": max((s.ok for s in self.seconds), default=0),

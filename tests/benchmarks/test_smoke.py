@@ -61,16 +61,25 @@ def test_suite_benchmark(tmp_path):
 @pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian package sip-tester) is not installed: "
                     "scripts/install-tools.sh installs it")
 def test_load_vs_sipp_against_the_reference(tmp_path):
-    out = _run("load_vs_sipp.py", "--sut", "reference", "--rates", "20", "--step", "1",
-               "--json", str(tmp_path / "l.json"))
+    out = _run("load_vs_sipp.py", "--sut", "reference", "--rates", "20", "--step", "1", "--reps", "1",
+               "--yardstick", "300", "--json", str(tmp_path / "l.json"))
     doc = json.loads((tmp_path / "l.json").read_text())
     _machine_ok(doc)
     for transport in ("udp", "tcp"):
         r = doc["results"][transport]
-        assert r["conformance_load"]["steps"][0]["ok"] == 40, r
-        assert r["sipp"]["steps"][0]["ok"] == 40, r
-        assert r["ratio_load_over_sipp"] is not None
-    assert "ratio" in out
+        [rep] = r["repetitions"]
+        for tool in ("conformance load", "sipp"):
+            [step] = rep[tool]["steps"]
+            assert step["ok"] == 40, step
+            assert step["cpu_us_per_txn"] > 0 and step["sut"]["cpu_s"] is not None, step
+            assert step["sut"]["udp_drops"] is not None and len(step["load_average_before"]) == 3, step
+        s = r["summary"]
+        assert s["conformance_load"]["median"] > 0 and s["sipp"]["median"] > 0
+        assert s["ratio_load_over_sipp"]["median"] is not None and None not in s["ratio_spread_cross"]
+        assert set(s["per_rate"]["20"]) == {"conformance load", "sipp"}
+    if shutil.which("tshark"):
+        assert doc["tshark_yardstick"]["median_s"] > 0 and len(doc["tshark_yardstick"]["runs_s"]) == 3
+    assert "ratio" in out and "us/txn" in out
 
 
 def test_load_streams_against_the_reference(tmp_path):

@@ -1,0 +1,78 @@
+"""Timer E and Timer F of the load generator's UDP transactions (RFC 3261 §17.1.2.2), against a
+responder on 127.0.0.1 that loses datagrams on purpose; and the UDP pacing budget."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+
+from conformance.load.generator import PACE_MIN, LoadGenerator, turn_budget
+from conformance.load.scenario import LoadScenario
+
+_BRANCH = re.compile(rb"branch=([^;\r\n]+)")
+
+
+def _responder(answer):
+    """A UDP responder on a free port: ``answer(branch, copy, data)`` returns the responses to
+    send for the copy-th arrival (0, 1, ...) of a request; arrivals recorded with their time."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.1)
+    seen: dict[bytes, list[float]] = {}
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            try:
+                data, peer = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            branch = _BRANCH.search(data).group(1)
+            arrivals = seen.setdefault(branch, [])
+            arrivals.append(time.monotonic())
+            for status in answer(branch, len(arrivals) - 1, data):
+                head = data.split(b"\r\n", 1)[1]
+                s.sendto(f"SIP/2.0 {status} X\r\n".encode() + head, peer)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    return s.getsockname()[1], seen, lambda: (stop.set(), t.join(2), s.close())
+
+
+def test_a_lost_request_is_retransmitted_at_t1_then_2t1_and_counted_once():
+    # the first two copies of every request are lost, the third answered
+    port, seen, close = _responder(lambda b, copy, d: [200] if copy == 2 else [])
+    try:
+        sc = LoadScenario(port=port, ues=5, rate=100.0, refreshes=0, t1=0.05, t2=4.0, timeout=3.0)
+        s = LoadGenerator(sc).run().summary()
+    finally:
+        close()
+    assert s["ok"] == 5 and s["failed"] == 0 and s["retransmissions"] == 10
+    for arrivals in seen.values():
+        assert len(arrivals) == 3
+        first, second = arrivals[1] - arrivals[0], arrivals[2] - arrivals[1]
+        assert 0.045 <= first < 0.2 and 0.095 <= second < 0.3, arrivals  # T1, then 2*T1
+
+
+def test_a_provisional_response_moves_timer_e_to_t2_and_timer_f_ends_it():
+    # 100 Trying to every copy, never a final response: retransmissions at T2 until Timer F
+    port, seen, close = _responder(lambda b, copy, d: [100])
+    try:
+        sc = LoadScenario(port=port, ues=2, rate=100.0, refreshes=0, t1=0.05, t2=0.2, timeout=1.0)
+        s = LoadGenerator(sc).run().summary()
+    finally:
+        close()
+    assert s["ok"] == 0 and s["failed"] == 2 and set(s["failures"]) == {"timeout"}
+    for arrivals in seen.values():
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        assert gaps and all(0.18 <= g < 0.4 for g in gaps[1:]), gaps  # T2 once proceeding
+        assert 3 <= len(arrivals) <= 7, arrivals  # Timer F at 1 s
+
+
+def test_turn_budget_follows_the_offered_rate():
+    assert turn_budget(16000, 0.001, 64) == 49
+    assert turn_budget(16000, 0.5, 64) == 64  # a late turn: no burst beyond the cap
+    assert turn_budget(100, 0.001, 64) == PACE_MIN
+    assert turn_budget(0, 0.001, 64) == 64
