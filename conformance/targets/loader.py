@@ -8,7 +8,6 @@ Every problem is a :class:`TargetError` naming file, line and key.  See docs/tar
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import string
 from pathlib import Path
@@ -19,7 +18,7 @@ from jsonschema import Draft202012Validator
 from ..uecert.capabilities import KNOWN_UE_CAPABILITIES
 from ..uecert.model import UeProfile, UeTimers
 from ..yamlio.errors import TargetError
-from ..yamlio.source import did_you_mean, format_path, line_of, load_documents, plain, show, validate
+from ..yamlio.source import did_you_mean, format_path, line_of, load_documents, plain, schema_validator, show, validate
 from .model import (DigestAuthProfile, EmbeddedSut, Identities, ManagedSut, MangleSpec, SecAgreeProfile, Target,
                     Timers, TlsProfile, WsProfile)
 
@@ -65,12 +64,10 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
 }
 
 
-@functools.lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    _, docs = load_documents(SCHEMA_PATH, error_class=TargetError)
-    schema = plain(docs[0][1])
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    # checked against the meta-schema once per schema text, profiles found valid remembered
+    # (yamlio/validcache.py)
+    return schema_validator(SCHEMA_PATH, TargetError)
 
 
 def load_target(path: str | Path) -> Target:

@@ -463,12 +463,13 @@ def schema_validator(path: Path, error_class: type[CaseError] = CaseError):
 
     _, docs = load_documents(path, error_class=error_class)
     schema = plain(docs[0][1])
-    Draft202012Validator.check_schema(schema)
-    validator = Draft202012Validator(schema)
-    from .validcache import schema_digest
+    from .validcache import check_schema, schema_digest
 
+    text = Path(path).read_bytes()
+    check_schema(schema, text)  # once per schema text (yamlio/validcache.py)
+    validator = Draft202012Validator(schema)
     # documents found valid against this schema text are remembered (yamlio/validcache.py)
-    _SCHEMA_DIGESTS[id(validator)] = (validator, schema_digest(Path(path).read_bytes()))
+    _SCHEMA_DIGESTS[id(validator)] = (validator, schema_digest(text))
     return validator
 
 

@@ -78,7 +78,7 @@ def test_a_rejected_register_that_changed_bindings_is_found_offline(tmp_path, ca
     cmd = [sys.executable, "-m", "conformance", "run", "-q", f"--reports-dir={tmp_path / 'rep'}",
            f"--pcap-dir={tmp_path / 'pcaps'}", f"--target={target}", "-k", "REG-011"]
     subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240,
-                   env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                   env=dict(os.environ))  # bytecode: tests/conftest.py
     results = json.loads((tmp_path / "rep" / "results.json").read_text())
     [case] = [c for c in results["cases"] if c["id"] == "REG-011[udp]"]
     assert case["verdict"] == "fail" and "bindings unchanged by the rejected REGISTER" in case["reason"]

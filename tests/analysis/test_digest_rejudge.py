@@ -22,7 +22,7 @@ def test_offline_verdicts_equal_live_ones_with_digest(tmp_path, target, capsys):
     subprocess.run([sys.executable, "-m", "conformance", "run", "-q", f"--reports-dir={tmp_path / 'rep'}",
                     f"--pcap-dir={tmp_path / 'pcaps'}", f"--target={target}", "-k", PICK],
                    cwd=ROOT, capture_output=True, text=True, timeout=120,
-                   env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                   env=dict(os.environ))  # bytecode: tests/conftest.py
     cases = [c for c in json.loads((tmp_path / "rep" / "results.json").read_text())["cases"] if c["pcap"]]
     assert len(cases) >= 14
     verdicts = set()

@@ -18,7 +18,7 @@ def test_raw_bytes_steps_are_rejudged_or_skipped_with_a_reason(tmp_path, capsys)
     cmd = [sys.executable, "-m", "conformance", "run", "-q", f"--reports-dir={tmp_path / 'rep'}",
            f"--pcap-dir={tmp_path / 'pcaps'}", "-k", " or ".join(CASES)]
     subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                   env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                   env=dict(os.environ))  # bytecode: tests/conftest.py
     cases = json.loads((tmp_path / "rep" / "results.json").read_text())["cases"]
     assert len(cases) == 2 * len(CASES)
     notes = {}

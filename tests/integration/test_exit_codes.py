@@ -225,7 +225,7 @@ def test_5_when_interrupted_with_reports_marked_incomplete(tmp_path, sig):
         proc = subprocess.Popen([sys.executable, "-m", "conformance", "run", f"--target={target}",
                                  f"--reports-dir={reports}", f"--pcap-dir={pcaps}"],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                                env=dict(os.environ))  # bytecode: tests/conftest.py
         try:
             deadline = time.monotonic() + 60
             # a second pcap: the first case's result is recorded by then (its pcap is written in a

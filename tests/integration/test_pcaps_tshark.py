@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pcap_batches import batches, merged, owner
 from suite_runner import run_suite, shared_run
 
 TSHARK = shutil.which("tshark")
@@ -42,27 +43,49 @@ def _decode_as_sip(case: dict, records: list[dict]) -> list[str]:
     return [a for p in ports[:40] for a in ("-d", f"{proto}.port=={p},sip")]
 
 
-def _check_case(case: dict) -> None:
-    """One case's pcap: each SIP message decoded as SIP, and none malformed."""
-    pcap = case["pcap"]
+def _sip_records(case: dict) -> tuple[list[dict], list[dict]]:
+    """(the SIP messages tshark must decode, the deliberate ones it may or may not)."""
     # the RFC 4475 invalid messages (send_bytes) may or may not decode,
     # and tshark rightly calls some of them malformed
     # (and messages next to a deliberate CRLF ping in one TCP segment, crlf steps)
     deliberate = [m for m in case["messages"] if "(deliberate" in (m.get("note") or "")]
-    sip_records = [m for m in case["messages"] if _is_sip(m["text"]) and m not in deliberate]
+    return [m for m in case["messages"] if _is_sip(m["text"]) and m not in deliberate], deliberate
+
+
+def _check_batch(batch: list[dict], folder: Path) -> dict[str, tuple[list[str], str]]:
+    """Each case's pcap of ``batch`` (pcap_batches.batches: no shared conversation) read by one
+    tshark per check over their concatenation: case id -> (its decoded CSeq values, its
+    malformed frames' lines)."""
+    pcap = str(folder / "merged.pcapng")
+    ranges = merged([c["pcap"] for c in batch], Path(pcap))
     # the suite's ports are ephemeral: one may be a port another dissector registers (which
     # then wins over SIP's heuristics), so the SIP messages' own ports are decoded as SIP
-    fields = _tshark("-r", pcap, *_decode_as_sip(case, sip_records), "-Y", "sip", "-T", "fields",
-                     "-e", "sip.CSeq.seq", "-E", "occurrence=a", "-E", "aggregator=,")
-    decoded = [v for line in fields.splitlines() for v in line.split(",") if v]
+    # (each case's; the batch's cases share none but the SUT's)
+    specs = dict.fromkeys(a for case in batch for a in _decode_as_sip(case, _sip_records(case)[0]) if a != "-d")
+    fields = _tshark("-r", pcap, *(a for spec in specs for a in ("-d", spec)), "-Y", "sip", "-T", "fields",
+                     "-e", "frame.number", "-e", "sip.CSeq.seq", "-E", "occurrence=a", "-E", "aggregator=,")
+    decoded: dict[str, list[str]] = {c["id"]: [] for c in batch}
+    for line in fields.splitlines():
+        frame, _, seqs = line.partition("\t")
+        decoded[batch[owner(ranges, int(frame))]["id"]] += [v for v in seqs.split(",") if v]
+    # (a case with deliberate messages is not held to this: its own may be malformed)
+    malformed: dict[str, str] = {c["id"]: "" for c in batch}
+    for line in _tshark("-r", pcap, "-Y", "_ws.malformed || _ws.expert.severity == error",
+                        "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info").splitlines():
+        malformed[batch[owner(ranges, int(line.partition("\t")[0]))]["id"]] += line + "\n"
+    return {i: (decoded[i], malformed[i]) for i in decoded}
+
+
+def _check_case(case: dict, decoded: list[str], malformed: str) -> None:
+    """One case's pcap: each SIP message decoded as SIP, and none malformed."""
+    sip_records, deliberate = _sip_records(case)
     assert len(sip_records) <= len(decoded) <= len(sip_records) + len(deliberate), \
         (case["id"], len(decoded), len(sip_records))
     if not deliberate:
-        malformed = _tshark("-r", pcap, "-Y", "_ws.malformed || _ws.expert.severity == error")
         assert malformed.strip() == "", (case["id"], malformed)
 
 
-def test_every_pcap_decodes_each_sip_message(tmp_path_factory):
+def test_every_pcap_decodes_each_sip_message(tmp_path_factory, tmp_path):
     run = shared_run(tmp_path_factory)  # the default run, judged against its table elsewhere
     assert run.results is not None
     applicable = []
@@ -71,11 +94,19 @@ def test_every_pcap_decodes_each_sip_message(tmp_path_factory):
             assert case["pcap"] is None  # nothing was sent
         else:
             applicable.append(case)
-    # some 600 tshark runs, each mostly start-up: a few at a time (each case's own assertion
-    # is raised here, in case order, by .result())
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        for done in [pool.submit(_check_case, case) for case in applicable]:
-            done.result()
+    # some 300 pcaps, a tshark start each costing more than reading all of them: a few batches
+    # (pcap_batches.py), two tshark runs each, a few at a time; then each case's own assertion,
+    # in case order
+    groups = batches(applicable)
+    folders = [tmp_path / f"batch{i}" for i in range(len(groups))]
+    for f in folders:
+        f.mkdir()
+    found: dict[str, tuple[list[str], str]] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(_check_batch, b, f) for b, f in zip(groups, folders)]:
+            found.update(done.result())
+    for case in applicable:
+        _check_case(case, *found[case["id"]])
     assert len(applicable) > 30
 
 

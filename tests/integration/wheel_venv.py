@@ -37,7 +37,9 @@ class InstalledSuite:
 
     def env(self) -> dict[str, str]:
         """An environment for commands of the venv: its bin first, nothing of the checkout."""
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+        # no PYTHONPYCACHEPREFIX (tests/conftest.py's): the venv's own __pycache__ (pip compiled it) is read
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONPYCACHEPREFIX")}
         env["PATH"] = f"{self.bin}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(self.venv)
         env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -23,7 +23,7 @@ from conformance.targets.loader import target_from_dict
 from conformance.meaning.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(ROOT))
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))  # bytecode: tests/conftest.py
 SMALL_TIMERS = {"t1": 0.1, "t2": 0.4, "response": 0.5, "connect": 0.5}
 
 

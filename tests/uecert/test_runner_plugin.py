@@ -53,7 +53,7 @@ def _run(tmp: Path, *args: str) -> tuple[int, str, Path]:
         sys.exit(main(sys.argv[1:]))
     """)
     cmd = [sys.executable, "-c", code, "run", f"--reports-dir={reports}", f"--pcap-dir={tmp / 'pcaps'}", *args]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # bytecode: tests/conftest.py
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     return p.returncode, p.stdout + p.stderr, reports
 

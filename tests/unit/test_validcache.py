@@ -55,3 +55,17 @@ def test_the_key_depends_on_schema_and_document():
     a = validcache.digest("s1", {"id": "X"})
     assert a == validcache.digest("s1", {"id": "X"})
     assert a != validcache.digest("s2", {"id": "X"}) and a != validcache.digest("s1", {"id": "Y"})
+
+
+def test_a_schema_checked_once_is_remembered_and_a_bad_one_is_checked_every_time(cache):
+    from jsonschema.exceptions import SchemaError
+
+    schemas = cache.parent / "schemas"
+    validcache.check_schema({"type": "object"}, b"type: object\n")
+    assert len([p for p in schemas.rglob("*") if p.is_file()]) == 1
+    validcache.check_schema({"type": "object"}, b"type: object\n")  # from the cache
+    for _ in range(2):
+        with pytest.raises(SchemaError):
+            validcache.check_schema({"type": 12}, b"type: 12\n")
+    assert len([p for p in schemas.rglob("*") if p.is_file()]) == 1
+    assert not cache.exists()  # documents' keys apart
