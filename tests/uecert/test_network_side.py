@@ -190,3 +190,22 @@ def test_the_pcap_decodes_as_sip_in_wireshark(network_for, tmp_path):
     reg = next(e for e in net.recorder.obs.requests("REGISTER"))
     assert [str(reg.index), "REGISTER", ""] in rows, rows
     assert any(r[2] == "200" for r in rows)
+
+
+def test_behave_changes_this_network_only_not_the_case_behaviour_the_next_item_starts_from():
+    """One case's items (ID[tcp], then ID[ws], ...) each get a network from the case's one
+    NetworkBehaviour: a `network.behave` reject in the first item must not make the next item's
+    network answer the UE's first REGISTER 503 (seen: UE-REC-002[ws]/[wss] inconclusive)."""
+    case_behaviour = NetworkBehaviour()
+    first = UeNetwork(case_behaviour, transport="udp").start()
+    try:
+        first.behave({"reject": {"status": 503, "count": 2}})
+        assert first.behaviour.reject == {"status": 503, "count": 2}
+    finally:
+        first.stop()
+    assert case_behaviour.reject is None
+    second = UeNetwork(case_behaviour, transport="udp").start()
+    try:
+        assert _flow(second, "udp").register().status == 200
+    finally:
+        second.stop()

@@ -3,6 +3,7 @@ tapped (:mod:`.tap`), with the case's behaviour and the network's script actions
 
 from __future__ import annotations
 
+import copy
 import secrets
 import socket
 import time
@@ -86,11 +87,13 @@ class UeNetwork:
     def __init__(self, behaviour: NetworkBehaviour, *, domain: str = "ims.test", host: str = "127.0.0.1",
                  transport: str = "udp", timers: UeTimers | None = None, recorder: UeRecorder | None = None,
                  password_for=None):
-        self.behaviour = behaviour
+        # A copy: `network.behave` changes it under way, and the case's own behaviour is shared by
+        # its items (ID[tcp], ID[ws], ...): a reject left from one item must not greet the next.
+        self.behaviour = copy.deepcopy(behaviour)
         self.domain, self.host, self.transport = domain, host, transport
         self.timers = timers or UeTimers()
         self.recorder = recorder or UeRecorder()
-        self.recorder.obs.behaviour = behaviour
+        self.recorder.obs.behaviour = self.behaviour
         self.recorder.obs.timers = self.timers
         self.password_for = password_for
         self.core: _TappedCore | None = None
