@@ -45,24 +45,43 @@ _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 # Requests started per turn of the loop before reading again.  UDP: small bursts, as a
 # registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
 # it is lost and retransmitted 500 ms later; TCP: one send() per connection per turn.
-SEND_BATCH = {"udp": 64, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
+SEND_BATCH = {"udp": 96, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
 STREAMS = ("tls", "ws", "wss")
 TIMER_BATCH = 128  # retransmissions per turn, for the same reason
-# UDP pacing: the datagrams of a turn (retransmissions and new requests together) are bounded by
-# the offered rate times the time since the last turn, times PACE_HEADROOM (room for refreshes
-# overlapping the ramp, and to catch up after the process was descheduled), at least PACE_MIN:
-# a turn that comes late does not send what piled up in one burst a registrar's socket buffer
-# cannot hold, and the retransmissions of a loss do not all leave together 500 ms later.
-PACE_HEADROOM = 3.0
-PACE_MIN = 4
+# UDP pacing, a token bucket: tokens come at the offered rate times PACE_HEADROOM (room for
+# refreshes overlapping the ramp, and to catch up after a late turn) and the bucket holds at most
+# PACE_DEPTH_S seconds' worth (at least PACE_MIN_DEPTH, at most the transport's SEND_BATCH): a turn
+# that comes late (the process descheduled for 20 ms) sends no more than the depth, never the
+# backlog in one burst a registrar's socket buffer (about 200 KB: ~90 datagrams on loopback)
+# cannot hold while it is busy; retransmissions and new requests draw from the same bucket.
+PACE_HEADROOM = 2.0
+PACE_DEPTH_S = 0.003
+PACE_MIN_DEPTH = 8
 
 
-def turn_budget(rate: float, dt: float, cap: int) -> int:
-    """Datagrams one turn of the UDP loop may send: ``rate`` (requests per second the scenario
-    offers) over ``dt`` seconds since the last turn, with headroom; between PACE_MIN and cap."""
-    if rate <= 0:
-        return cap
-    return max(PACE_MIN, min(cap, int(rate * dt * PACE_HEADROOM) + 1))
+class Pacer:
+    """The UDP token bucket: ``take(now)`` adds what the rate gives since the last call (capped
+    at the depth) and returns the whole datagrams the turn may send; ``spend(n)`` removes what
+    it sent."""
+
+    __slots__ = ("rate", "depth", "tokens", "last")
+
+    def __init__(self, rate: float, cap: int, now: float):
+        self.rate = rate * PACE_HEADROOM
+        self.depth = float(min(cap, max(PACE_MIN_DEPTH, rate * PACE_DEPTH_S))) if rate > 0 else float(cap)
+        self.tokens = self.depth
+        self.last = now
+
+    def take(self, now: float) -> int:
+        t = self.tokens + (now - self.last) * self.rate if self.rate > 0 else self.depth
+        self.tokens = t if t < self.depth else self.depth
+        self.last = now
+        return int(self.tokens)
+
+    def spend(self, n: int) -> None:
+        self.tokens -= n
+
+
 # The shortest turn of the loop (SIPp's default timer resolution is 1 ms too); what comes due
 # within it leaves at its end, at most 1 ms late.
 TURN = 0.001
@@ -221,6 +240,7 @@ class LoadGenerator:
         self._branch_len = len(self._branch_prefix) + 10  # the prefix and %010d
         self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
         self._tls_context = None  # built once for every tls / wss connection
+        self._udp_mode = sc.transport == "udp"
 
     # -- set-up ----------------------------------------------------------------------------------
     def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
@@ -348,8 +368,9 @@ class LoadGenerator:
             alt = 2 if len(sc.ue_addresses) > 2 else (1 - flow.home if len(sc.ue_addresses) > 1 else 0)
             addr = flow.home if flow.addr != flow.home else alt
         conn = None
+        udp = self._udp_mode
         try:
-            if sc.transport == "udp":
+            if udp:
                 port = self.udp_ports.get(addr) or self._udp_port(addr)
             else:
                 conn = self._conn_for(flow, addr)
@@ -359,7 +380,7 @@ class LoadGenerator:
             self.stats.on_failure(now, f"transport: {exc.strerror or exc}")
             return
         flow.addr = addr
-        key = (addr, port)
+        key = addr if udp else (addr, port)  # a UDP address has one port
         tmpl = flow.templates.get(key)
         if tmpl is None:
             proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
@@ -371,8 +392,15 @@ class LoadGenerator:
         data = b"".join((p[0], branch, p[1], b"%d" % cseq, p[2], flow.auth, p[3]))
         f_at = now + self._timer_f
         flow.busy = True
-        self.stats.on_sent(now)
-        if conn is None:
+        st = self.stats
+        st.sent += 1
+        sec = st.seconds
+        i = int(now - st.started)
+        if i < len(sec):
+            sec[i].sent += 1
+        else:
+            st._second(now).sent += 1
+        if udp:
             e_at = now + sc.t1
             self.txns[branch] = txn = _Txn(flow, kind, branch, data, now, None, e_at, sc.t1, f_at)
             try:
@@ -674,7 +702,8 @@ class LoadGenerator:
         # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
         # overlapping the ramp (one in flight per flow at a time)
         offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
-        last_turn, pace, t2 = t0, batch, sc.t2
+        pacer = Pacer(offered, batch, t0) if paced else None
+        t2 = sc.t2
         tick = TURN
         sleep = time.sleep
         turn = t0
@@ -691,10 +720,10 @@ class LoadGenerator:
                         self._read_tcp(obj, now, events)
                 now = time.monotonic()
                 if paced:
-                    pace = turn_budget(offered, now - last_turn, batch)
-                    tbudget, last_turn = pace, now
+                    pace = pacer.take(now)
+                    tbudget = (pace + 1) // 2  # retransmissions: half the bucket at most
                 else:
-                    tbudget = TIMER_BATCH
+                    pace = tbudget = TIMER_BATCH
                 # 2. timers: Timer E retransmissions, Timer F / the scenario's timeout
                 while tbudget and ((first and first[0][0] <= now) or (timers and timers[0][0] <= now)):
                     if first and first[0][0] <= now:
@@ -715,8 +744,8 @@ class LoadGenerator:
                             continue
                     self._push(timers, txn.e_at if txn.e_at < txn.f_at else txn.f_at, txn)
                 # 3. due sends, within the window, a bounded batch per turn (UDP: what the
-                # retransmissions left of the turn's pace, at least half of it)
-                budget = max(tbudget, pace // 2) if paced else batch
+                # retransmissions left of the bucket)
+                budget = pace - ((pace + 1) // 2 - tbudget) if paced else batch
                 if self._stopping(now):
                     now_q.clear(), refresh_q.clear(), schedule.clear()
                     ni = n_init
@@ -739,6 +768,8 @@ class LoadGenerator:
                         continue
                     self._start(flow, kind, now)
                     budget -= 1
+                if paced:
+                    pacer.spend(pace - budget)
                 if self._dirty:
                     self._flush(now)
                 if not (now_q or refresh_q or ni < n_init or schedule or self.txns):
