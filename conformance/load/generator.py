@@ -709,6 +709,7 @@ class LoadGenerator:
         # overlapping the ramp (one in flight per flow at a time)
         offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
         pacer = Pacer(offered, batch, t0) if paced else None
+        udp_socks, read_udp = self.udp.values(), self._read_udp
         t2 = sc.t2
         tick = TURN
         sleep = time.sleep
@@ -717,13 +718,20 @@ class LoadGenerator:
         try:
             while True:
                 # 1. what arrived (first: a response waiting in a buffer must not be retransmitted for)
-                for key, events in select(wait):
-                    kind, obj = key.data
+                if paced and wait <= 0:
+                    # UDP, busy: the (connected) sockets drained with recv until they are empty,
+                    # no epoll_wait call and no selector keys on the way
                     now = time.monotonic()
-                    if kind == "udp":
-                        self._read_udp(key.fileobj, now)
-                    else:
-                        self._read_tcp(obj, now, events)
+                    for s in udp_socks:
+                        read_udp(s, now)
+                else:
+                    for key, events in select(wait):
+                        kind, obj = key.data
+                        now = time.monotonic()
+                        if kind == "udp":
+                            read_udp(key.fileobj, now)
+                        else:
+                            self._read_tcp(obj, now, events)
                 now = time.monotonic()
                 if paced:
                     pace = pacer.take(now)
