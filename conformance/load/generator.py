@@ -4,9 +4,10 @@ FIFO (first deadlines) and a heap (after a retransmission).
 UDP: one socket per local address, connected to the SUT and shared by every flow from that
 address (responses are matched on the top Via branch, a fixed-length token found with one
 ``bytes.find``); Timer E retransmissions and Timer F (bounded by the scenario's timeout) are
-kept in the transaction object itself, by the rules of ``ue/transaction.py``; a turn of the
-loop sends at most what the offered rate gives for the time since the last turn (retransmissions
-included), so that the datagrams leave in small, even batches.  TCP: one connection per flow (a flow is a connection,
+kept in the transaction object itself, by the rules of ``ue/transaction.py``; the datagrams
+(retransmissions included) are paced by a token bucket at the offered rate, a few milliseconds
+deep (``Pacer``), so that they leave in small, even batches and a late turn sends no backlog in
+one burst; a busy turn drains the sockets with recv alone (no epoll call).  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
 of the loop (1 ms at least) leave in one send() per connection, and responses are read where
 they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates
@@ -43,12 +44,13 @@ from .stats import LoadStats
 from .templates import Prototype, options
 
 _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
-# Requests started per turn of the loop before reading again.  UDP: small bursts, as a
-# registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
-# it is lost and retransmitted 500 ms later; TCP: one send() per connection per turn.
+# Requests started per turn of the loop before reading again.  UDP: the most the pacing bucket
+# may hold (``Pacer``), as a registrar's socket buffer holds about a hundred datagrams on
+# loopback by default and a burst beyond it is lost and retransmitted 500 ms later; TCP: one
+# send() per connection per turn.
 SEND_BATCH = {"udp": 96, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
 STREAMS = ("tls", "ws", "wss")
-TIMER_BATCH = 128  # retransmissions per turn, for the same reason
+TIMER_BATCH = 128  # timers handled per turn over TCP (Timer F; UDP: the pacing bucket bounds them)
 # UDP pacing, a token bucket: tokens come at the offered rate times PACE_HEADROOM (room for
 # refreshes overlapping the ramp, and to catch up after a late turn) and the bucket holds at most
 # PACE_DEPTH_S seconds' worth (at least PACE_MIN_DEPTH, at most the transport's SEND_BATCH): a turn
