@@ -4,9 +4,10 @@ FIFO (first deadlines) and a heap (after a retransmission).
 UDP: one socket per local address, connected to the SUT and shared by every flow from that
 address (responses are matched on the top Via branch, a fixed-length token found with one
 ``bytes.find``); Timer E retransmissions and Timer F (bounded by the scenario's timeout) are
-kept in the transaction object itself, by the rules of ``ue/transaction.py``; a turn of the
-loop sends at most what the offered rate gives for the time since the last turn (retransmissions
-included), so that the datagrams leave in small, even batches.  TCP: one connection per flow (a flow is a connection,
+kept in the transaction object itself, by the rules of ``ue/transaction.py``; the datagrams
+(retransmissions included) are paced by a token bucket at the offered rate, a few milliseconds
+deep (``Pacer``), so that they leave in small, even batches and a late turn sends no backlog in
+one burst; a busy turn drains the sockets with recv alone (no epoll call).  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
 of the loop (1 ms at least) leave in one send() per connection, and responses are read where
 they lie in the stream buffer (framed by ``walk_frames``).  Requests are rendered from pre-built templates
@@ -22,6 +23,7 @@ apart from the REGISTER transactions (``LoadStats.handshakes``: wall and CPU tim
 from __future__ import annotations
 
 import errno
+import gc
 import heapq
 import random
 import re
@@ -42,27 +44,47 @@ from .stats import LoadStats
 from .templates import Prototype, options
 
 _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
-# Requests started per turn of the loop before reading again.  UDP: small bursts, as a
-# registrar's socket buffer holds a few hundred datagrams (Kamailio: 512 KB) and a burst beyond
-# it is lost and retransmitted 500 ms later; TCP: one send() per connection per turn.
-SEND_BATCH = {"udp": 64, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
+# Requests started per turn of the loop before reading again.  UDP: the most the pacing bucket
+# may hold (``Pacer``), as a registrar's socket buffer holds about a hundred datagrams on
+# loopback by default and a burst beyond it is lost and retransmitted 500 ms later; TCP: one
+# send() per connection per turn.
+SEND_BATCH = {"udp": 96, "tcp": 512, "tls": 512, "ws": 512, "wss": 512}
 STREAMS = ("tls", "ws", "wss")
-TIMER_BATCH = 128  # retransmissions per turn, for the same reason
-# UDP pacing: the datagrams of a turn (retransmissions and new requests together) are bounded by
-# the offered rate times the time since the last turn, times PACE_HEADROOM (room for refreshes
-# overlapping the ramp, and to catch up after the process was descheduled), at least PACE_MIN:
-# a turn that comes late does not send what piled up in one burst a registrar's socket buffer
-# cannot hold, and the retransmissions of a loss do not all leave together 500 ms later.
-PACE_HEADROOM = 3.0
-PACE_MIN = 4
+TIMER_BATCH = 128  # timers handled per turn over TCP (Timer F; UDP: the pacing bucket bounds them)
+# UDP pacing, a token bucket: tokens come at the offered rate times PACE_HEADROOM (room for
+# refreshes overlapping the ramp, and to catch up after a late turn) and the bucket holds at most
+# PACE_DEPTH_S seconds' worth (at least PACE_MIN_DEPTH, at most the transport's SEND_BATCH): a turn
+# that comes late (the process descheduled for 20 ms) sends no more than the depth, never the
+# backlog in one burst a registrar's socket buffer (about 200 KB: ~90 datagrams on loopback)
+# cannot hold while it is busy; retransmissions and new requests draw from the same bucket.
+PACE_HEADROOM = 2.0
+PACE_DEPTH_S = 0.003
+PACE_MIN_DEPTH = 8
 
 
-def turn_budget(rate: float, dt: float, cap: int) -> int:
-    """Datagrams one turn of the UDP loop may send: ``rate`` (requests per second the scenario
-    offers) over ``dt`` seconds since the last turn, with headroom; between PACE_MIN and cap."""
-    if rate <= 0:
-        return cap
-    return max(PACE_MIN, min(cap, int(rate * dt * PACE_HEADROOM) + 1))
+class Pacer:
+    """The UDP token bucket: ``take(now)`` adds what the rate gives since the last call (capped
+    at the depth) and returns the whole datagrams the turn may send; ``spend(n)`` removes what
+    it sent."""
+
+    __slots__ = ("rate", "depth", "tokens", "last")
+
+    def __init__(self, rate: float, cap: int, now: float):
+        self.rate = rate * PACE_HEADROOM
+        self.depth = float(min(cap, max(PACE_MIN_DEPTH, rate * PACE_DEPTH_S))) if rate > 0 else float(cap)
+        self.tokens = self.depth
+        self.last = now
+
+    def take(self, now: float) -> int:
+        t = self.tokens + (now - self.last) * self.rate if self.rate > 0 else self.depth
+        self.tokens = t if t < self.depth else self.depth
+        self.last = now
+        return int(self.tokens)
+
+    def spend(self, n: int) -> None:
+        self.tokens -= n
+
+
 # The shortest turn of the loop (SIPp's default timer resolution is 1 ms too); what comes due
 # within it leaves at its end, at most 1 ms late.
 TURN = 0.001
@@ -221,6 +243,7 @@ class LoadGenerator:
         self._branch_len = len(self._branch_prefix) + 10  # the prefix and %010d
         self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
         self._tls_context = None  # built once for every tls / wss connection
+        self._udp_mode = sc.transport == "udp"
 
     # -- set-up ----------------------------------------------------------------------------------
     def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
@@ -348,8 +371,9 @@ class LoadGenerator:
             alt = 2 if len(sc.ue_addresses) > 2 else (1 - flow.home if len(sc.ue_addresses) > 1 else 0)
             addr = flow.home if flow.addr != flow.home else alt
         conn = None
+        udp = self._udp_mode
         try:
-            if sc.transport == "udp":
+            if udp:
                 port = self.udp_ports.get(addr) or self._udp_port(addr)
             else:
                 conn = self._conn_for(flow, addr)
@@ -359,7 +383,7 @@ class LoadGenerator:
             self.stats.on_failure(now, f"transport: {exc.strerror or exc}")
             return
         flow.addr = addr
-        key = (addr, port)
+        key = addr if udp else (addr, port)  # a UDP address has one port
         tmpl = flow.templates.get(key)
         if tmpl is None:
             proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
@@ -371,8 +395,15 @@ class LoadGenerator:
         data = b"".join((p[0], branch, p[1], b"%d" % cseq, p[2], flow.auth, p[3]))
         f_at = now + self._timer_f
         flow.busy = True
-        self.stats.on_sent(now)
-        if conn is None:
+        st = self.stats
+        st.sent += 1
+        sec = st.seconds
+        i = int(now - st.started)
+        if i < len(sec):
+            sec[i].sent += 1
+        else:
+            st._second(now).sent += 1
+        if udp:
             e_at = now + sc.t1
             self.txns[branch] = txn = _Txn(flow, kind, branch, data, now, None, e_at, sc.t1, f_at)
             try:
@@ -658,6 +689,11 @@ class LoadGenerator:
         _raise_fd_limit()
         sc = self.sc
         st = self.stats
+        # No cyclic garbage collection while the loop runs: its objects (flows, transactions,
+        # timer entries) form no reference cycles, and a collection's pass over the hundreds
+        # of thousands of flows a run keeps costs CPU on the hot path for nothing.
+        gc_was = gc.isenabled()
+        gc.disable()
         t0 = time.monotonic()
         cpu0 = time.process_time()
         st.started = t0
@@ -674,7 +710,9 @@ class LoadGenerator:
         # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
         # overlapping the ramp (one in flight per flow at a time)
         offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
-        last_turn, pace, t2 = t0, batch, sc.t2
+        pacer = Pacer(offered, batch, t0) if paced else None
+        udp_socks, read_udp = self.udp.values(), self._read_udp
+        t2 = sc.t2
         tick = TURN
         sleep = time.sleep
         turn = t0
@@ -682,19 +720,26 @@ class LoadGenerator:
         try:
             while True:
                 # 1. what arrived (first: a response waiting in a buffer must not be retransmitted for)
-                for key, events in select(wait):
-                    kind, obj = key.data
+                if paced and wait <= 0:
+                    # UDP, busy: the (connected) sockets drained with recv until they are empty,
+                    # no epoll_wait call and no selector keys on the way
                     now = time.monotonic()
-                    if kind == "udp":
-                        self._read_udp(key.fileobj, now)
-                    else:
-                        self._read_tcp(obj, now, events)
+                    for s in udp_socks:
+                        read_udp(s, now)
+                else:
+                    for key, events in select(wait):
+                        kind, obj = key.data
+                        now = time.monotonic()
+                        if kind == "udp":
+                            read_udp(key.fileobj, now)
+                        else:
+                            self._read_tcp(obj, now, events)
                 now = time.monotonic()
                 if paced:
-                    pace = turn_budget(offered, now - last_turn, batch)
-                    tbudget, last_turn = pace, now
+                    pace = pacer.take(now)
+                    tbudget = (pace + 1) // 2  # retransmissions: half the bucket at most
                 else:
-                    tbudget = TIMER_BATCH
+                    pace = tbudget = TIMER_BATCH
                 # 2. timers: Timer E retransmissions, Timer F / the scenario's timeout
                 while tbudget and ((first and first[0][0] <= now) or (timers and timers[0][0] <= now)):
                     if first and first[0][0] <= now:
@@ -715,8 +760,8 @@ class LoadGenerator:
                             continue
                     self._push(timers, txn.e_at if txn.e_at < txn.f_at else txn.f_at, txn)
                 # 3. due sends, within the window, a bounded batch per turn (UDP: what the
-                # retransmissions left of the turn's pace, at least half of it)
-                budget = max(tbudget, pace // 2) if paced else batch
+                # retransmissions left of the bucket)
+                budget = pace - ((pace + 1) // 2 - tbudget) if paced else batch
                 if self._stopping(now):
                     now_q.clear(), refresh_q.clear(), schedule.clear()
                     ni = n_init
@@ -739,6 +784,8 @@ class LoadGenerator:
                         continue
                     self._start(flow, kind, now)
                     budget -= 1
+                if paced:
+                    pacer.spend(pace - budget)
                 if self._dirty:
                     self._flush(now)
                 if not (now_q or refresh_q or ni < n_init or schedule or self.txns):
@@ -780,6 +827,8 @@ class LoadGenerator:
         finally:
             st.elapsed = time.monotonic() - t0
             st.cpu = time.process_time() - cpu0
+            if gc_was:
+                gc.enable()
             self.close()
         return st
 

@@ -1,5 +1,5 @@
 """Timer E and Timer F of the load generator's UDP transactions (RFC 3261 §17.1.2.2), against a
-responder on 127.0.0.1 that loses datagrams on purpose; and the UDP pacing budget."""
+responder on 127.0.0.1 that loses datagrams on purpose; and the UDP pacing (a token bucket, on a fake clock)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from conformance.load.generator import PACE_MIN, LoadGenerator, turn_budget
+from conformance.load.generator import PACE_HEADROOM, PACE_MIN_DEPTH, LoadGenerator, Pacer
 from conformance.load.scenario import LoadScenario
 
 _BRANCH = re.compile(rb"branch=([^;\r\n]+)")
@@ -71,8 +71,27 @@ def test_a_provisional_response_moves_timer_e_to_t2_and_timer_f_ends_it():
         assert 3 <= len(arrivals) <= 7, arrivals  # Timer F at 1 s
 
 
-def test_turn_budget_follows_the_offered_rate():
-    assert turn_budget(16000, 0.001, 64) == 49
-    assert turn_budget(16000, 0.5, 64) == 64  # a late turn: no burst beyond the cap
-    assert turn_budget(100, 0.001, 64) == PACE_MIN
-    assert turn_budget(0, 0.001, 64) == 64
+def test_pacer_bounds_a_late_turn_to_its_depth():
+    pacer = Pacer(16000, 64, now=0.0)
+    assert pacer.depth == 48  # 3 ms of 16,000 datagrams/s
+    pacer.spend(pacer.take(0.0))
+    assert pacer.take(0.020) == 48  # 20 ms late: 640 due, no more than the depth leaves at once
+    pacer.spend(48)
+    assert pacer.take(0.020) == 0  # nothing left within the same instant
+    assert Pacer(100, 64, now=0.0).depth == PACE_MIN_DEPTH
+    assert Pacer(1e6, 64, now=0.0).depth == 64  # never beyond the transport's batch
+    assert Pacer(0, 64, now=0.0).take(5.0) == 64  # no rate: the batch
+
+
+def test_pacer_reaches_the_offered_rate_over_time():
+    """1 ms turns for 2 s, each sending all it may, with the backlog of work always there: the
+    datagrams sent reach the offered rate times the headroom (the bucket refills as it drains);
+    with turns 3 ms apart (a slow loop) still at least the offered rate."""
+    for turn, least in ((0.001, 16000 * PACE_HEADROOM * 0.97), (0.003, 16000 * 0.97)):
+        pacer, sent, now = Pacer(16000, 64, now=0.0), 0, 0.0
+        while now < 2.0:
+            now += turn
+            n = pacer.take(now)
+            pacer.spend(n)
+            sent += n
+        assert least * 2.0 <= sent <= 16000 * PACE_HEADROOM * 2.0 + 64, (turn, sent)
