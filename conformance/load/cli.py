@@ -164,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         print("failures: " + ", ".join(f"{k}: {v}" for k, v in sorted(s["failures"].items(), key=lambda kv: -kv[1])))
     else:
         print("failures: none")
+    if s["ok"] == 0 and sc.transport == "udp" and sc.udp_connect:
+        print("hint: no 2xx at all over UDP; the generator's sockets are connected to "
+              f"{sc.host}:{sc.port} and hear only answers from there: a SUT that answers from another "
+              "address or port needs --udp-unconnected", file=sys.stderr)
     from .stats import write_html, write_json
 
     if args.json:
