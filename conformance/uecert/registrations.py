@@ -162,7 +162,23 @@ class RegView:
 
 
 def registrations(obs: Observation) -> RegView:
-    """Every REGISTER of the UE, in order, with its response and kind (module docstring)."""
+    """Every REGISTER of the UE, in order, with its response and kind (module docstring).
+
+    Read once per state of ``obs.events`` (the same list, the same length) and shared by every
+    check of the UE (the checks only read it); an observation that grows is read again."""
+    events = obs.events
+    cached = getattr(obs, "_regview", None)
+    if cached is not None and cached[0] is events and cached[1] == len(events):
+        return cached[2]
+    view = _registrations(obs)
+    try:
+        obs._regview = (events, len(events), view)
+    except AttributeError:  # an observation-like object without attributes of its own
+        pass
+    return view
+
+
+def _registrations(obs: Observation) -> RegView:
     view = RegView()
     held: dict[tuple, Reg] = {}  # binding key -> the REGISTER whose 2xx holds it
     pending: dict[tuple, Reg] = {}  # Call-ID (+AOR) -> an attempt answered with a challenge
