@@ -218,3 +218,24 @@ def test_declared_capabilities_replace_those_read_from_the_traffic(tmp_path, plu
     assert _check(ue, "plumb_secagree")["verdict"] == "fail"  # declared, so judged (and this one fails)
     [ue] = to_dict(analyze(str(path), ue_capabilities=[]))["ue"]
     assert _check(ue, "plumb_secagree")["verdict"] == "not applicable"
+
+
+def test_the_registrations_reading_is_shared_until_the_observation_grows(tmp_path, plumbing):
+    from conformance.uecert.observation import Observation
+    from conformance.uecert.registrations import registrations
+
+    path, pk = conformant(tmp_path / "good.pcap")
+    analyze(str(path))
+    [obs] = SEEN
+    view = registrations(obs)
+    assert registrations(obs) is view  # read once for all the UE's checks
+    kinds = [(r.index, r.kind, r.status) for r in view.regs]
+    assert [i for i, _, _ in kinds] == [pk["reg1"][0], pk["reg2"][0], pk["ref1"][0], pk["ref2"][0], pk["del2"][0]]
+    # an observation that grows is read again: event by event, the reading of what it holds
+    grown = Observation()
+    seen = []
+    for e in obs.events:
+        grown.add(e)
+        seen.append([(r.index, r.kind, r.status) for r in registrations(grown).regs])
+    assert seen[-1] == kinds
+    assert seen[0] != kinds and len({len(s) for s in seen}) == len(kinds) + 1
