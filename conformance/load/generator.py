@@ -402,7 +402,7 @@ class LoadGenerator:
         if i < len(sec):
             sec[i].sent += 1
         else:
-            st._second(now).sent += 1
+            st.second_at(now).sent += 1
         if udp:
             e_at = now + sc.t1
             self.txns[branch] = txn = _Txn(flow, kind, branch, data, now, None, e_at, sc.t1, f_at)

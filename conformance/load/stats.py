@@ -58,7 +58,8 @@ class LoadStats:
         self.handshake_wall += wall
         self.handshake_cpu += cpu
 
-    def _second(self, t: float) -> Second:
+    def second_at(self, t: float) -> Second:
+        """The per-second bucket of time ``t`` (made, with any before it, on first use)."""
         i = int(t - self.started)
         seconds = self.seconds
         if i < len(seconds):
@@ -69,13 +70,13 @@ class LoadStats:
 
     def on_sent(self, now: float) -> None:
         self.sent += 1
-        self._second(now).sent += 1
+        self.second_at(now).sent += 1
 
     def on_ok(self, now: float, latency: float, kind: str) -> None:
         self.ok += 1
         self.by_kind[kind] += 1
         self.latencies.append(latency)
-        s = self._second(now)
+        s = self.second_at(now)
         s.ok += 1
         s.latency_sum += latency
         if latency > s.latency_max:
@@ -87,7 +88,7 @@ class LoadStats:
     def on_failure(self, now: float, cause: str) -> None:
         self.failed += 1
         self.failures[cause] += 1
-        self._second(now).failed += 1
+        self.second_at(now).failed += 1
 
     def summary(self) -> dict:
         lat = sorted(self.latencies)
