@@ -13,9 +13,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 _OWNER = "CONFORMANCE_TESTS_PYCACHE_OWNER"
+
+# A shell without job control starts a background command (`make test &`, nohup in a script) with
+# SIGINT ignored, and every process under it inherits that: Python then installs no Ctrl-C handler,
+# and the tests that interrupt a run with SIGINT (exit 5, reports marked incomplete, the progress
+# line blanked, TUN devices removed) wait out their bounds and fail (seen in a clean-clone run
+# started that way).  The tests are about the suite's answer to Ctrl-C, so they get a Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
     os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="conformance-tests-pycache-")
