@@ -42,19 +42,30 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-def udp_drops(port: int) -> int | None:
-    """Datagrams dropped by the UDP sockets bound on ``port`` (IPv4 and IPv6), None without /proc."""
-    total, seen = 0, False
-    for name in ("udp", "udp6"):
+def proc_net_rows(*tables: str):
+    """The rows of /proc/net/<table> (``udp``, ``udp6``, ``tcp`` ...) as (table, fields); a table
+    that cannot be read is skipped."""
+    for name in tables:
         try:
             lines = Path(f"/proc/net/{name}").read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
-            f = line.split()
-            if int(f[1].rsplit(":", 1)[1], 16) == port:
-                total += int(f[-1])
-                seen = True
+            yield name, line.split()
+
+
+def local_port(fields: list[str]) -> int:
+    """The local port of a /proc/net row (``ADDR:PORT`` in hex)."""
+    return int(fields[1].rsplit(":", 1)[1], 16)
+
+
+def udp_drops(port: int) -> int | None:
+    """Datagrams dropped by the UDP sockets bound on ``port`` (IPv4 and IPv6), None without /proc."""
+    total, seen = 0, False
+    for _, f in proc_net_rows("udp", "udp6"):
+        if local_port(f) == port:
+            total += int(f[-1])
+            seen = True
     return total if seen else None
 
 

@@ -54,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _machine import machine, print_machine, write_json  # noqa: E402
-from _sut_probe import SutProbe, children_cpu, kamailio_pid, tshark_yardstick  # noqa: E402
+from _sut_probe import (SutProbe, children_cpu, kamailio_pid, local_port, proc_net_rows,  # noqa: E402
+                        tshark_yardstick)
 
 KCTL = ROOT / "suts" / "kamailio" / "kamailioctl.sh"
 SIPP_XML = ROOT / "benchmarks" / "sipp" / "register_refresh.xml"
@@ -78,18 +79,12 @@ def compile_bytecode(folder: str) -> dict:
 
 
 def ports_busy() -> list[str]:
-    """Sockets bound on 127.0.0.1:5071-5074 (UDP or TCP), read from /proc/net."""
+    """Sockets bound on 127.0.0.1:5071-5074 (UDP, or TCP listening), read from /proc/net."""
     busy = []
-    for proto in ("udp", "tcp"):
-        try:
-            lines = Path(f"/proc/net/{proto}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local = line.split()[1]
-            port = int(local.split(":")[1], 16)
-            if 5071 <= port <= 5074 and (proto == "udp" or line.split()[3] == "0A"):
-                busy.append(f"{proto}/{port}")
+    for proto, f in proc_net_rows("udp", "tcp"):
+        port = local_port(f)
+        if 5071 <= port <= 5074 and (proto == "udp" or f[3] == "0A"):
+            busy.append(f"{proto}/{port}")
     return busy
 
 
