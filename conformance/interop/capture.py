@@ -25,12 +25,19 @@ def capture_missing() -> str | None:
 class Capture:
     """``dumpcap -i IFACE -f 'tcp port P or ...' -a duration:MAX -w PATH`` as a context manager."""
 
-    def __init__(self, path: str | Path, ports: list[int], interface: str = "lo", max_seconds: int = 120):
+    def __init__(self, path: str | Path, ports: list[int], interface: str = "lo", max_seconds: int = 120,
+                 host: str | None = None):
+        """``host``: the address the ports are the server's on; only that endpoint is captured (a
+        bare ``tcp port P`` also takes another process's connection from 127.0.0.x:P)."""
         self.path = Path(path)
         ports = sorted(set(int(p) for p in ports))
         if not ports:
             raise ValueError("a capture needs at least one port")
-        self.filter = " or ".join(f"tcp port {p}" for p in ports)
+        if host is None:
+            self.filter = " or ".join(f"tcp port {p}" for p in ports)
+        else:
+            self.filter = " or ".join(f"(tcp and ((src host {host} and src port {p}) or (dst host {host} and dst port {p})))"
+                                      for p in ports)
         self.argv = [shutil.which("dumpcap") or "dumpcap", "-q", "-i", interface, "-f", self.filter,
                      "-a", f"duration:{int(max_seconds)}", "-w", str(self.path)]
         self.proc: subprocess.Popen | None = None

@@ -95,7 +95,7 @@ def test_jssip_registers_through_the_edge(edge, transport):
     instance = f"urn:uuid:{uuid.uuid4()}"
     node_keys = folder / f"jssip-{transport}.keys"
     raw = folder / f"jssip-{transport}.pcapng"
-    with Capture(raw, [port], max_seconds=60):
+    with Capture(raw, [port], max_seconds=60, host="127.0.0.1"):
         with JssipClient(aor, f"{transport}://127.0.0.1:{port}/", str(ca.ca_cert), instance, expires=300,
                          hold=JSSIP_HOLD + 10, keylog=str(node_keys) if transport == "wss" else None) as client:
             outcome = client.wait_outcome(REGISTER_BOUND)
@@ -144,7 +144,7 @@ def test_baresip_registers_over_tls_through_the_edge(edge):
     account = BaresipAccount(aor=aor, proxy=("127.0.0.1", port), ca_file=str(ca.ca_cert), instance=instance,
                              listen_port=free_port_pair(), regint=300)
     raw = folder / "baresip-tls.pcapng"
-    with Capture(raw, [port], max_seconds=60):
+    with Capture(raw, [port], max_seconds=60, host="127.0.0.1"):
         with BaresipClient(account, folder / "baresip", max_seconds=60) as client:
             ev = client.wait_registration(REGISTER_BOUND)
             assert ev is not None, f"no registration outcome within {REGISTER_BOUND} s: {client.log.lines[-20:]}"

@@ -104,7 +104,7 @@ def test_jssip_registers_through_kamailio(kamailio, transport):
     instance = f"urn:uuid:{uuid.uuid4()}"
     node_keys = folder / f"jssip-{transport}.keys"
     raw = folder / f"jssip-{transport}.pcapng"
-    with Capture(raw, [port], max_seconds=60):
+    with Capture(raw, [port], max_seconds=60, host="127.0.0.1"):
         with JssipClient(aor, f"{transport}://127.0.0.1:{port}/", str(ca.ca_cert), instance, expires=300,
                          hold=12, keylog=str(node_keys) if transport == "wss" else None) as client:
             outcome = client.wait_outcome(REGISTER_BOUND)
