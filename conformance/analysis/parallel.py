@@ -49,7 +49,7 @@ from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .reading import aor_of_to
-from .timeline import MAX_OPEN, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
+from .timeline import MAX_OPEN, SHOWN_BINDINGS, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
 from .ue_judge import judge_the_ues
 from .ue_observe import UeObserver, merge as merge_ues
 from ..meaning.verdict import PASS
@@ -222,7 +222,7 @@ class _Share:
                    for rid, r in judge.results.items()}
         bindings, total = [], 0
         for aor, st in tl.aors.items():
-            if total >= 2000:
+            if total >= SHOWN_BINDINGS:
                 break
             bindings.append((self.aor_keys[aor], aor, list(st.bindings.values()), list(st.gone)))
             total += len(st.bindings) + len(st.gone)
