@@ -28,7 +28,7 @@ else on AOR and Contact URIs among the last open transactions) changes the bindi
 leg the registrar received, with the UE-side leg's flow; the UE-side 2xx relays that statement.
 A binding removed (Contact: *, expiry 0) and listed again by a later 2xx without being
 registered again is recorded in ``RegisterOutcome.relisted``.  Memory is bounded: open transactions, keep-alives and binding histories are
-capped.
+capped, and a binding's history is kept only when the report can list it (SHOWN_BINDINGS).
 """
 
 from __future__ import annotations
