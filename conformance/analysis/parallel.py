@@ -44,12 +44,12 @@ from ..sip import headers
 from .capture import CaptureReader
 from ..sip.framing import classify_datagram
 from .reassembly import Reassembler, WireEvent
-from .result import CACHE_MAX, MAX_LOG, Analysis, log_item, register_log
+from .result import CACHE_MAX, MAX_LOG, Analysis, PackedLog, log_item, register_log
 from ..sip.errors import ParseError
 from ..sip.message import parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .reading import aor_of_to
-from .timeline import MAX_OPEN, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
+from .timeline import MAX_OPEN, SHOWN_BINDINGS, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
 from .ue_judge import judge_the_ues
 from .ue_observe import UeObserver, merge as merge_ues
 from ..meaning.verdict import PASS
@@ -163,9 +163,9 @@ class _KeyedJudge(Judge):
 
 class _Logs:
     def __init__(self) -> None:
-        self.registrations: list = []
-        self.deliveries: list = []
-        self.keepalives: list = []
+        self.registrations = PackedLog()
+        self.deliveries = PackedLog()
+        self.keepalives = PackedLog()
 
 
 class _Share:
@@ -199,7 +199,7 @@ class _Share:
             judge.key = (idx, j)
             if isinstance(item, RegisterOutcome):
                 if len(self.regs) < MAX_LOG:
-                    self.regs.append(((idx, j), register_log(item)))
+                    self.regs.append(((idx, j), PackedLog.pack(register_log(item))))
                 self.ue.feed(item)
             else:
                 log_item(self.logs, item)
@@ -222,7 +222,7 @@ class _Share:
                    for rid, r in judge.results.items()}
         bindings, total = [], 0
         for aor, st in tl.aors.items():
-            if total >= 2000:
+            if total >= SHOWN_BINDINGS:
                 break
             bindings.append((self.aor_keys[aor], aor, list(st.bindings.values()), list(st.gone)))
             total += len(st.bindings) + len(st.gone)
@@ -491,8 +491,9 @@ def _merge(path: str, results: list[dict], strict: bool, keepalive_bound: float,
                 res.others_kept += 1
             res.findings.append(f)
     a = Analysis(path, reader.problems, judge, tl, reader, reasm, 0.0)
-    a.registrations = [d for _, d in sorted((x for r in results for x in r["registrations"]),
-                                            key=lambda t: t[0])][:MAX_LOG]
+    a.registrations = PackedLog()  # packed texts, in the serial order
+    a.registrations.extend([d for _, d in sorted((x for r in results for x in r["registrations"]),
+                                                 key=lambda t: t[0])][:MAX_LOG])
     a.keepalives = head["keepalives"]
     a.deliveries = head["deliveries"]
     judge_the_ues(a, merge_ues([r["ue"] for r in results], by=ue_by), strict, ue_capabilities)

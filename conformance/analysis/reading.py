@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ..sip.errors import ParseError
-from ..sip.headers import NameAddr, parse_name_addr
+from ..sip.headers import NameAddr, parse_name_addr, parse_name_addr_once
 from ..sip.message import NOT_LISTS, Request, split_list
 
 EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
@@ -148,7 +148,7 @@ def aor_of_to(to: str | None) -> str:
 
 def _aor_of_to(to: str | None) -> str:
     try:
-        uri = parse_name_addr(to or "").uri
+        uri = parse_name_addr_once(to or "").uri  # remembered in _AORS, not in the parse caches
     except ParseError:
         return to or "?"
     if uri is None:

@@ -4,6 +4,7 @@ requests and keep-alives it keeps: shared by the serial analysis (analyzer.py) a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from .capture import CaptureReader, Problem
@@ -13,6 +14,47 @@ from .timeline import Delivery, KeepAlive, RegisterOutcome, Timeline
 
 MAX_LOG = 2000  # registrations / deliveries / keep-alives listed in the report
 CACHE_MAX = 65536  # parsed name-addrs and URIs kept by text while analysing
+_PACK = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+
+
+class PackedLog(list):
+    """A report log (registrations, deliveries, keep-alives): its entries (dicts of JSON values)
+    held as compact JSON texts, some 600 bytes against the 4 kB of the dict and its lists and
+    strings, and read back as equal dicts by iteration and indexing (the report encodes it as it
+    iterates).  ``append`` takes a dict; ``extend`` takes texts already packed (``pack``)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def pack(entry: dict) -> str:
+        return _PACK(entry)
+
+    def append(self, entry: dict) -> None:
+        super().append(_PACK(entry))
+
+    def __iter__(self):
+        loads = json.loads
+        for text in super().__iter__():
+            yield loads(text)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [json.loads(t) for t in super().__getitem__(i)]
+        return json.loads(super().__getitem__(i))
+
+    def __reduce__(self):  # pickled as its texts (the default would pickle what __iter__ gives)
+        return _packed_log, (list(super().__iter__()),)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _packed_log(texts: list[str]) -> PackedLog:
+    log = PackedLog()
+    log.extend(texts)
+    return log
 
 
 @dataclass
@@ -24,9 +66,9 @@ class Analysis:
     reader: CaptureReader
     reassembler: Reassembler
     seconds: float
-    registrations: list[dict] = field(default_factory=list)
-    deliveries: list[dict] = field(default_factory=list)
-    keepalives: list[dict] = field(default_factory=list)
+    registrations: PackedLog = field(default_factory=PackedLog)
+    deliveries: PackedLog = field(default_factory=PackedLog)
+    keepalives: PackedLog = field(default_factory=PackedLog)
     events: list[WireEvent] | None = None  # kept only when asked (``--case``)
     processes: list[dict] | None = None  # per process (events seen, peak RSS) when split by AOR
     serial_because: str = ""  # why a split analysis was not used

@@ -257,7 +257,8 @@ class Judge:
         if 200 <= resp.status < 300:
             seen = via_seen(resp)
             if seen is not None:
-                self.seen_by_sut[tuple(ex.req_event.src)] = seen
+                src = tuple(ex.req_event.src)
+                self.seen_by_sut[src] = src if seen == src else seen  # no NAT: one tuple, not two
         if resp.status in (401, 407):
             return  # a challenge is a valid first answer (RFC 3261 §22.2): the retry is judged
         packets = ex.packets

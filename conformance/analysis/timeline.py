@@ -28,7 +28,7 @@ else on AOR and Contact URIs among the last open transactions) changes the bindi
 leg the registrar received, with the UE-side leg's flow; the UE-side 2xx relays that statement.
 A binding removed (Contact: *, expiry 0) and listed again by a later 2xx without being
 registered again is recorded in ``RegisterOutcome.relisted``.  Memory is bounded: open transactions, keep-alives and binding histories are
-capped.
+capped, and a binding's history is kept only when the report can list it (SHOWN_BINDINGS).
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, binding_key, contacts_
                       instance_of, request_expires, top_branch, uri_key, uri_text)
 from .reassembly import WireEvent
 from .regevent import RegEventTracker, is_reg_event
-from .timeline_history import History
+from .timeline_history import UNKEPT, History
 
 MAX_OPEN = 20000  # open transactions remembered
 MAX_HISTORY = 50  # events kept per binding
 MAX_GONE = 200  # replaced / removed bindings kept per AOR
+SHOWN_BINDINGS = 2000  # bindings listed in the report (with their histories), AORs in first-seen order
 OUTER_LOOKBACK = 64  # open transactions looked through for the UE-side leg of a proxied REGISTER
 _REG_EVENT_METHODS = ("SUBSCRIBE", "NOTIFY")
 
@@ -107,7 +108,7 @@ class Exchange:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Binding:
     aor: str
     key: tuple
@@ -224,6 +225,9 @@ class KeepAlive:
 class AorState:
     bindings: dict[tuple, Binding] = field(default_factory=dict)
     gone: list[Binding] = field(default_factory=list)
+    # First seen when the AORs before it already held SHOWN_BINDINGS bindings: none of its bindings
+    # can be listed in the report (an AOR's count only grows), so their histories are not kept.
+    unlisted: bool = False
 
 
 @dataclass
@@ -250,6 +254,7 @@ class Timeline:
         self._pings: dict[tuple, WireEvent] = {}  # (pinger, peer) -> ping
         self._stun: OrderedDict[bytes, WireEvent] = OrderedDict()
         self._by_uri: dict[str, Binding] = {}  # Contact URI key -> latest binding with it
+        self._held = 0  # bindings and ended bindings held in self.aors (see AorState.unlisted)
         self.counts = Counts()
         self.last_time = 0.0
         self.regev = None  # RegEventTracker, made at the first reg-event SUBSCRIBE / NOTIFY
@@ -448,13 +453,14 @@ class Timeline:
         st.gone.append(b)
         if len(st.gone) > MAX_GONE:
             st.gone.pop(0)
+            self._held -= 1
 
     def _register(self, ex: Exchange) -> RegisterOutcome:
         req, resp = ex.request, ex.response
         aor = aor_of(req)
         st = self.aors.get(aor)
         if st is None:
-            st = self.aors[aor] = AorState()
+            st = self.aors[aor] = AorState(unlisted=self._held >= SHOWN_BINDINGS)
         now = ex.req_event.time
         try:
             contacts = contacts_of(req)
@@ -548,6 +554,9 @@ class Timeline:
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
                             hvalues(req, "path") if mine is not None else [], pkt, pkt,
                             ukey=ukey, born_with=listed, listed_as=c)
+                if st.unlisted:
+                    b.history = UNKEPT
+                self._held += 1
                 self._by_uri[ukey] = b
                 kind = "created" if mine is not None else "appeared"
                 b.note(pkt, now, kind)

@@ -53,3 +53,16 @@ class History:
 
     def __setstate__(self, state) -> None:
         self.packets, self.times, self.whats = state
+
+
+class _Unkept(History):
+    """The history of a binding the report cannot list (timeline.AorState.unlisted): nothing
+    is kept."""
+
+    __slots__ = ()
+
+    def add(self, packet: int, time: float, what: str, cap: int) -> None:
+        pass
+
+
+UNKEPT = _Unkept()  # shared: it stays empty

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..analysis.result import Analysis
+from ..analysis.timeline import SHOWN_BINDINGS
 from .capture_ue import ue_html, ue_lines
 
 
@@ -29,7 +30,7 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
         "classification": a.judge.classification,
         "rules": [r.to_dict() for r in a.judge.results.values()],
         "registrations": a.registrations,
-        "bindings": [b.to_dict() for b in bindings[:2000]],
+        "bindings": [b.to_dict() for b in bindings[:SHOWN_BINDINGS]],
         "terminating": a.deliveries,
         "keepalives": a.keepalives,
         "seconds": round(a.seconds, 3),

@@ -429,7 +429,13 @@ def parse_name_addr(text: str) -> NameAddr:
     return na
 
 
-def _parse_name_addr(text: str) -> NameAddr:
+def parse_name_addr_once(text: str) -> NameAddr:
+    """:func:`parse_name_addr` for a text read once (its caller remembers the reading): neither
+    the name-addr nor its URI is kept in the caches, which a text never asked again only fills."""
+    return _parse_name_addr(text, _parse_uri)
+
+
+def _parse_name_addr(text: str, parse_uri=parse_uri) -> NameAddr:
     if not isinstance(text, str):
         raise ParseError("name-addr must be text")
     sc = _Scanner(text)

@@ -1,0 +1,61 @@
+"""What the analysis keeps in memory per AOR: no history for bindings the report cannot list, report
+logs packed as JSON texts that read back as the same dicts."""
+
+import json
+import pickle
+
+from analysis_craft import AOR, REGISTRAR, UE1, UE2, contact, ok, register
+
+from conformance.analysis import timeline
+from conformance.analysis.reassembly import WireEvent
+from conformance.analysis.result import PackedLog
+from conformance.analysis.timeline import Timeline
+from conformance.report.capture_analysis import write_json
+from conformance.sip.message import parse_message
+
+
+def _feed(t: Timeline, n: int, src, dst, data: bytes) -> None:
+    t.feed(WireEvent(n, 1000.0 + n, "udp", src, dst, "sip", data, parse_message(data), first=n))
+
+
+def _register_twice(t: Timeline) -> None:
+    n = 0
+    for cseq in (1, 2):
+        for ue, aor, call_id in ((UE1, "sip:a@ims.test", "a"), (UE2, "sip:b@ims.test", "b")):
+            req = register(ue, call_id=call_id, cseq=cseq, branch=f"z9hG4bK{call_id}{cseq}")
+            req = req.replace(AOR.encode(), aor.encode())
+            resp = ok(req, [contact(ue)])
+            _feed(t, n + 1, ue, REGISTRAR, req)
+            _feed(t, n + 2, REGISTRAR, ue, resp)
+            n += 2
+
+
+def _histories(t: Timeline) -> dict:
+    return {aor: [[w for _, _, w in b.history] for b in st.bindings.values()] for aor, st in t.aors.items()}
+
+
+def test_an_aor_first_seen_past_the_listed_bindings_keeps_no_history(monkeypatch):
+    t = Timeline()
+    _register_twice(t)
+    both = {"sip:a@ims.test": [["created", "refreshed"]], "sip:b@ims.test": [["created", "refreshed"]]}
+    assert _histories(t) == both
+    monkeypatch.setattr(timeline, "SHOWN_BINDINGS", 1)
+    t = Timeline()
+    _register_twice(t)
+    assert _histories(t) == {"sip:a@ims.test": [["created", "refreshed"]], "sip:b@ims.test": [[]]}
+    (b,) = t.aors["sip:b@ims.test"].bindings.values()
+    assert (b.created, b.updated, b.state) == (4, 8, "active")  # the binding itself is still followed
+
+
+def test_a_packed_log_reads_back_the_same_entries(tmp_path):
+    entries = [{"packets": [4, 5], "time": 1700000000.000499, "aor": "sip:é@ims.test", "status": None,
+                "flow": ["udp", ["10.0.0.1", 5060], ["10.0.0.100", 5060]]}, {"kind": "STUN Binding", "delay_ms": 0.25}]
+    log = PackedLog()
+    for e in entries:
+        log.append(e)
+    assert list(log) == entries and log == entries and log[1] == entries[1] and log[:1] == entries[:1]
+    assert all(isinstance(t, str) for t in list.__iter__(log))  # held as texts
+    again = pickle.loads(pickle.dumps(log))
+    assert type(again) is PackedLog and again == entries
+    write_json(tmp_path / "a.json", {"log": log})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"log": entries}
