@@ -21,7 +21,7 @@ BRANCH_PARAM = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 _MEMO_MAX = 1 << 17
 _UKEYS: dict[int, tuple] = {}
 _TEXTS: dict[int, tuple] = {}
-_INSTANCES: dict[int, tuple] = {}
+_FACTS: dict[int, tuple] = {}
 
 
 def uri_key(uri) -> str:
@@ -50,16 +50,30 @@ def uri_text(uri) -> str:
     return text
 
 
+def facts(contact: NameAddr) -> tuple:
+    """What the analysis reads of a Contact, remembered (see uri_key): ``(contact, instance,
+    reg-id, expires parameter, URI key, URI text, binding key)``: the unquoted +sip.instance,
+    ``contact.reg_id``, ``contact.expires``, ``uri_key(contact.uri)``, ``uri_text(contact.uri)``
+    (None without a URI) and ``binding_key(contact)``."""
+    hit = _FACTS.get(id(contact))
+    if hit is not None and hit[0] is contact:
+        return hit
+    instance, reg_id, uri = contact.instance, contact.reg_id, contact.uri
+    ukey = uri_key(uri)
+    bkey = ("outbound", instance, reg_id) if instance and reg_id is not None else ("uri", ukey)
+    out = (contact, instance, reg_id, contact.expires, ukey, uri_text(uri) if uri is not None else None, bkey)
+    if len(_FACTS) >= _MEMO_MAX:
+        _FACTS.clear()
+    _FACTS[id(contact)] = out
+    return out
+
+
 def instance_of(contact: NameAddr) -> str | None:
-    """``contact.instance`` (the unquoted +sip.instance), remembered (see uri_key)."""
-    hit = _INSTANCES.get(id(contact))
+    """``contact.instance`` (the unquoted +sip.instance), remembered (see facts)."""
+    hit = _FACTS.get(id(contact))
     if hit is not None and hit[0] is contact:
         return hit[1]
-    value = contact.instance
-    if len(_INSTANCES) >= _MEMO_MAX:
-        _INSTANCES.clear()
-    _INSTANCES[id(contact)] = (contact, value)
-    return value
+    return facts(contact)[1]
 
 
 def hvalues(msg, key: str) -> list[str]:
@@ -157,18 +171,24 @@ def _aor_of_to(to: str | None) -> str:
 
 
 def binding_key(contact: NameAddr) -> tuple:
-    instance = instance_of(contact)
-    if instance and contact.reg_id is not None:
-        return ("outbound", instance, contact.reg_id)
-    return ("uri", uri_key(contact.uri))
+    return facts(contact)[6]
 
 
 def request_expires(request: Request, contact: NameAddr) -> int | None:
     """The expiry a REGISTER asks for one Contact: its parameter, else the Expires header."""
-    if contact.expires is not None:
-        return contact.expires
+    expires = facts(contact)[3]
+    if expires is not None:
+        return expires
     value = (hget(request, "expires") or "").strip()
     return int(value) if value.isdigit() else None
+
+
+def asks_of(request: Request, contacts: list[NameAddr]) -> list[int | None]:
+    """``request_expires`` of each Contact, in order."""
+    out = [facts(c)[3] for c in contacts]
+    if None in out:
+        out = [request_expires(request, c) for c in contacts]
+    return out
 
 
 # A Via value in its plain form (no LWS but the one space, token parameters): read here without
