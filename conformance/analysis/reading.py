@@ -199,10 +199,43 @@ _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?$")
 _CANON: dict[str, str] = {}  # received host -> its RFC 5952 form (bounded)
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+# One plain Via without its branch -> what via_seen reads of it; one a UE flow (bounded: 32,768
+# holds the flows of 10,000 UEs with two each, a 1M-message capture's, at some 200 bytes each).
+_SEEN: dict[str, tuple[str, int] | None] = {}
+_SEEN_MAX = 1 << 15
+_MISS = object()
+
+
 def via_seen(response) -> tuple[str, int] | None:
     """``via_seen_address(response)``: (received, rport) of the top Via, None without rport.  A
     2xx to REGISTER comes with every refresh: its Vias are read with one regular expression
-    when they all have the plain form, else by the general parser."""
+    when they all have the plain form, else by the general parser.  A lone Via in the plain form
+    is read once for every branch: the branch (a token, which changes at every request) has no
+    part in the answer."""
+    lines = response.header_index().get("via")
+    if lines is not None and len(lines) == 1:
+        v = lines[0]
+        i = v.find(";branch=")
+        if i > 0 and "," not in v:
+            j = v.find(";", i + 8)
+            if _TOKEN.fullmatch(v, i + 8, len(v) if j < 0 else j) is not None:
+                key = v[:i] if j < 0 else v[:i] + v[j:]
+                hit = _SEEN.get(key, _MISS)
+                if hit is not _MISS:
+                    return hit
+                seen = _via_seen(response)
+                m = _PLAIN_VIA.match(v.strip())
+                if m is not None and (m.group(2) is None or int(m.group(2)) <= 65535) and _HOSTNAME.match(m.group(1)):
+                    # read by the regular expression (as any branch would be), not by the general parser
+                    if len(_SEEN) >= _SEEN_MAX:
+                        _SEEN.clear()
+                    _SEEN[key] = seen
+                return seen
+    return _via_seen(response)
+
+
+def _via_seen(response) -> tuple[str, int] | None:
     vias = hvalues(response, "via")
     top = None
     for v in vias:
