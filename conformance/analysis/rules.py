@@ -18,7 +18,7 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
 from .regevent import KIND_RULE, NotifyOutcome
-from .reading import contacts_of, facts, hget, hvalues, instance_of, uri_key, uri_text, via_seen
+from .reading import contacts_of, facts, hget, hvalues, uri_key, uri_text, via_seen
 from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome
 
 
@@ -264,8 +264,9 @@ class Judge:
         where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         supported = "outbound" in _tags(req, "Supported")
-        reg_ids = [c for c in out.contacts if c.reg_id is not None]
-        outbound_contacts = [c for c in reg_ids if instance_of(c)]
+        fs = [facts(c) for c in out.contacts]
+        reg_ids = [f[0] for f in fs if f[2] is not None]
+        outbound_contacts = [f[0] for f in fs if f[2] is not None and f[1]]
         vias = len(hvalues(req, "via"))
         req_paths = hvalues(req, "path")
         resp_paths = hvalues(resp, "path") if 200 <= resp.status < 300 else []

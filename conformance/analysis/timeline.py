@@ -338,7 +338,9 @@ class Timeline:
         c = self.counts
         c.messages += 1
         cseq = cseq_of(msg)
-        call_id = hget(msg, "call-id")
+        call_id = msg.header_index().get("call-id")
+        if call_id is not None:
+            call_id = call_id[0]
         if isinstance(msg, Request):
             c.requests += 1
             c.methods[msg.method] = c.methods.get(msg.method, 0) + 1
