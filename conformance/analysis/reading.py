@@ -21,7 +21,7 @@ BRANCH_PARAM = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.I)
 _MEMO_MAX = 1 << 17
 _UKEYS: dict[int, tuple] = {}
 _TEXTS: dict[int, tuple] = {}
-_INSTANCES: dict[int, tuple] = {}
+_FACTS: dict[int, tuple] = {}
 
 
 def uri_key(uri) -> str:
@@ -50,16 +50,30 @@ def uri_text(uri) -> str:
     return text
 
 
+def facts(contact: NameAddr) -> tuple:
+    """What the analysis reads of a Contact, remembered (see uri_key): ``(contact, instance,
+    reg-id, expires parameter, URI key, URI text, binding key)``: the unquoted +sip.instance,
+    ``contact.reg_id``, ``contact.expires``, ``uri_key(contact.uri)``, ``uri_text(contact.uri)``
+    (None without a URI) and ``binding_key(contact)``."""
+    hit = _FACTS.get(id(contact))
+    if hit is not None and hit[0] is contact:
+        return hit
+    instance, reg_id, uri = contact.instance, contact.reg_id, contact.uri
+    ukey = uri_key(uri)
+    bkey = ("outbound", instance, reg_id) if instance and reg_id is not None else ("uri", ukey)
+    out = (contact, instance, reg_id, contact.expires, ukey, uri_text(uri) if uri is not None else None, bkey)
+    if len(_FACTS) >= _MEMO_MAX:
+        _FACTS.clear()
+    _FACTS[id(contact)] = out
+    return out
+
+
 def instance_of(contact: NameAddr) -> str | None:
-    """``contact.instance`` (the unquoted +sip.instance), remembered (see uri_key)."""
-    hit = _INSTANCES.get(id(contact))
+    """``contact.instance`` (the unquoted +sip.instance), remembered (see facts)."""
+    hit = _FACTS.get(id(contact))
     if hit is not None and hit[0] is contact:
         return hit[1]
-    value = contact.instance
-    if len(_INSTANCES) >= _MEMO_MAX:
-        _INSTANCES.clear()
-    _INSTANCES[id(contact)] = (contact, value)
-    return value
+    return facts(contact)[1]
 
 
 def hvalues(msg, key: str) -> list[str]:
@@ -157,18 +171,24 @@ def _aor_of_to(to: str | None) -> str:
 
 
 def binding_key(contact: NameAddr) -> tuple:
-    instance = instance_of(contact)
-    if instance and contact.reg_id is not None:
-        return ("outbound", instance, contact.reg_id)
-    return ("uri", uri_key(contact.uri))
+    return facts(contact)[6]
 
 
 def request_expires(request: Request, contact: NameAddr) -> int | None:
     """The expiry a REGISTER asks for one Contact: its parameter, else the Expires header."""
-    if contact.expires is not None:
-        return contact.expires
+    expires = facts(contact)[3]
+    if expires is not None:
+        return expires
     value = (hget(request, "expires") or "").strip()
     return int(value) if value.isdigit() else None
+
+
+def asks_of(request: Request, contacts: list[NameAddr]) -> list[int | None]:
+    """``request_expires`` of each Contact, in order."""
+    out = [facts(c)[3] for c in contacts]
+    if None in out:
+        out = [request_expires(request, c) for c in contacts]
+    return out
 
 
 # A Via value in its plain form (no LWS but the one space, token parameters): read here without
@@ -179,10 +199,43 @@ _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?$")
 _CANON: dict[str, str] = {}  # received host -> its RFC 5952 form (bounded)
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+# One plain Via without its branch -> what via_seen reads of it; one a UE flow (bounded: 32,768
+# holds the flows of 10,000 UEs with two each, a 1M-message capture's, at some 200 bytes each).
+_SEEN: dict[str, tuple[str, int] | None] = {}
+_SEEN_MAX = 1 << 15
+_MISS = object()
+
+
 def via_seen(response) -> tuple[str, int] | None:
     """``via_seen_address(response)``: (received, rport) of the top Via, None without rport.  A
     2xx to REGISTER comes with every refresh: its Vias are read with one regular expression
-    when they all have the plain form, else by the general parser."""
+    when they all have the plain form, else by the general parser.  A lone Via in the plain form
+    is read once for every branch: the branch (a token, which changes at every request) has no
+    part in the answer."""
+    lines = response.header_index().get("via")
+    if lines is not None and len(lines) == 1:
+        v = lines[0]
+        i = v.find(";branch=")
+        if i > 0 and "," not in v:
+            j = v.find(";", i + 8)
+            if _TOKEN.fullmatch(v, i + 8, len(v) if j < 0 else j) is not None:
+                key = v[:i] if j < 0 else v[:i] + v[j:]
+                hit = _SEEN.get(key, _MISS)
+                if hit is not _MISS:
+                    return hit
+                seen = _via_seen(response)
+                m = _PLAIN_VIA.match(v.strip())
+                if m is not None and (m.group(2) is None or int(m.group(2)) <= 65535) and _HOSTNAME.match(m.group(1)):
+                    # read by the regular expression (as any branch would be), not by the general parser
+                    if len(_SEEN) >= _SEEN_MAX:
+                        _SEEN.clear()
+                    _SEEN[key] = seen
+                return seen
+    return _via_seen(response)
+
+
+def _via_seen(response) -> tuple[str, int] | None:
     vias = hvalues(response, "via")
     top = None
     for v in vias:

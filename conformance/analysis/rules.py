@@ -18,7 +18,7 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
 from .regevent import KIND_RULE, NotifyOutcome
-from .reading import contacts_of, hget, hvalues, instance_of, request_expires, uri_key, uri_text, via_seen
+from .reading import contacts_of, facts, hget, hvalues, uri_key, uri_text, via_seen
 from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome
 
 
@@ -265,8 +265,9 @@ class Judge:
         where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         supported = "outbound" in _tags(req, "Supported")
-        reg_ids = [c for c in out.contacts if c.reg_id is not None]
-        outbound_contacts = [c for c in reg_ids if instance_of(c)]
+        fs = [facts(c) for c in out.contacts]
+        reg_ids = [f[0] for f in fs if f[2] is not None]
+        outbound_contacts = [f[0] for f in fs if f[2] is not None and f[1]]
         vias = len(hvalues(req, "via"))
         req_paths = hvalues(req, "path")
         resp_paths = hvalues(resp, "path") if 200 <= resp.status < 300 else []
@@ -349,14 +350,15 @@ class Judge:
         added: list[int] = []
         contacts = out.contacts
         # per Contact of the request, once: the expiry it asks, its instance, its URI's key
-        asks = [request_expires(req, c) for c in contacts]
-        insts = [instance_of(c) for c in contacts]
+        asks = out.asks
+        fs = [facts(c) for c in contacts]
+        insts = [f[1] for f in fs]
         new_outbound = [(c, insts[i]) for i, c in enumerate(contacts)
                         if insts[i] and c.reg_id is not None and asks[i] != 0]
         by_ukey: dict[str, int] = {}
         for i, c in enumerate(contacts):
             if c.uri is not None:
-                by_ukey.setdefault(uri_key(c.uri), i)  # the first Contact with that URI
+                by_ukey.setdefault(fs[i][4], i)  # the first Contact with that URI
         star = out.star
         for b in out.before:
             i = by_ukey.get(b.ukey)
@@ -385,13 +387,13 @@ class Judge:
         if not star:
             for i, c in enumerate(contacts):
                 if asks[i] != 0 and c.uri is not None:
-                    entries.append(("requested", uri_text(c.uri), c.reg_id))
+                    entries.append(("requested", fs[i][5], c.reg_id))
                     expected.append(len(entries) - 1)
         ctx.flow_contacts = nm.names
 
         # A binding is seen listed when its URI is, as text, the URI of a listed Contact (the
         # check compares with RFC 3261 URI equality); anything else is left to the check.
-        listed = {uri_text(c.uri) for c in out.listed} if expected or added else ()
+        listed = {facts(c)[5] for c in out.listed} if expected or added else ()
         if expected:
             passes = len(expected)
             for i in expected:
@@ -402,7 +404,7 @@ class Judge:
         if out.listed:
             every = True
             for c in out.listed:
-                if c.expires is None:
+                if facts(c)[3] is None:
                     every = False
                     break
             self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where, every)

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from ..sip.errors import ParseError
 from ..sip.headers import NameAddr, parse_uri, uri_equal
 from ..sip.message import Request, Response
-from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, binding_key, contacts_of, cseq_of, hget, hvalues,
-                      instance_of, request_expires, top_branch, uri_key, uri_text)
+from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, asks_of, contacts_of, cseq_of, facts, hget, hvalues,
+                      top_branch, uri_key)
 from .reassembly import WireEvent
 from .regevent import RegEventTracker, is_reg_event
 from .timeline_history import UNKEPT, History
@@ -53,9 +53,9 @@ OUTER_LOOKBACK = 64  # open transactions looked through for the UE-side leg of a
 _REG_EVENT_METHODS = ("SUBSCRIBE", "NOTIFY")
 
 
-def _asked(request: Request, contacts: list[NameAddr]) -> set[str]:
+def _asked(out: "RegisterOutcome") -> set[str]:
     """The URI keys of the Contacts a REGISTER adds or refreshes (expiry other than 0)."""
-    return {uri_key(c.uri) for c in contacts if c.uri is not None and request_expires(request, c) != 0}
+    return {facts(c)[4] for c, e in zip(out.contacts, out.asks) if c.uri is not None and e != 0}
 
 
 def _concurrent(b: "Binding", asked: set[str]) -> bool:
@@ -200,6 +200,7 @@ class RegisterOutcome:
     # when this very request removed it).  RFC 3261 §10.3 steps 6 and 7.
     relisted: list[tuple[str, int | None]] = field(default_factory=list)
     removal: bool = False  # the request removes bindings (Contact: *, or a Contact with expiry 0)
+    asks: list = field(default_factory=list)  # the expiry the request asks for each of its contacts
 
 
 @dataclass
@@ -342,7 +343,9 @@ class Timeline:
         c = self.counts
         c.messages += 1
         cseq = cseq_of(msg)
-        call_id = hget(msg, "call-id")
+        call_id = msg.header_index().get("call-id")
+        if call_id is not None:
+            call_id = call_id[0]
         if isinstance(msg, Request):
             c.requests += 1
             c.methods[msg.method] = c.methods.get(msg.method, 0) + 1
@@ -477,12 +480,14 @@ class Timeline:
                 break
         before, uncertain, expired = [], [], []
         req_n = ex.req_event.number
+        out = RegisterOutcome(ex, aor, contacts, star, before, uncertain, None, changes=expired, parse_error=perr,
+                              asks=asks_of(req, contacts))
         asked = None
         for b in list(st.bindings.values()):
             if b.expires_at is None or b.expires_at > now + EXPIRY_SLACK:
                 if b.created > req_n:  # established while this request was in flight
                     if asked is None:
-                        asked = _asked(req, contacts)
+                        asked = _asked(out)
                     if _concurrent(b, asked):
                         uncertain.append(b)
                         continue
@@ -492,7 +497,6 @@ class Timeline:
                 expired.append(Change("expired", b, ex.req_event.number))
             else:
                 uncertain.append(b)
-        out = RegisterOutcome(ex, aor, contacts, star, before, uncertain, None, changes=expired, parse_error=perr)
         if resp is None or not 200 <= resp.status < 300:
             return out
         try:
@@ -513,26 +517,29 @@ class Timeline:
         pkt, now = ex.final_event.number, ex.final_event.time
         req = ex.request
         req_n = ex.req_event.number
-        req_keys = {uri_key(c.uri): c for c in out.contacts}
+        req_keys = {}
+        asks: dict[str, int | None] = {}  # of the Contact that req_keys keeps for each URI key
+        for c, e in zip(out.contacts, out.asks):
+            k = facts(c)[4]
+            req_keys[k] = c
+            asks[k] = e
         # What the request removes (RFC 3261 §10.3 steps 6 and 7): with a 2xx, it is gone.
-        zero = {k for k, c in req_keys.items() if request_expires(req, c) == 0} if req_keys else ()
+        zero = {k for k, e in asks.items() if e == 0} if req_keys else ()
         out.removal = out.star or bool(zero)
         # The UE's flow: for the registrar's leg of a proxied REGISTER, the UE-side leg's.
         ev = ex.outer.req_event if ex.outer is not None else ex.req_event
         flow = (ev.transport, ev.src, ev.dst)
         seen: set[tuple] = set()
         for c in listed:
-            key = binding_key(c)
+            _, instance, reg_id, expires, ukey, utext, key = facts(c)
             if key in seen:
                 continue
             seen.add(key)
-            ukey = uri_key(c.uri)
             mine = req_keys.get(ukey)
-            expires = c.expires
             flagged = False
             if out.removal and (out.star or ukey in zero):
                 if expires != 0:  # removed by this request, yet listed as a current binding
-                    out.relisted.append((uri_text(c.uri), None))
+                    out.relisted.append((utext, None))
                     flagged = True
                 mine = None
             old = st.bindings.get(key)
@@ -549,8 +556,8 @@ class Timeline:
                     if g is not None and g.ended is not None and g.ended > req_n:
                         continue  # ended while this request was in flight: listed as it stood before
                     if g is not None and g.state == "removed" and mine is None and expires != 0 and not flagged:
-                        out.relisted.append((uri_text(c.uri), g.ended))
-                b = Binding(out.aor, key, uri_text(c.uri), instance_of(c), c.reg_id, expires, expires_at,
+                        out.relisted.append((utext, g.ended))
+                b = Binding(out.aor, key, utext, instance, reg_id, expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
                             hvalues(req, "path") if mine is not None else [], pkt, pkt,
                             ukey=ukey, born_with=listed, listed_as=c)
@@ -575,14 +582,14 @@ class Timeline:
                         self._ue_addrs[ev.src] = (out.aor, key)
                     old.note(pkt, now, "refreshed")
                     out.changes.append(Change("refreshed", old, pkt))
-        instances = {i for i in map(instance_of, listed) if i}
+        instances = {f[1] for f in map(facts, listed) if f[1]}
         asked = None
         for key, b in list(st.bindings.items()):
             if key in seen:
                 continue
             if b.created > req_n:  # established while this request was in flight
                 if asked is None:
-                    asked = _asked(req, out.contacts)
+                    asked = _asked(out)
                 if _concurrent(b, asked):
                     continue
             asked_c = req_keys.get(b.ukey)

@@ -13,7 +13,7 @@ A check that raises is reported inconclusive with the error (a capture never sto
 
 from __future__ import annotations
 
-from ..catalogue.clauses import quote_of
+from ..catalogue.clauses import ClauseError, load_clauses, quote_of
 from ..meaning.verdict import INCONCLUSIVE, Finding, combine
 from ..sip.errors import ParseError
 from ..uecert.checks import UeCheckContext, load_all, run_ue_check
@@ -44,8 +44,10 @@ def shown_capabilities(obs: Observation) -> list[str]:
     return sorted(caps)
 
 
-def judge_ue(u: UeObservation, *, strict: bool = False, capabilities: list[str] | None = None) -> dict:
-    """``capabilities``: what the UE's target profile declares (None: read from its traffic)."""
+def judge_ue(u: UeObservation, *, strict: bool = False, capabilities: list[str] | None = None,
+             clauses: dict | None = None) -> dict:
+    """``capabilities``: what the UE's target profile declares (None: read from its traffic).
+    ``clauses``: the catalogue's clauses (``load_clauses()``, read once for every UE)."""
     checks = load_all()
     caps = shown_capabilities(u.obs)
     if capabilities is not None:
@@ -66,7 +68,7 @@ def judge_ue(u: UeObservation, *, strict: bool = False, capabilities: list[str] 
                             "why": f"the UE's traffic shows no {', '.join(missing)}", "counts": {}})
             continue
         try:
-            found = run_ue_check(name, {}, u.obs, ctx, quote=quote_of(check.ref))
+            found = run_ue_check(name, {}, u.obs, ctx, quote=quote_of(check.ref, clauses))
         except Exception as exc:  # a check meeting a capture it was not written for
             found = [Finding(check=check.summary, level=check.level, ref=check.ref, outcome=INCONCLUSIVE,
                              expected=check.summary, observed=f"the check could not judge this capture: "
@@ -87,7 +89,11 @@ def judge_ue(u: UeObservation, *, strict: bool = False, capabilities: list[str] 
 def judge_the_ues(a, observer: UeObserver, strict: bool, capabilities: list[str] | None = None) -> None:
     """Fill ``a.ues`` / ``a.ue_note`` of an Analysis (result.py) from what the observer kept."""
     ues, a.ue_note = observations(observer, a.reassembler.conn_log)
-    a.ues = [judge_ue(u, strict=strict, capabilities=capabilities) for u in ues]
+    try:
+        clauses = load_clauses()  # merged once, not for every check of every UE
+    except (ClauseError, OSError):
+        clauses = {}  # quote_of: no quotes
+    a.ues = [judge_ue(u, strict=strict, capabilities=capabilities, clauses=clauses) for u in ues]
 
 
 def ue_summary(ue: dict) -> dict[str, int]:

@@ -154,10 +154,12 @@ def classify_datagram(data: bytes) -> str:
     if (len(data) >= 20 and data[0] & 0xC0 == 0
             and int.from_bytes(data[4:8], "big") == STUN_MAGIC_COOKIE):
         return "stun"
-    if data and not data.strip(b"\r\n"):
-        return "keepalive"
-    body = data.lstrip(b"\r\n")
-    first = body.split(b"\n", 1)[0]
+    if data[:1] in (b"\r", b"\n"):  # else neither a keep-alive nor leading CRLFs (no copies made)
+        if not data.strip(b"\r\n"):
+            return "keepalive"
+        data = data.lstrip(b"\r\n")
+    nl = data.find(b"\n")
+    first = data if nl < 0 else data[:nl]
     if _START_LINE.match(first):
         return "sip"
     return "unknown"

@@ -390,6 +390,13 @@ def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]], dict[str, 
     return start, headers, idx
 
 
+# Start lines seen (bounded): a capture repeats a few ("SIP/2.0 200 OK", "REGISTER sip:... SIP/2.0").
+# Each maps to the message class and its start-line fields, as the regular expressions read them.
+_STARTS: dict[bytes, tuple[type, dict]] = {}
+_START_FIELDS = {Request: ("body", "version", "raw", "method", "uri"),
+                 Response: ("body", "version", "raw", "status", "reason")}
+
+
 def parse_message(data: bytes) -> Request | Response:
     """Parse one complete SIP message.
 
@@ -409,6 +416,26 @@ def parse_message(data: bytes) -> Request | Response:
     fast = _fast_headers(head)
     if fast is not None:
         start, headers, index = fast
+        made = _STARTS.get(start)
+        if made is not None:  # a start line seen before: the message without the general path
+            cls, fields = made
+            msg = cls.__new__(cls)
+            d = msg.__dict__
+            d["headers"] = headers  # the fields in the order __init__ sets them
+            d.update(fields)
+            d["_idx"] = (headers, len(headers), index)
+            length_values = index.get("content-length")
+            if length_values:
+                if len(length_values) != 1 or not length_values[0].isdigit():
+                    length_values = list(length_values)
+                    return _with_length(msg, body, length_values, data)
+                length = int(length_values[0])
+                if length > len(body):
+                    raise ParseError(f"Content-Length {length} exceeds the {len(body)} body bytes received")
+                body = body[:length]
+            msg.body = body
+            msg.raw = data
+            return msg
         lines: list[tuple[bytes, int]] = []
     else:
         lines = _unfold(head)
@@ -426,6 +453,10 @@ def parse_message(data: bytes) -> Request | Response:
         msg = Request(method=m.group(1).decode(), uri=m.group(2).decode("utf-8", "replace"),
                       version=m.group(3).decode())
     if headers is not None:
+        if len(_STARTS) >= 1024:
+            _STARTS.clear()
+        f = msg.__dict__
+        _STARTS[start] = (type(msg), {k: f[k] for k in _START_FIELDS[type(msg)]})
         msg.headers = headers
         msg.__dict__["_idx"] = (headers, len(headers), index)
     for line, off in lines[1:]:
@@ -444,6 +475,11 @@ def parse_message(data: bytes) -> Request | Response:
         value = line[colon + 1 :].strip().decode("utf-8", "replace")
         msg.headers.append((name_s, value))
     length_values = index.get("content-length") if fast is not None else msg.get_all("Content-Length")
+    return _with_length(msg, body, length_values, data)
+
+
+def _with_length(msg: Request | Response, body: bytes, length_values: list[str] | None, data: bytes) -> Request | Response:
+    """The message with its body cut to its Content-Length, and its bytes."""
     if length_values:
         values = {v.strip() for v in length_values}
         if len(values) != 1 or not next(iter(values)).isdigit():

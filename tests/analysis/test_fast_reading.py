@@ -98,3 +98,47 @@ def test_the_json_report_is_the_bytes_of_json_dumps(tmp_path):
         out = tmp_path / "r.json"
         write_json(out, doc)
         assert out.read_text(encoding="utf-8") == json.dumps(doc, indent=2, ensure_ascii=False), path.name
+
+
+BRANCHED = [  # {b}: the branch, which changes at every request
+    "SIP/2.0/UDP 10.0.0.1:5060;branch={b};rport=5070;received=10.0.0.9",
+    "SIP/2.0/UDP 10.0.0.1:5060;rport=5070;received=10.0.0.9;branch={b}",
+    "SIP/2.0/UDP 10.0.0.1:5060;branch={b};rport",
+    "SIP/2.0/UDP host.example:99999;branch={b};rport=1",  # bad port: the general parser
+    "SIP/2.0/UDP 10.0.0.1 ;branch={b}; rport = 1",  # LWS: the general parser
+    "SIP/2.0/UDP 10.0.0.1;branch={b};rport=1, SIP/2.0/UDP 1.1.1.1;rport=2",
+]
+
+
+@pytest.mark.parametrize("template", BRANCHED)
+def test_via_seen_remembered_for_one_branch_holds_for_the_next(template):
+    """A lone plain Via is remembered without its branch: each branch reads as the general parser
+    reads it, the first time and every time after."""
+    for b in ("z9hG4bKa1", "z9hG4bKb2", "z9hG4bK\"q\"", "z9hG4bKa1"):
+        msg = parse_message(f"SIP/2.0 200 OK\r\nVia: {template.format(b=b)}\r\nCall-ID: a\r\n"
+                            f"CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n".encode())
+        assert via_seen(msg) == via_seen_address(msg), b
+
+
+def test_a_start_line_seen_before_parses_as_the_first_time():
+    """parse_message remembers start lines: a message whose start line came before is the same
+    message, with the same Content-Length reading (a body cut to it, or the same errors)."""
+    from conformance.sip import message as m
+    from conformance.sip.errors import ParseError
+
+    texts = [b"REGISTER sip:ims.test SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 2\r\n\r\nabc",
+             b"SIP/2.0 200 Very OK\r\nCall-ID: x\r\nl: 1\r\n\r\nxyz",
+             b"SIP/2.0 200 Very OK\r\nCall-ID: y\r\n\r\nbody"]
+    m._STARTS.clear()
+    first = [m.parse_message(t) for t in texts]
+    again = [m.parse_message(t) for t in texts]
+    assert m._STARTS and first == again
+    assert [(x.body, x.headers, type(x)) for x in first] == [(y.body, y.headers, type(y)) for y in again]
+    assert again[0].method == "REGISTER" and again[0].uri == "sip:ims.test" and again[1].reason == "Very OK"
+    for bad in (b"SIP/2.0 200 Very OK\r\nContent-Length: 9\r\n\r\nabc",
+                b"SIP/2.0 200 Very OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nabc",
+                b"SIP/2.0 200 Very OK\r\nContent-Length: x\r\n\r\nabc"):
+        with pytest.raises(ParseError):
+            m.parse_message(bad)
+    two = m.parse_message(b"SIP/2.0 200 Very OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nabc")
+    assert two.body == b"a"
