@@ -735,7 +735,9 @@ class LoadGenerator:
         pacer = Pacer(offered, batch, t0) if paced else None
         udp_socks, read_udp = self.udp.values(), self._read_udp
         t2 = sc.t2
-        tick = TURN
+        tick = max(TURN, sc.turn_ms / 1000.0)
+        if paced and tick > TURN:  # longer turns: the bucket holds a turn's datagrams and a half
+            pacer.depth = max(pacer.depth, min(4 * batch, offered * tick * 1.5))
         sleep = time.sleep
         turn = t0
         wait = 0.0
