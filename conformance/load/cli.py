@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--udp-unconnected", dest="udp_connect", action="store_false",
                       help="UDP: sockets not connected to the SUT (for one that answers from another address "
                            "or port; each send then names the destination)")
+    what.add_argument("--turn-ms", type=float, default=1.0,
+                      help="the generator's shortest turn in ms (default 1, at least 1): what comes due within "
+                           "a turn leaves together, over UDP in clumps of a turn's worth of the offered rate; "
+                           "longer turns cost less CPU per transaction but send larger bursts")
     what.add_argument("--timeout", type=float, default=8.0, help="seconds a transaction may take (Timer F bound)")
     what.add_argument("--auth-password", help="answer Digest (MD5) challenges with this password")
     out = p.add_argument_group("output")
@@ -86,7 +90,7 @@ def scenario_from_args(args) -> LoadScenario:
             setattr(sc, name, v)
     for name in ("transport", "ues", "rate", "reg2_share", "refreshes", "refresh_interval", "reg1b_share",
                  "storm_at", "expires", "duration", "max_outstanding", "tcp_connections", "timeout", "auth_password",
-                 "udp_connect"):
+                 "turn_ms", "udp_connect"):
         setattr(sc, name, getattr(args, name))
     return sc
 

@@ -41,7 +41,7 @@ from ..ue.transaction import timer_f
 from ..ue.model import FlowState
 from .scenario import LoadScenario
 from .stats import LoadStats
-from .templates import Prototype, options
+from .templates import Numbered, Prototype, options
 
 _LENGTH_RE = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d+)", re.I)
 # Requests started per turn of the loop before reading again.  UDP: the most the pacing bucket
@@ -128,15 +128,15 @@ def frames(buf: bytearray) -> list[bytes]:
 
 class _Flow:
     """One flow of one UE, as light as can be (a run may have hundreds of thousands): the UE's
-    identity as strings; the engine's UE / FlowState objects exist per prototype only."""
+    number (its identity: user, +sip.instance, Call-ID and tag are formatted from it into the
+    request itself, ``templates.Numbered``); the engine's UE / FlowState objects exist per
+    prototype only."""
 
-    __slots__ = ("user", "instance", "call_id", "tag", "reg_id", "home", "addr", "templates", "cseq",
-                 "refreshes_left", "registered", "busy", "conn", "auth", "index", "second")
+    __slots__ = ("ue", "reg_id", "home", "addr", "cseq", "refreshes_left", "registered", "busy", "conn", "auth",
+                 "index", "second")
 
-    def __init__(self, user: str, instance: str, call_id: str, tag: str, reg_id: int, home: int, index: int):
-        self.user, self.instance, self.call_id, self.tag = user, instance, call_id, tag
-        self.reg_id, self.home, self.addr = reg_id, home, home
-        self.templates: dict = {}  # (address index, local port) -> Template
+    def __init__(self, ue: int, reg_id: int, home: int, index: int):
+        self.ue, self.reg_id, self.home, self.addr = ue, reg_id, home, home
         self.cseq = 0
         self.refreshes_left = 0
         self.registered = False
@@ -247,20 +247,32 @@ class LoadGenerator:
 
     # -- set-up ----------------------------------------------------------------------------------
     def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
-        user = f"{self.sc.user_prefix}-{self.token}-{i}"
-        instance = f"{self._uuid_base:08x}-0000-4000-8000-{i:012x}"  # one +sip.instance per UE
-        f = _Flow(user, instance, f"{user}-{reg_id}@{self.token}", f"{self.token}x{i}x{reg_id}", reg_id, home,
-                  len(self.flows))
+        f = _Flow(i, reg_id, home, len(self.flows))
         self.flows.append(f)
         return f
 
-    def _prototype(self, addr: int, port: int, reg_id: int) -> Prototype:
-        """The engine's UE model and build_register, once per address, port and reg-id."""
+    def _identity(self, i: int, reg_id: int) -> dict[str, str]:
+        """UE i's identity on its flow of this reg-id (what ``_prototype``'s format makes)."""
+        user = f"{self.sc.user_prefix}-{self.token}-{i}"
+        return {"user": user, "instance": f"{self._uuid_base:08x}-0000-4000-8000-{i:012x}",  # one per UE
+                "call_id": f"{user}-{reg_id}@{self.token}", "tag": f"{self.token}x{i}x{reg_id}"}
+
+    def _prototype(self, addr: int, port: int, reg_id: int) -> Numbered:
+        """The engine's UE model and build_register, once per address, port and reg-id: the
+        request as one format over the branch counter, the UE number, the CSeq and the extra
+        header lines (``_identity``'s fields, formatted in place)."""
         sc = self.sc
         spec = FlowSpec(name=f"f{reg_id}", address=addr + 1, reg_id=reg_id, transport=sc.transport)
         st = FlowState(spec=spec, local_ip=sc.ue_addresses[addr], transport=sc.transport, local_port=port,
                        port_uc=port, port_us=port)
-        proto = self.protos[(addr, port, reg_id)] = Prototype(st, options(sc.expires), sc.domain)
+        lit = lambda text: text.encode().replace(b"%", b"%%")  # noqa: E731
+        user = lit(f"{sc.user_prefix}-{self.token}-") + b"%(i)d"
+        ident = {"user": user, "instance": lit(f"{self._uuid_base:08x}-0000-4000-8000-") + b"%(i)012x",
+                 "call_id": user + lit(f"-{reg_id}@{self.token}"),
+                 "tag": lit(f"{self.token}x") + b"%(i)d" + lit(f"x{reg_id}")}
+        proto = Prototype(st, options(sc.expires), sc.domain).numbered(ident, lit(self._branch_prefix.decode())
+                                                                       + b"%(n)010d")
+        self.protos[(addr, port, reg_id)] = proto
         return proto
 
     def _udp_socket(self, addr: int) -> socket.socket:
@@ -383,16 +395,11 @@ class LoadGenerator:
             self.stats.on_failure(now, f"transport: {exc.strerror or exc}")
             return
         flow.addr = addr
-        key = addr if udp else (addr, port)  # a UDP address has one port
-        tmpl = flow.templates.get(key)
-        if tmpl is None:
-            proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
-            tmpl = flow.templates[key] = proto.template(flow.user, flow.instance, flow.call_id, flow.tag)
+        proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
         flow.cseq = cseq = flow.cseq + 1
         self._branch_n = n = self._branch_n + 1
         branch = self._branch_prefix + b"%010d" % n
-        p = tmpl.parts
-        data = b"".join((p[0], branch, p[1], b"%d" % cseq, p[2], flow.auth, p[3]))
+        data = proto.fmt % proto.getter((n, flow.ue, cseq, flow.auth))
         f_at = now + self._timer_f
         flow.busy = True
         st = self.stats
@@ -527,7 +534,7 @@ class LoadGenerator:
             qop = "auth" if "auth" in (params.get("qop") or "").split(",") else None
             cnonce = secrets.token_hex(4) if qop else None
             uri = f"sip:{self.sc.domain}"
-            impi = f"{flow.user}@{self.sc.domain}"
+            impi = f"{self._identity(flow.ue, flow.reg_id)['user']}@{self.sc.domain}"
             resp = digest_response(username=impi, realm=realm, password=self.sc.auth_password,
                                    method="REGISTER", uri=uri, nonce=nonce, qop=qop,
                                    nc="00000001" if qop else None, cnonce=cnonce)
@@ -549,16 +556,23 @@ class LoadGenerator:
     def _finish(self, txn: _Txn, now: float, failure: str | None) -> None:
         if txn.done:
             return
-        txn.done = True
         self.txns.pop(txn.branch, None)
+        if failure is None:
+            self._ok(txn, now)
+            return
+        txn.done = True
+        txn.flow.busy = False
+        self.stats.on_failure(now, failure)
+
+    def _ok(self, txn: _Txn, now: float) -> None:
+        """A 2xx for a transaction already taken out of ``txns``: counted, and what comes next
+        for its flow (its Reg2 flow, its refresh) queued."""
+        txn.done = True
         flow = txn.flow
         flow.busy = False
-        if failure is not None:
-            self.stats.on_failure(now, failure)
-            return
         self.stats.on_ok(now, now - txn.sent, txn.kind)
         flow.registered = True
-        if txn.kind == "initial" and flow.second is not None:
+        if flow.second is not None and txn.kind == "initial":
             self.now_q.append((flow.second, "initial"))
         if flow.refreshes_left != 0:
             sc = self.sc
@@ -569,7 +583,8 @@ class LoadGenerator:
             self.refresh_q.append((now + sc.refresh_interval, flow, kind))
 
     def _read_udp(self, sock: socket.socket, now: float) -> None:
-        recv, on_response = sock.recv, self._on_response
+        recv, on_response, ok, txns = sock.recv, self._on_response, self._ok, self.txns
+        mark, blen = self._branch_mark, self._branch_len
         for _ in range(1024):
             try:
                 data = recv(65535)
@@ -580,6 +595,13 @@ class LoadGenerator:
                 continue
             except OSError:
                 return
+            if data.startswith(b"SIP/2.0 200 "):  # the usual answer: its transaction found and done here
+                b = data.find(mark) + 7
+                if b >= 7:
+                    txn = txns.pop(data[b:b + blen], None)
+                    if txn is not None:
+                        ok(txn, now)
+                    continue  # not ours any more (a late duplicate): nothing to do
             on_response(data, now)
 
     def _read_tcp(self, c: _Tcp, now: float, events: int) -> None:
@@ -713,7 +735,9 @@ class LoadGenerator:
         pacer = Pacer(offered, batch, t0) if paced else None
         udp_socks, read_udp = self.udp.values(), self._read_udp
         t2 = sc.t2
-        tick = TURN
+        tick = max(TURN, sc.turn_ms / 1000.0)
+        if paced and tick > TURN:  # longer turns: the bucket holds a turn's datagrams and a half
+            pacer.depth = max(pacer.depth, min(4 * batch, offered * tick * 1.5))
         sleep = time.sleep
         turn = t0
         wait = 0.0

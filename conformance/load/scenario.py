@@ -26,6 +26,7 @@ class LoadScenario:
     timeout: float = 8.0  # a transaction without final response by then fails ("timeout")
     t1: float = 0.5  # RFC 3261 Timer T1 (UDP retransmissions)
     t2: float = 4.0
+    turn_ms: float = 1.0  # the loop's shortest turn: what comes due within it leaves together
     udp_connect: bool = True  # UDP sockets connected to the SUT (it answers from its address and port)
     user_prefix: str = "load"
     auth_password: str | None = None  # answer 401/407 Digest challenges (MD5) with this password

@@ -76,7 +76,9 @@ class LoadStats:
         self.ok += 1
         self.by_kind[kind] += 1
         self.latencies.append(latency)
-        s = self.second_at(now)
+        i = int(now - self.started)
+        seconds = self.seconds
+        s = seconds[i] if i < len(seconds) else self.second_at(now)
         s.ok += 1
         s.latency_sum += latency
         if latency > s.latency_max:

@@ -7,6 +7,9 @@ change (the body is empty).
 
 from __future__ import annotations
 
+import re
+from operator import itemgetter
+
 from ..ue.model import UE, FlowState, RegDialog, RegisterOptions, build_register
 
 _BRANCH = "z9hG4bKqqBRANCHqq"
@@ -74,9 +77,46 @@ class Prototype:
             fmt = fmt.replace(mark.encode(), b"%(" + name.encode() + b")s")
         self._fmt = Template.from_bytes(fmt).parts
 
+    def numbered(self, ident: dict[str, bytes], branch: bytes) -> "Numbered":
+        """The whole request as one %-format over numbers: ``ident`` gives each identity field
+        (user, instance, call_id, tag) as a bytes format of ``%(i)...`` (the UE's number; any
+        other ``%`` doubled), ``branch`` the top Via branch as one of ``%(n)...`` (the branch
+        counter); the CSeq number and the extra header lines (CRLF-ended) are added per request."""
+        p = self._fmt
+        fmt = b"".join((p[0], branch, p[1], b"%(cseq)d", p[2], b"%(auth)s", p[3]))
+        fmt = re.sub(rb"%\((user|instance|call_id|tag)\)s", lambda m: ident[m.group(1).decode()], fmt)
+        return Numbered(fmt)
+
     def template(self, user: str, instance_uuid: str, call_id: str, tag: str) -> Template:
         ident = {b"user": user.encode(), b"instance": instance_uuid.encode(), b"call_id": call_id.encode(),
                  b"tag": tag.encode()}
         t = Template.__new__(Template)
         t.parts = tuple(p % ident for p in self._fmt)
         return t
+
+
+_FIELDS = ("n", "i", "cseq", "auth")
+_NAMED = re.compile(rb"%%|%\((\w+)\)")
+
+
+class Numbered:
+    """A REGISTER as one positional bytes %-format: ``render(n, i, cseq, auth)`` is one C call
+    (``fmt % getter(...)``) that fills in the branch counter ``n``, the UE number ``i`` (its
+    identity), the CSeq and the extra header lines; no per-UE strings or template are kept."""
+
+    __slots__ = ("fmt", "getter")
+
+    def __init__(self, named: bytes):
+        order: list[int] = []
+
+        def positional(m):
+            if m.group(1) is None:
+                return m.group(0)
+            order.append(_FIELDS.index(m.group(1).decode()))
+            return b"%"
+
+        self.fmt = _NAMED.sub(positional, named)
+        self.getter = itemgetter(*order)  # at least the branch, the CSeq and the extra lines: a tuple
+
+    def render(self, n: int, i: int, cseq: int, auth: bytes = b"") -> bytes:
+        return self.fmt % self.getter((n, i, cseq, auth))

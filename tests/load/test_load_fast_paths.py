@@ -71,3 +71,23 @@ def test_a_prototype_formatted_with_an_identity_is_what_build_register_builds():
     slow = Template(ue, st, options(600))
     assert fast.parts == slow.parts
     assert fast.render(b"z9hG4bKx1", 2, b"X: 1\r\n") == slow.render(b"z9hG4bKx1", 2, b"X: 1\r\n")
+
+
+def test_a_numbered_request_is_what_build_register_builds_for_that_ue():
+    from conformance.cases.model import FlowSpec
+    from conformance.load.templates import Template, options
+    from conformance.ue.model import UE, FlowState, RegDialog
+
+    sc = LoadScenario(transport="udp", ues=10, user_prefix="u%41", run_token="tok")
+    gen = LoadGenerator(sc)
+    numbered = gen._prototype(0, 40000, 2)
+    for i, cseq, auth in ((0, 1, b""), (7, 2, b"Authorization: Digest x%d\r\n"), (123456, 99, b"")):
+        ident = gen._identity(i, 2)
+        ue = UE(name="u", user=ident["user"], impu=f"sip:{ident['user']}@ims.test",
+                impi=f"{ident['user']}@ims.test", domain="ims.test", instance=f"<urn:uuid:{ident['instance']}>")
+        st = FlowState(spec=FlowSpec(name="f2", address=1, reg_id=2, transport="udp"), local_ip=sc.ue_addresses[0],
+                       transport="udp", local_port=40000, port_uc=40000, port_us=40000)
+        st.dialog = RegDialog(call_id=ident["call_id"], from_tag=ident["tag"])
+        want = Template(ue, st, options(sc.expires)).render(gen._branch_prefix + b"%010d" % 42, cseq, auth)
+        assert numbered.render(42, i, cseq, auth) == want
+        assert f"-{i}-2@tok".encode() in want and b"u%41-tok-" in want
