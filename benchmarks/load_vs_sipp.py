@@ -32,6 +32,9 @@ every step (an empty location table for each), unless ``--no-start``; the script
 when something already uses ports 5071-5074.  SIPp
 is the Debian package sip-tester (scripts/install-tools.sh installs it).  Writes JSON with the
 machine it ran on (--json, default benchmarks/out/load_vs_sipp.json).
+
+An A/B of load's options: ``--load-args '--turn-ms 1' --load-args '--turn-ms 2'`` runs each variant of
+load up the same ladder beside SIPp (the order of the steps rotating), each with its own figures.
 """
 
 from __future__ import annotations
