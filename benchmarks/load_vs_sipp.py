@@ -32,6 +32,9 @@ every step (an empty location table for each), unless ``--no-start``; the script
 when something already uses ports 5071-5074.  SIPp
 is the Debian package sip-tester (scripts/install-tools.sh installs it).  Writes JSON with the
 machine it ran on (--json, default benchmarks/out/load_vs_sipp.json).
+
+An A/B of load's options: ``--load-args '--turn-ms 1' --load-args '--turn-ms 2'`` runs each variant of
+load up the same ladder beside SIPp (the order of the steps rotating), each with its own figures.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import shutil
 import statistics
 import socket
@@ -126,7 +130,7 @@ def start_reference() -> subprocess.Popen:
     raise RuntimeError("the reference did not start")
 
 
-def run_load(transport: str, rate: int, step: float, run: str) -> dict:
+def run_load(transport: str, rate: int, step: float, run: str, extra: tuple = ()) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "load.json"
         cmd = [sys.executable, "-m", "conformance", "load", "--host", HOST, "--port", str(PORT),
@@ -135,18 +139,20 @@ def run_load(transport: str, rate: int, step: float, run: str) -> dict:
                "--max-outstanding", str(int(rate * step) + 1), "--timeout", "8", "--json", str(out), "-q"]
         if transport == "tcp":
             cmd += ["--tcp-connections", "1"]
+        cmd += list(extra)
         t0 = time.perf_counter()
         p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=step + 60, env=LOAD_ENV)
         wall = time.perf_counter() - t0
         if not out.exists():
             return {"error": (p.stderr or p.stdout)[-400:], "wall_s": wall}
-        s = json.loads(out.read_text())["summary"]
+        doc = json.loads(out.read_text())
+        s = doc["summary"]
     elapsed = s["elapsed_s"]
     return {"transactions": s["transactions"], "ok": s["ok"], "failed": s["failed"], "failures": s["failures"],
             "retransmissions": s["retransmissions"], "elapsed_s": elapsed, "wall_s": round(wall, 3),
             "run_cpu_s": s.get("cpu_s"),  # the generator's process while it ran (start-up excluded)
             "rate_per_s": round(s["ok"] / elapsed, 1) if elapsed else None,
-            "latency_ms": s["latency_ms"]}
+            "latency_ms": s["latency_ms"], "turn_ms": doc["scenario"].get("turn_ms")}
 
 
 def run_sipp(sipp: str, transport: str, rate: int, step: float, run: str) -> dict:
@@ -210,13 +216,14 @@ def _step(name, fn, transport, rate, step, slack, probe: SutProbe | None) -> dic
 
 
 def ladders(tools, rates, step, slack, transport, restart: bool, rep: int = 0, probe: SutProbe | None = None) -> dict:
-    """Both tools up the same ladder, step by step (R for one, then R for the other, the order
-    alternating from one R to the next and from one repetition to the next), so that each step
-    of each tool sees the machine as the other's does; a tool stops climbing at its first step
-    not kept up."""
+    """The tools up the same ladder, step by step (R for one, then R for the other, the order
+    rotating from one R to the next and from one repetition to the next: with two tools it
+    alternates), so that each step of each tool sees the machine as the other's does; a tool
+    stops climbing at its first step not kept up."""
     out = {name: {"steps": [], "best": None, "stopped": False} for name, _ in tools}
     for i, rate in enumerate(rates):
-        for name, fn in (tools if (i + rep) % 2 == 0 else tools[::-1]):
+        k = (i + rep) % len(tools)
+        for name, fn in tools[k:] + tools[:k]:
             st = out[name]
             if st["stopped"]:
                 continue
@@ -253,10 +260,13 @@ def _spread(values) -> dict:
 def summarize(reps: list[dict], rates) -> dict:
     """Medians and spreads over the repetitions: each tool's sustained rate, the paired ratios
     (load / SIPp of the same repetition), and per offered rate each tool's CPU per transaction,
-    the SUT's CPU per transaction behind it and the SUT's UDP drops (the steps each tool ran)."""
-    names = ("conformance load", "sipp")
+    the SUT's CPU per transaction behind it and the SUT's UDP drops (the steps each tool ran).
+    With more than one load variant (``--load-args`` given more than once) the first is
+    "conformance load" and every variant's rate and paired ratio is under "variants"."""
+    names = list(reps[0])
     sus = {n: [r[n]["sustained_per_s"] for r in reps] for n in names}
-    ratios = [round(a / b, 3) if b else None for a, b in zip(sus["conformance load"], sus["sipp"])]
+    ratio = lambda n: [round(a / b, 3) if b else None for a, b in zip(sus[n], sus["sipp"])]  # noqa: E731
+    ratios = ratio("conformance load")
     per_rate = {}
     for rate in rates:
         row = {}
@@ -278,11 +288,19 @@ def summarize(reps: list[dict], rates) -> dict:
             "ratio_load_over_sipp": _spread(ratios),
             # the worst and best ratio the two spreads allow (any load rep against any SIPp rep)
             "ratio_spread_cross": [round(lo / shi, 3) if shi else None, round(hi / slo, 3) if slo else None],
-            "per_rate": per_rate}
+            "per_rate": per_rate,
+            "variants": {n: {"sustained_per_s": _spread(sus[n]), "ratio_load_over_sipp": _spread(ratio(n)),
+                             "kept_up_steps": sum(s["kept_up"] for r in reps for s in r[n]["steps"])}
+                         for n in names}}
 
 
 def _print_summary(transport: str, s: dict) -> None:
     L, S, Q = s["conformance_load"], s["sipp"], s["ratio_load_over_sipp"]
+    if len(s["variants"]) > 2:
+        for n, v in s["variants"].items():
+            r = v["sustained_per_s"]
+            print(f"  {transport.upper()} {n}: {r['median']}/s ({r['min']}..{r['max']}), ratio "
+                  f"{v['ratio_load_over_sipp']['median']}, {v['kept_up_steps']} steps kept up")
     print(f"  {transport.upper()}: conformance load {L['median']}/s ({L['min']}..{L['max']}), SIPp {S['median']}/s "
           f"({S['min']}..{S['max']}), ratio {Q['median']} (paired {Q['min']}..{Q['max']}, "
           f"cross {s['ratio_spread_cross'][0]}..{s['ratio_spread_cross'][1]})")
@@ -310,6 +328,10 @@ def main(argv=None) -> int:
                     "step pair alternating); medians and spreads over them")
     ap.add_argument("--yardstick", type=int, default=200_000, metavar="N",
                     help="messages of the tshark yardstick capture (0: none)")
+    ap.add_argument("--load-args", action="append", metavar="ARGS",
+                    help="extra arguments for `conformance load` (one string, e.g. '--turn-ms 2'); given more "
+                         "than once, each is a variant climbing the same ladder beside the others and SIPp, "
+                         "the first named 'conformance load', the others by their arguments (an A/B)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "out" / "load_vs_sipp.json"))
     a = ap.parse_args(argv)
     m = machine()
@@ -342,7 +364,10 @@ def main(argv=None) -> int:
     doc = {"benchmark": "load_vs_sipp", "machine": m, "sut": a.sut, "sipp_version": subprocess.run(
         [sipp, "-v"], capture_output=True, text=True).stdout.strip().splitlines()[-1:],
         "scenario": "initial REGISTER + refresh after 1 s, reg-id 1, one UE per call", "step_s": a.step,
-        "slack_s": a.slack, "rates": rates, "reps": a.reps, "tshark_yardstick": yardstick, "results": {}}
+        "slack_s": a.slack, "rates": rates, "reps": a.reps, "load_args": a.load_args or [""], "tshark_yardstick": yardstick, "results": {}}
+    load_tools = [(f"conformance load [{args}]" if i else "conformance load",
+                   lambda t, r, s, run, x=tuple(shlex.split(args)): run_load(t, r, s, run, x))
+                  for i, args in enumerate(a.load_args or [""])]
     pycache = tempfile.mkdtemp(prefix="load-vs-sipp-pyc-")
     try:
         LOAD_ENV = compile_bytecode(pycache)
@@ -350,8 +375,7 @@ def main(argv=None) -> int:
             reps = []
             for rep in range(a.reps):
                 print(f"{transport.upper()} (repetition {rep + 1} of {a.reps}):")
-                reps.append(ladders([("conformance load", run_load),
-                                     ("sipp", lambda t, r, s, run: run_sipp(sipp, t, r, s, run))],
+                reps.append(ladders(load_tools + [("sipp", lambda t, r, s, run: run_sipp(sipp, t, r, s, run))],
                                     rates, a.step, a.slack, transport, started, rep, probe))
             doc["results"][transport] = {"summary": summarize(reps, rates), "repetitions": reps}
     finally:

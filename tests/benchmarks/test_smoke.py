@@ -82,6 +82,27 @@ def test_load_vs_sipp_against_the_reference(tmp_path):
     assert "ratio" in out and "us/txn" in out
 
 
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian package sip-tester) is not installed")
+def test_load_vs_sipp_with_load_variants(tmp_path):
+    """--load-args twice: two variants of load climb the ladder beside SIPp, each run with its arguments."""
+    out = _run("load_vs_sipp.py", "--sut", "reference", "--rates", "20", "--step", "1", "--reps", "2",
+               "--transports", "udp", "--yardstick", "0", "--load-args", "--turn-ms 1",
+               "--load-args", "--turn-ms 30", "--json", str(tmp_path / "l.json"))
+    doc = json.loads((tmp_path / "l.json").read_text())
+    assert doc["load_args"] == ["--turn-ms 1", "--turn-ms 30"]
+    r = doc["results"]["udp"]
+    names = ["conformance load", "conformance load [--turn-ms 30]", "sipp"]
+    for rep in r["repetitions"]:
+        assert list(rep) == names
+        for n in names:
+            [step] = rep[n]["steps"]
+            assert step["ok"] == 40, step
+        assert [rep[n]["steps"][0]["turn_ms"] for n in names[:2]] == [1.0, 30.0]
+    assert list(r["summary"]["variants"]) == names
+    assert r["summary"]["variants"]["conformance load [--turn-ms 30]"]["kept_up_steps"] == 2
+    assert "conformance load [--turn-ms 30]" in out
+
+
 def test_load_streams_against_the_reference(tmp_path):
     out = _run("load_streams.py", "--reps", "1", "--flows", "5", "--registers", "3", "--json", str(tmp_path / "s.json"))
     doc = json.loads((tmp_path / "s.json").read_text())
