@@ -53,26 +53,6 @@ def test_flows_are_made_as_the_ramp_goes_with_the_reg2_pattern():
     assert all(f.reg_id == 2 and f.home == 1 for f in gen.flows if f not in firsts)
 
 
-def test_a_prototype_formatted_with_an_identity_is_what_build_register_builds():
-    from conformance.cases.model import FlowSpec
-    from conformance.load.templates import Prototype, Template, options
-    from conformance.ue.model import UE, FlowState, RegDialog
-
-    def state():
-        return FlowState(spec=FlowSpec(name="f1", address=1, reg_id=1), local_ip="127.0.0.11", transport="udp",
-                         local_port=40000, port_uc=40000, port_us=40000)
-
-    user, inst, cid, tag = "u%41-7", "0000abcd-0000-4000-8000-000000000007", "u-7-1@tok", "tokx7x1"
-    fast = Prototype(state(), options(600), "ims.test").template(user, inst, cid, tag)
-    ue = UE(name="u", user=user, impu=f"sip:{user}@ims.test", impi=f"{user}@ims.test", domain="ims.test",
-            instance=f"<urn:uuid:{inst}>")
-    st = state()
-    st.dialog = RegDialog(call_id=cid, from_tag=tag)
-    slow = Template(ue, st, options(600))
-    assert fast.parts == slow.parts
-    assert fast.render(b"z9hG4bKx1", 2, b"X: 1\r\n") == slow.render(b"z9hG4bKx1", 2, b"X: 1\r\n")
-
-
 def test_a_numbered_request_is_what_build_register_builds_for_that_ue():
     from conformance.cases.model import FlowSpec
     from conformance.load.templates import Template, options
