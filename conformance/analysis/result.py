@@ -17,38 +17,69 @@ CACHE_MAX = 65536  # parsed name-addrs and URIs kept by text while analysing
 _PACK = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 
-class PackedLog(list):
+class PackedLog:
     """A report log (registrations, deliveries, keep-alives): its entries (dicts of JSON values)
     held as compact JSON texts, some 600 bytes against the 4 kB of the dict and its lists and
-    strings, and read back as equal dicts by iteration and indexing (the report encodes it as it
-    iterates).  ``append`` takes a dict; ``extend`` takes texts already packed (``pack``)."""
+    strings.  ``append`` takes a dict; ``extend`` takes texts already packed (``pack``).  Reading
+    it (iteration, indexing) gives equal dicts; ``texts`` gives the stored texts, which the JSON
+    report writes as they are (capture_analysis.write_json).
 
-    __slots__ = ()
+    Not a ``list``: code that reaches a list at C level (``json.dumps``, ``list.copy``) would see
+    the texts, not the entries.  ``json.dumps`` refuses it unless given ``default=plain``."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self, entries=()) -> None:
+        self._texts: list[str] = [_PACK(e) for e in entries]
 
     @staticmethod
     def pack(entry: dict) -> str:
         return _PACK(entry)
 
     def append(self, entry: dict) -> None:
-        super().append(_PACK(entry))
+        self._texts.append(_PACK(entry))
+
+    def extend(self, texts) -> None:
+        """Add entries already packed (``pack``'s texts, as the split's processes send them)."""
+        self._texts.extend(texts)
+
+    def texts(self) -> list[str]:
+        return self._texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
 
     def __iter__(self):
         loads = json.loads
-        for text in super().__iter__():
+        for text in self._texts:
             yield loads(text)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [json.loads(t) for t in super().__getitem__(i)]
-        return json.loads(super().__getitem__(i))
+            return [json.loads(t) for t in self._texts[i]]
+        return json.loads(self._texts[i])
 
-    def __reduce__(self):  # pickled as its texts (the default would pickle what __iter__ gives)
-        return _packed_log, (list(super().__iter__()),)
+    def __reduce__(self):  # pickled as its texts
+        return _packed_log, (self._texts,)
 
     def __eq__(self, other) -> bool:
-        return list(self) == list(other)
+        if isinstance(other, PackedLog):
+            return self._texts == other._texts or list(self) == list(other)
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PackedLog({len(self._texts)} entries)"
+
+
+def plain(obj):
+    """``default=`` for ``json.dumps`` of a report document: a PackedLog as the list of its entries."""
+    if isinstance(obj, PackedLog):
+        return list(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
 def _packed_log(texts: list[str]) -> PackedLog:

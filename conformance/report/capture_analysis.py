@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from ..analysis.result import Analysis
+from ..analysis.result import Analysis, PackedLog, plain
 from ..analysis.timeline import SHOWN_BINDINGS
 from .capture_ue import ue_html, ue_lines
 
@@ -80,19 +80,43 @@ def _streams(a: Analysis) -> dict | None:
     return out
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False, default=plain).encode
+
+
 def write_json(path: Path, doc: dict) -> None:
+    """The report: one top-level key a line, and each entry of a list (a registration, a binding,
+    a rule, a UE) on a line of its own, in compact JSON.  Entries are encoded one at a time by
+    the C encoder, and a log's packed entries (``PackedLog``) written as they are stored, so
+    the document of a large capture (tens of MB) is never one string; ``json.load`` of the file
+    gives ``json.loads(json.dumps(doc, default=plain))``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Written as it is encoded: the document of a large capture is tens of MB as one string
-    # (more, as the encoder's pieces before they are joined); the same bytes as json.dumps.
+    enc = _ENCODE
     with path.open("w", encoding="utf-8") as f:
         write = f.write
-        buf: list[str] = []
-        for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(doc):
-            buf.append(chunk)
-            if len(buf) >= 8192:
-                write("".join(buf))
-                buf.clear()
-        write("".join(buf))
+        sep = "{\n  "
+        for key, value in doc.items():
+            write(sep + enc(key) + ": ")
+            sep = ",\n  "
+            if isinstance(value, PackedLog):
+                items, encode = value.texts(), None
+            elif isinstance(value, list):
+                items, encode = value, enc
+            else:
+                write(enc(value))
+                continue
+            if not items:
+                write("[]")
+                continue
+            write("[\n    ")
+            first = True
+            for item in items:  # an entry encoded and written at a time: memory stays flat
+                if first:
+                    first = False
+                else:
+                    write(",\n    ")
+                write(item if encode is None else encode(item))
+            write("\n  ]")
+        write("\n}\n" if doc else "{}\n")
 
 
 def console(doc: dict) -> str:

@@ -4,11 +4,13 @@ logs packed as JSON texts that read back as the same dicts."""
 import json
 import pickle
 
+import pytest
+
 from analysis_craft import AOR, REGISTRAR, UE1, UE2, contact, ok, register
 
 from conformance.analysis import timeline
 from conformance.analysis.reassembly import WireEvent
-from conformance.analysis.result import PackedLog
+from conformance.analysis.result import PackedLog, plain
 from conformance.analysis.timeline import Timeline
 from conformance.report.capture_analysis import write_json
 from conformance.sip.message import parse_message
@@ -54,8 +56,11 @@ def test_a_packed_log_reads_back_the_same_entries(tmp_path):
     for e in entries:
         log.append(e)
     assert list(log) == entries and log == entries and log[1] == entries[1] and log[:1] == entries[:1]
-    assert all(isinstance(t, str) for t in list.__iter__(log))  # held as texts
+    assert len(log) == 2 and all(isinstance(t, str) for t in log.texts())  # held as texts
     again = pickle.loads(pickle.dumps(log))
-    assert type(again) is PackedLog and again == entries
-    write_json(tmp_path / "a.json", {"log": log})
-    assert json.loads((tmp_path / "a.json").read_text()) == {"log": entries}
+    assert type(again) is PackedLog and again == entries and again == log
+    write_json(tmp_path / "a.json", {"log": log, "empty": PackedLog(), "n": 1})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"log": entries, "empty": [], "n": 1}
+    assert json.loads(json.dumps({"log": log}, default=plain)) == {"log": entries}
+    with pytest.raises(TypeError):  # never written as its texts by mistake
+        json.dumps(log)

@@ -1,7 +1,7 @@
 """Fast readings of the analysis give what the general code gives: a 2xx's Via received/rport
 (reading.via_seen vs flow_seen.via_seen_address), a binding's packed history, a UE's answers
 found in an index (ue_observe) vs Observation.response_to's scan, and the JSON report written as
-it is encoded vs json.dumps."""
+it is encoded, an entry a line, vs the document."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import pytest
 
 from conformance.analysis.analyzer import analyze
+from conformance.analysis.result import plain
 from conformance.analysis.reading import via_seen
 from conformance.analysis.timeline_history import History
 from conformance.analysis.ue_observe import _CaptureObservation
@@ -92,12 +93,21 @@ def test_the_answers_index_finds_what_the_scan_finds():
     assert fast.response_to(next(e for e in fast.requests() if e.index == 9)).index == 11
 
 
-def test_the_json_report_is_the_bytes_of_json_dumps(tmp_path):
+def test_the_json_report_holds_the_document_an_entry_a_line(tmp_path):
     for path in SAMPLES[:6] + [_generated(tmp_path, n=2000, aors=50)]:
         doc = to_dict(analyze(str(path)))
         out = tmp_path / "r.json"
         write_json(out, doc)
-        assert out.read_text(encoding="utf-8") == json.dumps(doc, indent=2, ensure_ascii=False), path.name
+        text = out.read_text(encoding="utf-8")
+        assert json.loads(text) == json.loads(json.dumps(doc, default=plain)), path.name
+        lines = text.splitlines()
+        assert lines[0] == "{" and lines[-1] == "}" and len(lines) >= len(doc) + 2
+        for key in ("registrations", "bindings", "rules"):  # each entry of a list on its own line
+            if doc[key]:
+                first = lines.index(f'  "{key}": [')
+                entries = [json.loads(line.rstrip(",")) for line in lines[first + 1:first + 1 + len(doc[key])]]
+                assert entries == json.loads(json.dumps(doc[key], default=plain)), (path.name, key)
+                assert lines[first + 1 + len(doc[key])].strip().rstrip(",") == "]"
 
 
 BRANCHED = [  # {b}: the branch, which changes at every request
