@@ -265,7 +265,7 @@ class Judge:
         where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         supported = "outbound" in _tags(req, "Supported")
-        fs = [facts(c) for c in out.contacts]
+        fs = out.cfacts
         reg_ids = [f[0] for f in fs if f[2] is not None]
         outbound_contacts = [f[0] for f in fs if f[2] is not None and f[1]]
         vias = len(hvalues(req, "via"))
@@ -351,7 +351,7 @@ class Judge:
         contacts = out.contacts
         # per Contact of the request, once: the expiry it asks, its instance, its URI's key
         asks = out.asks
-        fs = [facts(c) for c in contacts]
+        fs = out.cfacts
         insts = [f[1] for f in fs]
         new_outbound = [(c, insts[i]) for i, c in enumerate(contacts)
                         if insts[i] and c.reg_id is not None and asks[i] != 0]
@@ -393,7 +393,7 @@ class Judge:
 
         # A binding is seen listed when its URI is, as text, the URI of a listed Contact (the
         # check compares with RFC 3261 URI equality); anything else is left to the check.
-        listed = {facts(c)[5] for c in out.listed} if expected or added else ()
+        listed = {f[5] for f in out.lfacts} if expected or added else ()
         if expected:
             passes = len(expected)
             for i in expected:
@@ -403,8 +403,8 @@ class Judge:
             self._check("R2-bindings", "contacts", nm.include(expected), ctx, packets, where, passes)
         if out.listed:
             every = True
-            for c in out.listed:
-                if facts(c)[3] is None:
+            for f in out.lfacts:
+                if f[3] is None:
                     every = False
                     break
             self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where, every)

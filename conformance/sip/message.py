@@ -146,6 +146,8 @@ class SipMessage:
     body: bytes = b""
     version: str = "2.0"
     raw: bytes | None = field(default=None, repr=False, compare=False)
+    # (headers, its length, header index): see header_index; an instance attribute once built
+    _idx = None
 
     # -- header access ---------------------------------------------------------------------
     def _matches(self, stored: str, wanted: str) -> bool:
@@ -159,7 +161,7 @@ class SipMessage:
         not by replacing one item of the list in place.
         """
         hs = self.headers
-        cached = self.__dict__.get("_idx")
+        cached = self._idx
         if cached is not None and cached[0] is hs and cached[1] == len(hs):
             return cached[2]
         idx: dict[str, list[str]] = {}
