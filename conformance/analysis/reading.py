@@ -129,6 +129,10 @@ def contacts_of(msg) -> list[NameAddr]:
 def top_branch(msg, vias: list[str] | None = None) -> str | None:
     """``msg.top_branch`` (the same expression), from the Via values when the caller has them."""
     if vias is None:
+        lines = msg.header_index().get("via")
+        if lines is not None and len(lines) == 1 and "," not in lines[0]:
+            m = BRANCH_PARAM.search(lines[0])  # its one value (hvalues strips it: the same match)
+            return m.group(1) if m else None
         vias = hvalues(msg, "via")
     if not vias:
         return None
