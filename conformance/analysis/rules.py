@@ -353,8 +353,8 @@ class Judge:
         asks = out.asks
         fs = out.cfacts
         insts = [f[1] for f in fs]
-        new_outbound = [(c, insts[i]) for i, c in enumerate(contacts)
-                        if insts[i] and c.reg_id is not None and asks[i] != 0]
+        # (Contact, instance, reg-id) of those that ask for an outbound binding
+        new_outbound = [(f[0], f[1], f[2]) for f, e in zip(fs, asks) if f[1] and f[2] is not None and e != 0]
         by_ukey: dict[str, int] = {}
         for i, c in enumerate(contacts):
             if c.uri is not None:
@@ -366,8 +366,8 @@ class Judge:
                 continue  # removed by this request
             b_instance, b_reg_id = b.instance, b.reg_id
             twin = None
-            for n, ni in new_outbound:
-                if ni == b_instance and n.reg_id == b_reg_id:
+            for n, ni, nr in new_outbound:
+                if ni == b_instance and nr == b_reg_id:
                     twin = n
                     break
             if twin is not None and outbound and not _same(twin, b):
@@ -380,14 +380,14 @@ class Judge:
             n = len(entries) - 1
             expected.append(n)
             if outbound and b_reg_id is not None:
-                for x, ni in new_outbound:
-                    if ni == b_instance and x.reg_id != b_reg_id:
+                for _, ni, nr in new_outbound:
+                    if ni == b_instance and nr != b_reg_id:
                         added.append(n)
                         break
         if not star:
-            for i, c in enumerate(contacts):
-                if asks[i] != 0 and c.uri is not None:
-                    entries.append(("requested", fs[i][5], c.reg_id))
+            for f, e in zip(fs, asks):
+                if e != 0 and f[5] is not None:  # a Contact with a URI (facts: its text, else None)
+                    entries.append(("requested", f[5], f[2]))
                     expected.append(len(entries) - 1)
         ctx.flow_contacts = nm.names
 
