@@ -129,6 +129,10 @@ def contacts_of(msg) -> list[NameAddr]:
 def top_branch(msg, vias: list[str] | None = None) -> str | None:
     """``msg.top_branch`` (the same expression), from the Via values when the caller has them."""
     if vias is None:
+        lines = msg.header_index().get("via")
+        if lines is not None and len(lines) == 1 and "," not in lines[0]:
+            m = BRANCH_PARAM.search(lines[0])  # its one value (hvalues strips it: the same match)
+            return m.group(1) if m else None
         vias = hvalues(msg, "via")
     if not vias:
         return None
@@ -183,9 +187,9 @@ def request_expires(request: Request, contact: NameAddr) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def asks_of(request: Request, contacts: list[NameAddr]) -> list[int | None]:
-    """``request_expires`` of each Contact, in order."""
-    out = [facts(c)[3] for c in contacts]
+def asks_of(request: Request, contacts: list[NameAddr], cfacts: list[tuple] | None = None) -> list[int | None]:
+    """``request_expires`` of each Contact, in order (``cfacts``: their ``facts``, if read)."""
+    out = [f[3] for f in cfacts] if cfacts is not None else [facts(c)[3] for c in contacts]
     if None in out:
         out = [request_expires(request, c) for c in contacts]
     return out

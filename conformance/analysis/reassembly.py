@@ -102,6 +102,7 @@ class Reassembler:
 
     def __init__(self, keys=None) -> None:
         self._dirs: dict[tuple[Addr, Addr], _Direction] = {}
+        self._plain = type(self)._message is Reassembler._message  # every message parsed (see _datagram)
         self._conns: dict[tuple[Addr, Addr], StreamLayers] = {}  # TLS / WebSocket, by sorted addresses
         self.stats = ReassemblyStats()
         self.keys = keys  # tlskeys.TlsKeys (None: no secrets)
@@ -117,6 +118,14 @@ class Reassembler:
     # -- UDP ----------------------------------------------------------------------------------
     def _datagram(self, seg: Segment) -> list[WireEvent]:
         kind = classify_datagram(seg.payload)
+        if kind == "sip" and self._plain:  # _message_event without the dict of its fields
+            data = seg.payload
+            try:
+                msg = parse_message(data)
+            except ParseError:
+                pass  # made below, with its note
+            else:
+                return [WireEvent(seg.number, seg.time, "udp", seg.src, seg.dst, "sip", data, msg, "", seg.number)]
         base = dict(number=seg.number, time=seg.time, transport="udp", src=seg.src, dst=seg.dst,
                     data=seg.payload, first=seg.number)
         if kind == "sip":

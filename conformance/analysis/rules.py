@@ -265,7 +265,7 @@ class Judge:
         where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         supported = "outbound" in _tags(req, "Supported")
-        fs = [facts(c) for c in out.contacts]
+        fs = out.cfacts
         reg_ids = [f[0] for f in fs if f[2] is not None]
         outbound_contacts = [f[0] for f in fs if f[2] is not None and f[1]]
         vias = len(hvalues(req, "via"))
@@ -351,10 +351,10 @@ class Judge:
         contacts = out.contacts
         # per Contact of the request, once: the expiry it asks, its instance, its URI's key
         asks = out.asks
-        fs = [facts(c) for c in contacts]
+        fs = out.cfacts
         insts = [f[1] for f in fs]
-        new_outbound = [(c, insts[i]) for i, c in enumerate(contacts)
-                        if insts[i] and c.reg_id is not None and asks[i] != 0]
+        # (Contact, instance, reg-id) of those that ask for an outbound binding
+        new_outbound = [(f[0], f[1], f[2]) for f, e in zip(fs, asks) if f[1] and f[2] is not None and e != 0]
         by_ukey: dict[str, int] = {}
         for i, c in enumerate(contacts):
             if c.uri is not None:
@@ -366,8 +366,8 @@ class Judge:
                 continue  # removed by this request
             b_instance, b_reg_id = b.instance, b.reg_id
             twin = None
-            for n, ni in new_outbound:
-                if ni == b_instance and n.reg_id == b_reg_id:
+            for n, ni, nr in new_outbound:
+                if ni == b_instance and nr == b_reg_id:
                     twin = n
                     break
             if twin is not None and outbound and not _same(twin, b):
@@ -380,20 +380,20 @@ class Judge:
             n = len(entries) - 1
             expected.append(n)
             if outbound and b_reg_id is not None:
-                for x, ni in new_outbound:
-                    if ni == b_instance and x.reg_id != b_reg_id:
+                for _, ni, nr in new_outbound:
+                    if ni == b_instance and nr != b_reg_id:
                         added.append(n)
                         break
         if not star:
-            for i, c in enumerate(contacts):
-                if asks[i] != 0 and c.uri is not None:
-                    entries.append(("requested", fs[i][5], c.reg_id))
+            for f, e in zip(fs, asks):
+                if e != 0 and f[5] is not None:  # a Contact with a URI (facts: its text, else None)
+                    entries.append(("requested", f[5], f[2]))
                     expected.append(len(entries) - 1)
         ctx.flow_contacts = nm.names
 
         # A binding is seen listed when its URI is, as text, the URI of a listed Contact (the
         # check compares with RFC 3261 URI equality); anything else is left to the check.
-        listed = {facts(c)[5] for c in out.listed} if expected or added else ()
+        listed = {f[5] for f in out.lfacts} if expected or added else ()
         if expected:
             passes = len(expected)
             for i in expected:
@@ -403,8 +403,8 @@ class Judge:
             self._check("R2-bindings", "contacts", nm.include(expected), ctx, packets, where, passes)
         if out.listed:
             every = True
-            for c in out.listed:
-                if facts(c)[3] is None:
+            for f in out.lfacts:
+                if f[3] is None:
                     every = False
                     break
             self._check("R2-expires", "contacts", {"expires": "all"}, ctx, packets, where, every)

@@ -55,7 +55,7 @@ _REG_EVENT_METHODS = ("SUBSCRIBE", "NOTIFY")
 
 def _asked(out: "RegisterOutcome") -> set[str]:
     """The URI keys of the Contacts a REGISTER adds or refreshes (expiry other than 0)."""
-    return {facts(c)[4] for c, e in zip(out.contacts, out.asks) if c.uri is not None and e != 0}
+    return {f[4] for c, f, e in zip(out.contacts, out.cfacts, out.asks) if c.uri is not None and e != 0}
 
 
 def _concurrent(b: "Binding", asked: set[str]) -> bool:
@@ -201,6 +201,10 @@ class RegisterOutcome:
     relisted: list[tuple[str, int | None]] = field(default_factory=list)
     removal: bool = False  # the request removes bindings (Contact: *, or a Contact with expiry 0)
     asks: list = field(default_factory=list)  # the expiry the request asks for each of its contacts
+    # reading.facts of each of ``contacts`` and of each of ``listed``, read once for the timeline
+    # and the rules
+    cfacts: list = field(default_factory=list)
+    lfacts: list = field(default_factory=list)
 
 
 @dataclass
@@ -480,8 +484,9 @@ class Timeline:
                 break
         before, uncertain, expired = [], [], []
         req_n = ex.req_event.number
+        cfacts = [facts(c) for c in contacts]
         out = RegisterOutcome(ex, aor, contacts, star, before, uncertain, None, changes=expired, parse_error=perr,
-                              asks=asks_of(req, contacts))
+                              asks=asks_of(req, contacts, cfacts), cfacts=cfacts)
         asked = None
         for b in list(st.bindings.values()):
             if b.expires_at is None or b.expires_at > now + EXPIRY_SLACK:
@@ -505,6 +510,7 @@ class Timeline:
             out.parse_error = f"unparseable Contact in the 2xx: {exc}"
             return out
         out.listed = listed
+        out.lfacts = [facts(c) for c in listed]
         if ex.applied_inside:
             # The UE-side leg of a proxied REGISTER: its 2xx relays the registrar's statement,
             # already applied (and judged) on the leg the registrar received.
@@ -519,8 +525,8 @@ class Timeline:
         req_n = ex.req_event.number
         req_keys = {}
         asks: dict[str, int | None] = {}  # of the Contact that req_keys keeps for each URI key
-        for c, e in zip(out.contacts, out.asks):
-            k = facts(c)[4]
+        for c, f, e in zip(out.contacts, out.cfacts, out.asks):
+            k = f[4]
             req_keys[k] = c
             asks[k] = e
         # What the request removes (RFC 3261 §10.3 steps 6 and 7): with a 2xx, it is gone.
@@ -530,8 +536,8 @@ class Timeline:
         ev = ex.outer.req_event if ex.outer is not None else ex.req_event
         flow = (ev.transport, ev.src, ev.dst)
         seen: set[tuple] = set()
-        for c in listed:
-            _, instance, reg_id, expires, ukey, utext, key = facts(c)
+        lfacts = out.lfacts
+        for c, instance, reg_id, expires, ukey, utext, key in lfacts:
             if key in seen:
                 continue
             seen.add(key)
@@ -582,7 +588,7 @@ class Timeline:
                         self._ue_addrs[ev.src] = (out.aor, key)
                     old.note(pkt, now, "refreshed")
                     out.changes.append(Change("refreshed", old, pkt))
-        instances = {f[1] for f in map(facts, listed) if f[1]}
+        instances = {f[1] for f in lfacts if f[1]}
         asked = None
         for key, b in list(st.bindings.items()):
             if key in seen:

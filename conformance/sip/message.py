@@ -146,6 +146,8 @@ class SipMessage:
     body: bytes = b""
     version: str = "2.0"
     raw: bytes | None = field(default=None, repr=False, compare=False)
+    # (headers, its length, header index): see header_index; an instance attribute once built
+    _idx = None
 
     # -- header access ---------------------------------------------------------------------
     def _matches(self, stored: str, wanted: str) -> bool:
@@ -159,7 +161,7 @@ class SipMessage:
         not by replacing one item of the list in place.
         """
         hs = self.headers
-        cached = self.__dict__.get("_idx")
+        cached = self._idx
         if cached is not None and cached[0] is hs and cached[1] == len(hs):
             return cached[2]
         idx: dict[str, list[str]] = {}
@@ -361,13 +363,14 @@ def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]], dict[str, 
     if not rest:
         return start, [], {}
     text = rest.decode("utf-8", "replace")
-    crlf = text.count("\r\n")
+    lines = text.split("\r\n")
+    crlf = len(lines) - 1
     if text.count("\r") != crlf or text.count("\n") != crlf:  # a bare CR or LF
         return None
     headers: list[tuple[str, str]] = []
     idx: dict[str, list[str]] = {}
     names = _NAMES
-    for line in text.split("\r\n"):
+    for line in lines:
         raw, colon, v = line.partition(":")
         if not colon:  # a blank line, or one without a colon
             return None
@@ -412,7 +415,11 @@ def parse_message(data: bytes) -> Request | Response:
     lead = len(data) - len(stripped)
     if not stripped:
         raise ParseError("empty message")
-    head, body = _split_head(stripped)
+    idx = stripped.find(b"\r\n\r\n")  # _split_head's common case
+    if idx >= 0:
+        head, body = stripped[:idx], stripped[idx + 4:]
+    else:
+        head, body = _split_head(stripped)
     fast = _fast_headers(head)
     if fast is not None:
         start, headers, index = fast
