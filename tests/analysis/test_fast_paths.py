@@ -117,6 +117,17 @@ def test_split_by_aor_falls_back_on_a_request_other_than_register(tmp_path):
     assert doc["processes"] == [] and "other than REGISTER" in doc["serial_because"]
 
 
+def _serial_instead(path: Path, tmp_path: Path, reason: str, messages: int) -> None:
+    """-j 2 ran in one process for ``reason``, with -j 1's result."""
+    one = _cli(path, tmp_path / "one.json", 1)
+    two = _cli(path, tmp_path / "two.json", 2)
+    assert two["processes"] == [] and reason in two["serial_because"]
+    for d in (one, two):
+        for k in VOLATILE:
+            d.pop(k, None)
+    assert one == two and one["sip"]["messages"] == messages
+
+
 def test_split_by_aor_falls_back_on_a_call_id_with_two_aors(tmp_path):
     from conformance.engine.pcap import PcapRecorder
 
@@ -129,14 +140,7 @@ def test_split_by_aor_falls_back_on_a_call_id_with_two_aors(tmp_path):
         req = req.replace(f"To: <{craft.AOR}>".encode(), f"To: <{aor}>".encode())
         rec.udp(t + i, craft.UE1, craft.REGISTRAR, req)
         rec.udp(t + i + 0.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
-    path = rec.write(tmp_path / "calls.pcap")
-    one = _cli(path, tmp_path / "one.json", 1)
-    two = _cli(path, tmp_path / "two.json", 2)
-    assert two["processes"] == [] and "Call-ID with two AORs" in two["serial_because"]
-    for d in (one, two):
-        for k in VOLATILE:
-            d.pop(k, None)
-    assert one == two and one["sip"]["messages"] == 6
+    _serial_instead(rec.write(tmp_path / "calls.pcap"), tmp_path, "Call-ID with two AORs", 6)
 
 
 def test_split_by_aor_falls_back_on_a_folded_to(tmp_path):
@@ -146,14 +150,7 @@ def test_split_by_aor_falls_back_on_a_folded_to(tmp_path):
     req = craft.register(craft.UE1).replace(f"To: <{craft.AOR}>".encode(), f"To:\r\n <{craft.AOR}>".encode())
     rec.udp(1_700_000_000.0, craft.UE1, craft.REGISTRAR, req)
     rec.udp(1_700_000_000.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
-    path = rec.write(tmp_path / "folded.pcap")
-    one = _cli(path, tmp_path / "one.json", 1)
-    two = _cli(path, tmp_path / "two.json", 2)
-    assert two["processes"] == [] and "folded" in two["serial_because"]
-    for d in (one, two):
-        for k in VOLATILE:
-            d.pop(k, None)
-    assert one == two and one["sip"]["messages"] == 2
+    _serial_instead(rec.write(tmp_path / "folded.pcap"), tmp_path, "folded", 2)
 
 
 def test_split_by_aor_falls_back_when_the_pre_scan_reads_another_call_id(tmp_path):
@@ -170,14 +167,7 @@ def test_split_by_aor_falls_back_when_the_pre_scan_reads_another_call_id(tmp_pat
             req = req.replace(b"Call-ID: c1", b"i: other\r\nCall-ID: c1")
         rec.udp(t + i, craft.UE1, craft.REGISTRAR, req)
         rec.udp(t + i + 0.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
-    path = rec.write(tmp_path / "cid.pcap")
-    one = _cli(path, tmp_path / "one.json", 1)
-    two = _cli(path, tmp_path / "two.json", 2)
-    assert two["processes"] == [] and "Call-ID the pre-scan reads otherwise" in two["serial_because"]
-    for d in (one, two):
-        for k in VOLATILE:
-            d.pop(k, None)
-    assert one == two and one["sip"]["messages"] == 8
+    _serial_instead(rec.write(tmp_path / "cid.pcap"), tmp_path, "Call-ID the pre-scan reads otherwise", 8)
 
 
 def test_every_process_judges_its_own_share_of_udp_and_tcp(tmp_path):
