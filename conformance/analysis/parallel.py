@@ -45,7 +45,7 @@ from itertools import islice
 
 from ..sip import headers
 from .capture import CaptureReader
-from ..sip.framing import classify_datagram
+from ..sip.framing import _START_LINE, classify_datagram
 from .reassembly import Reassembler, WireEvent
 from .result import CACHE_MAX, MAX_LOG, Analysis, PackedLog, log_item, register_log
 from ..sip.errors import ParseError
@@ -296,6 +296,7 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
     share = _Share(n, strict, keepalive_bound, ue_by)
     event = share.event
     route, parsed = router.route, router.parsed
+    start_line = _START_LINE.match
     early: dict = {}
     idx = 0
     last = 0.0  # time of the latest UDP message skipped
@@ -308,7 +309,11 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
         for seg in reader:
             if seg.transport == "udp":
                 data = seg.payload
-                kind = classify_datagram(data)
+                if data and data[0] & 0xC0:  # neither STUN nor CRLFs: classify_datagram's start-line test, inline
+                    nl = data.find(b"\n")
+                    kind = "sip" if start_line(data, 0, nl if nl >= 0 else len(data)) else "unknown"
+                else:
+                    kind = classify_datagram(data)
                 if kind == "sip":
                     idx += 1
                     if k == 0 and idx % _POLL_EVERY == 0:
