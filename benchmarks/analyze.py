@@ -6,7 +6,9 @@
 Without CAPTURE, benchmarks/gen_capture.py makes one of ``-n`` SIP messages (default 1,000,000;
 REGISTER/200 pairs over 10,000 AORs, UDP and 10 % TCP) under benchmarks/out/.  Each tool runs in
 its own process; wall time, messages per second and the process's peak resident memory (from
-``wait4``'s rusage; for an analysis split over processes, the sum of each one's peak) are printed.  tshark runs as ``tshark -r FILE -Y sip -T fields -e
+``wait4``'s rusage; for an analysis split over processes, the sum of each one's peak: pages the
+forked processes share are counted in each) are printed, and beside it the peak over time of
+the summed PSS of the process and its children, sampled every 0.2 s (shared pages counted once).  tshark runs as ``tshark -r FILE -Y sip -T fields -e
 frame.number`` (its SIP dissection only; `conformance analyze` also reassembles, rebuilds the
 bindings and judges every rule), right after each run of the analysis so that both see the same
 machine; ``--pairs N`` makes N such pairs and keeps the one with the median rate ratio.  ``--half`` runs the analysis on the first half of the messages
@@ -22,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,10 +35,61 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _machine import machine, print_machine, write_json  # noqa: E402
 
 
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (the forked processes of a split analysis)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _rollup(pid: int) -> dict[str, int]:
+    """Rss, Pss and private kB of one process (/proc/PID/smaps_rollup)."""
+    got = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name in ("Rss", "Pss", "Private_Clean", "Private_Dirty"):
+                    got[name] = int(rest.split()[0])
+    except (OSError, ValueError):
+        pass
+    return got
+
+
+class TreeMemory(threading.Thread):
+    """Samples a process tree every ``every`` s: the peak over time of the summed PSS (each
+    shared page counted once, split among the processes that map it) and of the summed RSS
+    (shared pages counted in every process).  wait4's peak RSS, added over the processes, counts
+    every process's peak even when they come at different times, and shared pages each time."""
+
+    def __init__(self, pid: int, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.peak_pss = self.peak_rss = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            rolls = [_rollup(p) for p in _tree(self.pid)]
+            self.peak_pss = max(self.peak_pss, sum(r.get("Pss", 0) for r in rolls))
+            self.peak_rss = max(self.peak_rss, sum(r.get("Rss", 0) for r in rolls))
+            self.done.wait(self.every)
+
+
 def timed(cmd: list[str], count_lines: bool = False) -> dict:
-    """Run cmd; wall time, peak RSS (MB) and, for tshark, the lines it printed."""
+    """Run cmd; wall time, peak RSS (MB) and, for tshark, the lines it printed; also the sampled
+    peak of the summed PSS and RSS of the process and its children (TreeMemory)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    mem = TreeMemory(proc.pid)
+    mem.start()
     lines = 0
     tail = b""
     assert proc.stdout is not None
@@ -46,11 +100,14 @@ def timed(cmd: list[str], count_lines: bool = False) -> dict:
         lines += chunk.count(b"\n")
         tail = (tail + chunk)[-2000:]
     err = proc.stderr.read() if proc.stderr else b""
+    mem.done.set()  # (sampled up to here: the children have finished, the report is written)
+    mem.join()
     _, status, ru = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     out = {"wall_s": round(wall, 3), "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "exit": proc.returncode,
-           "user_s": round(ru.ru_utime, 3), "sys_s": round(ru.ru_stime, 3)}
+           "user_s": round(ru.ru_utime, 3), "sys_s": round(ru.ru_stime, 3),
+           "sampled_peak_pss_mb": round(mem.peak_pss / 1024, 1), "sampled_peak_rss_mb": round(mem.peak_rss / 1024, 1)}
     if count_lines:
         out["lines"] = lines
     out["tail"] = tail.decode("utf-8", "replace").strip().splitlines()[-1:] or err.decode()[-300:]
@@ -153,6 +210,7 @@ def main(argv=None) -> int:
         print(f"conformance analyze: {res['messages']} messages in {res['wall_s']} s = {res['messages_per_s']}/s, "
               f"{res['processes']} process(es), CPU {res['user_s'] + res['sys_s']:.1f} s, "
               f"peak RSS {res['peak_rss_mb']} MB{' (' + ' + '.join(map(str, res['peak_rss_mb_each'])) + ')' if res.get('peak_rss_mb_each') else ''}, "
+              f"sampled peak of the summed PSS {res['sampled_peak_pss_mb']} MB (RSS {res['sampled_peak_rss_mb']} MB), "
               f"verdict {res.get('verdict')} (load average before {load})")
         if res.get("cpu_s_each"):
             print("  per process: " + ", ".join(f"{e} events analysed, CPU {c} s"
@@ -164,7 +222,7 @@ def main(argv=None) -> int:
             t["messages_per_s"] = round(t["messages"] / t["wall_s"]) if t["wall_s"] else None
             t["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
             print(f"tshark -Y sip:       {t['messages']} messages in {t['wall_s']} s = {t['messages_per_s']}/s, "
-                  f"CPU {t['user_s'] + t['sys_s']:.1f} s, peak RSS {t['peak_rss_mb']} MB")
+                  f"CPU {t['user_s'] + t['sys_s']:.1f} s, peak RSS {t['peak_rss_mb']} MB (sampled PSS {t['sampled_peak_pss_mb']} MB)")
         ratio = round(res["messages_per_s"] / t["messages_per_s"], 3) if t and res["messages_per_s"] and \
             t["messages_per_s"] else None
         pairs.append((ratio if ratio is not None else 0.0, i, res, t))
@@ -189,8 +247,8 @@ def main(argv=None) -> int:
     if half is not None:
         h = analyze(half, n // 2 if n else None, out_dir / "analyze-report-half.json", a.processes)
         doc["conformance_analyze_half"] = h
-        print(f"  half the messages: {h['messages']} in {h['wall_s']} s, peak RSS {h['peak_rss_mb']} MB "
-              f"(all of them: {res['peak_rss_mb']} MB)")
+        print(f"  half the messages: {h['messages']} in {h['wall_s']} s, peak RSS {h['peak_rss_mb']} MB, summed PSS "
+              f"{h['sampled_peak_pss_mb']} MB (all of them: {res['peak_rss_mb']} MB, {res['sampled_peak_pss_mb']} MB)")
     aors = a.aors or (min(10_000, max(1, n // 4)) if n else None)
     if aors:
         # What the state of the AORs costs at most: the peak (every process's) less what the

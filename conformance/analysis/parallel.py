@@ -1,34 +1,37 @@
 """The offline analysis on several processes, split by AOR, with the serial analysis's results.
 
-Process 0 (the calling process) alone reads the capture and reassembles the TCP streams; a
-pre-scan of each SIP message's header section (start line, To, Call-ID found with a regular
-expression, no message object) gives its AOR, and ``crc32(AOR)`` picks the process by a table
-of buckets (:func:`owner`; process 0, which also reads, gets a smaller share).  Process 0 parses
-and judges its own share and sends the others theirs (the message bytes with packet number,
-time, addresses and event index, pickled in batches down a pipe), so no process reads the file
-or pre-scans a message twice.  Keep-alives, STUN, closed connections and TCP framing errors all
-stay in process 0.  Events are numbered once, in capture order, so the merge puts findings,
-registrations and bindings back in the order the serial analysis gives them, and keeps the same
-first ones.
+Every process reads the capture itself (the same reader, the same TCP reassembly), so every
+process sees every event in the same order and numbers them alike; nothing but the results
+crosses between processes.  A cheap pre-scan of each SIP message's header section (start line
+and Call-ID found with ``bytes.find``, no message object) routes it: a Call-ID seen before goes
+where its first message went, a new one by ``crc32`` of its To's AOR through a table of buckets
+(:func:`owner`).  Every process makes the same decision for every message, so exactly one parses
+and judges it; the others only count it.  Keep-alives, STUN, closed connections and TCP framing
+errors are judged in process 0.  Events are numbered in capture order, so the merge puts
+findings, registrations and bindings back in the order the serial analysis gives them, and
+keeps the same first ones.
 
 The split is exact only when no state crosses AORs, so a process gives up (and the analysis runs
 serially) as soon as the capture shows something that could cross them:
 
-* a request other than REGISTER (terminating requests are matched against every AOR's bindings);
-* a Call-ID seen with two AORs (a response must reach the process of its request);
+* a request other than REGISTER (terminating requests are matched against every AOR's bindings),
+  seen by every process's pre-scan;
+* a message whose parsed Call-ID is not the one the pre-scan read, or whose parsed To's AOR
+  belongs to another process (a Call-ID with two AORs: a response must reach the process of its
+  request), checked by the process that parses it;
 * more open transactions in one process than ``MAX_OPEN / processes`` (the serial analysis
   forgets the oldest beyond ``MAX_OPEN``; below that bound neither forgets any);
-* a header section the pre-scan cannot read as the parser does (folded lines, bare LFs, no To or
-  Call-ID), more than ``MAX_CALL_IDS`` Call-IDs (the check above must stay bounded).
+* a header section the pre-scan cannot read (no empty line, no To or Call-ID, a folded one or
+  bare LFs in the first message of a Call-ID, a Call-ID not in ASCII), more than
+  ``MAX_CALL_IDS`` Call-IDs (the routing table must stay bounded).
 
 Processes are forked (the command is single-threaded); process 0 is the calling process.  A
-worker that gives up exits with its reason; process 0 sees it when a send fails or at its next
-look, and stops the others.
+worker that gives up exits with its reason; process 0 sees it at its next look and stops the
+others.  (``gc.freeze()`` before the fork was measured: no less memory, summed PSS or RSS.)
 """
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import os
 import pickle
@@ -42,11 +45,11 @@ from itertools import islice
 
 from ..sip import headers
 from .capture import CaptureReader
-from ..sip.framing import classify_datagram
+from ..sip.framing import _START_LINE, classify_datagram
 from .reassembly import Reassembler, WireEvent
 from .result import CACHE_MAX, MAX_LOG, Analysis, PackedLog, log_item, register_log
 from ..sip.errors import ParseError
-from ..sip.message import parse_message
+from ..sip.message import Response, parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .reading import aor_of_to
 from .timeline import MAX_OPEN, SHOWN_BINDINGS, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
@@ -56,15 +59,14 @@ from ..meaning.verdict import PASS
 
 MAX_CALL_IDS = 200_000
 _POLL_EVERY = 1 << 16  # events between two looks at the other processes' results
-_BATCH = 128  # messages pickled together for a worker (a write of some 64 kB)
-_PIPE_SIZE = 1 << 20  # bytes a worker's pipe holds: process 0 runs that far ahead
 _BUCKETS = 1024  # crc32(AOR) % _BUCKETS -> process (see owner)
-READER_WEIGHT = 0.44  # process 0's share of the AORs against another's 1.0: it also reads and routes
+READER_WEIGHT = 1.0  # process 0's share of the AORs against another's 1.0 (it also judges keep-alives)
 _TO = re.compile(rb"\r\n(?:to|t)[ \t]*:([^\r\n]*)", re.I)
 _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:([^\r\n]*)", re.I)
 _WS = " \t\r\n\x0b\x0c"
 _FOLD = (b"\r\n ", b"\r\n\t")
 _TABLES: dict[int, bytes] = {}
+_SKIP = object()  # another process's message (TCP): counted, not parsed
 
 
 def _table(n: int) -> bytes:
@@ -87,58 +89,106 @@ class Unsafe(Exception):
     """The capture holds something the split by AOR would judge differently."""
 
 
-class _PartReassembler(Reassembler):
-    """The reassembly, with the SIP messages of other processes left unparsed: kind "skip",
-    the owning process in ``message``."""
+class _Router:
+    """Which process parses and judges a SIP message: decided alike in every process, from the
+    message's bytes and the messages before it; the process that parses it checks the decision
+    against the parsed message (:meth:`parsed`)."""
 
     def __init__(self, k: int, n: int):
-        super().__init__()
-        self.k, self.n = k, n
+        self.k = k
         self._table = _table(n)
-        self._calls: dict[bytes, int] = {}
-        self._aors: dict[bytes, int] = {}  # To value as written -> process
-        self.last_seen: tuple = (None, 0)  # (datagram, its process) from the loop's look at it
+        self._calls: dict[bytes, int] = {}  # Call-ID -> process
+        self._tos: dict[bytes, int] = {}  # To value as written -> process
+        self._owners: dict[str, int] = {}  # parsed To value -> process
+        self.cid = b""  # the Call-ID of the message routed last
 
-    def part(self, data: bytes) -> int:
-        body = data.lstrip(b"\r\n")
-        end = body.find(b"\r\n\r\n")  # the header section is body[:end] (looked at in place)
+    def route(self, data: bytes) -> int:
+        s = 0
+        if data[0] in (13, 10):
+            s = len(data) - len(data.lstrip(b"\r\n"))
+        end = data.find(b"\r\n\r\n", s)
         if end < 0:
             raise Unsafe("a SIP message without an empty line after its header section")
-        if body.count(b"\n", 0, end) != body.count(b"\r\n", 0, end):
-            raise Unsafe("a header section with bare LFs")
-        if not body.startswith(b"SIP/") and not body.startswith(b"REGISTER "):
-            raise Unsafe(f"a request other than REGISTER ({body[:body.find(b' ')][:20].decode('ascii', 'replace')})")
-        to = _TO.search(body, 0, end)
-        cid = _CALL_ID.search(body, 0, end)
-        if to is None or cid is None:
-            raise Unsafe("a SIP message without To or Call-ID")
-        # A folded line elsewhere never reads as To or Call-ID (it starts with SP/HTAB); one
-        # continuing them would change their values.
-        if body.startswith(_FOLD, to.end(), end) or body.startswith(_FOLD, cid.end(), end):
-            raise Unsafe("a folded To or Call-ID")
-        raw = to.group(1)
-        p = self._aors.get(raw)
+        if not data.startswith(b"SIP/", s) and not data.startswith(b"REGISTER ", s):
+            raise Unsafe(f"a request other than REGISTER ({data[s:data.find(b' ', s)][:20].decode('ascii', 'replace')})")
+        i = data.find(b"\r\nCall-ID:", s, end)
+        if i >= 0:
+            cid = data[i + 10:data.find(b"\r\n", i + 10, end + 2)].strip()
+        else:
+            m = _CALL_ID.search(data, s, end)
+            if m is None:
+                raise Unsafe("a SIP message without To or Call-ID")
+            cid = m.group(1).strip()
+        self.cid = cid
+        p = self._calls.get(cid)
         if p is None:
-            if len(self._aors) >= 65536:
-                self._aors.clear()
-            text = raw.decode("utf-8", "replace").strip(_WS)
-            p = self._aors[raw] = self._table[zlib.crc32(aor_of_to(text).encode()) % _BUCKETS]
-        call_id = cid.group(1).strip()
-        seen = self._calls.get(call_id)
-        if seen is None:
-            if len(self._calls) >= MAX_CALL_IDS:
-                raise Unsafe(f"more than {MAX_CALL_IDS} Call-IDs")
-            self._calls[call_id] = p
-        elif seen != p:
-            raise Unsafe("a Call-ID with two AORs")
+            p = self._first(data, s, end, cid)
         return p
 
-    def _message(self, base: dict, data: bytes) -> WireEvent:
-        p = self.last_seen[1] if data is self.last_seen[0] else self.part(data)
-        if p == self.k:
-            return super()._message(base, data)
-        return WireEvent(base["number"], base["time"], base["transport"], base["src"], base["dst"], "skip",
-                         data, p, "", base["first"])
+    def _first(self, data: bytes, s: int, end: int, cid: bytes) -> int:
+        """The process of a new Call-ID: its To's AOR's."""
+        if data.count(b"\n", s, end) != data.count(b"\r\n", s, end):
+            raise Unsafe("a header section with bare LFs")
+        to = _TO.search(data, s, end)
+        if to is None:
+            raise Unsafe("a SIP message without To or Call-ID")
+        if data.startswith(_FOLD, to.end(), end):
+            raise Unsafe("a folded To or Call-ID")
+        if not cid.isascii():
+            raise Unsafe("a Call-ID not in ASCII")
+        if len(self._calls) >= MAX_CALL_IDS:
+            raise Unsafe(f"more than {MAX_CALL_IDS} Call-IDs")
+        raw = to.group(1)
+        p = self._tos.get(raw)
+        if p is None:
+            if len(self._tos) >= 65536:
+                self._tos.clear()
+            text = raw.decode("utf-8", "replace").strip(_WS)
+            p = self._tos[raw] = self._table[zlib.crc32(aor_of_to(text).encode()) % _BUCKETS]
+        self._calls[cid] = p
+        return p
+
+    def parsed(self, number: int, when: float, transport: str, src, dst, data: bytes, first: int) -> WireEvent:
+        """This process's message (the one routed last), parsed and checked against its route."""
+        try:
+            msg = parse_message(data)
+        except ParseError as exc:
+            return WireEvent(number, when, transport, src, dst, "unparseable", data, None, f"not SIP: {exc}", first)
+        if type(msg) is not Response and msg.method != "REGISTER":
+            raise Unsafe(f"a request other than REGISTER ({msg.method[:20]})")
+        index = msg.header_index()
+        cid = index.get("call-id")
+        if cid is None or cid[0] != self.cid.decode("ascii"):
+            raise Unsafe("a Call-ID the pre-scan reads otherwise")
+        to = index.get("to")
+        to = to[0] if to else ""
+        p = self._owners.get(to)
+        if p is None:
+            if len(self._owners) >= 65536:
+                self._owners.clear()
+            p = self._owners[to] = self._table[zlib.crc32(aor_of_to(to).encode()) % _BUCKETS]
+        if p != self.k:
+            raise Unsafe("a Call-ID with two AORs (or a To the pre-scan reads otherwise)")
+        return WireEvent(number, when, transport, src, dst, "sip", data, msg, "", first)
+
+
+class _PartReassembler(Reassembler):
+    """The reassembly, with the SIP messages of other processes left unparsed (``_SKIP``); in a
+    process other than 0 its own messages come as 1-tuples (all else is process 0's)."""
+
+    def __init__(self, router: _Router):
+        super().__init__()
+        self.router = router
+        self.last_time = 0.0  # of the messages skipped
+
+    def _message(self, base: dict, data: bytes):
+        r = self.router
+        if r.route(data) != r.k:
+            if base["time"] > self.last_time:
+                self.last_time = base["time"]
+            return _SKIP
+        ev = r.parsed(base["number"], base["time"], base["transport"], base["src"], base["dst"], data, base["first"])
+        return (ev,) if r.k else ev
 
 
 class _KeyedJudge(Judge):
@@ -233,120 +283,84 @@ class _Share:
                 "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2), **extra}
 
 
-def _work(path: str, n: int, strict: bool, keepalive_bound: float, peers=(), ue_by: str = "instance",
-          on_progress=None) -> dict:
-    """Process 0: read, reassemble, route every other process's messages down its pipe
-    (``peers``: ``fd`` the result pipe, ``out`` the message pipe), analyse its own share."""
+def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by: str = "instance",
+          peers=(), on_progress=None) -> dict:
+    """Process ``k``: read the whole capture, parse and judge its own share.  Process 0 also
+    judges what is not a SIP message, and looks at the ``peers`` (workers) now and then."""
     reader = CaptureReader(path)
-    reader.on_progress = on_progress  # process 0 reads the whole file: its bytes are the progress
-    reasm = _PartReassembler(0, n)
+    if k == 0:
+        reader.on_progress = on_progress  # every process reads the whole file: process 0's bytes are the progress
+    router = _Router(k, n)
+    reasm = _PartReassembler(router)
     reasm.keys = reader.keys  # a pcapng's Decryption Secrets Blocks (read when the file opens)
     share = _Share(n, strict, keepalive_bound, ue_by)
-    tl = share.tl
+    event = share.event
+    route, parsed = router.route, router.parsed
+    start_line = _START_LINE.match
     early: dict = {}
-    batches: list[list] = [[] for _ in range(n)]
-    outs = [None] + [p["out"] for p in peers]
     idx = 0
+    last = 0.0  # time of the latest UDP message skipped
 
-    def flush(p: int) -> None:
-        try:
-            view = memoryview(pickle.dumps(batches[p], protocol=pickle.HIGHEST_PROTOCOL))
-            fd = outs[p]
-            while view:
-                view = view[os.write(fd, view):]
-        except BrokenPipeError:  # the worker gave up (or died): its result says why
-            _peer_gave_up(peers, early, wait=True)
-            raise Unsafe(early.get("unsafe") or f"worker process {p} stopped")
-        batches[p].clear()
+    def look() -> None:
+        if peers and _peer_gave_up(peers, early):
+            raise Unsafe(early["unsafe"])
 
-    def send(p: int, item: tuple) -> None:
-        b = batches[p]
-        b.append(item)
-        if len(b) >= _BATCH:
-            flush(p)
-
-    def handle(events) -> None:
-        nonlocal idx
-        for ev in events:
-            idx += 1
-            if idx % _POLL_EVERY == 0 and peers and _peer_gave_up(peers, early):
-                raise Unsafe(early["unsafe"])
-            if ev.kind == "skip":
-                if ev.time > tl.last_time:
-                    tl.last_time = ev.time
-                send(ev.message, (idx, ev.number, ev.time, ev.transport, ev.src, ev.dst, ev.first, ev.data))
-                continue
-            share.event(idx, ev)
-
-    part = reasm.part
     try:
         for seg in reader:
             if seg.transport == "udp":
-                # Another process's SIP datagram: one event, sent as it is.
                 data = seg.payload
-                if classify_datagram(data) == "sip":
-                    p = part(data)
-                    if p:
-                        idx += 1
-                        if idx % _POLL_EVERY == 0 and peers and _peer_gave_up(peers, early):
-                            raise Unsafe(early["unsafe"])
-                        if seg.time > tl.last_time:
-                            tl.last_time = seg.time
-                        send(p, (idx, seg.number, seg.time, "udp", seg.src, seg.dst, seg.number, data))
-                        continue
-                    reasm.last_seen = (data, p)
-            handle(reasm.feed(seg))
-        handle(reasm.finish())
-        for p in range(1, n):
-            if batches[p]:
-                flush(p)
+                if data and data[0] & 0xC0:  # neither STUN nor CRLFs: classify_datagram's start-line test, inline
+                    nl = data.find(b"\n")
+                    kind = "sip" if start_line(data, 0, nl if nl >= 0 else len(data)) else "unknown"
+                else:
+                    kind = classify_datagram(data)
+                if kind == "sip":
+                    idx += 1
+                    if k == 0 and idx % _POLL_EVERY == 0:
+                        look()
+                    if route(data) == k:
+                        event(idx, parsed(seg.number, seg.time, "udp", seg.src, seg.dst, data, seg.number))
+                    elif seg.time > last:
+                        last = seg.time
+                elif kind == "stun" or kind == "keepalive":
+                    idx += 1
+                    if k == 0:
+                        event(idx, WireEvent(seg.number, seg.time, "udp", seg.src, seg.dst, kind, data, None, "",
+                                             seg.number))
+                elif k == 0:
+                    reasm.stats.non_sip_datagrams += 1
+                continue
+            for ev in reasm.feed(seg):
+                idx += 1
+                if k == 0:
+                    if idx % _POLL_EVERY == 0:
+                        look()
+                    if ev is not _SKIP:
+                        event(idx, ev)
+                elif type(ev) is tuple:
+                    event(idx, ev[0])
+        for ev in reasm.finish():
+            idx += 1
+            if k == 0:
+                if ev is not _SKIP:
+                    event(idx, ev)
+            elif type(ev) is tuple:
+                event(idx, ev[0])
         idx += 1
+        tl = share.tl
+        tl.last_time = max(tl.last_time, last, reasm.last_time)
         share.finish(idx)
     except Unsafe as exc:
         return {"unsafe": str(exc), **early}
+    if k:
+        return share.result()
     return share.result(reader=reader, reasm_stats=reasm.stats, conn_log=reasm.conn_log, **early)
 
 
-def _consume(fd: int, n: int, strict: bool, keepalive_bound: float, ue_by: str = "instance") -> dict:
-    """Another process: parse and judge the messages process 0 sends."""
-    share = _Share(n, strict, keepalive_bound, ue_by)
-    event = share.event
-    last = 0
-    with os.fdopen(fd, "rb", buffering=1 << 16) as f:
-        load = pickle.load
-        try:
-            while True:
-                try:
-                    batch = load(f)
-                except EOFError:
-                    break
-                for idx, number, when, transport, src, dst, first, data in batch:
-                    try:
-                        msg = parse_message(data)
-                    except ParseError as exc:
-                        ev = WireEvent(number, when, transport, src, dst, "unparseable", data, None,
-                                       f"not SIP: {exc}", first)
-                    else:
-                        ev = WireEvent(number, when, transport, src, dst, "sip", data, msg, "", first)
-                    event(idx, ev)
-                    last = idx
-            share.finish(last + 1)
-        except Unsafe as exc:
-            return {"unsafe": str(exc)}
-    return share.result()
-
-
-def _peer_gave_up(peers, early: dict, wait: bool = False) -> bool:
-    """A peer that finished early with ``unsafe`` set: read its result now (``wait``: those
-    whose pipe to them broke, as long as it takes)."""
+def _peer_gave_up(peers, early: dict) -> bool:
+    """A peer that finished early with ``unsafe`` set: read its result now."""
     for p in peers:
-        if p.get("result") is None and (wait or select.select([p["fd"]], [], [], 0)[0]):
-            if wait and p["out"] is not None:
-                try:
-                    os.close(p["out"])
-                except OSError:
-                    pass
-                p["out"] = None
+        if p.get("result") is None and select.select([p["fd"]], [], [], 0)[0]:
             p["result"] = _read(p)
             if p["result"].get("unsafe"):
                 early["unsafe"] = p["result"]["unsafe"]
@@ -382,19 +396,16 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
     peers: list[dict] = []
     try:
         for k in range(1, processes):
-            mr, mw = os.pipe()  # messages to the worker
             r, w = os.pipe()  # its result back
             pid = os.fork()
             if pid == 0:  # the child: its share, its result down the pipe, and out
                 code = 0
                 try:
                     os.close(r)
-                    os.close(mw)
                     for p in peers:  # the earlier workers' pipes: theirs alone
                         os.close(p["fd"])
-                        os.close(p["wfd"])
                     try:
-                        res = _consume(mr, processes, strict, keepalive_bound, ue_by)
+                        res = _work(k, path, processes, strict, keepalive_bound, ue_by)
                     except BaseException:
                         res = {"unsafe": "worker process failed: " + traceback.format_exc(limit=3)}
                     data = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)
@@ -406,16 +417,9 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                 finally:
                     os._exit(code)
             os.close(w)
-            os.close(mr)
-            peers.append({"pid": pid, "fd": r, "wfd": mw, "result": None})
-        for p in peers:
-            p["out"] = p.pop("wfd")
-            try:  # a larger pipe: process 0 reads on while the worker parses
-                fcntl.fcntl(p["out"], getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_SIZE)
-            except OSError:
-                pass
+            peers.append({"pid": pid, "fd": r, "result": None})
         try:
-            mine = _work(path, processes, strict, keepalive_bound, peers, ue_by, on_progress)
+            mine = _work(0, path, processes, strict, keepalive_bound, ue_by, peers, on_progress)
         except BaseException:
             for p in peers:
                 if p["result"] is None:
@@ -425,12 +429,6 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
         for p in peers:
             if mine.get("unsafe") and p["result"] is None:
                 os.kill(p["pid"], 9)
-            if p["out"] is not None:
-                try:
-                    os.close(p["out"])  # the end of its messages
-                except OSError:
-                    pass
-                p["out"] = None
             results.append(p["result"] if p["result"] is not None else _read(p))
     finally:
         gc.set_threshold(*thresholds)

@@ -117,6 +117,17 @@ def test_split_by_aor_falls_back_on_a_request_other_than_register(tmp_path):
     assert doc["processes"] == [] and "other than REGISTER" in doc["serial_because"]
 
 
+def _serial_instead(path: Path, tmp_path: Path, reason: str, messages: int) -> None:
+    """-j 2 ran in one process for ``reason``, with -j 1's result."""
+    one = _cli(path, tmp_path / "one.json", 1)
+    two = _cli(path, tmp_path / "two.json", 2)
+    assert two["processes"] == [] and reason in two["serial_because"]
+    for d in (one, two):
+        for k in VOLATILE:
+            d.pop(k, None)
+    assert one == two and one["sip"]["messages"] == messages
+
+
 def test_split_by_aor_falls_back_on_a_call_id_with_two_aors(tmp_path):
     from conformance.engine.pcap import PcapRecorder
 
@@ -129,14 +140,7 @@ def test_split_by_aor_falls_back_on_a_call_id_with_two_aors(tmp_path):
         req = req.replace(f"To: <{craft.AOR}>".encode(), f"To: <{aor}>".encode())
         rec.udp(t + i, craft.UE1, craft.REGISTRAR, req)
         rec.udp(t + i + 0.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
-    path = rec.write(tmp_path / "calls.pcap")
-    one = _cli(path, tmp_path / "one.json", 1)
-    two = _cli(path, tmp_path / "two.json", 2)
-    assert two["processes"] == [] and "Call-ID with two AORs" in two["serial_because"]
-    for d in (one, two):
-        for k in VOLATILE:
-            d.pop(k, None)
-    assert one == two and one["sip"]["messages"] == 6
+    _serial_instead(rec.write(tmp_path / "calls.pcap"), tmp_path, "Call-ID with two AORs", 6)
 
 
 def test_split_by_aor_falls_back_on_a_folded_to(tmp_path):
@@ -146,14 +150,38 @@ def test_split_by_aor_falls_back_on_a_folded_to(tmp_path):
     req = craft.register(craft.UE1).replace(f"To: <{craft.AOR}>".encode(), f"To:\r\n <{craft.AOR}>".encode())
     rec.udp(1_700_000_000.0, craft.UE1, craft.REGISTRAR, req)
     rec.udp(1_700_000_000.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
-    path = rec.write(tmp_path / "folded.pcap")
-    one = _cli(path, tmp_path / "one.json", 1)
-    two = _cli(path, tmp_path / "two.json", 2)
-    assert two["processes"] == [] and "folded" in two["serial_because"]
-    for d in (one, two):
-        for k in VOLATILE:
-            d.pop(k, None)
-    assert one == two and one["sip"]["messages"] == 2
+    _serial_instead(rec.write(tmp_path / "folded.pcap"), tmp_path, "folded", 2)
+
+
+def test_split_by_aor_falls_back_when_the_pre_scan_reads_another_call_id(tmp_path):
+    """The pre-scan routes by the first "Call-ID:" line; the parser takes the first Call-ID
+    header, here a compact "i:" before it: the process that parses the message sees the two
+    differ and gives up, and the serial result stands."""
+    from conformance.engine.pcap import PcapRecorder
+
+    rec = PcapRecorder(1_700_000_000.0)
+    t = 1_700_000_000.0
+    for i in range(4):
+        req = craft.register(craft.UE1, call_id="c1", cseq=i + 1, branch=f"z9hG4bK{i}")
+        if i == 2:
+            req = req.replace(b"Call-ID: c1", b"i: other\r\nCall-ID: c1")
+        rec.udp(t + i, craft.UE1, craft.REGISTRAR, req)
+        rec.udp(t + i + 0.1, craft.REGISTRAR, craft.UE1, craft.ok(req, [craft.contact(craft.UE1)]))
+    _serial_instead(rec.write(tmp_path / "cid.pcap"), tmp_path, "Call-ID the pre-scan reads otherwise", 8)
+
+
+def test_every_process_judges_its_own_share_of_udp_and_tcp(tmp_path):
+    """Each process reads the whole capture and parses only the messages routed to it: the events
+    they analyse add up to the capture's messages and its closed connections (process 0's), none
+    twice."""
+    from conformance.analysis.parallel import analyze_parallel
+
+    path = _generated(tmp_path)
+    a, why = analyze_parallel(str(path), 2)
+    assert a is not None and not why
+    events = [p["events"] for p in a.processes]
+    closes = sum(1 for log in a.reassembler.conn_log.values() for kind, *_ in log if kind in ("FIN", "RST"))
+    assert closes > 0 and sum(events) == 6000 + closes and min(events) > 1000
 
 
 def test_split_over_three_processes_gives_the_serial_result(tmp_path):

@@ -39,7 +39,7 @@ def test_gen_capture_and_analyze(tmp_path):
     _machine_ok(doc)
     r = doc["conformance_analyze"]
     assert r["messages"] == 2000 and r["verdict"] == "pass"
-    assert r["messages_per_s"] > 0 and r["peak_rss_mb"] > 0
+    assert r["messages_per_s"] > 0 and r["peak_rss_mb"] > 0 and r["sampled_peak_pss_mb"] > 0
     assert doc["conformance_analyze_half"]["messages"] == 1000 and doc["idle_rss_mb"] > 0
     assert "kb_per_aor_at_most" in doc and "peak memory per AOR" in out
     if shutil.which("tshark"):
