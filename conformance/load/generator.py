@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import gc
 import heapq
+import os
 import random
 import re
 import resource
@@ -40,6 +41,7 @@ from ..cases.model import FlowSpec
 from ..ue.transaction import timer_f
 from ..ue.model import FlowState
 from .scenario import LoadScenario
+from .mmsg import RECV_SLOTS, batch_for
 from .stats import LoadStats
 from .templates import Numbered, Prototype, options
 
@@ -217,6 +219,10 @@ class LoadGenerator:
         self.udp: dict[int, socket.socket] = {}  # address index -> socket
         self.udp_ports: dict[int, int] = {}  # address index -> its local port
         self.udp_send: dict[int, Callable] = {}  # address index -> its socket's send (to the SUT)
+        # Batched (sendmmsg / recvmmsg, Linux): address index -> (its Batch, the turn's datagrams),
+        # ``udp_send`` appending to the list and ``_flush_udp`` sending it at the end of the turn
+        self.udp_batch: dict[int, tuple] = {}
+        self.udp_batched = sc.udp_connect and sc.udp_batch
         self.pools: dict[int, list[_Tcp]] = {}
         self.conns: list[_Tcp] = []
         self.txns: dict[bytes, _Txn] = {}
@@ -289,6 +295,11 @@ class LoadGenerator:
                 # not received (--udp-unconnected for a SUT that answers from another address)
                 s.connect(self.dst)
                 self.udp_send[addr] = s.send
+                mm = batch_for(s) if self.udp_batched else None
+                if mm is not None:
+                    out: list = []
+                    self.udp_batch[addr] = (mm, out)
+                    self.udp_send[addr] = out.append
             else:
                 self.udp_send[addr] = lambda data, _s=s.sendto, _d=self.dst: _s(data, _d)
             self.sel.register(s, selectors.EVENT_READ, ("udp", addr))
@@ -582,8 +593,12 @@ class LoadGenerator:
             kind = "reg1b" if sc.reg1b_share and self.rand.random() < sc.reg1b_share else "refresh"
             self.refresh_q.append((now + sc.refresh_interval, flow, kind))
 
-    def _read_udp(self, sock: socket.socket, now: float) -> None:
-        recv, on_response, ok, txns = sock.recv, self._on_response, self._ok, self.txns
+    def _read_udp(self, addr: int, now: float) -> None:
+        batch = self.udp_batch.get(addr)
+        if batch is not None:
+            self._read_udp_batched(batch[0], now)
+            return
+        recv, on_response, ok, txns = self.udp[addr].recv, self._on_response, self._ok, self.txns
         mark, blen = self._branch_mark, self._branch_len
         for _ in range(1024):
             try:
@@ -603,6 +618,57 @@ class LoadGenerator:
                         ok(txn, now)
                     continue  # not ours any more (a late duplicate): nothing to do
             on_response(data, now)
+
+    def _read_udp_batched(self, mm, now: float) -> None:
+        """As ``_read_udp``, the datagrams read by recvmmsg, up to RECV_SLOTS a call."""
+        recv, on_response, ok, txns = mm.recv, self._on_response, self._ok, self.txns
+        mark, blen = self._branch_mark, self._branch_len
+        for _ in range(64):
+            datas, err = recv()
+            if err:
+                if err == errno.ECONNREFUSED:
+                    self.icmp_errors += 1
+                    continue
+                return
+            for data in datas:
+                if data.startswith(b"SIP/2.0 200 "):
+                    b = data.find(mark) + 7
+                    if b >= 7:
+                        txn = txns.pop(data[b:b + blen], None)
+                        if txn is not None:
+                            ok(txn, now)
+                        continue
+                on_response(data, now)
+            if len(datas) < RECV_SLOTS:
+                return
+
+    def _flush_udp(self, now: float) -> None:
+        """The turn's datagrams, per address, in as few sendmmsg calls as they fit: a full socket
+        buffer (EAGAIN) leaves the rest to Timer E, as a failed send() would; an earlier
+        datagram's ICMP error (ECONNREFUSED) is counted and the send tried again; any other error
+        fails the transaction of the datagram it stopped at (found by its branch)."""
+        for mm, out in self.udp_batch.values():
+            if not out:
+                continue
+            k, n, refused = 0, len(out), 0
+            while k < n:
+                sent, err = mm.send(out, k)
+                k += sent
+                if not err:
+                    continue
+                if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    break
+                if err == errno.ECONNREFUSED and refused < 8:
+                    self.icmp_errors += 1
+                    refused += 1
+                    continue
+                data = out[k]
+                b = data.find(self._branch_mark) + 7
+                txn = self.txns.get(data[b:b + self._branch_len]) if b >= 7 else None
+                if txn is not None:
+                    self._finish(txn, now, f"transport: {os.strerror(err)}")
+                k += 1
+            out.clear()
 
     def _read_tcp(self, c: _Tcp, now: float, events: int) -> None:
         if events & selectors.EVENT_WRITE and c.plain:
@@ -733,7 +799,8 @@ class LoadGenerator:
         # overlapping the ramp (one in flight per flow at a time)
         offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
         pacer = Pacer(offered, batch, t0) if paced else None
-        udp_socks, read_udp = self.udp.values(), self._read_udp
+        udp_addrs, read_udp = self.udp.keys(), self._read_udp
+        batched = self.udp_batch
         t2 = sc.t2
         tick = max(TURN, sc.turn_ms / 1000.0)
         if paced and tick > TURN:  # longer turns: the bucket holds a turn's datagrams and a half
@@ -748,14 +815,14 @@ class LoadGenerator:
                     # UDP, busy: the (connected) sockets drained with recv until they are empty,
                     # no epoll_wait call and no selector keys on the way
                     now = time.monotonic()
-                    for s in udp_socks:
-                        read_udp(s, now)
+                    for a in udp_addrs:
+                        read_udp(a, now)
                 else:
                     for key, events in select(wait):
                         kind, obj = key.data
                         now = time.monotonic()
                         if kind == "udp":
-                            read_udp(key.fileobj, now)
+                            read_udp(obj, now)
                         else:
                             self._read_tcp(obj, now, events)
                 now = time.monotonic()
@@ -810,6 +877,8 @@ class LoadGenerator:
                     budget -= 1
                 if paced:
                     pacer.spend(pace - budget)
+                if batched:
+                    self._flush_udp(now)
                 if self._dirty:
                     self._flush(now)
                 if not (now_q or refresh_q or ni < n_init or schedule or self.txns):
