@@ -71,9 +71,9 @@ class Pacer:
 
     __slots__ = ("rate", "depth", "tokens", "last")
 
-    def __init__(self, rate: float, cap: int, now: float):
+    def __init__(self, rate: float, cap: int, now: float, depth_s: float = PACE_DEPTH_S):
         self.rate = rate * PACE_HEADROOM
-        self.depth = float(min(cap, max(PACE_MIN_DEPTH, rate * PACE_DEPTH_S))) if rate > 0 else float(cap)
+        self.depth = float(min(cap, max(PACE_MIN_DEPTH, rate * depth_s))) if rate > 0 else float(cap)
         self.tokens = self.depth
         self.last = now
 
@@ -409,8 +409,10 @@ class LoadGenerator:
         proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
         flow.cseq = cseq = flow.cseq + 1
         self._branch_n = n = self._branch_n + 1
-        branch = self._branch_prefix + b"%010d" % n
-        data = proto.fmt % proto.getter((n, flow.ue, cseq, flow.auth))
+        digits = b"%010d" % n
+        branch = self._branch_prefix + digits
+        ue = flow.ue  # its number: in decimal in five header fields, in hex in its instance
+        data = proto.fmt % proto.getter((digits, b"%d" % ue, b"%012x" % ue, cseq, flow.auth))
         f_at = now + self._timer_f
         flow.busy = True
         st = self.stats
@@ -798,11 +800,11 @@ class LoadGenerator:
         # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
         # overlapping the ramp (one in flight per flow at a time)
         offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
-        pacer = Pacer(offered, batch, t0) if paced else None
+        pacer = Pacer(offered, batch, t0, sc.pace_depth_ms / 1000.0) if paced else None
         udp_addrs, read_udp = self.udp.keys(), self._read_udp
         batched = self.udp_batch
         t2 = sc.t2
-        tick = max(TURN, sc.turn_ms / 1000.0)
+        tick = max(TURN / 4, sc.turn_ms / 1000.0)
         if paced and tick > TURN:  # longer turns: the bucket holds a turn's datagrams and a half
             pacer.depth = max(pacer.depth, min(4 * batch, offered * tick * 1.5))
         sleep = time.sleep

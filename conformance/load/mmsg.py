@@ -12,7 +12,6 @@ Linux, no ctypes, no symbols): the generator then sends and receives one datagra
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import mmap
 import struct
@@ -43,7 +42,7 @@ def _libc():
     if ctypes.sizeof(_Mmsghdr) != _MMSG or _Mmsghdr.len.offset != 56 or _Msghdr.iov.offset != 16:
         return None
     try:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: the C library's (no ctypes.util)
         send, recv = lib.sendmmsg, lib.recvmmsg
     except (OSError, AttributeError):
         return None
