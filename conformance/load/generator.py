@@ -397,7 +397,10 @@ class LoadGenerator:
         udp = self._udp_mode
         try:
             if udp:
-                port = self.udp_ports.get(addr) or self._udp_port(addr)
+                port = self.udp_ports.get(addr)
+                if port is None:  # the address's socket made now: its set-up not counted in the timers
+                    port = self._udp_port(addr)
+                    now = time.monotonic()
             else:
                 conn = self._conn_for(flow, addr)
                 port = conn.local[1]
@@ -794,6 +797,8 @@ class LoadGenerator:
         schedule, timers, first = self.schedule, self.timers, self.first_timers
         now_q, refresh_q, initial = self.now_q, self.refresh_q, self._initial
         ni, n_init = 0, sc.ues
+        txns, max_out = self.txns, sc.max_outstanding
+        stop_at = t0 + sc.duration if sc.duration is not None else float("inf")  # as ``_stopping``
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
         paced = sc.transport == "udp"
@@ -855,10 +860,10 @@ class LoadGenerator:
                 # 3. due sends, within the window, a bounded batch per turn (UDP: what the
                 # retransmissions left of the bucket)
                 budget = pace - ((pace + 1) // 2 - tbudget) if paced else batch
-                if self._stopping(now):
+                if now >= stop_at:
                     now_q.clear(), refresh_q.clear(), schedule.clear()
                     ni = n_init
-                while budget and len(self.txns) < sc.max_outstanding:
+                while budget and len(txns) < max_out:
                     if now_q:
                         flow, kind = now_q.popleft()
                     elif refresh_q and refresh_q[0][0] <= now:
@@ -883,7 +888,7 @@ class LoadGenerator:
                     self._flush_udp(now)
                 if self._dirty:
                     self._flush(now)
-                if not (now_q or refresh_q or ni < n_init or schedule or self.txns):
+                if not (now_q or refresh_q or ni < n_init or schedule or txns):
                     break
                 if now >= hard_end:
                     for txn in list(self.txns.values()):
@@ -894,7 +899,7 @@ class LoadGenerator:
                     if self.progress is not None:
                         self.progress(self.snapshot(now))
                 wake = next_progress
-                if len(self.txns) < sc.max_outstanding:
+                if len(txns) < max_out:
                     if now_q:
                         wake = now
                     if refresh_q:
