@@ -57,12 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="UDP: one system call per datagram (default on Linux: a turn's datagrams in one "
                            "sendmmsg, the responses read by recvmmsg)")
     what.add_argument("--turn-ms", type=float, default=1.0,
-                      help="the generator's shortest turn in ms (default 1, at least 0.25): what comes due within "
+                      help="the generator's shortest turn in ms (default 1, at least 1): what comes due within "
                            "a turn leaves together, over UDP in clumps of a turn's worth of the offered rate; "
                            "longer turns cost less CPU per transaction but send larger bursts")
-    what.add_argument("--pace-depth-ms", type=float, default=3.0,
-                      help="UDP: the pacing bucket's depth in ms of the offered rate (default 3): the most a late "
-                           "turn sends at once")
     what.add_argument("--timeout", type=float, default=8.0, help="seconds a transaction may take (Timer F bound)")
     what.add_argument("--auth-password", help="answer Digest (MD5) challenges with this password")
     out = p.add_argument_group("output")
@@ -96,7 +93,7 @@ def scenario_from_args(args) -> LoadScenario:
             setattr(sc, name, v)
     for name in ("transport", "ues", "rate", "reg2_share", "refreshes", "refresh_interval", "reg1b_share",
                  "storm_at", "expires", "duration", "max_outstanding", "tcp_connections", "timeout", "auth_password",
-                 "turn_ms", "udp_connect", "udp_batch", "pace_depth_ms"):
+                 "turn_ms", "udp_connect", "udp_batch"):
         setattr(sc, name, getattr(args, name))
     return sc
 

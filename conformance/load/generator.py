@@ -4,8 +4,9 @@ FIFO (first deadlines) and a heap (after a retransmission).
 UDP: one socket per local address, connected to the SUT and shared by every flow from that
 address (responses are matched on the top Via branch, a fixed-length token found with one
 ``bytes.find``); Timer E retransmissions and Timer F (bounded by the scenario's timeout) are
-kept in the transaction object itself, by the rules of ``ue/transaction.py``; the datagrams
-(retransmissions included) are paced by a token bucket at the offered rate, a few milliseconds
+kept in the transaction object itself, by the rules of ``ue/transaction.py``; on Linux a turn's
+datagrams leave in one sendmmsg(2) and the responses are read by recvmmsg(2) (``mmsg.py``); the
+datagrams (retransmissions included) are paced by a token bucket at the offered rate, a few milliseconds
 deep (``Pacer``), so that they leave in small, even batches and a late turn sends no backlog in
 one burst; a busy turn drains the sockets with recv alone (no epoll call).  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
@@ -71,9 +72,9 @@ class Pacer:
 
     __slots__ = ("rate", "depth", "tokens", "last")
 
-    def __init__(self, rate: float, cap: int, now: float, depth_s: float = PACE_DEPTH_S):
+    def __init__(self, rate: float, cap: int, now: float):
         self.rate = rate * PACE_HEADROOM
-        self.depth = float(min(cap, max(PACE_MIN_DEPTH, rate * depth_s))) if rate > 0 else float(cap)
+        self.depth = float(min(cap, max(PACE_MIN_DEPTH, rate * PACE_DEPTH_S))) if rate > 0 else float(cap)
         self.tokens = self.depth
         self.last = now
 
@@ -805,11 +806,11 @@ class LoadGenerator:
         # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
         # overlapping the ramp (one in flight per flow at a time)
         offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
-        pacer = Pacer(offered, batch, t0, sc.pace_depth_ms / 1000.0) if paced else None
+        pacer = Pacer(offered, batch, t0) if paced else None
         udp_addrs, read_udp = self.udp.keys(), self._read_udp
         batched = self.udp_batch
         t2 = sc.t2
-        tick = max(TURN / 4, sc.turn_ms / 1000.0)
+        tick = max(TURN, sc.turn_ms / 1000.0)
         if paced and tick > TURN:  # longer turns: the bucket holds a turn's datagrams and a half
             pacer.depth = max(pacer.depth, min(4 * batch, offered * tick * 1.5))
         sleep = time.sleep

@@ -26,7 +26,6 @@ class LoadScenario:
     timeout: float = 8.0  # a transaction without final response by then fails ("timeout")
     t1: float = 0.5  # RFC 3261 Timer T1 (UDP retransmissions)
     t2: float = 4.0
-    pace_depth_ms: float = 3.0  # UDP: the pacing bucket's depth (generator.Pacer)
     turn_ms: float = 1.0  # the loop's shortest turn: what comes due within it leaves together
     udp_connect: bool = True  # UDP sockets connected to the SUT (it answers from its address and port)
     udp_batch: bool = True  # connected UDP: a turn's datagrams in one sendmmsg, responses by recvmmsg (Linux)
