@@ -651,7 +651,8 @@ class LoadGenerator:
     def _flush_udp(self, now: float) -> None:
         """The turn's datagrams, per address, in as few sendmmsg calls as they fit: a full socket
         buffer (EAGAIN) leaves the rest to Timer E, as a failed send() would; an earlier
-        datagram's ICMP error (ECONNREFUSED) is counted and the send tried again; any other error
+        datagram's ICMP error (ECONNREFUSED) is counted and the send tried again (a few times, then
+        that datagram left to Timer E); any other error
         fails the transaction of the datagram it stopped at (found by its branch)."""
         for mm, out in self.udp_batch.values():
             if not out:
@@ -664,9 +665,11 @@ class LoadGenerator:
                     continue
                 if err in (errno.EAGAIN, errno.EWOULDBLOCK):
                     break
-                if err == errno.ECONNREFUSED and refused < 8:
+                if err == errno.ECONNREFUSED:
                     self.icmp_errors += 1
                     refused += 1
+                    if refused > 8:
+                        k += 1  # this one not sent (as after a refused send()): Timer E resends it
                     continue
                 data = out[k]
                 b = data.find(self._branch_mark) + 7
