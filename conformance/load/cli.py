@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--udp-unconnected", dest="udp_connect", action="store_false",
                       help="UDP: sockets not connected to the SUT (for one that answers from another address "
                            "or port; each send then names the destination)")
+    what.add_argument("--udp-unbatched", dest="udp_batch", action="store_false",
+                      help="UDP: one system call per datagram (default on Linux: a turn's datagrams in one "
+                           "sendmmsg, the responses read by recvmmsg)")
     what.add_argument("--turn-ms", type=float, default=1.0,
                       help="the generator's shortest turn in ms (default 1, at least 1): what comes due within "
                            "a turn leaves together, over UDP in clumps of a turn's worth of the offered rate; "
@@ -90,7 +93,7 @@ def scenario_from_args(args) -> LoadScenario:
             setattr(sc, name, v)
     for name in ("transport", "ues", "rate", "reg2_share", "refreshes", "refresh_interval", "reg1b_share",
                  "storm_at", "expires", "duration", "max_outstanding", "tcp_connections", "timeout", "auth_password",
-                 "turn_ms", "udp_connect"):
+                 "turn_ms", "udp_connect", "udp_batch"):
         setattr(sc, name, getattr(args, name))
     return sc
 

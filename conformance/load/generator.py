@@ -4,8 +4,9 @@ FIFO (first deadlines) and a heap (after a retransmission).
 UDP: one socket per local address, connected to the SUT and shared by every flow from that
 address (responses are matched on the top Via branch, a fixed-length token found with one
 ``bytes.find``); Timer E retransmissions and Timer F (bounded by the scenario's timeout) are
-kept in the transaction object itself, by the rules of ``ue/transaction.py``; the datagrams
-(retransmissions included) are paced by a token bucket at the offered rate, a few milliseconds
+kept in the transaction object itself, by the rules of ``ue/transaction.py``; on Linux a turn's
+datagrams leave in one sendmmsg(2) and the responses are read by recvmmsg(2) (``mmsg.py``); the
+datagrams (retransmissions included) are paced by a token bucket at the offered rate, a few milliseconds
 deep (``Pacer``), so that they leave in small, even batches and a late turn sends no backlog in
 one burst; a busy turn drains the sockets with recv alone (no epoll call).  TCP: one connection per flow (a flow is a connection,
 RFC 5626 §4.2), or ``tcp_connections`` shared connections per address; the requests of one turn
@@ -25,6 +26,7 @@ from __future__ import annotations
 import errno
 import gc
 import heapq
+import os
 import random
 import re
 import resource
@@ -40,6 +42,7 @@ from ..cases.model import FlowSpec
 from ..ue.transaction import timer_f
 from ..ue.model import FlowState
 from .scenario import LoadScenario
+from .mmsg import RECV_SLOTS, batch_for
 from .stats import LoadStats
 from .templates import Numbered, Prototype, options
 
@@ -217,6 +220,10 @@ class LoadGenerator:
         self.udp: dict[int, socket.socket] = {}  # address index -> socket
         self.udp_ports: dict[int, int] = {}  # address index -> its local port
         self.udp_send: dict[int, Callable] = {}  # address index -> its socket's send (to the SUT)
+        # Batched (sendmmsg / recvmmsg, Linux): address index -> (its Batch, the turn's datagrams),
+        # ``udp_send`` appending to the list and ``_flush_udp`` sending it at the end of the turn
+        self.udp_batch: dict[int, tuple] = {}
+        self.udp_batched = sc.udp_connect and sc.udp_batch
         self.pools: dict[int, list[_Tcp]] = {}
         self.conns: list[_Tcp] = []
         self.txns: dict[bytes, _Txn] = {}
@@ -289,6 +296,11 @@ class LoadGenerator:
                 # not received (--udp-unconnected for a SUT that answers from another address)
                 s.connect(self.dst)
                 self.udp_send[addr] = s.send
+                mm = batch_for(s) if self.udp_batched else None
+                if mm is not None:
+                    out: list = []
+                    self.udp_batch[addr] = (mm, out)
+                    self.udp_send[addr] = out.append
             else:
                 self.udp_send[addr] = lambda data, _s=s.sendto, _d=self.dst: _s(data, _d)
             self.sel.register(s, selectors.EVENT_READ, ("udp", addr))
@@ -386,7 +398,10 @@ class LoadGenerator:
         udp = self._udp_mode
         try:
             if udp:
-                port = self.udp_ports.get(addr) or self._udp_port(addr)
+                port = self.udp_ports.get(addr)
+                if port is None:  # the address's socket made now: its set-up not counted in the timers
+                    port = self._udp_port(addr)
+                    now = time.monotonic()
             else:
                 conn = self._conn_for(flow, addr)
                 port = conn.local[1]
@@ -398,8 +413,10 @@ class LoadGenerator:
         proto = self.protos.get((addr, port, flow.reg_id)) or self._prototype(addr, port, flow.reg_id)
         flow.cseq = cseq = flow.cseq + 1
         self._branch_n = n = self._branch_n + 1
-        branch = self._branch_prefix + b"%010d" % n
-        data = proto.fmt % proto.getter((n, flow.ue, cseq, flow.auth))
+        digits = b"%010d" % n
+        branch = self._branch_prefix + digits
+        ue = flow.ue  # its number: in decimal in five header fields, in hex in its instance
+        data = proto.fmt % proto.getter((digits, b"%d" % ue, b"%012x" % ue, cseq, flow.auth))
         f_at = now + self._timer_f
         flow.busy = True
         st = self.stats
@@ -582,8 +599,12 @@ class LoadGenerator:
             kind = "reg1b" if sc.reg1b_share and self.rand.random() < sc.reg1b_share else "refresh"
             self.refresh_q.append((now + sc.refresh_interval, flow, kind))
 
-    def _read_udp(self, sock: socket.socket, now: float) -> None:
-        recv, on_response, ok, txns = sock.recv, self._on_response, self._ok, self.txns
+    def _read_udp(self, addr: int, now: float) -> None:
+        batch = self.udp_batch.get(addr)
+        if batch is not None:
+            self._read_udp_batched(batch[0], now)
+            return
+        recv, on_response, ok, txns = self.udp[addr].recv, self._on_response, self._ok, self.txns
         mark, blen = self._branch_mark, self._branch_len
         for _ in range(1024):
             try:
@@ -603,6 +624,60 @@ class LoadGenerator:
                         ok(txn, now)
                     continue  # not ours any more (a late duplicate): nothing to do
             on_response(data, now)
+
+    def _read_udp_batched(self, mm, now: float) -> None:
+        """As ``_read_udp``, the datagrams read by recvmmsg, up to RECV_SLOTS a call."""
+        recv, on_response, ok, txns = mm.recv, self._on_response, self._ok, self.txns
+        mark, blen = self._branch_mark, self._branch_len
+        for _ in range(64):
+            datas, err = recv()
+            if err:
+                if err == errno.ECONNREFUSED:
+                    self.icmp_errors += 1
+                    continue
+                return
+            for data in datas:
+                if data.startswith(b"SIP/2.0 200 "):
+                    b = data.find(mark) + 7
+                    if b >= 7:
+                        txn = txns.pop(data[b:b + blen], None)
+                        if txn is not None:
+                            ok(txn, now)
+                        continue
+                on_response(data, now)
+            if len(datas) < RECV_SLOTS:
+                return
+
+    def _flush_udp(self, now: float) -> None:
+        """The turn's datagrams, per address, in as few sendmmsg calls as they fit: a full socket
+        buffer (EAGAIN) leaves the rest to Timer E, as a failed send() would; an earlier
+        datagram's ICMP error (ECONNREFUSED) is counted and the send tried again (a few times, then
+        that datagram left to Timer E); any other error
+        fails the transaction of the datagram it stopped at (found by its branch)."""
+        for mm, out in self.udp_batch.values():
+            if not out:
+                continue
+            k, n, refused = 0, len(out), 0
+            while k < n:
+                sent, err = mm.send(out, k)
+                k += sent
+                if not err:
+                    continue
+                if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    break
+                if err == errno.ECONNREFUSED:
+                    self.icmp_errors += 1
+                    refused += 1
+                    if refused > 8:
+                        k += 1  # this one not sent (as after a refused send()): Timer E resends it
+                    continue
+                data = out[k]
+                b = data.find(self._branch_mark) + 7
+                txn = self.txns.get(data[b:b + self._branch_len]) if b >= 7 else None
+                if txn is not None:
+                    self._finish(txn, now, f"transport: {os.strerror(err)}")
+                k += 1
+            out.clear()
 
     def _read_tcp(self, c: _Tcp, now: float, events: int) -> None:
         if events & selectors.EVENT_WRITE and c.plain:
@@ -726,6 +801,8 @@ class LoadGenerator:
         schedule, timers, first = self.schedule, self.timers, self.first_timers
         now_q, refresh_q, initial = self.now_q, self.refresh_q, self._initial
         ni, n_init = 0, sc.ues
+        txns, max_out = self.txns, sc.max_outstanding
+        stop_at = t0 + sc.duration if sc.duration is not None else float("inf")  # as ``_stopping``
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
         paced = sc.transport == "udp"
@@ -733,7 +810,8 @@ class LoadGenerator:
         # overlapping the ramp (one in flight per flow at a time)
         offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
         pacer = Pacer(offered, batch, t0) if paced else None
-        udp_socks, read_udp = self.udp.values(), self._read_udp
+        udp_addrs, read_udp = self.udp.keys(), self._read_udp
+        batched = self.udp_batch
         t2 = sc.t2
         tick = max(TURN, sc.turn_ms / 1000.0)
         if paced and tick > TURN:  # longer turns: the bucket holds a turn's datagrams and a half
@@ -748,14 +826,14 @@ class LoadGenerator:
                     # UDP, busy: the (connected) sockets drained with recv until they are empty,
                     # no epoll_wait call and no selector keys on the way
                     now = time.monotonic()
-                    for s in udp_socks:
-                        read_udp(s, now)
+                    for a in udp_addrs:
+                        read_udp(a, now)
                 else:
                     for key, events in select(wait):
                         kind, obj = key.data
                         now = time.monotonic()
                         if kind == "udp":
-                            read_udp(key.fileobj, now)
+                            read_udp(obj, now)
                         else:
                             self._read_tcp(obj, now, events)
                 now = time.monotonic()
@@ -786,10 +864,10 @@ class LoadGenerator:
                 # 3. due sends, within the window, a bounded batch per turn (UDP: what the
                 # retransmissions left of the bucket)
                 budget = pace - ((pace + 1) // 2 - tbudget) if paced else batch
-                if self._stopping(now):
+                if now >= stop_at:
                     now_q.clear(), refresh_q.clear(), schedule.clear()
                     ni = n_init
-                while budget and len(self.txns) < sc.max_outstanding:
+                while budget and len(txns) < max_out:
                     if now_q:
                         flow, kind = now_q.popleft()
                     elif refresh_q and refresh_q[0][0] <= now:
@@ -810,9 +888,11 @@ class LoadGenerator:
                     budget -= 1
                 if paced:
                     pacer.spend(pace - budget)
+                if batched:
+                    self._flush_udp(now)
                 if self._dirty:
                     self._flush(now)
-                if not (now_q or refresh_q or ni < n_init or schedule or self.txns):
+                if not (now_q or refresh_q or ni < n_init or schedule or txns):
                     break
                 if now >= hard_end:
                     for txn in list(self.txns.values()):
@@ -823,7 +903,7 @@ class LoadGenerator:
                     if self.progress is not None:
                         self.progress(self.snapshot(now))
                 wake = next_progress
-                if len(self.txns) < sc.max_outstanding:
+                if len(txns) < max_out:
                     if now_q:
                         wake = now
                     if refresh_q:

@@ -28,6 +28,7 @@ class LoadScenario:
     t2: float = 4.0
     turn_ms: float = 1.0  # the loop's shortest turn: what comes due within it leaves together
     udp_connect: bool = True  # UDP sockets connected to the SUT (it answers from its address and port)
+    udp_batch: bool = True  # connected UDP: a turn's datagrams in one sendmmsg, responses by recvmmsg (Linux)
     user_prefix: str = "load"
     auth_password: str | None = None  # answer 401/407 Digest challenges (MD5) with this password
     run_token: str = ""

@@ -88,13 +88,19 @@ class Prototype:
 
 
 _FIELDS = ("n", "i", "cseq", "auth")
-_NAMED = re.compile(rb"%%|%\((\w+)\)")
+_NAMED = re.compile(rb"%%|%\((\w+)\)([-0-9]*[a-z])")
+# The values a request is made of, each formatted once per request: the branch counter as ten
+# digits (also the branch's tail: the generator's key for the transaction), the UE's number in
+# decimal and in 12 hexadecimal digits (its identity fields repeat them), the CSeq, the extra lines.
+_PIECES = {(b"n", b"010d"): 0, (b"i", b"d"): 1, (b"i", b"012x"): 2, (b"cseq", b"d"): 3, (b"auth", b"s"): 4}
 
 
 class Numbered:
-    """A REGISTER as one positional bytes %-format: ``render(n, i, cseq, auth)`` is one C call
-    (``fmt % getter(...)``) that fills in the branch counter ``n``, the UE number ``i`` (its
-    identity), the CSeq and the extra header lines; no per-UE strings or template are kept."""
+    """A REGISTER as one positional bytes %-format: ``render(n, i, cseq, auth)`` fills in the
+    branch counter ``n``, the UE number ``i`` (its identity), the CSeq and the extra header lines
+    in one C call; no per-UE strings or template are kept.  ``fmt % getter(pieces)`` is the same
+    from pieces made once each (``pieces``): the digits of ``n`` and of ``i`` are not formatted
+    again at each of their places (the UE's number is in five header fields)."""
 
     __slots__ = ("fmt", "getter")
 
@@ -104,11 +110,18 @@ class Numbered:
         def positional(m):
             if m.group(1) is None:
                 return m.group(0)
-            order.append(_FIELDS.index(m.group(1).decode()))
-            return b"%"
+            key = (m.group(1), m.group(2))
+            if key not in _PIECES:
+                raise ValueError(f"no piece for %({key[0].decode()}){key[1].decode()}")
+            order.append(_PIECES[key])
+            return b"%d" if key == (b"cseq", b"d") else b"%s"
 
         self.fmt = _NAMED.sub(positional, named)
         self.getter = itemgetter(*order)  # at least the branch, the CSeq and the extra lines: a tuple
 
+    @staticmethod
+    def pieces(n: int, i: int, cseq: int, auth: bytes = b"") -> tuple:
+        return (b"%010d" % n, b"%d" % i, b"%012x" % i, cseq, auth)
+
     def render(self, n: int, i: int, cseq: int, auth: bytes = b"") -> bytes:
-        return self.fmt % self.getter((n, i, cseq, auth))
+        return self.fmt % self.getter(self.pieces(n, i, cseq, auth))
