@@ -113,7 +113,7 @@ tools:
 #     clone with ARGS="-n 6": 10:30, 3414 passed 9 skipped, 794 + 114 s CPU: no gain worth the
 #     CPU in one run each, -n 5 kept.  Still over 10 minutes.
 test: $(STAMP) tools
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 5 --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 5 --dist loadfile --no-loadscope-reorder $(ARGS)
 
 clean:
 	rm -rf reports/*.html reports/*.json reports/*.xml reports/assets pcaps/*.pcap $(VENV)

@@ -35,3 +35,11 @@ if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCAC
 def pytest_unconfigure(config):
     if os.environ.get(_OWNER) == str(os.getpid()):
         shutil.rmtree(os.environ["PYTHONPYCACHEPREFIX"], ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest files first (tests/long_files.py), so that none runs alone at the end of an
+    xdist run; each file's tests keep their order.  Every worker collects the same order."""
+    from long_files import longest_first
+
+    items[:] = [items[k] for k in longest_first([item.nodeid for item in items])]
