@@ -4,7 +4,9 @@ pytest-xdist's --dist loadfile gives each worker a whole file at a time, in the 
 collection (with --no-loadscope-reorder; by default it orders files by their number of tests).
 A long file that starts late runs alone at the end: longest first, the workers finish together.
 Seconds of wall time each file took in make test (2026-12-07 evening, this 2-core machine, 5
-workers, clean clone of 7a7749e); a file not listed starts after these, most tests first.
+workers, 282d813, load average 3.6-7.4): only their order matters.  A file not listed starts
+after these, most tests first.  Replayed as a list schedule, three runs' per-test times give
+746, 887 and 1,433 s in this order against 817, 923 and 1,470 s in xdist's (most tests first).
 """
 
 SECONDS = {
