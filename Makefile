@@ -62,58 +62,12 @@ tools:
 	scripts/install-tools.sh
 
 # 5 workers on a 2-core machine: the suite runs inside the tests mostly wait (timeouts, flows,
-# namespaces); with 3 the run used 140% of 200% CPU. Clean clone, this machine, one run each:
-# -n 3 10:20 and 11:08, -n 4 9:13 (pytest's own figure); with the TLS/WebSocket tables (issue
-# 19) -n 4 10:53 (with 6 failures then fixed), -n 5 9:40 (3049 passed).
-# Measured with this command (-n 5 --dist loadfile), clean tree (no __pycache__), under
-# PYTHONDONTWRITEBYTECODE=1 as in the developer sessions, one run each (pytest's figure; CPU of the run):
-# 2026-12-07 before the shared runs (ca340d5): 13:18, 3045 passed 13 skipped 1 failed (udpencap,
-#   timing), 1097 s CPU (137%), 3525 test-seconds
-# 2026-12-07 shared suite runs + 5 table files + longest files first: 10:37, 3042 passed 13 skipped
-#   4 failed, 1076 s CPU (168%), 2799 test-seconds
-# 2026-12-07 the same without the longest-first order: 11:22, 3041 passed 13 skipped 5 failed,
-#   1099 s CPU (160%; other sessions used 184 s more of the machine meanwhile)
-# (both after-runs were started as background jobs of a script, which ignore SIGINT: the three
-# SIGINT/ctrl-c tests failed for that in each; the others: netns leftovers() seeing a concurrent
-# NAT run, kamailio_tls_ws [tls]/[wss] timing under the extra load)
-# 2026-12-07 clean clone with the UE certification (issue 20: reference UE, 6 UE faults, baresip
-#   and JsSIP tables) and the schema-validation cache: 11:25, 3355 passed 9 skipped 0 failed
-#   (the UE tables add ~6 min of mostly idle waiting spread over the workers)
-# 2026-12-07 afternoon, one run each, same command (pytest's figure; CPU of the run by time -v):
-#   before (929b06d, clean copy): 14:50, 3349 passed 17 skipped, 1228 s CPU (135%), 3894
-#     test-seconds; load average 1.15 at the start, 7.9 at the end (other sessions' benchmarks)
-#   after (bytecode kept for the session: tests/conftest.py; meta-schema checks cached; the
-#     default run's pcaps read by 10 tshark runs instead of 380): 11:20, 3350 passed 16 skipped
-#     1 failed (kamailio-nat: a netns run dir left by an earlier run of this session that was
-#     killed, not by this change), 957 s CPU (140%), 2801 test-seconds; load average 2.1 at the
-#     start, 1.7 at the end.  CPU -22 %, test-seconds -28 %; the wall times are not comparable
-#     (the before run shared the machine with other benchmarks); at 140 % of 200 % CPU the wall
-#     time is now set more by the longest files' waiting than by the CPU.
-# 2026-12-07 evening (issue 21), same command in a clean clone, under the shared lock
-#   (/tmp/heavy.lock) while other sessions' work ran beside it:
-#   before (282d813): 18:19 (pytest's figure), 3392 passed 17 skipped 1 failed (test_load_timers:
-#     T1 retransmission at 42.9 ms for >= 45 ms, timing), 938 s CPU (84 %), 4412 test-seconds;
-#     load average 3.6 at the start, 7.4 in the middle, 1.3 at the end (an earlier run at load
-#     average 6 hit its 15-minute bound with 128 tests unrun).  Where the time went: 115 s before
-#     the first test (each of the 5 workers collects the 3410 tests, 17.7-18.1 s of CPU each,
-#     5 at once on 2 cores), then 985 s of tests; the workers' last tests ended at 818-985 s.
-#     A list schedule of the same per-test times gives 923 s in xdist's order, 882 s longest
-#     first, and no gain from each table row as a unit of its own (simulated, not kept): the
-#     tail is test_ue_real_clients.py, started last at 833 s and alone for its last 71 s.  At
-#     84 % of 200 % CPU most test-seconds are waiting, and they grow with the others' load.
-#   after (tests/integration/expected_tables.py: the table weights read once, with libyaml):
-#     a collection takes 9.5-10.8 s of CPU against 17.7-18.1 s (three alternating
-#     --collect-only runs each, load average 1.6-2.1), same 3410 test ids: about 40 s of CPU
-#     less at the workers' start.  No full after-run: at 17:49 the lock was queued behind three
-#     benchmarks, past this session's deadline.  Next: the long few-test files first (run the timing
-#     tests twice before keeping it), -n 6, the assertion rewriting (70 % of what is left of a
-#     collection) done once for all workers.
-#   clean clone of the merged evening (70d0a14), the machine otherwise idle (load average 0.6 at
-#     the start): 10:41, 3414 passed 9 skipped 0 failed, 716 s user + 113 s system CPU; the same
-#     clone with ARGS="-n 6": 10:30, 3414 passed 9 skipped, 794 + 114 s CPU: no gain worth the
-#     CPU in one run each, -n 5 kept.  Still over 10 minutes.
+# namespaces); -n 6 was no faster for 11 % more CPU (clean clone, 2026-12-07).  The longest test
+# files start first (tests/long_files.py; --no-loadscope-reorder keeps that order), so none runs
+# alone at the end; the workers after gw0 collect once gw0 has, from its bytecode (tests/conftest.py).
+# Figures and their history: README, "Performance and load", the make-test row.
 test: $(STAMP) tools
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 5 --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 5 --dist loadfile --no-loadscope-reorder $(ARGS)
 
 clean:
 	rm -rf reports/*.html reports/*.json reports/*.xml reports/assets pcaps/*.pcap $(VENV)

@@ -19,7 +19,7 @@ applicable is decided before a case runs, from the target's declared capabilitie
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Iterable
 
@@ -77,7 +77,11 @@ class Finding:
         return f"{self.step}: {self.check} [{clause}]: expected {self.expected}; observed {self.observed}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # every field is a str, an int or None: what dataclasses.asdict gave, without its deep copy
+        return {name: getattr(self, name) for name in _FINDING_FIELDS}
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 @dataclass
