@@ -45,7 +45,7 @@ from itertools import islice
 
 from ..sip import headers
 from .capture import CaptureReader
-from ..sip.framing import _START_LINE, classify_datagram
+from ..sip.framing import START_LINE, classify_datagram
 from .reassembly import Reassembler, WireEvent
 from .result import CACHE_MAX, MAX_LOG, Analysis, PackedLog, log_item, register_log
 from ..sip.errors import ParseError
@@ -296,7 +296,7 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
     share = _Share(n, strict, keepalive_bound, ue_by)
     event = share.event
     route, parsed = router.route, router.parsed
-    start_line = _START_LINE.match
+    start_line = START_LINE.match
     early: dict = {}
     idx = 0
     last = 0.0  # time of the latest UDP message skipped

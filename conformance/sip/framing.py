@@ -51,7 +51,7 @@ class Pong:
 Frame = Union[Message, Ping, Pong]
 
 _CONTENT_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
-_START_LINE = re.compile(
+START_LINE = re.compile(  # a SIP start line (public: the split pre-scan of analysis/parallel.py tests it inline)
     rb"^(?:[A-Za-z0-9\-.!%*_+`'~]+ \S+ SIP/\d+\.\d+|SIP/\d+\.\d+ \d{3}(?: .*)?)\r?$")
 
 
@@ -123,7 +123,7 @@ class StreamFramer:
         if lf_end >= 0 and (end < 0 or lf_end < end):
             end, sep = lf_end, 2
         nl = buf.find(b"\n")
-        if nl >= 0 and not _START_LINE.match(bytes(buf[:nl + 1]).rstrip(b"\n")):
+        if nl >= 0 and not START_LINE.match(bytes(buf[:nl + 1]).rstrip(b"\n")):
             raise self._fail(f"stream does not start with a SIP start line: {bytes(buf[:60])!r}")
         if end < 0:
             if len(buf) > self.max_message:
@@ -160,6 +160,6 @@ def classify_datagram(data: bytes) -> str:
         data = data.lstrip(b"\r\n")
     nl = data.find(b"\n")
     first = data if nl < 0 else data[:nl]
-    if _START_LINE.match(first):
+    if START_LINE.match(first):
         return "sip"
     return "unknown"
