@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .verdict import Finding, Verdict
@@ -27,9 +27,9 @@ class MessageRecord:
     def to_dict(self) -> dict:
         # field by field, not dataclasses.asdict: its deep copy of each value was a fifth of a
         # suite run's CPU (three dicts a case: the report row, the HTML extras, the ladder)
-        return {"index": self.index, "time": self.time, "direction": self.direction, "flow": self.flow,
-                "transport": self.transport, "src": list(self.src), "dst": list(self.dst),
-                "summary": self.summary, "text": self.text, "step": self.step, "note": self.note}
+        d = {name: getattr(self, name) for name in _MESSAGE_FIELDS}
+        d["src"], d["dst"] = list(self.src), list(self.dst)
+        return d
 
 
 @dataclass
@@ -45,10 +45,13 @@ class StepResult:
     location: str = ""
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "action": self.action, "flow": self.flow,
-                "request_index": self.request_index, "response_index": self.response_index,
-                "findings": [f.to_dict() for f in self.findings], "classification": self.classification,
-                "note": self.note, "location": self.location}
+        d = {name: getattr(self, name) for name in _STEP_FIELDS}  # every field but findings is a str, an int or None
+        d["findings"] = [f.to_dict() for f in self.findings]
+        return d
+
+
+_MESSAGE_FIELDS = tuple(f.name for f in fields(MessageRecord))
+_STEP_FIELDS = tuple(f.name for f in fields(StepResult))
 
 
 @dataclass

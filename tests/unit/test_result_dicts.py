@@ -1,6 +1,6 @@
 """The case result's dicts (results.json, the HTML extras, the ladder) are written field by field
-for speed: they must hold what dataclasses.asdict gives, every field included (a field added to
-a class and not to its to_dict fails here)."""
+for speed (from the classes' field lists): they must hold what dataclasses.asdict gives, every field
+included."""
 
 from __future__ import annotations
 
