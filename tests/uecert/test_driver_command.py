@@ -34,7 +34,8 @@ def test_placeholders_start_actions_and_stop(tmp_path):
         driver.start(NET, workdir=tmp_path)
         started = tmp_path / "started"
         deadline = time.monotonic() + 5
-        while not started.exists() and time.monotonic() < deadline:
+        # the script opens the file, then writes it: wait for the text, not for the file
+        while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert started.read_text() == "127.0.0.1:5099 tcp sip:eve@ims.test eve ims.test eve@ims.test pw 127.0.0.11"
         driver.register(2, "127.0.0.12")
