@@ -80,7 +80,13 @@ def hvalues(msg, key: str) -> list[str]:
     """``msg.values(name)`` for the header's canonical lower-case name ``key`` ("via", "contact"):
     the same list, from the message's header index without the copies and name look-ups of the
     general accessor (the analysis reads a few headers of every message, several times)."""
-    lines = msg.header_index().get(key)
+    return values_in(msg.header_index(), key)
+
+
+def values_in(idx: dict[str, list[str]], key: str) -> list[str]:
+    """``hvalues`` from a message's ``header_index()``: a caller that reads several headers of
+    one message fetches the index once."""
+    lines = idx.get(key)
     if not lines:
         return []
     if key in NOT_LISTS:
@@ -105,7 +111,12 @@ _AORS: dict[str, str] = {}  # To value -> AOR (bounded)
 
 def cseq_of(msg) -> tuple[int, str] | None:
     """``msg.cseq`` (the same reading of the first CSeq)."""
-    lines = msg.header_index().get("cseq")
+    return cseq_in(msg.header_index())
+
+
+def cseq_in(idx: dict[str, list[str]]) -> tuple[int, str] | None:
+    """``cseq_of`` from a message's ``header_index()``."""
+    lines = idx.get("cseq")
     if not lines:
         return None
     value = lines[0]
@@ -121,19 +132,21 @@ def cseq_of(msg) -> tuple[int, str] | None:
     return out
 
 
-def contacts_of(msg) -> list[NameAddr]:
-    """``parse_contacts(msg)``: the message's Contact values parsed (ParseError as it raises)."""
-    return [parse_name_addr(v) for v in hvalues(msg, "contact")]
+def contacts_of(msg, idx: dict[str, list[str]] | None = None) -> list[NameAddr]:
+    """``parse_contacts(msg)``: the message's Contact values parsed (ParseError as it raises);
+    ``idx``: its ``header_index()``, if the caller has it."""
+    return [parse_name_addr(v) for v in values_in(msg.header_index() if idx is None else idx, "contact")]
 
 
-def top_branch(msg, vias: list[str] | None = None) -> str | None:
-    """``msg.top_branch`` (the same expression), from the Via values when the caller has them."""
+def top_branch(msg, vias: list[str] | None = None, idx: dict[str, list[str]] | None = None) -> str | None:
+    """``msg.top_branch`` (the same expression), from the Via values when the caller has them
+    (or from ``idx``, the message's ``header_index()``)."""
     if vias is None:
-        lines = msg.header_index().get("via")
+        lines = (msg.header_index() if idx is None else idx).get("via")
         if lines is not None and len(lines) == 1 and "," not in lines[0]:
             m = BRANCH_PARAM.search(lines[0])  # its one value (hvalues strips it: the same match)
             return m.group(1) if m else None
-        vias = hvalues(msg, "via")
+        vias = hvalues(msg, "via") if idx is None else values_in(idx, "via")
     if not vias:
         return None
     m = BRANCH_PARAM.search(vias[0])
@@ -211,13 +224,13 @@ _SEEN_MAX = 1 << 15
 _MISS = object()
 
 
-def via_seen(response) -> tuple[str, int] | None:
+def via_seen(response, idx: dict[str, list[str]] | None = None) -> tuple[str, int] | None:
     """``via_seen_address(response)``: (received, rport) of the top Via, None without rport.  A
     2xx to REGISTER comes with every refresh: its Vias are read with one regular expression
     when they all have the plain form, else by the general parser.  A lone Via in the plain form
     is read once for every branch: the branch (a token, which changes at every request) has no
-    part in the answer."""
-    lines = response.header_index().get("via")
+    part in the answer.  ``idx``: the response's ``header_index()``, if the caller has it."""
+    lines = (response.header_index() if idx is None else idx).get("via")
     if lines is not None and len(lines) == 1:
         v = lines[0]
         i = v.find(";branch=")

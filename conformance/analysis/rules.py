@@ -18,7 +18,7 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
 from .regevent import KIND_RULE, NotifyOutcome
-from .reading import contacts_of, facts, hget, hvalues, uri_key, uri_text, via_seen
+from .reading import contacts_of, facts, uri_key, uri_text, values_in, via_seen
 from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome
 
 
@@ -139,17 +139,17 @@ def _ob(value: str) -> bool | None:
 _TAGS: dict[tuple, list[str] | None] = {}  # option tags by header values (read-only, bounded)
 
 
-def _tags_or_none(msg, header: str) -> list[str] | None:
-    """The option tags of a header; None when unparseable (the check reads that as a violation)."""
-    key = header.lower()
-    lines = msg.header_index().get(key)
+def _tags_or_none(idx: dict[str, list[str]], key: str) -> list[str] | None:
+    """The option tags of a header (``key``: its lower-case name) from a message's
+    ``header_index()``; None when unparseable (the check reads that as a violation)."""
+    lines = idx.get(key)
     values = tuple(lines) if lines else ()  # the header's lines as written: the tags follow from them
     try:
         return _TAGS[values]
     except KeyError:
         pass
     try:
-        tags = parse_option_tags(hvalues(msg, key))
+        tags = parse_option_tags(values_in(idx, key))
     except ParseError:
         tags = None
     if len(_TAGS) >= 4096:
@@ -158,8 +158,8 @@ def _tags_or_none(msg, header: str) -> list[str] | None:
     return tags
 
 
-def _tags(msg, header: str) -> list[str]:
-    tags = _tags_or_none(msg, header)
+def _tags(idx: dict[str, list[str]], key: str) -> list[str]:
+    tags = _tags_or_none(idx, key)
     return [] if tags is None else tags
 
 
@@ -254,8 +254,9 @@ class Judge:
         req, resp = ex.request, ex.response
         if resp is None:
             return
+        sidx = resp.header_index()  # the headers of each message read from its index, fetched once
         if 200 <= resp.status < 300:
-            seen = via_seen(resp)
+            seen = via_seen(resp, sidx)
             if seen is not None:
                 src = tuple(ex.req_event.src)
                 self.seen_by_sut[src] = src if seen == src else seen  # no NAT: one tuple, not two
@@ -264,13 +265,14 @@ class Judge:
         packets = ex.packets
         where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
-        supported = "outbound" in _tags(req, "Supported")
+        ridx = req.header_index()
+        supported = "outbound" in _tags(ridx, "supported")
         fs = out.cfacts
         reg_ids = [f[0] for f in fs if f[2] is not None]
         outbound_contacts = [f[0] for f in fs if f[2] is not None and f[1]]
-        vias = len(hvalues(req, "via"))
-        req_paths = hvalues(req, "path")
-        resp_paths = hvalues(resp, "path") if 200 <= resp.status < 300 else []
+        vias = len(values_in(ridx, "via"))
+        req_paths = values_in(ridx, "path")
+        resp_paths = values_in(sidx, "path") if 200 <= resp.status < 300 else []
         # First hop, as far as the capture shows it (RFC 5626 §6 ¶3).
         if req_paths:
             first_hop, path_ob, seen = False, bool(_ob(req_paths[0])), True
@@ -305,7 +307,7 @@ class Judge:
         if not 200 <= resp.status < 300:
             return
         # R1: Require: outbound.
-        require = _tags_or_none(resp, "Require")
+        require = _tags_or_none(sidx, "require")
         if not ex.applied_inside:  # each transaction counted once, on the registrar's leg
             if require and "outbound" in require:
                 self.shown += 1
@@ -331,7 +333,7 @@ class Judge:
             self._check("PATH-echo", "path", {"echo": True}, ctx, packets, where)
         elif vias == 1 and resp_paths and outbound_contacts and supported:
             self._check("PATH-ob", "path", {"ob": True}, ctx, packets, where)
-        if hget(resp, "flow-timer") is not None:
+        if sidx.get("flow-timer"):  # hget(resp, "flow-timer") is not None
             self._check("FLOW-TIMER", "flow_timer", {"valid": True}, ctx, packets, where)
 
     def _bindings(self, out: RegisterOutcome, ctx: CheckContext, packets, where, outbound: bool,

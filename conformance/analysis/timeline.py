@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from ..sip.errors import ParseError
 from ..sip.headers import NameAddr, parse_uri, uri_equal
 from ..sip.message import Request, Response
-from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, asks_of, contacts_of, cseq_of, facts, hget, hvalues,
-                      top_branch, uri_key)
+from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, aor_of_to, asks_of, contacts_of, cseq_in, facts, hvalues,
+                      top_branch, uri_key, values_in)
 from .reassembly import WireEvent
 from .regevent import RegEventTracker, is_reg_event
 from .timeline_history import UNKEPT, History
@@ -346,14 +346,15 @@ class Timeline:
         msg = ev.message
         c = self.counts
         c.messages += 1
-        cseq = cseq_of(msg)
-        call_id = msg.header_index().get("call-id")
+        idx = msg.header_index()  # read once for the headers below
+        cseq = cseq_in(idx)
+        call_id = idx.get("call-id")
         if call_id is not None:
             call_id = call_id[0]
         if isinstance(msg, Request):
             c.requests += 1
             c.methods[msg.method] = c.methods.get(msg.method, 0) + 1
-            vias = hvalues(msg, "via")
+            vias = values_in(idx, "via")
             key = (call_id, cseq, top_branch(msg, vias))
             ex = self.open.get(key)
             if ex is not None:
@@ -373,7 +374,7 @@ class Timeline:
                     outer = self.open.get((call_id, cseq, m.group(1))) if m else None
                     if outer is not None:
                         outer.proxied = True
-                if outer is None and ev.src[0] in self._registrar_ips and (len(vias) > 1 or "path" in msg.header_index()):
+                if outer is None and ev.src[0] in self._registrar_ips and (len(vias) > 1 or "path" in idx):
                     # sent by a host that receives REGISTERs (an edge) and not matched by its Via:
                     # a proxy that changed the Call-ID or the Via
                     outer = self._outer_leg(ex, len(vias))
@@ -391,7 +392,7 @@ class Timeline:
                     out.append(d)
             return out
         c.responses += 1
-        key = (call_id, cseq, top_branch(msg))
+        key = (call_id, cseq, top_branch(msg, idx=idx))
         ex = self.open.get(key)
         if ex is None or ex.final_event is not None:
             return []
@@ -464,13 +465,15 @@ class Timeline:
 
     def _register(self, ex: Exchange) -> RegisterOutcome:
         req, resp = ex.request, ex.response
-        aor = aor_of(req)
+        ridx = req.header_index()
+        to = ridx.get("to")
+        aor = aor_of_to(to[0] if to else None)  # aor_of(req)
         st = self.aors.get(aor)
         if st is None:
             st = self.aors[aor] = AorState(unlisted=self._held >= SHOWN_BINDINGS)
         now = ex.req_event.time
         try:
-            contacts = contacts_of(req)
+            contacts = contacts_of(req, ridx)
         except ParseError as exc:
             contacts = []
             perr = f"unparseable Contact in the REGISTER: {exc}"
