@@ -54,7 +54,7 @@ from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .reading import aor_of_to
 from .timeline import MAX_OPEN, SHOWN_BINDINGS, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
 from .ue_judge import judge_the_ues
-from .ue_observe import UeObserver, merge as merge_ues
+from .ue_observe import UeObserver, bare_event, merge as merge_ues
 from ..meaning.verdict import PASS
 
 MAX_CALL_IDS = 200_000
@@ -211,6 +211,24 @@ class _KeyedJudge(Judge):
         self._n += 1
 
 
+class _BareUes(UeObserver):
+    """A process's UE observer: the REGISTER transactions it keeps (up to MAX_EXCHANGES, their
+    messages some 4 kB each parsed) are kept as :meth:`export` sends them, bytes; the merge
+    parses the ones that are kept overall."""
+
+    def _exchange(self, ex: Exchange, contacts, order: float) -> None:
+        stored = self.stored
+        super()._exchange(ex, contacts, order)
+        if self.stored > stored:  # appended to the record of the request's source
+            kept = self.ues[self.by_addr[ex.req_event.src]].exchanges
+            o, q, s = kept[-1]
+            kept[-1] = (o, bare_event(q), bare_event(s))
+
+    def export(self) -> dict:
+        return {"ues": [(r.aor, r.ident, r.instance, r.exchanges) for r in self.ues.values()],
+                "kas": self.kas, "more_ues": self.more_ues, "full_at": self.full_at}
+
+
 class _Logs:
     def __init__(self) -> None:
         self.registrations = PackedLog()
@@ -225,7 +243,7 @@ class _Share:
         self.tl = Timeline(keepalive_bound=keepalive_bound)
         self.judge = _KeyedJudge(strict=strict, keepalive_bound=keepalive_bound)
         self.logs = _Logs()
-        self.ue = UeObserver(by=ue_by)
+        self.ue = _BareUes(by=ue_by)
         self.regs: list[tuple[tuple, dict]] = []
         self.aor_keys: dict[str, tuple] = {}
         self.limit = MAX_OPEN // n
@@ -358,29 +376,38 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
 
 
 def _peer_gave_up(peers, early: dict) -> bool:
-    """A peer that finished early with ``unsafe`` set: read its result now."""
+    """A peer that finished early with ``unsafe`` set: its first word (the rest, its result, is
+    read after this process's own work)."""
     for p in peers:
-        if p.get("result") is None and select.select([p["fd"]], [], [], 0)[0]:
-            p["result"] = _read(p)
-            if p["result"].get("unsafe"):
-                early["unsafe"] = p["result"]["unsafe"]
+        if p["file"] is None and select.select([p["fd"]], [], [], 0)[0]:
+            why = _why(p)
+            if why:
+                p["result"] = {"unsafe": why}
+                early["unsafe"] = why
                 return True
     return False
 
 
-def _read(p: dict) -> dict:
-    chunks = []
-    while True:
-        b = os.read(p["fd"], 1 << 20)
-        if not b:
-            break
-        chunks.append(b)
-    os.close(p["fd"])
-    os.waitpid(p["pid"], 0)
+def _why(p: dict) -> str | None:
+    """A worker's first word: why it gave up (None: its result follows)."""
+    p["file"] = f = os.fdopen(p["fd"], "rb", buffering=1 << 16)
     try:
-        return pickle.loads(b"".join(chunks))
+        return pickle.load(f)
     except Exception as exc:  # the child died before writing its result
-        return {"unsafe": f"worker process failed: {exc}"}
+        return f"worker process failed: {exc}"
+
+
+def _read(p: dict) -> dict:
+    """A worker's result, unpickled as it comes (never whole as bytes in either process)."""
+    if p["result"] is None:
+        why = _why(p) if p["file"] is None else None
+        try:
+            p["result"] = {"unsafe": why} if why else pickle.load(p["file"])
+        except Exception as exc:
+            p["result"] = {"unsafe": f"worker process failed: {exc}"}
+    p["file"].close()
+    os.waitpid(p["pid"], 0)
+    return p["result"]
 
 
 def analyze_parallel(path: str, processes: int, *, strict: bool = False,
@@ -408,16 +435,15 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                         res = _work(k, path, processes, strict, keepalive_bound, ue_by)
                     except BaseException:
                         res = {"unsafe": "worker process failed: " + traceback.format_exc(limit=3)}
-                    data = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(w, view):]
+                    with os.fdopen(w, "wb", buffering=1 << 16) as f:  # why it gave up, then all
+                        pickle.dump(res.get("unsafe"), f)
+                        pickle.dump(res, f, protocol=pickle.HIGHEST_PROTOCOL)
                 except BaseException:
                     code = 1
                 finally:
                     os._exit(code)
             os.close(w)
-            peers.append({"pid": pid, "fd": r, "result": None})
+            peers.append({"pid": pid, "fd": r, "file": None, "result": None})
         try:
             mine = _work(0, path, processes, strict, keepalive_bound, ue_by, peers, on_progress)
         except BaseException:
@@ -429,7 +455,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
         for p in peers:
             if mine.get("unsafe") and p["result"] is None:
                 os.kill(p["pid"], 9)
-            results.append(p["result"] if p["result"] is not None else _read(p))
+            results.append(_read(p))
     finally:
         gc.set_threshold(*thresholds)
         headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX = caches

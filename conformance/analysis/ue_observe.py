@@ -188,12 +188,14 @@ class UeObserver:
     # -- the split analysis -------------------------------------------------------------------
     def export(self) -> dict:
         """What a process of the split analysis sends back (no parsed message: bytes)."""
-        def bare(ev: WireEvent | None):
-            return None if ev is None else (ev.number, ev.time, ev.transport, ev.src, ev.dst, ev.data)
-
-        return {"ues": [(r.aor, r.ident, r.instance, [(o, bare(q), bare(s)) for o, q, s in r.exchanges])
+        return {"ues": [(r.aor, r.ident, r.instance, [(o, bare_event(q), bare_event(s)) for o, q, s in r.exchanges])
                         for r in self.ues.values()],
                 "kas": self.kas, "more_ues": self.more_ues, "full_at": self.full_at}
+
+
+def bare_event(ev: WireEvent | None) -> tuple | None:
+    """A kept message as a process of the split analysis sends it: no parsed message, bytes."""
+    return None if ev is None else (ev.number, ev.time, ev.transport, ev.src, ev.dst, ev.data)
 
 
 def merge(parts: list[dict], by: str = "instance") -> UeObserver:
@@ -203,7 +205,7 @@ def merge(parts: list[dict], by: str = "instance") -> UeObserver:
     for part in parts:
         obs.more_ues |= part["more_ues"]
         for aor, ident, instance, exchanges in part["ues"]:
-            recs.append(UeRecord(aor, ident, instance, [(o, _event(q), _event(s)) for o, q, s in exchanges]))
+            recs.append(UeRecord(aor, ident, instance, exchanges))  # bare events: parsed once selected
         for pair, kept in part["kas"].items():
             obs.kas.setdefault(pair, kept)
     recs.sort(key=lambda r: r.first)
@@ -211,12 +213,12 @@ def merge(parts: list[dict], by: str = "instance") -> UeObserver:
         obs.more_ues = True
     recs = recs[:MAX_UES]
     fulls = [p["full_at"] for p in parts if p["full_at"] is not None]
-    everything = sorted((o, q.number, id(r), r) for r in recs for o, q, _ in r.exchanges)
+    everything = sorted((o, q[0], id(r), r) for r in recs for o, q, _ in r.exchanges)
     if len(everything) > MAX_EXCHANGES:
         fulls.append(everything[MAX_EXCHANGES][0])
     cut = min(fulls) if fulls else None
     for r in recs:
-        r.exchanges = [x for x in r.exchanges if cut is None or x[0] < cut]
+        r.exchanges = [(o, _event(q), _event(s)) for o, q, s in r.exchanges if cut is None or o < cut]
         r.addresses = {q.src for _, q, _ in r.exchanges}
         obs.ues[r.key] = r
     obs.full_at = cut
