@@ -54,7 +54,7 @@ from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
 from .reading import aor_of_to
 from .timeline import MAX_OPEN, SHOWN_BINDINGS, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
 from .ue_judge import judge_the_ues
-from .ue_observe import UeObserver, bare_event, merge as merge_ues
+from .ue_observe import UeObserver, merge as merge_ues
 from ..meaning.verdict import PASS
 
 MAX_CALL_IDS = 200_000
@@ -211,24 +211,6 @@ class _KeyedJudge(Judge):
         self._n += 1
 
 
-class _BareUes(UeObserver):
-    """A process's UE observer: the REGISTER transactions it keeps (up to MAX_EXCHANGES, their
-    messages some 4 kB each parsed) are kept as :meth:`export` sends them, bytes; the merge
-    parses the ones that are kept overall."""
-
-    def _exchange(self, ex: Exchange, contacts, order: float) -> None:
-        stored = self.stored
-        super()._exchange(ex, contacts, order)
-        if self.stored > stored:  # appended to the record of the request's source
-            kept = self.ues[self.by_addr[ex.req_event.src]].exchanges
-            o, q, s = kept[-1]
-            kept[-1] = (o, bare_event(q), bare_event(s))
-
-    def export(self) -> dict:
-        return {"ues": [(r.aor, r.ident, r.instance, r.exchanges) for r in self.ues.values()],
-                "kas": self.kas, "more_ues": self.more_ues, "full_at": self.full_at}
-
-
 class _Logs:
     def __init__(self) -> None:
         self.registrations = PackedLog()
@@ -243,7 +225,7 @@ class _Share:
         self.tl = Timeline(keepalive_bound=keepalive_bound)
         self.judge = _KeyedJudge(strict=strict, keepalive_bound=keepalive_bound)
         self.logs = _Logs()
-        self.ue = _BareUes(by=ue_by)
+        self.ue = UeObserver(by=ue_by)
         self.regs: list[tuple[tuple, dict]] = []
         self.aor_keys: dict[str, tuple] = {}
         self.limit = MAX_OPEN // n
@@ -451,6 +433,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                 if p["result"] is None:
                     os.kill(p["pid"], 9)
             raise
+        gc.collect()  # this process's share, before the others' results come
         results = [mine]
         for p in peers:
             if mine.get("unsafe") and p["result"] is None:
