@@ -98,8 +98,7 @@ class _Router:
         self.k = k
         self._table = _table(n)
         self._calls: dict[bytes, int] = {}  # Call-ID -> process
-        self._tos: dict[bytes, int] = {}  # To value as written -> process
-        self._owners: dict[str, int] = {}  # parsed To value -> process
+        self._aors: dict[str, int] = {}  # AOR -> process (a To's AOR: reading.aor_of_to, remembered there)
         self.cid = b""  # the Call-ID of the message routed last
 
     def route(self, data: bytes) -> int:
@@ -138,14 +137,15 @@ class _Router:
             raise Unsafe("a Call-ID not in ASCII")
         if len(self._calls) >= MAX_CALL_IDS:
             raise Unsafe(f"more than {MAX_CALL_IDS} Call-IDs")
-        raw = to.group(1)
-        p = self._tos.get(raw)
+        p = self._calls[cid] = self._owner(aor_of_to(to.group(1).decode("utf-8", "replace").strip(_WS)))
+        return p
+
+    def _owner(self, aor: str) -> int:
+        p = self._aors.get(aor)
         if p is None:
-            if len(self._tos) >= 65536:
-                self._tos.clear()
-            text = raw.decode("utf-8", "replace").strip(_WS)
-            p = self._tos[raw] = self._table[zlib.crc32(aor_of_to(text).encode()) % _BUCKETS]
-        self._calls[cid] = p
+            if len(self._aors) >= 65536:
+                self._aors.clear()
+            p = self._aors[aor] = self._table[zlib.crc32(aor.encode()) % _BUCKETS]
         return p
 
     def parsed(self, number: int, when: float, transport: str, src, dst, data: bytes, first: int) -> WireEvent:
@@ -162,12 +162,7 @@ class _Router:
             raise Unsafe("a Call-ID the pre-scan reads otherwise")
         to = index.get("to")
         to = to[0] if to else ""
-        p = self._owners.get(to)
-        if p is None:
-            if len(self._owners) >= 65536:
-                self._owners.clear()
-            p = self._owners[to] = self._table[zlib.crc32(aor_of_to(to).encode()) % _BUCKETS]
-        if p != self.k:
+        if self._owner(aor_of_to(to)) != self.k:
             raise Unsafe("a Call-ID with two AORs (or a To the pre-scan reads otherwise)")
         return WireEvent(number, when, transport, src, dst, "sip", data, msg, "", first)
 
