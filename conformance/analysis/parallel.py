@@ -300,30 +300,34 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
         if peers and _peer_gave_up(peers, early):
             raise Unsafe(early["unsafe"])
 
+    def udp(data: bytes, number: int, when: float, src: str, sport: int, dst: str, dport: int) -> None:
+        """A datagram (the reader's udp_hook): another process's SIP message costs its route only."""
+        nonlocal idx, last
+        if data and data[0] & 0xC0:  # neither STUN nor CRLFs: classify_datagram's start-line test, inline
+            nl = data.find(b"\n")
+            kind = "sip" if start_line(data, 0, nl if nl >= 0 else len(data)) else "unknown"
+        else:
+            kind = classify_datagram(data)
+        if kind == "sip":
+            idx += 1
+            if k == 0 and idx % _POLL_EVERY == 0:
+                look()
+            if route(data) == k:
+                event(idx, parsed(number, when, "udp", (src, sport), (dst, dport), data, number))
+            elif when > last:
+                last = when
+        elif kind == "stun" or kind == "keepalive":
+            idx += 1
+            if k == 0:
+                event(idx, WireEvent(number, when, "udp", (src, sport), (dst, dport), kind, data, None, "", number))
+        elif k == 0:
+            reasm.stats.non_sip_datagrams += 1
+
+    reader.udp_hook = udp
     try:
         for seg in reader:
-            if seg.transport == "udp":
-                data = seg.payload
-                if data and data[0] & 0xC0:  # neither STUN nor CRLFs: classify_datagram's start-line test, inline
-                    nl = data.find(b"\n")
-                    kind = "sip" if start_line(data, 0, nl if nl >= 0 else len(data)) else "unknown"
-                else:
-                    kind = classify_datagram(data)
-                if kind == "sip":
-                    idx += 1
-                    if k == 0 and idx % _POLL_EVERY == 0:
-                        look()
-                    if route(data) == k:
-                        event(idx, parsed(seg.number, seg.time, "udp", seg.src, seg.dst, data, seg.number))
-                    elif seg.time > last:
-                        last = seg.time
-                elif kind == "stun" or kind == "keepalive":
-                    idx += 1
-                    if k == 0:
-                        event(idx, WireEvent(seg.number, seg.time, "udp", seg.src, seg.dst, kind, data, None, "",
-                                             seg.number))
-                elif k == 0:
-                    reasm.stats.non_sip_datagrams += 1
+            if seg.transport == "udp":  # not taken by the hook (a pcapng, another link type)
+                udp(seg.payload, seg.number, seg.time, *seg.src, *seg.dst)
                 continue
             for ev in reasm.feed(seg):
                 idx += 1
