@@ -262,6 +262,10 @@ class CaptureReader:
         # progress.py: on_progress(bytes_read, packets), called at each 4 MB chunk of a classic
         # pcap, every 4,096 records of the others (bytes_read None for a gzip file)
         self.on_progress = None
+        # udp_hook(payload, number, time, src, sport, dst, dport): takes the UDP datagrams of a
+        # classic pcap decoded inline instead of a Segment each (the split analysis's, which
+        # leaves most of them to other processes); counted as segments all the same
+        self.udp_hook = None
 
     def _open(self):
         try:
@@ -399,6 +403,8 @@ class CaptureReader:
         eof = False
         reported = False
         progress = self.on_progress
+        hook = self.udp_hook
+        hooked = False
         try:
             while True:
                 if len(buf) - pos < 16 and not eof:
@@ -471,13 +477,16 @@ class CaptureReader:
                                 sport, dport, ulen = u_hhh(data, t)
                                 blen = end - t
                                 payload = data[t + 8:t + ulen] if 8 <= ulen <= blen else data[t + 8:end]
-                                seg = Segment(number, when, "udp", (src, sport), (dst, dport), payload)
+                                if hook is None:
+                                    seg = Segment(number, when, "udp", (src, sport), (dst, dport), payload)
+                                else:
+                                    hooked = True
                             elif proto == 6 and end - t >= 20:
                                 sport, dport, seq = u_hhi(data, t)
                                 doff = (data[t + 12] >> 4) * 4
                                 seg = Segment(number, when, "tcp", (src, sport), (dst, dport),
                                               data[t + doff:end], seq, data[t + 13])
-                            if seg is None:
+                            if seg is None and not hooked:
                                 stats.skipped += 1
                                 continue
                         else:
@@ -497,6 +506,11 @@ class CaptureReader:
                     continue
                 except (struct.error, ValueError, IndexError):
                     seg = None
+                if hooked:  # outside the try: what the hook raises is its caller's
+                    hooked = False
+                    stats.segments += 1
+                    hook(payload, number, when, src, sport, dst, dport)
+                    continue
                 if seg is None:
                     stats.skipped += 1
                     continue

@@ -98,8 +98,7 @@ class _Router:
         self.k = k
         self._table = _table(n)
         self._calls: dict[bytes, int] = {}  # Call-ID -> process
-        self._tos: dict[bytes, int] = {}  # To value as written -> process
-        self._owners: dict[str, int] = {}  # parsed To value -> process
+        self._aors: dict[str, int] = {}  # AOR -> process (a To's AOR: reading.aor_of_to, remembered there)
         self.cid = b""  # the Call-ID of the message routed last
 
     def route(self, data: bytes) -> int:
@@ -138,14 +137,15 @@ class _Router:
             raise Unsafe("a Call-ID not in ASCII")
         if len(self._calls) >= MAX_CALL_IDS:
             raise Unsafe(f"more than {MAX_CALL_IDS} Call-IDs")
-        raw = to.group(1)
-        p = self._tos.get(raw)
+        p = self._calls[cid] = self._owner(aor_of_to(to.group(1).decode("utf-8", "replace").strip(_WS)))
+        return p
+
+    def _owner(self, aor: str) -> int:
+        p = self._aors.get(aor)
         if p is None:
-            if len(self._tos) >= 65536:
-                self._tos.clear()
-            text = raw.decode("utf-8", "replace").strip(_WS)
-            p = self._tos[raw] = self._table[zlib.crc32(aor_of_to(text).encode()) % _BUCKETS]
-        self._calls[cid] = p
+            if len(self._aors) >= 65536:
+                self._aors.clear()
+            p = self._aors[aor] = self._table[zlib.crc32(aor.encode()) % _BUCKETS]
         return p
 
     def parsed(self, number: int, when: float, transport: str, src, dst, data: bytes, first: int) -> WireEvent:
@@ -162,12 +162,7 @@ class _Router:
             raise Unsafe("a Call-ID the pre-scan reads otherwise")
         to = index.get("to")
         to = to[0] if to else ""
-        p = self._owners.get(to)
-        if p is None:
-            if len(self._owners) >= 65536:
-                self._owners.clear()
-            p = self._owners[to] = self._table[zlib.crc32(aor_of_to(to).encode()) % _BUCKETS]
-        if p != self.k:
+        if self._owner(aor_of_to(to)) != self.k:
             raise Unsafe("a Call-ID with two AORs (or a To the pre-scan reads otherwise)")
         return WireEvent(number, when, transport, src, dst, "sip", data, msg, "", first)
 
@@ -305,30 +300,34 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
         if peers and _peer_gave_up(peers, early):
             raise Unsafe(early["unsafe"])
 
+    def udp(data: bytes, number: int, when: float, src: str, sport: int, dst: str, dport: int) -> None:
+        """A datagram (the reader's udp_hook): another process's SIP message costs its route only."""
+        nonlocal idx, last
+        if data and data[0] & 0xC0:  # neither STUN nor CRLFs: classify_datagram's start-line test, inline
+            nl = data.find(b"\n")
+            kind = "sip" if start_line(data, 0, nl if nl >= 0 else len(data)) else "unknown"
+        else:
+            kind = classify_datagram(data)
+        if kind == "sip":
+            idx += 1
+            if k == 0 and idx % _POLL_EVERY == 0:
+                look()
+            if route(data) == k:
+                event(idx, parsed(number, when, "udp", (src, sport), (dst, dport), data, number))
+            elif when > last:
+                last = when
+        elif kind == "stun" or kind == "keepalive":
+            idx += 1
+            if k == 0:
+                event(idx, WireEvent(number, when, "udp", (src, sport), (dst, dport), kind, data, None, "", number))
+        elif k == 0:
+            reasm.stats.non_sip_datagrams += 1
+
+    reader.udp_hook = udp
     try:
         for seg in reader:
-            if seg.transport == "udp":
-                data = seg.payload
-                if data and data[0] & 0xC0:  # neither STUN nor CRLFs: classify_datagram's start-line test, inline
-                    nl = data.find(b"\n")
-                    kind = "sip" if start_line(data, 0, nl if nl >= 0 else len(data)) else "unknown"
-                else:
-                    kind = classify_datagram(data)
-                if kind == "sip":
-                    idx += 1
-                    if k == 0 and idx % _POLL_EVERY == 0:
-                        look()
-                    if route(data) == k:
-                        event(idx, parsed(seg.number, seg.time, "udp", seg.src, seg.dst, data, seg.number))
-                    elif seg.time > last:
-                        last = seg.time
-                elif kind == "stun" or kind == "keepalive":
-                    idx += 1
-                    if k == 0:
-                        event(idx, WireEvent(seg.number, seg.time, "udp", seg.src, seg.dst, kind, data, None, "",
-                                             seg.number))
-                elif k == 0:
-                    reasm.stats.non_sip_datagrams += 1
+            if seg.transport == "udp":  # not taken by the hook (a pcapng, another link type)
+                udp(seg.payload, seg.number, seg.time, *seg.src, *seg.dst)
                 continue
             for ev in reasm.feed(seg):
                 idx += 1
@@ -358,29 +357,38 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
 
 
 def _peer_gave_up(peers, early: dict) -> bool:
-    """A peer that finished early with ``unsafe`` set: read its result now."""
+    """A peer that finished early with ``unsafe`` set: its first word (the rest, its result, is
+    read after this process's own work)."""
     for p in peers:
-        if p.get("result") is None and select.select([p["fd"]], [], [], 0)[0]:
-            p["result"] = _read(p)
-            if p["result"].get("unsafe"):
-                early["unsafe"] = p["result"]["unsafe"]
+        if p["file"] is None and select.select([p["fd"]], [], [], 0)[0]:
+            why = _why(p)
+            if why:
+                p["result"] = {"unsafe": why}
+                early["unsafe"] = why
                 return True
     return False
 
 
-def _read(p: dict) -> dict:
-    chunks = []
-    while True:
-        b = os.read(p["fd"], 1 << 20)
-        if not b:
-            break
-        chunks.append(b)
-    os.close(p["fd"])
-    os.waitpid(p["pid"], 0)
+def _why(p: dict) -> str | None:
+    """A worker's first word: why it gave up (None: its result follows)."""
+    p["file"] = f = os.fdopen(p["fd"], "rb", buffering=1 << 16)
     try:
-        return pickle.loads(b"".join(chunks))
+        return pickle.load(f)
     except Exception as exc:  # the child died before writing its result
-        return {"unsafe": f"worker process failed: {exc}"}
+        return f"worker process failed: {exc}"
+
+
+def _read(p: dict) -> dict:
+    """A worker's result, unpickled as it comes (never whole as bytes in either process)."""
+    if p["result"] is None:
+        why = _why(p) if p["file"] is None else None
+        try:
+            p["result"] = {"unsafe": why} if why else pickle.load(p["file"])
+        except Exception as exc:
+            p["result"] = {"unsafe": f"worker process failed: {exc}"}
+    p["file"].close()
+    os.waitpid(p["pid"], 0)
+    return p["result"]
 
 
 def analyze_parallel(path: str, processes: int, *, strict: bool = False,
@@ -408,16 +416,15 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                         res = _work(k, path, processes, strict, keepalive_bound, ue_by)
                     except BaseException:
                         res = {"unsafe": "worker process failed: " + traceback.format_exc(limit=3)}
-                    data = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(w, view):]
+                    with os.fdopen(w, "wb", buffering=1 << 16) as f:  # why it gave up, then all
+                        pickle.dump(res.get("unsafe"), f)
+                        pickle.dump(res, f, protocol=pickle.HIGHEST_PROTOCOL)
                 except BaseException:
                     code = 1
                 finally:
                     os._exit(code)
             os.close(w)
-            peers.append({"pid": pid, "fd": r, "result": None})
+            peers.append({"pid": pid, "fd": r, "file": None, "result": None})
         try:
             mine = _work(0, path, processes, strict, keepalive_bound, ue_by, peers, on_progress)
         except BaseException:
@@ -425,11 +432,12 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                 if p["result"] is None:
                     os.kill(p["pid"], 9)
             raise
+        gc.collect()  # this process's share, before the others' results come
         results = [mine]
         for p in peers:
             if mine.get("unsafe") and p["result"] is None:
                 os.kill(p["pid"], 9)
-            results.append(p["result"] if p["result"] is not None else _read(p))
+            results.append(_read(p))
     finally:
         gc.set_threshold(*thresholds)
         headers.NAME_ADDR_CACHE_MAX, headers.URI_CACHE_MAX = caches

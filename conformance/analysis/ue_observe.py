@@ -3,9 +3,10 @@
 ``conformance analyze`` judges the network's messages with the rules (rules.py); the UE side of
 the same messages is judged by the UE checks (``conformance.uecert.checks``), which read an
 Observation.  :class:`UeObserver` is fed what the timeline already made while the capture is
-read (a :class:`RegisterOutcome` per answered REGISTER, a :class:`KeepAlive` per ping), keeps
-references to a bounded number of them and builds the observations once the capture is read: no
-message is read or parsed twice, and nothing is done per message but a type test.
+read (a :class:`RegisterOutcome` per answered REGISTER, a :class:`KeepAlive` per ping), keeps a
+bounded number of them (a message as its bytes, some 0.5 kB, not parsed, some 4 kB) and builds
+the observations once the capture is read, one UE at a time, parsing that UE's messages again
+(at most 2 * MAX_EXCHANGES messages, once); nothing is done per message but a type test.
 
 Which side is the UE: the sender of a REGISTER, except the registrar-side leg of a proxied
 REGISTER the timeline matched to its UE-side leg.  A REGISTER that reached the capture through a
@@ -31,6 +32,7 @@ s with :func:`merge`: the selection is by packet number, so the result is the se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from ..sip.errors import ParseError
 from ..sip.message import Response, parse_message
@@ -76,7 +78,9 @@ class UeRecord:
     aor: str
     ident: str  # the instance, or "contact <URI>" for a UE without one ("" unknown: only Contact: *)
     instance: str | None
-    exchanges: list[tuple[float, WireEvent, WireEvent | None]] = field(default_factory=list)  # (order, req, resp)
+    # (order, request, final response) as bare_event()s: the messages' bytes, parsed again one UE
+    # at a time when the UEs are judged (2,048 exchanges' parsed messages held some 16 MB)
+    exchanges: list[tuple[float, tuple, tuple | None]] = field(default_factory=list)
     addresses: set = field(default_factory=set)  # its source addresses (for Contact: * / fetches)
 
     @property
@@ -146,7 +150,7 @@ class UeObserver:
                 self.full_at = order
             return
         self.stored += 1
-        rec.exchanges.append((order, ev, ex.final_event))
+        rec.exchanges.append((order, bare_event(ev), bare_event(ex.final_event)))
         rec.addresses.add(ev.src)
         self.by_addr[ev.src] = key
 
@@ -188,12 +192,14 @@ class UeObserver:
     # -- the split analysis -------------------------------------------------------------------
     def export(self) -> dict:
         """What a process of the split analysis sends back (no parsed message: bytes)."""
-        def bare(ev: WireEvent | None):
-            return None if ev is None else (ev.number, ev.time, ev.transport, ev.src, ev.dst, ev.data)
-
-        return {"ues": [(r.aor, r.ident, r.instance, [(o, bare(q), bare(s)) for o, q, s in r.exchanges])
+        return {"ues": [(r.aor, r.ident, r.instance, r.exchanges)
                         for r in self.ues.values()],
                 "kas": self.kas, "more_ues": self.more_ues, "full_at": self.full_at}
+
+
+def bare_event(ev: WireEvent | None) -> tuple | None:
+    """A kept message as a process of the split analysis sends it: no parsed message, bytes."""
+    return None if ev is None else (ev.number, ev.time, ev.transport, ev.src, ev.dst, ev.data)
 
 
 def merge(parts: list[dict], by: str = "instance") -> UeObserver:
@@ -203,7 +209,7 @@ def merge(parts: list[dict], by: str = "instance") -> UeObserver:
     for part in parts:
         obs.more_ues |= part["more_ues"]
         for aor, ident, instance, exchanges in part["ues"]:
-            recs.append(UeRecord(aor, ident, instance, [(o, _event(q), _event(s)) for o, q, s in exchanges]))
+            recs.append(UeRecord(aor, ident, instance, exchanges))
         for pair, kept in part["kas"].items():
             obs.kas.setdefault(pair, kept)
     recs.sort(key=lambda r: r.first)
@@ -211,13 +217,13 @@ def merge(parts: list[dict], by: str = "instance") -> UeObserver:
         obs.more_ues = True
     recs = recs[:MAX_UES]
     fulls = [p["full_at"] for p in parts if p["full_at"] is not None]
-    everything = sorted((o, q.number, id(r), r) for r in recs for o, q, _ in r.exchanges)
+    everything = sorted((o, q[0], id(r), r) for r in recs for o, q, _ in r.exchanges)
     if len(everything) > MAX_EXCHANGES:
         fulls.append(everything[MAX_EXCHANGES][0])
     cut = min(fulls) if fulls else None
     for r in recs:
         r.exchanges = [x for x in r.exchanges if cut is None or x[0] < cut]
-        r.addresses = {q.src for _, q, _ in r.exchanges}
+        r.addresses = {q[3] for _, q, _ in r.exchanges}
         obs.ues[r.key] = r
     obs.full_at = cut
     if len(obs.kas) > KA_PAIRS:
@@ -225,15 +231,14 @@ def merge(parts: list[dict], by: str = "instance") -> UeObserver:
     return obs
 
 
-def _event(bare) -> WireEvent | None:
+def _message(bare):
+    """The parsed message of a bare_event() (None: it does not parse)."""
     if bare is None:
         return None
-    number, when, transport, src, dst, data = bare
     try:
-        msg = parse_message(data)
+        return parse_message(bare[5])
     except ParseError:
         return None
-    return WireEvent(number, when, transport, src, dst, "sip", data, msg, "", number)
 
 
 # -- building the observations ----------------------------------------------------------------
@@ -246,14 +251,11 @@ class UeObservation:
     truncated: str = ""  # why the observation stops before the capture's end ("" if it does not)
 
 
-def observations(observer: UeObserver, conn_log: dict | None = None) -> tuple[list[UeObservation], str]:
-    """(one observation per UE, a note on what the bounds left out: "" when nothing)."""
-    t0 = min((q.time for r in observer.ues.values() for _, q, _ in r.exchanges), default=0.0)
-    out = []
-    for rec in observer.ues.values():
-        if not rec.exchanges:
-            continue
-        out.append(_observation(rec, observer, conn_log or {}, t0))
+def observations(observer: UeObserver, conn_log: dict | None = None) -> tuple[Iterator[UeObservation], str]:
+    """(one observation per UE, made as it is asked for: its messages parsed then, a note on what
+    the bounds left out: "" when nothing)."""
+    t0 = min((q[1] for r in observer.ues.values() for _, q, _ in r.exchanges), default=0.0)
+    out = (_observation(rec, observer, conn_log or {}, t0) for rec in observer.ues.values() if rec.exchanges)
     notes = []
     if observer.more_ues:
         notes.append(f"only the first {MAX_UES} UEs are observed")
@@ -269,13 +271,14 @@ def _observation(rec: UeRecord, observer: UeObserver, conn_log: dict, t0: float)
     why = ""
     if cut is not None and cut != _LAST:
         why = f"history bound reached at packet {int(cut)}"
-    for _, req, resp in sorted(rec.exchanges, key=lambda x: x[1].number):
-        fk = flows.get((req.transport, req.src, req.dst))
+    for _, req, resp in sorted(rec.exchanges, key=lambda x: x[1][0]):
+        number, when, transport, src, dst, _ = req
+        fk = flows.get((transport, src, dst))
         if fk is None:
-            fk = flows[(req.transport, req.src, req.dst)] = FlowKey(req.transport, req.src, req.dst)
-        obs.add(Event(req.number, req.time - t0, SIP, IN, fk, req.message))
+            fk = flows[(transport, src, dst)] = FlowKey(transport, src, dst)
+        obs.add(Event(number, when - t0, SIP, IN, fk, _message(req)))
         if resp is not None:
-            obs.add(Event(resp.number, resp.time - t0, SIP, OUT, fk, resp.message))
+            obs.add(Event(resp[0], resp[1] - t0, SIP, OUT, fk, _message(resp)))
     for (transport, ue, net), fk in flows.items():
         for pair, direction in (((ue, net), IN), ((net, ue), OUT)):
             kept = observer.kas.get(pair, ())

@@ -68,6 +68,21 @@ def test_chunked_reader_reads_what_the_record_reader_reads(tmp_path):
         assert _segments(path, True) == _segments(path, False), path.name
 
 
+def test_the_udp_hook_takes_the_datagrams_the_reader_would_yield(tmp_path):
+    # the split analysis's hook: each UDP datagram of a classic pcap as its fields, no Segment;
+    # TCP segments, statistics and problems as without it
+    for path in CLASSIC + _cuts(tmp_path) + [_generated(tmp_path)]:
+        segs, stats, problems = _segments(path, True)
+        taken = []
+        r = CaptureReader(path)
+        r.udp_hook = lambda data, n, t, src, sport, dst, dport: taken.append((n, t, "udp", (src, sport), (dst, dport),
+                                                                               data, 0, 0))
+        rest = [astuple(s) for s in r]
+        assert sorted(taken + rest) == sorted(segs) and all(s[2] == "tcp" for s in rest), path.name
+        assert (r.stats, [astuple(p) for p in r.problems]) == (stats, problems), path.name
+    assert taken and rest
+
+
 def _doc(path: Path) -> dict:
     doc = to_dict(analyze(str(path)))
     for k in VOLATILE:
