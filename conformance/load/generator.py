@@ -41,7 +41,7 @@ from typing import Callable
 from ..cases.model import FlowSpec
 from ..ue.transaction import timer_f
 from ..ue.model import FlowState
-from .scenario import LoadScenario
+from .scenario import UDP_TURN_MS, LoadScenario
 from .mmsg import RECV_SLOTS, Single, batch_for
 from .stats import LoadStats
 from .templates import Numbered, Prototype, options
@@ -210,6 +210,8 @@ class LoadGenerator:
     def __init__(self, sc: LoadScenario, progress: Callable[[dict], None] | None = None, seed: int = 1):
         if sc.transport not in ("udp", "tcp") + STREAMS:
             raise ValueError(f"transport must be udp, tcp, tls, ws or wss, not {sc.transport!r}")
+        if sc.turn_ms is None:
+            sc.turn_ms = UDP_TURN_MS if sc.transport == "udp" else 1.0
         self.sc = sc
         self.dst = (sc.host, sc.port)
         self.progress = progress
