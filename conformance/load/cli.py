@@ -56,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--udp-unbatched", dest="udp_batch", action="store_false",
                       help="UDP: one system call per datagram (default on Linux: a turn's datagrams in one "
                            "sendmmsg, the responses read by recvmmsg)")
-    what.add_argument("--turn-ms", type=float, default=1.0,
-                      help="the generator's shortest turn in ms (default 1, at least 1): what comes due within "
+    what.add_argument("--turn-ms", type=float, default=None,
+                      help="the generator's shortest turn in ms (default 2 over UDP, 1 over TCP, TLS, WS and WSS; "
+                           "at least 1): what comes due within "
                            "a turn leaves together, over UDP in clumps of a turn's worth of the offered rate; "
                            "longer turns cost less CPU per transaction but send larger bursts")
     what.add_argument("--timeout", type=float, default=8.0, help="seconds a transaction may take (Timer F bound)")

@@ -41,8 +41,8 @@ from typing import Callable
 from ..cases.model import FlowSpec
 from ..ue.transaction import timer_f
 from ..ue.model import FlowState
-from .scenario import LoadScenario
-from .mmsg import RECV_SLOTS, batch_for
+from .scenario import UDP_TURN_MS, LoadScenario
+from .mmsg import RECV_SLOTS, Single, batch_for
 from .stats import LoadStats
 from .templates import Numbered, Prototype, options
 
@@ -210,6 +210,8 @@ class LoadGenerator:
     def __init__(self, sc: LoadScenario, progress: Callable[[dict], None] | None = None, seed: int = 1):
         if sc.transport not in ("udp", "tcp") + STREAMS:
             raise ValueError(f"transport must be udp, tcp, tls, ws or wss, not {sc.transport!r}")
+        if sc.turn_ms is None:
+            sc.turn_ms = UDP_TURN_MS if sc.transport == "udp" else 1.0
         self.sc = sc
         self.dst = (sc.host, sc.port)
         self.progress = progress
@@ -220,6 +222,7 @@ class LoadGenerator:
         self.udp: dict[int, socket.socket] = {}  # address index -> socket
         self.udp_ports: dict[int, int] = {}  # address index -> its local port
         self.udp_send: dict[int, Callable] = {}  # address index -> its socket's send (to the SUT)
+        self.udp_recv: dict[int, Callable] = {}  # address index -> the recv of its Batch or Single
         # Batched (sendmmsg / recvmmsg, Linux): address index -> (its Batch, the turn's datagrams),
         # ``udp_send`` appending to the list and ``_flush_udp`` sending it at the end of the turn
         self.udp_batch: dict[int, tuple] = {}
@@ -303,6 +306,7 @@ class LoadGenerator:
                     self.udp_send[addr] = out.append
             else:
                 self.udp_send[addr] = lambda data, _s=s.sendto, _d=self.dst: _s(data, _d)
+            self.udp_recv[addr] = (self.udp_batch[addr][0] if addr in self.udp_batch else Single(s)).recv
             self.sel.register(s, selectors.EVENT_READ, ("udp", addr))
             self.udp[addr] = s
         return s
@@ -600,34 +604,10 @@ class LoadGenerator:
             self.refresh_q.append((now + sc.refresh_interval, flow, kind))
 
     def _read_udp(self, addr: int, now: float) -> None:
-        batch = self.udp_batch.get(addr)
-        if batch is not None:
-            self._read_udp_batched(batch[0], now)
-            return
-        recv, on_response, ok, txns = self.udp[addr].recv, self._on_response, self._ok, self.txns
-        mark, blen = self._branch_mark, self._branch_len
-        for _ in range(1024):
-            try:
-                data = recv(65535)
-            except BlockingIOError:
-                return
-            except ConnectionRefusedError:
-                self.icmp_errors += 1
-                continue
-            except OSError:
-                return
-            if data.startswith(b"SIP/2.0 200 "):  # the usual answer: its transaction found and done here
-                b = data.find(mark) + 7
-                if b >= 7:
-                    txn = txns.pop(data[b:b + blen], None)
-                    if txn is not None:
-                        ok(txn, now)
-                    continue  # not ours any more (a late duplicate): nothing to do
-            on_response(data, now)
-
-    def _read_udp_batched(self, mm, now: float) -> None:
-        """As ``_read_udp``, the datagrams read by recvmmsg, up to RECV_SLOTS a call."""
-        recv, on_response, ok, txns = mm.recv, self._on_response, self._ok, self.txns
+        """The datagrams waiting on an address's socket, RECV_SLOTS per call (recvmmsg, or
+        ``Single``'s recv calls); a 200 (the usual answer) finds and finishes its transaction
+        here, anything else goes to ``_on_response``."""
+        recv, on_response, ok, txns = self.udp_recv[addr], self._on_response, self._ok, self.txns
         mark, blen = self._branch_mark, self._branch_len
         for _ in range(64):
             datas, err = recv()
@@ -643,7 +623,7 @@ class LoadGenerator:
                         txn = txns.pop(data[b:b + blen], None)
                         if txn is not None:
                             ok(txn, now)
-                        continue
+                        continue  # not ours any more (a late duplicate): nothing to do
                 on_response(data, now)
             if len(datas) < RECV_SLOTS:
                 return

@@ -6,8 +6,11 @@ a few calls, not one call each.
 ``send(datas, start)`` copies ``datas[start:start + SEND_SLOTS]`` into one buffer (a join and
 one copy), points the iovecs at their places (offsets from ``itertools.accumulate``) and sends
 them in one call on the connected socket; ``recv()`` returns the datagrams waiting, up to
-``RECV_SLOTS`` per call.  ``batch_for(sock)`` is None where the platform has no such calls (not
-Linux, no ctypes, no symbols): the generator then sends and receives one datagram at a time."""
+``RECV_SLOTS`` per call, each a slice of the receive buffer (one bytes object a datagram).  The
+C functions are called without ``argtypes``: the arguments are C ints and pointers made once
+(``ctypes.c_void_p``), so ctypes converts nothing on each call.  ``batch_for(sock)`` is None where
+the platform has no such calls (not Linux, no ctypes, no symbols): the generator then sends one
+datagram at a time and reads through ``Single``, which has ``Batch.recv``'s interface."""
 
 from __future__ import annotations
 
@@ -46,8 +49,9 @@ def _libc():
         send, recv = lib.sendmmsg, lib.recvmmsg
     except (OSError, AttributeError):
         return None
-    send.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
-    recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+    # no argtypes: every call passes Python ints that fit a C int (descriptor, count, flags)
+    # and the prebuilt c_void_p of its header array (or None: NULL)
+    send.argtypes = recv.argtypes = None
     send.restype = recv.restype = ctypes.c_int
     return send, recv
 
@@ -76,7 +80,7 @@ class Batch:
     """sendmmsg / recvmmsg on one connected, non-blocking UDP socket."""
 
     __slots__ = ("fd", "_send", "_recv", "_s_iov", "_s_hdr", "_s_hdr_at", "_s_data", "_s_data_at", "_s_pack",
-                 "_r_iov", "_r_hdr", "_r_hdr_at", "_r_buf", "_r_view", "_r_lens", "_sock")
+                 "_r_iov", "_r_hdr", "_r_hdr_at", "_r_buf", "_r_slots", "_r_lens", "_sock")
 
     def __init__(self, sock, calls=None):
         self._sock = sock  # kept alive with its descriptor
@@ -84,19 +88,21 @@ class Batch:
         self._send, self._recv = calls or _CALLS
         self._s_iov = bytearray(_IOV * SEND_SLOTS)
         iov_at = _address(self._s_iov)
-        self._s_hdr, self._s_hdr_at = _headers(SEND_SLOTS, iov_at)
+        self._s_hdr, at = _headers(SEND_SLOTS, iov_at)
+        self._s_hdr_at = ctypes.c_void_p(at)
         self._s_data = bytearray(1 << 16)  # grown when a turn needs more
         self._s_data_at = _address(self._s_data)
         self._s_pack: dict = {}  # k -> pack_into of k iovecs, made when first needed
         # receiving: RECV_SLOTS iovecs over one buffer, set once
         self._r_buf = mmap.mmap(-1, RECV_SLOTS * RECV_SLOT)  # pages given when first written
-        self._r_view = memoryview(self._r_buf)
         base = _address(self._r_buf)
         self._r_iov = bytearray(_IOV * RECV_SLOTS)
         struct.pack_into(f"={2 * RECV_SLOTS}Q", self._r_iov, 0,
                          *[v for i in range(RECV_SLOTS) for v in (base + i * RECV_SLOT, RECV_SLOT)])
-        self._r_hdr, self._r_hdr_at = _headers(RECV_SLOTS, _address(self._r_iov))
+        self._r_hdr, at = _headers(RECV_SLOTS, _address(self._r_iov))
+        self._r_hdr_at = ctypes.c_void_p(at)
         self._r_lens = memoryview(self._r_hdr).cast("I")  # msg_len of entry i at [16 * i + 14]
+        self._r_slots = [(i * RECV_SLOT, 16 * i + 14) for i in range(RECV_SLOTS)]  # (offset, its length's index)
 
     def send(self, datas: list, start: int = 0) -> tuple[int, int]:
         """Send ``datas[start:]`` (at most SEND_SLOTS of them) in one call: (how many left, the
@@ -132,8 +138,38 @@ class Batch:
         n = self._recv(self.fd, self._r_hdr_at, RECV_SLOTS, _MSG_DONTWAIT, None)
         if n <= 0:
             return [], (ctypes.get_errno() or errno.EAGAIN) if n < 0 else errno.EAGAIN
-        lens, view = self._r_lens, self._r_view
-        return [view[i * RECV_SLOT:i * RECV_SLOT + lens[16 * i + 14]].tobytes() for i in range(n)], 0
+        lens, buf = self._r_lens, self._r_buf
+        return [buf[at:at + lens[k]] for at, k in self._r_slots[:n]], 0
+
+
+class Single:
+    """``Batch.recv``'s interface over one ``recv`` call per datagram (where there is no
+    recvmmsg, or with ``--udp-unbatched``): the datagrams waiting, at most RECV_SLOTS, and the
+    errno when there were none.  An ICMP error (ECONNREFUSED) met after some datagrams is
+    returned by the next call, alone, as recvmmsg does."""
+
+    __slots__ = ("_recv", "_pending")
+
+    def __init__(self, sock):
+        self._recv = sock.recv
+        self._pending = 0
+
+    def recv(self) -> tuple[list, int]:
+        if self._pending:
+            err, self._pending = self._pending, 0
+            return [], err
+        recv, out = self._recv, []
+        for _ in range(RECV_SLOTS):
+            try:
+                out.append(recv(65535))
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if not out:
+                    return out, exc.errno or errno.EIO
+                self._pending = exc.errno or errno.EIO
+                break
+        return out, 0 if out else errno.EAGAIN
 
 
 def batch_for(sock) -> Batch | None:

@@ -112,3 +112,17 @@ def test_load_streams_against_the_reference(tmp_path):
         assert r["ok"] == r["transactions"] == 15 and r["register_per_s"] > 0
         assert r["set_ups"] == (0 if t == "tcp" else 5)
     assert doc["sipp"]["version"] and ("no TLS" in out) == (not doc["sipp"]["tls"])
+
+
+def test_sipp_sends_load_s_contact_form_on_each_transport():
+    """SIPp's scenario as the benchmark runs it: over UDP the Contact has no transport parameter,
+    as the suite's UE model builds load's; over TCP it names the transport, as load's does."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("load_vs_sipp", BENCH / "load_vs_sipp.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for transport, form in (("udp", "[local_port]>;reg-id=1;"), ("tcp", "[local_port];transport=[transport]>;reg-id=1;")):
+        contacts = [line.strip() for line in mod.sipp_scenario(transport).splitlines()
+                    if line.strip().startswith("Contact:")]
+        assert len(contacts) == 2 and all(form in c for c in contacts), (transport, contacts)

@@ -46,7 +46,17 @@ def _bursts(times: list[float], gap: float = 0.002) -> int:
 
 def test_the_flag_reaches_the_scenario():
     assert scenario_from_args(build_parser().parse_args(["--turn-ms", "4"])).turn_ms == 4.0
-    assert scenario_from_args(build_parser().parse_args([])).turn_ms == 1.0
+    assert scenario_from_args(build_parser().parse_args([])).turn_ms is None
+
+
+def test_the_default_turn_is_two_ms_over_udp_and_one_over_streams():
+    for transport, ms in (("udp", 2.0), ("tcp", 1.0), ("tls", 1.0)):
+        gen = LoadGenerator(LoadScenario(transport=transport))
+        assert gen.sc.turn_ms == ms, transport
+        gen.close()
+    gen = LoadGenerator(LoadScenario(transport="udp", turn_ms=1.0))
+    assert gen.sc.turn_ms == 1.0
+    gen.close()
 
 
 def test_long_turns_send_in_clumps_a_turn_apart():
