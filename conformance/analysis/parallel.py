@@ -51,7 +51,7 @@ from .result import CACHE_MAX, MAX_LOG, Analysis, PackedLog, log_item, register_
 from ..sip.errors import ParseError
 from ..sip.message import Response, parse_message
 from .rules import KEEP_OTHERS, KEEP_PASSES, OfflineFinding, Judge
-from .reading import aor_of_to
+from .reading import aor_of_to, clear_memos
 from .timeline import MAX_OPEN, SHOWN_BINDINGS, AorState, Counts, Exchange, KeepAlive, RegisterOutcome, Timeline
 from .ue_judge import judge_the_ues
 from .ue_observe import UeObserver, merge as merge_ues
@@ -356,6 +356,21 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
     return share.result(reader=reader, reasm_stats=reasm.stats, conn_log=reasm.conn_log, **early)
 
 
+def release() -> None:
+    """Free what a process's analysis kept for reading further messages (the parse caches and
+    reading memos) and its dropped state, and give the freed memory back to the system (glibc's
+    ``malloc_trim``; elsewhere the memory stays the process's, for what comes next)."""
+    headers.clear_caches()
+    clear_memos()
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError, ImportError):
+        pass
+
+
 def _peer_gave_up(peers, early: dict) -> bool:
     """A peer that finished early with ``unsafe`` set: its first word (the rest, its result, is
     read after this process's own work)."""
@@ -416,6 +431,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                         res = _work(k, path, processes, strict, keepalive_bound, ue_by)
                     except BaseException:
                         res = {"unsafe": "worker process failed: " + traceback.format_exc(limit=3)}
+                    release()  # before pickling: its memo and the pipe's buffer reuse what they held
                     with os.fdopen(w, "wb", buffering=1 << 16) as f:  # why it gave up, then all
                         pickle.dump(res.get("unsafe"), f)
                         pickle.dump(res, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -432,7 +448,7 @@ def analyze_parallel(path: str, processes: int, *, strict: bool = False,
                 if p["result"] is None:
                     os.kill(p["pid"], 9)
             raise
-        gc.collect()  # this process's share, before the others' results come
+        release()  # this process's share and the parse caches, before the others' results come
         results = [mine]
         for p in peers:
             if mine.get("unsafe") and p["result"] is None:

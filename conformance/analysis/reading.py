@@ -24,6 +24,12 @@ _TEXTS: dict[int, tuple] = {}
 _FACTS: dict[int, tuple] = {}
 
 
+def clear_memos() -> None:
+    """Forget every reading remembered here (a caller done reading messages frees them)."""
+    for memo in (_UKEYS, _TEXTS, _FACTS, _CSEQS, _AORS, _CANON, _SEEN):
+        memo.clear()
+
+
 def uri_key(uri) -> str:
     """A comparable form of a Contact URI: scheme, user, host, port and transport."""
     if uri is None:

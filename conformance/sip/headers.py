@@ -429,6 +429,12 @@ def parse_name_addr(text: str) -> NameAddr:
     return na
 
 
+def clear_caches() -> None:
+    """Forget the parsed name-addrs and URIs kept by text (a caller done parsing frees them)."""
+    _NAME_ADDR_CACHE.clear()
+    _URI_CACHE.clear()
+
+
 def parse_name_addr_once(text: str) -> NameAddr:
     """:func:`parse_name_addr` for a text read once (its caller remembers the reading): neither
     the name-addr nor its URI is kept in the caches, which a text never asked again only fills."""
