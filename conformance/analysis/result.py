@@ -75,9 +75,44 @@ class PackedLog:
         return f"PackedLog({len(self._texts)} entries)"
 
 
+class Entries:
+    """A report list made as it is read: ``make(item)`` of each of ``items`` (a binding's dict
+    with its history, say), so that the document of a large capture never holds all of them
+    at once; write_json writes them one at a time.  Read like a list (iteration, indexing,
+    ``len``, equality with a list); ``json.dumps`` takes it with ``default=plain``."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, items: list, make) -> None:
+        self._items = items
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self):
+        return map(self._make, self._items)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self._make(x) for x in self._items[i]]
+        return self._make(self._items[i])
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (Entries, list)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Entries({len(self._items)} entries)"
+
+
 def plain(obj):
-    """``default=`` for ``json.dumps`` of a report document: a PackedLog as the list of its entries."""
-    if isinstance(obj, PackedLog):
+    """``default=`` for ``json.dumps`` of a report document: a PackedLog or Entries as the list
+    of its entries."""
+    if isinstance(obj, (PackedLog, Entries)):
         return list(obj)
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 

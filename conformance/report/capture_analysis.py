@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import html
 import json
+from operator import methodcaller
 from pathlib import Path
 
-from ..analysis.result import Analysis, PackedLog, plain
+from ..analysis.result import Analysis, Entries, PackedLog, plain
 from ..analysis.timeline import SHOWN_BINDINGS
 from .capture_ue import ue_html, ue_lines
 
@@ -30,7 +31,7 @@ def to_dict(a: Analysis, case: dict | None = None) -> dict:
         "classification": a.judge.classification,
         "rules": [r.to_dict() for r in a.judge.results.values()],
         "registrations": a.registrations,
-        "bindings": [b.to_dict() for b in bindings[:SHOWN_BINDINGS]],
+        "bindings": Entries(bindings[:SHOWN_BINDINGS], methodcaller("to_dict")),  # made as written (histories)
         "terminating": a.deliveries,
         "keepalives": a.keepalives,
         "seconds": round(a.seconds, 3),
@@ -99,7 +100,7 @@ def write_json(path: Path, doc: dict) -> None:
             sep = ",\n  "
             if isinstance(value, PackedLog):
                 items, encode = value.texts(), None
-            elif isinstance(value, list):
+            elif isinstance(value, (list, Entries)):
                 items, encode = value, enc
             else:
                 write(enc(value))
