@@ -1,5 +1,6 @@
 """What the analysis keeps in memory per AOR: no history for bindings the report cannot list, report
-logs packed as JSON texts that read back as the same dicts."""
+logs packed as JSON texts that read back as the same dicts, report lists made as they are written, and
+the parse caches a split analysis clears when its share is done."""
 
 import json
 import pickle
@@ -8,11 +9,12 @@ import pytest
 
 from analysis_craft import AOR, REGISTRAR, UE1, UE2, contact, ok, register
 
-from conformance.analysis import timeline
+from conformance.analysis import reading, timeline
 from conformance.analysis.reassembly import WireEvent
-from conformance.analysis.result import PackedLog, plain
+from conformance.analysis.result import Entries, PackedLog, plain
 from conformance.analysis.timeline import Timeline
 from conformance.report.capture_analysis import write_json
+from conformance.sip import headers
 from conformance.sip.message import parse_message
 
 
@@ -64,3 +66,31 @@ def test_a_packed_log_reads_back_the_same_entries(tmp_path):
     assert json.loads(json.dumps({"log": log}, default=plain)) == {"log": entries}
     with pytest.raises(TypeError):  # never written as its texts by mistake
         json.dumps(log)
+
+
+def test_report_entries_are_made_as_read_and_written_as_a_list(tmp_path):
+    made = []
+
+    def make(n):
+        made.append(n)
+        return {"n": n, "history": [{"packet": n}]}
+
+    entries = Entries([1, 2, 3], make)
+    assert made == [] and len(entries) == 3  # nothing made until read
+    want = [make(n) for n in (1, 2, 3)]
+    assert entries == want and want == entries and entries[1] == want[1] and entries[1:] == want[1:]
+    assert list(entries) == want and entries != want[:2]
+    write_json(tmp_path / "e.json", {"bindings": entries, "none": Entries([], make)})
+    assert json.loads((tmp_path / "e.json").read_text()) == {"bindings": want, "none": []}
+    assert json.loads(json.dumps({"b": entries}, default=plain)) == {"b": want}
+
+
+def test_cleared_parse_caches_and_memos_read_the_same():
+    text = '<sip:ue1@10.0.0.1:5060;transport=tcp;ob>;+sip.instance="<urn:uuid:1>";reg-id=1;expires=600'
+    first = headers.parse_name_addr(text)
+    before = (str(first), reading.facts(first)[1:], reading.aor_of_to("<sip:A@IMS.test>;tag=1"))
+    headers.clear_caches()
+    reading.clear_memos()
+    again = headers.parse_name_addr(text)
+    assert again is not first  # parsed anew
+    assert (str(again), reading.facts(again)[1:], reading.aor_of_to("<sip:A@IMS.test>;tag=1")) == before
