@@ -351,6 +351,8 @@ def _work(k: int, path: str, n: int, strict: bool, keepalive_bound: float, ue_by
         share.finish(idx)
     except Unsafe as exc:
         return {"unsafe": str(exc), **early}
+    finally:
+        reader.udp_hook = None  # its closure holds this share's state, which the result must not keep
     if k:
         return share.result()
     return share.result(reader=reader, reasm_stats=reasm.stats, conn_log=reasm.conn_log, **early)
