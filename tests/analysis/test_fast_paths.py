@@ -22,7 +22,7 @@ import analysis_craft as craft
 from conformance.analysis import rules
 from conformance.analysis.analyzer import analyze
 from conformance.analysis.capture import CaptureReader
-from conformance.analysis.parallel import owner
+from conformance.analysis.parallel import analyze_parallel, owner
 from conformance.report.capture_analysis import to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,3 +232,10 @@ def test_a_worker_giving_up_stops_the_split(tmp_path, monkeypatch):
     doc = to_dict(analyze(str(path), processes=2))
     assert "open transactions" in doc["serial_because"]
     assert doc["sip"]["messages"] == 3000
+
+
+def test_a_split_analysis_keeps_none_of_its_shares_state(tmp_path):
+    """Process 0's reader (in the Analysis) no longer holds the hook that fed its share: the share's
+    timeline, judge and router are freed before the others' results are read and merged."""
+    a, why = analyze_parallel(str(_generated(tmp_path, n=2000, aors=100)), 2)
+    assert why == "" and a.reader.udp_hook is None and len(a.processes) == 2
