@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from dataclasses import dataclass, field
 
 from .errors import AkaError, MacFailure, SqnOutOfRange
@@ -138,6 +137,8 @@ def check_challenge(algo, rand: bytes, autn: bytes, sqns: SqnState | None = None
     res, ck, ik, ak = algo.f2345(rand)
     sqn_b, amf, mac = _xor(autn[:6], ak), autn[6:8], autn[8:]
     xmac = algo.f1(rand, sqn_b, amf)
+    import hmac  # here: hashlib's OpenSSL library is not loaded by an import of this module
+
     if not hmac.compare_digest(xmac, mac):
         raise MacFailure(f"MAC-A {mac.hex()} in AUTN differs from XMAC-A {xmac.hex()}")
     sqn = int.from_bytes(sqn_b, "big")
@@ -162,6 +163,8 @@ def verify_auts(algo, rand: bytes, auts: bytes) -> int:
         raise AkaError(f"AUTS is 14 octets, got {len(auts)}")
     sqn_b = _xor(auts[:6], algo.f5_star(rand))
     xmac_s = algo.f1_star(rand, sqn_b, RESYNC_AMF)
+    import hmac
+
     if not hmac.compare_digest(xmac_s, auts[6:]):
         raise MacFailure(f"MAC-S {auts[6:].hex()} in AUTS differs from {xmac_s.hex()}")
     return int.from_bytes(sqn_b, "big")

@@ -16,8 +16,6 @@ hex text.  With ``auts`` the password is empty (RFC 3310 §3.4).  The server's r
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Mapping
 
 from ..sip.headers import AuthParams, format_auth, CHALLENGE_QUOTED
@@ -35,6 +33,8 @@ def _b(value: str | bytes) -> bytes:
 
 
 def md5_hex(data: str | bytes) -> str:
+    import hashlib  # here: its OpenSSL library is loaded by the first digest, not by an import of this module
+
     return hashlib.md5(_b(data)).hexdigest()
 
 
@@ -154,4 +154,6 @@ def verify_credentials(credentials: AuthParams | Mapping[str, str], *, password:
             nc=get("nc"), cnonce=get("cnonce"), body=body, algorithm=get("algorithm"))
     except ValueError:
         return False
+    import hmac
+
     return hmac.compare_digest(expected, (get("response") or "").lower())

@@ -20,8 +20,8 @@ Built on :func:`conformance.sip.headers.parse_security` / :class:`SecurityMechan
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, replace
+from random import SystemRandom
 from typing import Callable, Iterable, Sequence
 
 from ..sip.errors import ParseError
@@ -42,6 +42,8 @@ ENC_ALGS = ("null", "aes-cbc", "des-ede3-cbc")
 ALG_PAIRS = tuple((a, e) for a in ("hmac-sha-1-96", "hmac-md5-96")
                   for e in ("aes-cbc", "des-ede3-cbc", "null"))
 _QVALUE = re.compile(r"^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$")   # RFC 3329 §2.2
+# secrets.randbits itself (secrets imports hmac, which loads hashlib's OpenSSL library)
+_randbits = SystemRandom().getrandbits
 _NUMERIC = ("spi-c", "spi-s", "port-c", "port-s")
 #: ``mod`` values understood (lower case): transport mode (the default, RFC 3329 Appendix A) and
 #: the UDP-encapsulated tunnel mode for NAT traversal (TS 33.203 Annex M, RFC 3948).
@@ -49,7 +51,7 @@ MODES = ("trans", "udp-enc-tun")
 UDP_ENC_TUN = "UDP-enc-tun"
 
 
-def new_spi(randbits: Callable[[int], int] = secrets.randbits, avoid: Iterable[int] = ()) -> int:
+def new_spi(randbits: Callable[[int], int] = _randbits, avoid: Iterable[int] = ()) -> int:
     """A random SPI in 256..2**32-1 (RFC 4303 §2.1: 0 is reserved, 1-255 reserved by IANA)."""
     avoid = set(avoid)
     while True:
@@ -156,7 +158,7 @@ def client_mechanisms(pairs: Iterable[tuple[str, str]], *, port_c: int, port_s: 
                       spi_c: int | None = None, spi_s: int | None = None,
                       prot: str | None = None, mod: str | None = None,
                       modes: Sequence[str | None] | None = None,
-                      randbits: Callable[[int], int] = secrets.randbits) -> list[IpsecMechanism]:
+                      randbits: Callable[[int], int] = _randbits) -> list[IpsecMechanism]:
     """The UE's Security-Client: one entry per (alg, ealg), sharing SPIs and ports.
 
     SPIs not given are drawn with :func:`new_spi` (distinct from each other); the ports are
@@ -179,7 +181,7 @@ def client_mechanisms(pairs: Iterable[tuple[str, str]], *, port_c: int, port_s: 
 
 
 def renew_client(client: Sequence[IpsecMechanism], *, port_c: int,
-                 randbits: Callable[[int], int] = secrets.randbits) -> list[IpsecMechanism]:
+                 randbits: Callable[[int], int] = _randbits) -> list[IpsecMechanism]:
     """A new Security-Client after a failed challenge: "new values for spi_uc, spi_us and
     port_uc" (TS 24.229 5.1.1.5.1), the same algorithms and port_us."""
     old = {client[0].spi_c, client[0].spi_s} if client else set()
