@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from ..sip.errors import ParseError
-from ..sip.headers import NameAddr, parse_name_addr, parse_name_addr_once
+from ..sip.headers import NameAddr, parse_name_addr_once
 from ..sip.message import NOT_LISTS, Request, split_list
 
 EXPIRY_SLACK = 2.0  # seconds either side of an expiry during which a binding may or may not be listed
@@ -26,7 +26,7 @@ _FACTS: dict[int, tuple] = {}
 
 def clear_memos() -> None:
     """Forget every reading remembered here (a caller done reading messages frees them)."""
-    for memo in (_UKEYS, _TEXTS, _FACTS, _CSEQS, _AORS, _CANON, _SEEN):
+    for memo in (_UKEYS, _TEXTS, _FACTS, _CONTACTS, _CSEQS, _AORS, _CANON, _SEEN):
         memo.clear()
 
 
@@ -64,14 +64,19 @@ def facts(contact: NameAddr) -> tuple:
     hit = _FACTS.get(id(contact))
     if hit is not None and hit[0] is contact:
         return hit
-    instance, reg_id, uri = contact.instance, contact.reg_id, contact.uri
-    ukey = uri_key(uri)
-    bkey = ("outbound", instance, reg_id) if instance and reg_id is not None else ("uri", ukey)
-    out = (contact, instance, reg_id, contact.expires, ukey, uri_text(uri) if uri is not None else None, bkey)
+    out = _facts_of(contact)
     if len(_FACTS) >= _MEMO_MAX:
         _FACTS.clear()
     _FACTS[id(contact)] = out
     return out
+
+
+def _facts_of(contact: NameAddr) -> tuple:
+    """``facts``, read anew (its URI's key and text too: a Contact's facts are remembered whole)."""
+    instance, reg_id, uri = contact.instance, contact.reg_id, contact.uri
+    ukey = _uri_key_of(uri) if uri is not None else ""
+    bkey = ("outbound", instance, reg_id) if instance and reg_id is not None else ("uri", ukey)
+    return (contact, instance, reg_id, contact.expires, ukey, str(uri) if uri is not None else None, bkey)
 
 
 def instance_of(contact: NameAddr) -> str | None:
@@ -138,10 +143,34 @@ def cseq_in(idx: dict[str, list[str]]) -> tuple[int, str] | None:
     return out
 
 
+# Contact values -> their facts, the Contact parsed without the parse caches of
+# conformance.sip.headers (its URI is read once with it): a registration load repeats each
+# binding's Contact text at every refresh, so the analysis reads each text once while it is
+# remembered here, and keeps one entry per text (not a parsed name-addr, a parsed URI and three
+# memos of its readings).  Bounded: cleared when full.
+CONTACTS_MAX = 65536
+_CONTACTS: dict[str, tuple] = {}
+
+
+def contact_facts(msg, idx: dict[str, list[str]] | None = None) -> list[tuple]:
+    """``facts`` of each of ``contacts_of(msg, idx)``, in order (ParseError as it raises)."""
+    out = []
+    for v in values_in(msg.header_index() if idx is None else idx, "contact"):
+        f = _CONTACTS.get(v)
+        if f is None:
+            f = _facts_of(parse_name_addr_once(v))
+            if len(_CONTACTS) >= CONTACTS_MAX:
+                _CONTACTS.clear()
+            _CONTACTS[v] = f
+        out.append(f)
+    return out
+
+
 def contacts_of(msg, idx: dict[str, list[str]] | None = None) -> list[NameAddr]:
     """``parse_contacts(msg)``: the message's Contact values parsed (ParseError as it raises);
-    ``idx``: its ``header_index()``, if the caller has it."""
-    return [parse_name_addr(v) for v in values_in(msg.header_index() if idx is None else idx, "contact")]
+    ``idx``: its ``header_index()``, if the caller has it.  Read-only name-addrs, shared by text
+    (see contact_facts)."""
+    return [f[0] for f in contact_facts(msg, idx)]
 
 
 def top_branch(msg, vias: list[str] | None = None, idx: dict[str, list[str]] | None = None) -> str | None:

@@ -18,7 +18,7 @@ from ..sip.errors import ParseError
 from ..sip.headers import parse_name_addr, parse_option_tags
 from ..meaning.verdict import FAIL, INCONCLUSIVE, INFO, PASS, Finding, Verdict, combine, grade
 from .regevent import KIND_RULE, NotifyOutcome
-from .reading import contacts_of, facts, uri_key, uri_text, values_in, via_seen
+from .reading import contact_facts, facts, values_in, via_seen
 from .timeline import Binding, Delivery, Exchange, KeepAlive, RegisterOutcome
 
 
@@ -355,8 +355,8 @@ class Judge:
         asks = out.asks
         fs = out.cfacts
         insts = [f[1] for f in fs]
-        # (Contact, instance, reg-id) of those that ask for an outbound binding
-        new_outbound = [(f[0], f[1], f[2]) for f, e in zip(fs, asks) if f[1] and f[2] is not None and e != 0]
+        # (instance, reg-id, URI key, URI text) of those that ask for an outbound binding
+        new_outbound = [(f[1], f[2], f[4], f[5]) for f, e in zip(fs, asks) if f[1] and f[2] is not None and e != 0]
         by_ukey: dict[str, int] = {}
         for i, c in enumerate(contacts):
             if c.uri is not None:
@@ -368,11 +368,11 @@ class Judge:
                 continue  # removed by this request
             b_instance, b_reg_id = b.instance, b.reg_id
             twin = None
-            for n, ni, nr in new_outbound:
-                if ni == b_instance and nr == b_reg_id:
+            for n in new_outbound:
+                if n[0] == b_instance and n[1] == b_reg_id:
                     twin = n
                     break
-            if twin is not None and outbound and not _same(twin, b):
+            if twin is not None and outbound and not (twin[3] is not None and twin[2] == b.ukey):  # another URI
                 entries.append(("replaced", b.uri, b_reg_id))
                 replaced.append(len(entries) - 1)
                 continue
@@ -382,7 +382,7 @@ class Judge:
             n = len(entries) - 1
             expected.append(n)
             if outbound and b_reg_id is not None:
-                for _, ni, nr in new_outbound:
+                for ni, nr, _, _ in new_outbound:
                     if ni == b_instance and nr != b_reg_id:
                         added.append(n)
                         break
@@ -426,10 +426,10 @@ class Judge:
         value but its Via, RFC 3261 §16.7 step 9)."""
         inner = out.exchange.inner.response
         try:
-            theirs = [uri_text(c.uri) for c in contacts_of(inner) if not c.star and c.uri is not None]
+            theirs = [f[5] for f in contact_facts(inner) if not f[0].star and f[5] is not None]
         except ParseError:
             return
-        mine = {uri_text(c.uri) for c in out.listed}
+        mine = {f[5] for f in out.lfacts}
         lost = [u for u in theirs if u not in mine]
         self._observe("EDGE-relay", Observation(
             "registrar's Contacts relayed", not lost,
@@ -606,10 +606,6 @@ def _ok(found) -> bool | None:
     if not found:
         return True
     return None if all(d.unsettled for d in found) else False
-
-
-def _same(contact, b: Binding) -> bool:
-    return contact.uri is not None and uri_key(contact.uri) == b.ukey
 
 
 class _Ctx:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from ..sip.errors import ParseError
 from ..sip.headers import NameAddr, parse_uri, uri_equal
 from ..sip.message import Request, Response
-from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, aor_of_to, asks_of, contacts_of, cseq_in, facts, hvalues,
+from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, aor_of_to, asks_of, contact_facts, contacts_of, cseq_in, hvalues,
                       top_branch, uri_key, values_in)
 from .reassembly import WireEvent
 from .regevent import RegEventTracker, is_reg_event
@@ -473,21 +473,21 @@ class Timeline:
             st = self.aors[aor] = AorState(unlisted=self._held >= SHOWN_BINDINGS)
         now = ex.req_event.time
         try:
-            contacts = contacts_of(req, ridx)
+            cfacts = contact_facts(req, ridx)
         except ParseError as exc:
-            contacts = []
+            cfacts = []
             perr = f"unparseable Contact in the REGISTER: {exc}"
         else:
             perr = ""
         star = False
-        for c in contacts:
-            if c.star:
+        for f in cfacts:
+            if f[0].star:
                 star = True
-                contacts = [c for c in contacts if not c.star]
+                cfacts = [f for f in cfacts if not f[0].star]
                 break
+        contacts = [f[0] for f in cfacts]
         before, uncertain, expired = [], [], []
         req_n = ex.req_event.number
-        cfacts = [facts(c) for c in contacts]
         out = RegisterOutcome(ex, aor, contacts, star, before, uncertain, None, changes=expired, parse_error=perr,
                               asks=asks_of(req, contacts, cfacts), cfacts=cfacts)
         asked = None
@@ -508,12 +508,12 @@ class Timeline:
         if resp is None or not 200 <= resp.status < 300:
             return out
         try:
-            listed = [c for c in contacts_of(resp) if not c.star and c.uri is not None]
+            lfacts = [f for f in contact_facts(resp) if not f[0].star and f[5] is not None]
         except ParseError as exc:
             out.parse_error = f"unparseable Contact in the 2xx: {exc}"
             return out
-        out.listed = listed
-        out.lfacts = [facts(c) for c in listed]
+        out.listed = listed = [f[0] for f in lfacts]
+        out.lfacts = lfacts
         if ex.applied_inside:
             # The UE-side leg of a proxied REGISTER: its 2xx relays the registrar's statement,
             # already applied (and judged) on the leg the registrar received.
