@@ -56,6 +56,21 @@ _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?$")
 _IPV6REF_RE = re.compile(r"^\[[0-9A-Fa-f:.]+\]$")
 
 
+# Parameter names and URI schemes as written -> lower-cased, one object for each: a parsed value
+# kept (the analysis keeps a Contact per binding) shares its names' texts.  Bounded.
+_LOWER: dict[str, str] = {}
+
+
+def _lower(text: str) -> str:
+    low = _LOWER.get(text)
+    if low is None:
+        if len(_LOWER) >= 1024:
+            _LOWER.clear()
+        low = text.lower()
+        low = _LOWER[text] = _LOWER.setdefault(low, low)
+    return low
+
+
 def _is_token(text: str) -> bool:
     return bool(_TOKEN_FULL.match(text))
 
@@ -137,7 +152,7 @@ class _Scanner:
             if not self.take(";"):
                 raise self.error(f"unexpected {self.peek()!r} in {what} parameters")
             self.lws()
-            name = self.token(f"{what} parameter name").lower()
+            name = _lower(self.token(f"{what} parameter name"))
             self.lws()
             value: str | None = None
             if self.take("="):
@@ -246,7 +261,7 @@ def _split_uri_params(text: str, whole: str) -> dict[str, str | None]:
         name, eq, value = piece.partition("=")
         if not name or not _PARAMCHAR_RE.match(name) or (eq and not _PARAMCHAR_RE.match(value)):
             raise ParseError(f"bad URI parameter {piece!r} in {whole!r}")
-        params.setdefault(name.lower(), value if eq else None)
+        params.setdefault(_lower(name), value if eq else None)
     return params
 
 
@@ -276,7 +291,7 @@ def _parse_uri(text: str) -> SipUri:
     m = _SCHEME.match(text)
     if not m:
         raise ParseError(f"URI {whole!r} has no scheme")
-    scheme = m.group(1).lower()
+    scheme = _lower(m.group(1))
     rest = text[m.end():]
     if not rest:
         raise ParseError(f"URI {whole!r} is empty after the scheme")
