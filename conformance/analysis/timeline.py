@@ -51,6 +51,7 @@ MAX_GONE = 200  # replaced / removed bindings kept per AOR
 SHOWN_BINDINGS = 2000  # bindings listed in the report (with their histories), AORs in first-seen order
 OUTER_LOOKBACK = 64  # open transactions looked through for the UE-side leg of a proxied REGISTER
 _REG_EVENT_METHODS = ("SUBSCRIBE", "NOTIFY")
+NO_PATH = ()  # the Path of a binding registered without one (shared by every such binding)
 
 
 def _asked(out: "RegisterOutcome") -> set[str]:
@@ -118,7 +119,7 @@ class Binding:
     expires: int | None
     expires_at: float | None
     flow: tuple  # (transport, UE-side address, registrar-side address) of the REGISTER
-    path: list[str]
+    path: list[str] | tuple  # the REGISTER's Path values (NO_PATH: none, shared)
     created: int  # packet number
     updated: int
     state: str = "active"  # active | replaced | removed | expired | dropped | overwritten
@@ -153,7 +154,7 @@ class Binding:
         return {"aor": self.aor, "uri": self.uri, "instance": self.instance, "reg_id": self.reg_id,
                 "expires": self.expires, "state": self.state, "created": self.created,
                 "updated": self.updated, "ended": self.ended,
-                "flow": [self.flow[0], list(self.flow[1]), list(self.flow[2])], "path": self.path,
+                "flow": [self.flow[0], list(self.flow[1]), list(self.flow[2])], "path": list(self.path),
                 "history": [{"packet": p, "time": round(t, 6), "what": w} for p, t, w in self.history],
                 **self._extras()}
 
@@ -256,6 +257,8 @@ class Timeline:
         self.registrar_addrs: set[tuple[str, int]] = set()
         self._registrar_ips: set[str] = set()  # hosts REGISTERs were sent to
         self._ue_addrs: dict[tuple[str, int], tuple[str, tuple]] = {}  # UE address -> (aor, key)
+        # A registrar-side address -> one tuple for it, which the bindings' flows share (bounded)
+        self._registrar_sides: dict[tuple[str, int], tuple[str, int]] = {}
         self._pings: dict[tuple, WireEvent] = {}  # (pinger, peer) -> ping
         self._stun: OrderedDict[bytes, WireEvent] = OrderedDict()
         self._by_uri: dict[str, Binding] = {}  # Contact URI key -> latest binding with it
@@ -537,7 +540,12 @@ class Timeline:
         out.removal = out.star or bool(zero)
         # The UE's flow: for the registrar's leg of a proxied REGISTER, the UE-side leg's.
         ev = ex.outer.req_event if ex.outer is not None else ex.req_event
-        flow = (ev.transport, ev.src, ev.dst)
+        dst = self._registrar_sides.get(ev.dst)
+        if dst is None:
+            if len(self._registrar_sides) >= 4096:
+                self._registrar_sides.clear()
+            dst = self._registrar_sides[ev.dst] = ev.dst
+        flow = (ev.transport, ev.src, dst)
         seen: set[tuple] = set()
         lfacts = out.lfacts
         for c, instance, reg_id, expires, ukey, utext, key in lfacts:
@@ -568,7 +576,7 @@ class Timeline:
                         out.relisted.append((utext, g.ended))
                 b = Binding(out.aor, key, utext, instance, reg_id, expires, expires_at,
                             flow if mine is not None else ("?", ("?", 0), ("?", 0)),
-                            hvalues(req, "path") if mine is not None else [], pkt, pkt,
+                            (hvalues(req, "path") or NO_PATH) if mine is not None else NO_PATH, pkt, pkt,
                             ukey=ukey, born_with=listed, listed_as=c)
                 if st.unlisted:
                     b.history = UNKEPT

@@ -191,7 +191,7 @@ def _values_of(source, name: str) -> list[str]:
 
 
 # -- URIs (RFC 3261 §19.1) --------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class SipUri:
     """A SIP/SIPS URI, or another absolute URI (see the module notes for non-sip schemes)."""
 
@@ -364,7 +364,7 @@ def uri_equal(a: SipUri | str, b: SipUri | str) -> bool:
 
 
 # -- name-addr / addr-spec (RFC 3261 §20.10, §25.1) -----------------------------------------
-@dataclass
+@dataclass(slots=True)
 class NameAddr:
     """One name-addr or addr-spec value with its header parameters.
 

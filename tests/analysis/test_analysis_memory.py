@@ -94,3 +94,22 @@ def test_cleared_parse_caches_and_memos_read_the_same():
     again = headers.parse_name_addr(text)
     assert again is not first  # parsed anew
     assert (str(again), reading.facts(again)[1:], reading.aor_of_to("<sip:A@IMS.test>;tag=1")) == before
+
+
+def test_bindings_share_an_empty_path_and_the_registrar_side_of_their_flows():
+    t = Timeline()
+    for n, (ue, aor) in enumerate(((UE1, "sip:a@ims.test"), (UE2, "sip:b@ims.test"))):
+        req = register(ue, call_id=aor).replace(AOR.encode(), aor.encode())
+        registrar = (REGISTRAR[0], int(str(REGISTRAR[1])))  # as a reader makes it: a tuple for each datagram
+        _feed(t, 2 * n + 1, ue, registrar, req)
+        _feed(t, 2 * n + 2, registrar, ue, ok(req, [contact(ue)]))
+    a, b = (next(iter(st.bindings.values())) for st in t.aors.values())
+    assert a.path is b.path is timeline.NO_PATH and a.to_dict()["path"] == []
+    assert a.flow[2] == b.flow[2] == REGISTRAR and a.flow[2] is b.flow[2]  # one tuple, not one per datagram
+    assert a.to_dict()["flow"] == ["udp", list(UE1), list(REGISTRAR)] and a.flow[1] == UE1
+    t = Timeline()
+    req = register(UE1, path="<sip:edge.test;lr>")
+    _feed(t, 1, UE1, REGISTRAR, req)
+    _feed(t, 2, REGISTRAR, UE1, ok(req, [contact(UE1)]))
+    (b,) = t.aors[AOR].bindings.values()
+    assert b.path == ["<sip:edge.test;lr>"] and b.to_dict()["path"] == ["<sip:edge.test;lr>"]

@@ -7,7 +7,7 @@ import pytest
 from conformance.sip.errors import ParseError
 from conformance.sip.headers import (
     AuthParams, NameAddr, SecurityMechanism, SipUri, Via, format_auth, parse_auth,
-    parse_contacts, parse_cseq, parse_flow_timer, parse_name_addr, parse_name_addrs,
+    parse_contacts, parse_cseq, parse_flow_timer, parse_name_addr, parse_name_addr_once, parse_name_addrs,
     parse_option_tags, parse_security, parse_uri, parse_via, parse_vias, uri_equal,
 )
 from conformance.sip.message import parse_message
@@ -279,3 +279,16 @@ def test_only_parse_error_ever_escapes(func, junk):
         func(junk)
     except ParseError:
         pass
+
+
+def test_parameter_names_and_schemes_are_lower_cased_and_shared():
+    # a parsed value that is kept (the offline analysis keeps a Contact per binding) shares the
+    # texts of its names with every other parse
+    a = parse_name_addr_once('<SIP:ue@h;Transport=TCP;LR>;Expires=60;+SIP.Instance="<urn:x>"')
+    b = parse_name_addr_once('<sip:ue@h2;transport=udp;lr>;expires=30;+sip.instance="<urn:y>"')
+    assert list(a.params) == list(b.params) == ["expires", "+sip.instance"]
+    assert list(a.uri.params) == list(b.uri.params) == ["transport", "lr"]
+    assert a.uri.scheme == b.uri.scheme == "sip" and a.uri.scheme is b.uri.scheme
+    for x, y in zip([*a.params, *a.uri.params], [*b.params, *b.uri.params]):
+        assert x is y
+    assert (a.expires, a.instance, a.uri.param("TRANSPORT"), str(a.uri)) == (60, "<urn:x>", "TCP", "sip:ue@h;transport=TCP;lr")
