@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from ..sip.errors import ParseError
 from ..sip.headers import NameAddr, parse_uri, uri_equal
 from ..sip.message import Request, Response
-from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, aor_of_to, asks_of, contact_facts, contacts_of, cseq_in, hvalues,
-                      top_branch, uri_key, values_in)
+from .reading import (BRANCH_PARAM, EXPIRY_SLACK, aor_of, aor_of_to, asks_of, contact_facts, contacts_of, cseq_in,
+                      hvalues, top_branch, uri_key, values_in)
 from .reassembly import WireEvent
 from .regevent import RegEventTracker, is_reg_event
 from .timeline_history import UNKEPT, History
