@@ -149,19 +149,6 @@ class SipMessage:
     # (headers, its length, header index): see header_index; an instance attribute once built
     _idx = None
 
-    def __getattr__(self, name: str):
-        # ``headers`` of a message parsed by the fast path: the lines are made from its header text
-        # when first asked for (the analysis reads only the header index)
-        if name == "headers":
-            d = self.__dict__
-            text = d.get("_text")
-            if text is not None:
-                hs = d["headers"] = _header_lines(text)
-                d["_idx"] = (hs, len(hs), d["_idx"][2])
-                del d["_text"]
-                return hs
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     # -- header access ---------------------------------------------------------------------
     def _matches(self, stored: str, wanted: str) -> bool:
         return _key(stored) == wanted
@@ -176,7 +163,7 @@ class SipMessage:
         d = self.__dict__
         cached = d.get("_idx")
         if cached is not None:
-            if "headers" not in d:  # parsed, its lines not read since (see __getattr__): unchanged
+            if "headers" not in d:  # parsed, its lines not read since (see _Lines): unchanged
                 return cached[2]
             hs = d["headers"]
             if cached[0] is hs and cached[1] == len(hs):
@@ -303,6 +290,27 @@ class SipMessage:
 
     def __str__(self) -> str:
         return self.to_bytes().decode("utf-8", "replace")
+
+
+class _Lines:
+    """``SipMessage.headers`` of a message parsed by the fast path, made from its header text when
+    first asked for (the analysis reads only the header index).  Not a data descriptor: the list,
+    once in the instance's ``__dict__`` (where ``__init__`` puts it), is found there first."""
+
+    def __get__(self, msg, owner=None):
+        if msg is None:
+            return self
+        d = msg.__dict__
+        text = d.get("_text")
+        if text is None:
+            raise AttributeError("headers")
+        hs = d["headers"] = _header_lines(text)
+        d["_idx"] = (hs, len(hs), d["_idx"][2])
+        del d["_text"]
+        return hs
+
+
+SipMessage.headers = _Lines()  # after the dataclass is made (its field has no class default)
 
 
 @dataclass
