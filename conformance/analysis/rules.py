@@ -268,8 +268,13 @@ class Judge:
         ridx = req.header_index()
         supported = "outbound" in _tags(ridx, "supported")
         fs = out.cfacts
-        reg_ids = [f[0] for f in fs if f[2] is not None]
-        outbound_contacts = [f[0] for f in fs if f[2] is not None and f[1]]
+        reg_ids = outbound_contacts = False  # a Contact with reg-id; one with reg-id and +sip.instance
+        for f in fs:
+            if f[2] is not None:
+                reg_ids = True
+                if f[1]:
+                    outbound_contacts = True
+                    break
         vias = len(values_in(ridx, "via"))
         req_paths = values_in(ridx, "path")
         resp_paths = values_in(sidx, "path") if 200 <= resp.status < 300 else []
