@@ -391,7 +391,7 @@ class CaptureReader:
         AF_INET = socket.AF_INET
         u_hhh = struct.Struct("!HHH").unpack_from
         u_hhi = struct.Struct("!HHI").unpack_from
-        u_h = struct.Struct("!H").unpack_from
+        u_ip = struct.Struct("!BxH2xHxB2x4s4s").unpack_from  # version/IHL, length, fragment, protocol, addresses
         eth_ip = linktype == 1
         raw_ip = linktype in (101, 12, 14, 228, 229)
         supported = linktype in SUPPORTED_LINK_TYPES
@@ -433,66 +433,66 @@ class CaptureReader:
                         buf = buf[pos:] + more
                         pos = 0
                 start = pos + 16
-                data = buf[start:start + want]
+                rec_end = start + want  # the record is rec[start:rec_end] (not copied out of the buffer)
+                if rec_end > len(buf):
+                    rec_end = len(buf)
                 number += 1
                 stats.packets = number
                 if number == 1:
                     stats.link_types.add(linktype)
                 when = sec + usec / res
-                if len(data) < need:
+                if rec_end - start < need:
                     self.problems.append(Problem(
-                        TRUNCATED, f"the file ends inside packet {number} ({len(data)} of {caplen} bytes)", number))
+                        TRUNCATED, f"the file ends inside packet {number} ({rec_end - start} of {caplen} bytes)", number))
                     return
+                rec = buf
                 if caplen <= want:
                     pos = start + caplen
                 else:  # skip what is beyond the bound (without holding it)
-                    end = base + start + caplen
+                    rec, start, rec_end = buf[start:rec_end], 0, rec_end - start
+                    end = base + pos + 16 + caplen
                     if end >= base + len(buf):
                         f.seek(min(end, size))
                         base, buf, pos = min(end, size), b"", 0
                         eof = end >= size
                     else:
-                        pos = start + caplen
+                        pos = pos + 16 + caplen
                 seg = None
                 try:
-                    if (eth_ip and len(data) >= 34 and data[12] == 8 and data[13] == 0) or (raw_ip and len(data) >= 20):
-                        off = 14 if eth_ip else 0
-                        vihl = data[off]
-                        if vihl == 0x45 and not (data[off + 6] & 0x3F or data[off + 7]):  # IPv4, no options, whole
-                            total = u_h(data, off + 2)[0]
-                            end = off + total if total >= 20 else len(data)
-                            proto = data[off + 9]
-                            a = data[off + 12:off + 16]
-                            src = names.get(a)
+                    if ((eth_ip and rec_end - start >= 34 and rec[start + 12] == 8 and rec[start + 13] == 0)
+                            or (raw_ip and rec_end - start >= 20)):
+                        o = start + 14 if eth_ip else start
+                        vihl, total, frag, proto, sa, da = u_ip(rec, o)
+                        if vihl == 0x45 and not frag & 0x3FFF:  # IPv4, no options, whole
+                            end = o + total if total >= 20 else rec_end
+                            src = names.get(sa)
                             if src is None:
-                                src = names[a] = ntop(AF_INET, a)
-                            a = data[off + 16:off + 20]
-                            dst = names.get(a)
+                                src = names[sa] = ntop(AF_INET, sa)
+                            dst = names.get(da)
                             if dst is None:
-                                dst = names[a] = ntop(AF_INET, a)
-                            t = off + 20
-                            if end > len(data):
-                                end = len(data)
+                                dst = names[da] = ntop(AF_INET, da)
+                            t = o + 20
+                            if end > rec_end:
+                                end = rec_end
                             if proto == 17 and end - t >= 8:
-                                sport, dport, ulen = u_hhh(data, t)
-                                blen = end - t
-                                payload = data[t + 8:t + ulen] if 8 <= ulen <= blen else data[t + 8:end]
+                                sport, dport, ulen = u_hhh(rec, t)
+                                payload = rec[t + 8:t + ulen] if 8 <= ulen <= end - t else rec[t + 8:end]
                                 if hook is None:
                                     seg = Segment(number, when, "udp", (src, sport), (dst, dport), payload)
                                 else:
                                     hooked = True
                             elif proto == 6 and end - t >= 20:
-                                sport, dport, seq = u_hhi(data, t)
-                                doff = (data[t + 12] >> 4) * 4
+                                sport, dport, seq = u_hhi(rec, t)
+                                doff = (rec[t + 12] >> 4) * 4
                                 seg = Segment(number, when, "tcp", (src, sport), (dst, dport),
-                                              data[t + doff:end], seq, data[t + 13])
+                                              rec[t + doff:end], seq, rec[t + 13])
                             if seg is None and not hooked:
                                 stats.skipped += 1
                                 continue
                         else:
-                            seg = decode(linktype, number, when, data, frags)
+                            seg = decode(linktype, number, when, rec[start:rec_end], frags)
                     elif supported:
-                        seg = decode(linktype, number, when, data, frags)
+                        seg = decode(linktype, number, when, rec[start:rec_end], frags)
                     else:
                         raise LookupError(linktype)
                 except LookupError:

@@ -262,14 +262,19 @@ class Judge:
                 self.seen_by_sut[src] = src if seen == src else seen  # no NAT: one tuple, not two
         if resp.status in (401, 407):
             return  # a challenge is a valid first answer (RFC 3261 §22.2): the retry is judged
-        packets = ex.packets
+        packets = [ex.req_event.number, ex.final_event.number]  # ex.packets (answered)
         where = _Where(out.aor, packets)  # the text only if a finding is made
         ctx = _Ctx(req, resp)  # a CheckContext only if a check has to run
         ridx = req.header_index()
         supported = "outbound" in _tags(ridx, "supported")
         fs = out.cfacts
-        reg_ids = [f[0] for f in fs if f[2] is not None]
-        outbound_contacts = [f[0] for f in fs if f[2] is not None and f[1]]
+        reg_ids = outbound_contacts = False  # a Contact with reg-id; one with reg-id and +sip.instance
+        for f in fs:
+            if f[2] is not None:
+                reg_ids = True
+                if f[1]:
+                    outbound_contacts = True
+                    break
         vias = len(values_in(ridx, "via"))
         req_paths = values_in(ridx, "path")
         resp_paths = values_in(sidx, "path") if 200 <= resp.status < 300 else []
@@ -302,13 +307,14 @@ class Judge:
                 packets, where)
         if due439:
             self._check("439-due", "status", {"in": [439]}, ctx, packets, where)
-        if resp.status == 439 and not ex.applied_inside:
+        inside = ex.applied_inside
+        if resp.status == 439 and not inside:
             self.shown += 1
         if not 200 <= resp.status < 300:
             return
         # R1: Require: outbound.
         require = _tags_or_none(sidx, "require")
-        if not ex.applied_inside:  # each transaction counted once, on the registrar's leg
+        if not inside:  # each transaction counted once, on the registrar's leg
             if require and "outbound" in require:
                 self.shown += 1
             if outbound_contacts and supported:
@@ -322,7 +328,7 @@ class Judge:
         else:
             self._check("R1-no-reg-id", "require", {"lacks": "outbound"}, ctx, packets, where,
                         require is not None and "outbound" not in require)
-        if not ex.applied_inside:  # the bindings are judged once, on the leg the registrar received
+        if not inside:  # the bindings are judged once, on the leg the registrar received
             self._bindings(out, ctx, packets, where, supported and outbound_ok and bool(outbound_contacts), require)
             if out.removal or out.relisted:
                 self._removed(out, packets, where)

@@ -79,7 +79,7 @@ def _last_gone(st: "AorState", ukey: str) -> "Binding | None":
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Exchange:
     request: Request
     req_event: WireEvent
@@ -179,14 +179,14 @@ def _unquoted(value: str | None) -> str | None:
     return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 
-@dataclass
+@dataclass(slots=True)
 class Change:
     kind: str  # created | refreshed | replaced | removed | overwritten | dropped | expired | appeared
     binding: Binding
     packet: int
 
 
-@dataclass
+@dataclass(slots=True)
 class RegisterOutcome:
     exchange: Exchange
     aor: str
@@ -599,11 +599,13 @@ class Timeline:
                         self._ue_addrs[ev.src] = (out.aor, key)
                     old.note(pkt, now, "refreshed")
                     out.changes.append(Change("refreshed", old, pkt))
-        instances = {f[1] for f in lfacts if f[1]}
+        instances = None  # of the listed Contacts: read for a binding the 2xx leaves out
         asked = None
         for key, b in list(st.bindings.items()):
             if key in seen:
                 continue
+            if instances is None:
+                instances = {f[1] for f in lfacts if f[1]}
             if b.created > req_n:  # established while this request was in flight
                 if asked is None:
                     asked = _asked(out)

@@ -110,6 +110,8 @@ class UeObserver:
     # -- while reading ------------------------------------------------------------------------
     def feed(self, item) -> None:
         if type(item) is RegisterOutcome:
+            if self.full_at is not None:
+                return  # the budget is spent (as _exchange finds)
             ex = item.exchange
             self._exchange(ex, item.contacts, ex.final_event.number if ex.final_event else _LAST)
         elif type(item) is KeepAlive:

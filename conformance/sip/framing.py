@@ -130,7 +130,7 @@ class StreamFramer:
                 raise self._fail(f"header section longer than {self.max_message} bytes")
             return None
         head = bytes(buf[:end])
-        values = {m.group(1) for m in _CONTENT_LENGTH.finditer(head)}
+        values = _content_lengths(head)
         if not values:
             raise self._fail("message on a stream without Content-Length (RFC 3261 §18.3)")
         if len(values) > 1:
@@ -148,6 +148,27 @@ class StreamFramer:
         return Message(data)
 
 
+def _content_lengths(head: bytes) -> set[bytes]:
+    """``{m.group(1) for m in _CONTENT_LENGTH.finditer(head)}``: the expression tried only at the
+    starts of the lines it can match (those starting with ``content-length`` or ``l``, in any
+    case), which are found by searching the lower-cased text."""
+    low = head.lower()
+    out = set()
+    for prefix in (b"content-length", b"l"):
+        pos = 0 if low.startswith(prefix) else -1
+        nl = b"\n" + prefix
+        while True:
+            if pos >= 0:
+                m = _CONTENT_LENGTH.match(head, pos)
+                if m is not None:
+                    out.add(m.group(1))
+            i = low.find(nl, pos + 1)
+            if i < 0:
+                break
+            pos = i + 1
+    return out
+
+
 def classify_datagram(data: bytes) -> str:
     """``"stun"``, ``"keepalive"``, ``"sip"`` or ``"unknown"`` for one received datagram."""
     data = bytes(data)
@@ -160,6 +181,16 @@ def classify_datagram(data: bytes) -> str:
         data = data.lstrip(b"\r\n")
     nl = data.find(b"\n")
     first = data if nl < 0 else data[:nl]
-    if START_LINE.match(first):
-        return "sip"
-    return "unknown"
+    sip = _FIRST_LINES.get(first)
+    if sip is None:
+        sip = START_LINE.match(first) is not None
+        if len(first) <= 256:  # a start line's length (what is kept stays small)
+            if len(_FIRST_LINES) >= 1024:
+                _FIRST_LINES.clear()
+            _FIRST_LINES[first] = sip
+    return "sip" if sip else "unknown"
+
+
+# First lines of datagrams -> whether START_LINE matches them (bounded): a capture repeats a few
+# start lines ("SIP/2.0 200 OK", "REGISTER sip:... SIP/2.0") in every message.
+_FIRST_LINES: dict[bytes, bool] = {}

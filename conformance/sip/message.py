@@ -160,10 +160,15 @@ class SipMessage:
         message with add / insert / remove / set, or by assigning a new list (as the code does),
         not by replacing one item of the list in place.
         """
+        d = self.__dict__
+        cached = d.get("_idx")
+        if cached is not None:
+            if "headers" not in d:  # parsed, its lines not read since (see _Lines): unchanged
+                return cached[2]
+            hs = d["headers"]
+            if cached[0] is hs and cached[1] == len(hs):
+                return cached[2]
         hs = self.headers
-        cached = self._idx
-        if cached is not None and cached[0] is hs and cached[1] == len(hs):
-            return cached[2]
         idx: dict[str, list[str]] = {}
         keys = _KEYS
         for n, v in hs:
@@ -287,6 +292,27 @@ class SipMessage:
         return self.to_bytes().decode("utf-8", "replace")
 
 
+class _Lines:
+    """``SipMessage.headers`` of a message parsed by the fast path, made from its header text when
+    first asked for (the analysis reads only the header index).  Not a data descriptor: the list,
+    once in the instance's ``__dict__`` (where ``__init__`` puts it), is found there first."""
+
+    def __get__(self, msg, owner=None):
+        if msg is None:
+            return self
+        d = msg.__dict__
+        text = d.get("_text")
+        if text is None:
+            raise AttributeError("headers")
+        hs = d["headers"] = _header_lines(text)
+        d["_idx"] = (hs, len(hs), d["_idx"][2])
+        del d["_text"]
+        return hs
+
+
+SipMessage.headers = _Lines()  # after the dataclass is made (its field has no class default)
+
+
 @dataclass
 class Request(SipMessage):
     method: str = "REGISTER"
@@ -352,22 +378,21 @@ _NAMES: dict[str, tuple[str, str]] = {}  # what precedes a line's colon -> (name
 _NAMES_MAX = 4096
 
 
-def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]], dict[str, list[str]]] | None:
-    """The start line, header lines and header index (``SipMessage.header_index``) of a plain header
-    section (CRLF line ends, no folding, valid names), decoded in one go; None for anything
-    else, which the line-by-line parser below handles (and reports with byte offsets).  The
-    headers are the same as that parser's."""
+def _fast_headers(head: bytes) -> tuple[bytes, str, dict[str, list[str]]] | None:
+    """The start line, header text and header index (``SipMessage.header_index``) of a plain
+    header section (CRLF line ends, no folding, valid names), decoded in one go; None for
+    anything else, which the line-by-line parser below handles (and reports with byte offsets).
+    The header lines (``_header_lines`` of the text) are the same as that parser's."""
     start, _, rest = head.partition(b"\r\n")
     if b"\n" in start:  # a bare LF in the start line
         return None
     if not rest:
-        return start, [], {}
+        return start, "", {}
     text = rest.decode("utf-8", "replace")
     lines = text.split("\r\n")
     crlf = len(lines) - 1
     if text.count("\r") != crlf or text.count("\n") != crlf:  # a bare CR or LF
         return None
-    headers: list[tuple[str, str]] = []
     idx: dict[str, list[str]] = {}
     names = _NAMES
     for line in lines:
@@ -376,21 +401,37 @@ def _fast_headers(head: bytes) -> tuple[bytes, list[tuple[str, str]], dict[str, 
             return None
         nk = names.get(raw)
         if nk is None:
-            if _NAME_PART.match(raw) is None:  # folding, an invalid name
+            nk = _name(raw)
+            if nk is None:  # folding, an invalid name
                 return None
-            if len(names) >= _NAMES_MAX:
-                names.clear()
-            n = raw.rstrip(" \t")
-            nk = names[raw] = (n, _key(n))
-        n, k = nk
         v = v.strip(_WS)
-        headers.append((n, v))
-        lst = idx.get(k)
+        lst = idx.get(nk[1])
         if lst is None:
-            idx[k] = [v]
+            idx[nk[1]] = [v]
         else:
             lst.append(v)
-    return start, headers, idx
+    return start, text, idx
+
+
+def _name(raw: str) -> tuple[str, str] | None:
+    """(name, its key) of what precedes a header line's colon, remembered; None if not a name."""
+    if _NAME_PART.match(raw) is None:
+        return None
+    if len(_NAMES) >= _NAMES_MAX:
+        _NAMES.clear()
+    n = raw.rstrip(" \t")
+    nk = _NAMES[raw] = (n, _key(n))
+    return nk
+
+
+def _header_lines(text: str) -> list[tuple[str, str]]:
+    """The ``(name, value)`` lines of a header text that ``_fast_headers`` read."""
+    out = []
+    for line in text.split("\r\n") if text else ():
+        raw, _, v = line.partition(":")
+        nk = _NAMES.get(raw) or _name(raw)
+        out.append((nk[0], v.strip(_WS)))
+    return out
 
 
 # Start lines seen (bounded): a capture repeats a few ("SIP/2.0 200 OK", "REGISTER sip:... SIP/2.0").
@@ -422,15 +463,15 @@ def parse_message(data: bytes) -> Request | Response:
         head, body = _split_head(stripped)
     fast = _fast_headers(head)
     if fast is not None:
-        start, headers, index = fast
+        start, text, index = fast
         made = _STARTS.get(start)
         if made is not None:  # a start line seen before: the message without the general path
             cls, fields = made
             msg = cls.__new__(cls)
             d = msg.__dict__
-            d["headers"] = headers  # the fields in the order __init__ sets them
-            d.update(fields)
-            d["_idx"] = (headers, len(headers), index)
+            d.update(fields)  # the fields but headers, made from the text when asked for
+            d["_text"] = text
+            d["_idx"] = (None, 0, index)
             length_values = index.get("content-length")
             if length_values:
                 if len(length_values) != 1 or not length_values[0].isdigit():
@@ -447,7 +488,6 @@ def parse_message(data: bytes) -> Request | Response:
     else:
         lines = _unfold(head)
         start, _ = lines[0]
-        headers = None
     msg: Request | Response
     m = _STATUS_RE.match(start)
     if m:
@@ -459,12 +499,12 @@ def parse_message(data: bytes) -> Request | Response:
             raise ParseError(f"malformed start line {start[:80]!r}", offset=lead)
         msg = Request(method=m.group(1).decode(), uri=m.group(2).decode("utf-8", "replace"),
                       version=m.group(3).decode())
-    if headers is not None:
+    if fast is not None:
         if len(_STARTS) >= 1024:
             _STARTS.clear()
         f = msg.__dict__
         _STARTS[start] = (type(msg), {k: f[k] for k in _START_FIELDS[type(msg)]})
-        msg.headers = headers
+        msg.headers = headers = _header_lines(text)
         msg.__dict__["_idx"] = (headers, len(headers), index)
     for line, off in lines[1:]:
         if not line.strip():
