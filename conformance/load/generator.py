@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 from ..cases.model import FlowSpec
 from ..ue.transaction import timer_f
 from ..ue.model import FlowState
-from .scenario import UDP_TURN_MS, LoadScenario
+from .scenario import LoadScenario
 from .mmsg import RECV_SLOTS, Single, batch_for
 from .stats import LoadStats
 from .templates import Numbered, Prototype, options
@@ -211,7 +211,7 @@ class LoadGenerator:
         if sc.transport not in ("udp", "tcp") + STREAMS:
             raise ValueError(f"transport must be udp, tcp, tls, ws or wss, not {sc.transport!r}")
         if sc.turn_ms is None:
-            sc.turn_ms = UDP_TURN_MS if sc.transport == "udp" else 1.0
+            sc.turn_ms = sc.default_turn_ms()
         self.sc = sc
         self.dst = (sc.host, sc.port)
         self.progress = progress
@@ -798,9 +798,7 @@ class LoadGenerator:
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
         paced = sc.transport == "udp"
-        # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
-        # overlapping the ramp (one in flight per flow at a time)
-        offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
+        offered = sc.offered_rate
         pacer = Pacer(offered, batch, t0) if paced else None
         udp_addrs, read_udp = self.udp.keys(), self._read_udp
         batched = self.udp_batch
