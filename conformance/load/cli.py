@@ -106,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="UDP: one system call per datagram (default on Linux: a turn's datagrams in one "
                            "sendmmsg, the responses read by recvmmsg)")
     what.add_argument("--turn-ms", type=float, default=None,
-                      help="the generator's shortest turn in ms (default 2 over UDP, 1 over TCP, TLS, WS and WSS, "
-                           "up to twice that at rates that fill such a turn with fewer than 48 datagrams over UDP, "
-                           "24 requests over the streams; at least 1): what comes due within "
+                      help="the generator's shortest turn in ms (default 2 over UDP; 1 over TCP, TLS, WS and WSS, "
+                           "up to 2 at rates that fill a 1 ms turn with fewer than 24 requests; at least 1): "
+                           "what comes due within "
                            "a turn leaves together, over UDP in clumps of a turn's worth of the offered rate; "
                            "longer turns cost less CPU per transaction but send larger bursts")
     what.add_argument("--timeout", type=float, default=8.0, help="seconds a transaction may take (Timer F bound)")

@@ -9,12 +9,13 @@ from dataclasses import asdict, dataclass, field
 # and let Kamailio keep up more often (benchmarks/load_vs_sipp.py A/Bs, README).
 UDP_TURN_MS = 2.0
 STREAM_TURN_MS = 1.0  # TCP, TLS, WS, WSS: one send() per connection per turn
-# At lower rates the default turn lengthens (up to twice the above) so that a turn carries about
-# as many requests as the shortest turn does at TURN_CLUMP[transport] * 1000 / turn REGISTERs per
-# second (UDP: 48 datagrams, 2 ms at 12,000 new UEs/s with their refreshes, where Kamailio
-# dropped none): a turn costs a wake-up from its sleep, with cold caches, whatever it carries
-# (about 70 us of CPU on a 2-CPU VM, measured), so fewer, fuller turns cost less per transaction.
-TURN_CLUMP = {"udp": 48}
+# Over the streams, at lower rates the default turn lengthens (up to MAX_TURN_FACTOR times) so
+# that a turn carries about STREAM_CLUMP requests, what a 1 ms turn carries at 12,000 new UEs/s
+# with their refreshes: a turn costs a wake-up from its sleep, with cold caches, whatever it
+# carries, and each send() wakes the registrar's TCP reader.  Against Kamailio at 6,000 new
+# UEs/s this took load's CPU per transaction from 20.4 to 13.8 us and Kamailio's from 52.3 to
+# 43.5 us (benchmarks/load_vs_sipp.py, --load-args A/B).  Not over UDP: there a longer turn is
+# a larger clump in the registrar's socket buffer, and the same A/B measured no gain in CPU.
 STREAM_CLUMP = 24
 MAX_TURN_FACTOR = 2.0
 
@@ -74,13 +75,13 @@ class LoadScenario:
         return self.rate * (1 + self.reg2_share) * (2 if self.refreshes else 1)
 
     def default_turn_ms(self) -> float:
-        """The turn when none is given: UDP_TURN_MS over UDP (STREAM_TURN_MS over the streams),
-        longer, up to MAX_TURN_FACTOR times, where the offered rate fills a shortest turn with
-        fewer than its clump (TURN_CLUMP) of requests."""
-        low = UDP_TURN_MS if self.transport == "udp" else STREAM_TURN_MS
-        clump = TURN_CLUMP.get(self.transport, STREAM_CLUMP)
+        """The turn when none is given: UDP_TURN_MS over UDP; over the streams STREAM_TURN_MS,
+        longer, up to MAX_TURN_FACTOR times, where the offered rate fills such a turn with fewer
+        than STREAM_CLUMP requests."""
+        if self.transport == "udp":
+            return UDP_TURN_MS
         offered = self.offered_rate
-        high = low * MAX_TURN_FACTOR
+        high = STREAM_TURN_MS * MAX_TURN_FACTOR
         if offered <= 0:
             return high
-        return min(high, max(low, round(clump * 1000.0 / offered, 3)))
+        return min(high, max(STREAM_TURN_MS, round(STREAM_CLUMP * 1000.0 / offered, 3)))
