@@ -5,8 +5,12 @@ import sys
 if sys.argv[1:2] == ["load"] and "--" not in sys.argv:
     # the load generator straight away: none of the suite's other imports in its start-up
     # (its CPU counts in the CPU per transaction load_vs_sipp compares with SIPp's)
+    import gc
     import os
 
+    # no cyclic collections during the imports and the set-up either (the run itself disables
+    # them, generator.py): nothing made before the first request forms cycles worth collecting
+    gc.disable()
     from .load.cli import main as load_main
 
     code = load_main(sys.argv[2:])

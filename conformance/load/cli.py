@@ -14,15 +14,64 @@ every transaction got a 2xx, 1 when some failed, 3 on a usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .scenario import LoadScenario
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` gives it ($COLUMNS, else stdout's
+    terminal, else 80), without importing shutil (and its compression modules) at start-up."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter with the width argparse would find (``_columns``): argparse makes
+    one for every option added, and finding the width itself imports shutil."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+def machine() -> dict:
+    """What the result document says of the machine: ``platform.platform()``'s text on Linux made
+    from uname(2) and the C library's version without the platform module, whose ``platform()``
+    runs ``uname -p`` in a child process (CPU the benchmark counts as the generator's)."""
+    u = os.uname()
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") if u.sysname == "Linux" else None
+    except (ValueError, OSError):
+        libc = None
+    parts = libc.split(None, 1) if libc else []
+    if len(parts) == 2:  # platform._platform's text and clean-up
+        text = "-".join(x.strip() for x in (u.sysname, u.release, u.machine, "with", "".join(parts)) if x)
+        for c in ' /\\:;"()':
+            text = text.replace(c, "_" if c == " " else "-")
+        text = text.replace("unknown", "")
+        while "--" in text:
+            text = text.replace("--", "-")
+        text = text.rstrip("-")
+    else:
+        import platform
+
+        text = platform.platform()
+    return {"platform": text, "cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="conformance load", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                formatter_class=_HelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     where = p.add_argument_group("where")
     where.add_argument("--target", help="target profile YAML (host, port, domain, ue_addresses); not started")
@@ -57,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="UDP: one system call per datagram (default on Linux: a turn's datagrams in one "
                            "sendmmsg, the responses read by recvmmsg)")
     what.add_argument("--turn-ms", type=float, default=None,
-                      help="the generator's shortest turn in ms (default 2 over UDP, 1 over TCP, TLS, WS and WSS; "
-                           "at least 1): what comes due within "
+                      help="the generator's shortest turn in ms (default 2 over UDP; 1 over TCP, TLS, WS and WSS, "
+                           "up to 2 at rates that fill a 1 ms turn with fewer than 24 requests; at least 1): "
+                           "what comes due within "
                            "a turn leaves together, over UDP in clumps of a turn's worth of the offered rate; "
                            "longer turns cost less CPU per transaction but send larger bursts")
     what.add_argument("--timeout", type=float, default=8.0, help="seconds a transaction may take (Timer F bound)")
@@ -109,9 +159,6 @@ def _progress_printer(stream):
 
 def run(sc: LoadScenario, *, progress=None, embedded: bool = False) -> dict:
     """Run one scenario; the result document (scenario, machine, summary)."""
-    import os
-    import platform
-
     from .generator import LoadGenerator
 
     ref = None
@@ -136,8 +183,7 @@ def run(sc: LoadScenario, *, progress=None, embedded: bool = False) -> dict:
         if ref is not None:
             ref.stop()
     return {"tool": "conformance load", "scenario": sc.to_dict(),
-            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                        "python": platform.python_version()},
+            "machine": machine(),
             "embedded_reference": embedded, "summary": stats.summary()}
 
 

@@ -27,21 +27,21 @@ import errno
 import gc
 import heapq
 import os
-import random
 import re
 import resource
-import secrets
 import selectors
 import socket
 import time
-import uuid
 from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from ..cases.model import FlowSpec
 from ..ue.transaction import timer_f
 from ..ue.model import FlowState
-from .scenario import UDP_TURN_MS, LoadScenario
+from .scenario import LoadScenario
 from .mmsg import RECV_SLOTS, Single, batch_for
 from .stats import LoadStats
 from .templates import Numbered, Prototype, options
@@ -211,12 +211,15 @@ class LoadGenerator:
         if sc.transport not in ("udp", "tcp") + STREAMS:
             raise ValueError(f"transport must be udp, tcp, tls, ws or wss, not {sc.transport!r}")
         if sc.turn_ms is None:
-            sc.turn_ms = UDP_TURN_MS if sc.transport == "udp" else 1.0
+            sc.turn_ms = sc.default_turn_ms()
         self.sc = sc
         self.dst = (sc.host, sc.port)
         self.progress = progress
-        self.rand = random.Random(seed)
-        self.token = sc.run_token or secrets.token_hex(3)
+        # what draws the Reg1b refreshes (made on first use: the random module is not imported
+        # for runs without them, nor secrets and uuid for the run's token and UUID base below)
+        self._seed = seed
+        self._rand = None
+        self.token = sc.run_token or os.urandom(3).hex()
         self.stats = LoadStats()
         self.sel = selectors.DefaultSelector()
         self.udp: dict[int, socket.socket] = {}  # address index -> socket
@@ -247,13 +250,22 @@ class LoadGenerator:
         self.icmp_errors = 0
         self._dirty: set = set()
         self.protos: dict = {}  # (address index, port, reg-id) -> Prototype
-        self._uuid_base = uuid.uuid4().int & 0xFFFFFFFF
+        self._uuid_base = int.from_bytes(os.urandom(4), "big")  # a random UUID's last 32 bits
         self._branch_prefix = b"z9hG4bK" + self.token.encode() + b"x"
         self._branch_mark = b"branch=" + self._branch_prefix
         self._branch_len = len(self._branch_prefix) + 10  # the prefix and %010d
         self._timer_f = timer_f(sc.t1, sc.timeout, 0.0)  # offset from a request's start
         self._tls_context = None  # built once for every tls / wss connection
         self._udp_mode = sc.transport == "udp"
+
+    @property
+    def rand(self):
+        """The run's random.Random (seeded), made on first use."""
+        if self._rand is None:
+            import random
+
+            self._rand = random.Random(self._seed)
+        return self._rand
 
     # -- set-up ----------------------------------------------------------------------------------
     def _flow(self, i: int, reg_id: int, home: int) -> _Flow:
@@ -553,7 +565,7 @@ class LoadGenerator:
             params = ch.params
             realm, nonce = params.get("realm", ""), params.get("nonce", "")
             qop = "auth" if "auth" in (params.get("qop") or "").split(",") else None
-            cnonce = secrets.token_hex(4) if qop else None
+            cnonce = os.urandom(4).hex() if qop else None
             uri = f"sip:{self.sc.domain}"
             impi = f"{self._identity(flow.ue, flow.reg_id)['user']}@{self.sc.domain}"
             resp = digest_response(username=impi, realm=realm, password=self.sc.auth_password,
@@ -786,9 +798,7 @@ class LoadGenerator:
         step = 1.0 / sc.rate if sc.rate > 0 else 0.0
         batch = SEND_BATCH[sc.transport]
         paced = sc.transport == "udp"
-        # REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
-        # overlapping the ramp (one in flight per flow at a time)
-        offered = sc.rate * (1 + sc.reg2_share) * (2 if sc.refreshes else 1)
+        offered = sc.offered_rate
         pacer = Pacer(offered, batch, t0) if paced else None
         udp_addrs, read_udp = self.udp.keys(), self._read_udp
         batched = self.udp_batch

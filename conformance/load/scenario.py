@@ -8,6 +8,16 @@ from dataclasses import asdict, dataclass, field
 # registrar's workers; 2 ms clumps cost load about a fifth less CPU per transaction than 1 ms ones
 # and let Kamailio keep up more often (benchmarks/load_vs_sipp.py A/Bs, README).
 UDP_TURN_MS = 2.0
+STREAM_TURN_MS = 1.0  # TCP, TLS, WS, WSS: one send() per connection per turn
+# Over the streams, at lower rates the default turn lengthens (up to MAX_TURN_FACTOR times) so
+# that a turn carries about STREAM_CLUMP requests, what a 1 ms turn carries at 12,000 new UEs/s
+# with their refreshes: a turn costs a wake-up from its sleep, with cold caches, whatever it
+# carries, and each send() wakes the registrar's TCP reader.  Against Kamailio at 6,000 new
+# UEs/s this took load's CPU per transaction from 20.4 to 13.8 us and Kamailio's from 52.3 to
+# 43.5 us (benchmarks/load_vs_sipp.py, --load-args A/B).  Not over UDP: there a longer turn is
+# a larger clump in the registrar's socket buffer, and the same A/B measured no gain in CPU.
+STREAM_CLUMP = 24
+MAX_TURN_FACTOR = 2.0
 
 
 @dataclass
@@ -31,8 +41,8 @@ class LoadScenario:
     timeout: float = 8.0  # a transaction without final response by then fails ("timeout")
     t1: float = 0.5  # RFC 3261 Timer T1 (UDP retransmissions)
     t2: float = 4.0
-    # the loop's shortest turn: what comes due within it leaves together (None: UDP_TURN_MS over
-    # UDP, 1 ms over TCP and the streams; the generator fills it in)
+    # the loop's shortest turn: what comes due within it leaves together (None: the default for
+    # the transport and the offered rate, ``default_turn_ms``; the generator fills it in)
     turn_ms: float | None = None
     udp_connect: bool = True  # UDP sockets connected to the SUT (it answers from its address and port)
     udp_batch: bool = True  # connected UDP: a turn's datagrams in one sendmmsg, responses by recvmmsg (Linux)
@@ -57,3 +67,21 @@ class LoadScenario:
             return None
         flows = self.ues + int(round(self.ues * self.reg2_share))
         return flows * (1 + self.refreshes)
+
+    @property
+    def offered_rate(self) -> float:
+        """REGISTERs per second offered: the ramp's, its Reg2 flows', and their refreshes
+        overlapping the ramp (one in flight per flow at a time)."""
+        return self.rate * (1 + self.reg2_share) * (2 if self.refreshes else 1)
+
+    def default_turn_ms(self) -> float:
+        """The turn when none is given: UDP_TURN_MS over UDP; over the streams STREAM_TURN_MS,
+        longer, up to MAX_TURN_FACTOR times, where the offered rate fills such a turn with fewer
+        than STREAM_CLUMP requests."""
+        if self.transport == "udp":
+            return UDP_TURN_MS
+        offered = self.offered_rate
+        high = STREAM_TURN_MS * MAX_TURN_FACTOR
+        if offered <= 0:
+            return high
+        return min(high, max(STREAM_TURN_MS, round(STREAM_CLUMP * 1000.0 / offered, 3)))

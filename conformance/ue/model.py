@@ -11,8 +11,7 @@ Building a request is a pure function of this state; sockets live in ``transport
 
 from __future__ import annotations
 
-import secrets
-import uuid
+import os
 from dataclasses import dataclass, field
 
 from ..cases.model import EdgeSpec, FlowSpec
@@ -23,17 +22,26 @@ USER_AGENT = "outbound-conformance/0.1"
 
 
 def new_branch() -> str:
-    return "z9hG4bK" + secrets.token_hex(8)  # RFC 3261 §8.1.1.7 magic cookie
+    return "z9hG4bK" + os.urandom(8).hex()  # RFC 3261 §8.1.1.7 magic cookie
 
 
+# Random tokens as secrets.token_hex makes them (os.urandom in hex), without importing secrets
+# (and hashlib with it) into the load generator's start-up.
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return os.urandom(6).hex()
 
 
 def new_invalid_host() -> str:
     """A WebSocket client's host name: random, in the reserved ``.invalid`` TLD (RFC 2606), as
     RFC 7118 §8's examples use in Via and Contact (a browser cannot know its address)."""
-    return secrets.token_hex(6) + ".invalid"
+    return os.urandom(6).hex() + ".invalid"
+
+
+def _urlsafe(n: int) -> str:
+    """secrets.token_urlsafe(n): n random bytes in URL-safe base64, unpadded."""
+    import base64
+
+    return base64.urlsafe_b64encode(os.urandom(n)).rstrip(b"=").decode("ascii")
 
 
 @dataclass
@@ -60,7 +68,7 @@ class FlowState:
     # flow's single port; the sec-agree issue gives them distinct values and SAs.
     port_uc: int | None = None
     port_us: int | None = None
-    edge_token: str = field(default_factory=lambda: secrets.token_urlsafe(12).replace("-", "x"))
+    edge_token: str = field(default_factory=lambda: _urlsafe(12).replace("-", "x"))
     # The emulated edge proxy in front of the SUT for this flow, if any (None: the UE talks to the
     # SUT directly, or the SUT contains its own edge proxy).
     edge: EdgeSpec | None = None
@@ -119,6 +127,8 @@ class UE:
 
     @staticmethod
     def new_instance() -> str:
+        import uuid
+
         return f"<urn:uuid:{uuid.uuid4()}>"
 
     def contact_uri(self, flow: FlowState) -> str:

@@ -49,13 +49,29 @@ def test_the_flag_reaches_the_scenario():
     assert scenario_from_args(build_parser().parse_args([])).turn_ms is None
 
 
-def test_the_default_turn_is_two_ms_over_udp_and_one_over_streams():
+def test_the_default_turn_is_two_ms_over_udp_and_one_over_streams_at_high_rates():
     for transport, ms in (("udp", 2.0), ("tcp", 1.0), ("tls", 1.0)):
-        gen = LoadGenerator(LoadScenario(transport=transport))
+        gen = LoadGenerator(LoadScenario(transport=transport, rate=12_000))
         assert gen.sc.turn_ms == ms, transport
         gen.close()
     gen = LoadGenerator(LoadScenario(transport="udp", turn_ms=1.0))
     assert gen.sc.turn_ms == 1.0
+    gen.close()
+
+
+def test_the_default_turn_over_the_streams_lengthens_at_lower_rates_up_to_twice():
+    """Over the streams a default turn carries about 24 requests (the offered rate counts the
+    refreshes overlapping the ramp and the Reg2 flows); over UDP it stays 2 ms at any rate."""
+    turn = lambda **kw: LoadScenario(**kw).default_turn_ms()  # noqa: E731
+    assert turn(transport="tcp", rate=12_000) == 1.0  # 24,000 REGISTERs/s: 24 in 1 ms
+    assert turn(transport="tcp", rate=8_000) == 1.5
+    assert turn(transport="tcp", rate=6_000) == turn(transport="wss", rate=500) == turn(transport="tls", rate=0) == 2.0
+    assert turn(transport="tcp", rate=8_000, refreshes=0) == 2.0  # 8,000/s: 24 in 3 ms, capped
+    assert turn(transport="tcp", rate=8_000, reg2_share=0.5) == 1.0  # 24,000/s
+    assert turn(transport="tcp", rate=30_000) == 1.0
+    assert turn(transport="udp", rate=500) == turn(transport="udp", rate=6_000) == turn(transport="udp", rate=30_000) == 2.0
+    gen = LoadGenerator(LoadScenario(transport="tcp", rate=6_000))
+    assert gen.sc.turn_ms == 2.0  # what the generator fills in, and the result document shows
     gen.close()
 
 
